@@ -1,0 +1,49 @@
+/**
+ * The program: parse the command line, read the configuration, then either print it (`--check`)
+ * or run the tunnel. Output goes through `io` so tests run it in-process.
+ */
+import { HELP, parseArgs } from "./cli.ts";
+import { formatDiagnostic } from "./config/diagnostics.ts";
+import { dumpConfig } from "./config/dump.ts";
+import { loadConfig } from "./config/load.ts";
+import { VERSION } from "./version.ts";
+
+export interface MainIo {
+  stdout(text: string): void;
+  stderr(text: string): void;
+}
+
+export const EXIT_OK = 0;
+export const EXIT_ERROR = 1;
+export const EXIT_USAGE = 2;
+
+export async function main(argv: readonly string[], io: MainIo): Promise<number> {
+  const cmd = parseArgs(argv);
+  switch (cmd.kind) {
+    case "help":
+      io.stdout(HELP);
+      return EXIT_OK;
+    case "version":
+      io.stdout(`mlvpn version ${VERSION}.\n`);
+      return EXIT_OK;
+    case "usage-error":
+      io.stderr(`mlvpn: ${cmd.message}\nTry 'mlvpn --help' for more information.\n`);
+      return EXIT_USAGE;
+    case "run":
+      break;
+  }
+  const options = cmd.options;
+  const loaded = loadConfig(options.config, { format: options.format, checkOnly: options.check });
+  for (const d of loaded.diagnostics) io.stderr(`${formatDiagnostic(d)}\n`);
+  if (!loaded.config) {
+    const errors = loaded.diagnostics.filter((d) => d.severity === "error").length;
+    io.stderr(`mlvpn: ${options.config}: ${errors} error${errors === 1 ? "" : "s"}, not ${options.check ? "valid" : "starting"}\n`);
+    return EXIT_ERROR;
+  }
+  if (options.check) {
+    io.stdout(dumpConfig(loaded.config, `mlvpn ${VERSION}: ${options.config} is valid; normalized with defaults, password redacted`));
+    return EXIT_OK;
+  }
+  io.stderr("mlvpn: the configuration is valid, but this build cannot run the tunnel yet (networking is not implemented)\n");
+  return EXIT_ERROR;
+}
