@@ -12,6 +12,8 @@ import { join } from "node:path";
 
 const ROOT = join(import.meta.dir, "..");
 const ENTRY = join(ROOT, "src", "mlvpn.ts");
+// Worker entry files must be compiled in as extra entrypoints (bun-io.md §5).
+const WORKERS = [join(ROOT, "src", "io", "tun-poll-worker.ts")];
 const DIST = join(ROOT, "dist");
 
 const CROSS_TARGETS = [
@@ -23,7 +25,7 @@ const CROSS_TARGETS = [
 
 function build(outfile: string, target?: string): boolean {
   // --bytecode precompiles to JSC bytecode (faster start-up); it requires ESM output.
-  const args = ["build", "--compile", "--minify", "--bytecode", "--format=esm", ENTRY, "--outfile", outfile];
+  const args = ["build", "--compile", "--minify", "--bytecode", "--format=esm", ENTRY, ...WORKERS, "--outfile", outfile];
   if (target) args.push(`--target=${target}`);
   const started = performance.now();
   const r = Bun.spawnSync([process.execPath, ...args], { cwd: ROOT, stdout: "pipe", stderr: "pipe" });

@@ -6,6 +6,8 @@ import { HELP, parseArgs } from "./cli.ts";
 import { formatDiagnostic } from "./config/diagnostics.ts";
 import { dumpConfig } from "./config/dump.ts";
 import { loadConfig } from "./config/load.ts";
+import { StartError, startDaemon } from "./daemon.ts";
+import { createLogger } from "./log.ts";
 import { VERSION } from "./version.ts";
 
 export interface MainIo {
@@ -44,6 +46,29 @@ export async function main(argv: readonly string[], io: MainIo): Promise<number>
     io.stdout(dumpConfig(loaded.config, `mlvpn ${VERSION}: ${options.config} is valid; normalized with defaults, password redacted`));
     return EXIT_OK;
   }
-  io.stderr("mlvpn: the configuration is valid, but this build cannot run the tunnel yet (networking is not implemented)\n");
-  return EXIT_ERROR;
+  const log = createLogger({ verbosity: options.verbosity, debugTokens: options.debugTokens, write: io.stderr });
+  let daemon;
+  try {
+    daemon = await startDaemon(loaded.config, options, log);
+  } catch (e) {
+    if (!(e instanceof StartError)) throw e;
+    io.stderr(`mlvpn: ${e.message}\n`);
+    return EXIT_ERROR;
+  }
+  const stop = (signal: string) => {
+    log.info("", `${signal} received, stopping`);
+    void daemon.stop();
+  };
+  const onInt = () => stop("SIGINT");
+  const onTerm = () => stop("SIGTERM");
+  const onHup = () => log.warn("config", "SIGHUP: reloading the configuration is not implemented yet; restart mlvpn to apply changes");
+  process.on("SIGINT", onInt);
+  process.on("SIGTERM", onTerm);
+  process.on("SIGHUP", onHup);
+  await daemon.stopped;
+  // Signal listeners keep Bun's event loop alive: remove them so the process can end.
+  process.off("SIGINT", onInt);
+  process.off("SIGTERM", onTerm);
+  process.off("SIGHUP", onHup);
+  return EXIT_OK;
 }

@@ -1,0 +1,30 @@
+/** Timing and limits of the protocol and of this implementation. */
+
+// ---- protocol timing ----
+/** Keepalives, handshake retries, timeouts and tolerance checks run on this tick. */
+export const HEALTH_TICK_MS = 1000;
+/** A client starts a new handshake when it has heard nothing on an up link for a tick plus
+ * this long (at least twice the RTT): the peer sends a keepalive every tick, so this is how a
+ * restarted server is found again within a few seconds. */
+export const SILENCE_REHANDSHAKE_MS = 500;
+/** A link silent for this long is left out of scheduling (while another link is fresh). */
+export const SUSPECT_AFTER_MS = 2500;
+/** The client renews a link's keys after this long (forward secrecy and nonce hygiene). */
+export const REKEY_AFTER_MS = 120_000;
+export const REKEY_AFTER_MESSAGES = 2 ** 31;
+/** A session older than this is not used any more, whatever happens. */
+export const REJECT_AFTER_MS = 180_000;
+/** An echoed keepalive timestamp older than this gives no RTT sample. */
+export const MAX_ECHO_HOLD_MS = 2000;
+export const MAX_RTT_SAMPLE_MS = 60_000;
+
+// ---- implementation limits ----
+/** Handshakes answered per source address. */
+export const HANDSHAKE_RATE_PER_SEC = 5;
+export const HANDSHAKE_BURST = 10;
+/** INITs remembered per link to refuse verbatim replays. */
+export const SEEN_INITS = 64;
+/** Reorder hold time: floor, ceiling, and the default before any RTT sample. */
+export const REORDER_HOLD_MIN_MS = 10;
+export const REORDER_HOLD_MAX_MS = 1000;
+export const REORDER_HOLD_DEFAULT_MS = 100;

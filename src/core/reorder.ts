@@ -1,0 +1,256 @@
+/**
+ * Receive-side reorder buffer keyed by the tunnel-wide data sequence.
+ *
+ * Packets of one tunnel travel over links of different latency, so they arrive out of order;
+ * TCP reads reordering as loss. This buffer holds early packets until the gap before them
+ * fills, the gap has waited `holdMs`, or holding more would exceed `capacity`.
+ *
+ * What the C MLVPN reorder buffer got wrong, and this one does instead (design reference §7, §12 #12):
+ * - any capacity, not only powers of two (the ring is rounded up internally);
+ * - packets older than the window are dropped and counted, never delivered out of order;
+ * - a duplicate is dropped, never stored twice or delivered twice;
+ * - reset() resynchronises on the next packet, so a peer restart (sequence back at 0) works;
+ * - the hold timer ages from the oldest held packet, not from the last one stored, so a
+ *   steady trickle of packets cannot postpone the release of a gap indefinitely;
+ * - everything is released in sequence order, never in arrival order.
+ *
+ * Costs: each sequence number passed (delivered or skipped) costs O(1); a jump past an empty
+ * buffer costs O(1) whatever its size. No allocation per packet: slots store the caller's
+ * Uint8Array reference, so its bytes must stay untouched until it is delivered.
+ */
+
+export interface ReorderStats {
+  delivered: number;
+  /** Delivered after being held. */
+  reordered: number;
+  /** Dropped: the same sequence is held or was already delivered. */
+  duplicates: number;
+  /** Dropped: arrived after its slot was skipped, or too long after delivery to tell. */
+  late: number;
+  holesSkipped: number;
+  /** flush() calls that had something to release. */
+  flushes: number;
+  /** Currently held. */
+  held: number;
+}
+
+const MAX_CAPACITY = 65536;
+const DEFAULT_HOLD_MS = 100;
+
+// What a slot last saw. DELIVERED and SKIPPED outlive the packet so that a sequence below
+// nextExpected can be classified as a duplicate or as late.
+const SLOT_EMPTY = 0;
+const SLOT_HELD = 1;
+const SLOT_DELIVERED = 2;
+const SLOT_SKIPPED = 3;
+
+export class ReorderBuffer {
+  /** Hold time in ms before a hole is given up (set by the caller from measured RTTs). */
+  holdMs = DEFAULT_HOLD_MS;
+
+  readonly capacity: number;
+  private readonly deliver: (packet: Uint8Array) => void;
+  private readonly mask: number;
+  private readonly packets: (Uint8Array | undefined)[];
+  private readonly slotSeq: Float64Array;
+  private readonly slotState: Uint8Array;
+  private readonly arrivalMs: Float64Array;
+  // Held sequences in arrival order: the front is the oldest held packet, whose age decides
+  // when the gap before it is given up. Entries of packets released since are dropped lazily.
+  private readonly heldOrder: Float64Array;
+  private heldOrderHead = 0;
+  private heldOrderLength = 0;
+  private next = 0;
+  private synced = false;
+  private held = 0;
+  private readonly counters = { delivered: 0, reordered: 0, duplicates: 0, late: 0, holesSkipped: 0, flushes: 0 };
+
+  constructor(capacity: number, deliver: (packet: Uint8Array) => void) {
+    if (!Number.isInteger(capacity) || capacity < 1 || capacity > MAX_CAPACITY) {
+      throw new RangeError(`reorder buffer capacity must be an integer from 1 to ${MAX_CAPACITY}, got ${capacity}`);
+    }
+    this.capacity = capacity;
+    this.deliver = deliver;
+    // Held sequences span at most `capacity` consecutive slots. Twice that keeps the record of
+    // at least the last `capacity` released sequences, which tells duplicates from late
+    // packets, and bounds heldOrder (see hold()). A power of two lets `seq & mask` pick the
+    // slot: `&` takes the sequence modulo 2^32 exactly, which keeps its low bits intact.
+    const ringSize = nextPowerOfTwo(2 * capacity);
+    this.mask = ringSize - 1;
+    this.packets = new Array<Uint8Array | undefined>(ringSize).fill(undefined);
+    this.slotSeq = new Float64Array(ringSize); // meaningful only when the slot's state is not EMPTY
+    this.slotState = new Uint8Array(ringSize);
+    this.arrivalMs = new Float64Array(ringSize);
+    this.heldOrder = new Float64Array(ringSize);
+  }
+
+  /** Sequences below this were delivered or skipped (0 until the first packet sets it). */
+  get nextExpected(): number {
+    return this.next;
+  }
+
+  /** A snapshot: later changes do not show in the returned object. */
+  get stats(): ReorderStats {
+    return { ...this.counters, held: this.held };
+  }
+
+  insert(seq: number, packet: Uint8Array, nowMs: number): void {
+    if (!Number.isSafeInteger(seq) || seq < 0) throw new RangeError(`data sequence must be a non-negative integer below 2^53, got ${seq}`);
+    if (!this.synced) {
+      this.next = seq;
+      this.synced = true;
+    }
+    if (seq < this.next) {
+      this.dropOld(seq);
+      return;
+    }
+    if (seq - this.next > this.capacity) {
+      this.releaseBefore(seq - this.capacity);
+      this.deliverRun();
+    }
+    if (seq === this.next) {
+      const slot = seq & this.mask;
+      this.slotSeq[slot] = seq;
+      this.slotState[slot] = SLOT_DELIVERED;
+      this.next++;
+      this.counters.delivered++;
+      this.deliver(packet);
+      this.deliverRun();
+      return;
+    }
+    const slot = seq & this.mask;
+    if (this.slotState[slot] === SLOT_HELD && this.slotSeq[slot] === seq) {
+      this.counters.duplicates++;
+      return;
+    }
+    this.hold(slot, seq, packet, nowMs);
+  }
+
+  /** Deadline (ms) at which the oldest hole must be given up, or Infinity when nothing is held. */
+  nextDeadline(): number {
+    const oldest = this.oldestHeldSeq();
+    return oldest < 0 ? Infinity : (this.arrivalMs[oldest & this.mask] ?? 0) + this.holdMs;
+  }
+
+  /**
+   * Gives up every hole that some later held packet has waited behind for holdMs or more.
+   * Holes before the oldest held packet have waited at least as long as it has.
+   */
+  handleTimeout(nowMs: number): void {
+    for (;;) {
+      const oldest = this.oldestHeldSeq();
+      if (oldest < 0 || (this.arrivalMs[oldest & this.mask] ?? 0) + this.holdMs > nowMs) return;
+      this.releaseBefore(oldest);
+      this.deliverRun();
+    }
+  }
+
+  /** Gives up all holes and delivers everything held, in sequence order (e.g. when a link goes down). */
+  flush(): void {
+    if (this.held === 0) return;
+    this.counters.flushes++;
+    // Held sequences lie within `capacity` of nextExpected: a finite bound, not "until empty".
+    this.releaseWhileHeld(this.next + this.capacity + 1);
+  }
+
+  /** Forgets everything without delivering and resynchronises on the next packet (peer restart). Counters are kept. */
+  reset(): void {
+    this.packets.fill(undefined);
+    this.slotState.fill(SLOT_EMPTY);
+    this.heldOrderHead = 0;
+    this.heldOrderLength = 0;
+    this.held = 0;
+    this.next = 0;
+    this.synced = false;
+  }
+
+  private hold(slot: number, seq: number, packet: Uint8Array, nowMs: number): void {
+    // Dropping released entries from the front first keeps heldOrder within the ring: behind a
+    // live front there are at most `capacity` live entries and fewer than `capacity` released
+    // ones (their sequences lie between the front's and `capacity` below it).
+    this.oldestHeldSeq();
+    this.heldOrder[(this.heldOrderHead + this.heldOrderLength) & this.mask] = seq;
+    this.heldOrderLength++;
+    this.packets[slot] = packet;
+    this.slotSeq[slot] = seq;
+    this.slotState[slot] = SLOT_HELD;
+    this.arrivalMs[slot] = nowMs;
+    this.held++;
+  }
+
+  private dropOld(seq: number): void {
+    const slot = seq & this.mask;
+    if (this.slotState[slot] === SLOT_DELIVERED && this.slotSeq[slot] === seq) this.counters.duplicates++;
+    else this.counters.late++;
+  }
+
+  /** Oldest held sequence, or -1 when nothing is held; drops released entries on the way. */
+  private oldestHeldSeq(): number {
+    if (this.held === 0) {
+      this.heldOrderLength = 0;
+      return -1;
+    }
+    while (this.heldOrderLength > 0) {
+      const seq = this.heldOrder[this.heldOrderHead] ?? -1;
+      if (this.isHeld(seq)) return seq;
+      this.heldOrderHead = (this.heldOrderHead + 1) & this.mask;
+      this.heldOrderLength--;
+    }
+    return -1;
+  }
+
+  private isHeld(seq: number): boolean {
+    const slot = seq & this.mask;
+    return this.slotState[slot] === SLOT_HELD && this.slotSeq[slot] === seq;
+  }
+
+  /** Moves nextExpected up to `target`, delivering held packets and skipping holes on the way. */
+  private releaseBefore(target: number): void {
+    this.releaseWhileHeld(target);
+    // Nothing left to deliver before the target: jump in O(1). Slots jumped over keep older
+    // records, so a straggler for one of them does not match and counts as late, as it should.
+    if (this.next < target) {
+      this.counters.holesSkipped += target - this.next;
+      this.next = target;
+    }
+  }
+
+  /** Passes sequences one by one, delivering or skipping each, until `target` or nothing is held. */
+  private releaseWhileHeld(target: number): void {
+    while (this.held > 0 && this.next < target) {
+      if (this.isHeld(this.next)) {
+        this.releaseHeld();
+      } else {
+        const slot = this.next & this.mask;
+        this.slotSeq[slot] = this.next;
+        this.slotState[slot] = SLOT_SKIPPED;
+        this.counters.holesSkipped++;
+        this.next++;
+      }
+    }
+  }
+
+  /** Delivers the held packets that directly follow what was delivered. */
+  private deliverRun(): void {
+    while (this.held > 0 && this.isHeld(this.next)) this.releaseHeld();
+  }
+
+  /** Delivers the packet held at nextExpected. State is updated before the callback runs. */
+  private releaseHeld(): void {
+    const slot = this.next & this.mask;
+    const packet = this.packets[slot];
+    this.packets[slot] = undefined;
+    this.slotState[slot] = SLOT_DELIVERED;
+    this.held--;
+    this.next++;
+    this.counters.delivered++;
+    this.counters.reordered++;
+    if (packet !== undefined) this.deliver(packet);
+  }
+}
+
+function nextPowerOfTwo(n: number): number {
+  let size = 1;
+  while (size < n) size *= 2;
+  return size;
+}

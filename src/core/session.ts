@@ -1,0 +1,69 @@
+/**
+ * One keypair between the two ends of a link: send counter, receive replay window, and the
+ * AEAD in each direction. Created by a completed handshake (handshake.ts), rotated by the
+ * link's keyring (link.ts).
+ */
+import { type Aead, TAG_SIZE } from "../crypto/aead.ts";
+import { MSG_TRANSPORT, MSG_TRANSPORT_CLEAR, TRANSPORT_HEADER_SIZE, writeU32, writeU64 } from "../wire/layout.ts";
+import { ReplayWindow } from "./replay.ts";
+
+/** A session stops sending at this many messages (far below any AES-GCM counter limit). */
+export const REJECT_AFTER_MESSAGES = 2 ** 40;
+const EMPTY = new Uint8Array(0);
+
+export class Session {
+  sendCounter = 0;
+  readonly replay = new ReplayWindow(4096);
+  /** Set when the peer proved it holds the keys (responder side: first packet received). */
+  confirmed: boolean;
+
+  constructor(
+    /** Index the peer puts in packets for us. */
+    readonly localIndex: number,
+    /** Index we put in packets for the peer. */
+    readonly remoteIndex: number,
+    private readonly sender: Aead,
+    private readonly receiver: Aead,
+    readonly createdMs: number,
+    readonly initiator: boolean,
+    /** The peer process's random instance id: changes when the peer restarts. */
+    readonly peerInstance: number,
+  ) {
+    this.confirmed = initiator;
+  }
+
+  /**
+   * Writes a transport message carrying `prefix ‖ body` into `out` and returns its length
+   * (0 when this session may not send any more). `clear` = cleartext_data: the payload travels
+   * unencrypted but is still authenticated (header and payload are the associated data).
+   */
+  seal(prefix: Uint8Array, body: Uint8Array, out: Uint8Array, clear: boolean): number {
+    if (this.sendCounter >= REJECT_AFTER_MESSAGES) return 0;
+    const counter = this.sendCounter++;
+    out[0] = clear ? MSG_TRANSPORT_CLEAR : MSG_TRANSPORT;
+    out[1] = 0;
+    out[2] = 0;
+    out[3] = 0;
+    writeU32(out, 4, this.remoteIndex);
+    writeU64(out, 8, counter);
+    const h = TRANSPORT_HEADER_SIZE;
+    if (!clear) return h + this.sender.seal(counter, out.subarray(0, h), prefix, body, out, h);
+    out.set(prefix, h);
+    out.set(body, h + prefix.length);
+    const end = h + prefix.length + body.length;
+    return end + this.sender.seal(counter, out.subarray(0, end), EMPTY, EMPTY, out, end);
+  }
+
+  /**
+   * Authenticates (and decrypts) a transport message whose counter the caller already checked
+   * against the replay window. Returns the inner payload, or undefined if authentication fails.
+   * For cleartext messages the result is a view into `datagram`.
+   */
+  open(counter: number, datagram: Uint8Array): Uint8Array | undefined {
+    const h = TRANSPORT_HEADER_SIZE;
+    if (datagram[0] === MSG_TRANSPORT) return this.receiver.open(counter, datagram.subarray(0, h), datagram.subarray(h));
+    const end = datagram.length - TAG_SIZE;
+    const ok = this.receiver.open(counter, datagram.subarray(0, end), datagram.subarray(end));
+    return ok === undefined ? undefined : datagram.subarray(h, end);
+  }
+}

@@ -1,0 +1,564 @@
+/**
+ * The tunnel: every link's protocol, scheduling and reordering as one sans-I/O state machine.
+ *
+ * Inputs (time never goes backwards across calls):
+ *   handleTunPacket(packet, now)           a packet read from the tun device
+ *   handleDatagram(link, bytes, from, now) a datagram received on a link's socket
+ *   handleTimeout(now)                     when nextTimeout() is reached (early calls are harmless)
+ *   setPeer / linkSendFailed / shutdown    from the I/O shell
+ * Outputs go synchronously to the injected TunnelOutput: transmit (bytes valid during the call
+ * only), deliver (to the tun), event (state changes, for hooks and the process title), log.
+ *
+ * Send path:    1. size check (ICMP "too big" back into the tun)  2. pick a link  3. number it
+ *               (tunnel-wide data sequence)  4. seal into the one transmit buffer  5. transmit
+ * Receive path: 1. classify by type  2. handshake, or: find the session by receiver index
+ *               3. replay quick-check  4. open  5. mark, roam, liveness  6. dispatch the inner kind
+ */
+import type { LinkConfig } from "../config/schema.ts";
+import { consumeInit, consumeResp, createInit, createResp, type HandshakeSecrets, respReceiver } from "./handshake.ts";
+import {
+  HANDSHAKE_BURST,
+  HANDSHAKE_RATE_PER_SEC,
+  HEALTH_TICK_MS,
+  MAX_ECHO_HOLD_MS,
+  MAX_RTT_SAMPLE_MS,
+  REJECT_AFTER_MS,
+  REKEY_AFTER_MESSAGES,
+  REKEY_AFTER_MS,
+  REORDER_HOLD_DEFAULT_MS,
+  REORDER_HOLD_MAX_MS,
+  REORDER_HOLD_MIN_MS,
+  SEEN_INITS,
+  SILENCE_REHANDSHAKE_MS,
+  SUSPECT_AFTER_MS,
+} from "./constants.ts";
+import { buildPacketTooBig } from "./icmp.ts";
+import { Link, LinkStatus, type PeerAddress } from "./link.ts";
+import { KeyedRateLimiter, LogLimiter } from "./ratelimit.ts";
+import { ReorderBuffer } from "./reorder.ts";
+import { type Scheduler, WeightedRoundRobin, weightsFor } from "./scheduler.ts";
+import type { Session } from "./session.ts";
+import { DropCounters, type DropReason } from "./stats.ts";
+import {
+  DATA_PREFIX_SIZE,
+  HANDSHAKE_SIZE,
+  KEEPALIVE_SIZE,
+  KIND_DATA,
+  KIND_DISCONNECT,
+  KIND_KEEPALIVE,
+  LOSS_UNKNOWN,
+  MSG_INIT,
+  MSG_RESP,
+  MSG_TRANSPORT,
+  MSG_TRANSPORT_CLEAR,
+  NO_ECHO,
+  readU32,
+  readU56,
+  readU64,
+  TAG_SIZE,
+  TRANSPORT_COUNTER_OFF,
+  TRANSPORT_HEADER_SIZE,
+  TRANSPORT_RECEIVER_OFF,
+  writeU32,
+  writeU56,
+} from "../wire/layout.ts";
+
+export type { PeerAddress } from "./link.ts";
+
+/** Randomness is injected: tests seed it, the daemon uses the system CSPRNG. */
+export interface Random {
+  fill(buf: Uint8Array): void;
+}
+
+export type TunnelEvent =
+  | { type: "link-up"; link: number }
+  | { type: "link-down"; link: number; reason: string }
+  | { type: "link-status"; link: number; status: LinkStatus }
+  | { type: "tunnel-up" }
+  | { type: "tunnel-down" }
+  /** Client: (re)resolve this link's remotehost and call setPeer. */
+  | { type: "resolve"; link: number };
+
+export type LogLevel = "warn" | "info" | "debug";
+
+export interface TunnelOutput {
+  transmit(link: number, datagram: Uint8Array, peer: PeerAddress): void;
+  deliver(packet: Uint8Array): void;
+  event(e: TunnelEvent): void;
+  log(level: LogLevel, token: string, message: string): void;
+}
+
+export interface TunnelOptions {
+  mode: "client" | "server";
+  links: readonly LinkConfig[];
+  secrets: HandshakeSecrets;
+  cleartextData: boolean;
+  reorderBufferSize: number;
+  /** Largest packet read from the tun that fits the tunnel (the tun MTU, + 14 in tap mode). */
+  maxPacketSize: number;
+  /** tun: IP packets (ICMP "too big" can be answered); tap: Ethernet frames. */
+  kind: "tun" | "tap";
+  random: Random;
+  output: TunnelOutput;
+  nowMs: number;
+}
+
+const EMPTY = new Uint8Array(0);
+
+export class Tunnel {
+  readonly links: Link[];
+  readonly drops = new DropCounters();
+  /** This process's random instance id, sent in handshakes so the peer sees restarts. */
+  readonly instance: number;
+  /** The peer's instance id, once known. */
+  peerInstance: number | undefined;
+  readonly reorder: ReorderBuffer | undefined;
+
+  private readonly out: TunnelOutput;
+  private readonly scheduler: Scheduler;
+  private eligible: number[] = [];
+  private dataSeq = 0;
+  private nextHealthMs: number;
+  private linksUp = 0;
+  private readonly txBuf: Uint8Array;
+  private readonly icmpBuf = new Uint8Array(1500);
+  private readonly dataPrefix = new Uint8Array(DATA_PREFIX_SIZE);
+  private readonly keepalive = new Uint8Array(KEEPALIVE_SIZE);
+  private readonly handshakeLimiter = new KeyedRateLimiter(HANDSHAKE_RATE_PER_SEC, HANDSHAKE_BURST);
+  private readonly logLimiter = new LogLimiter();
+  private readonly seenInits: Set<string>[];
+  private now: number;
+
+  constructor(private readonly opts: TunnelOptions) {
+    this.out = opts.output;
+    this.now = opts.nowMs;
+    this.nextHealthMs = opts.nowMs;
+    this.links = opts.links.map((c, i) => new Link(i, c));
+    this.seenInits = opts.links.map(() => new Set<string>());
+    this.scheduler = new WeightedRoundRobin(weightsFor(opts.links.map((l) => l.bandwidth_upload)));
+    this.txBuf = new Uint8Array(opts.maxPacketSize + DATA_PREFIX_SIZE + TRANSPORT_HEADER_SIZE + TAG_SIZE + 64);
+    this.instance = this.randomU32();
+    if (opts.reorderBufferSize > 0) {
+      this.reorder = new ReorderBuffer(opts.reorderBufferSize, (p) => this.out.deliver(p));
+      this.reorder.holdMs = REORDER_HOLD_DEFAULT_MS;
+    }
+  }
+
+  // ---------------------------------------------------------------- inputs
+
+  handleTunPacket(packet: Uint8Array, nowMs: number): void {
+    this.now = nowMs;
+    if (packet.length === 0) return;
+    if (packet.length > this.opts.maxPacketSize) {
+      this.drops.add("too-big");
+      if (this.opts.kind === "tun") {
+        const n = buildPacketTooBig(packet, this.opts.maxPacketSize, this.icmpBuf);
+        if (n > 0) this.out.deliver(this.icmpBuf.subarray(0, n));
+      }
+      return;
+    }
+    const i = this.scheduler.pick(packet.length);
+    const link = i < 0 ? undefined : this.links[i]!;
+    const session = link?.current;
+    if (!link || !session) return this.drops.add("no-link");
+    const prefix = this.dataPrefix;
+    prefix[0] = KIND_DATA;
+    writeU56(prefix, 1, this.dataSeq++);
+    this.send(link, session, prefix, packet);
+  }
+
+  handleDatagram(linkIndex: number, d: Uint8Array, from: PeerAddress, nowMs: number): void {
+    this.now = nowMs;
+    const link = this.links[linkIndex];
+    if (!link) return this.drops.add("bad-link");
+    if (d.length < 1) return this.drops.add("short");
+    switch (d[0]) {
+      case MSG_TRANSPORT:
+      case MSG_TRANSPORT_CLEAR:
+        return this.receiveTransport(link, d, from);
+      case MSG_INIT:
+        return this.receiveInit(link, d, from);
+      case MSG_RESP:
+        return this.receiveResp(link, d);
+      default:
+        if (looksLikeLegacyMlvpn(d)) {
+          this.drops.add("legacy-peer");
+          return this.logLimited("warn", "protocol", `legacy:${linkIndex}`, `[${link.name}] ${fmt(from)} speaks the C MLVPN protocol: mlvpn needs mlvpn on both ends`);
+        }
+        return this.drops.add("bad-type");
+    }
+  }
+
+  handleTimeout(nowMs: number): void {
+    this.now = nowMs;
+    this.reorder?.handleTimeout(nowMs);
+    if (nowMs < this.nextHealthMs) return;
+    this.nextHealthMs = nowMs + HEALTH_TICK_MS;
+    for (const link of this.links) this.healthTick(link);
+    this.updateReorderHold();
+    this.updateEligible();
+  }
+
+  nextTimeout(): number {
+    return Math.min(this.nextHealthMs, this.reorder?.nextDeadline() ?? Number.POSITIVE_INFINITY);
+  }
+
+  /** Client: the resolved address of a link's remotehost; a link waiting for it starts its handshake now. */
+  setPeer(linkIndex: number, peer: PeerAddress, nowMs: number): void {
+    this.now = nowMs;
+    const link = this.links[linkIndex];
+    if (!link) return;
+    const changed = link.peer?.address !== peer.address || link.peer?.port !== peer.port;
+    link.peer = peer;
+    if (changed && this.opts.mode === "client" && !link.isUp) this.transmitInit(link);
+  }
+
+  /** The shell could not send on a link (e.g. its interface went away): take it down now. */
+  linkSendFailed(linkIndex: number, reason: string, nowMs: number): void {
+    this.now = nowMs;
+    const link = this.links[linkIndex];
+    if (link?.isUp) this.linkDown(link, `send failed: ${reason}`);
+  }
+
+  /** Clean stop: DISCONNECT on every up link, then every link down (hooks run). */
+  shutdown(nowMs: number): void {
+    this.now = nowMs;
+    for (const link of this.links) {
+      if (link.current) this.send(link, link.current, DISCONNECT_MSG, EMPTY);
+      if (link.isUp) this.linkDown(link, "shutdown");
+    }
+  }
+
+  /** Links that may carry data now, as chosen by the last health tick or state change. */
+  get eligibleLinks(): readonly number[] {
+    return this.eligible;
+  }
+
+  // ---------------------------------------------------------------- receive
+
+  private receiveTransport(link: Link, d: Uint8Array, from: PeerAddress): void {
+    if (d.length < TRANSPORT_HEADER_SIZE + TAG_SIZE + 1) return this.drops.add("short");
+    const session = link.sessionFor(readU32(d, TRANSPORT_RECEIVER_OFF));
+    if (!session) return this.drops.add("unknown-session");
+    const counter = readU64(d, TRANSPORT_COUNTER_OFF);
+    if (!session.replay.check(counter)) return this.drops.add("replay");
+    const inner = session.open(counter, d);
+    if (!inner || inner.length < 1) return this.drops.add(inner ? "short" : "bad-mac");
+    const newest = counter > session.replay.highest;
+    session.replay.mark(counter);
+    if (session.peerInstance !== this.peerInstance && session !== link.next) return this.drops.add("stale-peer");
+
+    if (session === link.next) this.confirm(link, session);
+    if (newest && session === link.current) this.roam(link, from);
+    link.lastRecvMs = this.now;
+    link.loss.onReceive(counter);
+    link.counters.recvPackets++;
+    link.counters.recvBytes += d.length;
+
+    switch (inner[0]) {
+      case KIND_DATA:
+        if (inner.length < DATA_PREFIX_SIZE) return this.drops.add("short");
+        return this.receiveData(readU56(inner, 1), inner.subarray(DATA_PREFIX_SIZE));
+      case KIND_KEEPALIVE:
+        return this.receiveKeepalive(link, inner);
+      case KIND_DISCONNECT:
+        if (link.isUp) this.linkDown(link, "the peer disconnected");
+        link.clearSessions();
+        return;
+      default:
+        return this.drops.add("bad-kind");
+    }
+  }
+
+  private receiveData(seq: number, packet: Uint8Array): void {
+    if (this.reorder) this.reorder.insert(seq, packet, this.now);
+    else this.out.deliver(packet);
+  }
+
+  private receiveKeepalive(link: Link, k: Uint8Array): void {
+    if (k.length < KEEPALIVE_SIZE) return this.drops.add("short");
+    const loss = (k[2]! << 8) | k[3]!;
+    link.peerLossPercent = loss === LOSS_UNKNOWN ? undefined : loss / 10;
+    link.echoTs = readU32(k, 4);
+    link.echoRecvMs = this.now;
+    const echoed = readU32(k, 8);
+    const held = readU32(k, 12);
+    if (echoed !== NO_ECHO && held !== NO_ECHO) {
+      const rtt = (((this.now >>> 0) - echoed) >>> 0) - held;
+      if (rtt >= 0 && rtt < MAX_RTT_SAMPLE_MS) link.rtt.update(rtt);
+    }
+  }
+
+  /** Responder: an INIT for this link. Nothing changes until the peer confirms the keys. */
+  private receiveInit(link: Link, d: Uint8Array, from: PeerAddress): void {
+    if (this.opts.mode !== "server") return this.drops.add("unexpected-handshake");
+    if (d.length !== HANDSHAKE_SIZE) return this.drops.add("bad-size");
+    if (!this.handshakeLimiter.allow(from.address, this.now)) return this.drops.add("handshake-rate");
+    const check = consumeInit(this.opts.secrets, d);
+    if (!check.ok) {
+      this.drops.add(check.reason);
+      const why = check.reason === "bad-mac" ? "wrong password, or not an mlvpn peer" : `the peer uses another cipher than ${this.opts.secrets.cipher}`;
+      return this.logLimited("warn", "protocol", `init:${check.reason}:${from.address}`, `[${link.name}] handshake from ${fmt(from)} refused: ${why}`);
+    }
+    const seen = this.seenInits[link.index]!;
+    const id = macId(d);
+    if (seen.has(id)) return this.drops.add("replay");
+    seen.add(id);
+    if (seen.size > SEEN_INITS) seen.delete(seen.values().next().value!);
+    const resp = createResp(this.opts.secrets, d, check.init, this.newLocalIndex(), this.instance, this.randomBytes(32), this.now);
+    if (!resp) return this.drops.add("bad-key");
+    link.next = resp.session;
+    this.out.transmit(link.index, resp.message, from);
+    link.counters.sentPackets++;
+    link.counters.sentBytes += resp.message.length;
+  }
+
+  /** Initiator: the answer to our INIT. */
+  private receiveResp(link: Link, d: Uint8Array): void {
+    if (this.opts.mode !== "client") return this.drops.add("unexpected-handshake");
+    if (d.length !== HANDSHAKE_SIZE) return this.drops.add("bad-size");
+    const sent = link.initSent;
+    if (!sent || respReceiver(d) !== sent.localIndex) return this.drops.add("unknown-session");
+    const session = consumeResp(this.opts.secrets, sent, d, this.now);
+    if (!session) {
+      this.drops.add("bad-mac");
+      return this.logLimited("warn", "protocol", `resp:${link.index}`, `[${link.name}] handshake answer refused: wrong password, or not an mlvpn peer`);
+    }
+    link.initSent = undefined;
+    link.handshakeWanted = false;
+    this.notePeerInstance(session.peerInstance, link);
+    link.install(session);
+    link.lastRecvMs = this.now;
+    // The first packet under the new keys confirms them to the responder.
+    this.sendKeepalive(link);
+    if (!link.isUp) this.linkUp(link);
+    this.updateEligible();
+  }
+
+  /** Responder: the peer's first packet under keys from our RESP proves the handshake. */
+  private confirm(link: Link, s: Session): void {
+    s.confirmed = true;
+    this.notePeerInstance(s.peerInstance, link);
+    link.install(s);
+    if (!link.isUp) this.linkUp(link);
+    this.updateEligible();
+  }
+
+  /** A link's peer address changes only on an authenticated packet newer than all before it. */
+  private roam(link: Link, from: PeerAddress): void {
+    const p = link.peer;
+    if (p && p.address === from.address && p.port === from.port) return;
+    if (p) this.out.log("info", "net", `[${link.name}] peer moved from ${fmt(p)} to ${fmt(from)}`);
+    link.peer = { address: from.address, port: from.port };
+  }
+
+  /** A new peer instance means the peer restarted: its sequence numbers start again. */
+  private notePeerInstance(instance: number, via: Link): void {
+    if (this.peerInstance === instance) return;
+    const restarted = this.peerInstance !== undefined;
+    this.peerInstance = instance;
+    this.reorder?.reset();
+    if (!restarted) return;
+    this.out.log("info", "protocol", `[${via.name}] the peer restarted; resynchronising every link`);
+    for (const other of this.links) {
+      if (other === via) continue;
+      // Sessions with the old instance died with it; a client renegotiates at once.
+      if (other.current && other.current.peerInstance !== instance) {
+        other.current = undefined;
+        other.previous = undefined;
+        other.handshakeWanted = true;
+      }
+    }
+    this.nextHealthMs = this.now;
+  }
+
+  // ---------------------------------------------------------------- health
+
+  private healthTick(link: Link): void {
+    link.loss.rotate();
+    if (this.opts.mode === "client" && this.clientNeedsHandshake(link)) this.sendInit(link);
+    if (!link.isUp) return;
+    const silent = this.now - link.lastRecvMs;
+    if (silent > link.config.timeout * 1000) return this.linkDown(link, `no packet for ${Math.round(silent / 1000)} s (timeout ${link.config.timeout} s)`);
+    const s = link.current;
+    if (s && this.now - s.createdMs > REJECT_AFTER_MS) link.current = undefined;
+    else if (s) this.sendKeepalive(link);
+    this.checkTolerances(link);
+  }
+
+  private clientNeedsHandshake(link: Link): boolean {
+    if (!link.isUp || link.handshakeWanted || !link.current) return true;
+    const s = link.current;
+    const silence = HEALTH_TICK_MS + Math.max(SILENCE_REHANDSHAKE_MS, 2 * link.rtt.smoothed);
+    return this.now - link.lastRecvMs > silence || this.now - s.createdMs > REKEY_AFTER_MS || s.sendCounter > REKEY_AFTER_MESSAGES;
+  }
+
+  private sendInit(link: Link): void {
+    if (!link.isUp) {
+      // Every reconnect attempt re-resolves the server's name (it may have moved).
+      this.out.event({ type: "resolve", link: link.index });
+      if (link.status !== LinkStatus.AuthSent) this.setStatus(link, LinkStatus.AuthSent);
+    }
+    this.transmitInit(link);
+  }
+
+  private transmitInit(link: Link): void {
+    if (!link.peer) return;
+    link.initSent = createInit(this.opts.secrets, this.newLocalIndex(), this.instance, this.randomBytes(32), this.now);
+    this.out.transmit(link.index, link.initSent.message, link.peer);
+    link.counters.sentPackets++;
+    link.counters.sentBytes += link.initSent.message.length;
+  }
+
+  private sendKeepalive(link: Link): void {
+    const s = link.current;
+    if (!s) return;
+    const k = this.keepalive;
+    k[0] = KIND_KEEPALIVE;
+    k[1] = 0;
+    const loss = link.loss.percent();
+    const permille = loss === undefined ? LOSS_UNKNOWN : Math.round(loss * 10);
+    k[2] = permille >>> 8;
+    k[3] = permille;
+    writeU32(k, 4, this.now >>> 0);
+    const fresh = link.echoTs !== undefined && this.now - link.echoRecvMs <= MAX_ECHO_HOLD_MS;
+    writeU32(k, 8, fresh ? link.echoTs! : NO_ECHO);
+    writeU32(k, 12, fresh ? this.now - link.echoRecvMs : NO_ECHO);
+    link.echoTs = undefined;
+    this.send(link, s, k, EMPTY);
+  }
+
+  /** loss_tolerence / latency_tolerence (reference §5.4, §5.5): lossy and slow links and back. */
+  private checkTolerances(link: Link): void {
+    const c = link.config;
+    const loss = link.lossPercent();
+    if (c.loss_tolerence < 100) {
+      if (link.status === LinkStatus.AuthOk && loss >= c.loss_tolerence) return this.setStatus(link, LinkStatus.Lossy);
+      if (link.status === LinkStatus.Lossy && loss < c.loss_tolerence) return this.setStatus(link, LinkStatus.AuthOk);
+    }
+    if (c.latency_tolerence < 1000 && link.rtt.samples > 0) {
+      const srtt = link.rtt.smoothed;
+      if (link.status === LinkStatus.AuthOk && srtt >= c.latency_tolerence) return this.setStatus(link, LinkStatus.HighLatency);
+      if (link.status === LinkStatus.HighLatency && srtt < c.latency_tolerence) return this.setStatus(link, LinkStatus.AuthOk);
+    }
+  }
+
+  // ---------------------------------------------------------------- state changes
+
+  private setStatus(link: Link, status: LinkStatus): void {
+    link.status = status;
+    link.statusSinceMs = this.now;
+    this.out.event({ type: "link-status", link: link.index, status });
+    this.updateEligible();
+  }
+
+  private linkUp(link: Link): void {
+    this.setStatus(link, LinkStatus.AuthOk);
+    this.out.event({ type: "link-up", link: link.index });
+    if (this.linksUp++ === 0) {
+      this.reorder?.reset();
+      this.out.event({ type: "tunnel-up" });
+    }
+  }
+
+  private linkDown(link: Link, reason: string): void {
+    link.counters.disconnects++;
+    link.clearSessions();
+    this.setStatus(link, LinkStatus.Disconnected);
+    this.out.event({ type: "link-down", link: link.index, reason });
+    // What was in flight on the dead link will not come: stop waiting for it.
+    this.reorder?.flush();
+    if (--this.linksUp === 0) this.out.event({ type: "tunnel-down" });
+  }
+
+  /**
+   * Which links carry data: up links with keys, preferring those heard from recently; among
+   * them healthy normal links, else healthy fallback links, else degraded ones — never none
+   * while some link is up (the C scheduler could end up empty: reference §12 #19).
+   */
+  private updateEligible(): void {
+    const up = this.links.filter((l) => l.isUp && l.current);
+    const fresh = up.filter((l) => this.now - l.lastRecvMs <= SUSPECT_AFTER_MS);
+    const pool = fresh.length > 0 ? fresh : up;
+    const healthy = pool.filter((l) => l.status === LinkStatus.AuthOk);
+    const choice =
+      pick(healthy, (l) => !l.config.fallback_only) ??
+      pick(healthy, (l) => l.config.fallback_only) ??
+      pick(pool, (l) => !l.config.fallback_only) ??
+      pool;
+    const next = choice.map((l) => l.index);
+    if (next.length === this.eligible.length && next.every((v, i) => v === this.eligible[i])) return;
+    this.eligible = next;
+    this.scheduler.setEligible(next);
+  }
+
+  /** Hold out-of-order packets about as long as the delay spread between links, plus jitter. */
+  private updateReorderHold(): void {
+    if (!this.reorder) return;
+    const measured = this.links.filter((l) => l.isUp && l.rtt.samples > 0);
+    if (measured.length === 0) return;
+    const srtts = measured.map((l) => l.rtt.smoothed);
+    const jitter = Math.max(...measured.map((l) => l.rtt.variance));
+    const spread = (Math.max(...srtts) - Math.min(...srtts)) / 2;
+    this.reorder.holdMs = Math.min(REORDER_HOLD_MAX_MS, Math.max(REORDER_HOLD_MIN_MS, Math.ceil(spread + 2 * jitter)));
+  }
+
+  // ---------------------------------------------------------------- helpers
+
+  private send(link: Link, s: Session, prefix: Uint8Array, body: Uint8Array): void {
+    const peer = link.peer;
+    if (!peer) return this.drops.add("no-peer");
+    const n = s.seal(prefix, body, this.txBuf, this.opts.cleartextData && prefix[0] === KIND_DATA);
+    if (n === 0) return this.drops.add("keys-exhausted");
+    link.counters.sentPackets++;
+    link.counters.sentBytes += n;
+    this.out.transmit(link.index, this.txBuf.subarray(0, n), peer);
+  }
+
+  private logLimited(level: LogLevel, token: string, key: string, message: string): void {
+    const text = this.logLimiter.pass(key, message, this.now);
+    if (text !== undefined) this.out.log(level, token, text);
+  }
+
+  private randomBytes(n: number): Uint8Array {
+    const b = new Uint8Array(n);
+    this.opts.random.fill(b);
+    return b;
+  }
+
+  private randomU32(): number {
+    return readU32(this.randomBytes(4), 0);
+  }
+
+  /** A receiver index unused by any session of any link. */
+  private newLocalIndex(): number {
+    for (;;) {
+      const i = this.randomU32();
+      if (!this.links.some((l) => l.sessionFor(i) || l.initSent?.localIndex === i)) return i;
+    }
+  }
+}
+
+const DISCONNECT_MSG = new Uint8Array([KIND_DISCONNECT]);
+
+function pick(links: Link[], keep: (l: Link) => boolean): Link[] | undefined {
+  const r = links.filter(keep);
+  return r.length > 0 ? r : undefined;
+}
+
+function fmt(p: PeerAddress): string {
+  return p.address.includes(":") ? `[${p.address}]:${p.port}` : `${p.address}:${p.port}`;
+}
+
+function macId(init: Uint8Array): string {
+  let s = "";
+  for (let i = HANDSHAKE_SIZE - 16; i < HANDSHAKE_SIZE; i++) s += init[i]!.toString(16).padStart(2, "0");
+  return s;
+}
+
+/** A C MLVPN 2.x datagram: 28-byte header whose first u16 is the payload length. */
+function looksLikeLegacyMlvpn(d: Uint8Array): boolean {
+  return d.length >= 28 && ((d[0]! << 8) | d[1]!) === d.length - 28 && (d[2]! & 0x0f) <= 1;
+}
+
+export type { DropReason };

@@ -1,0 +1,63 @@
+/**
+ * Handshake primitives from the runtime's native `node:crypto`: X25519, HKDF-SHA256,
+ * HMAC-SHA256, SHA-256 and scrypt. The only other place crypto is imported is aead.ts.
+ */
+import { createHash, createHmac, createPrivateKey, createPublicKey, diffieHellman, hkdfSync, type KeyObject, scryptSync, timingSafeEqual } from "node:crypto";
+
+// DER prefixes that wrap a raw 32-byte X25519 key (RFC 8410) so node:crypto can import it.
+const PKCS8_X25519 = Buffer.from("302e020100300506032b656e04220420", "hex");
+const SPKI_X25519 = Buffer.from("302a300506032b656e032100", "hex");
+
+export interface X25519KeyPair {
+  privateKey: KeyObject;
+  publicKey: Uint8Array;
+}
+
+/** A key pair from 32 random bytes (randomness is the caller's: the core injects it). */
+export function x25519KeyPair(secret: Uint8Array): X25519KeyPair {
+  const privateKey = createPrivateKey({ key: Buffer.concat([PKCS8_X25519, secret]), format: "der", type: "pkcs8" });
+  const spki = createPublicKey(privateKey).export({ format: "der", type: "spki" });
+  return { privateKey, publicKey: new Uint8Array(spki.subarray(SPKI_X25519.length)) };
+}
+
+/** X25519(private, peer public); undefined for a low-order peer key (all-zero shared secret). */
+export function x25519(privateKey: KeyObject, peerPublic: Uint8Array): Uint8Array | undefined {
+  try {
+    const publicKey = createPublicKey({ key: Buffer.concat([SPKI_X25519, peerPublic]), format: "der", type: "spki" });
+    return new Uint8Array(diffieHellman({ privateKey, publicKey }));
+  } catch {
+    return undefined;
+  }
+}
+
+export function hkdf(ikm: Uint8Array, salt: Uint8Array, info: Uint8Array, length: number): Uint8Array {
+  return new Uint8Array(hkdfSync("sha256", ikm, salt, info, length));
+}
+
+export function hmac(key: Uint8Array, ...parts: Uint8Array[]): Uint8Array {
+  const h = createHmac("sha256", key);
+  for (const p of parts) h.update(p);
+  return new Uint8Array(h.digest());
+}
+
+export function sha256(...parts: Uint8Array[]): Uint8Array {
+  const h = createHash("sha256");
+  for (const p of parts) h.update(p);
+  return new Uint8Array(h.digest());
+}
+
+export function constantTimeEqual(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+/**
+ * scrypt parameters for the password: N = 2^15, r = 8 (32 MiB, ~80 ms on the development
+ * machine, a few hundred ms on a router) — memory-hard, so a captured handshake does not allow
+ * fast offline guessing.
+ */
+export const SCRYPT = { N: 1 << 15, r: 8, p: 1, maxmem: 64 * 1024 * 1024 } as const;
+
+/** The 32-byte pre-shared key both ends derive from the password, once at start. */
+export function passwordKey(password: string, salt: Uint8Array, params = SCRYPT): Uint8Array {
+  return new Uint8Array(scryptSync(password.normalize("NFC"), salt, 32, params));
+}

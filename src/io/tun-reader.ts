@@ -1,0 +1,161 @@
+/**
+ * The "hybrid" tun reader (bun-io.md §0/§7), the cheapest and lowest-latency design measured:
+ *
+ * - idle: a Worker (tun-poll-worker.ts) blocks in poll(); the main thread awaits
+ *   `Atomics.waitAsync` on a shared state word. No timers run, so 0 % CPU.
+ * - on readiness the worker flips the word ARMED → READY; the main thread drains the fd with
+ *   non-blocking read()s (≤ MAX_DRAIN packets) into one preallocated buffer.
+ * - under load (a drain returned ≥ BUSY packets) the main thread keeps draining from
+ *   setTimeout(0) (≈ 1 ms, which batches packets) — or setImmediate when a drain returned
+ *   ≥ FLOOD packets, so the kernel queue cannot overflow — without waking the worker at all.
+ * - a drain that finds nothing re-arms the worker.
+ *
+ * Only the state word crosses threads, and each side changes it with one atomic step
+ * (worker: compareExchange ARMED → READY; main: store ARMED or STOP), so no wake-up is lost.
+ */
+import { existsSync } from "node:fs";
+import type { TunDevice } from "./tun.ts";
+
+/** State word values (index 0 of the shared Int32Array). */
+export const ARMED = 0; // worker polls the fd
+export const READY = 1; // fd readable: the main thread owns it until it re-arms
+export const STOP = 2; // worker must exit
+
+/** The one message the main thread sends to the poll worker. */
+export interface PollWorkerInit {
+  fd: number;
+  state: SharedArrayBuffer;
+  pollTimeoutMs: number;
+}
+
+export interface TunReaderHandlers {
+  /**
+   * Called synchronously for each packet. `view` aliases the reader's single buffer and is only
+   * valid during the call (the same object is reused for later packets of the same length):
+   * copy it to keep it. Packets may be modified in place.
+   */
+  onPacket(view: Uint8Array): void;
+  /** Called after each drain that delivered packets: flush batched sends here. */
+  onDrainEnd?(): void;
+  /** A read error, a worker failure, or an exception from a handler; the reader has stopped. Without it, the error is thrown. */
+  onError?(e: Error): void;
+}
+
+export interface TunReader {
+  /** Stops reading; resolves once the poll worker has exited. No handler runs after it is called. */
+  stop(): Promise<void>;
+}
+
+const MAX_DRAIN = 1024; // packets per drain, so one drain cannot monopolise the event loop
+const BUSY = 8; // drain size that switches to timer polling
+const FLOOD = 128; // drain size that switches to setImmediate
+const POLL_TIMEOUT_MS = 250; // bounds how long the worker takes to notice stop()
+const STOP_GRACE_MS = 2000; // after this the worker is terminated rather than awaited
+const BUF_SIZE = 65536; // tun truncates packets that do not fit
+
+/**
+ * The poll worker's script. From source it sits beside this module. In a `bun build --compile`
+ * binary it must have been given as an extra entrypoint; Bun then embeds it as
+ * /$bunfs/root/<path relative to the entrypoints' common directory>.js, while import.meta.url
+ * is the main entrypoint's, so the relative URL would be wrong unless both share a directory.
+ */
+function pollWorkerUrl(): string {
+  if (!import.meta.url.startsWith("file:///$bunfs/")) return new URL("./tun-poll-worker.ts", import.meta.url).href;
+  for (const rel of ["io/tun-poll-worker.js", "src/io/tun-poll-worker.js", "tun-poll-worker.js"]) {
+    if (existsSync(`/$bunfs/root/${rel}`)) return `/$bunfs/root/${rel}`;
+  }
+  throw new Error("this mlvpn binary lacks the tun poll worker: build it with src/io/tun-poll-worker.ts as an extra entrypoint");
+}
+
+export function startTunReader(tun: TunDevice, handlers: TunReaderHandlers): TunReader {
+  const { onPacket, onDrainEnd, onError } = handlers;
+  const stateBuf = new SharedArrayBuffer(4);
+  const state = new Int32Array(stateBuf);
+  // ArrayBuffer-backed so native code writes into stable memory (bun-io.md §1(g)).
+  const buf = new Uint8Array(new ArrayBuffer(BUF_SIZE));
+  // One reusable view per packet length, created on first use: no allocation per packet.
+  const views: (Uint8Array | undefined)[] = [];
+  let stopped = false;
+  let polling = false; // true while draining from timers instead of waiting for the worker
+
+  const worker = new Worker(pollWorkerUrl());
+  const exited = new Promise<void>((resolve) => worker.addEventListener("close", () => resolve()));
+  worker.addEventListener("message", (ev: MessageEvent<{ error: string }>) => fail(new Error(`tun poll worker: ${ev.data.error}`)));
+  worker.addEventListener("error", (ev: ErrorEvent) => fail(new Error(`tun poll worker: ${ev.message}`)));
+  worker.postMessage({ fd: tun.fd, state: stateBuf, pollTimeoutMs: POLL_TIMEOUT_MS } satisfies PollWorkerInit);
+
+  function fail(e: unknown): void {
+    if (stopped) return;
+    void stop();
+    const err = e instanceof Error ? e : new Error(String(e));
+    if (onError) onError(err);
+    else throw err;
+  }
+
+  /** Reads until the fd is empty, MAX_DRAIN packets, or stop(); returns the packet count. */
+  function drain(): number {
+    let n = 0;
+    while (n < MAX_DRAIN && !stopped) {
+      const len = tun.read(buf);
+      if (len === 0) break;
+      n++;
+      onPacket(views[len] ??= buf.subarray(0, len));
+    }
+    if (n > 0 && !stopped) onDrainEnd?.();
+    return n;
+  }
+
+  function tick(): void {
+    if (stopped) return;
+    let n: number;
+    try {
+      n = drain();
+    } catch (e) {
+      fail(e);
+      return;
+    }
+    if (stopped) return;
+    // Woken by the worker, a small drain means the queue is empty: go back to event mode.
+    // Once polling, only an empty drain ends it (hysteresis).
+    if (n === 0 || (n < BUSY && !polling)) {
+      polling = false;
+      rearm();
+    } else {
+      polling = true;
+      if (n >= FLOOD) setImmediate(tick);
+      else setTimeout(tick, 0);
+    }
+  }
+
+  function rearm(): void {
+    // READY → ARMED; the CAS leaves STOP alone.
+    Atomics.compareExchange(state, 0, READY, ARMED);
+    Atomics.notify(state, 0);
+    wait();
+  }
+
+  function wait(): void {
+    const r = Atomics.waitAsync(state, 0, ARMED);
+    // "not-equal": the worker already saw readiness. Go through the event loop rather than
+    // recursing, so a steady trickle can neither grow the stack nor starve other I/O.
+    if (r.async) void r.value.then(tick);
+    else setImmediate(tick);
+  }
+
+  let stopping: Promise<void> | undefined;
+  function stop(): Promise<void> {
+    if (stopping) return stopping;
+    stopped = true;
+    Atomics.store(state, 0, STOP);
+    Atomics.notify(state, 0); // wakes the worker if it sleeps, and our own pending waitAsync
+    const timeout = new Promise<"timeout">((resolve) => setTimeout(resolve, STOP_GRACE_MS, "timeout").unref());
+    stopping = Promise.race([exited, timeout]).then((r) => {
+      // Only if the worker is stuck (it re-checks the flag every POLL_TIMEOUT_MS).
+      if (r === "timeout") worker.terminate();
+    });
+    return stopping;
+  }
+
+  wait();
+  return { stop };
+}

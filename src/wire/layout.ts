@@ -1,0 +1,103 @@
+/**
+ * mlvpn wire format, version 1 (docs/protocol.md is the prose version). Every message is one
+ * UDP datagram. Integers are big-endian.
+ *
+ * Handshake messages (both 64 bytes, so a response is never larger than the request):
+ *   INIT  0 type=0x11 | 1 cipher | 2 u16 0 | 4 u32 sender index | 8 u32 sender instance
+ *         | 12 ephemeral X25519 public [32] | 44 u32 0 | 48 mac [16]
+ *   RESP  0 type=0x12 | 1 cipher | 2 u16 0 | 4 u32 sender index | 8 u32 receiver index
+ *         | 12 u32 sender instance | 16 ephemeral X25519 public [32] | 48 mac [16]
+ * Transport (header = AEAD associated data):
+ *   0 type=0x13 (sealed) or 0x14 (cleartext_data: plaintext, authenticated only)
+ *   | 1 u8 0 | 2 u16 0 | 4 u32 receiver index | 8 u64 counter | 16 payload | tag [16]
+ * Payload ("inner"), first byte = kind:
+ *   DATA       0 kind=0 | 1 u56 tunnel data sequence | 8 IP packet (or Ethernet frame in tap mode)
+ *   KEEPALIVE  0 kind=1 | 1 u8 0 | 2 u16 rx loss (per mille, 0xFFFF unknown) | 4 u32 timestamp
+ *              | 8 u32 echoed peer timestamp | 12 u32 ms the echo was held (0xFFFFFFFF: none)
+ *   DISCONNECT 0 kind=2
+ */
+
+// ---- specification constants ----
+export const MSG_INIT = 0x11;
+export const MSG_RESP = 0x12;
+export const MSG_TRANSPORT = 0x13;
+export const MSG_TRANSPORT_CLEAR = 0x14;
+
+export const HANDSHAKE_SIZE = 64;
+export const MAC_SIZE = 16;
+export const KEY_SIZE = 32;
+export const TAG_SIZE = 16;
+
+export const INIT_SENDER_OFF = 4;
+export const INIT_INSTANCE_OFF = 8;
+export const INIT_EPHEMERAL_OFF = 12;
+export const INIT_MAC_OFF = 48;
+
+export const RESP_SENDER_OFF = 4;
+export const RESP_RECEIVER_OFF = 8;
+export const RESP_INSTANCE_OFF = 12;
+export const RESP_EPHEMERAL_OFF = 16;
+export const RESP_MAC_OFF = 48;
+
+export const TRANSPORT_HEADER_SIZE = 16;
+export const TRANSPORT_RECEIVER_OFF = 4;
+export const TRANSPORT_COUNTER_OFF = 8;
+
+export const KIND_DATA = 0;
+export const KIND_KEEPALIVE = 1;
+export const KIND_DISCONNECT = 2;
+
+export const DATA_PREFIX_SIZE = 8;
+export const KEEPALIVE_SIZE = 16;
+export const DISCONNECT_SIZE = 1;
+export const NO_ECHO = 0xffff_ffff;
+export const LOSS_UNKNOWN = 0xffff;
+
+export const CIPHER_IDS = { "aes-256-gcm": 0, chacha20poly1305: 1 } as const;
+
+/** Bytes added to each inner packet: transport header + data prefix + tag. */
+export const TUNNEL_OVERHEAD = TRANSPORT_HEADER_SIZE + DATA_PREFIX_SIZE + TAG_SIZE;
+/** Outer UDP + IP headers. */
+export const UDP_IPV4_OVERHEAD = 28;
+export const UDP_IPV6_OVERHEAD = 48;
+
+/** Domain-separation labels for the key derivations. */
+export const LABEL_PASSWORD_SALT = "mlvpn v1 password salt";
+export const LABEL_HANDSHAKE_MAC = "mlvpn v1 handshake mac";
+export const LABEL_TRANSPORT_KEYS = "mlvpn v1 transport keys";
+
+// ---- field access ----
+export function readU32(b: Uint8Array, off: number): number {
+  return ((b[off]! << 24) | (b[off + 1]! << 16) | (b[off + 2]! << 8) | b[off + 3]!) >>> 0;
+}
+
+export function writeU32(b: Uint8Array, off: number, v: number): void {
+  b[off] = v >>> 24;
+  b[off + 1] = v >>> 16;
+  b[off + 2] = v >>> 8;
+  b[off + 3] = v;
+}
+
+/** Unsigned 64-bit as a Number; values above 2^53 lose precision (counters never get there). */
+export function readU64(b: Uint8Array, off: number): number {
+  return readU32(b, off) * 0x1_0000_0000 + readU32(b, off + 4);
+}
+
+export function writeU64(b: Uint8Array, off: number, v: number): void {
+  writeU32(b, off, Math.floor(v / 0x1_0000_0000));
+  writeU32(b, off + 4, v >>> 0);
+}
+
+/** 56-bit sequence in bytes off..off+6. */
+export function readU56(b: Uint8Array, off: number): number {
+  const hi = (b[off]! << 16) | (b[off + 1]! << 8) | b[off + 2]!;
+  return hi * 0x1_0000_0000 + readU32(b, off + 3);
+}
+
+export function writeU56(b: Uint8Array, off: number, v: number): void {
+  const hi = Math.floor(v / 0x1_0000_0000);
+  b[off] = hi >>> 16;
+  b[off + 1] = hi >>> 8;
+  b[off + 2] = hi;
+  writeU32(b, off + 3, v >>> 0);
+}

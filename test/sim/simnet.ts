@@ -1,0 +1,236 @@
+/**
+ * Deterministic simulation of a client and a server Tunnel joined by simulated links, on a
+ * virtual clock: per-direction delay, jitter, loss, blackhole; every datagram can be captured,
+ * dropped or injected. `run(untilMs)` jumps from event to event (arrivals and both ends'
+ * timeouts), bounded in steps so a livelock fails the test instead of hanging it.
+ */
+import type { LinkConfig } from "../../src/config/schema.ts";
+import { type HandshakeSecrets, handshakeSecrets } from "../../src/core/handshake.ts";
+import { type PeerAddress, type Random, Tunnel, type TunnelEvent, type TunnelOptions } from "../../src/core/tunnel.ts";
+
+/** xorshift32: tiny, seeded, good enough for tests. */
+export class SeededRandom implements Random {
+  constructor(private state: number) {
+    if (this.state === 0) this.state = 0x9e3779b9;
+  }
+  next(): number {
+    let x = this.state;
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    this.state = x >>> 0;
+    return this.state;
+  }
+  /** Uniform in [0, 1). */
+  float(): number {
+    return this.next() / 0x1_0000_0000;
+  }
+  fill(buf: Uint8Array): void {
+    for (let i = 0; i < buf.length; i++) buf[i] = this.next() & 0xff;
+  }
+}
+
+export interface PathSpec {
+  delayMs: number;
+  jitterMs?: number;
+  loss?: number;
+  /** Blackholed: everything sent is dropped. */
+  cut?: boolean;
+}
+
+export interface LinkSpec {
+  name?: string;
+  up?: PathSpec;
+  down?: PathSpec;
+  bandwidth_upload?: number;
+  fallback_only?: boolean;
+  timeout?: number;
+  loss_tolerence?: number;
+  latency_tolerence?: number;
+}
+
+export interface SimOptions {
+  links: LinkSpec[];
+  seed?: number;
+  reorderBufferSize?: number;
+  cleartextData?: boolean;
+  cipher?: "aes-256-gcm" | "chacha20poly1305";
+  clientPsk?: Uint8Array;
+  serverPsk?: Uint8Array;
+  maxPacketSize?: number;
+}
+
+export type Side = "client" | "server";
+
+export interface Datagram {
+  from: Side;
+  link: number;
+  bytes: Uint8Array;
+  src: PeerAddress;
+  atMs: number;
+}
+
+interface InFlight extends Datagram {
+  arriveMs: number;
+  order: number;
+}
+
+export class EndRecorder {
+  delivered: Uint8Array[] = [];
+  events: TunnelEvent[] = [];
+  logs: string[] = [];
+}
+
+const DEFAULT_PSK = new Uint8Array(32).fill(7);
+
+export function clientAddr(link: number): PeerAddress {
+  return { address: `192.168.${link + 1}.2`, port: 40000 + link };
+}
+export function serverAddr(link: number): PeerAddress {
+  return { address: `198.51.100.${link + 1}`, port: 5080 + link };
+}
+
+export class SimPair {
+  now = 0;
+  client!: Tunnel;
+  server!: Tunnel;
+  readonly rec: Record<Side, EndRecorder> = { client: new EndRecorder(), server: new EndRecorder() };
+  /** Every datagram put on the network, in order. */
+  readonly captured: Datagram[] = [];
+  /** Return false to drop a datagram before it enters the network. */
+  filter: ((d: Datagram) => boolean) | undefined;
+  readonly rand: SeededRandom;
+  private queue: InFlight[] = [];
+  private order = 0;
+  readonly links: LinkSpec[];
+
+  constructor(readonly opts: SimOptions) {
+    this.rand = new SeededRandom(opts.seed ?? 1);
+    this.links = opts.links;
+    this.client = this.makeEnd("client");
+    this.server = this.makeEnd("server");
+    for (let i = 0; i < opts.links.length; i++) this.client.setPeer(i, serverAddr(i), this.now);
+  }
+
+  linkConfigs(): LinkConfig[] {
+    return this.links.map((l, i) => ({
+      name: l.name ?? `link${i}`,
+      bindfib: 0,
+      bandwidth_upload: l.bandwidth_upload ?? 0,
+      timeout: l.timeout ?? 30,
+      loss_tolerence: l.loss_tolerence ?? 100,
+      latency_tolerence: l.latency_tolerence ?? 1000,
+      fallback_only: l.fallback_only ?? false,
+    }));
+  }
+
+  secrets(side: Side): HandshakeSecrets {
+    const psk = (side === "client" ? this.opts.clientPsk : this.opts.serverPsk) ?? DEFAULT_PSK;
+    return handshakeSecrets(psk, this.opts.cipher ?? "aes-256-gcm");
+  }
+
+  /** A fresh Tunnel for one side (also used to simulate a restart). */
+  makeEnd(side: Side, seed?: number): Tunnel {
+    const rec = (this.rec[side] = this.rec[side] ?? new EndRecorder());
+    const options: TunnelOptions = {
+      mode: side,
+      links: this.linkConfigs(),
+      secrets: this.secrets(side),
+      cleartextData: this.opts.cleartextData ?? false,
+      reorderBufferSize: this.opts.reorderBufferSize ?? 0,
+      maxPacketSize: this.opts.maxPacketSize ?? 1432,
+      kind: "tun",
+      random: new SeededRandom(seed ?? (side === "client" ? 11 : 22) + (this.opts.seed ?? 1) * 1000),
+      nowMs: this.now,
+      output: {
+        transmit: (link, datagram, peer) => this.transmit(side, link, datagram, peer),
+        deliver: (p) => rec.delivered.push(p.slice()),
+        event: (e) => rec.events.push(e),
+        log: (level, token, message) => rec.logs.push(`${level}/${token}: ${message}`),
+      },
+    };
+    return new Tunnel(options);
+  }
+
+  restart(side: Side, seed: number): void {
+    this.rec[side] = new EndRecorder();
+    const t = this.makeEnd(side, seed);
+    if (side === "client") {
+      this.client = t;
+      for (let i = 0; i < this.links.length; i++) t.setPeer(i, serverAddr(i), this.now);
+    } else {
+      this.server = t;
+    }
+  }
+
+  private transmit(side: Side, link: number, datagram: Uint8Array, peer: PeerAddress): void {
+    const src = side === "client" ? clientAddr(link) : serverAddr(link);
+    const d: Datagram = { from: side, link, bytes: datagram.slice(), src, atMs: this.now };
+    this.captured.push(d);
+    if (this.filter && !this.filter(d)) return;
+    // The server may only send to the address it learned; a wrong one is simply lost.
+    const expected = side === "client" ? serverAddr(link) : clientAddr(link);
+    if (peer.address !== expected.address || peer.port !== expected.port) return;
+    const spec = this.links[link]!;
+    const path = (side === "client" ? spec.up : spec.down) ?? { delayMs: 10 };
+    if (path.cut) return;
+    if (path.loss && this.rand.float() < path.loss) return;
+    const jitter = path.jitterMs ? this.rand.float() * path.jitterMs : 0;
+    this.queue.push({ ...d, arriveMs: this.now + path.delayMs + jitter, order: this.order++ });
+  }
+
+  /** Delivers a datagram to one side now, as if it arrived from `src`. */
+  inject(to: Side, link: number, bytes: Uint8Array, src: PeerAddress): void {
+    (to === "client" ? this.client : this.server).handleDatagram(link, bytes, src, this.now);
+  }
+
+  /** Runs until `untilMs` (virtual), processing arrivals and timeouts in time order. */
+  run(untilMs: number, maxSteps = 5_000_000): void {
+    for (let step = 0; step < maxSteps; step++) {
+      this.queue.sort((a, b) => a.arriveMs - b.arriveMs || a.order - b.order);
+      const arrival = this.queue[0]?.arriveMs ?? Number.POSITIVE_INFINITY;
+      const t = Math.min(arrival, this.client.nextTimeout(), this.server.nextTimeout());
+      if (t > untilMs) {
+        this.now = untilMs;
+        return;
+      }
+      this.now = Math.max(this.now, t);
+      if (arrival <= this.now) {
+        const d = this.queue.shift()!;
+        const to = d.from === "client" ? this.server : this.client;
+        to.handleDatagram(d.link, d.bytes, d.src, this.now);
+        continue;
+      }
+      if (this.client.nextTimeout() <= this.now) this.client.handleTimeout(this.now);
+      if (this.server.nextTimeout() <= this.now) this.server.handleTimeout(this.now);
+    }
+    throw new Error(`simulation did not reach ${untilMs} ms within ${maxSteps} steps (livelock?)`);
+  }
+
+  /** Sends `count` numbered packets from one side's tun, `gapMs` apart, while running the sim. */
+  sendStream(from: Side, count: number, gapMs: number, size = 200, startId = 0): void {
+    for (let i = 0; i < count; i++) {
+      const tunnel = from === "client" ? this.client : this.server;
+      tunnel.handleTunPacket(numberedPacket(startId + i, size), this.now);
+      this.run(this.now + gapMs);
+    }
+  }
+}
+
+/** A fake IPv4 packet carrying a 32-bit id at bytes 20..23 (the tunnel does not parse it). */
+export function numberedPacket(id: number, size = 200): Uint8Array {
+  const p = new Uint8Array(size);
+  p[0] = 0x45;
+  p[2] = size >> 8;
+  p[3] = size & 0xff;
+  p[9] = 17;
+  p[20] = id >>> 24;
+  p[21] = id >>> 16;
+  p[22] = id >>> 8;
+  p[23] = id;
+  return p;
+}
+
+export function packetId(p: Uint8Array): number {
+  return ((p[20]! << 24) | (p[21]! << 16) | (p[22]! << 8) | p[23]!) >>> 0;
+}
