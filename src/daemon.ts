@@ -204,6 +204,8 @@ export async function startDaemon(config: Config, options: CliOptions, log: Logg
       sockets[i] = await openLinkSocket({
         hostname,
         port,
+        // Bun hands each datagram over in a fresh buffer, so the core may keep views into it
+        // (held by the reorder buffer in cleartext_data mode).
         onDatagram(bytes, address, srcPort) {
           tunnel.handleDatagram(i, bytes, { address, port: srcPort }, now());
           afterInput();

@@ -7,15 +7,18 @@
  *
  * What the C MLVPN reorder buffer got wrong, and this one does instead (design reference §7, §12 #12):
  * - any capacity, not only powers of two (the ring is rounded up internally);
- * - packets older than the window are dropped and counted, never delivered out of order;
- * - a duplicate is dropped, never stored twice or delivered twice;
+ * - a packet that arrives after its hole was given up is delivered at once, out of order:
+ *   TCP copes with reordering far better than with loss, and the C buffer's overflow turned a
+ *   slower link's packets into loss (the 17 Mbit/s of 20+20 in peers.md §4);
+ * - a duplicate is dropped, never stored twice or delivered twice; a packet too old to tell
+ *   (beyond the ring's memory of released sequences) is dropped and counted as stale;
  * - reset() resynchronises on the next packet, so a peer restart (sequence back at 0) works;
  * - the hold timer ages from the oldest held packet, not from the last one stored, so a
  *   steady trickle of packets cannot postpone the release of a gap indefinitely;
  * - everything is released in sequence order, never in arrival order.
  *
  * Costs: each sequence number passed (delivered or skipped) costs O(1); a jump past an empty
- * buffer costs O(1) whatever its size. No allocation per packet: slots store the caller's
+ * buffer costs at most O(ring size). No allocation per packet: slots store the caller's
  * Uint8Array reference, so its bytes must stay untouched until it is delivered.
  */
 
@@ -25,8 +28,10 @@ export interface ReorderStats {
   reordered: number;
   /** Dropped: the same sequence is held or was already delivered. */
   duplicates: number;
-  /** Dropped: arrived after its slot was skipped, or too long after delivery to tell. */
+  /** Delivered out of order: arrived after its hole was given up. */
   late: number;
+  /** Dropped: too old to know whether it was already delivered. */
+  stale: number;
   holesSkipped: number;
   /** flush() calls that had something to release. */
   flushes: number;
@@ -36,6 +41,8 @@ export interface ReorderStats {
 
 const MAX_CAPACITY = 65536;
 const DEFAULT_HOLD_MS = 100;
+/** Released sequences remembered at least, whatever the capacity: late packets this far back are recognised. */
+const MIN_MEMORY = 4096;
 
 // What a slot last saw. DELIVERED and SKIPPED outlive the packet so that a sequence below
 // nextExpected can be classified as a duplicate or as late.
@@ -63,7 +70,7 @@ export class ReorderBuffer {
   private next = 0;
   private synced = false;
   private held = 0;
-  private readonly counters = { delivered: 0, reordered: 0, duplicates: 0, late: 0, holesSkipped: 0, flushes: 0 };
+  private readonly counters = { delivered: 0, reordered: 0, duplicates: 0, late: 0, stale: 0, holesSkipped: 0, flushes: 0 };
 
   constructor(capacity: number, deliver: (packet: Uint8Array) => void) {
     if (!Number.isInteger(capacity) || capacity < 1 || capacity > MAX_CAPACITY) {
@@ -75,7 +82,7 @@ export class ReorderBuffer {
     // at least the last `capacity` released sequences, which tells duplicates from late
     // packets, and bounds heldOrder (see hold()). A power of two lets `seq & mask` pick the
     // slot: `&` takes the sequence modulo 2^32 exactly, which keeps its low bits intact.
-    const ringSize = nextPowerOfTwo(2 * capacity);
+    const ringSize = nextPowerOfTwo(Math.max(2 * capacity, MIN_MEMORY));
     this.mask = ringSize - 1;
     this.packets = new Array<Uint8Array | undefined>(ringSize).fill(undefined);
     this.slotSeq = new Float64Array(ringSize); // meaningful only when the slot's state is not EMPTY
@@ -101,7 +108,7 @@ export class ReorderBuffer {
       this.synced = true;
     }
     if (seq < this.next) {
-      this.dropOld(seq);
+      this.receiveOld(seq, packet);
       return;
     }
     if (seq - this.next > this.capacity) {
@@ -178,10 +185,19 @@ export class ReorderBuffer {
     this.held++;
   }
 
-  private dropOld(seq: number): void {
+  /** A sequence below nextExpected: a duplicate, a straggler whose hole was given up, or stale. */
+  private receiveOld(seq: number, packet: Uint8Array): void {
     const slot = seq & this.mask;
-    if (this.slotState[slot] === SLOT_DELIVERED && this.slotSeq[slot] === seq) this.counters.duplicates++;
-    else this.counters.late++;
+    const known = this.slotSeq[slot] === seq;
+    if (known && this.slotState[slot] === SLOT_DELIVERED) {
+      this.counters.duplicates++;
+    } else if (known && this.slotState[slot] === SLOT_SKIPPED) {
+      this.slotState[slot] = SLOT_DELIVERED;
+      this.counters.late++;
+      this.deliver(packet);
+    } else {
+      this.counters.stale++;
+    }
   }
 
   /** Oldest held sequence, or -1 when nothing is held; drops released entries on the way. */
@@ -207,10 +223,15 @@ export class ReorderBuffer {
   /** Moves nextExpected up to `target`, delivering held packets and skipping holes on the way. */
   private releaseBefore(target: number): void {
     this.releaseWhileHeld(target);
-    // Nothing left to deliver before the target: jump in O(1). Slots jumped over keep older
-    // records, so a straggler for one of them does not match and counts as late, as it should.
+    // Nothing is held any more: jump, recording the skipped sequences the ring can remember
+    // (at most its size, so the cost is bounded) so that their stragglers are delivered late.
     if (this.next < target) {
       this.counters.holesSkipped += target - this.next;
+      for (let s = Math.max(this.next, target - this.mask - 1); s < target; s++) {
+        const slot = s & this.mask;
+        this.slotSeq[slot] = s;
+        this.slotState[slot] = SLOT_SKIPPED;
+      }
       this.next = target;
     }
   }

@@ -271,6 +271,8 @@ export class Tunnel {
   }
 
   private receiveData(seq: number, packet: Uint8Array): void {
+    // Our senders count from 0 and never get near 2^53; a larger value is not ours.
+    if (seq > Number.MAX_SAFE_INTEGER) return this.drops.add("bad-seq");
     if (this.reorder) this.reorder.insert(seq, packet, this.now);
     else this.out.deliver(packet);
   }
@@ -305,7 +307,7 @@ export class Tunnel {
     if (seen.has(id)) return this.drops.add("replay");
     seen.add(id);
     if (seen.size > SEEN_INITS) seen.delete(seen.values().next().value!);
-    const resp = createResp(this.opts.secrets, d, check.init, this.newLocalIndex(), this.instance, this.randomBytes(32), this.now);
+    const resp = createResp(this.opts.secrets, d, check.init, this.newLocalIndex(), this.instance, this.freshBytes(32), this.now);
     if (!resp) return this.drops.add("bad-key");
     link.next = resp.session;
     this.out.transmit(link.index, resp.message, from);
@@ -404,7 +406,7 @@ export class Tunnel {
 
   private transmitInit(link: Link): void {
     if (!link.peer) return;
-    link.initSent = createInit(this.opts.secrets, this.newLocalIndex(), this.instance, this.randomBytes(32), this.now);
+    link.initSent = createInit(this.opts.secrets, this.newLocalIndex(), this.instance, this.freshBytes(32), this.now);
     this.out.transmit(link.index, link.initSent.message, link.peer);
     link.counters.sentPackets++;
     link.counters.sentBytes += link.initSent.message.length;
@@ -520,14 +522,14 @@ export class Tunnel {
     if (text !== undefined) this.out.log(level, token, text);
   }
 
-  private randomBytes(n: number): Uint8Array {
+  private freshBytes(n: number): Uint8Array {
     const b = new Uint8Array(n);
     this.opts.random.fill(b);
     return b;
   }
 
   private randomU32(): number {
-    return readU32(this.randomBytes(4), 0);
+    return readU32(this.freshBytes(4), 0);
   }
 
   /** A receiver index unused by any session of any link. */
