@@ -8,96 +8,29 @@
  * (rtun_up); the server killed and restarted (the client is back within 3 s).
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
+import { allUp, buildBinary, eventsOf as labEventsOf, ifaceStat, SERVER_TUN, startEnd as labStartEnd, writeEndConfigs } from "../lab/mlvpn.ts";
 import { addVeth, createLab, type Lab, labSkipReason, pingOk, setLinkUp, waitFor } from "../lab/netns.ts";
 
-const ROOT = join(import.meta.dir, "..", "..");
-const BIN = join(ROOT, "dist", "mlvpn");
 const BUN = process.execPath;
 const skip = labSkipReason();
 if (skip) console.log(`skipping the tunnel e2e tests: ${skip}`);
 
-const CLIENT_TUN = "10.66.0.2";
-const SERVER_TUN = "10.66.0.1";
+const UPLINKS = [
+  { client: "192.168.101.2", server: "192.168.101.1", port: 5080 },
+  { client: "192.168.102.2", server: "192.168.102.1", port: 5081 },
+];
 
 let lab: Lab;
 let dir: string;
 let server: Subprocess | undefined;
 let client: Subprocess | undefined;
 
-const eventsOf = (side: "client" | "server"): string[] => {
-  try {
-    return readFileSync(join(dir, `${side}-events.log`), "utf8").split("\n").map((l) => l.trimEnd()).filter(Boolean);
-  } catch {
-    return [];
-  }
-};
-
-function writeFiles(): void {
-  for (const side of ["client", "server"] as const) {
-    const script = join(dir, `${side}-updown.sh`);
-    writeFileSync(
-      script,
-      `#!/bin/sh
-# statuscommand: $1 = device, $2 = event, $3 = link
-echo "$2 $3" >> ${dir}/${side}-events.log
-case "$2" in
-  tuntap_up) ip link set dev "$DEVICE" mtu "$MTU" up && ip addr add "$IP4" dev "$DEVICE" ;;
-  tuntap_down) ip link set dev "$DEVICE" down ;;
-esac
-exit 0
-`,
-    );
-    chmodSync(script, 0o700);
-    const general = `[general]
-statuscommand = "${script}"
-tuntap = "tun"
-mode = "${side}"
-interface_name = "mlvpn0"
-ip4 = "${side === "client" ? CLIENT_TUN : SERVER_TUN}/24"
-timeout = 5
-password = "e2e test password, not a real one"
-reorder_buffer_size = 64
-loss_tolerence = 50
-`;
-    const links =
-      side === "client"
-        ? `
-[adsl1]
-bindhost = "192.168.101.2"
-remotehost = "192.168.101.1"
-remoteport = 5080
-
-[adsl2]
-bindhost = "192.168.102.2"
-remotehost = "192.168.102.1"
-remoteport = 5081
-`
-        : `
-[adsl1]
-bindport = 5080
-
-[adsl2]
-bindport = 5081
-`;
-    const conf = join(dir, `${side}.conf`);
-    writeFileSync(conf, general + links);
-    chmodSync(conf, 0o600);
-  }
-}
-
-function startEnd(side: "client" | "server"): Subprocess {
-  const log = join(dir, `${side}.log`);
-  return lab.spawn(side, [BIN, "-c", join(dir, `${side}.conf`), "--yes-run-as-root", "--debug"], { stdout: log, stderr: log });
-}
-
-async function ifaceBytes(ns: string, ifname: string, what: "tx_bytes" | "rx_bytes"): Promise<number> {
-  const r = await lab.exec(ns, ["cat", `/sys/class/net/${ifname}/statistics/${what}`], { check: true });
-  return Number(r.stdout.trim());
-}
+const eventsOf = (side: "client" | "server") => labEventsOf(dir, side);
+const ifaceBytes = (ns: string, ifname: string, what: "tx_bytes" | "rx_bytes") => ifaceStat(lab, ns, ifname, what);
 
 /** Receives one TCP stream in the server namespace and prints its SHA-256 and length. */
 const SINK = `
@@ -151,17 +84,15 @@ async function transfer(mb: number, rateMBps: number, during?: () => Promise<voi
 
 describe.skipIf(skip !== null)("tunnel end to end (network namespaces, dist/mlvpn)", () => {
   beforeAll(async () => {
-    const b = Bun.spawnSync([BUN, join(ROOT, "scripts", "build.ts")], { cwd: ROOT, stdout: "pipe", stderr: "pipe" });
-    if (b.exitCode !== 0) throw new Error(`build failed: ${b.stderr}`);
+    buildBinary();
     dir = mkdtempSync(join(tmpdir(), "mlvpn-e2e-"));
     lab = await createLab({ namespaces: ["client", "server"] });
     await addVeth(lab, { ns: "client", ifname: "up1", addr: "192.168.101.2/24" }, { ns: "server", ifname: "up1", addr: "192.168.101.1/24" });
     await addVeth(lab, { ns: "client", ifname: "up2", addr: "192.168.102.2/24" }, { ns: "server", ifname: "up2", addr: "192.168.102.1/24" });
-    writeFiles();
-    server = startEnd("server");
-    client = startEnd("client");
-    const allUp = (side: "client" | "server") => ["rtun_up adsl1", "rtun_up adsl2", "tuntap_up"].every((e) => eventsOf(side).includes(e));
-    await waitFor(() => allUp("client") && allUp("server"), { timeoutMs: 15_000, what: "both links and the tunnel up on both ends" });
+    writeEndConfigs({ dir, uplinks: UPLINKS, timeout: 5, reorderBufferSize: 64 });
+    server = labStartEnd(lab, dir, "server");
+    client = labStartEnd(lab, dir, "client");
+    await waitFor(() => allUp(dir, "client", 2) && allUp(dir, "server", 2), { timeoutMs: 15_000, what: "both links and the tunnel up on both ends" });
   }, 60_000);
 
   afterAll(async () => {
@@ -215,7 +146,7 @@ describe.skipIf(skip !== null)("tunnel end to end (network namespaces, dist/mlvp
     server!.kill("SIGKILL");
     await server!.exited;
     await Bun.sleep(500);
-    server = startEnd("server");
+    server = labStartEnd(lab, dir, "server");
     const restartedAt = performance.now();
     await waitFor(async () => (await pingOk(lab, "client", SERVER_TUN, { count: 1, replyTimeoutMs: 200 })).received === 1, { timeoutMs: 10_000, intervalMs: 50, what: "ping through the tunnel after the server restart" });
     const seconds = (performance.now() - restartedAt) / 1000;

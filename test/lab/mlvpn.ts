@@ -1,0 +1,115 @@
+/**
+ * mlvpn in the lab: writes the guide-shaped client and server configurations (INI, with a status
+ * script that configures the tun and logs every event) and starts dist/mlvpn in the client and
+ * server namespaces. Shared by the end-to-end tests and the benchmarks.
+ */
+import { chmodSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import type { Subprocess } from "bun";
+import type { Lab } from "./netns.ts";
+
+export const ROOT = join(import.meta.dir, "..", "..");
+export const BIN = join(ROOT, "dist", "mlvpn");
+export const CLIENT_TUN = "10.66.0.2";
+export const SERVER_TUN = "10.66.0.1";
+
+export type Side = "client" | "server";
+
+export interface Uplink {
+  /** Client and server addresses on this uplink, e.g. 192.168.101.2 / 192.168.101.1. */
+  client: string;
+  server: string;
+  port: number;
+}
+
+export interface EndsOptions {
+  dir: string;
+  uplinks: Uplink[];
+  timeout?: number;
+  reorderBufferSize?: number;
+  /** Extra [general] lines, e.g. "cleartext_data = 1". */
+  general?: string;
+}
+
+/** Builds `dist/mlvpn` (about a second); throws with the build's output on failure. */
+export function buildBinary(): void {
+  const b = Bun.spawnSync([process.execPath, join(ROOT, "scripts", "build.ts")], { cwd: ROOT, stdout: "pipe", stderr: "pipe" });
+  if (b.exitCode !== 0) throw new Error(`build failed: ${b.stderr}${b.stdout}`);
+}
+
+export function writeEndConfigs(o: EndsOptions): void {
+  for (const side of ["client", "server"] as const) {
+    const script = join(o.dir, `${side}-updown.sh`);
+    writeFileSync(
+      script,
+      `#!/bin/sh
+# statuscommand: $1 = device, $2 = event, $3 = link
+echo "$2 $3" >> ${o.dir}/${side}-events.log
+case "$2" in
+  tuntap_up) ip link set dev "$DEVICE" mtu "$MTU" up && ip addr add "$IP4" dev "$DEVICE" ;;
+  tuntap_down) ip link set dev "$DEVICE" down ;;
+esac
+exit 0
+`,
+    );
+    chmodSync(script, 0o700);
+    let text = `[general]
+statuscommand = "${script}"
+tuntap = "tun"
+mode = "${side}"
+interface_name = "mlvpn0"
+ip4 = "${side === "client" ? CLIENT_TUN : SERVER_TUN}/24"
+timeout = ${o.timeout ?? 5}
+password = "lab password, not a real one"
+reorder_buffer_size = ${o.reorderBufferSize ?? 64}
+loss_tolerence = 50
+${o.general ?? ""}
+`;
+    o.uplinks.forEach((u, i) => {
+      text +=
+        side === "client"
+          ? `\n[adsl${i + 1}]\nbindhost = "${u.client}"\nremotehost = "${u.server}"\nremoteport = ${u.port}\n`
+          : `\n[adsl${i + 1}]\nbindport = ${u.port}\n`;
+    });
+    const conf = join(o.dir, `${side}.conf`);
+    writeFileSync(conf, text);
+    chmodSync(conf, 0o600);
+  }
+}
+
+/** Starts one end; its stdout and stderr go to DIR/SIDE.log. */
+export function startEnd(lab: Lab, dir: string, side: Side): Subprocess {
+  const log = join(dir, `${side}.log`);
+  return lab.spawn(side, [BIN, "-c", join(dir, `${side}.conf`), "--yes-run-as-root", "--debug"], { stdout: log, stderr: log });
+}
+
+/** The status-script events of one end, in order ("rtun_up adsl1", "tuntap_up", …). */
+export function eventsOf(dir: string, side: Side): string[] {
+  try {
+    return readFileSync(join(dir, `${side}-events.log`), "utf8")
+      .split("\n")
+      .map((l) => l.trimEnd())
+      .filter(Boolean);
+  } catch {
+    return [];
+  }
+}
+
+/** True once every link and the tunnel are up on this end. */
+export function allUp(dir: string, side: Side, links: number): boolean {
+  const ev = eventsOf(dir, side);
+  return ev.includes("tuntap_up") && Array.from({ length: links }, (_, i) => `rtun_up adsl${i + 1}`).every((e) => ev.includes(e));
+}
+
+/** A counter of an interface inside a namespace (/sys/class/net/IF/statistics/NAME). */
+export async function ifaceStat(lab: Lab, ns: string, ifname: string, name: string): Promise<number> {
+  const r = await lab.exec(ns, ["cat", `/sys/class/net/${ifname}/statistics/${name}`], { check: true });
+  return Number(r.stdout.trim());
+}
+
+/** CPU seconds (user + system) a process has used so far. */
+export function cpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+  // utime and stime are fields 14 and 15 of stat(5); after "pid (comm) " they are 11 and 12.
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
