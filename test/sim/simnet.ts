@@ -6,29 +6,10 @@
  */
 import type { LinkConfig } from "../../src/config/schema.ts";
 import { type HandshakeSecrets, handshakeSecrets } from "../../src/core/handshake.ts";
-import { type PeerAddress, type Random, Tunnel, type TunnelEvent, type TunnelOptions } from "../../src/core/tunnel.ts";
+import { type PeerAddress, Tunnel, type TunnelEvent, type TunnelOptions } from "../../src/core/tunnel.ts";
+import { SeededRandom } from "../helpers/random.ts";
 
-/** xorshift32: tiny, seeded, good enough for tests. */
-export class SeededRandom implements Random {
-  constructor(private state: number) {
-    if (this.state === 0) this.state = 0x9e3779b9;
-  }
-  next(): number {
-    let x = this.state;
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    this.state = x >>> 0;
-    return this.state;
-  }
-  /** Uniform in [0, 1). */
-  float(): number {
-    return this.next() / 0x1_0000_0000;
-  }
-  fill(buf: Uint8Array): void {
-    for (let i = 0; i < buf.length; i++) buf[i] = this.next() & 0xff;
-  }
-}
+export { SeededRandom };
 
 export interface PathSpec {
   delayMs: number;

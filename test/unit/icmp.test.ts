@@ -1,18 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { buildPacketTooBig, ipTotalLength, ipVersion } from "../../src/core/icmp.ts";
+import { xorshift } from "../helpers/random.ts";
 
-/** Deterministic xorshift32 in [0, 1). */
-function xorshift(seed: number): () => number {
-  let state = seed >>> 0 || 1;
-  return () => {
-    state ^= state << 13;
-    state >>>= 0;
-    state ^= state >>> 17;
-    state ^= state << 5;
-    state >>>= 0;
-    return state / 0x1_0000_0000;
-  };
-}
 
 /**
  * Ones'-complement sum written independently of the code under test: end-around carry is the

@@ -1,18 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { ReorderBuffer } from "../../src/core/reorder.ts";
+import { xorshift } from "../helpers/random.ts";
 
-/** Deterministic xorshift32 in [0, 1), so a failing random case can be replayed. */
-function xorshift(seed: number): () => number {
-  let state = seed >>> 0 || 1;
-  return () => {
-    state ^= state << 13;
-    state >>>= 0;
-    state ^= state >>> 17;
-    state ^= state << 5;
-    state >>>= 0;
-    return state / 0x1_0000_0000;
-  };
-}
 
 /** A packet whose bytes carry its sequence, so the delivered order can be read back. */
 function packetFor(seq: number): Uint8Array {

@@ -1,20 +1,9 @@
 import { describe, expect, test } from "bun:test";
 import { ReplayWindow } from "../../src/core/replay.ts";
+import { xorshift } from "../helpers/random.ts";
 
 const MAX = Number.MAX_SAFE_INTEGER; // 2^53 - 1
 
-/** Deterministic xorshift32, so a failing random case can be replayed. */
-function xorshift(seed: number): () => number {
-  let state = seed >>> 0 || 1;
-  return () => {
-    state ^= state << 13;
-    state >>>= 0;
-    state ^= state >>> 17;
-    state ^= state << 5;
-    state >>>= 0;
-    return state / 0x1_0000_0000;
-  };
-}
 
 /** Runs numbered mark() cases in order, like wireguard-go's replay_test.go, and names the failing one. */
 function runCases(window: ReplayWindow, cases: readonly (readonly [counter: number, accepted: boolean])[]): void {
