@@ -49,6 +49,9 @@ export class Link {
   handshakeWanted = false;
 
   lastRecvMs = Number.NEGATIVE_INFINITY;
+  /** Highest tunnel data sequence received on this link, and when (for releasing lost holes). */
+  rxDataSeq = -1;
+  rxDataMs = Number.NEGATIVE_INFINITY;
   /** Wall of the last state change, for status output. */
   statusSinceMs = 0;
   readonly rtt = new RttEstimator();

@@ -20,6 +20,7 @@ import {
   HANDSHAKE_BURST,
   HANDSHAKE_RATE_PER_SEC,
   HEALTH_TICK_MS,
+  LINK_ACTIVE_MS,
   MAX_ECHO_HOLD_MS,
   MAX_RTT_SAMPLE_MS,
   REJECT_AFTER_MS,
@@ -258,7 +259,7 @@ export class Tunnel {
     switch (inner[0]) {
       case KIND_DATA:
         if (inner.length < DATA_PREFIX_SIZE) return this.drops.add("short");
-        return this.receiveData(readU56(inner, 1), inner.subarray(DATA_PREFIX_SIZE));
+        return this.receiveData(link, readU56(inner, 1), inner.subarray(DATA_PREFIX_SIZE));
       case KIND_KEEPALIVE:
         return this.receiveKeepalive(link, inner);
       case KIND_DISCONNECT:
@@ -270,11 +271,30 @@ export class Tunnel {
     }
   }
 
-  private receiveData(seq: number, packet: Uint8Array): void {
+  private receiveData(link: Link, seq: number, packet: Uint8Array): void {
     // Our senders count from 0 and never get near 2^53; a larger value is not ours.
     if (seq > Number.MAX_SAFE_INTEGER) return this.drops.add("bad-seq");
-    if (this.reorder) this.reorder.insert(seq, packet, this.now);
-    else this.out.deliver(packet);
+    if (!this.reorder) return this.out.deliver(packet);
+    if (seq > link.rxDataSeq) link.rxDataSeq = seq;
+    link.rxDataMs = this.now;
+    this.reorder.insert(seq, packet, this.now);
+    this.releaseLostHoles();
+  }
+
+  /**
+   * Each link delivers in the order it was given packets, so once every link that carries data
+   * has delivered a sequence beyond a hole, the hole is lost: stop waiting for it now rather than
+   * after the hold time. Waited for: the links we would send on ourselves (the peer most likely
+   * uses the same), and any link that carried data within LINK_ACTIVE_MS.
+   */
+  private releaseLostHoles(): void {
+    const reorder = this.reorder!;
+    let floor = Number.POSITIVE_INFINITY;
+    for (const l of this.links) {
+      const active = l.isUp && (this.eligible.includes(l.index) || this.now - l.rxDataMs <= LINK_ACTIVE_MS);
+      if (active && l.rxDataSeq < floor) floor = l.rxDataSeq;
+    }
+    if (floor !== Number.POSITIVE_INFINITY) reorder.advanceTo(floor);
   }
 
   private receiveKeepalive(link: Link, k: Uint8Array): void {
@@ -360,6 +380,8 @@ export class Tunnel {
     const restarted = this.peerInstance !== undefined;
     this.peerInstance = instance;
     this.reorder?.reset();
+    // The peer's data sequence starts again at 0.
+    for (const l of this.links) l.rxDataSeq = -1;
     if (!restarted) return;
     this.out.log("info", "protocol", `[${via.name}] the peer restarted; resynchronising every link`);
     for (const other of this.links) {
@@ -455,6 +477,8 @@ export class Tunnel {
   }
 
   private linkUp(link: Link): void {
+    link.rxDataSeq = -1;
+    link.rxDataMs = this.now;
     this.setStatus(link, LinkStatus.AuthOk);
     this.out.event({ type: "link-up", link: link.index });
     if (this.linksUp++ === 0) {

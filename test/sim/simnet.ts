@@ -58,6 +58,8 @@ interface InFlight extends Datagram {
 
 export class EndRecorder {
   delivered: Uint8Array[] = [];
+  /** Virtual time of each delivery, parallel to `delivered`. */
+  deliveredAt: number[] = [];
   events: TunnelEvent[] = [];
   logs: string[] = [];
 }
@@ -125,7 +127,10 @@ export class SimPair {
       nowMs: this.now,
       output: {
         transmit: (link, datagram, peer) => this.transmit(side, link, datagram, peer),
-        deliver: (p) => rec.delivered.push(p.slice()),
+        deliver: (p) => {
+          rec.delivered.push(p.slice());
+          rec.deliveredAt.push(this.now);
+        },
         event: (e) => rec.events.push(e),
         log: (level, token, message) => rec.logs.push(`${level}/${token}: ${message}`),
       },

@@ -5,7 +5,7 @@
 import { describe, expect, test } from "bun:test";
 import { LinkStatus } from "../../src/core/link.ts";
 import type { TunnelEvent } from "../../src/core/tunnel.ts";
-import { packetId, SimPair, serverAddr } from "./simnet.ts";
+import { numberedPacket, packetId, SimPair, serverAddr } from "./simnet.ts";
 
 const ups = (events: TunnelEvent[]) => events.filter((e) => e.type === "link-up").map((e) => (e as { link: number }).link);
 const downs = (events: TunnelEvent[]) => events.filter((e) => e.type === "link-down").map((e) => (e as { link: number }).link);
@@ -89,6 +89,31 @@ describe("data", () => {
     const dataOn = (link: number) => sim.captured.filter((d) => d.from === "client" && d.link === link && d.bytes.length > 200).length;
     expect(dataOn(0)).toBeGreaterThan(200);
     expect(dataOn(1)).toBeGreaterThan(200);
+  });
+
+  test("a lost packet holds the others back only until every link has passed it, not for the hold time", () => {
+    const sim = new SimPair({
+      links: [
+        { up: { delayMs: 5, loss: 0.03 }, down: { delayMs: 5 } },
+        { up: { delayMs: 30 }, down: { delayMs: 30 } },
+      ],
+      reorderBufferSize: 1000,
+      seed: 4,
+    });
+    sim.run(3000);
+    sim.server.reorder!.holdMs = 500; // as if jitter had made the hold time long
+    const sentAt = new Map<number, number>();
+    for (let i = 0; i < 2000; i++) {
+      sentAt.set(i, sim.now);
+      sim.client.handleTunPacket(numberedPacket(i), sim.now);
+      sim.run(sim.now + 1);
+    }
+    sim.run(sim.now + 1000);
+    const latency = sim.rec.server.delivered.map((p, k) => sim.rec.server.deliveredAt[k]! - sentAt.get(packetId(p))!);
+    expect(latency.length).toBeGreaterThan(1900);
+    // The slow link's one-way delay is 30 ms: nobody waits much longer, although holdMs is 500.
+    expect(Math.max(...latency)).toBeLessThan(45);
+    expect(sim.server.reorder!.stats.holesSkipped).toBeGreaterThan(10);
   });
 
   test("bandwidth_upload shares traffic by bytes (3:1)", () => {
