@@ -1,0 +1,120 @@
+/**
+ * How fast one link can carry our packets, learned without configuration (BBR-style, after
+ * "BBR: Congestion-Based Congestion Control", Cardwell et al., ACM Queue 2016):
+ *
+ * - bottleneck bandwidth = the highest delivery rate measured over the last BW_WINDOW_MS, where
+ *   a delivery rate sample is (bytes acknowledged since a packet was sent) ÷ (time since then);
+ * - minimum RTT over the last MIN_RTT_WINDOW_MS;
+ * - pacing rate = gain × bandwidth: 2 while starting (doubling each round until the rate stops
+ *   growing), then a cycle that probes 25 % higher for one round, drains 25 % lower for one,
+ *   and cruises at 1 for six — so a link whose capacity grows (4G) is found out within
+ *   a few rounds, and one whose capacity falls is followed within BW_WINDOW_MS;
+ * - at most INFLIGHT_GAIN × bandwidth × min RTT bytes in flight, so a modem's queue never fills.
+ *
+ * Samples taken while we had less to send than the pacing rate allowed ("application
+ * limited") can only raise the estimate, never lower it.
+ */
+
+/** The delivery-rate maximum is taken over this long; a capacity drop is followed this fast. */
+export const BW_WINDOW_MS = 1000;
+export const MIN_RTT_WINDOW_MS = 10_000;
+const STARTUP_GAIN = 2;
+const STARTUP_GROWTH = 1.25;
+const STARTUP_ROUNDS_WITHOUT_GROWTH = 3;
+const CYCLE = [1.25, 0.75, 1, 1, 1, 1, 1, 1];
+const INFLIGHT_GAIN = 2;
+/** A round is at least this long, so that very short RTTs do not cycle faster than timers tick. */
+const MIN_ROUND_MS = 10;
+/** Before any sample: 1 Mbit/s, quickly corrected by the startup phase. */
+export const INITIAL_RATE_BYTES_PER_MS = 125;
+const MIN_RATE_BYTES_PER_MS = 4; // 32 kbit/s: never stop probing a link entirely
+const MIN_INFLIGHT_BYTES = 4 * 1500;
+
+interface Sample {
+  atMs: number;
+  rate: number;
+}
+
+export class RateEstimator {
+  /** Bytes per millisecond. */
+  private btlBw: number;
+  private readonly samples: Sample[] = [];
+  minRttMs = Number.POSITIVE_INFINITY;
+  private minRttAtMs = 0;
+  private startup = true;
+  private startupBest = 0;
+  private roundsWithoutGrowth = 0;
+  private cycleIndex = 0;
+  private roundStartMs = 0;
+  /** Upper bound from bandwidth_upload, bytes per millisecond (Infinity when unset). */
+  private readonly cap: number;
+
+  constructor(bandwidthUploadBytesPerSec: number, nowMs: number) {
+    this.cap = bandwidthUploadBytesPerSec > 0 ? bandwidthUploadBytesPerSec / 1000 : Number.POSITIVE_INFINITY;
+    this.btlBw = bandwidthUploadBytesPerSec > 0 ? this.cap : INITIAL_RATE_BYTES_PER_MS;
+    this.roundStartMs = nowMs;
+  }
+
+  /** Estimated bottleneck bandwidth, bytes per millisecond. */
+  get bandwidth(): number {
+    return this.btlBw;
+  }
+
+  get inStartup(): boolean {
+    return this.startup;
+  }
+
+  private get gain(): number {
+    return this.startup ? STARTUP_GAIN : CYCLE[this.cycleIndex]!;
+  }
+
+  /** Rate to pace this link at, bytes per millisecond. */
+  pacingRate(): number {
+    return Math.min(this.cap, Math.max(MIN_RATE_BYTES_PER_MS, this.gain * this.btlBw));
+  }
+
+  /** Bytes allowed in flight. */
+  inflightCap(): number {
+    const rtt = Number.isFinite(this.minRttMs) ? Math.max(this.minRttMs, 1) : 100;
+    const gain = this.startup ? STARTUP_GAIN * INFLIGHT_GAIN : INFLIGHT_GAIN;
+    return Math.max(MIN_INFLIGHT_BYTES, gain * this.btlBw * rtt);
+  }
+
+  onRttSample(rttMs: number, nowMs: number): void {
+    if (rttMs <= this.minRttMs || nowMs - this.minRttAtMs > MIN_RTT_WINDOW_MS) {
+      this.minRttMs = rttMs;
+      this.minRttAtMs = nowMs;
+    }
+  }
+
+  /** A delivery-rate sample in bytes per millisecond. */
+  onRateSample(rate: number, appLimited: boolean, nowMs: number): void {
+    if (!(rate > 0) || !Number.isFinite(rate)) return;
+    if (appLimited && rate < this.btlBw) return;
+    this.samples.push({ atMs: nowMs, rate });
+    while (this.samples.length > 0 && nowMs - this.samples[0]!.atMs > BW_WINDOW_MS) this.samples.shift();
+    // Keep only samples that can still be the maximum: the list stays short.
+    while (this.samples.length > 1 && this.samples[this.samples.length - 2]!.rate <= rate) this.samples.splice(this.samples.length - 2, 1);
+    this.btlBw = Math.min(this.cap, Math.max(MIN_RATE_BYTES_PER_MS, this.samples[0]!.rate));
+  }
+
+  /** Advances the gain cycle; call often (e.g. on every feedback or timer). */
+  onTick(nowMs: number): void {
+    while (this.samples.length > 0 && nowMs - this.samples[0]!.atMs > BW_WINDOW_MS) this.samples.shift();
+    if (this.samples.length > 0) this.btlBw = Math.min(this.cap, Math.max(MIN_RATE_BYTES_PER_MS, this.samples[0]!.rate));
+    const round = Math.max(MIN_ROUND_MS, Number.isFinite(this.minRttMs) ? this.minRttMs : 100);
+    if (nowMs - this.roundStartMs < round) return;
+    this.roundStartMs = nowMs;
+    if (this.startup) {
+      if (this.btlBw >= this.startupBest * STARTUP_GROWTH) {
+        this.startupBest = this.btlBw;
+        this.roundsWithoutGrowth = 0;
+      } else if (++this.roundsWithoutGrowth >= STARTUP_ROUNDS_WITHOUT_GROWTH) {
+        this.startup = false;
+        this.cycleIndex = 2;
+      }
+      return;
+    }
+    this.cycleIndex = (this.cycleIndex + 1) % CYCLE.length;
+  }
+}

@@ -1,0 +1,269 @@
+/**
+ * The sending side of one link: a queue of packets waiting for the pacer, the pacer itself
+ * (token bucket at the estimated rate), and the record of what is in flight, from which the
+ * peer's acknowledgements (FEEDBACK) give RTT, delivery-rate samples, losses, and the packets to
+ * send again elsewhere when the link dies.
+ *
+ * Packets are copied once, into a ring of fixed slots (`store`): the queue is the range of slots
+ * not yet sent, and an in-flight record points at its slot for as long as the ring has not
+ * reused it. No allocation per packet.
+ */
+import { RateEstimator } from "./estimator.ts";
+
+/** Slots for packets (queued and in flight) per link; bounds memory to slots × max packet. */
+export const STORE_SLOTS = 2048;
+/** In-flight records per link (by transport counter). */
+const FLIGHT_SLOTS = 4096;
+/** A packet is lost once this many later ones were acknowledged (as TCP's dupack threshold). */
+const REORDER_THRESHOLD = 3;
+/** The pacer may send this far ahead of its rate (timers are not precise to the packet). */
+const BURST_MS = 2;
+
+const NONE = 0;
+const IN_FLIGHT = 1;
+const ACKED = 2;
+const LOST = 3;
+
+export interface AckResult {
+  /** Data packets found lost (their store slots), to send again. */
+  lost: number[];
+  newlyAcked: number;
+}
+
+export class LinkSender {
+  readonly estimator: RateEstimator;
+
+  // ---- packet store: slots [queueHead, writeSeq) are queued, older ones may be in flight
+  private readonly store: Uint8Array;
+  private readonly slotLen = new Uint16Array(STORE_SLOTS);
+  private readonly slotDataSeq = new Float64Array(STORE_SLOTS);
+  private readonly slotQueuedMs = new Float64Array(STORE_SLOTS);
+  private writeSeq = 0;
+  private queueHead = 0;
+  queuedBytes = 0;
+
+  // ---- pacer
+  private tokens = 0;
+  private refilledMs: number;
+
+  // ---- in flight, by transport counter
+  private readonly fCounter = new Float64Array(FLIGHT_SLOTS).fill(-1);
+  private readonly fState = new Uint8Array(FLIGHT_SLOTS);
+  private readonly fSentMs = new Float64Array(FLIGHT_SLOTS);
+  private readonly fBytes = new Float64Array(FLIGHT_SLOTS);
+  private readonly fDelivered = new Float64Array(FLIGHT_SLOTS);
+  private readonly fAppLimited = new Uint8Array(FLIGHT_SLOTS);
+  /** Store slot sequence of a data packet, or -1. */
+  private readonly fSlot = new Float64Array(FLIGHT_SLOTS);
+  private lowestUnacked = 0;
+  private highestSent = -1;
+  inflightBytes = 0;
+  /** Cumulative bytes acknowledged. */
+  delivered = 0;
+  lastAckMs = Number.NEGATIVE_INFINITY;
+  /** Time the oldest packet still in flight was sent (for stall detection). */
+  sentPackets = 0;
+  lostPackets = 0;
+
+  constructor(
+    private readonly maxPacket: number,
+    bandwidthUpload: number,
+    nowMs: number,
+  ) {
+    this.store = new Uint8Array(new ArrayBuffer(STORE_SLOTS * maxPacket));
+    this.estimator = new RateEstimator(bandwidthUpload, nowMs);
+    this.refilledMs = nowMs;
+  }
+
+  // ---------------------------------------------------------------- queue
+
+  get queueLength(): number {
+    return this.writeSeq - this.queueHead;
+  }
+
+  /** Copies a packet into the queue; returns false when the ring is full of queued packets. */
+  enqueue(packet: Uint8Array, dataSeq: number, nowMs: number): boolean {
+    if (this.writeSeq - this.queueHead >= STORE_SLOTS / 2 || packet.length > this.maxPacket) return false;
+    const slot = this.writeSeq % STORE_SLOTS;
+    this.store.set(packet, slot * this.maxPacket);
+    this.slotLen[slot] = packet.length;
+    this.slotDataSeq[slot] = dataSeq;
+    this.slotQueuedMs[slot] = nowMs;
+    this.writeSeq++;
+    this.queuedBytes += packet.length;
+    return true;
+  }
+
+  /** The next queued packet's slot sequence, or -1. */
+  peek(): number {
+    return this.queueHead < this.writeSeq ? this.queueHead : -1;
+  }
+
+  /** Takes the head of the queue (after it was sent or moved elsewhere). */
+  dequeue(): void {
+    this.queuedBytes -= this.slotLen[this.queueHead % STORE_SLOTS]!;
+    this.queueHead++;
+  }
+
+  /** The bytes of a stored packet (valid until the slot is reused), or undefined if reused. */
+  packet(slotSeq: number): Uint8Array | undefined {
+    if (slotSeq < 0 || slotSeq < this.writeSeq - STORE_SLOTS) return undefined;
+    const slot = slotSeq % STORE_SLOTS;
+    const at = slot * this.maxPacket;
+    return this.store.subarray(at, at + this.slotLen[slot]!);
+  }
+
+  dataSeqOf(slotSeq: number): number {
+    return this.slotDataSeq[slotSeq % STORE_SLOTS]!;
+  }
+
+  queuedSince(slotSeq: number): number {
+    return this.slotQueuedMs[slotSeq % STORE_SLOTS]!;
+  }
+
+  // ---------------------------------------------------------------- pacer
+
+  private refill(nowMs: number): void {
+    const rate = this.estimator.pacingRate();
+    const burst = Math.max(2 * this.maxPacket, rate * BURST_MS);
+    this.tokens = Math.min(burst, this.tokens + rate * Math.max(0, nowMs - this.refilledMs));
+    this.refilledMs = nowMs;
+  }
+
+  /** May a packet of `bytes` go now? (Tokens and the in-flight cap.) */
+  canSend(bytes: number, nowMs: number): boolean {
+    this.refill(nowMs);
+    return this.tokens >= bytes && this.inflightBytes < this.estimator.inflightCap();
+  }
+
+  /** When the pacer will allow `bytes` (ignoring the in-flight cap, which waits for acks). */
+  sendableAt(bytes: number, nowMs: number): number {
+    this.refill(nowMs);
+    if (this.tokens >= bytes) return nowMs;
+    return nowMs + (bytes - this.tokens) / this.estimator.pacingRate();
+  }
+
+  /**
+   * Expected milliseconds until a new packet of `bytes` would leave, behind what is queued:
+   * the heart of earliest-arrival scheduling.
+   */
+  waitFor(bytes: number, nowMs: number): number {
+    this.refill(nowMs);
+    const ahead = this.queuedBytes + bytes - this.tokens;
+    const overCap = Math.max(0, this.inflightBytes + this.queuedBytes + bytes - this.estimator.inflightCap());
+    const rate = this.estimator.pacingRate();
+    return Math.max(0, ahead / rate, overCap / Math.max(this.estimator.bandwidth, 1e-3));
+  }
+
+  // ---------------------------------------------------------------- in flight
+
+  /** Records a transport packet just sent with `counter` (slotSeq -1 for non-data). */
+  onSent(counter: number, bytes: number, slotSeq: number, nowMs: number): void {
+    this.tokens -= bytes;
+    const i = counter % FLIGHT_SLOTS;
+    if (this.fState[i] === IN_FLIGHT) {
+      // Wrapped onto a record never acknowledged: count it lost.
+      this.inflightBytes -= this.fBytes[i]!;
+      this.lostPackets++;
+    }
+    this.fCounter[i] = counter;
+    this.fState[i] = IN_FLIGHT;
+    this.fSentMs[i] = nowMs;
+    this.fBytes[i] = bytes;
+    this.fDelivered[i] = this.delivered;
+    this.fAppLimited[i] = this.queueLength === 0 ? 1 : 0;
+    this.fSlot[i] = slotSeq;
+    if (counter > this.highestSent) this.highestSent = counter;
+    if (this.inflightBytes === 0 && this.lowestUnacked < counter) this.lowestUnacked = counter;
+    this.inflightBytes += bytes;
+    this.sentPackets++;
+  }
+
+  /** A new session restarts counters at 0: forget the old records (their acks will not come). */
+  resetFlight(): void {
+    this.fState.fill(NONE);
+    this.fCounter.fill(-1);
+    this.inflightBytes = 0;
+    this.lowestUnacked = 0;
+    this.highestSent = -1;
+  }
+
+  /** Oldest send time still in flight, or Infinity. */
+  oldestInFlightMs(): number {
+    for (let c = this.lowestUnacked; c <= this.highestSent; c++) {
+      const i = c % FLIGHT_SLOTS;
+      if (this.fCounter[i] === c && this.fState[i] === IN_FLIGHT) return this.fSentMs[i]!;
+    }
+    return Number.POSITIVE_INFINITY;
+  }
+
+  /**
+   * Applies the peer's acknowledgement: `highest` and the 64 counters below it (bit i of the
+   * bitmap = highest − 1 − i). Returns the store slots of data packets now known lost.
+   */
+  onAck(highest: number, bitmapHi: number, bitmapLo: number, ackDelayMs: number, nowMs: number): AckResult {
+    const lost: number[] = [];
+    let newlyAcked = 0;
+    const acked = (c: number): boolean => {
+      if (c === highest) return true;
+      const d = highest - 1 - c;
+      if (d < 0 || d >= 64) return false;
+      return d < 32 ? ((bitmapLo >>> d) & 1) === 1 : ((bitmapHi >>> (d - 32)) & 1) === 1;
+    };
+    const hi = Math.min(highest, this.highestSent);
+    let rttSample = -1;
+    let rateSample = -1;
+    let appLimited = false;
+    for (let c = Math.max(this.lowestUnacked, hi - 64); c <= hi; c++) {
+      const i = c % FLIGHT_SLOTS;
+      if (this.fCounter[i] !== c || this.fState[i] !== IN_FLIGHT || !acked(c)) continue;
+      this.fState[i] = ACKED;
+      this.inflightBytes -= this.fBytes[i]!;
+      this.delivered += this.fBytes[i]!;
+      newlyAcked++;
+      const elapsed = nowMs - this.fSentMs[i]!;
+      if (c === highest) rttSample = elapsed - ackDelayMs;
+      if (elapsed > 0) {
+        rateSample = (this.delivered - this.fDelivered[i]!) / elapsed;
+        appLimited = this.fAppLimited[i] === 1;
+      }
+    }
+    if (newlyAcked > 0) this.lastAckMs = nowMs;
+    // Everything unacknowledged well below the highest acknowledgement is lost.
+    const lossBelow = highest - REORDER_THRESHOLD;
+    let c = this.lowestUnacked;
+    for (; c <= Math.min(lossBelow, this.highestSent); c++) {
+      const i = c % FLIGHT_SLOTS;
+      if (this.fCounter[i] !== c || this.fState[i] !== IN_FLIGHT) continue;
+      this.fState[i] = LOST;
+      this.inflightBytes -= this.fBytes[i]!;
+      this.lostPackets++;
+      if (this.fSlot[i]! >= 0) lost.push(this.fSlot[i]!);
+    }
+    // Advance past what is settled.
+    while (this.lowestUnacked <= this.highestSent) {
+      const i = this.lowestUnacked % FLIGHT_SLOTS;
+      if (this.fCounter[i] === this.lowestUnacked && this.fState[i] === IN_FLIGHT) break;
+      this.lowestUnacked++;
+    }
+    if (rttSample >= 0) this.estimator.onRttSample(Math.max(0.05, rttSample), nowMs);
+    if (rateSample > 0) this.estimator.onRateSample(rateSample, appLimited, nowMs);
+    this.estimator.onTick(nowMs);
+    return { lost, newlyAcked };
+  }
+
+  /** The link died: every packet in flight is lost. Returns the data packets' store slots. */
+  abandonInFlight(): number[] {
+    const slots: number[] = [];
+    for (let c = this.lowestUnacked; c <= this.highestSent; c++) {
+      const i = c % FLIGHT_SLOTS;
+      if (this.fCounter[i] !== c || this.fState[i] !== IN_FLIGHT) continue;
+      this.fState[i] = LOST;
+      this.lostPackets++;
+      if (this.fSlot[i]! >= 0) slots.push(this.fSlot[i]!);
+    }
+    this.inflightBytes = 0;
+    this.lowestUnacked = this.highestSent + 1;
+    return slots;
+  }
+}

@@ -1,0 +1,59 @@
+/** The BBR-style rate estimator on its own, driven by synthetic samples. */
+import { describe, expect, test } from "bun:test";
+import { BW_WINDOW_MS, RateEstimator } from "../../src/core/estimator.ts";
+
+describe("RateEstimator", () => {
+  test("bandwidth is the windowed maximum of the samples", () => {
+    const e = new RateEstimator(0, 0);
+    e.onRateSample(100, false, 0);
+    e.onRateSample(300, false, 10);
+    e.onRateSample(200, false, 20);
+    expect(e.bandwidth).toBe(300);
+    e.onTick(10 + BW_WINDOW_MS + 1); // the 300 sample has aged out; 200 (t=20) remains
+    expect(e.bandwidth).toBe(200);
+  });
+
+  test("application-limited samples only raise the estimate", () => {
+    const e = new RateEstimator(0, 0);
+    e.onRateSample(500, false, 0);
+    e.onRateSample(50, true, 1);
+    expect(e.bandwidth).toBe(500);
+    e.onRateSample(900, true, 2);
+    expect(e.bandwidth).toBe(900);
+  });
+
+  test("startup paces at twice the estimate, then cruises once the rate stops growing", () => {
+    const e = new RateEstimator(0, 0);
+    e.onRttSample(20, 0);
+    expect(e.inStartup).toBe(true);
+    let t = 0;
+    for (let round = 0; round < 10; round++) {
+      t += 25;
+      e.onRateSample(2500, false, t); // a 20 Mbit/s link: 2500 bytes/ms
+      e.onTick(t);
+    }
+    expect(e.inStartup).toBe(false);
+    expect(e.pacingRate()).toBeLessThanOrEqual(1.25 * 2500);
+    expect(e.pacingRate()).toBeGreaterThanOrEqual(0.75 * 2500);
+    // in flight: about twice the bandwidth-delay product
+    expect(e.inflightCap()).toBeCloseTo(2 * 2500 * 20, -2);
+  });
+
+  test("bandwidth_upload is the starting estimate and a cap", () => {
+    const e = new RateEstimator(1_000_000, 0); // 1 MB/s = 1000 bytes/ms
+    expect(e.bandwidth).toBe(1000);
+    e.onRateSample(5000, false, 1);
+    expect(e.bandwidth).toBe(1000);
+    expect(e.pacingRate()).toBeLessThanOrEqual(1000);
+  });
+
+  test("minimum RTT over its window; a newer, larger one replaces it after the window", () => {
+    const e = new RateEstimator(0, 0);
+    e.onRttSample(30, 0);
+    e.onRttSample(20, 1);
+    e.onRttSample(40, 2);
+    expect(e.minRttMs).toBe(20);
+    e.onRttSample(40, 20_000);
+    expect(e.minRttMs).toBe(40);
+  });
+});

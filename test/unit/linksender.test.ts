@@ -1,0 +1,89 @@
+/** One link's sender: queue, pacer, in-flight record, acknowledgements and losses. */
+import { describe, expect, test } from "bun:test";
+import { LinkSender } from "../../src/core/linksender.ts";
+
+const pkt = (n: number, fill = 1) => new Uint8Array(n).fill(fill);
+
+/** Bitmap words for a set of counters below `highest` (bit i = highest − 1 − i). */
+function bitmap(highest: number, received: number[]): [number, number] {
+  let hi = 0;
+  let lo = 0;
+  for (const c of received) {
+    const d = highest - 1 - c;
+    if (d >= 0 && d < 32) lo |= 1 << d;
+    else if (d >= 32 && d < 64) hi |= 1 << (d - 32);
+  }
+  return [hi >>> 0, lo >>> 0];
+}
+
+describe("LinkSender", () => {
+  test("queue: copies packets, keeps order, and gives them back until the slot is reused", () => {
+    const s = new LinkSender(1500, 0, 0);
+    expect(s.enqueue(pkt(100, 7), 42, 0)).toBe(true);
+    expect(s.enqueue(pkt(200, 8), 43, 1)).toBe(true);
+    expect(s.queueLength).toBe(2);
+    expect(s.queuedBytes).toBe(300);
+    const first = s.peek();
+    expect(s.packet(first)!.length).toBe(100);
+    expect(s.packet(first)![0]).toBe(7);
+    expect(s.dataSeqOf(first)).toBe(42);
+    s.dequeue();
+    expect(s.queuedBytes).toBe(200);
+    expect(s.dataSeqOf(s.peek())).toBe(43);
+  });
+
+  test("acks give RTT and delivery-rate samples; unacked packets below the threshold are lost", () => {
+    const s = new LinkSender(1500, 0, 0);
+    // 10 data packets of 1000 bytes, 1 ms apart, counters 0..9 (store slots 0..9)
+    for (let c = 0; c < 10; c++) {
+      s.enqueue(pkt(1000), c, c);
+      const slot = s.peek();
+      s.dequeue();
+      s.onSent(c, 1000, slot, c);
+    }
+    expect(s.inflightBytes).toBe(10_000);
+    // counters 0..9 acked except 4, at t = 30 ms, highest 9
+    const [hi, lo] = bitmap(9, [0, 1, 2, 3, 5, 6, 7, 8]);
+    const r = s.onAck(9, hi, lo, 1, 30);
+    expect(r.newlyAcked).toBe(9);
+    expect(r.lost).toEqual([4]);
+    expect(s.inflightBytes).toBe(0);
+    expect(s.lostPackets).toBe(1);
+    // RTT of counter 9: sent at 9, acked at 30 with 1 ms ack delay → 20 ms
+    expect(s.estimator.minRttMs).toBe(20);
+    expect(s.estimator.bandwidth).toBeGreaterThan(0);
+  });
+
+  test("a late ack of an old counter does not count it twice, and a lost one stays lost", () => {
+    const s = new LinkSender(1500, 0, 0);
+    for (let c = 0; c < 8; c++) s.onSent(c, 500, -1, 0);
+    s.onAck(7, ...bitmap(7, [0, 1, 2, 4, 5, 6]), 0, 10); // 3 lost
+    const delivered = s.delivered;
+    s.onAck(7, ...bitmap(7, [0, 1, 2, 3, 4, 5, 6]), 0, 11);
+    expect(s.delivered).toBe(delivered);
+    expect(s.lostPackets).toBe(1);
+  });
+
+  test("pacing: tokens allow a small burst, then packets wait for the rate", () => {
+    // bandwidth_upload 1 MB/s = 1000 bytes/ms; the pacer starts empty
+    const s = new LinkSender(1500, 1_000_000, 0);
+    expect(s.canSend(1000, 0)).toBe(false);
+    expect(s.sendableAt(1000, 0)).toBeCloseTo(1, 5);
+    expect(s.canSend(1000, 2)).toBe(true);
+    s.onSent(0, 1000, -1, 2);
+    // waitFor accounts for what is queued ahead
+    s.enqueue(pkt(1000), 0, 2);
+    s.enqueue(pkt(1000), 1, 2);
+    expect(s.waitFor(1000, 2)).toBeGreaterThan(1.5);
+  });
+
+  test("abandonInFlight returns the data packets still in flight and clears the accounting", () => {
+    const s = new LinkSender(1500, 0, 0);
+    s.onSent(0, 100, 5, 0);
+    s.onSent(1, 100, -1, 0);
+    s.onSent(2, 100, 6, 0);
+    s.onAck(1, 0, 0, 0, 5); // only counter 1 acked so far (0 is not yet below the threshold)
+    expect(s.abandonInFlight()).toEqual([5, 6]);
+    expect(s.inflightBytes).toBe(0);
+  });
+});
