@@ -24,8 +24,6 @@ export const HANDSHAKE_RATE_PER_SEC = 5;
 export const HANDSHAKE_BURST = 10;
 /** INITs remembered per link to refuse verbatim replays. */
 export const SEEN_INITS = 64;
-/** The receiver waits for a link's packets (to tell a hole lost) while it carried data this recently. */
-export const LINK_ACTIVE_MS = 1000;
 /** Reorder hold time: floor, ceiling, and the default before any RTT sample. */
 export const REORDER_HOLD_MIN_MS = 10;
 export const REORDER_HOLD_MAX_MS = 1000;

@@ -5,6 +5,8 @@
  */
 import type { LinkConfig } from "../config/schema.ts";
 import type { InitSent } from "./handshake.ts";
+import { AckState } from "./ackstate.ts";
+import { LinkSender } from "./linksender.ts";
 import { LossMeter } from "./loss.ts";
 import { RttEstimator } from "./rtt.ts";
 import type { Session } from "./session.ts";
@@ -49,9 +51,6 @@ export class Link {
   handshakeWanted = false;
 
   lastRecvMs = Number.NEGATIVE_INFINITY;
-  /** Highest tunnel data sequence received on this link, and when (for releasing lost holes). */
-  rxDataSeq = -1;
-  rxDataMs = Number.NEGATIVE_INFINITY;
   /** Wall of the last state change, for status output. */
   statusSinceMs = 0;
   readonly rtt = new RttEstimator();
@@ -64,10 +63,22 @@ export class Link {
 
   readonly counters: LinkCounters = { sentPackets: 0, sentBytes: 0, recvPackets: 0, recvBytes: 0, disconnects: 0 };
 
+  /** Sending: queue, pacer, in-flight record, capacity estimate. */
+  readonly sender: LinkSender;
+  /** Receiving: what to acknowledge to the peer. */
+  readonly acks = new AckState();
+  /** No acknowledgement for a while although packets are in flight: not used until it answers. */
+  stalled = false;
+  nextProbeMs = 0;
+
   constructor(
     readonly index: number,
     readonly config: LinkConfig,
-  ) {}
+    maxPacket: number,
+    nowMs: number,
+  ) {
+    this.sender = new LinkSender(maxPacket, config.bandwidth_upload, nowMs);
+  }
 
   get name(): string {
     return this.config.name;
@@ -91,6 +102,8 @@ export class Link {
     this.current = s;
     if (this.next === s) this.next = undefined;
     this.loss.onNewSession();
+    // Counters restart in the new session; acknowledgements of the old one are ignored.
+    this.sender.resetFlight();
   }
 
   clearSessions(): void {

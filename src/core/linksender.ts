@@ -18,6 +18,8 @@ const FLIGHT_SLOTS = 4096;
 const REORDER_THRESHOLD = 3;
 /** The pacer may send this far ahead of its rate (timers are not precise to the packet). */
 const BURST_MS = 2;
+const TOKEN_EPSILON = 1e-3;
+const MIN_WAIT_MS = 0.01;
 
 const NONE = 0;
 const IN_FLIGHT = 1;
@@ -28,6 +30,8 @@ export interface AckResult {
   /** Data packets found lost (their store slots), to send again. */
   lost: number[];
   newlyAcked: number;
+  /** RTT sample from the highest acknowledged packet, or -1. */
+  rttMs: number;
 }
 
 export class LinkSender {
@@ -38,6 +42,8 @@ export class LinkSender {
   private readonly slotLen = new Uint16Array(STORE_SLOTS);
   private readonly slotDataSeq = new Float64Array(STORE_SLOTS);
   private readonly slotQueuedMs = new Float64Array(STORE_SLOTS);
+  /** How many times the packet in the slot was already sent again (limited by the caller). */
+  private readonly slotResends = new Uint8Array(STORE_SLOTS);
   private writeSeq = 0;
   private queueHead = 0;
   queuedBytes = 0;
@@ -58,10 +64,11 @@ export class LinkSender {
   private lowestUnacked = 0;
   private highestSent = -1;
   inflightBytes = 0;
+  /** Since when packets have been continuously in flight (for stall detection). */
+  flightSinceMs = 0;
   /** Cumulative bytes acknowledged. */
   delivered = 0;
   lastAckMs = Number.NEGATIVE_INFINITY;
-  /** Time the oldest packet still in flight was sent (for stall detection). */
   sentPackets = 0;
   lostPackets = 0;
 
@@ -82,13 +89,14 @@ export class LinkSender {
   }
 
   /** Copies a packet into the queue; returns false when the ring is full of queued packets. */
-  enqueue(packet: Uint8Array, dataSeq: number, nowMs: number): boolean {
+  enqueue(packet: Uint8Array, dataSeq: number, nowMs: number, resends = 0): boolean {
     if (this.writeSeq - this.queueHead >= STORE_SLOTS / 2 || packet.length > this.maxPacket) return false;
     const slot = this.writeSeq % STORE_SLOTS;
     this.store.set(packet, slot * this.maxPacket);
     this.slotLen[slot] = packet.length;
     this.slotDataSeq[slot] = dataSeq;
     this.slotQueuedMs[slot] = nowMs;
+    this.slotResends[slot] = resends;
     this.writeSeq++;
     this.queuedBytes += packet.length;
     return true;
@@ -121,6 +129,10 @@ export class LinkSender {
     return this.slotQueuedMs[slotSeq % STORE_SLOTS]!;
   }
 
+  resendsOf(slotSeq: number): number {
+    return this.slotResends[slotSeq % STORE_SLOTS]!;
+  }
+
   // ---------------------------------------------------------------- pacer
 
   private refill(nowMs: number): void {
@@ -133,14 +145,18 @@ export class LinkSender {
   /** May a packet of `bytes` go now? (Tokens and the in-flight cap.) */
   canSend(bytes: number, nowMs: number): boolean {
     this.refill(nowMs);
-    return this.tokens >= bytes && this.inflightBytes < this.estimator.inflightCap();
+    return this.tokens + TOKEN_EPSILON >= bytes && this.inflightBytes < this.estimator.inflightCap();
   }
 
-  /** When the pacer will allow `bytes` (ignoring the in-flight cap, which waits for acks). */
+  /**
+   * When the pacer will allow `bytes` (ignoring the in-flight cap, which waits for acks). Never
+   * less than MIN_WAIT_MS ahead unless allowed now, so that rounding cannot make a timer that
+   * fires and finds nothing to do, forever.
+   */
   sendableAt(bytes: number, nowMs: number): number {
     this.refill(nowMs);
-    if (this.tokens >= bytes) return nowMs;
-    return nowMs + (bytes - this.tokens) / this.estimator.pacingRate();
+    if (this.tokens + TOKEN_EPSILON >= bytes) return nowMs;
+    return nowMs + Math.max(MIN_WAIT_MS, (bytes - this.tokens) / this.estimator.pacingRate());
   }
 
   /**
@@ -174,7 +190,10 @@ export class LinkSender {
     this.fAppLimited[i] = this.queueLength === 0 ? 1 : 0;
     this.fSlot[i] = slotSeq;
     if (counter > this.highestSent) this.highestSent = counter;
-    if (this.inflightBytes === 0 && this.lowestUnacked < counter) this.lowestUnacked = counter;
+    if (this.inflightBytes === 0) {
+      this.flightSinceMs = nowMs;
+      if (this.lowestUnacked < counter) this.lowestUnacked = counter;
+    }
     this.inflightBytes += bytes;
     this.sentPackets++;
   }
@@ -249,7 +268,17 @@ export class LinkSender {
     if (rttSample >= 0) this.estimator.onRttSample(Math.max(0.05, rttSample), nowMs);
     if (rateSample > 0) this.estimator.onRateSample(rateSample, appLimited, nowMs);
     this.estimator.onTick(nowMs);
-    return { lost, newlyAcked };
+    return { lost, newlyAcked, rttMs: rttSample >= 0 ? Math.max(0.05, rttSample) : -1 };
+  }
+
+  /**
+   * A FEEDBACK carries the low 32 bits of a counter: the full value is the one at or below the
+   * highest we sent (within 2^31). -1 when nothing was sent yet.
+   */
+  expandCounter(low32: number): number {
+    if (this.highestSent < 0) return -1;
+    const back = ((this.highestSent >>> 0) - low32) >>> 0;
+    return back > 0x7fff_ffff ? -1 : this.highestSent - back;
   }
 
   /** The link died: every packet in flight is lost. Returns the data packets' store slots. */

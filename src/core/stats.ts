@@ -19,6 +19,7 @@ export const DROP_REASONS = [
   // send side
   "too-big",
   "no-link",
+  "queue-full",
   "no-peer",
   "keys-exhausted",
 ] as const;

@@ -20,7 +20,6 @@ import {
   HANDSHAKE_BURST,
   HANDSHAKE_RATE_PER_SEC,
   HEALTH_TICK_MS,
-  LINK_ACTIVE_MS,
   MAX_ECHO_HOLD_MS,
   MAX_RTT_SAMPLE_MS,
   REJECT_AFTER_MS,
@@ -35,17 +34,21 @@ import {
 } from "./constants.ts";
 import { buildPacketTooBig } from "./icmp.ts";
 import { Link, LinkStatus, type PeerAddress } from "./link.ts";
+import { ACK_DELAY_MS } from "./ackstate.ts";
 import { KeyedRateLimiter, LogLimiter } from "./ratelimit.ts";
 import { ReorderBuffer } from "./reorder.ts";
-import { type Scheduler, WeightedRoundRobin, weightsFor } from "./scheduler.ts";
+import { SendPath } from "./sendpath.ts";
 import type { Session } from "./session.ts";
 import { DropCounters, type DropReason } from "./stats.ts";
 import {
   DATA_PREFIX_SIZE,
+  FEEDBACK_SIZE,
   HANDSHAKE_SIZE,
+  KEEPALIVE_FLAG_PROBE,
   KEEPALIVE_SIZE,
   KIND_DATA,
   KIND_DISCONNECT,
+  KIND_FEEDBACK,
   KIND_KEEPALIVE,
   LOSS_UNKNOWN,
   MSG_INIT,
@@ -116,8 +119,9 @@ export class Tunnel {
   readonly reorder: ReorderBuffer | undefined;
 
   private readonly out: TunnelOutput;
-  private readonly scheduler: Scheduler;
+  private readonly sendPath: SendPath;
   private eligible: number[] = [];
+  private candidateLinks: Link[] = [];
   private dataSeq = 0;
   private nextHealthMs: number;
   private linksUp = 0;
@@ -125,6 +129,7 @@ export class Tunnel {
   private readonly icmpBuf = new Uint8Array(1500);
   private readonly dataPrefix = new Uint8Array(DATA_PREFIX_SIZE);
   private readonly keepalive = new Uint8Array(KEEPALIVE_SIZE);
+  private readonly feedback = new Uint8Array(FEEDBACK_SIZE);
   private readonly handshakeLimiter = new KeyedRateLimiter(HANDSHAKE_RATE_PER_SEC, HANDSHAKE_BURST);
   private readonly logLimiter = new LogLimiter();
   private readonly seenInits: Set<string>[];
@@ -134,9 +139,16 @@ export class Tunnel {
     this.out = opts.output;
     this.now = opts.nowMs;
     this.nextHealthMs = opts.nowMs;
-    this.links = opts.links.map((c, i) => new Link(i, c));
+    this.links = opts.links.map((c, i) => new Link(i, c, opts.maxPacketSize, opts.nowMs));
     this.seenInits = opts.links.map(() => new Set<string>());
-    this.scheduler = new WeightedRoundRobin(weightsFor(opts.links.map((l) => l.bandwidth_upload)));
+    this.sendPath = new SendPath({
+      transmitData: (link, seq, packet, slot) => this.transmitData(link, seq, packet, slot),
+      transmitProbe: (link) => this.sendKeepalive(link, true),
+      candidates: () => this.candidateLinks,
+      active: () => this.links.filter((l) => l.isUp && l.current),
+      stallChanged: (link) => this.out.log("debug", "net", `[${link.name}] ${link.stalled ? "no acknowledgement: traffic moved to the other links" : "answers again"}`),
+      drop: (reason) => this.drops.add(reason),
+    });
     this.txBuf = new Uint8Array(opts.maxPacketSize + DATA_PREFIX_SIZE + TRANSPORT_HEADER_SIZE + TAG_SIZE + 64);
     this.instance = this.randomU32();
     if (opts.reorderBufferSize > 0) {
@@ -158,14 +170,7 @@ export class Tunnel {
       }
       return;
     }
-    const i = this.scheduler.pick(packet.length);
-    const link = i < 0 ? undefined : this.links[i]!;
-    const session = link?.current;
-    if (!link || !session) return this.drops.add("no-link");
-    const prefix = this.dataPrefix;
-    prefix[0] = KIND_DATA;
-    writeU56(prefix, 1, this.dataSeq++);
-    this.send(link, session, prefix, packet);
+    this.sendPath.schedule(packet, this.dataSeq++, nowMs);
   }
 
   handleDatagram(linkIndex: number, d: Uint8Array, from: PeerAddress, nowMs: number): void {
@@ -193,6 +198,8 @@ export class Tunnel {
   handleTimeout(nowMs: number): void {
     this.now = nowMs;
     this.reorder?.handleTimeout(nowMs);
+    for (const l of this.links) if (l.acks.dueMs <= nowMs) this.sendFeedback(l);
+    this.sendPath.onTimer(nowMs);
     if (nowMs < this.nextHealthMs) return;
     this.nextHealthMs = nowMs + HEALTH_TICK_MS;
     for (const link of this.links) this.healthTick(link);
@@ -201,7 +208,9 @@ export class Tunnel {
   }
 
   nextTimeout(): number {
-    return Math.min(this.nextHealthMs, this.reorder?.nextDeadline() ?? Number.POSITIVE_INFINITY);
+    let t = Math.min(this.nextHealthMs, this.reorder?.nextDeadline() ?? Number.POSITIVE_INFINITY);
+    for (const l of this.links) if (l.isUp && l.current) t = Math.min(t, this.sendPath.deadline(l, this.now));
+    return t;
   }
 
   /** Client: the resolved address of a link's remotehost; a link waiting for it starts its handshake now. */
@@ -255,11 +264,21 @@ export class Tunnel {
     link.loss.onReceive(counter);
     link.counters.recvPackets++;
     link.counters.recvBytes += d.length;
+    this.sendPath.unstall(link);
+    const kind = inner[0];
+    if (kind !== KIND_FEEDBACK) {
+      // Acknowledge everything but acknowledgements; a probe at once.
+      const probe = kind === KIND_KEEPALIVE && inner.length > 1 && (inner[1]! & KEEPALIVE_FLAG_PROBE) !== 0;
+      link.acks.onReceive(session.localIndex, counter, this.now, probe);
+      if (link.acks.dueMs <= this.now) this.sendFeedback(link);
+    }
 
-    switch (inner[0]) {
+    switch (kind) {
       case KIND_DATA:
         if (inner.length < DATA_PREFIX_SIZE) return this.drops.add("short");
-        return this.receiveData(link, readU56(inner, 1), inner.subarray(DATA_PREFIX_SIZE));
+        return this.receiveData(readU56(inner, 1), inner.subarray(DATA_PREFIX_SIZE));
+      case KIND_FEEDBACK:
+        return this.receiveFeedback(link, inner);
       case KIND_KEEPALIVE:
         return this.receiveKeepalive(link, inner);
       case KIND_DISCONNECT:
@@ -271,30 +290,19 @@ export class Tunnel {
     }
   }
 
-  private receiveData(link: Link, seq: number, packet: Uint8Array): void {
+  private receiveData(seq: number, packet: Uint8Array): void {
     // Our senders count from 0 and never get near 2^53; a larger value is not ours.
     if (seq > Number.MAX_SAFE_INTEGER) return this.drops.add("bad-seq");
-    if (!this.reorder) return this.out.deliver(packet);
-    if (seq > link.rxDataSeq) link.rxDataSeq = seq;
-    link.rxDataMs = this.now;
-    this.reorder.insert(seq, packet, this.now);
-    this.releaseLostHoles();
+    if (this.reorder) this.reorder.insert(seq, packet, this.now);
+    else this.out.deliver(packet);
   }
 
-  /**
-   * Each link delivers in the order it was given packets, so once every link that carries data
-   * has delivered a sequence beyond a hole, the hole is lost: stop waiting for it now rather than
-   * after the hold time. Waited for: the links we would send on ourselves (the peer most likely
-   * uses the same), and any link that carried data within LINK_ACTIVE_MS.
-   */
-  private releaseLostHoles(): void {
-    const reorder = this.reorder!;
-    let floor = Number.POSITIVE_INFINITY;
-    for (const l of this.links) {
-      const active = l.isUp && (this.eligible.includes(l.index) || this.now - l.rxDataMs <= LINK_ACTIVE_MS);
-      if (active && l.rxDataSeq < floor) floor = l.rxDataSeq;
-    }
-    if (floor !== Number.POSITIVE_INFINITY) reorder.advanceTo(floor);
+  private receiveFeedback(link: Link, f: Uint8Array): void {
+    if (f.length < FEEDBACK_SIZE) return this.drops.add("short");
+    // Acknowledgements of another session (before a rekey) are of no use any more.
+    if (!link.current || readU32(f, 4) !== link.current.remoteIndex) return;
+    const ackDelayMs = ((f[2]! << 8) | f[3]!) / 10;
+    this.sendPath.onFeedback(link, readU32(f, 8), readU32(f, 12), readU32(f, 16), ackDelayMs, this.now);
   }
 
   private receiveKeepalive(link: Link, k: Uint8Array): void {
@@ -380,8 +388,6 @@ export class Tunnel {
     const restarted = this.peerInstance !== undefined;
     this.peerInstance = instance;
     this.reorder?.reset();
-    // The peer's data sequence starts again at 0.
-    for (const l of this.links) l.rxDataSeq = -1;
     if (!restarted) return;
     this.out.log("info", "protocol", `[${via.name}] the peer restarted; resynchronising every link`);
     for (const other of this.links) {
@@ -434,12 +440,13 @@ export class Tunnel {
     link.counters.sentBytes += link.initSent.message.length;
   }
 
-  private sendKeepalive(link: Link): void {
+  /** A keepalive; as a probe it asks the peer to acknowledge at once. */
+  private sendKeepalive(link: Link, probe = false): void {
     const s = link.current;
     if (!s) return;
     const k = this.keepalive;
     k[0] = KIND_KEEPALIVE;
-    k[1] = 0;
+    k[1] = probe ? KEEPALIVE_FLAG_PROBE : 0;
     const loss = link.loss.percent();
     const permille = loss === undefined ? LOSS_UNKNOWN : Math.round(loss * 10);
     k[2] = permille >>> 8;
@@ -477,8 +484,7 @@ export class Tunnel {
   }
 
   private linkUp(link: Link): void {
-    link.rxDataSeq = -1;
-    link.rxDataMs = this.now;
+    link.stalled = false;
     this.setStatus(link, LinkStatus.AuthOk);
     this.out.event({ type: "link-up", link: link.index });
     if (this.linksUp++ === 0) {
@@ -491,6 +497,8 @@ export class Tunnel {
     link.counters.disconnects++;
     link.clearSessions();
     this.setStatus(link, LinkStatus.Disconnected);
+    // What waited or was in flight on it goes to the links still up.
+    this.sendPath.evacuate(link, this.now);
     this.out.event({ type: "link-down", link: link.index, reason });
     // What was in flight on the dead link will not come: stop waiting for it.
     this.reorder?.flush();
@@ -515,10 +523,13 @@ export class Tunnel {
     const next = choice.map((l) => l.index);
     if (next.length === this.eligible.length && next.every((v, i) => v === this.eligible[i])) return;
     this.eligible = next;
-    this.scheduler.setEligible(next);
+    this.candidateLinks = choice;
   }
 
-  /** Hold out-of-order packets about as long as the delay spread between links, plus jitter. */
+  /**
+   * Hold out-of-order packets as long as the delay spread between links plus jitter, plus the
+   * time a lost packet takes to be detected and sent again (one RTT of the fastest link).
+   */
   private updateReorderHold(): void {
     if (!this.reorder) return;
     const measured = this.links.filter((l) => l.isUp && l.rtt.samples > 0);
@@ -526,19 +537,53 @@ export class Tunnel {
     const srtts = measured.map((l) => l.rtt.smoothed);
     const jitter = Math.max(...measured.map((l) => l.rtt.variance));
     const spread = (Math.max(...srtts) - Math.min(...srtts)) / 2;
-    this.reorder.holdMs = Math.min(REORDER_HOLD_MAX_MS, Math.max(REORDER_HOLD_MIN_MS, Math.ceil(spread + 2 * jitter)));
+    const resend = Math.min(...srtts) + 2 * ACK_DELAY_MS;
+    this.reorder.holdMs = Math.min(REORDER_HOLD_MAX_MS, Math.max(REORDER_HOLD_MIN_MS, Math.ceil(spread + 2 * jitter + resend)));
   }
 
   // ---------------------------------------------------------------- helpers
 
-  private send(link: Link, s: Session, prefix: Uint8Array, body: Uint8Array): void {
+  /**
+   * Seals and transmits one message; returns its transport counter, or -1 if it could not be
+   * sent. Everything but acknowledgements is recorded in flight (it will be acknowledged).
+   */
+  private send(link: Link, s: Session, prefix: Uint8Array, body: Uint8Array, slot = -1): number {
     const peer = link.peer;
-    if (!peer) return this.drops.add("no-peer");
+    if (!peer) {
+      this.drops.add("no-peer");
+      return -1;
+    }
+    const counter = s.sendCounter;
     const n = s.seal(prefix, body, this.txBuf, this.opts.cleartextData && prefix[0] === KIND_DATA);
-    if (n === 0) return this.drops.add("keys-exhausted");
+    if (n === 0) {
+      this.drops.add("keys-exhausted");
+      return -1;
+    }
     link.counters.sentPackets++;
     link.counters.sentBytes += n;
+    if (prefix[0] !== KIND_FEEDBACK && s === link.current) link.sender.onSent(counter, n, slot, this.now);
     this.out.transmit(link.index, this.txBuf.subarray(0, n), peer);
+    return counter;
+  }
+
+  /** Called by the send path for each data packet its pacer lets go. */
+  private transmitData(link: Link, dataSeq: number, packet: Uint8Array, slot: number): void {
+    const s = link.current;
+    if (!s) return this.drops.add("no-link");
+    const prefix = this.dataPrefix;
+    prefix[0] = KIND_DATA;
+    writeU56(prefix, 1, dataSeq);
+    this.send(link, s, prefix, packet, slot);
+  }
+
+  private sendFeedback(link: Link): void {
+    const s = link.current;
+    if (!s || !link.acks.hasPending) {
+      link.acks.dueMs = Number.POSITIVE_INFINITY;
+      return;
+    }
+    link.acks.write(this.feedback, this.now);
+    this.send(link, s, this.feedback, EMPTY);
   }
 
   private logLimited(level: LogLevel, token: string, key: string, message: string): void {

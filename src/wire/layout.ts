@@ -12,9 +12,13 @@
  *   | 1 u8 0 | 2 u16 0 | 4 u32 receiver index | 8 u64 counter | 16 payload | tag [16]
  * Payload ("inner"), first byte = kind:
  *   DATA       0 kind=0 | 1 u56 tunnel data sequence | 8 IP packet (or Ethernet frame in tap mode)
- *   KEEPALIVE  0 kind=1 | 1 u8 0 | 2 u16 rx loss (per mille, 0xFFFF unknown) | 4 u32 timestamp
- *              | 8 u32 echoed peer timestamp | 12 u32 ms the echo was held (0xFFFFFFFF: none)
+ *   KEEPALIVE  0 kind=1 | 1 u8 flags (1 = probe: acknowledge at once) | 2 u16 rx loss (per mille,
+ *              0xFFFF unknown) | 4 u32 timestamp | 8 u32 echoed peer timestamp
+ *              | 12 u32 ms the echo was held (0xFFFFFFFF: none)
  *   DISCONNECT 0 kind=2
+ *   FEEDBACK   0 kind=3 | 1 u8 0 | 2 u16 ack delay (0.1 ms) | 4 u32 session acknowledged (its
+ *              receiver index) | 8 u32 highest counter received (low 32 bits)
+ *              | 12 u32 bitmap of the 32 counters below it … | 16 u32 … and the 32 below those
  */
 
 // ---- specification constants ----
@@ -46,6 +50,9 @@ export const TRANSPORT_COUNTER_OFF = 8;
 export const KIND_DATA = 0;
 export const KIND_KEEPALIVE = 1;
 export const KIND_DISCONNECT = 2;
+export const KIND_FEEDBACK = 3;
+export const FEEDBACK_SIZE = 20;
+export const KEEPALIVE_FLAG_PROBE = 1;
 
 export const DATA_PREFIX_SIZE = 8;
 export const KEEPALIVE_SIZE = 16;

@@ -17,6 +17,10 @@ export interface PathSpec {
   loss?: number;
   /** Blackholed: everything sent is dropped. */
   cut?: boolean;
+  /** Bottleneck rate (unlimited when absent): datagrams queue behind each other, like a modem. */
+  rateMbit?: number;
+  /** The bottleneck queue holds at most this much waiting time; more is dropped (default 100 ms). */
+  queueMs?: number;
 }
 
 export interface LinkSpec {
@@ -85,6 +89,8 @@ export class SimPair {
   readonly rand: SeededRandom;
   private queue: InFlight[] = [];
   private order = 0;
+  /** Per link and direction: when the bottleneck finishes sending what it already has. */
+  private readonly busyUntil = new Map<string, number>();
   readonly links: LinkSpec[];
 
   constructor(readonly opts: SimOptions) {
@@ -160,9 +166,17 @@ export class SimPair {
     const spec = this.links[link]!;
     const path = (side === "client" ? spec.up : spec.down) ?? { delayMs: 10 };
     if (path.cut) return;
+    let departMs = this.now;
+    if (path.rateMbit) {
+      const key = `${side}${link}`;
+      const start = Math.max(this.now, this.busyUntil.get(key) ?? 0);
+      if (start - this.now > (path.queueMs ?? 100)) return; // the modem's queue is full
+      departMs = start + (datagram.length * 8) / (path.rateMbit * 1000);
+      this.busyUntil.set(key, departMs);
+    }
     if (path.loss && this.rand.float() < path.loss) return;
     const jitter = path.jitterMs ? this.rand.float() * path.jitterMs : 0;
-    this.queue.push({ ...d, arriveMs: this.now + path.delayMs + jitter, order: this.order++ });
+    this.queue.push({ ...d, arriveMs: departMs + path.delayMs + jitter, order: this.order++ });
   }
 
   /** Delivers a datagram to one side now, as if it arrived from `src`. */

@@ -72,7 +72,7 @@ describe("handshake", () => {
 });
 
 describe("data", () => {
-  test("packets flow both ways, split across both links, in order with reordering on", () => {
+  test("at low load every packet takes the fastest link and arrives in order, both ways", () => {
     const sim = new SimPair({
       links: [
         { up: { delayMs: 5 }, down: { delayMs: 5 } },
@@ -86,12 +86,35 @@ describe("data", () => {
     sim.run(sim.now + 500);
     expect(sim.rec.server.delivered.map(packetId)).toEqual([...Array(500).keys()]);
     expect(sim.rec.client.delivered.map(packetId)).toEqual([...Array(500).keys()]);
-    const dataOn = (link: number) => sim.captured.filter((d) => d.from === "client" && d.link === link && d.bytes.length > 200).length;
-    expect(dataOn(0)).toBeGreaterThan(200);
-    expect(dataOn(1)).toBeGreaterThan(200);
+    const dataOn = (from: "client" | "server", link: number) => sim.captured.filter((d) => d.from === from && d.link === link && d.bytes.length > 200).length;
+    expect(dataOn("client", 0)).toBe(500);
+    expect(dataOn("server", 0)).toBe(500);
   });
 
-  test("a lost packet holds the others back only until every link has passed it, not for the hold time", () => {
+  test("when the fast link is full, the slow one carries the rest: the sum of both, in order", () => {
+    const sim = new SimPair({
+      links: [
+        { up: { delayMs: 5, rateMbit: 10 }, down: { delayMs: 5 } },
+        { up: { delayMs: 25, rateMbit: 10 }, down: { delayMs: 25 } },
+      ],
+      reorderBufferSize: 256,
+    });
+    sim.run(500);
+    // Offer 18 Mbit/s of 1000-byte packets for 4 s.
+    const gap = (1000 * 8) / 18_000;
+    const n = Math.floor(4000 / gap);
+    sim.sendStream("client", n, gap, 1000);
+    sim.run(sim.now + 500);
+    const ids = sim.rec.server.delivered.map(packetId);
+    const inOrder = ids.every((v, i) => i === 0 || v > ids[i - 1]!);
+    expect(inOrder).toBe(true);
+    // Nearly everything arrives once the estimates have settled (the first second is startup).
+    expect(ids.filter((id) => id > n / 4).length).toBeGreaterThan(0.97 * (n - n / 4));
+    const bytesOn = (link: number) => sim.captured.filter((d) => d.from === "client" && d.link === link && d.bytes.length > 1000).length;
+    expect(bytesOn(1) / bytesOn(0)).toBeGreaterThan(0.6);
+  });
+
+  test("a lost data packet is sent again and the receiver gets everything, in order", () => {
     const sim = new SimPair({
       links: [
         { up: { delayMs: 5, loss: 0.03 }, down: { delayMs: 5 } },
@@ -101,37 +124,36 @@ describe("data", () => {
       seed: 4,
     });
     sim.run(3000);
-    sim.server.reorder!.holdMs = 500; // as if jitter had made the hold time long
-    const sentAt = new Map<number, number>();
     for (let i = 0; i < 2000; i++) {
-      sentAt.set(i, sim.now);
       sim.client.handleTunPacket(numberedPacket(i), sim.now);
       sim.run(sim.now + 1);
     }
     sim.run(sim.now + 1000);
-    const latency = sim.rec.server.delivered.map((p, k) => sim.rec.server.deliveredAt[k]! - sentAt.get(packetId(p))!);
-    expect(latency.length).toBeGreaterThan(1900);
-    // The slow link's one-way delay is 30 ms: nobody waits much longer, although holdMs is 500.
-    expect(Math.max(...latency)).toBeLessThan(45);
-    expect(sim.server.reorder!.stats.holesSkipped).toBeGreaterThan(10);
+    expect(sim.rec.server.delivered.map(packetId)).toEqual([...Array(2000).keys()]);
+    expect(sim.client.links[0]!.sender.lostPackets).toBeGreaterThan(20);
   });
 
-  test("bandwidth_upload shares traffic by bytes (3:1)", () => {
+  test("bandwidth_upload caps a link: traffic beyond it goes to the other link", () => {
     const sim = new SimPair({ links: [{ bandwidth_upload: 300_000 }, { bandwidth_upload: 100_000 }] });
     sim.run(100);
-    sim.sendStream("client", 4000, 0.05, 1000);
-    const on = (link: number) => sim.captured.filter((d) => d.from === "client" && d.link === link && d.bytes.length > 1000).length;
-    expect(on(0) / on(1)).toBeCloseTo(3, 1);
+    // Offer 3 Mbit/s (375 kB/s) for 4 s; the caps add up to 400 kB/s.
+    sim.sendStream("client", 1500, (1000 * 8) / 3000, 1000);
+    const on = (link: number) => sim.captured.filter((d) => d.from === "client" && d.link === link && d.bytes.length > 1000).reduce((a, d) => a + d.bytes.length, 0);
+    const seconds = sim.now / 1000 - 0.1;
+    expect(on(0) / seconds).toBeLessThanOrEqual(300_000 * 1.05);
+    expect(on(1) / seconds).toBeLessThanOrEqual(100_000 * 1.05);
+    expect(on(1)).toBeGreaterThan(0);
   });
 
-  test("without reordering, packets are delivered as they arrive", () => {
-    const sim = new SimPair({ links: [{ up: { delayMs: 5 } }, { up: { delayMs: 30 } }] });
-    sim.run(200);
-    sim.sendStream("client", 100, 0.1);
+  test("without a reorder buffer, earliest-arrival scheduling still delivers in order", () => {
+    const sim = new SimPair({ links: [{ up: { delayMs: 5, rateMbit: 5 } }, { up: { delayMs: 30, rateMbit: 5 } }] });
+    sim.run(1000);
+    sim.sendStream("client", 1000, 1, 500);
     sim.run(sim.now + 200);
     const ids = sim.rec.server.delivered.map(packetId);
-    expect([...ids].sort((a, b) => a - b)).toEqual([...Array(100).keys()]);
-    expect(ids).not.toEqual([...Array(100).keys()]);
+    expect(ids.length).toBeGreaterThan(950);
+    const outOfOrder = ids.filter((v, i) => i > 0 && v < ids[i - 1]!).length;
+    expect(outOfOrder).toBeLessThanOrEqual(ids.length * 0.01);
   });
 
   test("cleartext_data: payload readable on the wire, still authenticated", () => {
@@ -302,7 +324,8 @@ describe("tolerances and fallback", () => {
   test("every link lossy: the scheduler keeps using them rather than dropping everything", () => {
     const lossy = { delayMs: 10, loss: 0.5 };
     const sim = new SimPair({ links: [{ loss_tolerence: 10, up: lossy, down: lossy }, { loss_tolerence: 10, up: lossy, down: lossy }], seed: 9 });
-    sim.run(500);
+    // Handshakes need a few tries at 50 % loss each way.
+    for (let t = 0; t < 30 && !sim.client.links.every((l) => l.isUp); t++) sim.run(sim.now + 1000);
     sim.sendStream("client", 2000, 2);
     expect(sim.client.links.map((l) => l.status)).toEqual([LinkStatus.Lossy, LinkStatus.Lossy]);
     expect(sim.client.eligibleLinks).toEqual([0, 1]);

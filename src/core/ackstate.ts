@@ -1,0 +1,83 @@
+/**
+ * What the receiving end of a link acknowledges: the highest transport counter received in the
+ * current session and which of the 64 below it arrived, sent back in FEEDBACK messages every
+ * ACK_EVERY packets or ACK_DELAY_MS after the first unacknowledged one (or at once for a probe).
+ */
+import { FEEDBACK_SIZE, KIND_FEEDBACK, writeU32 } from "../wire/layout.ts";
+
+export const ACK_EVERY = 8;
+export const ACK_DELAY_MS = 4;
+
+export class AckState {
+  private session = -1;
+  private highest = -1;
+  private highestAtMs = 0;
+  /** Bit i: counter highest − 1 − i arrived. */
+  private hi = 0;
+  private lo = 0;
+  private pending = 0;
+  /** When a feedback is due (Infinity: nothing to acknowledge). */
+  dueMs = Number.POSITIVE_INFINITY;
+
+  /** A packet with `counter` arrived in the session the peer knows as `session`. */
+  onReceive(session: number, counter: number, nowMs: number, urgent: boolean): void {
+    if (session !== this.session) {
+      this.session = session;
+      this.highest = -1;
+      this.hi = 0;
+      this.lo = 0;
+    }
+    if (counter > this.highest) {
+      const d = this.highest < 0 ? 64 : counter - this.highest;
+      this.shift(d);
+      if (this.highest >= 0 && d - 1 < 64) this.set(d - 1);
+      this.highest = counter;
+      this.highestAtMs = nowMs;
+    } else if (counter < this.highest) {
+      const d = this.highest - 1 - counter;
+      if (d < 64) this.set(d);
+    }
+    this.pending++;
+    if (urgent || this.pending >= ACK_EVERY) this.dueMs = nowMs;
+    else if (this.dueMs === Number.POSITIVE_INFINITY) this.dueMs = nowMs + ACK_DELAY_MS;
+  }
+
+  /** Writes a FEEDBACK payload into `out` (FEEDBACK_SIZE bytes) and clears what was pending. */
+  write(out: Uint8Array, nowMs: number): void {
+    out[0] = KIND_FEEDBACK;
+    out[1] = 0;
+    const delay = Math.min(0xffff, Math.round((nowMs - this.highestAtMs) * 10));
+    out[2] = delay >>> 8;
+    out[3] = delay;
+    writeU32(out, 4, this.session >>> 0);
+    writeU32(out, 8, this.highest >>> 0);
+    writeU32(out, 12, this.hi);
+    writeU32(out, 16, this.lo);
+    this.pending = 0;
+    this.dueMs = Number.POSITIVE_INFINITY;
+  }
+
+  get hasPending(): boolean {
+    return this.pending > 0 && this.session >= 0;
+  }
+
+  private shift(d: number): void {
+    if (d >= 64) {
+      this.hi = 0;
+      this.lo = 0;
+    } else if (d >= 32) {
+      this.hi = (this.lo << (d - 32)) >>> 0;
+      this.lo = 0;
+    } else if (d > 0) {
+      this.hi = ((this.hi << d) | (this.lo >>> (32 - d))) >>> 0;
+      this.lo = (this.lo << d) >>> 0;
+    }
+  }
+
+  private set(bit: number): void {
+    if (bit < 32) this.lo = (this.lo | (1 << bit)) >>> 0;
+    else this.hi = (this.hi | (1 << (bit - 32))) >>> 0;
+  }
+}
+
+export { FEEDBACK_SIZE };

@@ -1,0 +1,174 @@
+/**
+ * Where each packet from the tun goes, and when: earliest-arrival scheduling over the links,
+ * pacing at each link's estimated rate, loss recovery, and failover.
+ *
+ *   1. schedule: pick the link on which the packet is expected to arrive first
+ *      (wait behind that link's queue at its pacing rate + its one-way delay); a packet that
+ *      would wait longer than the queue-delay limit is dropped (so TCP slows down instead of
+ *      our queues growing: latency under load stays near idle latency)
+ *   2. pump: send from each link's queue as its pacer and in-flight cap allow
+ *   3. feedback: the peer's acknowledgements update the link's estimate; data packets found
+ *      lost are sent again (once) on the best link
+ *   4. stall: a link with packets in flight and no acknowledgement for a few RTTs is taken out
+ *      of scheduling at once; its queue and what it had in flight go to the other links, and
+ *      it is probed until it answers
+ */
+import { ACK_DELAY_MS } from "./ackstate.ts";
+import type { Link } from "./link.ts";
+import type { DropReason } from "./stats.ts";
+import { TUNNEL_OVERHEAD } from "../wire/layout.ts";
+
+/** A packet may wait this long in our queues beyond the links' delay spread before it is dropped. */
+export const QUEUE_DELAY_MS = 25;
+/** Lost data older than this is not sent again: the receiver has given up on it by then. */
+const RESEND_MAX_AGE_MS = 300;
+/** A packet lost again is sent again, up to this many times in all. */
+const MAX_RESENDS = 3;
+const STALL_MIN_MS = 60;
+const PROBE_INTERVAL_MS = 50;
+/** One-way delay assumed for a link before any RTT is known. */
+const DEFAULT_OWD_MS = 25;
+
+export interface SendPathHost {
+  /** Seals and sends a data packet from store slot `slot` on the link (and records it in flight). */
+  transmitData(link: Link, dataSeq: number, packet: Uint8Array, slot: number): void;
+  /** Sends a keepalive asking for an immediate acknowledgement. */
+  transmitProbe(link: Link): void;
+  /** The links that may carry data (up, keyed, healthy), before stall filtering. */
+  candidates(): readonly Link[];
+  /** Every link that is up with keys (some may not be candidates: lossy, fallback). */
+  active(): readonly Link[];
+  stallChanged(link: Link): void;
+  drop(reason: DropReason): void;
+}
+
+function owd(l: Link): number {
+  const min = l.sender.estimator.minRttMs;
+  if (Number.isFinite(min)) return min / 2;
+  return l.rtt.samples > 0 ? l.rtt.smoothed / 2 : DEFAULT_OWD_MS;
+}
+
+export function stallTimeoutMs(l: Link): number {
+  const srtt = l.rtt.samples > 0 ? l.rtt.smoothed : 2 * DEFAULT_OWD_MS;
+  return Math.max(STALL_MIN_MS, 2 * srtt + 4 * l.rtt.variance + 2 * ACK_DELAY_MS);
+}
+
+export class SendPath {
+  constructor(private readonly host: SendPathHost) {}
+
+  /**
+   * Step 1: queue a packet on the link where it arrives first (never on `exclude`). `resends`
+   * counts earlier sendings of the same packet; those are not subject to the queue limit.
+   */
+  schedule(packet: Uint8Array, dataSeq: number, nowMs: number, resends = 0, exclude?: Link, queuedMs = nowMs): void {
+    const candidates = this.host.candidates();
+    let best: Link | undefined;
+    let bestArrival = Number.POSITIVE_INFINITY;
+    let bestWait = 0;
+    let minOwd = Number.POSITIVE_INFINITY;
+    let maxOwd = 0;
+    for (const l of candidates) {
+      if (l.stalled || l === exclude) continue;
+      const d = owd(l);
+      minOwd = Math.min(minOwd, d);
+      maxOwd = Math.max(maxOwd, d);
+      const wait = l.sender.waitFor(packet.length + TUNNEL_OVERHEAD, nowMs);
+      if (wait + d < bestArrival) {
+        bestArrival = wait + d;
+        bestWait = wait;
+        best = l;
+      }
+    }
+    // Every candidate stalled: better to try one than to drop everything.
+    best ??= candidates.find((l) => l !== exclude);
+    if (!best) return this.host.drop("no-link");
+    if (bestWait > QUEUE_DELAY_MS + (maxOwd - minOwd) && resends === 0) return this.host.drop("queue-full");
+    if (!best.sender.enqueue(packet, dataSeq, queuedMs, resends)) return this.host.drop("queue-full");
+    this.pump(best, nowMs);
+  }
+
+  /** Step 2: sends what the pacer allows from one link's queue. */
+  pump(l: Link, nowMs: number): void {
+    const s = l.sender;
+    for (let slot = s.peek(); slot >= 0; slot = s.peek()) {
+      const packet = s.packet(slot)!;
+      if (!s.canSend(packet.length + TUNNEL_OVERHEAD, nowMs)) return;
+      s.dequeue();
+      this.host.transmitData(l, s.dataSeqOf(slot), packet, slot);
+    }
+  }
+
+  /** Step 3: a FEEDBACK for packets we sent on `l`. */
+  onFeedback(l: Link, highestLow32: number, hi: number, lo: number, ackDelayMs: number, nowMs: number): void {
+    const s = l.sender;
+    const highest = s.expandCounter(highestLow32);
+    if (highest < 0) return;
+    const r = s.onAck(highest, hi, lo, ackDelayMs, nowMs);
+    if (r.rttMs >= 0) l.rtt.update(r.rttMs);
+    for (const slot of r.lost) this.resend(l, slot, nowMs);
+    this.pump(l, nowMs);
+  }
+
+  /** Sends a lost packet once more; `away` keeps it off a link being evacuated. */
+  private resend(from: Link, slot: number, nowMs: number, away?: Link): void {
+    const s = from.sender;
+    const packet = s.packet(slot);
+    const resends = s.resendsOf(slot);
+    const since = s.queuedSince(slot);
+    if (!packet || resends >= MAX_RESENDS || nowMs - since > RESEND_MAX_AGE_MS) return;
+    this.schedule(packet, s.dataSeqOf(slot), nowMs, resends + 1, away, since);
+  }
+
+  /** Step 4: stalls, probes and pacing, on the timer. */
+  onTimer(nowMs: number): void {
+    for (const l of this.host.active()) {
+      if (!l.stalled && this.isStalled(l, nowMs)) this.stall(l, nowMs);
+      if (l.stalled && nowMs >= l.nextProbeMs) {
+        l.nextProbeMs = nowMs + PROBE_INTERVAL_MS;
+        this.host.transmitProbe(l);
+      }
+      this.pump(l, nowMs);
+    }
+  }
+
+  private isStalled(l: Link, nowMs: number): boolean {
+    const s = l.sender;
+    return s.inflightBytes > 0 && nowMs - Math.max(s.lastAckMs, s.flightSinceMs) > stallTimeoutMs(l);
+  }
+
+  /** The link answered again. */
+  unstall(l: Link): void {
+    if (!l.stalled) return;
+    l.stalled = false;
+    this.host.stallChanged(l);
+  }
+
+  private stall(l: Link, nowMs: number): void {
+    l.stalled = true;
+    l.nextProbeMs = nowMs;
+    this.host.stallChanged(l);
+    this.evacuate(l, nowMs);
+  }
+
+  /** Moves a link's queue and what it had in flight to the other links. */
+  evacuate(l: Link, nowMs: number): void {
+    const s = l.sender;
+    for (const slot of s.abandonInFlight()) this.resend(l, slot, nowMs, l);
+    for (let slot = s.peek(); slot >= 0; slot = s.peek()) {
+      s.dequeue();
+      this.schedule(s.packet(slot)!, s.dataSeqOf(slot), nowMs, s.resendsOf(slot), l, s.queuedSince(slot));
+    }
+  }
+
+  /** When this link next needs the timer: pacing, a due acknowledgement, a stall check, a probe. */
+  deadline(l: Link, nowMs: number): number {
+    const s = l.sender;
+    let t = l.acks.dueMs;
+    const head = s.peek();
+    // Past the in-flight cap, the queue waits for acknowledgements (or the stall check).
+    if (head >= 0 && s.inflightBytes < s.estimator.inflightCap()) t = Math.min(t, s.sendableAt(s.packet(head)!.length + TUNNEL_OVERHEAD, nowMs));
+    if (l.stalled) t = Math.min(t, l.nextProbeMs);
+    else if (s.inflightBytes > 0) t = Math.min(t, Math.max(s.lastAckMs, s.flightSinceMs) + stallTimeoutMs(l) + 1);
+    return t;
+  }
+}
