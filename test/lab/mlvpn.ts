@@ -16,8 +16,9 @@ export const SERVER_TUN = "10.66.0.1";
 export type Side = "client" | "server";
 
 export interface Uplink {
-  /** Client and server addresses on this uplink, e.g. 192.168.101.2 / 192.168.101.1. */
+  /** The client's address on this uplink (its bindhost), e.g. 192.168.101.2. */
   client: string;
+  /** The server address the client sends to over this uplink (its remotehost). */
   server: string;
   port: number;
 }
@@ -29,6 +30,11 @@ export interface EndsOptions {
   reorderBufferSize?: number;
   /** Extra [general] lines, e.g. "cleartext_data = 1". */
   general?: string;
+  /** Extra lines for every link section, e.g. "bandwidth_upload = 2500000". */
+  link?: (i: number) => string;
+  /** Routes the status script adds through the tunnel on each end (IP4_ROUTES). */
+  clientRoutes?: string;
+  serverRoutes?: string;
 }
 
 /** Builds `dist/mlvpn` (about a second); throws with the build's output on failure. */
@@ -46,7 +52,9 @@ export function writeEndConfigs(o: EndsOptions): void {
 # statuscommand: $1 = device, $2 = event, $3 = link
 echo "$2 $3" >> ${o.dir}/${side}-events.log
 case "$2" in
-  tuntap_up) ip link set dev "$DEVICE" mtu "$MTU" up && ip addr add "$IP4" dev "$DEVICE" ;;
+  tuntap_up)
+    ip link set dev "$DEVICE" mtu "$MTU" up && ip addr add "$IP4" dev "$DEVICE"
+    for r in $IP4_ROUTES; do ip route replace "$r" dev "$DEVICE"; done ;;
   tuntap_down) ip link set dev "$DEVICE" down ;;
 esac
 exit 0
@@ -63,6 +71,7 @@ timeout = ${o.timeout ?? 5}
 password = "lab password, not a real one"
 reorder_buffer_size = ${o.reorderBufferSize ?? 64}
 loss_tolerence = 50
+${(side === "client" ? o.clientRoutes : o.serverRoutes) ? `ip4_routes = "${side === "client" ? o.clientRoutes : o.serverRoutes}"` : ""}
 ${o.general ?? ""}
 `;
     o.uplinks.forEach((u, i) => {
@@ -70,6 +79,7 @@ ${o.general ?? ""}
         side === "client"
           ? `\n[adsl${i + 1}]\nbindhost = "${u.client}"\nremotehost = "${u.server}"\nremoteport = ${u.port}\n`
           : `\n[adsl${i + 1}]\nbindport = ${u.port}\n`;
+      text += o.link ? `${o.link(i)}\n` : "";
     });
     const conf = join(o.dir, `${side}.conf`);
     writeFileSync(conf, text);

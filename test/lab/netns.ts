@@ -9,7 +9,7 @@
  * API functions take short names ("client", "up1"); `lab.ns()` / `lab.ifname()` give the full
  * names, e.g. for a VPN config file. Full names are accepted too.
  */
-import { openSync, closeSync, readFileSync } from "node:fs";
+import { openSync, closeSync, readFileSync, rmSync } from "node:fs";
 import { constants } from "node:os";
 import type { Subprocess } from "bun";
 
@@ -85,6 +85,17 @@ const IF_NAME_RE = /^[a-z0-9]{1,8}$/; // 7-char prefix + 8 = 15 = IFNAMSIZ - 1
 const IP_TIMEOUT_MS = 10_000;
 const TERM_GRACE_MS = 2_000;
 const KILL_GRACE_MS = 1_000;
+
+/**
+ * Per-lab directory for state files, sockets and logs of lab helpers (e.g. the delay lines of
+ * topology.ts). Cleanup removes it with the namespaces, so a crashed run leaves no files either.
+ */
+export const LAB_RUN_ROOT = "/run/mlvpn-lab";
+
+export function labRunDir(prefix: string): string {
+  checkPrefix(prefix);
+  return `${LAB_RUN_ROOT}/${prefix}`;
+}
 
 export function isRoot(): boolean {
   return process.getuid?.() === 0;
@@ -210,6 +221,7 @@ async function cleanup(prefix: string, extraPids: number[]): Promise<void> {
   for (const m of links.stdout.matchAll(/^\d+:\s+([^:@\s]+)/gm)) {
     if (m[1]?.startsWith(prefix)) await run(["ip", "link", "del", m[1]]);
   }
+  rmSync(labRunDir(prefix), { recursive: true, force: true });
   const left = await ourNamespaces(prefix);
   if (left.length > 0) throw new Error(`could not delete namespaces: ${left.join(", ")}`);
 }
@@ -239,6 +251,7 @@ function syncCleanupAll(): void {
       signal(pids.split(/\s+/).filter((w) => /^\d+$/.test(w)).map(Number), "SIGKILL");
       Bun.spawnSync(["ip", "netns", "del", ns], { timeout: 2000 });
     }
+    rmSync(labRunDir(lab.prefix), { recursive: true, force: true });
   }
   liveLabs.clear();
 }
@@ -323,6 +336,24 @@ class LabImpl implements Lab {
     });
     return this.destroying;
   }
+}
+
+/**
+ * Lets the lab outlive this process: the exit safety net no longer removes it, and its processes
+ * are no longer tracked (they stay in its namespaces, where cleanupByPrefix finds them). For the
+ * lab CLI, whose `up` returns while the lab keeps running.
+ */
+export function keepAfterExit(lab: Lab): void {
+  liveLabs.delete(lab.prefix);
+}
+
+/**
+ * A handle on a lab that already exists (e.g. made by an earlier `scripts/lab.ts up`), for exec,
+ * spawn and destroy. Nothing is created; the namespaces are assumed to be there.
+ */
+export function attachLab(prefix: string, namespaces: string[]): Lab {
+  checkPrefix(prefix);
+  return new LabImpl(prefix, [...namespaces]);
 }
 
 /** Creates the namespaces (loopback up) under a fresh prefix. On any failure, everything created is removed. */

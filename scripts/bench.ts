@@ -1,0 +1,349 @@
+/**
+ * `npm run bench`: the numbers we steer by. Each scenario runs side by side in one run: the bare
+ * best single uplink, the sum of the uplink rates, and mlvpn, so that results are ratios robust
+ * to a noisy shared machine. TCP through iperf3 (JSON parsed), LAN host → internet host through
+ * the tunnel; latency by ping at 10 ms intervals.
+ *
+ *   npm run bench                   all ten scenarios (about 10 minutes)
+ *   npm run bench -- --quick        a 2-minute subset
+ *   npm run bench -- --only 1,7     some scenarios
+ *   npm run bench -- --seconds 10   length of each TCP measurement
+ * Writes bench/results/<date>-<commit>.json and the tables of BENCHMARKS.md. Needs root, iperf3.
+ */
+import { mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { BIN, buildBinary, cpuSeconds, ROOT } from "../test/lab/mlvpn.ts";
+import { answered, iperf, type IperfResult, largestGapMs, percentile, pingSeries, startIperfServer } from "../test/lab/measure.ts";
+import { labSkipReason } from "../test/lab/netns.ts";
+import { createTopology, type Topology, type UplinkShape } from "../test/lab/topology.ts";
+import { type LabTunnel, startTunnel } from "../test/lab/tunnel.ts";
+import { TUNNEL_OVERHEAD, UDP_IPV4_OVERHEAD } from "../src/wire/layout.ts";
+
+const argv = process.argv.slice(2);
+const flag = (name: string) => argv.includes(`--${name}`);
+const option = (name: string, fallback: string) => {
+  const i = argv.indexOf(`--${name}`);
+  return i >= 0 && argv[i + 1] ? argv[i + 1]! : fallback;
+};
+const QUICK = flag("quick");
+const SECONDS = Number(option("seconds", QUICK ? "6" : "10"));
+const ONLY = option("only", "")
+  .split(",")
+  .filter(Boolean)
+  .map(Number);
+
+// A full TCP segment through the tunnel: 1432-byte inner packet, 52 bytes of IP+TCP headers
+// (with timestamps), carried in 1432 + 40 + 28 bytes of IP on the uplink, + 14 of Ethernet that
+// htb counts. Goodput can at most reach the rate times this share.
+const TUN_MTU = 1432;
+const PAYLOAD_SHARE = (TUN_MTU - 52) / (TUN_MTU + TUNNEL_OVERHEAD + UDP_IPV4_OVERHEAD + 14);
+
+interface Metric {
+  name: string;
+  value: number | string;
+  unit?: string;
+  /** Target from issue #6, as text, and whether it is met. */
+  target?: string;
+  met?: boolean;
+}
+
+interface ScenarioResult {
+  id: number;
+  name: string;
+  uplinks: UplinkShape[];
+  metrics: Metric[];
+}
+
+interface Scenario {
+  id: number;
+  name: string;
+  uplinks: UplinkShape[];
+  quick: boolean;
+  run(ctx: Context): Promise<Metric[]>;
+}
+
+interface Context {
+  topo: Topology;
+  tunnel: LabTunnel;
+  shapes: UplinkShape[];
+  /** From starting both ends to every link up on both. */
+  startupMs: number;
+}
+
+const sumRates = (s: UplinkShape[]) => s.reduce((a, u) => a + (u.rateMbit ?? 0), 0);
+const best = (s: UplinkShape[]) => s.reduce((bi, u, i) => ((u.rateMbit ?? 0) > (s[bi]!.rateMbit ?? 0) ? i : bi), 0);
+const f1 = (x: number) => Math.round(x * 10) / 10;
+
+async function bareBest(ctx: Context): Promise<IperfResult> {
+  const i = best(ctx.shapes);
+  return iperf(ctx.topo.lab, "client", ctx.topo.serverPublic, { seconds: SECONDS, bind: ctx.topo.uplinks[i]!.clientAddr, omit: 2 });
+}
+
+const tcp = (ctx: Context, streams: number, reverse: boolean, seconds = SECONDS) =>
+  iperf(ctx.topo.lab, "lan", ctx.topo.internetHost, { seconds, streams, reverse, omit: 2 });
+
+/** Scenarios 1–5: aggregate throughput against the best single link and the sum of the rates. */
+function aggregate(id: number, name: string, uplinks: UplinkShape[], targets: (sum: number, bestMbps: number, m: { up1: number }) => Metric[], quick = false): Scenario {
+  return {
+    id,
+    name,
+    uplinks,
+    quick,
+    async run(ctx) {
+      const sum = sumRates(uplinks);
+      const bare = await bareBest(ctx);
+      const up1 = await tcp(ctx, 1, false);
+      const down1 = await tcp(ctx, 1, true);
+      const up4 = QUICK ? undefined : await tcp(ctx, 4, false);
+      const down4 = QUICK ? undefined : await tcp(ctx, 4, true);
+      const eff = (m: number) => f1((100 * m) / (sum * PAYLOAD_SHARE));
+      const metrics: Metric[] = [
+        { name: "sum of uplink rates", value: sum, unit: "Mbit/s" },
+        { name: "best single uplink, bare (1 stream)", value: f1(bare.mbps), unit: "Mbit/s" },
+        { name: "mlvpn 1 stream up", value: f1(up1.mbps), unit: "Mbit/s" },
+        { name: "mlvpn 1 stream down", value: f1(down1.mbps), unit: "Mbit/s" },
+      ];
+      if (up4 && down4) {
+        metrics.push({ name: "mlvpn 4 streams up", value: f1(up4.mbps), unit: "Mbit/s" }, { name: "mlvpn 4 streams down", value: f1(down4.mbps), unit: "Mbit/s" });
+      }
+      metrics.push(
+        { name: "aggregation efficiency, 1 stream up", value: eff(up1.mbps), unit: "% of sum × payload share" },
+        { name: "mlvpn 1 stream up ÷ best single uplink", value: f1(up1.mbps / Math.max(bare.mbps, 0.001)), unit: "×" },
+        ...targets(sum, bare.mbps, { up1: up1.mbps }),
+      );
+      if (!up1.ok) metrics.push({ name: "iperf3 error", value: up1.error ?? "" });
+      return metrics;
+    },
+  };
+}
+
+const shareOfSum = (sum: number, mbps: number) => (100 * mbps) / (sum * PAYLOAD_SHARE);
+const targetPct = (label: string, pct: number, sum: number, mbps: number): Metric => {
+  const v = shareOfSum(sum, mbps);
+  return { name: label, value: f1(v), unit: "%", target: `≥ ${pct} %`, met: v >= pct };
+};
+const targetTimes = (label: string, x: number, bestMbps: number, mbps: number): Metric => {
+  const v = mbps / Math.max(bestMbps, 0.001);
+  return { name: label, value: f1(v), unit: "×", target: `≥ ${x} ×`, met: v >= x };
+};
+
+const SCENARIOS: Scenario[] = [
+  aggregate(1, "equal: 20+20 Mbit/s, 10+10 ms", [{ rateMbit: 20, delayMs: 10 }, { rateMbit: 20, delayMs: 10 }], (s, _b, m) => [targetPct("target: 1 stream ≥ 92 % of the sum", 92, s, m.up1)], true),
+  aggregate(2, "unequal rate: 20+5 Mbit/s, 10+10 ms, bandwidth_upload unset", [{ rateMbit: 20, delayMs: 10 }, { rateMbit: 5, delayMs: 10 }], (s, _b, m) => [targetPct("target: ≥ 85 % of the sum", 85, s, m.up1)]),
+  aggregate(3, "unequal delay: 20+20 Mbit/s, 10+40 ms", [{ rateMbit: 20, delayMs: 10 }, { rateMbit: 20, delayMs: 40 }], (s, _b, m) => [targetPct("target: 1 stream ≥ 85 % of the sum", 85, s, m.up1)]),
+  aggregate(
+    4,
+    "ADSL + 4G: 8 Mbit/s 15 ms + 30 Mbit/s 35 ms, 5 ms jitter, 0.5 % loss",
+    [
+      { rateMbit: 8, delayMs: 15, jitterMs: 5, lossPct: 0.5 },
+      { rateMbit: 30, delayMs: 35, jitterMs: 5, lossPct: 0.5 },
+    ],
+    (s, b, m) => [targetPct("target: ≥ 80 % of the sum", 80, s, m.up1), targetTimes("target: ≥ 1.2 × best single", 1.2, b, m.up1)],
+  ),
+  aggregate(5, "lossy: 20+20 Mbit/s, 3 % loss on uplink 2", [{ rateMbit: 20, delayMs: 10 }, { rateMbit: 20, delayMs: 10, lossPct: 3 }], (_s, b, m) => [targetTimes("target: ≥ 1.3 × best single", 1.3, b, m.up1)]),
+  {
+    id: 6,
+    name: "capacity drop: 20+20 Mbit/s, uplink 1 falls to 4 Mbit/s after 10 s",
+    uplinks: [{ rateMbit: 20, delayMs: 10 }, { rateMbit: 20, delayMs: 10 }],
+    quick: false,
+    async run(ctx) {
+      const total = 25;
+      const run = iperf(ctx.topo.lab, "lan", ctx.topo.internetHost, { seconds: total, intervalS: 0.5 });
+      await Bun.sleep(10_000);
+      await ctx.topo.shape(0, { rateMbit: 4 });
+      const r = await run;
+      const newSum = 24;
+      const after = r.intervals.slice(20); // 0.5 s intervals after the drop at 10 s
+      const settled = after.findIndex((_, k) => after.slice(k, k + 4).length === 4 && after.slice(k, k + 4).every((x) => shareOfSum(newSum, x) >= 85));
+      const settleS = settled < 0 ? Number.POSITIVE_INFINITY : settled * 0.5;
+      const tail = after.slice(4);
+      const tailMean = tail.reduce((a, b) => a + b, 0) / Math.max(1, tail.length);
+      return [
+        { name: "before the drop (mean)", value: f1(r.intervals.slice(4, 20).reduce((a, b) => a + b, 0) / 16), unit: "Mbit/s" },
+        { name: "from 2 s after the drop (mean)", value: f1(tailMean), unit: "Mbit/s" },
+        { name: "new sum of rates", value: newSum, unit: "Mbit/s" },
+        { name: "time to reach ≥ 85 % of the new sum (held 2 s)", value: Number.isFinite(settleS) ? settleS : "never", unit: "s", target: "≤ 2 s", met: settleS <= 2 },
+      ];
+    },
+  },
+  {
+    id: 7,
+    name: "failover: 20+20 Mbit/s, uplink 1 blackholed at 5 s, restored at 15 s",
+    uplinks: [{ rateMbit: 20, delayMs: 10 }, { rateMbit: 20, delayMs: 10 }],
+    quick: true,
+    async run(ctx) {
+      const total = 25;
+      const probes = pingSeries(ctx.topo.lab, "lan", ctx.topo.internetHost, total * 100, 10);
+      const transfer = iperf(ctx.topo.lab, "lan", ctx.topo.internetHost, { seconds: total, intervalS: 0.5 });
+      await Bun.sleep(5000);
+      await ctx.topo.cut(0);
+      await Bun.sleep(10_000);
+      await ctx.topo.restore(0);
+      const restoredAt = performance.now();
+      // When does uplink 1 carry data again (more than keepalives: > 100 kB/s)?
+      let reusedS = Number.POSITIVE_INFINITY;
+      let last = (await ctx.topo.counters(0)).clientTxBytes;
+      for (let k = 0; k < 80; k++) {
+        await Bun.sleep(100);
+        const now = (await ctx.topo.counters(0)).clientTxBytes;
+        if (now - last > 10_000) {
+          reusedS = (performance.now() - restoredAt) / 1000;
+          break;
+        }
+        last = now;
+      }
+      const [p, t] = await Promise.all([probes, transfer]);
+      let stall = 0;
+      let run = 0;
+      for (const x of t.intervals) {
+        run = x < 1 ? run + 0.5 : 0;
+        stall = Math.max(stall, run);
+      }
+      const gap = largestGapMs(p);
+      return [
+        { name: "largest gap in the 10 ms probe stream", value: gap, unit: "ms", target: "≤ 300 ms", met: gap <= 300 },
+        { name: "TCP stall (longest run of 0.5 s intervals under 1 Mbit/s)", value: stall, unit: "s" },
+        { name: "TCP transfer survived", value: t.ok ? "yes" : `no (${t.error})`, target: "yes", met: t.ok },
+        { name: "uplink 1 carries data again after restore", value: Number.isFinite(reusedS) ? f1(reusedS) : "not within 8 s", unit: "s", target: "≤ 2 s", met: reusedS <= 2 },
+        { name: "probes answered", value: `${answered(p).length}/${p.sent}` },
+      ];
+    },
+  },
+  {
+    id: 8,
+    name: "latency under load: 20+20 Mbit/s, 10+10 ms, saturating upload",
+    uplinks: [{ rateMbit: 20, delayMs: 10 }, { rateMbit: 20, delayMs: 10 }],
+    quick: false,
+    async run(ctx) {
+      const idle = answered(await pingSeries(ctx.topo.lab, "lan", ctx.topo.internetHost, 500, 10));
+      const load = iperf(ctx.topo.lab, "lan", ctx.topo.internetHost, { seconds: 12, streams: 4 });
+      await Bun.sleep(3000);
+      const busy = answered(await pingSeries(ctx.topo.lab, "lan", ctx.topo.internetHost, 700, 10));
+      const l = await load;
+      const idle99 = percentile(idle, 99);
+      const busy99 = percentile(busy, 99);
+      return [
+        { name: "idle RTT p50 / p99", value: `${f1(percentile(idle, 50))} / ${f1(idle99)}`, unit: "ms" },
+        { name: "loaded RTT p50 / p99", value: `${f1(percentile(busy, 50))} / ${f1(busy99)}`, unit: "ms" },
+        { name: "upload during the test", value: f1(l.mbps), unit: "Mbit/s" },
+        { name: "p99 increase under load", value: f1(busy99 - idle99), unit: "ms", target: "≤ 30 ms", met: busy99 - idle99 <= 30 },
+      ];
+    },
+  },
+  {
+    id: 9,
+    name: "unlimited: no shaping, mlvpn is the bottleneck",
+    uplinks: [{}, {}],
+    quick: false,
+    async run(ctx) {
+      const bare = await bareBest(ctx);
+      const cpu0 = [cpuSeconds(ctx.tunnel.client.pid), cpuSeconds(ctx.tunnel.server.pid)];
+      const up = await tcp(ctx, 1, false);
+      const cpu = [cpuSeconds(ctx.tunnel.client.pid) - cpu0[0]!, cpuSeconds(ctx.tunnel.server.pid) - cpu0[1]!];
+      const gb = (up.mbps * SECONDS) / 8 / 1000;
+      const udp = async (len: number) => {
+        const r = await iperf(ctx.topo.lab, "lan", ctx.topo.internetHost, { seconds: 5, udpMbit: 0, length: len });
+        return (r.mbps * 1e6) / 8 / len;
+      };
+      const pps64 = await udp(64);
+      const pps1400 = await udp(1400);
+      return [
+        { name: "one uplink, bare (through the delay line)", value: f1(bare.mbps), unit: "Mbit/s" },
+        { name: "mlvpn 1 stream up", value: f1(up.mbps), unit: "Mbit/s" },
+        { name: "UDP packets/s received, 64 B", value: Math.round(pps64), unit: "pps" },
+        { name: "UDP packets/s received, 1400 B", value: Math.round(pps1400), unit: "pps" },
+        { name: "CPU per GB, client / server", value: `${f1(cpu[0]! / gb)} / ${f1(cpu[1]! / gb)}`, unit: "s/GB" },
+      ];
+    },
+  },
+  {
+    id: 10,
+    name: "idle: CPU and memory, binary size, start-up",
+    uplinks: [{ rateMbit: 20, delayMs: 10 }, { rateMbit: 20, delayMs: 10 }],
+    quick: true,
+    async run(ctx) {
+      const seconds = QUICK ? 10 : 30;
+      const pids = [ctx.tunnel.client.pid, ctx.tunnel.server.pid];
+      const cpu0 = pids.map(cpuSeconds);
+      await Bun.sleep(seconds * 1000);
+      const pct = pids.map((p, i) => (100 * (cpuSeconds(p) - cpu0[i]!)) / seconds);
+      const rss = pids.map((p) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${p}/status`, "utf8"))?.[1] ?? 0) / 1024);
+      return [
+        { name: `idle CPU over ${seconds} s, client / server`, value: `${pct[0]!.toFixed(2)} / ${pct[1]!.toFixed(2)}`, unit: "%" },
+        { name: "RSS, client / server", value: `${f1(rss[0]!)} / ${f1(rss[1]!)}`, unit: "MiB" },
+        { name: "binary size (dist/mlvpn)", value: f1(statSync(BIN).size / 1024 / 1024), unit: "MiB" },
+        { name: "start-up to tunnel up (both ends, 2 links, status scripts included)", value: f1(ctx.startupMs / 1000), unit: "s" },
+      ];
+    },
+  },
+];
+
+async function runScenario(s: Scenario): Promise<ScenarioResult> {
+  const topo = await createTopology({ uplinks: s.uplinks });
+  let tunnel: LabTunnel | undefined;
+  const servers = [];
+  try {
+    const t0 = performance.now();
+    tunnel = await startTunnel(topo, { reorderBufferSize: 64, timeout: 10 });
+    const startupMs = performance.now() - t0;
+    servers.push(startIperfServer(topo.lab, "inet", topo.internetHost), startIperfServer(topo.lab, "server", topo.serverPublic));
+    await Bun.sleep(300);
+    const metrics = await s.run({ topo, tunnel, shapes: s.uplinks, startupMs });
+    return { id: s.id, name: s.name, uplinks: s.uplinks, metrics };
+  } finally {
+    for (const p of servers) p.kill();
+    await tunnel?.stop();
+    await topo.destroy();
+  }
+}
+
+function table(results: ScenarioResult[]): string {
+  const out: string[] = [];
+  for (const r of results) {
+    out.push(`### ${r.id}. ${r.name}`, "", "| metric | value | target |", "|---|---|---|");
+    for (const m of r.metrics) {
+      const target = m.target ? `${m.target} ${m.met ? "✅ met" : "❌ missed"}` : "";
+      out.push(`| ${m.name} | ${m.value}${m.unit ? ` ${m.unit}` : ""} | ${target} |`);
+    }
+    out.push("");
+  }
+  return out.join("\n");
+}
+
+const skip = labSkipReason();
+if (skip) {
+  console.error(`bench: ${skip}`);
+  process.exit(1);
+}
+if (Bun.spawnSync(["sh", "-c", "command -v iperf3"]).exitCode !== 0) {
+  console.error("bench: iperf3 is missing (apt-get install iperf3)");
+  process.exit(1);
+}
+buildBinary();
+const chosen = SCENARIOS.filter((s) => (ONLY.length > 0 ? ONLY.includes(s.id) : !QUICK || s.quick));
+const commit = Bun.spawnSync(["git", "rev-parse", "--short", "HEAD"], { cwd: ROOT }).stdout.toString().trim();
+const dirty = Bun.spawnSync(["git", "status", "--porcelain", "src"], { cwd: ROOT }).stdout.toString().trim() !== "";
+const results: ScenarioResult[] = [];
+const started = performance.now();
+for (const s of chosen) {
+  console.error(`bench: scenario ${s.id}: ${s.name}`);
+  try {
+    results.push(await runScenario(s));
+  } catch (e) {
+    results.push({ id: s.id, name: s.name, uplinks: s.uplinks, metrics: [{ name: "error", value: (e as Error).message }] });
+  }
+  console.log(table(results.slice(-1)));
+}
+const minutes = (performance.now() - started) / 60_000;
+const date = new Date().toISOString().slice(0, 10);
+const header = `Measured on ${date}, commit ${commit}${dirty ? " (with uncommitted changes in src/)" : ""}, ${navigator.hardwareConcurrency} cores, ${QUICK ? "--quick, " : ""}${SECONDS} s per TCP measurement, ${minutes.toFixed(1)} min in all.`;
+mkdirSync(join(ROOT, "bench", "results"), { recursive: true });
+const jsonFile = join(ROOT, "bench", "results", `${date}-${commit}${QUICK ? "-quick" : ""}.json`);
+writeFileSync(jsonFile, JSON.stringify({ date, commit, dirty, quick: QUICK, seconds: SECONDS, payloadShare: PAYLOAD_SHARE, results }, null, 2));
+if (ONLY.length === 0) {
+  writeFileSync(
+    join(ROOT, "BENCHMARKS.md"),
+    `# Benchmarks\n\n${header}\n\nReproduce: \`sudo npm run bench\` (or \`npm run bench -- --quick\` for a 2-minute subset) on a Linux machine with iperf3; the raw numbers are in \`bench/results/\`. Each scenario builds the lab topology (LAN host → client router → shaped uplinks → server → internet host, in network namespaces), measures the bare best single uplink and mlvpn in the same run. Aggregation efficiency = goodput ÷ (sum of uplink rates × ${(PAYLOAD_SHARE * 100).toFixed(1)} %, the TCP payload share of a full tunnelled packet on the uplink). Targets are those of issue #6.\n\n${table(results)}`,
+  );
+}
+console.error(`bench: results in ${jsonFile}${ONLY.length === 0 ? " and BENCHMARKS.md" : ""}`);

@@ -1,0 +1,93 @@
+/**
+ * Measurements inside the lab: iperf3 (JSON output parsed), ping series with per-probe arrival
+ * times (for gaps during failover), percentiles. Every command is bounded in time.
+ */
+import type { Subprocess } from "bun";
+import type { Lab } from "./netns.ts";
+
+export interface IperfResult {
+  /** Goodput at the receiver, Mbit/s. */
+  mbps: number;
+  retransmits: number;
+  /** Receiver-side Mbit/s per interval (length = seconds / interval). */
+  intervals: number[];
+  ok: boolean;
+  error?: string;
+}
+
+export interface IperfOptions {
+  seconds: number;
+  streams?: number;
+  reverse?: boolean;
+  /** Local address to bind (selects the uplink by source routing). */
+  bind?: string;
+  intervalS?: number;
+  /** Skip the first N seconds (TCP slow start) in the total; intervals still cover them. */
+  omit?: number;
+  udpMbit?: number;
+  length?: number;
+}
+
+export function startIperfServer(lab: Lab, ns: string, bind: string): Subprocess {
+  return lab.spawn(ns, ["iperf3", "-s", "-B", bind], { stdout: "ignore", stderr: "ignore" });
+}
+
+export async function iperf(lab: Lab, ns: string, target: string, o: IperfOptions): Promise<IperfResult> {
+  const args = ["iperf3", "-c", target, "-t", String(o.seconds), "-J", "-i", String(o.intervalS ?? 1)];
+  if (o.streams && o.streams > 1) args.push("-P", String(o.streams));
+  if (o.reverse) args.push("-R");
+  if (o.bind) args.push("-B", o.bind);
+  if (o.omit) args.push("-O", String(o.omit));
+  if (o.udpMbit !== undefined) args.push("-u", "-b", o.udpMbit === 0 ? "0" : `${o.udpMbit}M`);
+  if (o.length) args.push("-l", String(o.length));
+  const r = await lab.exec(ns, args, { timeoutMs: (o.seconds + (o.omit ?? 0) + 30) * 1000 });
+  let j: any;
+  try {
+    j = JSON.parse(r.stdout);
+  } catch {
+    return { mbps: 0, retransmits: 0, intervals: [], ok: false, error: `iperf3 exit ${r.code}: ${r.stderr.trim() || r.stdout.slice(-300)}` };
+  }
+  if (j.error) return { mbps: 0, retransmits: 0, intervals: [], ok: false, error: j.error };
+  const end = j.end ?? {};
+  const received = end.sum_received ?? end.sum ?? {};
+  const intervals = (j.intervals ?? []).filter((i: any) => !i.sum?.omitted).map((i: any) => (i.sum?.bits_per_second ?? 0) / 1e6);
+  return { mbps: (received.bits_per_second ?? 0) / 1e6, retransmits: end.sum_sent?.retransmits ?? 0, intervals, ok: r.code === 0 };
+}
+
+export interface PingSeries {
+  sent: number;
+  /** RTT per probe in ms (undefined: no reply). */
+  rtts: Array<number | undefined>;
+  intervalMs: number;
+}
+
+/** `count` probes `intervalMs` apart (root can go down to 10 ms); replies matched by icmp_seq. */
+export async function pingSeries(lab: Lab, ns: string, target: string, count: number, intervalMs: number): Promise<PingSeries> {
+  const args = ["ping", "-n", "-c", String(count), "-i", String(intervalMs / 1000), "-W", "1", target];
+  const r = await lab.exec(ns, args, { timeoutMs: count * intervalMs + 10_000 });
+  const rtts: Array<number | undefined> = new Array(count).fill(undefined);
+  for (const m of r.stdout.matchAll(/icmp_seq=(\d+) .*time=([\d.]+) ms/g)) {
+    const seq = Number(m[1]);
+    if (seq >= 1 && seq <= count) rtts[seq - 1] = Number(m[2]);
+  }
+  return { sent: count, rtts, intervalMs };
+}
+
+/** The longest run of unanswered probes, in ms. */
+export function largestGapMs(p: PingSeries): number {
+  let run = 0;
+  let worst = 0;
+  for (const r of p.rtts) {
+    run = r === undefined ? run + 1 : 0;
+    worst = Math.max(worst, run);
+  }
+  return worst * p.intervalMs;
+}
+
+export function percentile(xs: readonly number[], p: number): number {
+  if (xs.length === 0) return Number.NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))]!;
+}
+
+export const answered = (p: PingSeries): number[] => p.rtts.filter((r): r is number => r !== undefined);

@@ -1,0 +1,61 @@
+/**
+ * mlvpn on the lab topology: the client router and the server run dist/mlvpn with the guide's
+ * configuration (one link per uplink, the client bound to each uplink address and sending to the
+ * server's one public address), and status scripts that route the LAN through the tunnel.
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { Subprocess } from "bun";
+import { allUp, eventsOf, startEnd, writeEndConfigs } from "./mlvpn.ts";
+import { waitFor } from "./netns.ts";
+import type { Topology } from "./topology.ts";
+
+export interface TunnelOptions {
+  reorderBufferSize?: number;
+  timeout?: number;
+  general?: string;
+  link?: (i: number) => string;
+}
+
+export interface LabTunnel {
+  dir: string;
+  client: Subprocess;
+  server: Subprocess;
+  /** Status-script events of one end. */
+  events(side: "client" | "server"): string[];
+  /** SIGTERM both ends, wait for them, remove the files. */
+  stop(): Promise<void>;
+}
+
+export async function startTunnel(topo: Topology, o: TunnelOptions = {}): Promise<LabTunnel> {
+  const dir = mkdtempSync(join(tmpdir(), "mlvpn-lab-"));
+  writeEndConfigs({
+    dir,
+    uplinks: topo.uplinks.map((u, i) => ({ client: u.clientAddr, server: topo.serverPublic, port: 5080 + i })),
+    timeout: o.timeout ?? 10,
+    reorderBufferSize: o.reorderBufferSize ?? 64,
+    general: o.general,
+    link: o.link,
+    // Two halves of the address space: everything from the LAN goes through the tunnel, while
+    // mlvpn's own packets (bound to the uplink addresses) follow the per-uplink tables.
+    clientRoutes: "0.0.0.0/1 128.0.0.0/1",
+    serverRoutes: "10.10.0.0/24",
+  });
+  const server = startEnd(topo.lab, dir, "server");
+  const client = startEnd(topo.lab, dir, "client");
+  const n = topo.uplinks.length;
+  await waitFor(() => allUp(dir, "client", n) && allUp(dir, "server", n), { timeoutMs: 20_000, what: "the tunnel up on both ends" });
+  return {
+    dir,
+    client,
+    server,
+    events: (side) => eventsOf(dir, side),
+    async stop() {
+      client.kill("SIGTERM");
+      server.kill("SIGTERM");
+      await Promise.race([Promise.all([client.exited, server.exited]), Bun.sleep(10_000)]);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
