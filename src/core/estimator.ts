@@ -13,6 +13,14 @@
  *
  * Samples taken while we had less to send than the pacing rate allowed ("application
  * limited") can only raise the estimate, never lower it.
+ *
+ * Two additions for links that share one tunnel:
+ * - when RTTs show a queue building (RTT above min RTT × 1.25 + 2 ms), the windowed maximum is
+ *   replaced by what is being delivered right now: the estimate was too high, and the modem's
+ *   queue must not be the one that absorbs it (latency under load);
+ * - startup ends only after rounds in which the link had more to send than it took: a link
+ *   that is not used yet (another link was faster) stays in startup, ready to double its rate
+ *   each round as soon as traffic spills onto it, instead of growing by ×1.25 per cycle.
  */
 
 /** The delivery-rate maximum is taken over this long; a capacity drop is followed this fast. */
@@ -23,6 +31,9 @@ const STARTUP_GROWTH = 1.25;
 const STARTUP_ROUNDS_WITHOUT_GROWTH = 3;
 const CYCLE = [1.25, 0.75, 1, 1, 1, 1, 1, 1];
 const INFLIGHT_GAIN = 2;
+/** An RTT this far above the minimum means a queue is building somewhere on the link. */
+const QUEUE_RTT_FACTOR = 1.25;
+const QUEUE_RTT_SLACK_MS = 2;
 /** A round is at least this long, so that very short RTTs do not cycle faster than timers tick. */
 const MIN_ROUND_MS = 10;
 /** Before any sample: 1 Mbit/s, quickly corrected by the startup phase. */
@@ -46,6 +57,9 @@ export class RateEstimator {
   private roundsWithoutGrowth = 0;
   private cycleIndex = 0;
   private roundStartMs = 0;
+  private queueing = false;
+  private backloggedRounds = 0;
+  private backloggedThisRound = false;
   /** Upper bound from bandwidth_upload, bytes per millisecond (Infinity when unset). */
   private readonly cap: number;
 
@@ -85,12 +99,15 @@ export class RateEstimator {
       this.minRttMs = rttMs;
       this.minRttAtMs = nowMs;
     }
+    this.queueing = rttMs > this.minRttMs * QUEUE_RTT_FACTOR + QUEUE_RTT_SLACK_MS;
   }
 
   /** A delivery-rate sample in bytes per millisecond. */
   onRateSample(rate: number, appLimited: boolean, nowMs: number): void {
     if (!(rate > 0) || !Number.isFinite(rate)) return;
     if (appLimited && rate < this.btlBw) return;
+    // A queue is building: what gets through now is the capacity; forget older, higher samples.
+    if (this.queueing && !appLimited && !this.startup) this.samples.length = 0;
     this.samples.push({ atMs: nowMs, rate });
     while (this.samples.length > 0 && nowMs - this.samples[0]!.atMs > BW_WINDOW_MS) this.samples.shift();
     // Keep only samples that can still be the maximum: the list stays short.
@@ -98,18 +115,31 @@ export class RateEstimator {
     this.btlBw = Math.min(this.cap, Math.max(MIN_RATE_BYTES_PER_MS, this.samples[0]!.rate));
   }
 
-  /** Advances the gain cycle; call often (e.g. on every feedback or timer). */
-  onTick(nowMs: number): void {
+  /** Advances the gain cycle; call often (e.g. on every acknowledgement). `backlogged`: the link has packets waiting. */
+  onTick(nowMs: number, backlogged = false): void {
+    if (backlogged) this.backloggedThisRound = true;
     while (this.samples.length > 0 && nowMs - this.samples[0]!.atMs > BW_WINDOW_MS) this.samples.shift();
     if (this.samples.length > 0) this.btlBw = Math.min(this.cap, Math.max(MIN_RATE_BYTES_PER_MS, this.samples[0]!.rate));
     const round = Math.max(MIN_ROUND_MS, Number.isFinite(this.minRttMs) ? this.minRttMs : 100);
     if (nowMs - this.roundStartMs < round) return;
     this.roundStartMs = nowMs;
+    this.backloggedRounds = this.backloggedThisRound ? this.backloggedRounds + 1 : 0;
+    this.backloggedThisRound = false;
     if (this.startup) {
+      // A queue builds: the capacity is reached (or was overshot). Cruise at what gets through.
+      if (this.queueing && this.samples.length > 0) {
+        this.startup = false;
+        this.cycleIndex = 2;
+        this.samples.splice(0, this.samples.length - 1);
+        this.btlBw = Math.min(this.cap, Math.max(MIN_RATE_BYTES_PER_MS, this.samples[0]!.rate));
+        return;
+      }
       if (this.btlBw >= this.startupBest * STARTUP_GROWTH) {
         this.startupBest = this.btlBw;
         this.roundsWithoutGrowth = 0;
-      } else if (++this.roundsWithoutGrowth >= STARTUP_ROUNDS_WITHOUT_GROWTH) {
+      } else if (this.backloggedRounds > 0 && ++this.roundsWithoutGrowth >= STARTUP_ROUNDS_WITHOUT_GROWTH) {
+        // Only rounds in which we had more to send than the link took say it is full: an idle
+        // link stays in startup, ready to grow as soon as it is given traffic.
         this.startup = false;
         this.cycleIndex = 2;
       }

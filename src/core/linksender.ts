@@ -58,6 +58,8 @@ export class LinkSender {
   private readonly fSentMs = new Float64Array(FLIGHT_SLOTS);
   private readonly fBytes = new Float64Array(FLIGHT_SLOTS);
   private readonly fDelivered = new Float64Array(FLIGHT_SLOTS);
+  /** When `delivered` last grew before the packet was sent: rate samples start there (BBR). */
+  private readonly fDeliveredAt = new Float64Array(FLIGHT_SLOTS);
   private readonly fAppLimited = new Uint8Array(FLIGHT_SLOTS);
   /** Store slot sequence of a data packet, or -1. */
   private readonly fSlot = new Float64Array(FLIGHT_SLOTS);
@@ -187,6 +189,7 @@ export class LinkSender {
     this.fSentMs[i] = nowMs;
     this.fBytes[i] = bytes;
     this.fDelivered[i] = this.delivered;
+    this.fDeliveredAt[i] = Number.isFinite(this.lastAckMs) ? Math.min(this.lastAckMs, nowMs) : nowMs;
     this.fAppLimited[i] = this.queueLength === 0 ? 1 : 0;
     this.fSlot[i] = slotSeq;
     if (counter > this.highestSent) this.highestSent = counter;
@@ -242,8 +245,11 @@ export class LinkSender {
       newlyAcked++;
       const elapsed = nowMs - this.fSentMs[i]!;
       if (c === highest) rttSample = elapsed - ackDelayMs;
-      if (elapsed > 0) {
-        rateSample = (this.delivered - this.fDelivered[i]!) / elapsed;
+      // Measured from the acknowledgement before the packet was sent, so that acknowledgements
+      // arriving in batches do not inflate the rate (numerator and interval start together).
+      const interval = nowMs - Math.min(this.fDeliveredAt[i]!, this.fSentMs[i]!);
+      if (interval > 0) {
+        rateSample = (this.delivered - this.fDelivered[i]!) / interval;
         appLimited = this.fAppLimited[i] === 1;
       }
     }
@@ -267,7 +273,7 @@ export class LinkSender {
     }
     if (rttSample >= 0) this.estimator.onRttSample(Math.max(0.05, rttSample), nowMs);
     if (rateSample > 0) this.estimator.onRateSample(rateSample, appLimited, nowMs);
-    this.estimator.onTick(nowMs);
+    this.estimator.onTick(nowMs, this.queueLength > 0);
     return { lost, newlyAcked, rttMs: rttSample >= 0 ? Math.max(0.05, rttSample) : -1 };
   }
 

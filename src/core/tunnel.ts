@@ -203,6 +203,7 @@ export class Tunnel {
     if (nowMs < this.nextHealthMs) return;
     this.nextHealthMs = nowMs + HEALTH_TICK_MS;
     for (const link of this.links) this.healthTick(link);
+    for (const l of this.links) if (l.isUp) this.out.log("debug", "wrr", describeSender(l));
     this.updateReorderHold();
     this.updateEligible();
   }
@@ -611,6 +612,14 @@ export class Tunnel {
 }
 
 const DISCONNECT_MSG = new Uint8Array([KIND_DISCONNECT]);
+
+/** One line on a link's sending state, for `-D wrr` (the C MLVPN's scheduler debug token). */
+function describeSender(l: Link): string {
+  const s = l.sender;
+  const e = s.estimator;
+  const mbit = (bytesPerMs: number) => ((bytesPerMs * 8) / 1000).toFixed(1);
+  return `[${l.name}] estimate ${mbit(e.bandwidth)} Mbit/s, pacing ${mbit(e.pacingRate())}${e.inStartup ? " (startup)" : ""}, min RTT ${e.minRttMs.toFixed(1)} ms, srtt ${l.rtt.smoothed.toFixed(1)} ms, in flight ${s.inflightBytes}/${Math.round(e.inflightCap())} B, queued ${s.queueLength}, sent ${s.sentPackets}, lost ${s.lostPackets}${l.stalled ? ", STALLED" : ""}`;
+}
 
 function pick(links: Link[], keep: (l: Link) => boolean): Link[] | undefined {
   const r = links.filter(keep);

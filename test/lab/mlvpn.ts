@@ -90,7 +90,7 @@ ${o.general ?? ""}
 /** Starts one end; its stdout and stderr go to DIR/SIDE.log. */
 export function startEnd(lab: Lab, dir: string, side: Side): Subprocess {
   const log = join(dir, `${side}.log`);
-  return lab.spawn(side, [BIN, "-c", join(dir, `${side}.conf`), "--yes-run-as-root", "--debug"], { stdout: log, stderr: log });
+  return lab.spawn(side, [BIN, "-c", join(dir, `${side}.conf`), "--yes-run-as-root", "--debug", ...(process.env.MLVPN_LAB_DEBUG ? ["-D", process.env.MLVPN_LAB_DEBUG] : [])], { stdout: log, stderr: log });
 }
 
 /** The status-script events of one end, in order ("rtun_up adsl1", "tuntap_up", …). */

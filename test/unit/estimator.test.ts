@@ -30,13 +30,35 @@ describe("RateEstimator", () => {
     for (let round = 0; round < 10; round++) {
       t += 25;
       e.onRateSample(2500, false, t); // a 20 Mbit/s link: 2500 bytes/ms
-      e.onTick(t);
+      e.onTick(t, true); // backlogged: we had more to send than it took
     }
     expect(e.inStartup).toBe(false);
     expect(e.pacingRate()).toBeLessThanOrEqual(1.25 * 2500);
     expect(e.pacingRate()).toBeGreaterThanOrEqual(0.75 * 2500);
     // in flight: about twice the bandwidth-delay product
     expect(e.inflightCap()).toBeCloseTo(2 * 2500 * 20, -2);
+  });
+
+  test("an idle link stays in startup: rounds without traffic do not say it is full", () => {
+    const e = new RateEstimator(0, 0);
+    e.onRttSample(20, 0);
+    for (let t = 25; t < 1000; t += 25) {
+      e.onRateSample(100, true, t);
+      e.onTick(t, false);
+    }
+    expect(e.inStartup).toBe(true);
+  });
+
+  test("a queue building (RTT up) ends startup at the rate that gets through", () => {
+    const e = new RateEstimator(0, 0);
+    e.onRttSample(20, 0);
+    e.onRateSample(2500, false, 5);
+    e.onTick(30, true);
+    e.onRttSample(40, 31); // 20 ms of queue
+    e.onRateSample(2000, false, 32);
+    e.onTick(60, true);
+    expect(e.inStartup).toBe(false);
+    expect(e.bandwidth).toBe(2000);
   });
 
   test("bandwidth_upload is the starting estimate and a cap", () => {
