@@ -69,6 +69,7 @@ export class Link {
   readonly acks = new AckState();
   /** No acknowledgement for a while although packets are in flight: not used until it answers. */
   stalled = false;
+  stalledSinceMs = 0;
   nextProbeMs = 0;
 
   constructor(

@@ -27,6 +27,12 @@ export class LossMeter {
     this.highest = -1;
   }
 
+  /** Forgets the window: after a blackout the link is judged on what it does from now on. */
+  reset(): void {
+    this.expected.fill(0);
+    this.received.fill(0);
+  }
+
   /** Called once per second: starts a new bucket. */
   rotate(): void {
     this.bucket = (this.bucket + 1) % BUCKETS;

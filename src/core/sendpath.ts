@@ -26,6 +26,8 @@ const RESEND_MAX_AGE_MS = 300;
 const MAX_RESENDS = 3;
 const STALL_MIN_MS = 60;
 const PROBE_INTERVAL_MS = 50;
+/** A stall this long is a blackout: the loss it caused is forgotten when the link answers. */
+const BLACKOUT_MS = 1000;
 /** One-way delay assumed for a link before any RTT is known. */
 const DEFAULT_OWD_MS = 25;
 
@@ -137,14 +139,21 @@ export class SendPath {
   }
 
   /** The link answered again. */
-  unstall(l: Link): void {
+  unstall(l: Link, nowMs: number): void {
     if (!l.stalled) return;
     l.stalled = false;
+    // A blackout was a failure, handled as such; it must not keep the link "lossy" for the
+    // seconds its loss window still remembers it. (Brief stalls on a lossy link do count.)
+    if (nowMs - l.stalledSinceMs >= BLACKOUT_MS) {
+      l.loss.reset();
+      l.peerLossPercent = undefined;
+    }
     this.host.stallChanged(l);
   }
 
   private stall(l: Link, nowMs: number): void {
     l.stalled = true;
+    l.stalledSinceMs = nowMs;
     l.nextProbeMs = nowMs;
     this.host.stallChanged(l);
     this.evacuate(l, nowMs);

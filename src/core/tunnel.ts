@@ -265,7 +265,7 @@ export class Tunnel {
     link.loss.onReceive(counter);
     link.counters.recvPackets++;
     link.counters.recvBytes += d.length;
-    this.sendPath.unstall(link);
+    this.sendPath.unstall(link, this.now);
     const kind = inner[0];
     if (kind !== KIND_FEEDBACK) {
       // Acknowledge everything but acknowledgements; a probe at once.
@@ -464,7 +464,8 @@ export class Tunnel {
   private checkTolerances(link: Link): void {
     const c = link.config;
     const loss = link.lossPercent();
-    if (c.loss_tolerence < 100) {
+    // A stalled link is already out of use; its blackout is not "loss".
+    if (c.loss_tolerence < 100 && !link.stalled) {
       if (link.status === LinkStatus.AuthOk && loss >= c.loss_tolerence) return this.setStatus(link, LinkStatus.Lossy);
       if (link.status === LinkStatus.Lossy && loss < c.loss_tolerence) return this.setStatus(link, LinkStatus.AuthOk);
     }
