@@ -43,7 +43,7 @@ export const LINK_DOCS: KeyDoc[] = [
   { key: "bindfib", type: "number", default: "0", doc: "FreeBSD/OpenBSD routing table; no effect on Linux (warning)." },
   { key: "remotehost", type: "host", default: "client: **required**", doc: "Server address for this link (name, IPv4 or IPv6). Display only on a server." },
   { key: "remoteport", type: "port", default: "client: **required**", doc: "Server UDP port for this link." },
-  { key: "bandwidth_upload", type: "bytes per second", default: "0 (unset)", doc: "Upload rate of the link, used to share traffic between links." },
+  { key: "bandwidth_upload", type: "bytes per second", default: "0 (measured)", doc: "Upload rate of the link. mlvpn measures each link's capacity continuously; when set, this is the starting estimate and a cap (MLVPN used it as the only truth)." },
   { key: "timeout", type: "seconds (≥ 2)", default: "from [general]", doc: "As in [general], for this link." },
   { key: "loss_tolerence", type: "percent (0–100)", default: "from [general]", doc: "As in [general], for this link." },
   { key: "latency_tolerence", type: "milliseconds (≤ 1000)", default: "from [general]", doc: "As in [general], for this link." },

@@ -30,14 +30,14 @@ const STARTUP_GAIN = 2;
 const STARTUP_GROWTH = 1.25;
 const STARTUP_ROUNDS_WITHOUT_GROWTH = 3;
 const CYCLE = [1.25, 0.75, 1, 1, 1, 1, 1, 1];
-const INFLIGHT_GAIN = 2;
+const INFLIGHT_GAIN = 1.5;
 /** An RTT this far above the minimum means a queue is building somewhere on the link. */
 const QUEUE_RTT_FACTOR = 1.25;
 const QUEUE_RTT_SLACK_MS = 2;
 /** A round is at least this long, so that very short RTTs do not cycle faster than timers tick. */
 const MIN_ROUND_MS = 10;
-/** Before any sample: 1 Mbit/s, quickly corrected by the startup phase. */
-export const INITIAL_RATE_BYTES_PER_MS = 125;
+/** Before any sample: 4 Mbit/s, quickly corrected by the startup phase. */
+export const INITIAL_RATE_BYTES_PER_MS = 500;
 const MIN_RATE_BYTES_PER_MS = 4; // 32 kbit/s: never stop probing a link entirely
 const MIN_INFLIGHT_BYTES = 4 * 1500;
 

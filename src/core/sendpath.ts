@@ -19,7 +19,9 @@ import type { DropReason } from "./stats.ts";
 import { TUNNEL_OVERHEAD } from "../wire/layout.ts";
 
 /** A packet may wait this long in our queues beyond the links' delay spread before it is dropped. */
-export const QUEUE_DELAY_MS = 25;
+export const QUEUE_DELAY_MS = 15;
+/** While the chosen link is still in startup its estimate is low by design: allow more. */
+const STARTUP_QUEUE_DELAY_MS = 100;
 /** Lost data older than this is not sent again: the receiver has given up on it by then. */
 const RESEND_MAX_AGE_MS = 300;
 /** A packet lost again is sent again, up to this many times in all. */
@@ -62,7 +64,7 @@ export class SendPath {
    * Step 1: queue a packet on the link where it arrives first (never on `exclude`). `resends`
    * counts earlier sendings of the same packet; those are not subject to the queue limit.
    */
-  schedule(packet: Uint8Array, dataSeq: number, nowMs: number, resends = 0, exclude?: Link, queuedMs = nowMs): void {
+  schedule(packet: Uint8Array, dataSeq: number, nowMs: number, resends = 0, exclude?: Link, queuedMs = nowMs): boolean {
     const candidates = this.host.candidates();
     let best: Link | undefined;
     let bestArrival = Number.POSITIVE_INFINITY;
@@ -83,10 +85,17 @@ export class SendPath {
     }
     // Every candidate stalled: better to try one than to drop everything.
     best ??= candidates.find((l) => l !== exclude);
-    if (!best) return this.host.drop("no-link");
-    if (bestWait > QUEUE_DELAY_MS + (maxOwd - minOwd) && resends === 0) return this.host.drop("queue-full");
-    if (!best.sender.enqueue(packet, dataSeq, queuedMs, resends)) return this.host.drop("queue-full");
+    if (!best) return this.refuse("no-link");
+    const limit = (best.sender.estimator.inStartup ? STARTUP_QUEUE_DELAY_MS : QUEUE_DELAY_MS) + (maxOwd - minOwd);
+    if (bestWait > limit && resends === 0) return this.refuse("queue-full");
+    if (!best.sender.enqueue(packet, dataSeq, queuedMs, resends)) return this.refuse("queue-full");
     this.pump(best, nowMs);
+    return true;
+  }
+
+  private refuse(reason: DropReason): false {
+    this.host.drop(reason);
+    return false;
   }
 
   /** Step 2: sends what the pacer allows from one link's queue. */

@@ -33,10 +33,10 @@ import {
   SUSPECT_AFTER_MS,
 } from "./constants.ts";
 import { buildPacketTooBig } from "./icmp.ts";
-import { Link, LinkStatus, type PeerAddress } from "./link.ts";
+import { Link, LinkStatus, type PeerAddress, STATUS_TEXT } from "./link.ts";
 import { ACK_DELAY_MS } from "./ackstate.ts";
 import { KeyedRateLimiter, LogLimiter } from "./ratelimit.ts";
-import { ReorderBuffer } from "./reorder.ts";
+import { ReorderBuffer, type ReorderStats } from "./reorder.ts";
 import { SendPath } from "./sendpath.ts";
 import type { Session } from "./session.ts";
 import { DropCounters, type DropReason } from "./stats.ts";
@@ -84,6 +84,42 @@ export type TunnelEvent =
   | { type: "resolve"; link: number };
 
 export type LogLevel = "warn" | "info" | "debug";
+
+export interface LinkSnapshot {
+  name: string;
+  /** MLVPN's state text: "disconnected", "waiting peer", "connected", "lossy link", "slow link". */
+  status: string;
+  statusSinceMs: number;
+  peer: PeerAddress | undefined;
+  srttMs: number | undefined;
+  rttvarMs: number | undefined;
+  minRttMs: number | undefined;
+  /** Estimated capacity for what we send, bytes per second. */
+  capacityBytesPerSec: number;
+  pacingBytesPerSec: number;
+  inflightBytes: number;
+  queuedPackets: number;
+  /** Loss of what we receive (measured) and of what we send (reported by the peer), percent. */
+  lossInPercent: number | undefined;
+  lossOutPercent: number | undefined;
+  /** Packets we sent that were found lost. */
+  sentLost: number;
+  /** No acknowledgement for a few RTTs: left out of scheduling and probed. */
+  stalled: boolean;
+  /** Currently chosen for data (up, healthy, not a resting fallback link). */
+  scheduled: boolean;
+  sentPackets: number;
+  sentBytes: number;
+  recvPackets: number;
+  recvBytes: number;
+  disconnects: number;
+}
+
+export interface TunnelSnapshot {
+  links: LinkSnapshot[];
+  reorder: (ReorderStats & { holdMs: number }) | undefined;
+  drops: Partial<Record<DropReason, number>>;
+}
 
 export interface TunnelOutput {
   transmit(link: number, datagram: Uint8Array, peer: PeerAddress): void;
@@ -170,7 +206,8 @@ export class Tunnel {
       }
       return;
     }
-    this.sendPath.schedule(packet, this.dataSeq++, nowMs);
+    // A packet refused here takes no sequence number: a gap would hold the receiver back.
+    if (this.sendPath.schedule(packet, this.dataSeq, nowMs)) this.dataSeq++;
   }
 
   handleDatagram(linkIndex: number, d: Uint8Array, from: PeerAddress, nowMs: number): void {
@@ -243,6 +280,36 @@ export class Tunnel {
   /** Links that may carry data now, as chosen by the last health tick or state change. */
   get eligibleLinks(): readonly number[] {
     return this.eligible;
+  }
+
+  /** Everything the status interface shows, as plain data (no references into the core). */
+  snapshot(): TunnelSnapshot {
+    return {
+      links: this.links.map((l) => {
+        const e = l.sender.estimator;
+        return {
+          name: l.name,
+          status: STATUS_TEXT[l.status],
+          statusSinceMs: l.statusSinceMs,
+          peer: l.peer ? { ...l.peer } : undefined,
+          srttMs: l.rtt.samples > 0 ? l.rtt.smoothed : undefined,
+          rttvarMs: l.rtt.samples > 0 ? l.rtt.variance : undefined,
+          minRttMs: Number.isFinite(e.minRttMs) ? e.minRttMs : undefined,
+          capacityBytesPerSec: e.bandwidth * 1000,
+          pacingBytesPerSec: e.pacingRate() * 1000,
+          inflightBytes: l.sender.inflightBytes,
+          queuedPackets: l.sender.queueLength,
+          lossInPercent: l.loss.percent(),
+          lossOutPercent: l.peerLossPercent,
+          sentLost: l.sender.lostPackets,
+          stalled: l.stalled,
+          scheduled: this.eligible.includes(l.index),
+          ...l.counters,
+        };
+      }),
+      reorder: this.reorder ? { ...this.reorder.stats, holdMs: this.reorder.holdMs } : undefined,
+      drops: this.drops.snapshot(),
+    };
   }
 
   // ---------------------------------------------------------------- receive
