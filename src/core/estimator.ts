@@ -2,29 +2,28 @@
  * How fast one link can carry our packets, learned without configuration (BBR-style, after
  * "BBR: Congestion-Based Congestion Control", Cardwell et al., ACM Queue 2016):
  *
- * - bottleneck bandwidth = the highest delivery rate measured over the last BW_WINDOW_MS, where
- *   a delivery rate sample is (bytes acknowledged since a packet was sent) ÷ (time since then);
+ * - bottleneck bandwidth = the highest delivery rate measured, where a delivery rate sample is
+ *   (bytes acknowledged since a packet was sent) ÷ (time since then); it is lowered only when
+ *   RTTs show a queue building (below), never just because less was sent;
  * - minimum RTT over the last MIN_RTT_WINDOW_MS;
  * - pacing rate = gain × bandwidth: 2 while starting (doubling each round until the rate stops
  *   growing), then a cycle that probes 25 % higher for one round, drains 25 % lower for one,
  *   and cruises at 1 for six — so a link whose capacity grows (4G) is found out within
- *   a few rounds, and one whose capacity falls is followed within BW_WINDOW_MS;
+ *   a few rounds, and one whose capacity falls is followed as soon as its queue grows;
  * - at most INFLIGHT_GAIN × bandwidth × min RTT bytes in flight, so a modem's queue never fills.
  *
  * Samples taken while we had less to send than the pacing rate allowed ("application
  * limited") can only raise the estimate, never lower it.
  *
  * Two additions for links that share one tunnel:
- * - when RTTs show a queue building (RTT above min RTT × 1.25 + 2 ms), the windowed maximum is
- *   replaced by what is being delivered right now: the estimate was too high, and the modem's
- *   queue must not be the one that absorbs it (latency under load);
+ * - when RTTs show a queue building (RTT above min RTT × 1.25 + 2 ms), the estimate becomes what
+ *   was delivered in the last round: it was too high, and the modem's queue must not be the one
+ *   that absorbs it (latency under load);
  * - startup ends only after rounds in which the link had more to send than it took: a link
  *   that is not used yet (another link was faster) stays in startup, ready to double its rate
  *   each round as soon as traffic spills onto it, instead of growing by ×1.25 per cycle.
  */
 
-/** The delivery-rate maximum is taken over this long; a capacity drop is followed this fast. */
-export const BW_WINDOW_MS = 1000;
 export const MIN_RTT_WINDOW_MS = 10_000;
 const STARTUP_GAIN = 2;
 const STARTUP_GROWTH = 1.25;
@@ -49,7 +48,8 @@ interface Sample {
 export class RateEstimator {
   /** Bytes per millisecond. */
   private btlBw: number;
-  private readonly samples: Sample[] = [];
+  /** Delivery-rate samples (not application-limited) of the last round. */
+  private readonly recent: Sample[] = [];
   minRttMs = Number.POSITIVE_INFINITY;
   private minRttAtMs = 0;
   private startup = true;
@@ -105,33 +105,45 @@ export class RateEstimator {
   /** A delivery-rate sample in bytes per millisecond. */
   onRateSample(rate: number, appLimited: boolean, nowMs: number): void {
     if (!(rate > 0) || !Number.isFinite(rate)) return;
-    if (appLimited && rate < this.btlBw) return;
-    // A queue is building: what gets through now is the capacity; forget older, higher samples.
-    if (this.queueing && !appLimited && !this.startup) this.samples.length = 0;
-    this.samples.push({ atMs: nowMs, rate });
-    while (this.samples.length > 0 && nowMs - this.samples[0]!.atMs > BW_WINDOW_MS) this.samples.shift();
-    // Keep only samples that can still be the maximum: the list stays short.
-    while (this.samples.length > 1 && this.samples[this.samples.length - 2]!.rate <= rate) this.samples.splice(this.samples.length - 2, 1);
-    this.btlBw = Math.min(this.cap, Math.max(MIN_RATE_BYTES_PER_MS, this.samples[0]!.rate));
+    if (!appLimited) {
+      this.recent.push({ atMs: nowMs, rate });
+      while (this.recent.length > 0 && nowMs - this.recent[0]!.atMs > this.roundMs()) this.recent.shift();
+    }
+    // More got through than we thought: raise at once (application-limited or not).
+    if (rate > this.btlBw) return this.setBandwidth(rate);
+    // Lower only on evidence that the estimate is too high: a queue builds on the link. A lower
+    // rate without a queue only means we sent less (the link was not given more traffic).
+    if (this.queueing && !appLimited && !this.startup) this.setBandwidth(this.recentMax());
+  }
+
+  private roundMs(): number {
+    return Math.max(MIN_ROUND_MS, Number.isFinite(this.minRttMs) ? this.minRttMs : 100);
+  }
+
+  /** The best delivery rate of the last round (what the link carries now). */
+  private recentMax(): number {
+    let max = 0;
+    for (const s of this.recent) max = Math.max(max, s.rate);
+    return max > 0 ? max : this.btlBw;
+  }
+
+  private setBandwidth(rate: number): void {
+    this.btlBw = Math.min(this.cap, Math.max(MIN_RATE_BYTES_PER_MS, rate));
   }
 
   /** Advances the gain cycle; call often (e.g. on every acknowledgement). `backlogged`: the link has packets waiting. */
   onTick(nowMs: number, backlogged = false): void {
     if (backlogged) this.backloggedThisRound = true;
-    while (this.samples.length > 0 && nowMs - this.samples[0]!.atMs > BW_WINDOW_MS) this.samples.shift();
-    if (this.samples.length > 0) this.btlBw = Math.min(this.cap, Math.max(MIN_RATE_BYTES_PER_MS, this.samples[0]!.rate));
-    const round = Math.max(MIN_ROUND_MS, Number.isFinite(this.minRttMs) ? this.minRttMs : 100);
-    if (nowMs - this.roundStartMs < round) return;
+    if (nowMs - this.roundStartMs < this.roundMs()) return;
     this.roundStartMs = nowMs;
     this.backloggedRounds = this.backloggedThisRound ? this.backloggedRounds + 1 : 0;
     this.backloggedThisRound = false;
     if (this.startup) {
       // A queue builds: the capacity is reached (or was overshot). Cruise at what gets through.
-      if (this.queueing && this.samples.length > 0) {
+      if (this.queueing && this.recent.length > 0) {
         this.startup = false;
         this.cycleIndex = 2;
-        this.samples.splice(0, this.samples.length - 1);
-        this.btlBw = Math.min(this.cap, Math.max(MIN_RATE_BYTES_PER_MS, this.samples[0]!.rate));
+        this.setBandwidth(this.recentMax());
         return;
       }
       if (this.btlBw >= this.startupBest * STARTUP_GROWTH) {

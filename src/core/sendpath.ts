@@ -86,7 +86,10 @@ export class SendPath {
     // Every candidate stalled: better to try one than to drop everything.
     best ??= candidates.find((l) => l !== exclude);
     if (!best) return this.refuse("no-link");
-    const limit = (best.sender.estimator.inStartup ? STARTUP_QUEUE_DELAY_MS : QUEUE_DELAY_MS) + (maxOwd - minOwd);
+    // Aggregating links of unequal delay needs a queue as deep as the spread on the faster one,
+    // plus room for TCP's sawtooth: about the slower link's one-way delay, at least QUEUE_DELAY_MS.
+    const room = best.sender.estimator.inStartup ? STARTUP_QUEUE_DELAY_MS : Math.max(QUEUE_DELAY_MS, maxOwd - minOwd > 0 ? maxOwd : 0);
+    const limit = room + (maxOwd - minOwd);
     if (bestWait > limit && resends === 0) return this.refuse("queue-full");
     if (!best.sender.enqueue(packet, dataSeq, queuedMs, resends)) return this.refuse("queue-full");
     this.pump(best, nowMs);

@@ -1,16 +1,18 @@
 /** The BBR-style rate estimator on its own, driven by synthetic samples. */
 import { describe, expect, test } from "bun:test";
-import { BW_WINDOW_MS, RateEstimator } from "../../src/core/estimator.ts";
+import { RateEstimator } from "../../src/core/estimator.ts";
 
 describe("RateEstimator", () => {
-  test("bandwidth is the windowed maximum of the samples", () => {
+  test("the estimate rises with any higher sample and falls only when a queue builds", () => {
     const e = new RateEstimator(0, 0);
-    e.onRateSample(100, false, 0);
-    e.onRateSample(300, false, 10);
-    e.onRateSample(200, false, 20);
-    expect(e.bandwidth).toBe(300);
-    e.onTick(10 + BW_WINDOW_MS + 1); // the 300 sample has aged out; 200 (t=20) remains
-    expect(e.bandwidth).toBe(200);
+    e.onRttSample(20, 0);
+    e.onRateSample(900, false, 10);
+    e.onRateSample(100, false, 20); // less sent, no queue: says nothing about capacity
+    expect(e.bandwidth).toBe(900);
+    for (let t = 30; t < 200; t += 25) e.onTick(t, true); // leave startup
+    e.onRttSample(40, 200); // RTT doubled: a queue builds
+    e.onRateSample(650, false, 201);
+    expect(e.bandwidth).toBe(650);
   });
 
   test("application-limited samples only raise the estimate", () => {
