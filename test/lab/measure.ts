@@ -75,13 +75,28 @@ export async function pingSeries(lab: Lab, ns: string, target: string, count: nu
 
 /** The longest run of unanswered probes, in ms. */
 export function largestGapMs(p: PingSeries): number {
+  return largestGap(p).ms;
+}
+
+/**
+ * The longest run of unanswered probes and when it started (ms after the first probe). Probes
+ * after the last answered one are left out: ping stops waiting for replies once it has sent its
+ * last probe, so their missing replies say nothing about the path.
+ */
+export function largestGap(p: PingSeries): { ms: number; atMs: number } {
   let run = 0;
   let worst = 0;
-  for (const r of p.rtts) {
+  let worstEnd = 0;
+  let last = p.rtts.length - 1;
+  while (last >= 0 && p.rtts[last] === undefined) last--;
+  p.rtts.slice(0, last + 1).forEach((r, i) => {
     run = r === undefined ? run + 1 : 0;
-    worst = Math.max(worst, run);
-  }
-  return worst * p.intervalMs;
+    if (run > worst) {
+      worst = run;
+      worstEnd = i;
+    }
+  });
+  return { ms: worst * p.intervalMs, atMs: (worstEnd - worst + 1) * p.intervalMs };
 }
 
 export function percentile(xs: readonly number[], p: number): number {
