@@ -16,7 +16,7 @@
  * limited") can only raise the estimate, never lower it.
  *
  * Two additions for links that share one tunnel:
- * - when RTTs show a queue building (RTT above min RTT × 1.25 + 2 ms), the estimate becomes what
+ * - when RTTs show a queue building (RTT above min RTT × 1.25 + 5 ms), the estimate becomes what
  *   was delivered in the last round: it was too high, and the modem's queue must not be the one
  *   that absorbs it (latency under load);
  * - startup ends only after rounds in which the link had more to send than it took: a link
@@ -32,7 +32,10 @@ const CYCLE = [1.25, 0.75, 1, 1, 1, 1, 1, 1];
 const INFLIGHT_GAIN = 1.5;
 /** An RTT this far above the minimum means a queue is building somewhere on the link. */
 const QUEUE_RTT_FACTOR = 1.25;
-const QUEUE_RTT_SLACK_MS = 2;
+/** Slack for timer and scheduling jitter of both ends (Bun timers tick in milliseconds). */
+const QUEUE_RTT_SLACK_MS = 5;
+/** How long the peer may hold an acknowledgement (ackstate.ts ACK_DELAY_MS). */
+const ACK_HOLD_MS = 4;
 /** A round is at least this long, so that very short RTTs do not cycle faster than timers tick. */
 const MIN_ROUND_MS = 10;
 /** Before any sample: 4 Mbit/s, quickly corrected by the startup phase. */
@@ -87,11 +90,15 @@ export class RateEstimator {
     return Math.min(this.cap, Math.max(MIN_RATE_BYTES_PER_MS, this.gain * this.btlBw));
   }
 
-  /** Bytes allowed in flight. */
+  /**
+   * Bytes allowed in flight: INFLIGHT_GAIN bandwidth-delay products, plus what is sent while
+   * acknowledgements are held back (they come every few packets or ACK_HOLD_MS) — on a path of
+   * sub-millisecond RTT that part dominates, and without it the link could never be filled.
+   */
   inflightCap(): number {
-    const rtt = Number.isFinite(this.minRttMs) ? Math.max(this.minRttMs, 1) : 100;
+    const rtt = Number.isFinite(this.minRttMs) ? this.minRttMs : 100;
     const gain = this.startup ? STARTUP_GAIN * INFLIGHT_GAIN : INFLIGHT_GAIN;
-    return Math.max(MIN_INFLIGHT_BYTES, gain * this.btlBw * rtt);
+    return Math.max(MIN_INFLIGHT_BYTES, gain * this.btlBw * rtt + 2 * this.btlBw * ACK_HOLD_MS);
   }
 
   onRttSample(rttMs: number, nowMs: number): void {

@@ -37,8 +37,8 @@ describe("RateEstimator", () => {
     expect(e.inStartup).toBe(false);
     expect(e.pacingRate()).toBeLessThanOrEqual(1.25 * 2500);
     expect(e.pacingRate()).toBeGreaterThanOrEqual(0.75 * 2500);
-    // in flight: one and a half bandwidth-delay products
-    expect(e.inflightCap()).toBeCloseTo(1.5 * 2500 * 20, -2);
+    // in flight: one and a half bandwidth-delay products, plus 8 ms for held acknowledgements
+    expect(e.inflightCap()).toBeCloseTo(1.5 * 2500 * 20 + 2500 * 8, -2);
   });
 
   test("an idle link stays in startup: rounds without traffic do not say it is full", () => {
