@@ -53,6 +53,8 @@ export class RateEstimator {
   private btlBw: number;
   /** Delivery-rate samples (not application-limited) of the last round. */
   private readonly recent: Sample[] = [];
+  /** RTT samples of the last round (in `rate`). */
+  private readonly rtts: Sample[] = [];
   minRttMs = Number.POSITIVE_INFINITY;
   private minRttAtMs = 0;
   private startup = true;
@@ -106,7 +108,13 @@ export class RateEstimator {
       this.minRttMs = rttMs;
       this.minRttAtMs = nowMs;
     }
-    this.queueing = rttMs > this.minRttMs * QUEUE_RTT_FACTOR + QUEUE_RTT_SLACK_MS;
+    // Judged on the smallest RTT of the last round, not on one sample: jitter makes single
+    // samples high now and then without any queue.
+    this.rtts.push({ atMs: nowMs, rate: rttMs });
+    while (this.rtts.length > 1 && nowMs - this.rtts[0]!.atMs > this.roundMs()) this.rtts.shift();
+    let roundMin = Number.POSITIVE_INFINITY;
+    for (const r of this.rtts) roundMin = Math.min(roundMin, r.rate);
+    this.queueing = roundMin > this.minRttMs * QUEUE_RTT_FACTOR + QUEUE_RTT_SLACK_MS;
   }
 
   /** A delivery-rate sample in bytes per millisecond. */
