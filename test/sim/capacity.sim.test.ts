@@ -33,16 +33,19 @@ function goodput(sim: SimPair, fromMs: number, toMs: number): number {
   return (bytes * 8) / 1000 / (toMs - fromMs);
 }
 
+/** A pair whose uplinks (client → server) have these rates and one-way delays; 500 ms to come up. */
+function shapedPair(uplinks: Array<[rateMbit: number, delayMs: number]>): SimPair {
+  const sim = new SimPair({
+    links: uplinks.map(([rateMbit, delayMs]) => ({ up: { delayMs, rateMbit }, down: { delayMs } })),
+    reorderBufferSize: 256,
+  });
+  sim.run(500);
+  return sim;
+}
+
 describe("capacity without configuration", () => {
   test("unequal links (20 + 5 Mbit/s): both estimates converge and the sum is delivered", () => {
-    const sim = new SimPair({
-      links: [
-        { up: { delayMs: 10, rateMbit: 20 }, down: { delayMs: 10 } },
-        { up: { delayMs: 10, rateMbit: 5 }, down: { delayMs: 10 } },
-      ],
-      reorderBufferSize: 256,
-    });
-    sim.run(500);
+    const sim = shapedPair([[20, 10], [5, 10]]);
     const start = sim.now;
     offer(sim, 30, 6000);
     const est = sim.client.links.map((l) => l.sender.estimator.bandwidth / MBIT);
@@ -55,14 +58,7 @@ describe("capacity without configuration", () => {
   });
 
   test("a capacity drop (20 → 4 Mbit/s) is followed within 2 s", () => {
-    const sim = new SimPair({
-      links: [
-        { up: { delayMs: 10, rateMbit: 20 }, down: { delayMs: 10 } },
-        { up: { delayMs: 10, rateMbit: 20 }, down: { delayMs: 10 } },
-      ],
-      reorderBufferSize: 256,
-    });
-    sim.run(500);
+    const sim = shapedPair([[20, 10], [20, 10]]);
     offer(sim, 45, 3000);
     sim.links[0]!.up = { delayMs: 10, rateMbit: 4 };
     const dropAt = sim.now;
@@ -73,14 +69,7 @@ describe("capacity without configuration", () => {
   });
 
   test("under overload our queues stay short: latency ≤ idle latency + the queue limit", () => {
-    const sim = new SimPair({
-      links: [
-        { up: { delayMs: 10, rateMbit: 10 }, down: { delayMs: 10 } },
-        { up: { delayMs: 10, rateMbit: 10 }, down: { delayMs: 10 } },
-      ],
-      reorderBufferSize: 256,
-    });
-    sim.run(500);
+    const sim = shapedPair([[10, 10], [10, 10]]);
     const { sentAt } = offer(sim, 40, 4000); // twice what the links carry
     sim.run(sim.now + 500);
     const rec = sim.rec.server;
@@ -96,13 +85,7 @@ describe("capacity without configuration", () => {
   });
 
   test("a link that cannot help (much slower and much later) is left unused: never worse than the best link", () => {
-    const sim = new SimPair({
-      links: [
-        { up: { delayMs: 10, rateMbit: 20 }, down: { delayMs: 10 } },
-        { up: { delayMs: 300, rateMbit: 1 }, down: { delayMs: 300 } },
-      ],
-      reorderBufferSize: 256,
-    });
+    const sim = shapedPair([[20, 10], [1, 300]]);
     sim.run(1000);
     const start = sim.now;
     offer(sim, 10, 3000); // the fast link alone can carry this
@@ -114,14 +97,7 @@ describe("capacity without configuration", () => {
 
 describe("failover", () => {
   test("a blackholed link: traffic moves within a few RTTs, what was in flight is sent again", () => {
-    const sim = new SimPair({
-      links: [
-        { up: { delayMs: 10, rateMbit: 20 }, down: { delayMs: 10 } },
-        { up: { delayMs: 10, rateMbit: 20 }, down: { delayMs: 10 } },
-      ],
-      reorderBufferSize: 256,
-    });
-    sim.run(500);
+    const sim = shapedPair([[20, 10], [20, 10]]);
     const before = offer(sim, 10, 2000);
     sim.links[0]!.up = { delayMs: 10, cut: true };
     sim.links[0]!.down = { delayMs: 10, cut: true };
