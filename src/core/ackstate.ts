@@ -3,7 +3,7 @@
  * current session and which of the 64 below it arrived, sent back in FEEDBACK messages every
  * ACK_EVERY packets or ACK_DELAY_MS after the first unacknowledged one (or at once for a probe).
  */
-import { FEEDBACK_SIZE, KIND_FEEDBACK, writeU32 } from "../wire/layout.ts";
+import { KIND_FEEDBACK, writeU32 } from "../wire/layout.ts";
 
 export const ACK_EVERY = 8;
 export const ACK_DELAY_MS = 4;
@@ -79,5 +79,3 @@ export class AckState {
     else this.hi = (this.hi | (1 << (bit - 32))) >>> 0;
   }
 }
-
-export { FEEDBACK_SIZE };

@@ -210,15 +210,6 @@ export class LinkSender {
     this.highestSent = -1;
   }
 
-  /** Oldest send time still in flight, or Infinity. */
-  oldestInFlightMs(): number {
-    for (let c = this.lowestUnacked; c <= this.highestSent; c++) {
-      const i = c % FLIGHT_SLOTS;
-      if (this.fCounter[i] === c && this.fState[i] === IN_FLIGHT) return this.fSentMs[i]!;
-    }
-    return Number.POSITIVE_INFINITY;
-  }
-
   /**
    * Applies the peer's acknowledgement: `highest` and the 64 counters below it (bit i of the
    * bitmap = highest − 1 − i). Returns the store slots of data packets now known lost.
@@ -226,19 +217,13 @@ export class LinkSender {
   onAck(highest: number, bitmapHi: number, bitmapLo: number, ackDelayMs: number, nowMs: number): AckResult {
     const lost: number[] = [];
     let newlyAcked = 0;
-    const acked = (c: number): boolean => {
-      if (c === highest) return true;
-      const d = highest - 1 - c;
-      if (d < 0 || d >= 64) return false;
-      return d < 32 ? ((bitmapLo >>> d) & 1) === 1 : ((bitmapHi >>> (d - 32)) & 1) === 1;
-    };
     const hi = Math.min(highest, this.highestSent);
     let rttSample = -1;
     let rateSample = -1;
     let appLimited = false;
     for (let c = Math.max(this.lowestUnacked, hi - 64); c <= hi; c++) {
       const i = c % FLIGHT_SLOTS;
-      if (this.fCounter[i] !== c || this.fState[i] !== IN_FLIGHT || !acked(c)) continue;
+      if (this.fCounter[i] !== c || this.fState[i] !== IN_FLIGHT || !isAcked(c, highest, bitmapHi, bitmapLo)) continue;
       this.fState[i] = ACKED;
       this.inflightBytes -= this.fBytes[i]!;
       this.delivered += this.fBytes[i]!;
@@ -301,4 +286,12 @@ export class LinkSender {
     this.lowestUnacked = this.highestSent + 1;
     return slots;
   }
+}
+
+/** Whether an acknowledgement (highest + bitmap of the 64 below it) covers counter `c`. */
+function isAcked(c: number, highest: number, bitmapHi: number, bitmapLo: number): boolean {
+  if (c === highest) return true;
+  const d = highest - 1 - c;
+  if (d < 0 || d >= 64) return false;
+  return d < 32 ? ((bitmapLo >>> d) & 1) === 1 : ((bitmapHi >>> (d - 32)) & 1) === 1;
 }

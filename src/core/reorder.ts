@@ -152,17 +152,6 @@ export class ReorderBuffer {
     }
   }
 
-  /**
-   * Gives up the holes below `target` now, delivering what is held before it and what follows
-   * in order: for a caller that knows those sequences are lost (e.g. every link has delivered
-   * something later, and each link keeps order). No-op for targets at or below nextExpected.
-   */
-  advanceTo(target: number): void {
-    if (!this.synced || target <= this.next || this.held === 0) return;
-    this.releaseWhileHeld(target);
-    this.deliverRun();
-  }
-
   /** Gives up all holes and delivers everything held, in sequence order (e.g. when a link goes down). */
   flush(): void {
     if (this.held === 0) return;

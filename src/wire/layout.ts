@@ -56,7 +56,6 @@ export const KEEPALIVE_FLAG_PROBE = 1;
 
 export const DATA_PREFIX_SIZE = 8;
 export const KEEPALIVE_SIZE = 16;
-export const DISCONNECT_SIZE = 1;
 export const NO_ECHO = 0xffff_ffff;
 export const LOSS_UNKNOWN = 0xffff;
 

@@ -228,33 +228,6 @@ describe("duplicates and late packets", () => {
   });
 });
 
-describe("advanceTo", () => {
-  test("gives up the holes below the target at once and delivers what follows in order", () => {
-    const { buffer, delivered } = recording(16);
-    insertAll(buffer, [0, 2, 3, 6, 7]);
-    buffer.advanceTo(3);
-    expect(delivered).toEqual([0, 2, 3]);
-    expect(buffer.stats).toMatchObject({ holesSkipped: 1, held: 2 });
-    buffer.advanceTo(7);
-    expect(delivered).toEqual([0, 2, 3, 6, 7]);
-    expect(buffer.nextExpected).toBe(8);
-    buffer.advanceTo(5); // below nextExpected: nothing happens
-    expect(buffer.nextExpected).toBe(8);
-    insertAll(buffer, [1, 4]); // the given-up sequences still arrive: late, not lost
-    expect(delivered).toEqual([0, 2, 3, 6, 7, 1, 4]);
-  });
-
-  test("stops at the target: sequences from it on are still awaited", () => {
-    const { buffer, delivered } = recording(16);
-    insertAll(buffer, [0, 5]);
-    buffer.advanceTo(3);
-    expect(delivered).toEqual([0]);
-    expect(buffer.nextExpected).toBe(3);
-    insertAll(buffer, [3, 4]);
-    expect(delivered).toEqual([0, 3, 4, 5]);
-  });
-});
-
 describe("flush and reset", () => {
   test("flush delivers everything held in sequence order and skips the holes", () => {
     const { buffer, delivered } = recording(16);
