@@ -3,7 +3,8 @@
  * pacing at each link's estimated rate, loss recovery, and failover.
  *
  *   1. schedule: pick the link on which the packet is expected to arrive first
- *      (wait behind that link's queue at its pacing rate + its one-way delay); a packet that
+ *      (wait behind that link's queue at its pacing rate + its one-way delay, the extra delay of
+ *      a slower link weighted down: see spreadWeight); a packet that
  *      would wait longer than the queue-delay limit is dropped (so TCP slows down instead of
  *      our queues growing: latency under load stays near idle latency)
  *   2. pump: send from each link's queue as its pacer and in-flight cap allow
@@ -52,6 +53,25 @@ function owd(l: Link): number {
   return l.rtt.samples > 0 ? l.rtt.smoothed / 2 : DEFAULT_OWD_MS;
 }
 
+/**
+ * How much of a slower link's extra one-way delay counts against it. Counting all of it is
+ * earliest-arrival proper: ideal per packet, but the slower link is then used only once the fast
+ * link's queue is as deep as the delay spread, which a rate-based TCP (BBR) never builds: its
+ * probes find no extra delivery rate and it stays at the fast link's rate (lab scenario 3:
+ * 20+20 Mbit/s at 10+40 ms gave 18 Mbit/s). Counting a tenth lets the slower link take the
+ * excess as soon as the fast one is backlogged by a few ms; the receiver's reorder buffer evens
+ * out the spread. At low load every queue is empty, so the fastest link still carries everything.
+ * A link too small to be worth the reordering (under an eighth of the fast link's estimate, like
+ * a 1 Mbit/s satellite backup beside 20 Mbit/s) keeps full earliest-arrival: used only when
+ * it really is earlier.
+ */
+const SPREAD_WEIGHT = 0.1;
+const MIN_USEFUL_SHARE = 1 / 8;
+function spreadWeight(l: Link, fastest: Link): number {
+  if (l === fastest) return 0;
+  return l.sender.estimator.bandwidth >= fastest.sender.estimator.bandwidth * MIN_USEFUL_SHARE ? SPREAD_WEIGHT : 1;
+}
+
 export function stallTimeoutMs(l: Link): number {
   const srtt = l.rtt.samples > 0 ? l.rtt.smoothed : 2 * DEFAULT_OWD_MS;
   return Math.max(STALL_MIN_MS, 2 * srtt + 4 * l.rtt.variance + 2 * ACK_DELAY_MS);
@@ -66,19 +86,24 @@ export class SendPath {
    */
   schedule(packet: Uint8Array, dataSeq: number, nowMs: number, resends = 0, exclude?: Link, queuedMs = nowMs): boolean {
     const candidates = this.host.candidates();
-    let best: Link | undefined;
-    let bestArrival = Number.POSITIVE_INFINITY;
-    let bestWait = 0;
+    let fastest: Link | undefined;
     let minOwd = Number.POSITIVE_INFINITY;
     let maxOwd = 0;
     for (const l of candidates) {
       if (l.stalled || l === exclude) continue;
       const d = owd(l);
-      minOwd = Math.min(minOwd, d);
+      if (d < minOwd) (minOwd = d), (fastest = l);
       maxOwd = Math.max(maxOwd, d);
+    }
+    let best: Link | undefined;
+    let bestArrival = Number.POSITIVE_INFINITY;
+    let bestWait = 0;
+    for (const l of candidates) {
+      if (l.stalled || l === exclude) continue;
       const wait = l.sender.waitFor(packet.length + TUNNEL_OVERHEAD, nowMs);
-      if (wait + d < bestArrival) {
-        bestArrival = wait + d;
+      const arrival = wait + (owd(l) - minOwd) * spreadWeight(l, fastest!);
+      if (arrival < bestArrival) {
+        bestArrival = arrival;
         bestWait = wait;
         best = l;
       }
