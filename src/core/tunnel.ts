@@ -330,20 +330,22 @@ export class Tunnel {
 
   /**
    * Takes a link out for good: DISCONNECT to the peer, link down (hooks run) if it was up, what
-   * it had queued or in flight sent on the other links, its sessions forgotten.
+   * it had queued or in flight sent on the other links, its sessions forgotten. Returns whether
+   * a DISCONNECT was sent (only a link with keys can send one).
    */
-  removeLink(index: number, nowMs: number): void {
+  removeLink(index: number, nowMs: number, reason = "removed from the configuration"): boolean {
     this.now = nowMs;
     const link = this.linkAt(index);
-    if (!link) return;
-    if (link.current) this.send(link, link.current, DISCONNECT_MSG, EMPTY);
+    if (!link) return false;
+    const disconnect = link.current !== undefined && this.send(link, link.current, DISCONNECT_MSG, EMPTY) >= 0;
     // Out of scheduling first, so that nothing it held is sent back to it.
     this.live = this.live.filter((l) => l !== link);
-    if (link.isUp) this.linkDown(link, "removed from the configuration");
+    if (link.isUp) this.linkDown(link, reason);
     link.clearSessions();
     link.retired = true;
     this.seenInits[index]!.clear();
     this.updateEligible();
+    return disconnect;
   }
 
   /** The configuration order of the links in use (for the status); unknown indices are ignored. */
