@@ -6,6 +6,7 @@
  * Unlike the C MLVPN (reference §1.6), a link whose addresses did not change is never bounced,
  * address changes really take effect (new socket, new handshake), and timeout is reloaded too.
  */
+import { GENERAL_DOCS } from "./reference.ts";
 import type { Config, GeneralConfig, LinkConfig } from "./schema.ts";
 
 /** Link keys applied to the running link, without a new handshake. */
@@ -17,14 +18,14 @@ const SERVER_REBIND_KEYS = ["bindhost", "bindport"] as const;
 const SERVER_IN_PLACE_KEYS = [...IN_PLACE_LINK_KEYS, "remotehost", "remoteport"] as const;
 
 /**
- * [general] keys whose change takes effect without a restart: the link defaults reach the links
- * through their own values (each link section inherits them), so they show up in the link diff.
- * Every other [general] key is read once, at start-up: the tun device (interface_name, tuntap,
- * mtu), the keys and framing (password, cipher, cleartext_data), the receive side
- * (reorder_buffer_size), the control sockets, and the status script and its environment (held by
- * the process that runs the script).
+ * [general] keys whose change takes effect without a restart (those not marked start-only in
+ * the reference): the link defaults, which reach the links through their own values (each link
+ * section inherits them), so they show up in the link diff. The others are read once: the tun
+ * device (interface_name, tuntap, mtu), the keys and framing (mode, password, cipher,
+ * cleartext_data), the receive side (reorder_buffer_size), the control sockets, and the status
+ * script and its environment (held by the process that runs the script).
  */
-export const LIVE_GENERAL_KEYS: readonly string[] = ["timeout", "loss_tolerence", "latency_tolerence"];
+export const LIVE_GENERAL_KEYS: readonly string[] = GENERAL_DOCS.filter((d) => !d.startOnly).map((d) => d.key);
 
 export interface LinkChange {
   name: string;

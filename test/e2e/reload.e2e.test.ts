@@ -5,7 +5,9 @@
  *       reload refused, ping goes on without loss, the process lives;
  *   (b) adsl1 replaced by adsl3 in both files + SIGHUP: adsl1 disconnected (rtun_down), adsl3
  *       up (rtun_up), adsl2 untouched (no hook event, no link down), ping goes on;
- *   (c) SIGTERM: exit status 0, rtun_down for every link and tuntap_down ran.
+ *   (c) adsl2's port changed: new socket and handshake (rtun_down, rtun_up); adsl3's tolerance
+ *       changed in place without a bounce;
+ *   (d) SIGTERM: exit status 0, rtun_down for every link and tuntap_down ran.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -121,6 +123,31 @@ describe.skipIf(skip !== null)("reload and shutdown on the lab (dist/mlvpn, thre
     expect(again.received).toBe(20);
     expect(r0.clientTxPackets - q0.clientTxPackets).toBeLessThanOrEqual(2);
     expect(r2.clientTxPackets - q2.clientTxPackets).toBeGreaterThan(0);
+  }, 40_000);
+
+  test("adsl2's port changed (new socket, new handshake), adsl3's latency_tolerence changed in place", async () => {
+    const before: Record<Side, number> = { client: events("client").length, server: events("server").length };
+    const logBefore: Record<Side, number> = { client: logOf("client").length, server: logOf("server").length };
+    const moved = (side: Side) =>
+      without(full[side], "adsl1")
+        .replace(side === "client" ? "remoteport = 5081" : "bindport = 5081", side === "client" ? "remoteport = 5091" : "bindport = 5091")
+        .replace("[adsl3]\n", "[adsl3]\nlatency_tolerence = 900\n");
+    for (const side of SIDES) writeConf(side, moved(side));
+    const ping = await pingDuring(60, async () => {
+      ends.server!.kill("SIGHUP");
+      ends.client!.kill("SIGHUP");
+      await waitFor(() => SIDES.every((s) => events(s).slice(before[s]).includes("rtun_up adsl2")), { timeoutMs: 10_000, what: "adsl2 up again on both ends" });
+    });
+    for (const side of SIDES) {
+      expect(events(side).slice(before[side])).toEqual(["rtun_down adsl2", "rtun_up adsl2"]);
+      const log = logOf(side).slice(logBefore[side]);
+      expect(log).toContain(side === "client" ? "[adsl2] remoteport 5081 → 5091: new socket, new handshake" : "[adsl2] bindport 5081 → 5091: new socket, new handshake");
+      expect(log).toContain("[adsl3] latency_tolerence 1000 → 900 (applied, the link stays up)");
+      expect(log).not.toContain("[adsl3] link down");
+    }
+    expect(logOf("server").slice(logBefore.server)).toContain("[adsl2] listening on :::5091");
+    console.log(`ping while adsl2 moved: ${ping.received}/${ping.transmitted}`);
+    expect(ping.received).toBeGreaterThanOrEqual(ping.transmitted - 1);
   }, 40_000);
 
   test("SIGTERM: exit status 0 after DISCONNECT and the down hooks", async () => {
