@@ -294,6 +294,8 @@ export async function startDaemon(config: Config, options: CliOptions, log: Logg
   async function stop(): Promise<void> {
     if (stopping) return stopped;
     stopping = true;
+    // A reload still binding a socket finishes first, so that the socket is closed below too.
+    await reloading;
     if (timer) clearTimeout(timer);
     tunnel.shutdown(now());
     let giveUp: ReturnType<typeof setTimeout> | undefined;
