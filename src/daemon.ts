@@ -7,7 +7,7 @@
 import { lookup } from "node:dns/promises";
 import { isIP } from "node:net";
 import type { CliOptions } from "./cli.ts";
-import type { Config } from "./config/schema.ts";
+import type { Config, LinkConfig } from "./config/schema.ts";
 import { handshakeSecrets } from "./core/handshake.ts";
 import { STATUS_TEXT } from "./core/link.ts";
 import { DEFAULT_SCRIPT_MTU } from "./config/schema.ts";
@@ -19,6 +19,7 @@ import { startTunReader, type TunReader } from "./io/tun-reader.ts";
 import { openTun, type TunDevice } from "./io/tun.ts";
 import { type LinkSocket, openLinkSocket } from "./io/udp.ts";
 import type { Logger } from "./log.ts";
+import { applyReload } from "./reload.ts";
 import { LABEL_PASSWORD_SALT } from "./wire/layout.ts";
 
 /** Send errors that mean the link's path is gone (interface down, address removed). */
@@ -30,9 +31,20 @@ const now = () => performance.now();
 
 export class StartError extends Error {}
 
+/** Why a bind failed, with the likely cause when it is a privileged port after the privilege drop. */
+function bindFailure(e: Error, port: number): string {
+  const code = (e as NodeJS.ErrnoException).code;
+  if (code === "EACCES" && port > 0 && port < 1024 && process.getuid?.() !== 0) {
+    return `port ${port} is below 1024 and mlvpn no longer runs as root (it dropped its privileges after start-up): use a port ≥ 1024, or restart mlvpn to bind it`;
+  }
+  return e.message;
+}
+
 interface Running {
   stop(): Promise<void>;
   stopped: Promise<void>;
+  /** Applies a validated configuration read again (SIGHUP); reloads run one at a time. */
+  reload(next: Config): Promise<void>;
 }
 
 /** Picks the local address to bind: bindhost, else the wildcard of the peer's family. */
@@ -57,25 +69,24 @@ export async function startDaemon(config: Config, options: CliOptions, log: Logg
   const mode = g.mode;
 
   // Client links need the server's address family before binding.
+  async function resolveLink(l: LinkConfig): Promise<{ family: 4 | 6; peer?: PeerAddress }> {
+    const host = mode === "client" ? l.remotehost! : l.bindhost;
+    // "::" also receives IPv4 on a dual-stack socket
+    if (!host) return { family: mode === "server" ? 6 : 4 };
+    try {
+      const r = await resolve(host);
+      return { family: r.family, peer: mode === "client" ? { address: r.address, port: l.remoteport! } : undefined };
+    } catch (e) {
+      log.warn("dns", `[${l.name}] cannot resolve ${host} yet (${(e as Error).message}); retrying on every connection attempt`);
+      return { family: 4 };
+    }
+  }
   const families: Array<4 | 6> = [];
   const peers: Array<PeerAddress | undefined> = [];
   for (const l of config.links) {
-    const host = mode === "client" ? l.remotehost! : l.bindhost;
-    let family: 4 | 6 = 4;
-    let peer: PeerAddress | undefined;
-    if (host) {
-      try {
-        const r = await resolve(host);
-        family = r.family;
-        if (mode === "client") peer = { address: r.address, port: l.remoteport! };
-      } catch (e) {
-        log.warn("dns", `[${l.name}] cannot resolve ${host} yet (${(e as Error).message}); retrying on every connection attempt`);
-      }
-    } else if (mode === "server") {
-      family = 6; // "::" also receives IPv4 on a dual-stack socket
-    }
-    families.push(family);
-    peers.push(peer);
+    const r = await resolveLink(l);
+    families.push(r.family);
+    peers.push(r.peer);
   }
 
   const mtu = tunnelMtu({ configured: g.mtu, ipv6Links: families.includes(6) && mode === "client", kind: g.tuntap });
@@ -115,11 +126,11 @@ export async function startDaemon(config: Config, options: CliOptions, log: Logg
   const onEvent = (e: TunnelEvent): void => {
     switch (e.type) {
       case "link-up":
-        log.info("protocol", `[${config.links[e.link]!.name}] link up`);
-        return hooks.run([tun.name, "rtun_up", config.links[e.link]!.name]);
+        log.info("protocol", `[${tunnel.nameOf(e.link)}] link up`);
+        return hooks.run([tun.name, "rtun_up", tunnel.nameOf(e.link)]);
       case "link-down":
-        log.warn("protocol", `[${config.links[e.link]!.name}] link down: ${e.reason}`);
-        return hooks.run([tun.name, "rtun_down", config.links[e.link]!.name]);
+        log.warn("protocol", `[${tunnel.nameOf(e.link)}] link down: ${e.reason}`);
+        return hooks.run([tun.name, "rtun_down", tunnel.nameOf(e.link)]);
       case "tunnel-up":
         log.info("tuntap", "tunnel up");
         return hooks.run([tun.name, "tuntap_up"]);
@@ -127,7 +138,7 @@ export async function startDaemon(config: Config, options: CliOptions, log: Logg
         log.warn("tuntap", "tunnel down: no link is up");
         return hooks.run([tun.name, "tuntap_down"]);
       case "link-status":
-        return log.debug("protocol", `[${config.links[e.link]!.name}] ${STATUS_TEXT[e.status]}`);
+        return log.debug("protocol", `[${tunnel.nameOf(e.link)}] ${STATUS_TEXT[e.status]}`);
       case "resolve":
         return void reResolve(e.link);
     }
@@ -159,8 +170,8 @@ export async function startDaemon(config: Config, options: CliOptions, log: Logg
 
   const resolving = new Set<number>();
   async function reResolve(i: number): Promise<void> {
-    const l = config.links[i]!;
-    if (mode !== "client" || resolving.has(i) || isIP(l.remotehost!)) return;
+    const l = tunnel.linkAt(i)?.config;
+    if (!l || mode !== "client" || resolving.has(i) || isIP(l.remotehost!)) return;
     resolving.add(i);
     try {
       const r = await resolve(l.remotehost!, families[i]);
@@ -196,9 +207,9 @@ export async function startDaemon(config: Config, options: CliOptions, log: Logg
     timer = setTimeout(onTimer, Math.max(0, next - now()));
   }
 
-  for (let i = 0; i < config.links.length; i++) {
-    const l = config.links[i]!;
-    const hostname = bindAddress(l.bindhost, families[i]!);
+  /** Binds link i's socket (throws "[name] cannot bind …") and gives the core its peer. */
+  async function bindLink(i: number, l: LinkConfig, family: 4 | 6, peer: PeerAddress | undefined): Promise<void> {
+    const hostname = bindAddress(l.bindhost, family);
     const port = l.bindport ?? 0;
     try {
       sockets[i] = await openLinkSocket({
@@ -212,13 +223,19 @@ export async function startDaemon(config: Config, options: CliOptions, log: Logg
         },
       });
     } catch (e) {
-      for (const s of sockets) s?.close();
-      tun.close();
-      throw new StartError(`[${l.name}] cannot bind ${hostname}:${port}: ${(e as Error).message}`);
+      throw new Error(`[${l.name}] cannot bind ${hostname}:${port}: ${bindFailure(e as Error, port)}`);
     }
     log.info("net", `[${l.name}] ${mode === "client" ? `${sockets[i]!.localAddress}:${sockets[i]!.localPort} → ${l.remotehost}:${l.remoteport}` : `listening on ${sockets[i]!.localAddress}:${sockets[i]!.localPort}`}`);
-    const peer = peers[i];
     if (peer) tunnel.setPeer(i, peer, now());
+  }
+  for (let i = 0; i < config.links.length; i++) {
+    try {
+      await bindLink(i, config.links[i]!, families[i]!, peers[i]);
+    } catch (e) {
+      for (const s of sockets) s?.close();
+      tun.close();
+      throw new StartError((e as Error).message);
+    }
   }
 
   let reader: TunReader | undefined;
@@ -238,9 +255,47 @@ export async function startDaemon(config: Config, options: CliOptions, log: Logg
   afterInput();
   log.info("", `mlvpn ${mode} started with ${config.links.length} link${config.links.length === 1 ? "" : "s"}`);
 
+  let running = config;
+  let reloading = Promise.resolve();
+  const reloadTarget = {
+    tunnel,
+    now,
+    async openLink(l: LinkConfig): Promise<number> {
+      const i = tunnel.addLink(l, now());
+      const r = await resolveLink(l);
+      families[i] = r.family;
+      try {
+        await bindLink(i, l, r.family, r.peer);
+      } catch (e) {
+        tunnel.removeLink(i, now());
+        throw e;
+      }
+      afterInput();
+      return i;
+    },
+    closeLink(i: number, reason?: string): boolean {
+      const disconnected = tunnel.removeLink(i, now(), reason);
+      // The DISCONNECT went out synchronously above: the socket can go.
+      sockets[i]?.close();
+      sockets[i] = undefined;
+      afterInput();
+      return disconnected;
+    },
+  };
+  function reload(next: Config): Promise<void> {
+    reloading = reloading
+      .then(async () => {
+        if (!stopping) running = await applyReload(running, next, reloadTarget, log);
+      })
+      .catch((e: Error) => log.error("config", `reload failed: ${e.message}; the links not yet changed keep their old settings`));
+    return reloading;
+  }
+
   async function stop(): Promise<void> {
     if (stopping) return stopped;
     stopping = true;
+    // A reload still binding a socket finishes first, so that the socket is closed below too.
+    await reloading;
     if (timer) clearTimeout(timer);
     tunnel.shutdown(now());
     let giveUp: ReturnType<typeof setTimeout> | undefined;
@@ -256,5 +311,5 @@ export async function startDaemon(config: Config, options: CliOptions, log: Logg
     return stopped;
   }
 
-  return { stop, stopped };
+  return { stop, stopped, reload };
 }

@@ -8,6 +8,7 @@ import { dumpConfig } from "./config/dump.ts";
 import { loadConfig } from "./config/load.ts";
 import { StartError, startDaemon } from "./daemon.ts";
 import { createLogger } from "./log.ts";
+import { reloadFromFile } from "./reload.ts";
 import { VERSION } from "./version.ts";
 
 export interface MainIo {
@@ -61,7 +62,7 @@ export async function main(argv: readonly string[], io: MainIo): Promise<number>
   };
   const onInt = () => stop("SIGINT");
   const onTerm = () => stop("SIGTERM");
-  const onHup = () => log.warn("config", "SIGHUP: reloading the configuration is not implemented yet; restart mlvpn to apply changes");
+  const onHup = () => void reloadFromFile(options.config, options.format, daemon, log);
   process.on("SIGINT", onInt);
   process.on("SIGTERM", onTerm);
   process.on("SIGHUP", onHup);

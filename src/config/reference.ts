@@ -8,33 +8,33 @@ export interface KeyDoc {
   key: string;
   type: string;
   default: string;
-  /** Read only at start-up (a reload does not change it). */
+  /** Read only at start-up: a reload reports a change as "needs restart" (src/config/diff.ts). */
   startOnly?: boolean;
   doc: string;
 }
 
 export const GENERAL_DOCS: KeyDoc[] = [
-  { key: "mode", type: '"client" or "server"', default: "**required**", doc: "Which end this is. The client connects out over each link; the server listens." },
-  { key: "password", type: "string", default: "**required**", doc: "Shared secret, the same on both ends. Quote it if it contains spaces or `#`. Never printed or logged." },
+  { key: "mode", type: '"client" or "server"', default: "**required**", startOnly: true, doc: "Which end this is. The client connects out over each link; the server listens." },
+  { key: "password", type: "string", default: "**required**", startOnly: true, doc: "Shared secret, the same on both ends. Quote it if it contains spaces or `#`. Never printed or logged." },
   { key: "statuscommand", type: "path", default: "none", startOnly: true, doc: "Script run on link and tunnel events (`rtun_up`, `rtun_down`, `tuntap_up`, `tuntap_down`). Must exist, be executable by its owner, have no group/other permissions (`chmod 700`) and be owned by root or the user running mlvpn." },
   { key: "interface_name", type: "string (≤ 15 chars)", default: '"mlvpn0"', startOnly: true, doc: "Name of the tun/tap interface." },
   { key: "tuntap", type: '"tun" or "tap"', default: '"tun"', startOnly: true, doc: "Layer 3 (tun, IP packets) or layer 2 (tap, Ethernet frames)." },
   { key: "control_unix_path", type: "path", default: "off", startOnly: true, doc: "Unix socket of the control interface." },
   { key: "control_bind_host", type: "host", default: "off", startOnly: true, doc: "Address of the HTTP control interface (needs `control_bind_port`)." },
   { key: "control_bind_port", type: "port", default: "off", startOnly: true, doc: "Port of the HTTP control interface." },
-  { key: "cleartext_data", type: "0 or 1", default: "0", doc: "1 sends tunnelled packets unencrypted (still authenticated). Must match on both ends." },
+  { key: "cleartext_data", type: "0 or 1", default: "0", startOnly: true, doc: "1 sends tunnelled packets unencrypted (still authenticated). Must match on both ends." },
   { key: "timeout", type: "seconds (≥ 2)", default: "60", doc: "A link is declared down after this long without hearing from the peer. Default for every link. Values below 2 are read as 2." },
-  { key: "reorder_buffer_size", type: "packets (0–65536)", default: "0 (off)", doc: "Receive-side reordering of packets that arrive out of order across links; at most this many packets are held." },
+  { key: "reorder_buffer_size", type: "packets (0–65536)", default: "0 (off)", startOnly: true, doc: "Receive-side reordering of packets that arrive out of order across links; at most this many packets are held." },
   { key: "loss_tolerence", type: "percent (0–100)", default: "100 (off)", doc: "A link losing this share of packets or more is marked lossy and avoided. Default for every link. MLVPN's spelling; `loss_tolerance` is accepted with a warning." },
   { key: "latency_tolerence", type: "milliseconds (≤ 1000)", default: "1000 (off)", doc: "A link whose smoothed RTT reaches this value is marked slow and avoided. Default for every link. 1000 turns the check off." },
-  { key: "ip4", type: "string", default: "empty", doc: "Handed to the status script as `IP4` (e.g. `10.42.42.2/30`)." },
-  { key: "ip6", type: "string", default: "empty", doc: "Handed to the status script as `IP6`." },
-  { key: "ip4_gateway", type: "string", default: "empty", doc: "Handed to the status script as `IP4_GATEWAY`." },
-  { key: "ip6_gateway", type: "string", default: "empty", doc: "Handed to the status script as `IP6_GATEWAY`." },
-  { key: "ip4_routes", type: "space-separated list", default: "empty", doc: "Handed to the status script as `IP4_ROUTES`. In TOML also a list of strings." },
-  { key: "ip6_routes", type: "space-separated list", default: "empty", doc: "Handed to the status script as `IP6_ROUTES`. In TOML also a list of strings." },
-  { key: "mtu", type: "bytes (68–9000)", default: "1432 for the script", doc: "Handed to the status script as `MTU` (1432 when unset, as in MLVPN)." },
-  { key: "cipher", type: '"aes-256-gcm" or "chacha20poly1305"', default: '"aes-256-gcm"', doc: "mlvpn only. AEAD for the tunnel; choose chacha20poly1305 on CPUs without AES instructions. Must match on both ends." },
+  { key: "ip4", type: "string", default: "empty", startOnly: true, doc: "Handed to the status script as `IP4` (e.g. `10.42.42.2/30`)." },
+  { key: "ip6", type: "string", default: "empty", startOnly: true, doc: "Handed to the status script as `IP6`." },
+  { key: "ip4_gateway", type: "string", default: "empty", startOnly: true, doc: "Handed to the status script as `IP4_GATEWAY`." },
+  { key: "ip6_gateway", type: "string", default: "empty", startOnly: true, doc: "Handed to the status script as `IP6_GATEWAY`." },
+  { key: "ip4_routes", type: "space-separated list", default: "empty", startOnly: true, doc: "Handed to the status script as `IP4_ROUTES`. In TOML also a list of strings." },
+  { key: "ip6_routes", type: "space-separated list", default: "empty", startOnly: true, doc: "Handed to the status script as `IP6_ROUTES`. In TOML also a list of strings." },
+  { key: "mtu", type: "bytes (68–9000)", default: "1432 for the script", startOnly: true, doc: "Handed to the status script as `MTU` (1432 when unset, as in MLVPN)." },
+  { key: "cipher", type: '"aes-256-gcm" or "chacha20poly1305"', default: '"aes-256-gcm"', startOnly: true, doc: "mlvpn only. AEAD for the tunnel; choose chacha20poly1305 on CPUs without AES instructions. Must match on both ends." },
 ];
 
 export const LINK_DOCS: KeyDoc[] = [

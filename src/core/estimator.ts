@@ -66,12 +66,18 @@ export class RateEstimator {
   private backloggedRounds = 0;
   private backloggedThisRound = false;
   /** Upper bound from bandwidth_upload, bytes per millisecond (Infinity when unset). */
-  private readonly cap: number;
+  private cap: number;
 
   constructor(bandwidthUploadBytesPerSec: number, nowMs: number) {
     this.cap = bandwidthUploadBytesPerSec > 0 ? bandwidthUploadBytesPerSec / 1000 : Number.POSITIVE_INFINITY;
     this.btlBw = bandwidthUploadBytesPerSec > 0 ? this.cap : INITIAL_RATE_BYTES_PER_MS;
     this.roundStartMs = nowMs;
+  }
+
+  /** A reloaded bandwidth_upload: a new bound now; the estimate itself is kept below it. */
+  setUploadLimit(bytesPerSec: number): void {
+    this.cap = bytesPerSec > 0 ? bytesPerSec / 1000 : Number.POSITIVE_INFINITY;
+    this.btlBw = Math.min(this.btlBw, this.cap);
   }
 
   /** Estimated bottleneck bandwidth, bytes per millisecond. */

@@ -71,10 +71,13 @@ export class Link {
   stalled = false;
   stalledSinceMs = 0;
   nextProbeMs = 0;
+  /** Removed by a reload: its index is never used again. */
+  retired = false;
 
   constructor(
     readonly index: number,
-    readonly config: LinkConfig,
+    /** Replaced by a reload that changes settings in place (tolerances, timeout, bandwidth…). */
+    public config: LinkConfig,
     maxPacket: number,
     nowMs: number,
   ) {

@@ -6,6 +6,7 @@
  *   handleDatagram(link, bytes, from, now) a datagram received on a link's socket
  *   handleTimeout(now)                     when nextTimeout() is reached (early calls are harmless)
  *   setPeer / linkSendFailed / shutdown    from the I/O shell
+ *   addLink / updateLink / removeLink / orderLinks   a reload
  * Outputs go synchronously to the injected TunnelOutput: transmit (bytes valid during the call
  * only), deliver (to the tun), event (state changes, for hooks and the process title), log.
  *
@@ -146,7 +147,14 @@ export interface TunnelOptions {
 const EMPTY = new Uint8Array(0);
 
 export class Tunnel {
-  readonly links: Link[];
+  /**
+   * Every link ever created, by index. Indices are what events, the shell's sockets and the
+   * scheduler hold, so they stay stable: a removed link keeps its slot (retired, never used
+   * again) and an added link takes a new one at the end.
+   */
+  private readonly slots: Link[];
+  /** The links in use, in configuration order. */
+  private live: Link[];
   readonly drops = new DropCounters();
   /** This process's random instance id, sent in handshakes so the peer sees restarts. */
   readonly instance: number;
@@ -175,7 +183,8 @@ export class Tunnel {
     this.out = opts.output;
     this.now = opts.nowMs;
     this.nextHealthMs = opts.nowMs;
-    this.links = opts.links.map((c, i) => new Link(i, c, opts.maxPacketSize, opts.nowMs));
+    this.slots = opts.links.map((c, i) => new Link(i, c, opts.maxPacketSize, opts.nowMs));
+    this.live = [...this.slots];
     this.seenInits = opts.links.map(() => new Set<string>());
     this.sendPath = new SendPath({
       transmitData: (link, seq, packet, slot) => this.transmitData(link, seq, packet, slot),
@@ -212,7 +221,7 @@ export class Tunnel {
 
   handleDatagram(linkIndex: number, d: Uint8Array, from: PeerAddress, nowMs: number): void {
     this.now = nowMs;
-    const link = this.links[linkIndex];
+    const link = this.linkAt(linkIndex);
     if (!link) return this.drops.add("bad-link");
     if (d.length < 1) return this.drops.add("short");
     switch (d[0]) {
@@ -254,7 +263,7 @@ export class Tunnel {
   /** Client: the resolved address of a link's remotehost; a link waiting for it starts its handshake now. */
   setPeer(linkIndex: number, peer: PeerAddress, nowMs: number): void {
     this.now = nowMs;
-    const link = this.links[linkIndex];
+    const link = this.linkAt(linkIndex);
     if (!link) return;
     const changed = link.peer?.address !== peer.address || link.peer?.port !== peer.port;
     link.peer = peer;
@@ -264,7 +273,7 @@ export class Tunnel {
   /** The shell could not send on a link (e.g. its interface went away): take it down now. */
   linkSendFailed(linkIndex: number, reason: string, nowMs: number): void {
     this.now = nowMs;
-    const link = this.links[linkIndex];
+    const link = this.linkAt(linkIndex);
     if (link?.isUp) this.linkDown(link, `send failed: ${reason}`);
   }
 
@@ -275,6 +284,75 @@ export class Tunnel {
       if (link.current) this.send(link, link.current, DISCONNECT_MSG, EMPTY);
       if (link.isUp) this.linkDown(link, "shutdown");
     }
+  }
+
+  // ---------------------------------------------------------------- reload
+
+  /** The links in use, in configuration order. */
+  get links(): readonly Link[] {
+    return this.live;
+  }
+
+  /** A link in use by index; undefined for an unknown or removed one. */
+  linkAt(index: number): Link | undefined {
+    const link = this.slots[index];
+    return link && !link.retired ? link : undefined;
+  }
+
+  /** The section name of any link ever created (events of a link being removed still name it). */
+  nameOf(index: number): string {
+    return this.slots[index]?.name ?? `#${index}`;
+  }
+
+  /** A new link, last in order, down; returns its index. A client needs setPeer to start it. */
+  addLink(config: LinkConfig, nowMs: number): number {
+    this.now = nowMs;
+    const link = new Link(this.slots.length, config, this.opts.maxPacketSize, nowMs);
+    this.slots.push(link);
+    this.seenInits.push(new Set());
+    this.live.push(link);
+    return link.index;
+  }
+
+  /**
+   * New settings that need no new handshake (tolerances, timeout, bandwidth_upload,
+   * fallback_only): the link stays up; the status they imply is checked at once.
+   */
+  updateLink(index: number, config: LinkConfig, nowMs: number): void {
+    this.now = nowMs;
+    const link = this.linkAt(index);
+    if (!link) return;
+    if (config.bandwidth_upload !== link.config.bandwidth_upload) link.sender.estimator.setUploadLimit(config.bandwidth_upload);
+    link.config = config;
+    if (link.isUp) this.checkTolerances(link);
+    this.updateEligible();
+  }
+
+  /**
+   * Takes a link out for good: DISCONNECT to the peer, link down (hooks run) if it was up, what
+   * it had queued or in flight sent on the other links, its sessions forgotten. Returns whether
+   * a DISCONNECT was sent (only a link with keys can send one).
+   */
+  removeLink(index: number, nowMs: number, reason = "removed from the configuration"): boolean {
+    this.now = nowMs;
+    const link = this.linkAt(index);
+    if (!link) return false;
+    const disconnect = link.current !== undefined && this.send(link, link.current, DISCONNECT_MSG, EMPTY) >= 0;
+    // Out of scheduling first, so that nothing it held is sent back to it.
+    this.live = this.live.filter((l) => l !== link);
+    if (link.isUp) this.linkDown(link, reason);
+    link.clearSessions();
+    link.retired = true;
+    this.seenInits[index]!.clear();
+    this.updateEligible();
+    return disconnect;
+  }
+
+  /** The configuration order of the links in use (for the status); unknown indices are ignored. */
+  orderLinks(indices: readonly number[]): void {
+    const ordered = indices.map((i) => this.linkAt(i)).filter((l): l is Link => l !== undefined);
+    this.live = [...new Set([...ordered, ...this.live])];
+    this.updateEligible();
   }
 
   /** Links that may carry data now, as chosen by the last health tick or state change. */
@@ -531,16 +609,17 @@ export class Tunnel {
   private checkTolerances(link: Link): void {
     const c = link.config;
     const loss = link.lossPercent();
+    // 100 % and 1000 ms turn a check off; a reload may do that while the link is lossy or slow.
+    const lossChecked = c.loss_tolerence < 100;
+    const latencyChecked = c.latency_tolerence < 1000;
     // A stalled link is already out of use; its blackout is not "loss".
-    if (c.loss_tolerence < 100 && !link.stalled) {
-      if (link.status === LinkStatus.AuthOk && loss >= c.loss_tolerence) return this.setStatus(link, LinkStatus.Lossy);
-      if (link.status === LinkStatus.Lossy && loss < c.loss_tolerence) return this.setStatus(link, LinkStatus.AuthOk);
+    if (!link.stalled) {
+      if (link.status === LinkStatus.AuthOk && lossChecked && loss >= c.loss_tolerence) return this.setStatus(link, LinkStatus.Lossy);
+      if (link.status === LinkStatus.Lossy && (!lossChecked || loss < c.loss_tolerence)) return this.setStatus(link, LinkStatus.AuthOk);
     }
-    if (c.latency_tolerence < 1000 && link.rtt.samples > 0) {
-      const srtt = link.rtt.smoothed;
-      if (link.status === LinkStatus.AuthOk && srtt >= c.latency_tolerence) return this.setStatus(link, LinkStatus.HighLatency);
-      if (link.status === LinkStatus.HighLatency && srtt < c.latency_tolerence) return this.setStatus(link, LinkStatus.AuthOk);
-    }
+    const srtt = link.rtt.samples > 0 ? link.rtt.smoothed : 0;
+    if (link.status === LinkStatus.AuthOk && latencyChecked && link.rtt.samples > 0 && srtt >= c.latency_tolerence) return this.setStatus(link, LinkStatus.HighLatency);
+    if (link.status === LinkStatus.HighLatency && (!latencyChecked || srtt < c.latency_tolerence)) return this.setStatus(link, LinkStatus.AuthOk);
   }
 
   // ---------------------------------------------------------------- state changes

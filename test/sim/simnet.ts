@@ -102,15 +102,16 @@ export class SimPair {
   }
 
   linkConfigs(): LinkConfig[] {
-    return this.links.map((l, i) => ({
-      name: l.name ?? `link${i}`,
-      bindfib: 0,
-      bandwidth_upload: l.bandwidth_upload ?? 0,
-      timeout: l.timeout ?? 30,
-      loss_tolerence: l.loss_tolerence ?? 100,
-      latency_tolerence: l.latency_tolerence ?? 1000,
-      fallback_only: l.fallback_only ?? false,
-    }));
+    return this.links.map((l, i) => linkConfig(l, i));
+  }
+
+  /** A reload adding a link on both ends (it takes the next index on both); returns that index. */
+  addLink(spec: LinkSpec): number {
+    const index = this.links.push(spec) - 1;
+    const config = linkConfig(spec, index);
+    if (this.server.addLink(config, this.now) !== index || this.client.addLink(config, this.now) !== index) throw new Error("link indices differ between the ends");
+    this.client.setPeer(index, serverAddr(index), this.now);
+    return index;
   }
 
   secrets(side: Side): HandshakeSecrets {
@@ -215,6 +216,18 @@ export class SimPair {
       this.run(this.now + gapMs);
     }
   }
+}
+
+export function linkConfig(l: LinkSpec, index: number): LinkConfig {
+  return {
+    name: l.name ?? `link${index}`,
+    bindfib: 0,
+    bandwidth_upload: l.bandwidth_upload ?? 0,
+    timeout: l.timeout ?? 30,
+    loss_tolerence: l.loss_tolerence ?? 100,
+    latency_tolerence: l.latency_tolerence ?? 1000,
+    fallback_only: l.fallback_only ?? false,
+  };
 }
 
 /** A fake IPv4 packet carrying a 32-bit id at bytes 20..23 (the tunnel does not parse it). */

@@ -1,0 +1,108 @@
+/**
+ * SIGHUP: read the configuration file again and apply what changed to the running tunnel.
+ *
+ * Unlike the C MLVPN (reference §1.6, §12 #15): a file that does not validate is refused as a
+ * whole and the tunnel keeps running as it was; links whose settings did not change are not
+ * touched; a changed address or port really gets a new socket and a new handshake; timeout is
+ * reloaded too. Keys read only at start-up are named in one "needs restart" warning.
+ */
+import { diffConfig, IN_PLACE_LINK_KEYS, type LinkChange } from "./config/diff.ts";
+import { formatDiagnostic, shown } from "./config/diagnostics.ts";
+import { type ConfigFormat, loadConfig } from "./config/load.ts";
+import type { Config, GeneralConfig, LinkConfig } from "./config/schema.ts";
+import type { Tunnel } from "./core/tunnel.ts";
+import type { Logger } from "./log.ts";
+
+/** What the daemon lends a reload: the core, and link set-up/tear-down with their sockets. */
+export interface ReloadTarget {
+  readonly tunnel: Tunnel;
+  /** A new link in the core with its socket bound and peer set; throws a one-line reason (nothing is left behind). */
+  openLink(config: LinkConfig): Promise<number>;
+  /** DISCONNECT, link down (hooks run), socket closed; returns whether a DISCONNECT went out. */
+  closeLink(index: number, reason?: string): boolean;
+  /** The daemon's clock, as given to the core. */
+  now(): number;
+}
+
+const IN_PLACE: ReadonlySet<string> = new Set(IN_PLACE_LINK_KEYS);
+const indexOf = (tunnel: Tunnel, name: string): number | undefined => tunnel.links.find((l) => l.name === name)?.index;
+
+const describeChange = (c: LinkChange): string =>
+  c.keys.map((k) => `${k} ${shown(k, c.before[k as keyof LinkConfig] ?? "(unset)")} → ${shown(k, c.after[k as keyof LinkConfig] ?? "(unset)")}`).join(", ");
+
+/**
+ * Applies `next` over `running`; returns the configuration now in effect: `next`, except for
+ * start-only keys (still the old values) and links whose socket could not be bound (absent, so
+ * the next reload tries them again).
+ */
+export async function applyReload(running: Config, next: Config, target: ReloadTarget, log: Logger): Promise<Config> {
+  const d = diffConfig(running, next);
+  // Start-only keys keep their running values, so the next reload still reports them.
+  const general: Record<string, unknown> = { ...next.general };
+  for (const k of d.needsRestart) general[k] = running.general[k as keyof GeneralConfig];
+  if (d.needsRestart.length > 0) log.warn("config", `needs restart: ${d.needsRestart.join(", ")} (changed in the file, not applied until mlvpn restarts)`);
+  if (d.needsRestart.includes("mode")) {
+    log.warn("config", "the mode changed: no link change is applied until mlvpn restarts");
+    return running;
+  }
+
+  const { tunnel } = target;
+  const failed = new Set<string>();
+  const open = async (l: LinkConfig, what: string): Promise<void> => {
+    try {
+      await target.openLink(l);
+      log.info("config", `[${l.name}] ${what}`);
+    } catch (e) {
+      failed.add(l.name);
+      log.error("config", `[${l.name}] not started: ${(e as Error).message}; fix the configuration and reload again`);
+    }
+  };
+
+  for (const l of d.removed) {
+    const i = indexOf(tunnel, l.name);
+    const disconnected = i !== undefined && target.closeLink(i);
+    log.info("config", `[${l.name}] removed${disconnected ? ": DISCONNECT sent to the peer" : ""}`);
+  }
+  for (const c of d.updated) {
+    const i = indexOf(tunnel, c.name);
+    if (i !== undefined) tunnel.updateLink(i, c.after, target.now());
+    log.info("config", `[${c.name}] ${describeChange(c)} (applied, the link stays up)`);
+  }
+  // The old socket goes first: the new one may want the same local port.
+  for (const c of d.rebound) {
+    const i = indexOf(tunnel, c.name);
+    if (i !== undefined) target.closeLink(i, `${c.keys.filter((k) => !IN_PLACE.has(k)).join(", ")} changed: new socket`);
+    await open(c.after, `${describeChange(c)}: new socket, new handshake`);
+  }
+  for (const l of d.added) await open(l, "added");
+
+  const links = next.links.filter((l) => !failed.has(l.name));
+  tunnel.orderLinks(links.map((l) => indexOf(tunnel, l.name)).filter((i): i is number => i !== undefined));
+  const changes = d.added.length + d.removed.length + d.updated.length + d.rebound.length;
+  log.info("config", changes === 0 ? "reloaded: no link changed" : `reloaded: ${d.added.length} added, ${d.removed.length} removed, ${d.updated.length} changed in place, ${d.rebound.length} with a new socket${failed.size > 0 ? `, ${failed.size} failed` : ""}`);
+  return { ...next, general: general as GeneralConfig, links };
+}
+
+/** Something that can reload: the running daemon. */
+export interface Reloadable {
+  reload(next: Config): Promise<void>;
+}
+
+/**
+ * Reads `file` again (the path given at start-up) and hands it to the daemon; a file with any
+ * error is refused with every diagnostic logged, and nothing changes.
+ */
+export async function reloadFromFile(file: string, format: ConfigFormat | undefined, daemon: Reloadable, log: Logger): Promise<boolean> {
+  log.info("config", `SIGHUP: reading ${file} again`);
+  const loaded = loadConfig(file, { format });
+  for (const diag of loaded.diagnostics) {
+    if (diag.severity === "error") log.error("config", formatDiagnostic(diag));
+    else log.warn("config", formatDiagnostic(diag));
+  }
+  if (!loaded.config) {
+    log.error("config", "reload rejected, keeping the running configuration");
+    return false;
+  }
+  await daemon.reload(loaded.config);
+  return true;
+}
