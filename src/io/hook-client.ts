@@ -112,12 +112,16 @@ export class HookHelperClient {
     let onReady!: (ok: boolean) => void;
     const ready = new Promise<boolean>((r) => (onReady = r));
     void (async () => {
-      for await (const item of readLines(this.proc.stdout, MAX_REPLY_BYTES)) {
-        const reply = "line" in item ? parseReply(item.line) : undefined;
-        if (!reply) this.log.warn("", "hook helper: unreadable reply ignored");
-        else if (reply.kind === "ready") onReady(true);
-        else if (reply.kind === "log") this.log[reply.level]("", reply.message);
-        else this.answer(reply);
+      try {
+        for await (const item of readLines(this.proc.stdout, MAX_REPLY_BYTES)) {
+          const reply = "line" in item ? parseReply(item.line) : undefined;
+          if (!reply) this.log.warn("", "hook helper: unreadable reply ignored");
+          else if (reply.kind === "ready") onReady(true);
+          else if (reply.kind === "log") this.log[reply.level]("", reply.message);
+          else this.answer(reply);
+        }
+      } catch (e) {
+        this.log.error("", `reading from the status-script helper failed: ${(e as Error).message}`);
       }
       this.gone = true;
       onReady(false);

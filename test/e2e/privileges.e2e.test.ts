@@ -60,6 +60,9 @@ describe.skipIf(skip !== null)("privilege drop to --user nobody (client dist/mlv
     const helpers = childrenOf(pid, HELPER_FLAG);
     expect(helpers.length).toBe(1);
     expect(uidsOf(helpers[0]!)).toEqual([0, 0, 0, 0]);
+    // Memory not shared with other processes (the binary's pages are): what the helper costs.
+    const privateKb = (p: number) => [...readFileSync(`/proc/${p}/smaps_rollup`, "utf8").matchAll(/^Private_\w+:\s*(\d+) kB$/gm)].reduce((a, m) => a + Number(m[1]), 0);
+    console.log(`${side}: ${threads.length} threads; private memory: daemon ${privateKb(pid)} kB, hook helper ${privateKb(helpers[0]!)} kB`);
     expect(readFileSync(join(dir, `${side}.log`), "utf8")).toContain("running as nobody (uid 65534, gid 65534); status scripts run as root in the hook helper");
   });
 
