@@ -4,10 +4,10 @@
  * both started as root with `--user nobody`. After start-up every thread of each daemon has
  * nobody's uid, its one hook helper child is root, the status scripts ran as root (they record
  * `id -u`, and configure the tun with `ip`), traffic passes through the tun and sockets opened
- * before the drop, and SIGTERM still runs the down scripts as root and removes the tun device.
+ * before the drop, the server's name is resolved as nobody, and SIGTERM still runs the down scripts as root and removes the tun device.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
@@ -23,6 +23,8 @@ const HELPER_FLAG = "--hook-helper";
 
 let lab: Lab;
 let dir: string;
+let hostsDir: string | undefined;
+let createdNetnsDir = false;
 const ends = {} as Record<Side, Subprocess>;
 
 const uidLog = (side: Side): string[] => {
@@ -39,14 +41,29 @@ describe.skipIf(skip !== null)("privilege drop to --user nobody (client dist/mlv
     lab = await createLab({ namespaces: ["client", "server"] });
     await addVeth(lab, { ns: "client", ifname: "c1", addr: "10.231.1.2/24" }, { ns: "server", ifname: "s1", addr: "10.231.1.1/24" });
     dir = mkdtempSync(join(tmpdir(), "mlvpn-privs-"));
-    writeEndConfigs({ dir, uplinks: [{ client: "10.231.1.2", server: "10.231.1.1", port: 5080 }], timeout: 5 });
+    // The client knows the server by a name that only its namespace's /etc/hosts will hold
+    // (`ip netns exec` mounts /etc/netns/NS/hosts there), and only once it runs as nobody.
+    hostsDir = `/etc/netns/${lab.ns("client")}`;
+    createdNetnsDir = !existsSync("/etc/netns");
+    mkdirSync(hostsDir, { recursive: true });
+    writeFileSync(join(hostsDir, "hosts"), "127.0.0.1 localhost\n");
+    const serverName = `${lab.prefix}-server`;
+    writeEndConfigs({ dir, uplinks: [{ client: "10.231.1.2", server: serverName, port: 5080 }], timeout: 5 });
     ends.server = startEnd(lab, dir, "server", { user: "nobody", fromSource: true });
     ends.client = startEnd(lab, dir, "client", { user: "nobody" });
+    const clientLog = () => readFileSync(join(dir, "client.log"), "utf8");
+    await waitFor(() => /cannot resolve[\s\S]*running as nobody/.test(clientLog()), { timeoutMs: 15_000, what: "the client running as nobody, server unresolved" });
+    appendFileSync(join(hostsDir, "hosts"), `10.231.1.1 ${serverName}\n`); // in place: the mount shows the same file
     await waitFor(() => allUp(dir, "client", 1) && allUp(dir, "server", 1), { timeoutMs: 20_000, what: "the tunnel up on both ends" });
   }, 60_000);
 
   afterAll(async () => {
     await lab?.destroy();
+    if (hostsDir) {
+      rmSync(hostsDir, { recursive: true, force: true });
+      // Only if still empty: another run may have put its own namespace's files there meanwhile.
+      if (createdNetnsDir) rmdirQuiet("/etc/netns");
+    }
     if (dir && !process.env.MLVPN_KEEP_E2E) rmSync(dir, { recursive: true, force: true });
     else if (dir) console.log(`e2e files kept in ${dir}`);
   }, 30_000);
@@ -99,6 +116,14 @@ describe.skipIf(skip !== null)("privilege drop to --user nobody (client dist/mlv
     await waitFor(() => processGone(helper!), { timeoutMs: 5000, what: "the server's hook helper to exit" });
   }, 30_000);
 });
+
+function rmdirQuiet(path: string): void {
+  try {
+    rmdirSync(path);
+  } catch {
+    // not empty or already gone: leave it
+  }
+}
 
 /** Ended: no /proc entry, or a zombie waiting to be reaped. */
 function processGone(pid: number): boolean {
