@@ -43,6 +43,7 @@ describe.skipIf(skip !== "")("hook helper (root)", () => {
 
   afterAll(() => {
     helper?.close();
+    delete process.env.MLVPN_TEST_SECRET;
     cleanup();
   });
 
