@@ -56,6 +56,21 @@ function load(args: HookHelperArgs): { config?: Config; error?: string } {
   return { error: first ? formatDiagnostic(first) : `${args.configFile}: cannot load` };
 }
 
+/**
+ * Re-reads the configuration, and its text for the daemon, which can no longer read the root-only
+ * file. Should the file change between the two reads, daemon and helper disagree on a link at
+ * worst, and that link's scripts are refused until the next reload.
+ */
+function reload(args: HookHelperArgs): { config: Config; text: Buffer } | { config?: undefined; error: string } {
+  const next = load(args);
+  if (!next.config) return { error: next.error! };
+  try {
+    return { config: next.config, text: readFileSync(args.configFile) };
+  } catch (e) {
+    return { error: `${args.configFile}: ${(e as Error).message}` };
+  }
+}
+
 /** Runs the helper, or returns undefined when this process must not be one (see calledByDaemon). */
 export async function runHookHelper(argv: readonly string[]): Promise<number | undefined> {
   if (!calledByDaemon()) return undefined;
@@ -92,24 +107,15 @@ export async function runHookHelper(argv: readonly string[]): Promise<number | u
     } else if (req.kind === "event") {
       send("done", await runner.runNow(req.link === undefined ? [args.device, req.event] : [args.device, req.event, req.link]));
     } else {
-      const next = load(args);
-      // The daemon can no longer read the root-only file: it gets the text from here. Should the
-      // file change between the two reads, the daemon and the helper disagree on a link at worst,
-      // and that link's scripts are refused until the next reload.
-      let text: Buffer | undefined;
-      try {
-        if (next.config) text = readFileSync(args.configFile);
-      } catch (e) {
-        next.error = `${args.configFile}: ${(e as Error).message}`;
-      }
-      if (!next.config || !text) {
+      const next = reload(args);
+      if (!next.config) {
         stderr.warn("", `hook helper: reload refused: ${next.error}`);
         send("refused", `reload: ${next.error}`);
         continue;
       }
       links = new Set(next.config.links.map((l) => l.name));
       runner = new HookRunner(script, hookEnv(next.config.general, args.device, args.tunMtu), forward);
-      send("reloaded", text.toString("base64"));
+      send("reloaded", next.text.toString("base64"));
     }
   }
   for (const s of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.off(s, ignore);

@@ -66,13 +66,16 @@ describe.skipIf(skip !== "")("hook helper (root)", () => {
     helper.run(["mlvtest0", "rtun_up", "nosuchlink"]);
     helper.run(["mlvtest0", "bring_up_backdoor", "adsl1"]);
     helper.run(["/bin/sh", "rtun_up", "adsl2 ; id"]);
+    helper.run(["mlvtest0", "rtun_up", "x".repeat(300)]);
+    helper.run(["mlvtest0", "tuntap_up"]);
     await helper.idle();
-    expect(recorded().length).toBe(before);
+    expect(recorded().slice(before)).toEqual([expect.stringMatching(/^2 mlvtest0 tuntap_up  \| uid=0/)]); // the helper goes on after refusals
     const refused = lines.filter((l) => l.includes("refused by the hook helper"));
     expect(refused.map((l) => l.replace(/^\S+ /, ""))).toEqual([
       '[WARN] statuscommand rtun_up nosuchlink: refused by the hook helper: rtun_up: no link "nosuchlink" in the configuration\n',
       '[WARN] statuscommand bring_up_backdoor adsl1: refused by the hook helper: unknown event "bring_up_backdoor"\n',
       '[WARN] statuscommand rtun_up adsl2 ; id: refused by the hook helper: rtun_up: no link "adsl2 ; id" in the configuration\n',
+      `[WARN] statuscommand rtun_up ${"x".repeat(300)}: refused by the hook helper: request longer than 256 bytes\n`,
     ]);
   }, 20_000);
 
