@@ -6,15 +6,17 @@
  */
 import { lookup } from "node:dns/promises";
 import { isIP } from "node:net";
+import { resolve as resolvePath } from "node:path";
 import type { CliOptions } from "./cli.ts";
 import type { Config, LinkConfig } from "./config/schema.ts";
 import { handshakeSecrets } from "./core/handshake.ts";
 import { STATUS_TEXT } from "./core/link.ts";
-import { DEFAULT_SCRIPT_MTU } from "./config/schema.ts";
 import { tunnelMtu } from "./core/mtu.ts";
 import { type PeerAddress, Tunnel, type TunnelEvent } from "./core/tunnel.ts";
 import { passwordKey } from "./crypto/primitives.ts";
-import { HookRunner } from "./io/hooks.ts";
+import { HookHelperClient } from "./io/hook-client.ts";
+import { HookRunner, hookEnv } from "./io/hooks.ts";
+import { dropPrivileges, type UnixUser, userToDropTo } from "./io/privileges.ts";
 import { startTunReader, type TunReader } from "./io/tun-reader.ts";
 import { openTun, type TunDevice } from "./io/tun.ts";
 import { type LinkSocket, openLinkSocket } from "./io/udp.ts";
@@ -45,6 +47,8 @@ interface Running {
   stopped: Promise<void>;
   /** Applies a validated configuration read again (SIGHUP); reloads run one at a time. */
   reload(next: Config): Promise<void>;
+  /** Set once privileges are dropped: the root hook helper reads the configuration file. */
+  readConfig?(): Promise<string>;
 }
 
 /** Picks the local address to bind: bindhost, else the wildcard of the peer's family. */
@@ -62,8 +66,11 @@ async function resolve(host: string, family?: 4 | 6): Promise<{ address: string;
 
 export async function startDaemon(config: Config, options: CliOptions, log: Logger): Promise<Running> {
   if (process.platform !== "linux") throw new StartError(`mlvpn runs on Linux only (this is ${process.platform})`);
-  if (process.getuid?.() === 0 && !options.yesRunAsRoot) {
-    throw new StartError("running as root: dropping privileges to --user is not implemented yet; start with --yes-run-as-root to keep root");
+  let dropTo: UnixUser | undefined;
+  try {
+    dropTo = userToDropTo(options, (m) => log.warn("", m));
+  } catch (e) {
+    throw new StartError((e as Error).message);
   }
   const g = config.general;
   const mode = g.mode;
@@ -103,20 +110,16 @@ export async function startDaemon(config: Config, options: CliOptions, log: Logg
   }
   log.info("tuntap", `${g.tuntap} device ${tun.name} created, MTU ${mtu.mtu}`);
 
-  const hooks = new HookRunner(
-    g.statuscommand,
-    {
-      IP4: g.ip4 ?? "",
-      IP6: g.ip6 ?? "",
-      IP4_GATEWAY: g.ip4_gateway ?? "",
-      IP6_GATEWAY: g.ip6_gateway ?? "",
-      IP4_ROUTES: g.ip4_routes ?? "",
-      IP6_ROUTES: g.ip6_routes ?? "",
-      DEVICE: tun.name,
-      MTU: String(g.mtu ?? (mtu.mtu || DEFAULT_SCRIPT_MTU)),
-    },
-    log,
-  );
+  // Once privileges are dropped, the status scripts run as root in the hook helper, started now;
+  // it also reads the (root-only) configuration again on SIGHUP.
+  let hookHelper: HookHelperClient | undefined;
+  try {
+    if (dropTo) hookHelper = await HookHelperClient.start({ configFile: resolvePath(config.file), format: config.format, device: tun.name, tunMtu: mtu.mtu }, log);
+  } catch (e) {
+    tun.close();
+    throw new StartError((e as Error).message);
+  }
+  const hooks = g.statuscommand && hookHelper ? hookHelper : new HookRunner(g.statuscommand, hookEnv(g, tun.name, mtu.mtu), log);
 
   const sockets: Array<LinkSocket | undefined> = [];
   const sendFailures: Array<[number, string]> = [];
@@ -234,6 +237,7 @@ export async function startDaemon(config: Config, options: CliOptions, log: Logg
     } catch (e) {
       for (const s of sockets) s?.close();
       tun.close();
+      hookHelper?.close();
       throw new StartError((e as Error).message);
     }
   }
@@ -253,6 +257,16 @@ export async function startDaemon(config: Config, options: CliOptions, log: Logg
     },
   });
   afterInput();
+  // Last step of start-up: everything that needs root (tun, sockets, hook helper) is open.
+  if (dropTo) {
+    try {
+      dropPrivileges(dropTo);
+    } catch (e) {
+      await stop();
+      throw new StartError((e as Error).message);
+    }
+    log.info("", `running as ${dropTo.name} (uid ${dropTo.uid}, gid ${dropTo.gid})${hookHelper ? "; status scripts run as root in the hook helper" : ""}`);
+  }
   log.info("", `mlvpn ${mode} started with ${config.links.length} link${config.links.length === 1 ? "" : "s"}`);
 
   let running = config;
@@ -301,6 +315,7 @@ export async function startDaemon(config: Config, options: CliOptions, log: Logg
     let giveUp: ReturnType<typeof setTimeout> | undefined;
     await Promise.race([hooks.idle(), new Promise<void>((r) => (giveUp = setTimeout(r, SHUTDOWN_HOOKS_MS)))]);
     clearTimeout(giveUp); // a pending timer would keep the process alive
+    hookHelper?.close();
     log.debug("", "stopping: status scripts done");
     await reader?.stop();
     log.debug("", "stopping: tun reader stopped");
@@ -311,5 +326,5 @@ export async function startDaemon(config: Config, options: CliOptions, log: Logg
     return stopped;
   }
 
-  return { stop, stopped, reload };
+  return { stop, stopped, reload, readConfig: hookHelper ? () => hookHelper.reload() : undefined };
 }

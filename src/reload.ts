@@ -86,6 +86,8 @@ export async function applyReload(running: Config, next: Config, target: ReloadT
 /** Something that can reload: the running daemon. */
 export interface Reloadable {
   reload(next: Config): Promise<void>;
+  /** After a privilege drop the file is read by the root hook helper. */
+  readConfig?(): Promise<string>;
 }
 
 /**
@@ -94,7 +96,16 @@ export interface Reloadable {
  */
 export async function reloadFromFile(file: string, format: ConfigFormat | undefined, daemon: Reloadable, log: Logger): Promise<boolean> {
   log.info("config", `SIGHUP: reading ${file} again`);
-  const loaded = loadConfig(file, { format });
+  let text: string | undefined;
+  if (daemon.readConfig) {
+    try {
+      text = await daemon.readConfig();
+    } catch (e) {
+      log.error("config", `${(e as Error).message}; reload rejected, keeping the running configuration`);
+      return false;
+    }
+  }
+  const loaded = loadConfig(file, { format, text });
   for (const diag of loaded.diagnostics) {
     if (diag.severity === "error") log.error("config", formatDiagnostic(diag));
     else log.warn("config", formatDiagnostic(diag));

@@ -23,6 +23,11 @@ export interface LoadOptions {
   checkOnly?: boolean;
   /** uid that runs mlvpn (the status script must be owned by it or by root). */
   uid?: number;
+  /**
+   * The file's text, read by someone else: the root hook helper reads a root-only file for a
+   * daemon that has dropped privileges. The reader checked the file's permissions.
+   */
+  text?: string;
 }
 
 export interface LoadResult {
@@ -111,10 +116,10 @@ export function checkStatusCommand(config: Config, doc: RawDocument, diags: Diag
 
 export function loadConfig(file: string, options: LoadOptions = {}): LoadResult {
   const diags = new Diagnostics(file);
-  const text = readText(file, diags);
+  const text = options.text ?? readText(file, diags);
   if (text === undefined) return { diagnostics: diags.list };
   const checkOnly = options.checkOnly ?? false;
-  checkPermissions(file, diags, checkOnly);
+  if (options.text === undefined) checkPermissions(file, diags, checkOnly);
   const format = formatFor(file, options.format);
   const doc = format === "toml" ? parseToml(text, diags) : parseIni(text, diags);
   if (!doc) return { diagnostics: diags.list };

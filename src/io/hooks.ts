@@ -7,11 +7,26 @@
  * Unlike C, scripts run asynchronously (never blocking packets), one at a time in event order,
  * with a clean environment and a time limit; the exit status is logged.
  */
+import { type Config, DEFAULT_SCRIPT_MTU } from "../config/schema.ts";
 import type { Logger } from "../log.ts";
 
 /** A status script may take this long before it is killed. */
 export const HOOK_TIMEOUT_MS = 30_000;
-const SAFE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+export const SAFE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/** The eight variables of reference §8, from the configuration and the opened tun device. */
+export function hookEnv(g: Config["general"], device: string, tunMtu: number): Record<string, string> {
+  return {
+    IP4: g.ip4 ?? "",
+    IP6: g.ip6 ?? "",
+    IP4_GATEWAY: g.ip4_gateway ?? "",
+    IP6_GATEWAY: g.ip6_gateway ?? "",
+    IP4_ROUTES: g.ip4_routes ?? "",
+    IP6_ROUTES: g.ip6_routes ?? "",
+    DEVICE: device,
+    MTU: String(g.mtu ?? (tunMtu || DEFAULT_SCRIPT_MTU)),
+  };
+}
 
 export class HookRunner {
   private readonly queue: string[][] = [];
@@ -40,13 +55,15 @@ export class HookRunner {
 
   private async drain(): Promise<void> {
     this.running = true;
-    for (let args = this.queue.shift(); args; args = this.queue.shift()) await this.runOne(args);
+    for (let args = this.queue.shift(); args; args = this.queue.shift()) await this.runNow(args);
     this.running = false;
     for (const w of this.waiters.splice(0)) w();
   }
 
-  private async runOne(args: string[]): Promise<void> {
-    const script = this.script!;
+  /** Runs the script once, bypassing the queue (the hook helper serializes by itself); returns the outcome as logged. */
+  async runNow(args: string[]): Promise<string> {
+    const script = this.script;
+    if (!script) return "no statuscommand";
     const what = `statuscommand ${args.slice(1).join(" ")}`;
     const started = performance.now();
     try {
@@ -64,10 +81,13 @@ export class HookRunner {
       const code = await proc.exited;
       clearTimeout(timer);
       const ms = Math.round(performance.now() - started);
-      if (code === 0) this.log.info("", `${what}: exit 0 (${ms} ms)`);
-      else this.log.warn("", `${what}: exit ${code ?? `signal ${proc.signalCode}`} (${ms} ms)`);
+      const outcome = code === null ? `signal ${proc.signalCode}` : `exit ${code}`;
+      if (code === 0) this.log.info("", `${what}: ${outcome} (${ms} ms)`);
+      else this.log.warn("", `${what}: ${outcome} (${ms} ms)`);
+      return outcome;
     } catch (e) {
       this.log.warn("", `${what}: cannot run ${script}: ${(e as Error).message}`);
+      return "cannot run";
     }
   }
 }

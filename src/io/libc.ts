@@ -31,6 +31,7 @@ export const SOL_SOCKET = 1;
 export const Errno = {
   EPERM: 1,
   ENOENT: 2,
+  ESRCH: 3,
   EINTR: 4,
   EIO: 5,
   ENXIO: 6,
@@ -40,6 +41,7 @@ export const Errno = {
   EBUSY: 16,
   ENODEV: 19,
   EINVAL: 22,
+  ERANGE: 34,
   EBADFD: 77,
   ENOBUFS: 105,
 } as const;
@@ -62,6 +64,15 @@ const SYMBOLS = {
   socket: { args: [FFIType.i32, FFIType.i32, FFIType.i32], returns: FFIType.i32 },
   setsockopt: { args: [FFIType.i32, FFIType.i32, FFIType.i32, FFIType.ptr, FFIType.u32], returns: FFIType.i32 },
   strerror: { args: [FFIType.i32], returns: FFIType.cstring },
+  // Privilege drop (privileges.ts). uid_t and gid_t are 32-bit on Linux.
+  getpwnam_r: { args: [FFIType.ptr, FFIType.ptr, FFIType.ptr, FFIType.u64, FFIType.ptr], returns: FFIType.i32 },
+  setgroups: { args: [FFIType.u64, FFIType.ptr], returns: FFIType.i32 },
+  setgid: { args: [FFIType.u32], returns: FFIType.i32 },
+  setuid: { args: [FFIType.u32], returns: FFIType.i32 },
+  getuid: { args: [], returns: FFIType.u32 },
+  geteuid: { args: [], returns: FFIType.u32 },
+  getgid: { args: [], returns: FFIType.u32 },
+  getegid: { args: [], returns: FFIType.u32 },
   // errno is thread-local; glibc and musl both export this accessor.
   __errno_location: { args: [], returns: FFIType.ptr },
 } as const;

@@ -45,4 +45,11 @@ describe("dist/mlvpn", () => {
   test("a usage error: exit 2", () => {
     expect(mlvpn("--nope").code).toBe(2);
   });
+
+  test("the hidden --hook-helper mode is an unknown option unless a running mlvpn started it", () => {
+    // stdin is a pipe here, and as root in CI: still refused, the parent is not dist/mlvpn.
+    const r = Bun.spawnSync([BIN, "--hook-helper", join(FIXTURES, "client.conf"), "ini", "mlvpn0", "1432"], { stdin: "pipe", stdout: "pipe", stderr: "pipe", timeout: 10_000 });
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr.toString()).toContain("mlvpn: unknown option --hook-helper");
+  });
 });

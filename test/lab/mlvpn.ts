@@ -51,6 +51,7 @@ export function writeEndConfigs(o: EndsOptions): void {
       `#!/bin/sh
 # statuscommand: $1 = device, $2 = event, $3 = link
 echo "$2 $3" >> ${o.dir}/${side}-events.log
+echo "$2 $3 uid=$(id -u)" >> ${o.dir}/${side}-uids.log
 case "$2" in
   tuntap_up)
     ip link set dev "$DEVICE" mtu "$MTU" up && ip addr add "$IP4" dev "$DEVICE"
@@ -87,10 +88,19 @@ ${o.general ?? ""}
   }
 }
 
+export interface StartOptions {
+  /** Drop root to this user (--user); without it the end keeps root (--yes-run-as-root). */
+  user?: string;
+  /** Run src/mlvpn.ts with Bun instead of dist/mlvpn. */
+  fromSource?: boolean;
+}
+
 /** Starts one end; its stdout and stderr go to DIR/SIDE.log. */
-export function startEnd(lab: Lab, dir: string, side: Side): Subprocess {
+export function startEnd(lab: Lab, dir: string, side: Side, o: StartOptions = {}): Subprocess {
   const log = join(dir, `${side}.log`);
-  return lab.spawn(side, [BIN, "-c", join(dir, `${side}.conf`), "--yes-run-as-root", "--debug", ...(process.env.MLVPN_LAB_DEBUG ? ["-D", process.env.MLVPN_LAB_DEBUG] : [])], { stdout: log, stderr: log });
+  const program = o.fromSource ? [process.execPath, join(ROOT, "src", "mlvpn.ts")] : [BIN];
+  const privileges = o.user ? ["--user", o.user] : ["--yes-run-as-root"];
+  return lab.spawn(side, [...program, "-c", join(dir, `${side}.conf`), ...privileges, "--debug", ...(process.env.MLVPN_LAB_DEBUG ? ["-D", process.env.MLVPN_LAB_DEBUG] : [])], { stdout: log, stderr: log });
 }
 
 /** The status-script events of one end, in order ("rtun_up adsl1", "tuntap_up", …). */

@@ -1,0 +1,125 @@
+/**
+ * The root side of the status scripts: a hidden mode of the mlvpn binary (`--hook-helper`),
+ * started by the daemon before it drops privileges (hook-client.ts), that runs the statuscommand
+ * as root for the now unprivileged daemon.
+ *
+ * It trusts only its command line (written by root at spawn time: configuration path, format,
+ * device, tun MTU) and the configuration file it reads itself. Requests name an event and a link,
+ * nothing more (hook-protocol.ts); the script path, argv and environment are built here, by
+ * HookRunner (clean environment, time limit). One request at a time, so scripts run in order.
+ * It ends when its stdin closes, i.e. when the daemon is gone.
+ */
+import { fstatSync, readFileSync, readlinkSync } from "node:fs";
+import { formatDiagnostic } from "../config/diagnostics.ts";
+import { type ConfigFormat, loadConfig } from "../config/load.ts";
+import type { Config } from "../config/schema.ts";
+import { createLogger, type Logger } from "../log.ts";
+import { HookRunner, hookEnv } from "./hooks.ts";
+import { MAX_REQUEST_BYTES, parseRequest, readLines, replyLine } from "./hook-protocol.ts";
+
+export interface HookHelperArgs {
+  configFile: string;
+  format: ConfigFormat;
+  device: string;
+  tunMtu: number;
+}
+
+export function helperArgv(a: HookHelperArgs): string[] {
+  return [a.configFile, a.format, a.device, String(a.tunMtu)];
+}
+
+function parseHelperArgv(argv: readonly string[]): HookHelperArgs | undefined {
+  const [configFile, format, device, mtu] = argv;
+  if (argv.length !== 4 || !configFile?.startsWith("/") || (format !== "ini" && format !== "toml") || !device || !/^\d+$/.test(mtu!)) return undefined;
+  return { configFile, format, device, tunMtu: Number(mtu) };
+}
+
+/**
+ * Only a root process whose stdin is a pipe or socket from a parent running this same executable
+ * acts as the helper; anything else gets the ordinary "unknown option" of the command line.
+ */
+function calledByDaemon(): boolean {
+  try {
+    if (process.geteuid?.() !== 0) return false;
+    const stdin = fstatSync(0);
+    if (!stdin.isFIFO() && !stdin.isSocket()) return false;
+    return readlinkSync(`/proc/${process.ppid}/exe`) === readlinkSync("/proc/self/exe");
+  } catch {
+    return false;
+  }
+}
+
+function load(args: HookHelperArgs, text?: string): { config?: Config; error?: string } {
+  const loaded = loadConfig(args.configFile, { format: args.format, text });
+  if (loaded.config) return { config: loaded.config };
+  const first = loaded.diagnostics.find((d) => d.severity === "error");
+  return { error: first ? formatDiagnostic(first) : `${args.configFile}: cannot load` };
+}
+
+/**
+ * Re-reads the configuration for the daemon, which can no longer read the root-only file. The
+ * text goes back whether or not it is valid: the daemon validates the same text and logs every
+ * error; the helper adopts it only when valid, so both agree on the links.
+ */
+function reload(args: HookHelperArgs): { config?: Config; text: string } | { error: string } {
+  let text: string;
+  try {
+    text = readFileSync(args.configFile, "utf8");
+  } catch (e) {
+    return { error: `${args.configFile}: ${(e as Error).message}` };
+  }
+  return { config: load(args, text).config, text };
+}
+
+/** Runs the helper, or returns undefined when this process must not be one (see calledByDaemon). */
+export async function runHookHelper(argv: readonly string[]): Promise<number | undefined> {
+  if (!calledByDaemon()) return undefined;
+  const stderr = createLogger({ verbosity: 2, debugTokens: [], write: (l) => void process.stderr.write(l) });
+  const args = parseHelperArgv(argv);
+  if (!args) {
+    stderr.error("", "hook helper: bad arguments");
+    return 1;
+  }
+  const first = load(args);
+  if (!first.config) {
+    stderr.error("", `hook helper: ${first.error}`);
+    return 1;
+  }
+  const send = (kind: string, text?: string): void => void process.stdout.write(replyLine(kind, text));
+  // The daemon logs what the scripts did: its log goes where the user asked (verbosity, syslog).
+  const toDaemon = (level: string) => (_token: string, message: string) => send("log", `${level} ${message}`);
+  const forward: Logger = { error: toDaemon("error"), warn: toDaemon("warn"), info: toDaemon("info"), debug: toDaemon("debug") };
+  // startOnly in C and here: the script stays the one validated at start-up, whatever a reload says.
+  const script = first.config.general.statuscommand;
+  let links = new Set(first.config.links.map((l) => l.name));
+  let runner = new HookRunner(script, hookEnv(first.config.general, args.device, args.tunMtu), forward);
+
+  // Ctrl-C or systemd signal the whole process group: stay, so that the daemon can still run its
+  // down scripts; the daemon closing the pipe is what ends the helper.
+  const ignore = (): void => {};
+  for (const s of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.on(s, ignore);
+  send("ready");
+  for await (const item of readLines(Bun.stdin.stream(), MAX_REQUEST_BYTES)) {
+    const req = "line" in item ? parseRequest(item.line, links) : ({ kind: "refused", reason: `request longer than ${MAX_REQUEST_BYTES} bytes` } as const);
+    if (req.kind === "refused") {
+      stderr.warn("", `hook helper: refused: ${req.reason}`);
+      send("refused", req.reason);
+    } else if (req.kind === "event") {
+      send("done", await runner.runNow(req.link === undefined ? [args.device, req.event] : [args.device, req.event, req.link]));
+    } else {
+      const next = reload(args);
+      if ("error" in next) {
+        stderr.warn("", `hook helper: reload refused: ${next.error}`);
+        send("refused", `reload: ${next.error}`);
+        continue;
+      }
+      if (next.config) {
+        links = new Set(next.config.links.map((l) => l.name));
+        runner = new HookRunner(script, hookEnv(next.config.general, args.device, args.tunMtu), forward);
+      }
+      send("reloaded", Buffer.from(next.text).toString("base64"));
+    }
+  }
+  for (const s of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.off(s, ignore);
+  return 0;
+}
