@@ -15,6 +15,7 @@ import { tunnelMtu } from "./core/mtu.ts";
 import { type PeerAddress, Tunnel, type TunnelEvent } from "./core/tunnel.ts";
 import { passwordKey } from "./crypto/primitives.ts";
 import { HookRunner } from "./io/hooks.ts";
+import type { ServiceStatus } from "./io/service-status.ts";
 import { startTunReader, type TunReader } from "./io/tun-reader.ts";
 import { openTun, type TunDevice } from "./io/tun.ts";
 import { type LinkSocket, openLinkSocket } from "./io/udp.ts";
@@ -48,7 +49,7 @@ async function resolve(host: string, family?: 4 | 6): Promise<{ address: string;
   return { address: r.address, family: r.family as 4 | 6 };
 }
 
-export async function startDaemon(config: Config, options: CliOptions, log: Logger): Promise<Running> {
+export async function startDaemon(config: Config, options: CliOptions, log: Logger, service?: ServiceStatus): Promise<Running> {
   if (process.platform !== "linux") throw new StartError(`mlvpn runs on Linux only (this is ${process.platform})`);
   if (process.getuid?.() === 0 && !options.yesRunAsRoot) {
     throw new StartError("running as root: dropping privileges to --user is not implemented yet; start with --yes-run-as-root to keep root");
@@ -111,8 +112,10 @@ export async function startDaemon(config: Config, options: CliOptions, log: Logg
   const sendFailures: Array<[number, string]> = [];
   let tunnel: Tunnel;
   let tunWriteDrops = 0;
+  let linksChanged = false;
 
   const onEvent = (e: TunnelEvent): void => {
+    if (e.type !== "resolve") linksChanged = true; // shown by afterInput, once the core is done
     switch (e.type) {
       case "link-up":
         log.info("protocol", `[${config.links[e.link]!.name}] link up`);
@@ -188,6 +191,10 @@ export async function startDaemon(config: Config, options: CliOptions, log: Logg
       const [link, err] = sendFailures.shift()!;
       tunnel.linkSendFailed(link, err, now());
     }
+    if (linksChanged) {
+      linksChanged = false;
+      service?.changed(tunnel.snapshot().links);
+    }
     if (stopping) return;
     const next = tunnel.nextTimeout();
     if (next >= armedAt) return;
@@ -237,10 +244,12 @@ export async function startDaemon(config: Config, options: CliOptions, log: Logg
   });
   afterInput();
   log.info("", `mlvpn ${mode} started with ${config.links.length} link${config.links.length === 1 ? "" : "s"}`);
+  service?.ready(tunnel.snapshot().links);
 
   async function stop(): Promise<void> {
     if (stopping) return stopped;
     stopping = true;
+    service?.stopping();
     if (timer) clearTimeout(timer);
     tunnel.shutdown(now());
     let giveUp: ReturnType<typeof setTimeout> | undefined;

@@ -1,0 +1,55 @@
+/**
+ * What the running daemon shows outside itself: the process title (unless `--natural-title`)
+ * and, under systemd, READY=1 / STATUS= / STOPPING=1. daemon.ts reports readiness, each change
+ * of a link's state, and the start of shutdown; this file turns them into both.
+ */
+import type { Logger } from "../log.ts";
+import { ProcessTitle, titleText, type LinkState } from "./proctitle.ts";
+import { notifyReady, notifyStatus, notifyStopping } from "./sdnotify.ts";
+
+export type { LinkState };
+
+export interface ServiceStatus {
+  /** The tun device exists and every link socket is bound. */
+  ready(links: readonly LinkState[]): void;
+  /** A link changed state. */
+  changed(links: readonly LinkState[]): void;
+  stopping(): void;
+}
+
+/** "1/2 links up: adsl connected, lte waiting peer", for `systemctl status`. */
+export function statusText(links: readonly LinkState[]): string {
+  const up = links.filter((l) => l.status !== "disconnected" && l.status !== "waiting peer").length;
+  return `${up}/${links.length} links up: ${links.map((l) => `${l.name} ${l.status}`).join(", ")}`;
+}
+
+export function createServiceStatus(opts: { name: string; title: boolean; log: Logger }): ServiceStatus {
+  const { log } = opts;
+  let title: ProcessTitle | undefined;
+  if (opts.title) {
+    const t = ProcessTitle.open();
+    if (typeof t === "string") log.info("", `process title left unchanged: ${t}`);
+    else title = t;
+  }
+  let shown = "";
+  const report = (why: string | undefined) => why && log.warn("systemd", `cannot notify systemd: ${why}`);
+  const show = (links: readonly LinkState[]) => {
+    const text = titleText(opts.name, links);
+    if (!title || text === shown) return;
+    shown = text;
+    title.set(text);
+  };
+  return {
+    ready(links) {
+      show(links);
+      report(notifyReady(statusText(links)));
+    },
+    changed(links) {
+      show(links);
+      report(notifyStatus(statusText(links)));
+    },
+    stopping() {
+      report(notifyStopping());
+    },
+  };
+}
