@@ -191,11 +191,11 @@ export async function startDaemon(config: Config, options: CliOptions, log: Logg
       const [link, err] = sendFailures.shift()!;
       tunnel.linkSendFailed(link, err, now());
     }
+    if (stopping) return;
     if (linksChanged) {
       linksChanged = false;
       service?.changed(tunnel.snapshot().links);
     }
-    if (stopping) return;
     const next = tunnel.nextTimeout();
     if (next >= armedAt) return;
     if (timer) clearTimeout(timer);
