@@ -32,7 +32,10 @@ export function createServiceStatus(opts: { name: string; title: boolean; log: L
     else title = t;
   }
   let shown = "";
-  const report = (why: string | undefined) => why && log.warn("systemd", `cannot notify systemd: ${why}`);
+  const report = (what: string, why: string | undefined) => {
+    if (why) log.warn("systemd", `cannot notify systemd (${what}): ${why}`);
+    else if (process.env.NOTIFY_SOCKET) log.debug("systemd", `notified ${what}`);
+  };
   const show = (links: readonly LinkState[]) => {
     const text = titleText(opts.name, links);
     if (!title || text === shown) return;
@@ -42,14 +45,14 @@ export function createServiceStatus(opts: { name: string; title: boolean; log: L
   return {
     ready(links) {
       show(links);
-      report(notifyReady(statusText(links)));
+      report("READY=1", notifyReady(statusText(links)));
     },
     changed(links) {
       show(links);
-      report(notifyStatus(statusText(links)));
+      report("STATUS", notifyStatus(statusText(links)));
     },
     stopping() {
-      report(notifyStopping());
+      report("STOPPING=1", notifyStopping());
     },
   };
 }

@@ -108,6 +108,8 @@ describe.skipIf(skip !== null)("dist/mlvpn under a service manager", () => {
     const codes = await Promise.race([Promise.all([server.exited, client.exited]), Bun.sleep(15_000).then(() => "timeout")]);
     expect(codes).toEqual([0, 0]);
     expect(receive().at(-1)).toBe("STOPPING=1");
+    expect(logOf("server")).toContain("[ DBG/systemd] notified READY=1");
+    expect(logOf("server")).toContain("[ DBG/systemd] notified STOPPING=1");
   });
 
   test("no log line holds the password or the key derived from it", () => {
