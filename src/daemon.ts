@@ -17,6 +17,7 @@ import { passwordKey } from "./crypto/primitives.ts";
 import { HookHelperClient } from "./io/hook-client.ts";
 import { HookRunner, hookEnv } from "./io/hooks.ts";
 import { dropPrivileges, type UnixUser, userToDropTo } from "./io/privileges.ts";
+import type { ServiceStatus } from "./io/service-status.ts";
 import { startTunReader, type TunReader } from "./io/tun-reader.ts";
 import { openTun, type TunDevice } from "./io/tun.ts";
 import { type LinkSocket, openLinkSocket } from "./io/udp.ts";
@@ -64,7 +65,7 @@ async function resolve(host: string, family?: 4 | 6): Promise<{ address: string;
   return { address: r.address, family: r.family as 4 | 6 };
 }
 
-export async function startDaemon(config: Config, options: CliOptions, log: Logger): Promise<Running> {
+export async function startDaemon(config: Config, options: CliOptions, log: Logger, service?: ServiceStatus): Promise<Running> {
   if (process.platform !== "linux") throw new StartError(`mlvpn runs on Linux only (this is ${process.platform})`);
   let dropTo: UnixUser | undefined;
   try {
@@ -125,8 +126,10 @@ export async function startDaemon(config: Config, options: CliOptions, log: Logg
   const sendFailures: Array<[number, string]> = [];
   let tunnel: Tunnel;
   let tunWriteDrops = 0;
+  let linksChanged = false;
 
   const onEvent = (e: TunnelEvent): void => {
+    if (e.type !== "resolve") linksChanged = true; // shown by afterInput, once the core is done
     switch (e.type) {
       case "link-up":
         log.info("protocol", `[${tunnel.nameOf(e.link)}] link up`);
@@ -203,6 +206,10 @@ export async function startDaemon(config: Config, options: CliOptions, log: Logg
       tunnel.linkSendFailed(link, err, now());
     }
     if (stopping) return;
+    if (linksChanged) {
+      linksChanged = false;
+      service?.changed(tunnel.snapshot().links);
+    }
     const next = tunnel.nextTimeout();
     if (next >= armedAt) return;
     if (timer) clearTimeout(timer);
@@ -268,6 +275,7 @@ export async function startDaemon(config: Config, options: CliOptions, log: Logg
     log.info("", `running as ${dropTo.name} (uid ${dropTo.uid}, gid ${dropTo.gid})${hookHelper ? "; status scripts run as root in the hook helper" : ""}`);
   }
   log.info("", `mlvpn ${mode} started with ${config.links.length} link${config.links.length === 1 ? "" : "s"}`);
+  service?.ready(tunnel.snapshot().links);
 
   let running = config;
   let reloading = Promise.resolve();
@@ -308,6 +316,7 @@ export async function startDaemon(config: Config, options: CliOptions, log: Logg
   async function stop(): Promise<void> {
     if (stopping) return stopped;
     stopping = true;
+    service?.stopping();
     // A reload still binding a socket finishes first, so that the socket is closed below too.
     await reloading;
     if (timer) clearTimeout(timer);

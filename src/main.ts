@@ -7,13 +7,17 @@ import { formatDiagnostic } from "./config/diagnostics.ts";
 import { dumpConfig } from "./config/dump.ts";
 import { loadConfig } from "./config/load.ts";
 import { StartError, startDaemon } from "./daemon.ts";
-import { createLogger } from "./log.ts";
+import { createServiceStatus } from "./io/service-status.ts";
+import { syslogSink } from "./io/syslog.ts";
+import { createLogger, lineSink } from "./log.ts";
 import { reloadFromFile } from "./reload.ts";
 import { VERSION } from "./version.ts";
 
 export interface MainIo {
   stdout(text: string): void;
   stderr(text: string): void;
+  /** Set by the binary's entry point: main() is the whole process and may rewrite its title. */
+  ownsProcess?: boolean;
 }
 
 export const EXIT_OK = 0;
@@ -47,10 +51,13 @@ export async function main(argv: readonly string[], io: MainIo): Promise<number>
     io.stdout(dumpConfig(loaded.config, `mlvpn ${VERSION}: ${options.config} is valid; normalized with defaults, password redacted`));
     return EXIT_OK;
   }
-  const log = createLogger({ verbosity: options.verbosity, debugTokens: options.debugTokens, write: io.stderr });
+  // Syslog unless --debug or -D (reference §11.1); a missing syslog falls back to stderr.
+  const sink = options.debug ? lineSink(io.stderr) : syslogSink({ ident: options.name, fallback: io.stderr });
+  const log = createLogger({ verbosity: options.verbosity, debugTokens: options.debugTokens, sink });
+  const service = createServiceStatus({ name: options.name, title: io.ownsProcess === true && !options.naturalTitle, log });
   let daemon;
   try {
-    daemon = await startDaemon(loaded.config, options, log);
+    daemon = await startDaemon(loaded.config, options, log, service);
   } catch (e) {
     if (!(e instanceof StartError)) throw e;
     io.stderr(`mlvpn: ${e.message}\n`);
@@ -62,7 +69,10 @@ export async function main(argv: readonly string[], io: MainIo): Promise<number>
   };
   const onInt = () => stop("SIGINT");
   const onTerm = () => stop("SIGTERM");
-  const onHup = () => void reloadFromFile(options.config, options.format, daemon, log);
+  const onHup = () => {
+    service.reloading();
+    void reloadFromFile(options.config, options.format, daemon, log).finally(() => service.reloaded());
+  };
   process.on("SIGINT", onInt);
   process.on("SIGTERM", onTerm);
   process.on("SIGHUP", onHup);
@@ -71,5 +81,6 @@ export async function main(argv: readonly string[], io: MainIo): Promise<number>
   process.off("SIGINT", onInt);
   process.off("SIGTERM", onTerm);
   process.off("SIGHUP", onHup);
+  log.flush?.();
   return EXIT_OK;
 }

@@ -6,6 +6,7 @@ import { main } from "./main.ts";
 const io = {
   stdout: (text: string) => void process.stdout.write(text),
   stderr: (text: string) => void process.stderr.write(text),
+  ownsProcess: true,
 };
 
 try {

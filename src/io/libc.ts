@@ -23,9 +23,12 @@ export const POLLIN = 0x1;
 export const POLLERR = 0x8;
 export const POLLHUP = 0x10;
 export const POLLNVAL = 0x20;
+export const AF_UNIX = 1;
 export const AF_INET = 2;
 export const SOCK_DGRAM = 2;
+export const SOCK_NONBLOCK = 0o4000;
 export const SOCK_CLOEXEC = 0o2000000;
+export const CLOCK_MONOTONIC = 1;
 export const SOL_SOCKET = 1;
 
 export const Errno = {
@@ -43,7 +46,9 @@ export const Errno = {
   EINVAL: 22,
   ERANGE: 34,
   EBADFD: 77,
+  EPROTOTYPE: 91,
   ENOBUFS: 105,
+  ECONNREFUSED: 111,
 } as const;
 
 /*
@@ -63,6 +68,10 @@ const SYMBOLS = {
   poll: { args: [FFIType.ptr, FFIType.u64, FFIType.i32], returns: FFIType.i32 },
   socket: { args: [FFIType.i32, FFIType.i32, FFIType.i32], returns: FFIType.i32 },
   setsockopt: { args: [FFIType.i32, FFIType.i32, FFIType.i32, FFIType.ptr, FFIType.u32], returns: FFIType.i32 },
+  bind: { args: [FFIType.i32, FFIType.ptr, FFIType.u32], returns: FFIType.i32 },
+  sendto: { args: [FFIType.i32, FFIType.ptr, FFIType.u64, FFIType.i32, FFIType.ptr, FFIType.u32], returns: FFIType.i32 },
+  recv: { args: [FFIType.i32, FFIType.ptr, FFIType.u64, FFIType.i32], returns: FFIType.i32 },
+  clock_gettime: { args: [FFIType.i32, FFIType.ptr], returns: FFIType.i32 },
   strerror: { args: [FFIType.i32], returns: FFIType.cstring },
   // Privilege drop (privileges.ts). uid_t and gid_t are 32-bit on Linux.
   getpwnam_r: { args: [FFIType.ptr, FFIType.ptr, FFIType.ptr, FFIType.u64, FFIType.ptr], returns: FFIType.i32 },
@@ -190,4 +199,28 @@ export function tryRead(fd: number, buf: Uint8Array, len = buf.length): number {
 export function tryWrite(fd: number, buf: Uint8Array, len = buf.length): number {
   const n = libc().write(fd, buf, len);
   return n >= 0 ? n : -errno();
+}
+
+/** `bind()` to a raw socket address (e.g. a `struct sockaddr_un`). */
+export function bind(fd: number, address: Uint8Array, what: string): void {
+  if (libc().bind(fd, address, address.length) < 0) throw new SysError("bind", errno(), what);
+}
+
+/** `sendto()` without throwing: bytes sent (≥ 0), or `-errno`. */
+export function trySendTo(fd: number, buf: Uint8Array, address: Uint8Array): number {
+  const n = libc().sendto(fd, buf, buf.length, 0, address, address.length);
+  return n >= 0 ? n : -errno();
+}
+
+/** `recv()` without throwing: bytes received (≥ 0), or `-errno`. */
+export function tryRecv(fd: number, buf: Uint8Array): number {
+  const n = libc().recv(fd, buf, buf.length, 0);
+  return n >= 0 ? n : -errno();
+}
+
+/** CLOCK_MONOTONIC in microseconds: the clock systemd's MONOTONIC_USEC refers to. */
+export function monotonicMicros(): bigint {
+  const ts = new BigInt64Array(2); // struct timespec on 64-bit Linux: tv_sec, tv_nsec
+  if (libc().clock_gettime(CLOCK_MONOTONIC, new Uint8Array(ts.buffer)) < 0) throw new SysError("clock_gettime", errno());
+  return ts[0]! * 1_000_000n + ts[1]! / 1000n;
 }
