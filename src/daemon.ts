@@ -49,7 +49,7 @@ interface Running {
   /** Applies a validated configuration read again (SIGHUP); reloads run one at a time. */
   reload(next: Config): Promise<void>;
   /** Set once privileges are dropped: the root hook helper reads the configuration file. */
-  readConfig?(): Promise<string>;
+  readConfig?(): Promise<{ text: string; valid: boolean }>;
 }
 
 /** Picks the local address to bind: bindhost, else the wildcard of the peer's family. */

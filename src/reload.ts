@@ -87,7 +87,7 @@ export async function applyReload(running: Config, next: Config, target: ReloadT
 export interface Reloadable {
   reload(next: Config): Promise<void>;
   /** After a privilege drop the file is read by the root hook helper. */
-  readConfig?(): Promise<string>;
+  readConfig?(): Promise<{ text: string; valid: boolean }>;
 }
 
 /**
@@ -96,21 +96,23 @@ export interface Reloadable {
  */
 export async function reloadFromFile(file: string, format: ConfigFormat | undefined, daemon: Reloadable, log: Logger): Promise<boolean> {
   log.info("config", `SIGHUP: reading ${file} again`);
-  let text: string | undefined;
+  let read: { text: string; valid: boolean } | undefined;
   if (daemon.readConfig) {
     try {
-      text = await daemon.readConfig();
+      read = await daemon.readConfig();
     } catch (e) {
       log.error("config", `${(e as Error).message}; reload rejected, keeping the running configuration`);
       return false;
     }
   }
-  const loaded = loadConfig(file, { format, text });
+  const loaded = loadConfig(file, { format, text: read?.text });
   for (const diag of loaded.diagnostics) {
     if (diag.severity === "error") log.error("config", formatDiagnostic(diag));
     else log.warn("config", formatDiagnostic(diag));
   }
-  if (!loaded.config) {
+  // The helper also checked the status script, which only root may be able to see.
+  if (loaded.config && read && !read.valid) log.error("config", "the root hook helper found an error in the file (logged above)");
+  if (!loaded.config || (read && !read.valid)) {
     log.error("config", "reload rejected, keeping the running configuration");
     return false;
   }

@@ -25,7 +25,8 @@ export interface LoadOptions {
   uid?: number;
   /**
    * The file's text, read by someone else: the root hook helper reads a root-only file for a
-   * daemon that has dropped privileges. The reader checked the file's permissions.
+   * daemon that has dropped privileges. The reader checked the file's permissions and the
+   * status script.
    */
   text?: string;
 }
@@ -124,6 +125,7 @@ export function loadConfig(file: string, options: LoadOptions = {}): LoadResult 
   const doc = format === "toml" ? parseToml(text, diags) : parseIni(text, diags);
   if (!doc) return { diagnostics: diags.list };
   const config = toConfig(doc, file, format, diags);
-  if (config) checkStatusCommand(config, doc, diags, checkOnly, options.uid ?? process.getuid?.() ?? 0);
+  // Text read by the root hook helper: it checked the script, which this user may not see.
+  if (config && options.text === undefined) checkStatusCommand(config, doc, diags, checkOnly, options.uid ?? process.getuid?.() ?? 0);
   return diags.hasErrors || !config ? { diagnostics: diags.list } : { config, diagnostics: diags.list };
 }

@@ -76,9 +76,10 @@ export class HookHelperClient {
   }
 
   /** Has the helper re-read the configuration (its links and variables); resolves with the file's text. */
-  async reload(): Promise<string> {
+  /** The file's text, and whether the helper found it valid and now uses it. */
+  async reload(): Promise<{ text: string; valid: boolean }> {
     const r = await this.request("R");
-    if (r?.kind === "reloaded") return Buffer.from(r.text, "base64").toString("utf8");
+    if (r?.kind === "reloaded" || r?.kind === "invalid") return { text: Buffer.from(r.text, "base64").toString("utf8"), valid: r.kind === "reloaded" };
     throw new Error(r ? r.text : "the hook helper has exited");
   }
 

@@ -117,7 +117,7 @@ export async function runHookHelper(argv: readonly string[]): Promise<number | u
         links = new Set(next.config.links.map((l) => l.name));
         runner = new HookRunner(script, hookEnv(next.config.general, args.device, args.tunMtu), forward);
       }
-      send("reloaded", Buffer.from(next.text).toString("base64"));
+      send(next.config ? "reloaded" : "invalid", Buffer.from(next.text).toString("base64"));
     }
   }
   for (const s of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.off(s, ignore);

@@ -9,7 +9,7 @@
  * configuration the helper read itself, never from the request (fixes reference §12 #14).
  *
  * Replies (helper → daemon), in request order, one line each: `done <outcome>`,
- * `refused <reason>` or `reloaded <base64 of the configuration text>`; before them `ready` once,
+ * `refused <reason>`, `reloaded <base64 of the configuration text>` or `invalid <base64 of the text>` (the daemon validates it again and logs every error); before them `ready` once,
  * and any number of `log <level> <message>` lines the daemon writes to its own log.
  */
 import type { Level } from "../log.ts";
@@ -56,7 +56,7 @@ export function eventRequest(args: readonly string[]): string {
 export type HookReply =
   | { kind: "ready" }
   | { kind: "log"; level: Level; message: string }
-  | { kind: "done" | "refused" | "reloaded"; text: string };
+  | { kind: "done" | "refused" | "reloaded" | "invalid"; text: string };
 
 /** One reply line; newlines in `text` would break the framing, so they become spaces. */
 export function replyLine(kind: string, text = ""): string {
@@ -68,7 +68,7 @@ export function parseReply(line: string): HookReply | undefined {
   const kind = space < 0 ? line : line.slice(0, space);
   const text = space < 0 ? "" : line.slice(space + 1);
   if (kind === "ready") return { kind };
-  if (kind === "done" || kind === "refused" || kind === "reloaded") return { kind, text };
+  if (kind === "done" || kind === "refused" || kind === "reloaded" || kind === "invalid") return { kind, text };
   if (kind === "log") {
     const [level, ...rest] = text.split(" ");
     if (LEVELS.includes(level as Level)) return { kind, level: level as Level, message: rest.join(" ") };

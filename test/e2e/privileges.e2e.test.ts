@@ -92,6 +92,25 @@ describe.skipIf(skip !== null)("privilege drop to --user nobody (client dist/mlv
     expect(r.received).toBe(5);
   });
 
+  test("SIGHUP after the drop: the root helper reads the 0600 file; errors are refused with file:line, changes applied", async () => {
+    const conf = join(dir, "client.conf");
+    const good = readFileSync(conf, "utf8");
+    const log = () => readFileSync(join(dir, "client.log"), "utf8");
+    try {
+      writeFileSync(conf, good.replace("[general]", "[general]\ntimeout = 30s"));
+      ends.client.kill("SIGHUP");
+      await waitFor(() => log().includes("reload rejected"), { timeoutMs: 10_000, what: "the broken reload refused" });
+      expect(log()).toMatch(/client\.conf:\d+: error: .*timeout/);
+      writeFileSync(conf, good.replace("[adsl1]", "[adsl1]\nlatency_tolerence = 900"));
+      ends.client.kill("SIGHUP");
+      await waitFor(() => /latency_tolerence .*→ 900/.test(log()), { timeoutMs: 10_000, what: "the reload applied" });
+      expect(log()).not.toContain("permission denied");
+      expect((await pingOk(lab, "client", SERVER_TUN, { count: 3, intervalMs: 100 })).received).toBe(3);
+    } finally {
+      writeFileSync(conf, good);
+    }
+  }, 30_000);
+
   test("SIGTERM: the down scripts still run as root, the helper goes with the daemon, exit 0", async () => {
     const pid = ends.client.pid;
     const [helper] = childrenOf(pid, HELPER_FLAG);

@@ -82,7 +82,7 @@ describe.skipIf(skip !== "")("hook helper (root)", () => {
   test("reload: the helper re-reads the file itself (new link, new IP4) and hands its text back", async () => {
     const text = config(script, ["adsl1", "lte"], "10.77.0.2/24");
     writeConfig(dir, "helper.conf", text);
-    expect(await helper.reload()).toBe(text);
+    expect(await helper.reload()).toEqual({ text, valid: true });
     helper.run(["mlvtest0", "rtun_up", "lte"]);
     helper.run(["mlvtest0", "rtun_up", "adsl2"]);
     await helper.idle();
@@ -92,7 +92,7 @@ describe.skipIf(skip !== "")("hook helper (root)", () => {
     // the helper keeps the last good configuration.
     const broken = "[general]\nmode = \"nonsense\"\n";
     writeConfig(dir, "helper.conf", broken);
-    expect(await helper.reload()).toBe(broken);
+    expect(await helper.reload()).toEqual({ text: broken, valid: false });
     helper.run(["mlvtest0", "rtun_down", "lte"]);
     await helper.idle();
     expect(recorded().at(-1)).toStartWith("3 mlvtest0 rtun_down lte | uid=0");
