@@ -48,7 +48,8 @@ interface Metric {
 }
 
 interface ScenarioResult {
-  id: number;
+  /** "3", or "3b" for a variant of scenario 3. */
+  id: string;
   name: string;
   uplinks: UplinkShape[];
   metrics: Metric[];
@@ -56,6 +57,10 @@ interface ScenarioResult {
 
 interface Scenario {
   id: number;
+  /** A second configuration of the same scenario ("b"). */
+  variant?: string;
+  /** The tunnel's reorder_buffer_size (default 64, the guide's value). */
+  reorderBufferSize?: number;
   name: string;
   uplinks: UplinkShape[];
   quick: boolean;
@@ -83,12 +88,13 @@ const tcp = (ctx: Context, streams: number, reverse: boolean, seconds = SECONDS)
   iperf(ctx.topo.lab, "lan", ctx.topo.internetHost, { seconds, streams, reverse, omit: 2 });
 
 /** Scenarios 1–5: aggregate throughput against the best single link and the sum of the rates. */
-function aggregate(id: number, name: string, uplinks: UplinkShape[], targets: (sum: number, bestMbps: number, m: { up1: number }) => Metric[], quick = false): Scenario {
+function aggregate(id: number, name: string, uplinks: UplinkShape[], targets: (sum: number, bestMbps: number, m: { up1: number }) => Metric[], quick = false, extra: Partial<Scenario> = {}): Scenario {
   return {
     id,
     name,
     uplinks,
     quick,
+    ...extra,
     async run(ctx) {
       const sum = sumRates(uplinks);
       const bare = await bareBest(ctx);
@@ -131,6 +137,7 @@ const SCENARIOS: Scenario[] = [
   aggregate(1, "equal: 20+20 Mbit/s, 10+10 ms", [{ rateMbit: 20, delayMs: 10 }, { rateMbit: 20, delayMs: 10 }], (s, _b, m) => [targetPct("target: 1 stream ≥ 92 % of the sum", 92, s, m.up1)], true),
   aggregate(2, "unequal rate: 20+5 Mbit/s, 10+10 ms, bandwidth_upload unset", [{ rateMbit: 20, delayMs: 10 }, { rateMbit: 5, delayMs: 10 }], (s, _b, m) => [targetPct("target: ≥ 85 % of the sum", 85, s, m.up1)]),
   aggregate(3, "unequal delay: 20+20 Mbit/s, 10+40 ms", [{ rateMbit: 20, delayMs: 10 }, { rateMbit: 20, delayMs: 40 }], (s, _b, m) => [targetPct("target: 1 stream ≥ 85 % of the sum", 85, s, m.up1)]),
+  aggregate(3, "unequal delay: 20+20 Mbit/s, 10+40 ms, reorder_buffer_size = 0", [{ rateMbit: 20, delayMs: 10 }, { rateMbit: 20, delayMs: 40 }], (s, _b, m) => [targetPct("target: 1 stream ≥ 85 % of the sum", 85, s, m.up1)], false, { variant: "b", reorderBufferSize: 0 }),
   aggregate(
     4,
     "ADSL + 4G: 8 Mbit/s 15 ms + 30 Mbit/s 35 ms, 5 ms jitter, 0.5 % loss",
@@ -154,7 +161,10 @@ const SCENARIOS: Scenario[] = [
       const r = await run;
       const newSum = 24;
       const after = r.intervals.slice(20); // 0.5 s intervals after the drop at 10 s
-      const settled = after.findIndex((_, k) => after.slice(k, k + 4).length === 4 && after.slice(k, k + 4).every((x) => shareOfSum(newSum, x) >= 85));
+      // Settled: the two 1 s averages that follow are both ≥ 85 % (iperf's 0.5 s counts are
+      // lumpy: a receive-buffer read more or less moves one by ±2 Mbit/s).
+      const secondAvg = (k: number) => (after[k]! + after[k + 1]!) / 2;
+      const settled = after.findIndex((_, k) => k + 4 <= after.length && shareOfSum(newSum, secondAvg(k)) >= 85 && shareOfSum(newSum, secondAvg(k + 2)) >= 85);
       const settleS = settled < 0 ? Number.POSITIVE_INFINITY : settled * 0.5;
       const tail = after.slice(4);
       const tailMean = tail.reduce((a, b) => a + b, 0) / Math.max(1, tail.length);
@@ -162,7 +172,8 @@ const SCENARIOS: Scenario[] = [
         { name: "before the drop (mean)", value: f1(r.intervals.slice(4, 20).reduce((a, b) => a + b, 0) / 16), unit: "Mbit/s" },
         { name: "from 2 s after the drop (mean)", value: f1(tailMean), unit: "Mbit/s" },
         { name: "new sum of rates", value: newSum, unit: "Mbit/s" },
-        { name: "time to reach ≥ 85 % of the new sum (held 2 s)", value: Number.isFinite(settleS) ? settleS : "never", unit: Number.isFinite(settleS) ? "s" : undefined, target: "≤ 2 s", met: settleS <= 2 },
+        { name: "0.5 s intervals from the drop", value: after.slice(0, 12).map(f1).join(" "), unit: "Mbit/s" },
+        { name: "time to reach ≥ 85 % of the new sum (held 2 s, 1 s averages)", value: Number.isFinite(settleS) ? settleS : "never", unit: Number.isFinite(settleS) ? "s" : undefined, target: "≤ 2 s", met: settleS <= 2 },
       ];
     },
   },
@@ -279,18 +290,20 @@ const SCENARIOS: Scenario[] = [
   },
 ];
 
+const label = (s: Scenario) => `${s.id}${s.variant ?? ""}`;
+
 async function runScenario(s: Scenario): Promise<ScenarioResult> {
   const topo = await createTopology({ uplinks: s.uplinks });
   let tunnel: LabTunnel | undefined;
   const servers = [];
   try {
     const t0 = performance.now();
-    tunnel = await startTunnel(topo, { reorderBufferSize: 64, timeout: 10 });
+    tunnel = await startTunnel(topo, { reorderBufferSize: s.reorderBufferSize ?? 64, timeout: 10 });
     const startupMs = performance.now() - t0;
     servers.push(startIperfServer(topo.lab, "inet", topo.internetHost), startIperfServer(topo.lab, "server", topo.serverPublic));
     await Bun.sleep(300);
     const metrics = await s.run({ topo, tunnel, shapes: s.uplinks, startupMs });
-    return { id: s.id, name: s.name, uplinks: s.uplinks, metrics };
+    return { id: label(s), name: s.name, uplinks: s.uplinks, metrics };
   } finally {
     for (const p of servers) p.kill();
     await tunnel?.stop();
@@ -327,11 +340,11 @@ const dirty = Bun.spawnSync(["git", "status", "--porcelain", "src"], { cwd: ROOT
 const results: ScenarioResult[] = [];
 const started = performance.now();
 for (const s of chosen) {
-  console.error(`bench: scenario ${s.id}: ${s.name}`);
+  console.error(`bench: scenario ${label(s)}: ${s.name}`);
   try {
     results.push(await runScenario(s));
   } catch (e) {
-    results.push({ id: s.id, name: s.name, uplinks: s.uplinks, metrics: [{ name: "error", value: (e as Error).message }] });
+    results.push({ id: label(s), name: s.name, uplinks: s.uplinks, metrics: [{ name: "error", value: (e as Error).message }] });
   }
   console.log(table(results.slice(-1)));
 }
