@@ -37,6 +37,8 @@ const DEFAULT_OWD_MS = 25;
 export interface SendPathHost {
   /** Seals and sends a data packet from store slot `slot` on the link (and records it in flight). */
   transmitData(link: Link, dataSeq: number, packet: Uint8Array, slot: number): void;
+  /** Seals and sends a small packet at once, outside the sequence (not stored, never resent). */
+  transmitExpress(link: Link, packet: Uint8Array): void;
   /** Sends a keepalive asking for an immediate acknowledgement. */
   transmitProbe(link: Link): void;
   /** The links that may carry data (up, keyed, healthy), before stall filtering. */
@@ -72,13 +74,55 @@ function spreadWeight(l: Link, fastest: Link): number {
   return l.sender.estimator.bandwidth >= fastest.sender.estimator.bandwidth * MIN_USEFUL_SHARE ? SPREAD_WEIGHT : 1;
 }
 
+/**
+ * Packets this small skip the queues: TCP acknowledgements, ping, DNS, VoIP and game packets,
+ * SSH keystrokes. Under load they would otherwise wait behind a full queue of large packets
+ * (and, at the receiver, behind any hole in the sequence): interactive traffic keeps the idle
+ * latency while a transfer fills the links. They take no sequence number and are not resent,
+ * as on a plain link. A bulk flow's occasional short segment may overtake its predecessors
+ * by a few ms, which TCP takes as mild reordering.
+ */
+export const EXPRESS_MAX_BYTES = 200;
+/** The express lane takes at most this share of the links' capacity: a flood of small packets is queued like the rest. */
+const EXPRESS_SHARE = 0.1;
+const EXPRESS_BURST_BYTES = 16 * 1024;
+
 export function stallTimeoutMs(l: Link): number {
   const srtt = l.rtt.samples > 0 ? l.rtt.smoothed : 2 * DEFAULT_OWD_MS;
   return Math.max(STALL_MIN_MS, 2 * srtt + 4 * l.rtt.variance + 2 * ACK_DELAY_MS);
 }
 
 export class SendPath {
+  private expressTokens = EXPRESS_BURST_BYTES;
+  private expressRefilledMs = Number.NEGATIVE_INFINITY;
+
   constructor(private readonly host: SendPathHost) {}
+
+  /**
+   * Sends a small packet at once on the link with the shortest one-way delay, outside the
+   * queues and the sequence; false when it must take the normal path (too big, over the
+   * express share, no usable link).
+   */
+  express(packet: Uint8Array, nowMs: number): boolean {
+    if (packet.length > EXPRESS_MAX_BYTES) return false;
+    let fastest: Link | undefined;
+    let minOwd = Number.POSITIVE_INFINITY;
+    let capacity = 0; // bytes per ms
+    for (const l of this.host.candidates()) {
+      if (l.stalled) continue;
+      capacity += l.sender.estimator.bandwidth;
+      const d = owd(l);
+      if (d < minOwd) (minOwd = d), (fastest = l);
+    }
+    if (!fastest) return false;
+    const elapsed = Number.isFinite(this.expressRefilledMs) ? nowMs - this.expressRefilledMs : 0;
+    this.expressTokens = Math.min(EXPRESS_BURST_BYTES, this.expressTokens + EXPRESS_SHARE * capacity * Math.max(0, elapsed));
+    this.expressRefilledMs = nowMs;
+    if (this.expressTokens < packet.length) return false;
+    this.expressTokens -= packet.length;
+    this.host.transmitExpress(fastest, packet);
+    return true;
+  }
 
   /**
    * Step 1: queue a packet on the link where it arrives first (never on `exclude`). `resends`

@@ -48,6 +48,7 @@ import {
   KEEPALIVE_FLAG_PROBE,
   KEEPALIVE_SIZE,
   KIND_DATA,
+  KIND_DATA_EXPRESS,
   KIND_DISCONNECT,
   KIND_FEEDBACK,
   KIND_KEEPALIVE,
@@ -172,6 +173,7 @@ export class Tunnel {
   private readonly txBuf: Uint8Array;
   private readonly icmpBuf = new Uint8Array(1500);
   private readonly dataPrefix = new Uint8Array(DATA_PREFIX_SIZE);
+  private readonly expressPrefix = Uint8Array.of(KIND_DATA_EXPRESS);
   private readonly keepalive = new Uint8Array(KEEPALIVE_SIZE);
   private readonly feedback = new Uint8Array(FEEDBACK_SIZE);
   private readonly handshakeLimiter = new KeyedRateLimiter(HANDSHAKE_RATE_PER_SEC, HANDSHAKE_BURST);
@@ -188,6 +190,7 @@ export class Tunnel {
     this.seenInits = opts.links.map(() => new Set<string>());
     this.sendPath = new SendPath({
       transmitData: (link, seq, packet, slot) => this.transmitData(link, seq, packet, slot),
+      transmitExpress: (link, packet) => this.transmitExpress(link, packet),
       transmitProbe: (link) => this.sendKeepalive(link, true),
       candidates: () => this.candidateLinks,
       active: () => this.links.filter((l) => l.isUp && l.current),
@@ -215,6 +218,7 @@ export class Tunnel {
       }
       return;
     }
+    if (this.sendPath.express(packet, nowMs)) return;
     // A packet refused here takes no sequence number: a gap would hold the receiver back.
     if (this.sendPath.schedule(packet, this.dataSeq, nowMs)) this.dataSeq++;
   }
@@ -423,6 +427,8 @@ export class Tunnel {
       case KIND_DATA:
         if (inner.length < DATA_PREFIX_SIZE) return this.drops.add("short");
         return this.receiveData(readU56(inner, 1), inner.subarray(DATA_PREFIX_SIZE));
+      case KIND_DATA_EXPRESS:
+        return this.out.deliver(inner.subarray(1));
       case KIND_FEEDBACK:
         return this.receiveFeedback(link, inner);
       case KIND_KEEPALIVE:
@@ -702,7 +708,7 @@ export class Tunnel {
       return -1;
     }
     const counter = s.sendCounter;
-    const n = s.seal(prefix, body, this.txBuf, this.opts.cleartextData && prefix[0] === KIND_DATA);
+    const n = s.seal(prefix, body, this.txBuf, this.opts.cleartextData && (prefix[0] === KIND_DATA || prefix[0] === KIND_DATA_EXPRESS));
     if (n === 0) {
       this.drops.add("keys-exhausted");
       return -1;
@@ -722,6 +728,12 @@ export class Tunnel {
     prefix[0] = KIND_DATA;
     writeU56(prefix, 1, dataSeq);
     this.send(link, s, prefix, packet, slot);
+  }
+
+  private transmitExpress(link: Link, packet: Uint8Array): void {
+    const s = link.current;
+    if (!s) return this.drops.add("no-link");
+    this.send(link, s, this.expressPrefix, packet);
   }
 
   private sendFeedback(link: Link): void {

@@ -125,7 +125,7 @@ describe("data", () => {
     });
     sim.run(3000);
     for (let i = 0; i < 2000; i++) {
-      sim.client.handleTunPacket(numberedPacket(i), sim.now);
+      sim.client.handleTunPacket(numberedPacket(i, 1000), sim.now);
       sim.run(sim.now + 1);
     }
     sim.run(sim.now + 1000);
