@@ -3,74 +3,14 @@
  * from a real tunnel core (run on the simulated network), escaping of hostile link names, and the
  * Prometheus exposition validated line by line.
  */
-import { afterAll, describe, expect, test } from "bun:test";
-import { loadConfig } from "../../src/config/load.ts";
-import type { Config } from "../../src/config/schema.ts";
+import { describe, expect, test } from "bun:test";
 import type { LinkSnapshot, TunnelSnapshot } from "../../src/core/tunnel.ts";
 import { DROP_REASONS } from "../../src/core/stats.ts";
 import type { StatusDocument } from "../../src/status/contract.ts";
-import { buildStatus, type ProcessFacts, statusJson } from "../../src/status/document.ts";
+import { buildStatus, statusJson } from "../../src/status/document.ts";
 import { buildMetrics, escapeLabel, LINK_STATES } from "../../src/status/metrics.ts";
 import { parsePrometheus, valueOf } from "../helpers/prometheus.ts";
-import { tempDir, writeConfig } from "../helpers/run.ts";
-import { SimPair } from "../sim/simnet.ts";
-
-const { dir, cleanup } = tempDir();
-afterAll(cleanup);
-
-function config(text: string): Config {
-  const r = loadConfig(writeConfig(dir, `c${Math.random().toString(36).slice(2)}.conf`, text), { checkOnly: true });
-  expect(r.diagnostics.filter((d) => d.severity === "error")).toEqual([]);
-  return r.config!;
-}
-
-const CLIENT = config(`[general]
-mode = "client"
-password = "unit test"
-interface_name = "mlvpn7"
-reorder_buffer_size = 64
-timeout = 30
-
-[link0]
-bindhost = "192.168.1.2"
-remotehost = "198.51.100.1"
-remoteport = 5080
-bandwidth_upload = 2500000
-
-[link1]
-remotehost = "198.51.100.2"
-remoteport = 5081
-timeout = 12
-`);
-
-const STARTED = 1_700_000_000_123;
-const FACTS: ProcessFacts = {
-  instance: "office",
-  version: "9.8.7",
-  pid: 4242,
-  startedEpochMs: STARTED,
-  lastReloadEpochMs: STARTED + 60_000,
-  deviceName: "mlvpn7",
-  // The simulation's clock starts at 0 when the process "started".
-  coreToEpochMs: STARTED,
-  shellDrops: { "tun-write": 3 },
-};
-
-/** A client core after 3 s of traffic both ways on two links. */
-function runningClient(): TunnelSnapshot {
-  const sim = new SimPair({
-    links: [
-      { name: "link0", up: { delayMs: 10 }, down: { delayMs: 10 }, bandwidth_upload: 2_500_000 },
-      { name: "link1", up: { delayMs: 30 }, down: { delayMs: 30 }, timeout: 12 },
-    ],
-    reorderBufferSize: 64,
-  });
-  sim.run(200);
-  sim.sendStream("client", 200, 5);
-  sim.sendStream("server", 200, 5);
-  sim.run(sim.now + 1000);
-  return sim.client.snapshot();
-}
+import { CLIENT, FACTS, runningClient, STARTED } from "../helpers/status-fixture.ts";
 
 /** C MLVPN's /status fields and their JSON types (reference §9.1); "integer" = a number C printed with %d/%u. */
 const C_TOP: Record<string, "string" | "integer" | "object" | "array"> = {
