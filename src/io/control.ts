@@ -18,6 +18,7 @@
 import { chmodSync, lstatSync, unlinkSync } from "node:fs";
 import type { Socket, SocketHandler, SocketListener, TCPSocketListener } from "bun";
 import type { GeneralConfig } from "../config/schema.ts";
+import { KeyedRateLimiter } from "../core/ratelimit.ts";
 import type { Logger } from "../log.ts";
 import { answerHttp, answerLine, type ControlContent, encodeHttp, httpError, isHttpRequestLine, jsonError } from "../status/protocol.ts";
 
@@ -34,6 +35,12 @@ export interface ControlLimits {
   requestMs: number;
   /** Output a client has not read yet; more and it is cut off. */
   maxUnsentBytes: number;
+  /**
+   * Answers per second, all clients together (bursts up to maxClients); beyond it clients wait
+   * their turn. Each answer costs ~0.1 ms of the event loop that also moves the tunnel's packets,
+   * so a flood of control requests cannot take more than a tenth of it.
+   */
+  maxAnswersPerSec: number;
 }
 
 export const DEFAULT_LIMITS: ControlLimits = {
@@ -43,6 +50,7 @@ export const DEFAULT_LIMITS: ControlLimits = {
   idleMs: 5000,
   requestMs: 5000,
   maxUnsentBytes: 1 << 20,
+  maxAnswersPerSec: 1000,
 };
 
 export interface ControlOptions {
@@ -86,6 +94,8 @@ interface Client {
   deadline: number;
   timer: ReturnType<typeof setTimeout> | undefined;
   closed: boolean;
+  /** An answer waiting for its turn; the client's further input waits behind it. */
+  pending: (() => void) | undefined;
 }
 
 export async function startControl(o: ControlOptions): Promise<ControlServer> {
@@ -96,6 +106,32 @@ export async function startControl(o: ControlOptions): Promise<ControlServer> {
   let unixPath: string | undefined;
   let closed = false;
   const log = o.log;
+  const answers = new KeyedRateLimiter(limits.maxAnswersPerSec, limits.maxClients, 1);
+  const waiting: Client[] = [];
+  let retry: ReturnType<typeof setTimeout> | undefined;
+
+  /** Runs `answer` now if the answer rate allows and nobody is waiting, else queues it in order. */
+  function inTurn(c: Client, answer: () => void): void {
+    if (waiting.length === 0 && answers.allow("", performance.now())) return answer();
+    c.pending = answer;
+    waiting.push(c);
+    retry ??= setTimeout(answerWaiting, 1000 / limits.maxAnswersPerSec);
+  }
+
+  function answerWaiting(): void {
+    retry = undefined;
+    while (waiting.length > 0) {
+      const c = waiting[0]!;
+      if (!c.closed && !answers.allow("", performance.now())) break;
+      waiting.shift();
+      const answer = c.pending;
+      c.pending = undefined;
+      if (c.closed || !answer) continue;
+      answer();
+      processInput(c);
+    }
+    if (waiting.length > 0) retry = setTimeout(answerWaiting, 1000 / limits.maxAnswersPerSec);
+  }
 
   function cut(c: Client, why: string): void {
     if (c.closed) return;
@@ -168,13 +204,16 @@ export async function startControl(o: ControlOptions): Promise<ControlServer> {
   }
 
   function onLine(c: Client, line: string): void {
-    const a = safely(
-      () => answerLine(line, o.content),
-      (m) => ({ kind: "reply", text: jsonError(`internal error: ${m}`) }) as const,
-    );
     arm(c, performance.now() + limits.idleMs);
-    if (a.kind === "reply") send(c, a.text);
-    else if (a.kind === "quit") finish(c, a.text);
+    if (line.trim() === "") return;
+    inTurn(c, () => {
+      const a = safely(
+        () => answerLine(line, o.content),
+        (m) => ({ kind: "reply", text: jsonError(`internal error: ${m}`) }) as const,
+      );
+      if (a.kind === "reply") send(c, a.text);
+      else if (a.kind === "quit") finish(c, a.text);
+    });
   }
 
   function onHttpInput(c: Client): void {
@@ -184,17 +223,24 @@ export async function startControl(o: ControlOptions): Promise<ControlServer> {
     }
     if (end < 0) return;
     const requestLine = c.input.subarray(0, c.input.indexOf(LF)).toString("latin1");
-    const a = safely(
-      () => answerHttp(requestLine, o.content),
-      (m) => httpError(500, `internal error: ${m}`),
-    );
-    finish(c, encodeHttp(a));
+    inTurn(c, () => {
+      const a = safely(
+        () => answerHttp(requestLine, o.content),
+        (m) => httpError(500, `internal error: ${m}`),
+      );
+      finish(c, encodeHttp(a));
+    });
   }
 
   function onData(c: Client, chunk: Buffer): void {
     if (c.closed || c.ending) return;
     c.input = c.input.length === 0 ? chunk : Buffer.concat([c.input, chunk]);
-    while (!c.closed && !c.ending) {
+    if (c.pending && c.input.length > limits.maxHeadBytes) return cut(c, "sent too much while waiting for an answer");
+    processInput(c);
+  }
+
+  function processInput(c: Client): void {
+    while (!c.closed && !c.ending && !c.pending) {
       if (c.protocol === "http") return onHttpInput(c);
       const lf = c.input.indexOf(LF);
       const eot = c.input.indexOf(EOT);
@@ -219,7 +265,7 @@ export async function startControl(o: ControlOptions): Promise<ControlServer> {
   function handlers(protocol: "undecided" | "http"): SocketHandler<Client> {
     return {
       open(socket: Socket<Client>) {
-        const c: Client = { socket, protocol, input: Buffer.alloc(0), unsent: [], unsentBytes: 0, ending: false, deadline: 0, timer: undefined, closed: false };
+        const c: Client = { socket, protocol, input: Buffer.alloc(0), unsent: [], unsentBytes: 0, ending: false, deadline: 0, timer: undefined, closed: false, pending: undefined };
         socket.data = c;
         if (closed || clients.size >= limits.maxClients) {
           c.closed = true;
@@ -284,6 +330,8 @@ export async function startControl(o: ControlOptions): Promise<ControlServer> {
     close() {
       if (closed) return;
       closed = true;
+      if (retry) clearTimeout(retry);
+      waiting.length = 0;
       for (const c of [...clients]) cut(c, "shutting down");
       for (const l of listeners) l.stop(true);
       if (unixPath) removeQuietly(unixPath);

@@ -230,6 +230,17 @@ test("200 clients at once, half Unix half HTTP, all get the full document", asyn
   expect(served - before).toBe(200);
 });
 
+test("over the answer rate, clients wait their turn, in order, each getting every answer", async () => {
+  const { unix } = await start({ limits: { maxClients: 10, maxAnswersPerSec: 20 } });
+  const started = performance.now();
+  const results = await Promise.all(Array.from({ length: 10 }, () => talk(unix, ["status\nmetrics\nstatus\nquit\n"])));
+  const seconds = (performance.now() - started) / 1000;
+  for (const r of results) expect(r.text).toBe(`${STATUS}${content.metrics()}${STATUS}bye.\n`);
+  // 40 answers: 10 at once (the burst), the other 30 at 20 per second.
+  expect(seconds).toBeGreaterThan(1.3);
+  expect(seconds).toBeLessThan(3);
+});
+
 test("a failing status provider gives an error answer, not a crash", async () => {
   const { unix, tcp } = await start({
     http: true,
