@@ -311,7 +311,7 @@ export async function startControl(o: ControlOptions): Promise<ControlServer> {
         httpListener = Bun.listen<Client>({ hostname: host, port, exclusive: true, socket: handlers("http") });
         listeners.push(httpListener);
       } catch (e) {
-        throw new ControlStartError(`control: cannot listen on ${host}:${port}: ${(e as Error).message}`);
+        throw new ControlStartError(`control: cannot listen on ${host}:${port}: ${listenError(e)}`);
       }
       log.info("control", `HTTP control on ${host.includes(":") ? `[${host}]` : host}:${httpListener.port}`);
       if (!isLoopback(host)) log.warn("control", `the HTTP control on ${host} has no authentication: anyone who can reach it can read the tunnel's status; prefer 127.0.0.1 or control_unix_path`);
@@ -354,7 +354,7 @@ function listenUnix(path: string, socket: SocketHandler<Client>): SocketListener
   try {
     return Bun.listen<Client>({ unix: path, socket });
   } catch (e) {
-    throw new ControlStartError(`control: cannot listen on ${path}: ${(e as Error).message}`);
+    throw new ControlStartError(`control: cannot listen on ${path}: ${listenError(e)}`);
   } finally {
     process.umask(umask);
     try {
@@ -407,6 +407,19 @@ function removeQuietly(path: string): void {
   try {
     if (lstatSync(path).isSocket()) unlinkSync(path);
   } catch {}
+}
+
+const LISTEN_ERRORS: Record<string, string> = {
+  ENOENT: "its directory does not exist",
+  EACCES: "permission denied",
+  EADDRINUSE: "address already in use (another mlvpn running?)",
+  EADDRNOTAVAIL: "no interface has this address",
+  ENAMETOOLONG: "path too long",
+};
+
+function listenError(e: unknown): string {
+  const code = (e as { code?: string }).code;
+  return (code && LISTEN_ERRORS[code]) ?? code ?? (e as Error).message;
 }
 
 function isLoopback(host: string): boolean {

@@ -21,13 +21,13 @@
  * Then `mlvpn status` reads the running client, and SIGTERM removes the sockets.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, statSync } from "node:fs";
+import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fetchStatus } from "../../src/io/control-client.ts";
 import type { StatusDocument } from "../../src/status/contract.ts";
 import { cContractProblems } from "../helpers/c-contract.ts";
 import { runMain } from "../helpers/run.ts";
-import { buildBinary, ifaceStat } from "../lab/mlvpn.ts";
+import { BIN, buildBinary, ifaceStat } from "../lab/mlvpn.ts";
 import { labSkipReason } from "../lab/netns.ts";
 import { createTopology, type Topology } from "../lab/topology.ts";
 import { transfer } from "../lab/transfer.ts";
@@ -138,6 +138,19 @@ describe.skipIf(skip !== null)("control interface of dist/mlvpn on the lab", () 
     const doc = JSON.parse(json.stdout) as StatusDocument;
     expect(doc.mode).toBe("server");
     expect(cContractProblems(doc)).toEqual([]);
+  });
+
+  test("a control path that is not a socket: the daemon refuses to start, in one line, and deletes nothing", async () => {
+    const file = join(tunnel.dir, "precious.txt");
+    writeFileSync(file, "keep me");
+    const conf = join(tunnel.dir, "bad.conf");
+    writeFileSync(conf, `[general]\nmode = "client"\npassword = "x"\ninterface_name = "mlvctl9"\ncontrol_unix_path = "${file}"\n\n[wan]\nremotehost = "192.0.2.1"\nremoteport = 5080\n`, { mode: 0o600 });
+    const r = await topo.lab.exec("client", [BIN, "-c", conf, "--yes-run-as-root"], { timeoutMs: 10_000 });
+    expect(r.code).toBe(1);
+    expect(r.stderr.trim().split("\n").at(-1)).toBe(`mlvpn: control_unix_path ${file} exists and is not a socket: refusing to replace it (remove it or choose another path)`);
+    expect(readFileSync(file, "utf8")).toBe("keep me");
+    // The tun device it had opened is gone again.
+    expect((await topo.lab.exec("client", ["ip", "link", "show", "mlvctl9"])).code).not.toBe(0);
   });
 
   test("SIGTERM removes the control sockets", async () => {

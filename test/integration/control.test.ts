@@ -80,7 +80,7 @@ describe("the Unix socket", () => {
     mkdirSync(sub);
     await expect(startControl({ unixPath: sub, content, log })).rejects.toThrow(ControlStartError);
     await expect(startControl({ unixPath: join(dir, "x".repeat(120)), content, log })).rejects.toThrow("too long for a Unix socket");
-    await expect(startControl({ unixPath: join(dir, "missing", "c.sock"), content, log })).rejects.toThrow("cannot listen on");
+    await expect(startControl({ unixPath: join(dir, "missing", "c.sock"), content, log })).rejects.toThrow("cannot listen on " + join(dir, "missing", "c.sock") + ": its directory does not exist");
   });
 
   test("commands: status, metrics, quit; case-insensitive, several per packet, CRLF, empty lines", async () => {
@@ -257,5 +257,5 @@ test("a failing status provider gives an error answer, not a crash", async () =>
 
 test("the HTTP port in use: a clear error", async () => {
   const { tcp } = await start({ unix: false, http: true });
-  await expect(startControl({ http: { host: "127.0.0.1", port: tcp.port }, content, log })).rejects.toThrow(`control: cannot listen on 127.0.0.1:${tcp.port}`);
+  await expect(startControl({ http: { host: "127.0.0.1", port: tcp.port }, content, log })).rejects.toThrow(`control: cannot listen on 127.0.0.1:${tcp.port}: address already in use (another mlvpn running?)`);
 });
