@@ -7,20 +7,20 @@
  * Bun.serve: Bun.serve's only timeout is an idle timer that every received byte resets, so a
  * client trickling its headers one byte a second would be kept for as long as it likes. Here
  * every client has a deadline, a line/header size limit and a cap on output it leaves unread;
- * the number of clients is capped too. Nothing blocks: writes that do not fit the kernel buffer
- * wait for `drain`, and a client over its budget is cut off, so the data path never waits for
- * the control side.
+ * the number of clients and the rate of answers are capped too. Nothing blocks: writes that do
+ * not fit the kernel buffer wait for `drain`, a client over its budget is cut off, and a flood of
+ * requests waits its turn instead of taking the event loop from the packets.
  *
  * Unix socket clients speak lines (`status`, `metrics`, `quit`; reference §9), or HTTP when
  * their first line is an HTTP request line (so `curl --unix-socket` works too). The HTTP
  * listener speaks HTTP only; one request per connection.
  */
-import { chmodSync, lstatSync, unlinkSync } from "node:fs";
 import type { Socket, SocketHandler, SocketListener, TCPSocketListener } from "bun";
 import type { GeneralConfig } from "../config/schema.ts";
 import { KeyedRateLimiter } from "../core/ratelimit.ts";
 import type { Logger } from "../log.ts";
 import { answerHttp, answerLine, type ControlContent, encodeHttp, httpError, isHttpRequestLine, jsonError } from "../status/protocol.ts";
+import { listenError, listenUnixPrivate, removeUnixSocket, SocketPathError, takeUnixPath } from "./unix-socket.ts";
 
 export interface ControlLimits {
   /** Clients connected at once, both listeners together. */
@@ -77,8 +77,6 @@ export function listenersOf(g: GeneralConfig): Pick<ControlOptions, "unixPath" |
   return { unixPath: g.control_unix_path, http };
 }
 
-/** sun_path is 108 bytes including the terminating NUL. */
-const MAX_UNIX_PATH = 107;
 const LF = 0x0a;
 const EOT = 0x04;
 
@@ -300,8 +298,14 @@ export async function startControl(o: ControlOptions): Promise<ControlServer> {
 
   try {
     if (o.unixPath) {
-      await removeStaleSocket(o.unixPath);
-      listeners.push(listenUnix(o.unixPath, handlers("undecided")));
+      await takeUnixPath(o.unixPath, "control_unix_path").catch((e) => {
+        throw asStartError(e, "");
+      });
+      try {
+        listeners.push(listenUnixPrivate(o.unixPath, handlers("undecided")));
+      } catch (e) {
+        throw asStartError(e, "control: ");
+      }
       unixPath = o.unixPath;
       log.info("control", `control socket ${o.unixPath} (mode 0600)`);
     }
@@ -318,7 +322,7 @@ export async function startControl(o: ControlOptions): Promise<ControlServer> {
     }
   } catch (e) {
     for (const l of listeners) l.stop(true);
-    if (unixPath) removeQuietly(unixPath);
+    if (unixPath) removeUnixSocket(unixPath);
     throw e;
   }
 
@@ -334,9 +338,13 @@ export async function startControl(o: ControlOptions): Promise<ControlServer> {
       waiting.length = 0;
       for (const c of [...clients]) cut(c, "shutting down");
       for (const l of listeners) l.stop(true);
-      if (unixPath) removeQuietly(unixPath);
+      if (unixPath) removeUnixSocket(unixPath);
     },
   };
+}
+
+function asStartError(e: unknown, prefix: string): unknown {
+  return e instanceof SocketPathError ? new ControlStartError(`${prefix}${e.message}`) : e;
 }
 
 /** Index just past the blank line ending an HTTP head (CRLF or bare LF line ends), or -1. */
@@ -345,81 +353,6 @@ function headEnd(b: Buffer): number {
   if (crlf >= 0) return crlf + 4;
   const lf = b.indexOf("\n\n");
   return lf >= 0 ? lf + 2 : -1;
-}
-
-function listenUnix(path: string, socket: SocketHandler<Client>): SocketListener<Client> {
-  // Created with no access for group and others from the start (no window before the chmod);
-  // nothing else in this process creates files between these two lines.
-  const umask = process.umask(0o177);
-  try {
-    return Bun.listen<Client>({ unix: path, socket });
-  } catch (e) {
-    throw new ControlStartError(`control: cannot listen on ${path}: ${listenError(e)}`);
-  } finally {
-    process.umask(umask);
-    try {
-      chmodSync(path, 0o600);
-    } catch {}
-  }
-}
-
-/**
- * A socket file left by a previous run is replaced; a live one (something accepts connections)
- * or any other kind of file is refused with a clear error, never deleted.
- */
-async function removeStaleSocket(path: string): Promise<void> {
-  if (Buffer.byteLength(path) > MAX_UNIX_PATH) throw new ControlStartError(`control_unix_path is too long for a Unix socket (${Buffer.byteLength(path)} bytes, at most ${MAX_UNIX_PATH}): ${path}`);
-  let st;
-  try {
-    st = lstatSync(path);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === "ENOENT") return;
-    throw new ControlStartError(`control: cannot check ${path}: ${(e as Error).message}`);
-  }
-  if (!st.isSocket()) throw new ControlStartError(`control_unix_path ${path} exists and is not a socket: refusing to replace it (remove it or choose another path)`);
-  if (await accepts(path)) throw new ControlStartError(`control_unix_path ${path} is in use by a running process (another mlvpn?)`);
-  try {
-    unlinkSync(path);
-  } catch (e) {
-    throw new ControlStartError(`control: cannot remove the stale socket ${path}: ${(e as Error).message}`);
-  }
-}
-
-/** Whether something listens on a Unix socket (connect succeeds within a second). */
-async function accepts(path: string): Promise<boolean> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const attempt = Bun.connect({ unix: path, socket: { data() {}, error() {} } }).then(
-    (s) => {
-      s.end();
-      return true;
-    },
-    () => false,
-  );
-  const timeout = new Promise<boolean>((r) => (timer = setTimeout(() => r(true), 1000)));
-  try {
-    return await Promise.race([attempt, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-function removeQuietly(path: string): void {
-  try {
-    if (lstatSync(path).isSocket()) unlinkSync(path);
-  } catch {}
-}
-
-const LISTEN_ERRORS: Record<string, string> = {
-  ENOENT: "its directory does not exist",
-  EACCES: "permission denied",
-  EADDRINUSE: "address already in use (another mlvpn running?)",
-  EADDRNOTAVAIL: "no interface has this address",
-  ENAMETOOLONG: "path too long",
-};
-
-function listenError(e: unknown): string {
-  const code = (e as { code?: string }).code;
-  return (code && LISTEN_ERRORS[code]) ?? code ?? (e as Error).message;
 }
 
 function isLoopback(host: string): boolean {
