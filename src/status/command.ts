@@ -86,7 +86,7 @@ export function targetFromConfig(file: string, format?: ConfigFormat): ControlTa
   const loaded = loadConfig(file, { format, checkOnly: true });
   if (!loaded.config) {
     const first = loaded.diagnostics.find((d) => d.severity === "error");
-    throw new ControlClientError(`cannot read ${file}${first ? `: ${first.message}` : ""}`);
+    throw new ControlClientError(`cannot read ${file}${first ? `: ${first.message}` : ""} (give the configuration with -c, or the control interface with --socket or --url)`);
   }
   const g = loaded.config.general;
   if (g.control_unix_path) return { unix: g.control_unix_path };

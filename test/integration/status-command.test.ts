@@ -69,7 +69,7 @@ describe("mlvpn status", () => {
       [["--url", "http://127.0.0.1:1"], "nothing listens at http://127.0.0.1:1/status"],
       [["--url", "ftp://x"], "not an HTTP URL"],
       [["--url", `${base}/nope`], "answered 404 Not Found"],
-      [["-c", join(dir, "missing.conf")], "cannot read"],
+      [["-c", join(dir, "missing.conf")], "cannot read the configuration: no such file (give the configuration with -c, or the control interface with --socket or --url)"],
       [["-c", writeConfig(dir, "none.conf", `${GENERAL}${LINK}`)], "enables no control interface"],
     ];
     for (const [args, message] of cases) {
