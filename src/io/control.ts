@@ -36,11 +36,13 @@ export interface ControlLimits {
   /** Output a client has not read yet; more and it is cut off. */
   maxUnsentBytes: number;
   /**
-   * Answers per second, all clients together (bursts up to maxClients); beyond it clients wait
-   * their turn. Each answer costs ~0.1 ms of the event loop that also moves the tunnel's packets,
-   * so a flood of control requests cannot take more than a tenth of it.
+   * Answers per second, all clients together, in bursts of at most answerBurst; beyond it
+   * clients wait their turn. Each answer costs ~0.1 ms of the event loop that also moves the
+   * tunnel's packets: a flood of requests takes at most a tenth of it, and never more than a
+   * couple of milliseconds in one go (200 answers at once held packets back for 20 ms).
    */
   maxAnswersPerSec: number;
+  answerBurst: number;
 }
 
 export const DEFAULT_LIMITS: ControlLimits = {
@@ -51,6 +53,7 @@ export const DEFAULT_LIMITS: ControlLimits = {
   requestMs: 5000,
   maxUnsentBytes: 1 << 20,
   maxAnswersPerSec: 1000,
+  answerBurst: 16,
 };
 
 export interface ControlOptions {
@@ -104,7 +107,7 @@ export async function startControl(o: ControlOptions): Promise<ControlServer> {
   let unixPath: string | undefined;
   let closed = false;
   const log = o.log;
-  const answers = new KeyedRateLimiter(limits.maxAnswersPerSec, limits.maxClients, 1);
+  const answers = new KeyedRateLimiter(limits.maxAnswersPerSec, limits.answerBurst, 1);
   const waiting: Client[] = [];
   let retry: ReturnType<typeof setTimeout> | undefined;
 

@@ -11,12 +11,16 @@
  *
  * The transfer runs at 3 MB/s, below the two uplinks' 40 Mbit/s: at full speed TCP fills the
  * sender's 15 ms queue and its tail drops ("queue-full": 40 to 400 per 20 MB between identical
- * runs without any control load) would hide what the control side does. The clients' process
- * runs at nice 19: on this 2-core machine, which also runs both ends, the delay lines and the
- * transfer, its own CPU use would otherwise be measured too. Measured (20 MB at 3 MB/s,
- * "queue-full" on the client): without control load 0, 0, 0; with it 0, 4, 0; with it before the
- * answers were rate-limited (maxAnswersPerSec) 437, 503, 201. The bound (1 % of the packets)
- * catches that regression and tolerates a busy machine.
+ * runs without any control load) would hide what the control side does. Even at 3 MB/s some
+ * happen when a burst of the TCP sender meets a moment this shared 2-core machine is busy, so
+ * the same transfer without control load runs first and the loaded one may drop at most 3 % of
+ * the packets more. The clients' process runs at nice 19: on this machine, which also runs both
+ * ends, the delay lines and the transfer, its own CPU use would otherwise be measured too.
+ * Measured ("queue-full" on the client, 20 MB at 3 MB/s): without control load 0 to 6 (up to
+ * 330 while other test suites ran on the machine); with this load 0, 0, 0, 149; before the
+ * answers were rate-limited and smoothed (maxAnswersPerSec, answerBurst) 200 to 1000, when 200
+ * answers at once held the event loop for up to 15 ms (now at most 3 ms, measured with a 1 ms
+ * timer in the serving process).
  *
  * Then `mlvpn status` reads the running client, and SIGTERM removes the sockets.
  */
@@ -39,8 +43,9 @@ const HTTP_PORT = 7070;
 /** src/io/control.ts DEFAULT_LIMITS: requestMs and idleMs. */
 const CUT_AFTER_MS = 5000;
 const CLIENTS = 200;
-/** Rounds of clients follow each other for this long, most of the transfer. */
+/** A round of clients every ROUND_EVERY_MS for LOAD_MS, most of the transfer. */
 const LOAD_MS = 4000;
+const ROUND_EVERY_MS = 400;
 const RATE_MB_PER_S = 3;
 /** Data packets of the transfer, about (1400-byte TCP segments). */
 const PACKETS = (20 * 1024 * 1024) / 1400;
@@ -73,6 +78,15 @@ describe.skipIf(skip !== null)("control interface of dist/mlvpn on the lab", () 
       expect(st.mode & 0o777).toBe(0o600);
     }
   });
+
+  let baselineQueueFull = 0;
+  test("the same transfer without control load", async () => {
+    const before = await status("client");
+    const { sent, received } = await transfer(topo, tunnel.dir, 20, RATE_MB_PER_S);
+    expect(received.sha256).toBe(sent.sha256);
+    baselineQueueFull = dropsAdded(before, await status("client"))["queue-full"] ?? 0;
+    console.log(`without control load: 20 MB in ${sent.seconds.toFixed(2)} s, client send-queue tail drops ${baselineQueueFull}`);
+  }, 60_000);
 
   test(`rounds of ${CLIENTS} concurrent clients and two slowloris clients while 20 MB pass: nothing lost`, async () => {
     const before = { client: await status("client"), server: await status("server") };
@@ -118,7 +132,7 @@ describe.skipIf(skip !== null)("control interface of dist/mlvpn on the lab", () 
       expect(kernelAfter[side]).toEqual(kernelBefore[side]);
       const { "queue-full": queueFull = 0, ...others } = dropsAdded(before[side], after[side]);
       expect(others).toEqual({});
-      expect(queueFull).toBeLessThan(PACKETS / 100);
+      expect(queueFull).toBeLessThanOrEqual(baselineQueueFull + (3 * PACKETS) / 100);
     }
     const ms = answers.map((a) => a.ms).sort((a, b) => a - b);
     const seconds = sent.seconds;
@@ -184,7 +198,7 @@ interface LoadResult {
 }
 
 async function runLoad(): Promise<LoadResult> {
-  const args = JSON.stringify({ unix: sock("client"), port: HTTP_PORT, clients: CLIENTS, durationMs: LOAD_MS, slowGapMs: 1000 });
+  const args = JSON.stringify({ unix: sock("client"), port: HTTP_PORT, clients: CLIENTS, durationMs: LOAD_MS, everyMs: ROUND_EVERY_MS, slowGapMs: 1000 });
   const p = topo.lab.spawn("client", ["nice", "-n", "19", BUN, LOAD, args], { stdout: "pipe", stderr: join(tunnel.dir, "load.err") });
   const out = await Promise.race([new Response(p.stdout as ReadableStream).text(), Bun.sleep(60_000).then(() => "")]);
   if (!out) throw new Error(`the control load did not finish (see ${join(tunnel.dir, "load.err")})`);

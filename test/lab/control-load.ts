@@ -2,15 +2,15 @@
  * Control-interface load, run as its own process (inside the client router's namespace, where
  * the HTTP listener is on loopback): rounds of CLIENTS concurrent clients, alternately
  * on the Unix socket (line command `status`) and over HTTP (`GET /status`), while one slowloris
- * client per listener trickles a byte per GAP ms. Rounds follow each other for DURATION ms (at
- * least one, at most MAX_ROUNDS). Prints one JSON line: every answer body with its timing, and
- * how long each slowloris client was kept.
+ * client per listener trickles a byte per GAP ms. A round starts every EVERY ms (or when the
+ * previous one ends, if later) for DURATION ms (at least one round, at most MAX_ROUNDS). Prints
+ * one JSON line: every answer body with its timing, and how long each slowloris client was kept.
  *
- *   bun test/lab/control-load.ts '{"unix":"/run/x.sock","port":7070,"clients":200,"durationMs":5000,"slowGapMs":1000}'
+ *   bun test/lab/control-load.ts '{"unix":"/run/x.sock","port":7070,"clients":200,"durationMs":4000,"everyMs":500,"slowGapMs":1000}'
  */
 import { parseHttp, type Target, talk } from "../helpers/rawclient.ts";
 
-const o = JSON.parse(process.argv[2]!) as { unix: string; port: number; clients: number; durationMs: number; slowGapMs: number };
+const o = JSON.parse(process.argv[2]!) as { unix: string; port: number; clients: number; durationMs: number; everyMs: number; slowGapMs: number };
 const MAX_ROUNDS = 100;
 const unix: Target = { unix: o.unix };
 const http: Target = { hostname: "127.0.0.1", port: o.port };
@@ -40,6 +40,7 @@ for (let k = 0; k < MAX_ROUNDS && (k === 0 || Date.now() - started < o.durationM
   const startedEpochMs = Date.now();
   const answers = await Promise.all(Array.from({ length: o.clients }, (_, i) => one(i)));
   rounds.push({ startedEpochMs, endedEpochMs: Date.now(), answers });
+  await Bun.sleep(Math.max(0, startedEpochMs + o.everyMs - Date.now()));
 }
 console.log(JSON.stringify({ rounds, slow: await Promise.all(slow) }));
 process.exit(0);
