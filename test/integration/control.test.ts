@@ -57,16 +57,14 @@ describe("the Unix socket", () => {
   test("a stale socket file is replaced; a live one, a regular file, a long path are refused", async () => {
     const { unix } = await start();
     // Live: something accepts on it.
-    const live = startControl({ unixPath: unix.unix, content, log });
-    expect(live).rejects.toThrow("in use by a running process");
-    await live.catch(() => {});
-    // Stale: a socket file nobody listens on (left by a killed process).
+    await expect(startControl({ unixPath: unix.unix, content, log })).rejects.toThrow(`control_unix_path ${unix.unix} is in use by a running process`);
+    // Stale: what a killed process leaves, a socket file nobody listens on.
     const stalePath = join(dir, "stale.sock");
-    const l = Bun.listen({ unix: stalePath, socket: { data() {} } });
-    l.stop(true);
-    // Bun removes the file on stop; recreate a socket file without a listener the way a crash leaves it.
-    const sp = Bun.spawnSync(["python3", "-c", `import socket;s=socket.socket(socket.AF_UNIX);s.bind(${JSON.stringify(stalePath)})`]);
-    expect(sp.exitCode).toBe(0);
+    const holder = Bun.spawn([process.execPath, "-e", `Bun.listen({ unix: ${JSON.stringify(stalePath)}, socket: { data() {} } }); console.log("up"); setInterval(() => {}, 1000);`], { stdout: "pipe" });
+    const reader = (holder.stdout as ReadableStream<Uint8Array>).getReader();
+    expect(new TextDecoder().decode((await reader.read()).value)).toContain("up");
+    holder.kill("SIGKILL");
+    await holder.exited;
     expect(statSync(stalePath).isSocket()).toBe(true);
     const s2 = await startControl({ unixPath: stalePath, content, log });
     servers.push(s2);
