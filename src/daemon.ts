@@ -5,6 +5,7 @@
  * events between the core and the operating system.
  */
 import { lookup } from "node:dns/promises";
+import { chownSync } from "node:fs";
 import { isIP } from "node:net";
 import { resolve as resolvePath } from "node:path";
 import type { CliOptions } from "./cli.ts";
@@ -14,6 +15,7 @@ import { STATUS_TEXT } from "./core/link.ts";
 import { tunnelMtu } from "./core/mtu.ts";
 import { type PeerAddress, Tunnel, type TunnelEvent } from "./core/tunnel.ts";
 import { passwordKey } from "./crypto/primitives.ts";
+import { type ControlServer, ControlStartError, listenersOf, startControl } from "./io/control.ts";
 import { HookHelperClient } from "./io/hook-client.ts";
 import { HookRunner, hookEnv } from "./io/hooks.ts";
 import { dropPrivileges, type UnixUser, userToDropTo } from "./io/privileges.ts";
@@ -23,6 +25,10 @@ import { openTun, type TunDevice } from "./io/tun.ts";
 import { type LinkSocket, openLinkSocket } from "./io/udp.ts";
 import type { Logger } from "./log.ts";
 import { applyReload } from "./reload.ts";
+import type { StatusDocument } from "./status/contract.ts";
+import { buildStatus, statusJson } from "./status/document.ts";
+import { buildMetrics } from "./status/metrics.ts";
+import { VERSION } from "./version.ts";
 import { LABEL_PASSWORD_SALT } from "./wire/layout.ts";
 
 /** Send errors that mean the link's path is gone (interface down, address removed). */
@@ -50,6 +56,8 @@ interface Running {
   reload(next: Config): Promise<void>;
   /** Set once privileges are dropped: the root hook helper reads the configuration file. */
   readConfig?(): Promise<{ text: string; valid: boolean }>;
+  /** The /status document now. */
+  status(): StatusDocument;
 }
 
 /** Picks the local address to bind: bindhost, else the wildcard of the peer's family. */
@@ -249,6 +257,27 @@ export async function startDaemon(config: Config, options: CliOptions, log: Logg
     }
   }
 
+  // Core times are performance.now() values: timeOrigin (the process start) turns them into epoch.
+  const startedEpochMs = performance.timeOrigin;
+  let lastReloadEpochMs = startedEpochMs; // set by a successful reload
+  let running = config; // what is in effect: the start-up configuration, then each reload's
+  const status = (): StatusDocument =>
+    buildStatus(
+      tunnel.snapshot(),
+      running,
+      { instance: options.name, version: VERSION, pid: process.pid, startedEpochMs, lastReloadEpochMs, deviceName: tun.name, coreToEpochMs: performance.timeOrigin, shellDrops: { "tun-write": tunWriteDrops } },
+      Date.now(),
+    );
+  let control: ControlServer;
+  try {
+    control = await startControl({ ...listenersOf(g), content: { status: () => statusJson(status()), metrics: () => buildMetrics(status()) }, log });
+  } catch (e) {
+    for (const s of sockets) s?.close();
+    tun.close();
+    hookHelper?.close();
+    throw e instanceof ControlStartError ? new StartError(e.message) : e;
+  }
+
   let reader: TunReader | undefined;
   let resolveStopped!: () => void;
   const stopped = new Promise<void>((r) => (resolveStopped = r));
@@ -267,6 +296,9 @@ export async function startDaemon(config: Config, options: CliOptions, log: Logg
   // Last step of start-up: everything that needs root (tun, sockets, hook helper) is open.
   if (dropTo) {
     try {
+      // The control socket belongs to the user mlvpn runs as (and, with a directory it owns,
+      // such as the tmpfiles entry's /run/mlvpn, is removed at exit).
+      if (g.control_unix_path) chownSync(g.control_unix_path, dropTo.uid, dropTo.gid);
       dropPrivileges(dropTo);
     } catch (e) {
       await stop();
@@ -277,7 +309,6 @@ export async function startDaemon(config: Config, options: CliOptions, log: Logg
   log.info("", `mlvpn ${mode} started with ${config.links.length} link${config.links.length === 1 ? "" : "s"}`);
   service?.ready(tunnel.snapshot().links);
 
-  let running = config;
   let reloading = Promise.resolve();
   const reloadTarget = {
     tunnel,
@@ -307,7 +338,9 @@ export async function startDaemon(config: Config, options: CliOptions, log: Logg
   function reload(next: Config): Promise<void> {
     reloading = reloading
       .then(async () => {
-        if (!stopping) running = await applyReload(running, next, reloadTarget, log);
+        if (stopping) return;
+        running = await applyReload(running, next, reloadTarget, log);
+        lastReloadEpochMs = Date.now();
       })
       .catch((e: Error) => log.error("config", `reload failed: ${e.message}; the links not yet changed keep their old settings`));
     return reloading;
@@ -320,6 +353,7 @@ export async function startDaemon(config: Config, options: CliOptions, log: Logg
     // A reload still binding a socket finishes first, so that the socket is closed below too.
     await reloading;
     if (timer) clearTimeout(timer);
+    control.close();
     tunnel.shutdown(now());
     let giveUp: ReturnType<typeof setTimeout> | undefined;
     await Promise.race([hooks.idle(), new Promise<void>((r) => (giveUp = setTimeout(r, SHUTDOWN_HOOKS_MS)))]);
@@ -335,5 +369,5 @@ export async function startDaemon(config: Config, options: CliOptions, log: Logg
     return stopped;
   }
 
-  return { stop, stopped, reload, readConfig: hookHelper ? () => hookHelper.reload() : undefined };
+  return { stop, stopped, reload, status, readConfig: hookHelper ? () => hookHelper.reload() : undefined };
 }

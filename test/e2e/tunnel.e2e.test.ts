@@ -9,15 +9,13 @@
  * (rtun_up); the server killed and restarted (the client is back within 3 s); SIGTERM.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { rmSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
 import type { Subprocess } from "bun";
 import { buildBinary, startEnd } from "../lab/mlvpn.ts";
 import { labSkipReason, pingOk, waitFor } from "../lab/netns.ts";
 import { createTopology, type Topology } from "../lab/topology.ts";
-import { type LabTunnel, startTunnel } from "../lab/tunnel.ts";
+import { transfer } from "../lab/transfer.ts";
+import { destroyLab, type LabTunnel, startTunnel } from "../lab/tunnel.ts";
 
-const BUN = process.execPath;
 const skip = labSkipReason();
 if (skip) console.log(`skipping the tunnel e2e tests: ${skip}`);
 
@@ -28,54 +26,6 @@ let client: Subprocess;
 
 const events = (side: "client" | "server") => tunnel.events(side);
 
-/** Receives one TCP stream on the internet host and prints its SHA-256 and length. */
-const SINK = (host: string) => `
-const h = new Bun.CryptoHasher("sha256"); let n = 0;
-Bun.listen({ hostname: "${host}", port: 7000, socket: {
-  data(s, d) { h.update(d); n += d.length; },
-  close() { console.log(JSON.stringify({ sha256: h.digest("hex"), bytes: n })); process.exit(0); },
-}});
-console.log("listening");
-`;
-
-/** Sends MB of seeded pseudo-random bytes at about RATE MB/s (0 = at once), then prints their SHA-256. */
-const SOURCE = (host: string) => `
-const mb = Number(process.argv[2]), rate = Number(process.argv[3]);
-const total = mb * 1024 * 1024, data = new Uint8Array(total); let x = 12345;
-for (let i = 0; i < total; i++) { x ^= x << 13; x ^= x >>> 17; x ^= x << 5; data[i] = x & 255; }
-const sha256 = new Bun.CryptoHasher("sha256").update(data).digest("hex");
-let off = 0; const started = performance.now();
-function pump(s) {
-  while (off < total) {
-    if (rate > 0 && off / 1048576 > ((performance.now() - started) / 1000) * rate) return void setTimeout(() => pump(s), 5);
-    const w = s.write(data.subarray(off, Math.min(total, off + 65536)));
-    off += w;
-    if (w === 0) return;
-  }
-  s.end();
-}
-await Bun.connect({ hostname: "${host}", port: 7000, socket: {
-  open(s) { pump(s); }, data() {}, drain(s) { pump(s); },
-  close() { console.log(JSON.stringify({ sha256, bytes: off, seconds: (performance.now() - started) / 1000 })); process.exit(0); },
-}});
-`;
-
-async function transfer(mb: number, rateMBps: number, during?: () => Promise<void>) {
-  writeFileSync(join(tunnel.dir, "sink.ts"), SINK(topo.internetHost));
-  writeFileSync(join(tunnel.dir, "source.ts"), SOURCE(topo.internetHost));
-  const sink = topo.lab.spawn("inet", [BUN, join(tunnel.dir, "sink.ts")], { stdout: "pipe", stderr: join(tunnel.dir, "sink.err") });
-  const reader = (sink.stdout as ReadableStream<Uint8Array>).getReader();
-  const first = await reader.read();
-  expect(new TextDecoder().decode(first.value)).toContain("listening");
-  const source = topo.lab.spawn("lan", [BUN, join(tunnel.dir, "source.ts"), String(mb), String(rateMBps)], { stdout: "pipe", stderr: join(tunnel.dir, "source.err") });
-  if (during) await during();
-  const sentText = await Promise.race([new Response(source.stdout as ReadableStream).text(), Bun.sleep(90_000).then(() => "")]);
-  let receivedText = "";
-  for (let r = await reader.read(); !r.done; r = await reader.read()) receivedText += new TextDecoder().decode(r.value);
-  if (!sentText || !receivedText) throw new Error(`transfer did not finish (sent: ${sentText || "-"}, received: ${receivedText || "-"})`);
-  return { sent: JSON.parse(sentText), received: JSON.parse(receivedText) };
-}
-
 describe.skipIf(skip !== null)("tunnel end to end on the lab (dist/mlvpn, two 20 Mbit/s uplinks)", () => {
   beforeAll(async () => {
     buildBinary();
@@ -85,11 +35,7 @@ describe.skipIf(skip !== null)("tunnel end to end on the lab (dist/mlvpn, two 20
     client = tunnel.client;
   }, 60_000);
 
-  afterAll(async () => {
-    await topo?.destroy();
-    if (tunnel && !process.env.MLVPN_KEEP_E2E) rmSync(tunnel.dir, { recursive: true, force: true });
-    else if (tunnel) console.log(`e2e files kept in ${tunnel.dir}`);
-  }, 30_000);
+  afterAll(() => destroyLab(topo, tunnel), 30_000);
 
   test("both links come up and the status script sees the C MLVPN events", () => {
     for (const side of ["client", "server"] as const) {
@@ -107,7 +53,7 @@ describe.skipIf(skip !== null)("tunnel end to end on the lab (dist/mlvpn, two 20
 
   test("20 MB over TCP arrive intact, using both uplinks", async () => {
     const before = await Promise.all([topo.counters(0), topo.counters(1)]);
-    const { sent, received } = await transfer(20, 0);
+    const { sent, received } = await transfer(topo, tunnel.dir, 20, 0);
     expect(received.bytes).toBe(20 * 1024 * 1024);
     expect(received.sha256).toBe(sent.sha256);
     const after = await Promise.all([topo.counters(0), topo.counters(1)]);
@@ -121,7 +67,7 @@ describe.skipIf(skip !== null)("tunnel end to end on the lab (dist/mlvpn, two 20
   }, 120_000);
 
   test("an uplink going down mid-transfer: the transfer completes, rtun_down then rtun_up", async () => {
-    const { sent, received } = await transfer(10, 2, async () => {
+    const { sent, received } = await transfer(topo, tunnel.dir, 10, 2, async () => {
       await Bun.sleep(1500);
       await topo.setLinkDown(0, true);
       await waitFor(() => events("client").includes("rtun_down adsl1"), { timeoutMs: 10_000, what: "rtun_down adsl1 on the client" });

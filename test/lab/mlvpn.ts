@@ -28,8 +28,8 @@ export interface EndsOptions {
   uplinks: Uplink[];
   timeout?: number;
   reorderBufferSize?: number;
-  /** Extra [general] lines, e.g. "cleartext_data = 1". */
-  general?: string;
+  /** Extra [general] lines, e.g. "cleartext_data = 1"; a function gives each side its own (dir: the lab files). */
+  general?: string | ((side: Side, dir: string) => string);
   /** Extra lines for every link section, e.g. "bandwidth_upload = 2500000". */
   link?: (i: number) => string;
   /** Routes the status script adds through the tunnel on each end (IP4_ROUTES). */
@@ -73,7 +73,7 @@ password = "lab password, not a real one"
 reorder_buffer_size = ${o.reorderBufferSize ?? 64}
 loss_tolerence = 50
 ${(side === "client" ? o.clientRoutes : o.serverRoutes) ? `ip4_routes = "${side === "client" ? o.clientRoutes : o.serverRoutes}"` : ""}
-${o.general ?? ""}
+${(typeof o.general === "function" ? o.general(side, o.dir) : o.general) ?? ""}
 `;
     o.uplinks.forEach((u, i) => {
       text +=

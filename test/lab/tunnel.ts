@@ -7,14 +7,14 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
-import { allUp, eventsOf, startEnd, writeEndConfigs } from "./mlvpn.ts";
+import { allUp, eventsOf, type Side, startEnd, writeEndConfigs } from "./mlvpn.ts";
 import { waitFor } from "./netns.ts";
 import type { Topology } from "./topology.ts";
 
 export interface TunnelOptions {
   reorderBufferSize?: number;
   timeout?: number;
-  general?: string;
+  general?: string | ((side: Side, dir: string) => string);
   link?: (i: number) => string;
 }
 
@@ -58,4 +58,11 @@ export async function startTunnel(topo: Topology, o: TunnelOptions = {}): Promis
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** Test teardown: the topology goes, and the tunnel's files unless MLVPN_KEEP_E2E is set. */
+export async function destroyLab(topo: Topology | undefined, tunnel: LabTunnel | undefined): Promise<void> {
+  await topo?.destroy();
+  if (tunnel && !process.env.MLVPN_KEEP_E2E) rmSync(tunnel.dir, { recursive: true, force: true });
+  else if (tunnel) console.log(`e2e files kept in ${tunnel.dir}`);
 }

@@ -65,7 +65,7 @@ describe("mlvpn.service and tmpfiles", () => {
 
   test("tmpfiles creates /run/mlvpn", () => {
     const lines = readFileSync(join(DIR, "mlvpn.tmpfiles"), "utf8").split("\n").filter((l) => l && !l.startsWith("#"));
-    expect(lines).toEqual(["d /run/mlvpn 0755 root root -"]);
+    expect(lines).toEqual(["d /run/mlvpn 0750 mlvpn mlvpn -"]);
   });
 });
 
