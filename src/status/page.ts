@@ -65,7 +65,7 @@ const BODY = `
 <div class="banner" id="banner" role="alert" hidden></div>
 <main id="main">
   <section class="links" id="links" aria-label="links"></section>
-  <section class="charts" aria-label="graphs over the last 5 minutes">
+  <section class="charts" aria-label="graphs of up to the last 5 minutes">
     <div class="legend wide" id="legend"></div>
     <figure class="wide"><figcaption>Throughput <span>solid: sent · dashed: received</span></figcaption><canvas id="chart-throughput"></canvas></figure>
     <figure><figcaption>RTT <span>smoothed, per link</span></figcaption><canvas id="chart-rtt"></canvas></figure>
@@ -78,6 +78,9 @@ const BODY = `
 const SCRIPT = `
 "use strict";
 var WINDOW_S = 300, CAPACITY = 400, POLL_MS = 1000, FETCH_TIMEOUT_MS = 2500, GAP_S = 3.5;
+// Visible time span [seconds, seconds between grid lines]: the smallest that holds the history,
+// so that a page opened a moment ago does not squeeze its first points into a corner.
+var SPANS = [[60, 10], [120, 20], [300, 60]];
 var COLORS = ["#2f7ed8", "#e4572e", "#17a589", "#9b59d0", "#e0a100", "#d63384", "#6c7a89", "#7cb342"];
 var STATE_CLASS = { "connected": "ok", "lossy link": "warn", "slow link": "warn", "waiting peer": "wait", "disconnected": "bad" };
 var UP_STATES = { "connected": 1, "lossy link": 1, "slow link": 1 };
@@ -238,15 +241,17 @@ function drawChart(canvas, series, fmt, minTop) {
   var ctx = canvas.getContext("2d"), css = getComputedStyle(document.documentElement);
   ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
   ctx.clearRect(0, 0, w, h);
-  var L = 74, R = 10, T = 8, B = 20, pw = w - L - R, ph = h - T - B;
-  if (pw <= 0 || ph <= 0) return;
   var newest = hist.len ? hist.t[histIndex(hist.len - 1)] : 0, peak = 0, points = 0, k, s, v;
   for (s = 0; s < series.length; s++) for (k = 0; k < hist.len; k++) {
     v = series[s].get(hist.rows[histIndex(k)]);
     if (v != null && isFinite(v)) { points++; if (v > peak) peak = v; }
   }
-  var step = niceStep(Math.max(peak, minTop) / 4), top = step * 4;
+  var step = niceStep(Math.max(peak, minTop) / 4), top = step * 4, yLabels = [];
   ctx.font = "11px system-ui, sans-serif";
+  for (k = 0; k <= 4; k++) yLabels.push(fmt(step * k));
+  var L = 8 + Math.max.apply(null, yLabels.map(function (t) { return ctx.measureText(t).width; }));
+  var R = 6, T = 8, B = 20, pw = w - L - R, ph = h - T - B;
+  if (pw <= 0 || ph <= 0) return;
   ctx.lineWidth = 1;
   ctx.setLineDash([]);
   ctx.fillStyle = css.getPropertyValue("--muted");
@@ -255,14 +260,25 @@ function drawChart(canvas, series, fmt, minTop) {
   for (k = 0; k <= 4; k++) {
     var y = Math.round(T + ph - (ph * k) / 4) + 0.5;
     ctx.beginPath(); ctx.moveTo(L, y); ctx.lineTo(L + pw, y); ctx.stroke();
-    ctx.fillText(fmt(step * k), L - 6, y);
+    ctx.fillText(yLabels[k], L - 6, y);
   }
-  ctx.textAlign = "center"; ctx.textBaseline = "top";
-  for (k = 0; k <= 5; k++) {
-    var x = Math.round(L + (pw * k) / 5) + 0.5;
+  var have = hist.len ? newest - hist.t[hist.start] : 0, span = SPANS[SPANS.length - 1];
+  for (k = SPANS.length - 1; k >= 0; k--) if (have <= SPANS[k][0]) span = SPANS[k];
+  var spanS = span[0], ticks = spanS / span[1], compact = pw / ticks < 48;
+  ctx.textBaseline = "top";
+  ctx.textAlign = "left";
+  // right to left, so that "now" always shows and a label that would overlap its right neighbour is left out
+  for (var nextLeft = Infinity, k = ticks; k >= 0; k--) {
+    var x = Math.round(L + (pw * k) / ticks) + 0.5, ago = (ticks - k) * span[1];
     ctx.beginPath(); ctx.moveTo(x, T); ctx.lineTo(x, T + ph); ctx.stroke();
-    ctx.fillText(k === 5 ? "now" : "−" + (5 - k) + (pw < 320 ? "m" : " min"), Math.min(Math.max(x, L + 18), L + pw - 12), T + ph + 5);
+    var label = ago === 0 ? "now" : spanS === 300 ? "−" + ago / 60 + (compact ? "m" : " min") : "−" + ago + (compact ? "s" : " s");
+    var lw = ctx.measureText(label).width, left = Math.min(Math.max(x - lw / 2, L), L + pw - lw);
+    if (left + lw + 6 > nextLeft) continue;
+    ctx.fillText(label, left, T + ph + 5);
+    nextLeft = left;
   }
+  ctx.save();
+  ctx.beginPath(); ctx.rect(L, T - 2, pw, ph + 4); ctx.clip();
   ctx.lineWidth = 1.75; ctx.lineJoin = "round";
   for (s = 0; s < series.length; s++) {
     ctx.strokeStyle = series[s].color;
@@ -273,12 +289,13 @@ function drawChart(canvas, series, fmt, minTop) {
       var i = histIndex(k), t = hist.t[i];
       v = series[s].get(hist.rows[i]);
       if (v == null || !isFinite(v)) { pen = false; continue; }
-      var px = L + pw * (1 - (newest - t) / WINDOW_S), py = T + ph * (1 - Math.min(v, top) / top);
+      var px = L + pw * (1 - (newest - t) / spanS), py = T + ph * (1 - Math.min(v, top) / top);
       if (pen && t - lastT <= GAP_S) ctx.lineTo(px, py); else ctx.moveTo(px, py);
       pen = true; lastT = t;
     }
     ctx.stroke();
   }
+  ctx.restore();
   canvas.dataset.points = String(points);
   canvas.dataset.peak = String(peak);
 }
