@@ -149,6 +149,7 @@ export function parseArgs(argv: readonly string[]): CliCommand {
 }
 
 export const HELP = `usage: mlvpn [options]
+       mlvpn status [--json] [-c FILE | --socket PATH | --url URL]  (see mlvpn status --help)
 
 Multi-link VPN: bonds several uplinks into one encrypted tunnel.
 

@@ -14,11 +14,16 @@ import { DEFAULT_SCRIPT_MTU } from "./config/schema.ts";
 import { tunnelMtu } from "./core/mtu.ts";
 import { type PeerAddress, Tunnel, type TunnelEvent } from "./core/tunnel.ts";
 import { passwordKey } from "./crypto/primitives.ts";
+import { type ControlServer, ControlStartError, listenersOf, startControl } from "./io/control.ts";
 import { HookRunner } from "./io/hooks.ts";
 import { startTunReader, type TunReader } from "./io/tun-reader.ts";
 import { openTun, type TunDevice } from "./io/tun.ts";
 import { type LinkSocket, openLinkSocket } from "./io/udp.ts";
 import type { Logger } from "./log.ts";
+import type { StatusDocument } from "./status/contract.ts";
+import { buildStatus, statusJson } from "./status/document.ts";
+import { buildMetrics } from "./status/metrics.ts";
+import { VERSION } from "./version.ts";
 import { LABEL_PASSWORD_SALT } from "./wire/layout.ts";
 
 /** Send errors that mean the link's path is gone (interface down, address removed). */
@@ -33,6 +38,8 @@ export class StartError extends Error {}
 interface Running {
   stop(): Promise<void>;
   stopped: Promise<void>;
+  /** The /status document now. */
+  status(): StatusDocument;
 }
 
 /** Picks the local address to bind: bindhost, else the wildcard of the peer's family. */
@@ -221,6 +228,25 @@ export async function startDaemon(config: Config, options: CliOptions, log: Logg
     if (peer) tunnel.setPeer(i, peer, now());
   }
 
+  // Core times are performance.now() values: timeOrigin (the process start) turns them into epoch.
+  const startedEpochMs = performance.timeOrigin;
+  let lastReloadEpochMs = startedEpochMs; // set by a successful reload
+  const status = (): StatusDocument =>
+    buildStatus(
+      tunnel.snapshot(),
+      config,
+      { instance: options.name, version: VERSION, pid: process.pid, startedEpochMs, lastReloadEpochMs, deviceName: tun.name, coreToEpochMs: performance.timeOrigin, shellDrops: { "tun-write": tunWriteDrops } },
+      Date.now(),
+    );
+  let control: ControlServer;
+  try {
+    control = await startControl({ ...listenersOf(g), content: { status: () => statusJson(status()), metrics: () => buildMetrics(status()) }, log });
+  } catch (e) {
+    for (const s of sockets) s?.close();
+    tun.close();
+    throw e instanceof ControlStartError ? new StartError(e.message) : e;
+  }
+
   let reader: TunReader | undefined;
   let resolveStopped!: () => void;
   const stopped = new Promise<void>((r) => (resolveStopped = r));
@@ -242,6 +268,7 @@ export async function startDaemon(config: Config, options: CliOptions, log: Logg
     if (stopping) return stopped;
     stopping = true;
     if (timer) clearTimeout(timer);
+    control.close();
     tunnel.shutdown(now());
     let giveUp: ReturnType<typeof setTimeout> | undefined;
     await Promise.race([hooks.idle(), new Promise<void>((r) => (giveUp = setTimeout(r, SHUTDOWN_HOOKS_MS)))]);
@@ -256,5 +283,5 @@ export async function startDaemon(config: Config, options: CliOptions, log: Logg
     return stopped;
   }
 
-  return { stop, stopped };
+  return { stop, stopped, status };
 }

@@ -8,6 +8,7 @@ import { dumpConfig } from "./config/dump.ts";
 import { loadConfig } from "./config/load.ts";
 import { StartError, startDaemon } from "./daemon.ts";
 import { createLogger } from "./log.ts";
+import { runStatus } from "./status/command.ts";
 import { VERSION } from "./version.ts";
 
 export interface MainIo {
@@ -20,6 +21,7 @@ export const EXIT_ERROR = 1;
 export const EXIT_USAGE = 2;
 
 export async function main(argv: readonly string[], io: MainIo): Promise<number> {
+  if (argv[0] === "status") return runStatus(argv.slice(1), io);
   const cmd = parseArgs(argv);
   switch (cmd.kind) {
     case "help":

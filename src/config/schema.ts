@@ -255,6 +255,9 @@ export function toConfig(doc: RawDocument, file: string, format: "ini" | "toml",
   if (general?.control_bind_host !== undefined && general.control_bind_port === undefined) {
     diags.warn(generalSection!.line, "general", "control_bind_port", "control_bind_host is set without control_bind_port: the HTTP control interface stays off");
   }
+  if (general?.control_bind_port !== undefined && general.control_bind_host === undefined) {
+    diags.warn(generalSection!.line, "general", "control_bind_host", 'control_bind_port is set without control_bind_host: the HTTP control interface stays off (add control_bind_host = "127.0.0.1")');
+  }
 
   const filters = readFilters(filterSections, linkSections, diags);
 

@@ -90,6 +90,8 @@ export interface LinkSnapshot {
   /** MLVPN's state text: "disconnected", "waiting peer", "connected", "lossy link", "slow link". */
   status: string;
   statusSinceMs: number;
+  /** When the last authenticated packet arrived (core clock); undefined before any. */
+  lastRecvMs: number | undefined;
   peer: PeerAddress | undefined;
   srttMs: number | undefined;
   rttvarMs: number | undefined;
@@ -291,6 +293,7 @@ export class Tunnel {
           name: l.name,
           status: STATUS_TEXT[l.status],
           statusSinceMs: l.statusSinceMs,
+          lastRecvMs: Number.isFinite(l.lastRecvMs) ? l.lastRecvMs : undefined,
           peer: l.peer ? { ...l.peer } : undefined,
           srttMs: l.rtt.samples > 0 ? l.rtt.smoothed : undefined,
           rttvarMs: l.rtt.samples > 0 ? l.rtt.variance : undefined,

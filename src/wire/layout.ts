@@ -22,6 +22,8 @@
  */
 
 // ---- specification constants ----
+/** The version of this wire format (the one docs/protocol.md describes). */
+export const PROTOCOL_VERSION = 1;
 export const MSG_INIT = 0x11;
 export const MSG_RESP = 0x12;
 export const MSG_TRANSPORT = 0x13;

@@ -270,6 +270,12 @@ const cases: Case[] = [
     expect: [[5, "error", '[general] control_bind_port = abc: expected a port number 1–65535']],
   },
   {
+    name: "control_bind_port without control_bind_host",
+    text: `${CLIENT_GENERAL}control_bind_port = 7070\n${CLIENT_LINK}`,
+    exit: 0,
+    expect: [[1, "warning", "[general] control_bind_host: control_bind_port is set without control_bind_host: the HTTP control interface stays off"]],
+  },
+  {
     name: "cipher unknown",
     text: `${CLIENT_GENERAL}cipher = "aes"\n${CLIENT_LINK}`,
     exit: 1,

@@ -1,0 +1,366 @@
+/**
+ * The control interface's listeners: a Unix stream socket (`control_unix_path`, mode 0600) and an
+ * HTTP listener (`control_bind_host`:`control_bind_port`). Answers come from
+ * src/status/protocol.ts; this file owns the sockets and the limits.
+ *
+ * Both listeners are plain Bun.listen sockets with our own bounded HTTP/1.1 reading, not
+ * Bun.serve: Bun.serve's only timeout is an idle timer that every received byte resets, so a
+ * client trickling its headers one byte a second would be kept for as long as it likes. Here
+ * every client has a deadline, a line/header size limit and a cap on output it leaves unread;
+ * the number of clients is capped too. Nothing blocks: writes that do not fit the kernel buffer
+ * wait for `drain`, and a client over its budget is cut off, so the data path never waits for
+ * the control side.
+ *
+ * Unix socket clients speak lines (`status`, `metrics`, `quit`; reference §9), or HTTP when
+ * their first line is an HTTP request line (so `curl --unix-socket` works too). The HTTP
+ * listener speaks HTTP only; one request per connection.
+ */
+import { chmodSync, lstatSync, unlinkSync } from "node:fs";
+import type { Socket, SocketHandler, SocketListener, TCPSocketListener } from "bun";
+import type { GeneralConfig } from "../config/schema.ts";
+import type { Logger } from "../log.ts";
+import { answerHttp, answerLine, type ControlContent, encodeHttp, httpError, isHttpRequestLine, jsonError } from "../status/protocol.ts";
+
+export interface ControlLimits {
+  /** Clients connected at once, both listeners together. */
+  maxClients: number;
+  /** Longest command line. */
+  maxLineBytes: number;
+  /** Longest HTTP request head (request line and headers). */
+  maxHeadBytes: number;
+  /** A line client is cut off after this long without a command. */
+  idleMs: number;
+  /** An HTTP client must have sent its request head (and read the answer) within this time. */
+  requestMs: number;
+  /** Output a client has not read yet; more and it is cut off. */
+  maxUnsentBytes: number;
+}
+
+export const DEFAULT_LIMITS: ControlLimits = {
+  maxClients: 256,
+  maxLineBytes: 1024,
+  maxHeadBytes: 8192,
+  idleMs: 5000,
+  requestMs: 5000,
+  maxUnsentBytes: 1 << 20,
+};
+
+export interface ControlOptions {
+  unixPath?: string;
+  http?: { host: string; port: number };
+  content: ControlContent;
+  log: Logger;
+  limits?: Partial<ControlLimits>;
+}
+
+export interface ControlServer {
+  /** The HTTP listener's port (useful when 0 was asked for). */
+  readonly httpPort: number | undefined;
+  /** Clients connected now. */
+  readonly clients: number;
+  close(): void;
+}
+
+export class ControlStartError extends Error {}
+
+/** The listeners the configuration asks for: HTTP needs both host and port, as in C. */
+export function listenersOf(g: GeneralConfig): Pick<ControlOptions, "unixPath" | "http"> {
+  const http = g.control_bind_host !== undefined && g.control_bind_port !== undefined ? { host: g.control_bind_host, port: g.control_bind_port } : undefined;
+  return { unixPath: g.control_unix_path, http };
+}
+
+/** sun_path is 108 bytes including the terminating NUL. */
+const MAX_UNIX_PATH = 107;
+const LF = 0x0a;
+const EOT = 0x04;
+
+interface Client {
+  socket: Socket<Client>;
+  /** "line" and "http" are fixed by the listener (HTTP) or the first line (Unix). */
+  protocol: "undecided" | "line" | "http";
+  input: Buffer;
+  unsent: Uint8Array[];
+  unsentBytes: number;
+  /** Close once the output is flushed; read nothing more. */
+  ending: boolean;
+  deadline: number;
+  timer: ReturnType<typeof setTimeout> | undefined;
+  closed: boolean;
+}
+
+export async function startControl(o: ControlOptions): Promise<ControlServer> {
+  const limits = { ...DEFAULT_LIMITS, ...o.limits };
+  const clients = new Set<Client>();
+  const listeners: SocketListener<Client>[] = [];
+  let httpListener: TCPSocketListener<Client> | undefined;
+  let unixPath: string | undefined;
+  let closed = false;
+  const log = o.log;
+
+  function cut(c: Client, why: string): void {
+    if (c.closed) return;
+    log.debug("control", `client cut off: ${why}`);
+    release(c);
+    c.socket.terminate();
+  }
+
+  function release(c: Client): void {
+    c.closed = true;
+    if (c.timer) clearTimeout(c.timer);
+    c.timer = undefined;
+    clients.delete(c);
+  }
+
+  /** One timer per client, re-armed lazily when its deadline has moved. */
+  function arm(c: Client, deadline: number): void {
+    c.deadline = deadline;
+    if (c.timer) return;
+    const fire = (): void => {
+      c.timer = undefined;
+      if (c.closed) return;
+      const left = c.deadline - performance.now();
+      if (left > 0) c.timer = setTimeout(fire, left);
+      else cut(c, c.protocol === "line" ? `idle for ${limits.idleMs} ms` : `no complete request within ${limits.requestMs} ms`);
+    };
+    c.timer = setTimeout(fire, Math.max(0, deadline - performance.now()));
+  }
+
+  function flush(c: Client): void {
+    while (c.unsent.length > 0 && !c.closed) {
+      const chunk = c.unsent[0]!;
+      const n = c.socket.write(chunk);
+      if (n < 0) return cut(c, "write failed");
+      c.unsentBytes -= n;
+      if (n < chunk.length) {
+        c.unsent[0] = chunk.subarray(n);
+        return;
+      }
+      c.unsent.shift();
+    }
+    if (c.ending && c.unsent.length === 0 && !c.closed) {
+      release(c);
+      c.socket.end();
+    }
+  }
+
+  function send(c: Client, bytes: Uint8Array | string): void {
+    const b = typeof bytes === "string" ? Buffer.from(bytes) : bytes;
+    if (b.length === 0) return flush(c);
+    c.unsent.push(b);
+    c.unsentBytes += b.length;
+    if (c.unsentBytes > limits.maxUnsentBytes) return cut(c, `more than ${limits.maxUnsentBytes} bytes of output left unread`);
+    flush(c);
+  }
+
+  function finish(c: Client, last: Uint8Array | string): void {
+    c.ending = true;
+    send(c, last);
+  }
+
+  /** Builds an answer; a failure inside (a bug) becomes an error reply, never a crash. */
+  function safely<T>(make: () => T, fallback: (message: string) => T): T {
+    try {
+      return make();
+    } catch (e) {
+      log.warn("control", `answering a control request failed: ${(e as Error).message}`);
+      return fallback((e as Error).message);
+    }
+  }
+
+  function onLine(c: Client, line: string): void {
+    const a = safely(
+      () => answerLine(line, o.content),
+      (m) => ({ kind: "reply", text: jsonError(`internal error: ${m}`) }) as const,
+    );
+    arm(c, performance.now() + limits.idleMs);
+    if (a.kind === "reply") send(c, a.text);
+    else if (a.kind === "quit") finish(c, a.text);
+  }
+
+  function onHttpInput(c: Client): void {
+    const end = headEnd(c.input);
+    if (end < 0 ? c.input.length > limits.maxHeadBytes : end > limits.maxHeadBytes) {
+      return finish(c, encodeHttp(httpError(431, `request head larger than ${limits.maxHeadBytes} bytes`)));
+    }
+    if (end < 0) return;
+    const requestLine = c.input.subarray(0, c.input.indexOf(LF)).toString("latin1");
+    const a = safely(
+      () => answerHttp(requestLine, o.content),
+      (m) => httpError(500, `internal error: ${m}`),
+    );
+    finish(c, encodeHttp(a));
+  }
+
+  function onData(c: Client, chunk: Buffer): void {
+    if (c.closed || c.ending) return;
+    c.input = c.input.length === 0 ? chunk : Buffer.concat([c.input, chunk]);
+    while (!c.closed && !c.ending) {
+      if (c.protocol === "http") return onHttpInput(c);
+      const lf = c.input.indexOf(LF);
+      const eot = c.input.indexOf(EOT);
+      // Ctrl-D ends the session, as in C.
+      if (eot >= 0 && (lf < 0 || eot < lf)) return finish(c, "");
+      if (lf < 0) {
+        if (c.input.length > limits.maxLineBytes) finish(c, jsonError(`line longer than ${limits.maxLineBytes} bytes`));
+        return;
+      }
+      if (lf > limits.maxLineBytes) return finish(c, jsonError(`line longer than ${limits.maxLineBytes} bytes`));
+      const line = c.input.subarray(0, lf).toString("utf8");
+      if (c.protocol === "undecided") {
+        // The request line stays in the input: the HTTP reader takes the whole head.
+        c.protocol = isHttpRequestLine(line) ? "http" : "line";
+        continue;
+      }
+      onLine(c, line);
+      c.input = c.input.subarray(lf + 1);
+    }
+  }
+
+  function handlers(protocol: "undecided" | "http"): SocketHandler<Client> {
+    return {
+      open(socket: Socket<Client>) {
+        const c: Client = { socket, protocol, input: Buffer.alloc(0), unsent: [], unsentBytes: 0, ending: false, deadline: 0, timer: undefined, closed: false };
+        socket.data = c;
+        if (closed || clients.size >= limits.maxClients) {
+          c.closed = true;
+          const busy = protocol === "http" ? encodeHttp(httpError(503, "too many control clients")) : jsonError("too many control clients");
+          socket.write(busy);
+          socket.end();
+          return;
+        }
+        clients.add(c);
+        arm(c, performance.now() + (protocol === "http" ? limits.requestMs : limits.idleMs));
+      },
+      data(socket: Socket<Client>, chunk: Buffer) {
+        const c = socket.data;
+        try {
+          onData(c, chunk);
+        } catch (e) {
+          cut(c, `error: ${(e as Error).message}`);
+        }
+      },
+      drain(socket: Socket<Client>) {
+        flush(socket.data);
+      },
+      close(socket: Socket<Client>) {
+        if (socket.data) release(socket.data);
+      },
+      error(socket: Socket<Client>, e: Error) {
+        if (socket.data) release(socket.data);
+        log.debug("control", `client error: ${e.message}`);
+      },
+    };
+  }
+
+  try {
+    if (o.unixPath) {
+      await removeStaleSocket(o.unixPath);
+      listeners.push(listenUnix(o.unixPath, handlers("undecided")));
+      unixPath = o.unixPath;
+      log.info("control", `control socket ${o.unixPath} (mode 0600)`);
+    }
+    if (o.http) {
+      const { host, port } = o.http;
+      try {
+        httpListener = Bun.listen<Client>({ hostname: host, port, exclusive: true, socket: handlers("http") });
+        listeners.push(httpListener);
+      } catch (e) {
+        throw new ControlStartError(`control: cannot listen on ${host}:${port}: ${(e as Error).message}`);
+      }
+      log.info("control", `HTTP control on ${host.includes(":") ? `[${host}]` : host}:${httpListener.port}`);
+      if (!isLoopback(host)) log.warn("control", `the HTTP control on ${host} has no authentication: anyone who can reach it can read the tunnel's status; prefer 127.0.0.1 or control_unix_path`);
+    }
+  } catch (e) {
+    for (const l of listeners) l.stop(true);
+    if (unixPath) removeQuietly(unixPath);
+    throw e;
+  }
+
+  return {
+    httpPort: httpListener?.port,
+    get clients() {
+      return clients.size;
+    },
+    close() {
+      if (closed) return;
+      closed = true;
+      for (const c of [...clients]) cut(c, "shutting down");
+      for (const l of listeners) l.stop(true);
+      if (unixPath) removeQuietly(unixPath);
+    },
+  };
+}
+
+/** Index just past the blank line ending an HTTP head (CRLF or bare LF line ends), or -1. */
+function headEnd(b: Buffer): number {
+  const crlf = b.indexOf("\r\n\r\n");
+  if (crlf >= 0) return crlf + 4;
+  const lf = b.indexOf("\n\n");
+  return lf >= 0 ? lf + 2 : -1;
+}
+
+function listenUnix(path: string, socket: SocketHandler<Client>): SocketListener<Client> {
+  // Created with no access for group and others from the start (no window before the chmod);
+  // nothing else in this process creates files between these two lines.
+  const umask = process.umask(0o177);
+  try {
+    return Bun.listen<Client>({ unix: path, socket });
+  } catch (e) {
+    throw new ControlStartError(`control: cannot listen on ${path}: ${(e as Error).message}`);
+  } finally {
+    process.umask(umask);
+    try {
+      chmodSync(path, 0o600);
+    } catch {}
+  }
+}
+
+/**
+ * A socket file left by a previous run is replaced; a live one (something accepts connections)
+ * or any other kind of file is refused with a clear error, never deleted.
+ */
+async function removeStaleSocket(path: string): Promise<void> {
+  if (Buffer.byteLength(path) > MAX_UNIX_PATH) throw new ControlStartError(`control_unix_path is too long for a Unix socket (${Buffer.byteLength(path)} bytes, at most ${MAX_UNIX_PATH}): ${path}`);
+  let st;
+  try {
+    st = lstatSync(path);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ENOENT") return;
+    throw new ControlStartError(`control: cannot check ${path}: ${(e as Error).message}`);
+  }
+  if (!st.isSocket()) throw new ControlStartError(`control_unix_path ${path} exists and is not a socket: refusing to replace it (remove it or choose another path)`);
+  if (await accepts(path)) throw new ControlStartError(`control_unix_path ${path} is in use by a running process (another mlvpn?)`);
+  try {
+    unlinkSync(path);
+  } catch (e) {
+    throw new ControlStartError(`control: cannot remove the stale socket ${path}: ${(e as Error).message}`);
+  }
+}
+
+/** Whether something listens on a Unix socket (connect succeeds within a second). */
+async function accepts(path: string): Promise<boolean> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const attempt = Bun.connect({ unix: path, socket: { data() {}, error() {} } }).then(
+    (s) => {
+      s.end();
+      return true;
+    },
+    () => false,
+  );
+  const timeout = new Promise<boolean>((r) => (timer = setTimeout(() => r(true), 1000)));
+  try {
+    return await Promise.race([attempt, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function removeQuietly(path: string): void {
+  try {
+    if (lstatSync(path).isSocket()) unlinkSync(path);
+  } catch {}
+}
+
+function isLoopback(host: string): boolean {
+  return host === "localhost" || host === "::1" || /^127\./.test(host);
+}
