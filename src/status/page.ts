@@ -213,8 +213,10 @@ function setInfo(label, text) {
 }
 
 function updateHeader(doc) {
-  $("instance").textContent = doc.instance;
-  document.title = "mlvpn " + doc.instance + " – " + doc.tunnel_status;
+  // the default --name is "mlvpn": no need to say it twice
+  var instance = doc.instance === doc.name ? "" : doc.instance;
+  $("instance").textContent = instance;
+  document.title = "mlvpn " + instance + " – tunnel " + doc.tunnel_status;
   $("meta").textContent = doc.mode + " · v" + doc.version + " · up " + fmtDuration(doc.now - doc.uptime) + " · " + doc.tunnels.length + " link" + (doc.tunnels.length === 1 ? "" : "s");
   var t = $("tunnel");
   t.textContent = "tunnel " + doc.tunnel_status;
