@@ -252,7 +252,7 @@ function drawChart(canvas, series, fmt, minTop) {
   ctx.font = "11px system-ui, sans-serif";
   for (k = 0; k <= 4; k++) yLabels.push(fmt(step * k));
   var L = 8 + Math.max.apply(null, yLabels.map(function (t) { return ctx.measureText(t).width; }));
-  var R = 6, T = 8, B = 20, pw = w - L - R, ph = h - T - B;
+  var R = 6, T = 10, B = 20, pw = w - L - R, ph = h - T - B;
   if (pw <= 0 || ph <= 0) return;
   ctx.lineWidth = 1;
   ctx.setLineDash([]);
