@@ -28,6 +28,7 @@ import { applyReload } from "./reload.ts";
 import type { StatusDocument } from "./status/contract.ts";
 import { buildStatus, statusJson } from "./status/document.ts";
 import { buildMetrics } from "./status/metrics.ts";
+import { statusPageHtml } from "./status/page.ts";
 import { VERSION } from "./version.ts";
 import { LABEL_PASSWORD_SALT } from "./wire/layout.ts";
 
@@ -270,7 +271,7 @@ export async function startDaemon(config: Config, options: CliOptions, log: Logg
     );
   let control: ControlServer;
   try {
-    control = await startControl({ ...listenersOf(g), content: { status: () => statusJson(status()), metrics: () => buildMetrics(status()) }, log });
+    control = await startControl({ ...listenersOf(g), content: { status: () => statusJson(status()), metrics: () => buildMetrics(status()), page: statusPageHtml }, log });
   } catch (e) {
     for (const s of sockets) s?.close();
     tun.close();
