@@ -209,7 +209,7 @@ export class SimPair {
   }
 
   /** Sends `count` numbered packets from one side's tun, `gapMs` apart, while running the sim. */
-  sendStream(from: Side, count: number, gapMs: number, size = 200, startId = 0): void {
+  sendStream(from: Side, count: number, gapMs: number, size = 1000, startId = 0): void {
     for (let i = 0; i < count; i++) {
       const tunnel = from === "client" ? this.client : this.server;
       tunnel.handleTunPacket(numberedPacket(startId + i, size), this.now);
@@ -231,7 +231,7 @@ export function linkConfig(l: LinkSpec, index: number): LinkConfig {
 }
 
 /** A fake IPv4 packet carrying a 32-bit id at bytes 20..23 (the tunnel does not parse it). */
-export function numberedPacket(id: number, size = 200): Uint8Array {
+export function numberedPacket(id: number, size = 1000): Uint8Array {
   const p = new Uint8Array(size);
   p[0] = 0x45;
   p[2] = size >> 8;
