@@ -4,7 +4,7 @@
  * to a noisy shared machine. TCP through iperf3 (JSON parsed), LAN host → internet host through
  * the tunnel; latency by ping at 10 ms intervals.
  *
- *   npm run bench                   all ten scenarios (about 10 minutes)
+ *   npm run bench                   all scenarios (about 14 minutes)
  *   npm run bench -- --quick        a 2-minute subset
  *   npm run bench -- --only 1,7     some scenarios
  *   npm run bench -- --seconds 10   length of each TCP measurement
@@ -367,6 +367,13 @@ for (const s of chosen) {
 }
 const minutes = (performance.now() - started) / 60_000;
 const date = new Date().toISOString().slice(0, 10);
+const CONGESTION_CONTROL = (() => {
+  try {
+    return readFileSync("/proc/sys/net/ipv4/tcp_congestion_control", "utf8").trim();
+  } catch {
+    return "unknown";
+  }
+})();
 const header = `Measured on ${date}, commit ${commit}${dirty ? " (with uncommitted changes in src/)" : ""}, ${navigator.hardwareConcurrency} cores, ${QUICK ? "--quick, " : ""}${SECONDS} s per TCP measurement, ${minutes.toFixed(1)} min in all.`;
 mkdirSync(join(ROOT, "bench", "results"), { recursive: true });
 const jsonFile = join(ROOT, "bench", "results", `${date}-${commit}${QUICK ? "-quick" : ""}.json`);
@@ -374,7 +381,7 @@ writeFileSync(jsonFile, JSON.stringify({ date, commit, dirty, quick: QUICK, seco
 if (ONLY.length === 0) {
   writeFileSync(
     join(ROOT, "BENCHMARKS.md"),
-    `# Benchmarks\n\n${header}\n\nReproduce: \`sudo npm run bench\` (or \`npm run bench -- --quick\` for a 2-minute subset) on a Linux machine with iperf3; the raw numbers are in \`bench/results/\`. Each scenario builds the lab topology (LAN host → client router → shaped uplinks → server → internet host, in network namespaces), measures the bare best single uplink and mlvpn in the same run. Aggregation efficiency = goodput ÷ (sum of uplink rates × ${(PAYLOAD_SHARE * 100).toFixed(1)} %, the TCP payload share of a full tunnelled packet on the uplink). Targets are those of issue #6.\n\n${table(results)}`,
+    `# Benchmarks\n\n${header}\n\nReproduce: \`sudo npm run bench\` (or \`npm run bench -- --quick\` for a 2-minute subset) on a Linux machine with iperf3; the raw numbers are in \`bench/results/\`. Each scenario builds the lab topology (LAN host → client router → shaped uplinks → server → internet host, in network namespaces), measures the bare best single uplink and mlvpn in the same run. The tunnel uses the guide's \`reorder_buffer_size = 64\` (scenario 3b: 0); TCP uses the kernel's default congestion control (${CONGESTION_CONTROL} here). Aggregation efficiency = goodput ÷ (sum of uplink rates × ${(PAYLOAD_SHARE * 100).toFixed(1)} %, the TCP payload share of a full tunnelled packet on the uplink). Targets are those of issue #6.\n\n${table(results)}`,
   );
 }
 console.error(`bench: results in ${jsonFile}${ONLY.length === 0 ? " and BENCHMARKS.md" : ""}`);
