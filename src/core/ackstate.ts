@@ -53,6 +53,9 @@ export class AckState {
     writeU32(out, 8, this.highest >>> 0);
     writeU32(out, 12, this.hi);
     writeU32(out, 16, this.lo);
+    // Our clock when `highest` arrived (0.1 ms, wrapping): against its send time, the sender
+    // sees the one-way delay of its own direction change, whatever queues the acks meet.
+    writeU32(out, 20, Math.round(this.highestAtMs * 10) >>> 0);
     this.pending = 0;
     this.dueMs = Number.POSITIVE_INFINITY;
   }

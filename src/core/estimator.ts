@@ -16,9 +16,11 @@
  * limited") can only raise the estimate, never lower it.
  *
  * Two additions for links that share one tunnel:
- * - when RTTs show a queue building (RTT above min RTT × 1.25 + 5 ms), the estimate becomes what
- *   was delivered in the last round: it was too high, and the modem's queue must not be the one
- *   that absorbs it (latency under load);
+ * - when a queue builds in our direction (its one-way delay, from the peer's receive clock in
+ *   the acknowledgements, 0.25 min RTT + 5 ms above its minimum; the RTT, which the peer's own
+ *   traffic on the way back also lengthens, only for a peer that does not send it), the
+ *   estimate becomes what was delivered in the last round: it was too high, and the modem's
+ *   queue must not be the one that absorbs it (latency under load);
  * - startup ends only after rounds in which the link had more to send than it took: a link
  *   that is not used yet (another link was faster) stays in startup, ready to double its rate
  *   each round as soon as traffic spills onto it, instead of growing by ×1.25 per cycle.
@@ -63,6 +65,11 @@ export class RateEstimator {
   private cycleIndex = 0;
   private roundStartMs = 0;
   private queueing = false;
+  /** One-way delay (relative, ms): its minimum over MIN_RTT_WINDOW_MS and the last round's samples. */
+  private minOwdMs = Number.POSITIVE_INFINITY;
+  private minOwdAtMs = 0;
+  private readonly owds: Sample[] = [];
+  private hasOwd = false;
   private backloggedRounds = 0;
   private backloggedThisRound = false;
   /** Upper bound from bandwidth_upload, bytes per millisecond (Infinity when unset). */
@@ -120,7 +127,26 @@ export class RateEstimator {
     while (this.rtts.length > 1 && nowMs - this.rtts[0]!.atMs > this.roundMs()) this.rtts.shift();
     let roundMin = Number.POSITIVE_INFINITY;
     for (const r of this.rtts) roundMin = Math.min(roundMin, r.rate);
-    this.queueing = roundMin > this.minRttMs * QUEUE_RTT_FACTOR + QUEUE_RTT_SLACK_MS;
+    if (!this.hasOwd) this.queueing = roundMin > this.minRttMs * QUEUE_RTT_FACTOR + QUEUE_RTT_SLACK_MS;
+  }
+
+  /**
+   * The one-way delay of a packet (plus an unknown constant): a queue in our direction shows
+   * here, while the RTT also grows with queues on the way back (the peer's traffic in a
+   * busy download), which must not lower our estimate.
+   */
+  onOneWayDelaySample(owdMs: number, nowMs: number): void {
+    this.hasOwd = true;
+    if (owdMs <= this.minOwdMs || nowMs - this.minOwdAtMs > MIN_RTT_WINDOW_MS) {
+      this.minOwdMs = owdMs;
+      this.minOwdAtMs = nowMs;
+    }
+    this.owds.push({ atMs: nowMs, rate: owdMs });
+    while (this.owds.length > 1 && nowMs - this.owds[0]!.atMs > this.roundMs()) this.owds.shift();
+    let roundMin = Number.POSITIVE_INFINITY;
+    for (const o of this.owds) roundMin = Math.min(roundMin, o.rate);
+    const minRtt = Number.isFinite(this.minRttMs) ? this.minRttMs : 0;
+    this.queueing = roundMin - this.minOwdMs > minRtt * (QUEUE_RTT_FACTOR - 1) + QUEUE_RTT_SLACK_MS;
   }
 
   /** A delivery-rate sample in bytes per millisecond. */

@@ -201,8 +201,21 @@ export class LinkSender {
     this.sentPackets++;
   }
 
+  private owdBase: number | undefined;
+
+  /**
+   * Relative one-way delay, ms: measured from the first sample of the session, in signed 32-bit
+   * arithmetic so that the peer clock's wrap (every 5 days) does not matter.
+   */
+  private onOneWaySample(peerClock: number, sentMs: number, nowMs: number): void {
+    const raw = (peerClock - Math.round(sentMs * 10)) | 0;
+    this.owdBase ??= raw;
+    this.estimator.onOneWayDelaySample(((raw - this.owdBase) | 0) / 10, nowMs);
+  }
+
   /** A new session restarts counters at 0: forget the old records (their acks will not come). */
   resetFlight(): void {
+    this.owdBase = undefined; // a new session may be a restarted peer, with another clock
     this.fState.fill(NONE);
     this.fCounter.fill(-1);
     this.inflightBytes = 0;
@@ -214,7 +227,12 @@ export class LinkSender {
    * Applies the peer's acknowledgement: `highest` and the 64 counters below it (bit i of the
    * bitmap = highest − 1 − i). Returns the store slots of data packets now known lost.
    */
-  onAck(highest: number, bitmapHi: number, bitmapLo: number, ackDelayMs: number, nowMs: number): AckResult {
+  /**
+   * `peerClock`: the peer's clock (0.1 ms units, wrapping at 2^32) when `highest` arrived; with
+   * its send time it gives the one-way delay of this direction plus an unknown, constant clock
+   * offset, so its changes show a queue building on our side of the link only.
+   */
+  onAck(highest: number, bitmapHi: number, bitmapLo: number, ackDelayMs: number, nowMs: number, peerClock?: number): AckResult {
     const lost: number[] = [];
     let newlyAcked = 0;
     const hi = Math.min(highest, this.highestSent);
@@ -229,7 +247,10 @@ export class LinkSender {
       this.delivered += this.fBytes[i]!;
       newlyAcked++;
       const elapsed = nowMs - this.fSentMs[i]!;
-      if (c === highest) rttSample = elapsed - ackDelayMs;
+      if (c === highest) {
+        rttSample = elapsed - ackDelayMs;
+        if (peerClock !== undefined) this.onOneWaySample(peerClock, this.fSentMs[i]!, nowMs);
+      }
       // Measured from the acknowledgement before the packet was sent, so that acknowledgements
       // arriving in batches do not inflate the rate (numerator and interval start together).
       const interval = nowMs - Math.min(this.fDeliveredAt[i]!, this.fSentMs[i]!);

@@ -182,11 +182,11 @@ export class SendPath {
   }
 
   /** Step 3: a FEEDBACK for packets we sent on `l`. */
-  onFeedback(l: Link, highestLow32: number, hi: number, lo: number, ackDelayMs: number, nowMs: number): void {
+  onFeedback(l: Link, highestLow32: number, hi: number, lo: number, ackDelayMs: number, peerClock: number, nowMs: number): void {
     const s = l.sender;
     const highest = s.expandCounter(highestLow32);
     if (highest < 0) return;
-    const r = s.onAck(highest, hi, lo, ackDelayMs, nowMs);
+    const r = s.onAck(highest, hi, lo, ackDelayMs, nowMs, peerClock);
     if (r.rttMs >= 0) l.rtt.update(r.rttMs);
     for (const slot of r.lost) this.resend(l, slot, nowMs);
     this.pump(l, nowMs);

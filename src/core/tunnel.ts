@@ -457,7 +457,7 @@ export class Tunnel {
     // Acknowledgements of another session (before a rekey) are of no use any more.
     if (!link.current || readU32(f, 4) !== link.current.remoteIndex) return;
     const ackDelayMs = ((f[2]! << 8) | f[3]!) / 10;
-    this.sendPath.onFeedback(link, readU32(f, 8), readU32(f, 12), readU32(f, 16), ackDelayMs, this.now);
+    this.sendPath.onFeedback(link, readU32(f, 8), readU32(f, 12), readU32(f, 16), ackDelayMs, readU32(f, 20), this.now);
   }
 
   private receiveKeepalive(link: Link, k: Uint8Array): void {

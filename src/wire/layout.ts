@@ -55,7 +55,7 @@ export const KIND_DISCONNECT = 2;
 export const KIND_FEEDBACK = 3;
 /** A small packet sent ahead of the queues and delivered at once, out of sequence (sendpath.ts). */
 export const KIND_DATA_EXPRESS = 4;
-export const FEEDBACK_SIZE = 20;
+export const FEEDBACK_SIZE = 24;
 export const KEEPALIVE_FLAG_PROBE = 1;
 
 export const DATA_PREFIX_SIZE = 8;

@@ -133,6 +133,28 @@ describe("capacity without configuration", () => {
     expect(expressSent).toBeLessThan(0.3 * 10_000);
   });
 
+  test("both directions saturated (upload and download at once): each end keeps its link's real capacity", () => {
+    // 8 Mbit/s each way, 12 Mbit/s offered each way. The acknowledgements of our upload queue
+    // behind the peer's download, so RTTs double: judged on RTT, the upload's estimate fell to
+    // 1.2 Mbit/s and stayed there. The one-way delay of our own direction does not move.
+    const sim = new SimPair({ links: [{ up: { delayMs: 10, rateMbit: 8 }, down: { delayMs: 10, rateMbit: 8 } }], reorderBufferSize: 64 });
+    sim.run(500);
+    const end = sim.now + 6000;
+    for (let id = 0; sim.now < end; id++) {
+      sim.client.handleTunPacket(numberedPacket(id, 1000), sim.now);
+      sim.server.handleTunPacket(numberedPacket(id, 1000), sim.now);
+      sim.run(sim.now + 0.67);
+    }
+    const client = sim.client.snapshot().links[0]!;
+    const server = sim.server.snapshot().links[0]!;
+    expect(client.srttMs!).toBeGreaterThan(1.5 * client.minRttMs!); // the queues are there
+    for (const l of [client, server]) expect((l.capacityBytesPerSec * 8) / 1e6).toBeGreaterThan(7);
+    // Each direction delivers most of its 8 Mbit/s (1000-byte packets: about 0.95 of the wire).
+    const perSecond = (n: number) => (n * 1000 * 8) / 1e6 / 6;
+    expect(perSecond(sim.rec.server.delivered.length)).toBeGreaterThan(5.5);
+    expect(perSecond(sim.rec.client.delivered.length)).toBeGreaterThan(5.5);
+  });
+
   test("a link that cannot help (much slower and much later) is left unused: never worse than the best link", () => {
     const sim = shapedPair([[20, 10], [1, 300]]);
     sim.run(1000);

@@ -15,6 +15,26 @@ describe("RateEstimator", () => {
     expect(e.bandwidth).toBe(650);
   });
 
+  test("with one-way delays, only a queue in our direction lowers the estimate (not one on the way back)", () => {
+    const e = new RateEstimator(0, 0);
+    e.onRttSample(20, 0);
+    e.onOneWayDelaySample(1000, 0); // any constant: the peer's clock is not ours
+    e.onRateSample(900, false, 10);
+    for (let t = 30; t < 200; t += 25) e.onTick(t, true); // leave startup
+    // The peer's download fills the way back: RTT doubles, our one-way delay does not move.
+    e.onRttSample(40, 200);
+    e.onOneWayDelaySample(1000.4, 200);
+    e.onRateSample(650, false, 201);
+    expect(e.bandwidth).toBe(900);
+    // Now our own direction queues: one-way delay 15 ms above its minimum.
+    for (let t = 230; t < 300; t += 10) {
+      e.onRttSample(55, t);
+      e.onOneWayDelaySample(1015, t);
+    }
+    e.onRateSample(650, false, 301);
+    expect(e.bandwidth).toBe(650);
+  });
+
   test("application-limited samples only raise the estimate", () => {
     const e = new RateEstimator(0, 0);
     e.onRateSample(500, false, 0);
