@@ -55,7 +55,7 @@ export class RateEstimator {
   private btlBw: number;
   /** Delivery-rate samples (not application-limited) of the last round. */
   private readonly recent: Sample[] = [];
-  /** RTT samples of the last round (in `rate`). */
+  /** RTT samples of the last round (in `rate`; Sample serves for delays too). */
   private readonly rtts: Sample[] = [];
   minRttMs = Number.POSITIVE_INFINITY;
   private minRttAtMs = 0;
@@ -121,13 +121,20 @@ export class RateEstimator {
       this.minRttMs = rttMs;
       this.minRttAtMs = nowMs;
     }
-    // Judged on the smallest RTT of the last round, not on one sample: jitter makes single
-    // samples high now and then without any queue.
-    this.rtts.push({ atMs: nowMs, rate: rttMs });
-    while (this.rtts.length > 1 && nowMs - this.rtts[0]!.atMs > this.roundMs()) this.rtts.shift();
-    let roundMin = Number.POSITIVE_INFINITY;
-    for (const r of this.rtts) roundMin = Math.min(roundMin, r.rate);
+    const roundMin = this.roundMin(this.rtts, rttMs, nowMs);
     if (!this.hasOwd) this.queueing = roundMin > this.minRttMs * QUEUE_RTT_FACTOR + QUEUE_RTT_SLACK_MS;
+  }
+
+  /**
+   * Adds a delay sample to the last round's and returns their smallest: a queue is judged on
+   * that, not on one sample, since jitter makes single samples high now and then.
+   */
+  private roundMin(samples: Sample[], value: number, nowMs: number): number {
+    samples.push({ atMs: nowMs, rate: value });
+    while (samples.length > 1 && nowMs - samples[0]!.atMs > this.roundMs()) samples.shift();
+    let min = Number.POSITIVE_INFINITY;
+    for (const x of samples) min = Math.min(min, x.rate);
+    return min;
   }
 
   /**
@@ -141,10 +148,7 @@ export class RateEstimator {
       this.minOwdMs = owdMs;
       this.minOwdAtMs = nowMs;
     }
-    this.owds.push({ atMs: nowMs, rate: owdMs });
-    while (this.owds.length > 1 && nowMs - this.owds[0]!.atMs > this.roundMs()) this.owds.shift();
-    let roundMin = Number.POSITIVE_INFINITY;
-    for (const o of this.owds) roundMin = Math.min(roundMin, o.rate);
+    const roundMin = this.roundMin(this.owds, owdMs, nowMs);
     const minRtt = Number.isFinite(this.minRttMs) ? this.minRttMs : 0;
     this.queueing = roundMin - this.minOwdMs > minRtt * (QUEUE_RTT_FACTOR - 1) + QUEUE_RTT_SLACK_MS;
   }
