@@ -57,6 +57,11 @@ export async function main(argv: readonly string[], io: MainIo): Promise<number>
   const sink = options.debug ? lineSink(io.stderr) : syslogSink({ ident: options.name, fallback: io.stderr });
   const log = createLogger({ verbosity: options.verbosity, debugTokens: options.debugTokens, sink });
   const service = createServiceStatus({ name: options.name, title: io.ownsProcess === true && !options.naturalTitle, log });
+  // A SIGHUP during start-up (DNS, the hook helper) would kill the process by default: it is
+  // kept for when the daemon runs.
+  let hupWhileStarting = false;
+  const onEarlyHup = () => void (hupWhileStarting = true);
+  process.on("SIGHUP", onEarlyHup);
   let daemon;
   try {
     daemon = await startDaemon(loaded.config, options, log, service);
@@ -64,6 +69,8 @@ export async function main(argv: readonly string[], io: MainIo): Promise<number>
     if (!(e instanceof StartError)) throw e;
     io.stderr(`mlvpn: ${e.message}\n`);
     return EXIT_ERROR;
+  } finally {
+    process.off("SIGHUP", onEarlyHup);
   }
   const stop = (signal: string) => {
     log.info("", `${signal} received, stopping`);
@@ -78,6 +85,7 @@ export async function main(argv: readonly string[], io: MainIo): Promise<number>
   process.on("SIGINT", onInt);
   process.on("SIGTERM", onTerm);
   process.on("SIGHUP", onHup);
+  if (hupWhileStarting) onHup();
   await daemon.stopped;
   // Signal listeners keep Bun's event loop alive: remove them so the process can end.
   process.off("SIGINT", onInt);

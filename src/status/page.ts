@@ -222,7 +222,9 @@ function updateHeader(doc) {
   t.textContent = "tunnel " + doc.tunnel_status;
   t.className = "pill " + (doc.tunnel_status === "up" ? "ok" : "bad");
   setInfo("Interface", doc.tuntap.type + " " + doc.tuntap.name);
-  setInfo("Process", "pid " + doc.pid + " · protocol " + doc.protocol + " · reloaded " + fmtDuration(doc.now - doc.last_reload) + " ago");
+  // last_reload is the start time until the first reload (as in C).
+  const reloaded = doc.last_reload > doc.uptime ? " · reloaded " + fmtDuration(doc.now - doc.last_reload) + " ago" : " · not reloaded since start";
+  setInfo("Process", "pid " + doc.pid + " · protocol " + doc.protocol + reloaded);
   var r = doc.reorder;
   setInfo("Reordering", r == null ? "off" : "hold " + r.hold_ms + " ms · " + r.delivered + " delivered · " + r.reordered + " reordered · " + r.late + " late · " + r.holes_skipped + " holes skipped · " + r.duplicates + " duplicates · " + r.stale + " stale · " + r.held + " held now");
   var drops = Object.keys(doc.drops).filter(function (k) { return doc.drops[k] > 0; }).map(function (k) { return k + " " + doc.drops[k]; });
