@@ -376,7 +376,7 @@ const CONGESTION_CONTROL = (() => {
 })();
 const header = `Measured on ${date}, commit ${commit}${dirty ? " (with uncommitted changes in src/)" : ""}, ${navigator.hardwareConcurrency} cores, ${QUICK ? "--quick, " : ""}${SECONDS} s per TCP measurement, ${minutes.toFixed(1)} min in all.`;
 mkdirSync(join(ROOT, "bench", "results"), { recursive: true });
-const jsonFile = join(ROOT, "bench", "results", `${date}-${commit}${QUICK ? "-quick" : ""}.json`);
+const jsonFile = join(ROOT, "bench", "results", `${date}-${commit}${QUICK ? "-quick" : ""}${ONLY.length > 0 ? `-only-${ONLY.join("-")}` : ""}.json`);
 writeFileSync(jsonFile, JSON.stringify({ date, commit, dirty, quick: QUICK, seconds: SECONDS, payloadShare: PAYLOAD_SHARE, results }, null, 2));
 if (ONLY.length === 0) {
   writeFileSync(
