@@ -44,6 +44,8 @@ const MIN_ROUND_MS = 10;
 export const INITIAL_RATE_BYTES_PER_MS = 500;
 const MIN_RATE_BYTES_PER_MS = 4; // 32 kbit/s: never stop probing a link entirely
 const MIN_INFLIGHT_BYTES = 4 * 1500;
+/** The way back's queue counted in the in-flight cap at most this much (a stuck peer must not open it wide). */
+const MAX_RETURN_QUEUE_MS = 200;
 
 interface Sample {
   atMs: number;
@@ -70,6 +72,9 @@ export class RateEstimator {
   private minOwdAtMs = 0;
   private readonly owds: Sample[] = [];
   private hasOwd = false;
+  private rttRoundMin = Number.POSITIVE_INFINITY;
+  /** Queueing delay on the way back (from RTT and one-way delay), ms. */
+  private returnQueueMs = 0;
   private backloggedRounds = 0;
   private backloggedThisRound = false;
   /** Upper bound from bandwidth_upload, bytes per millisecond (Infinity when unset). */
@@ -113,7 +118,9 @@ export class RateEstimator {
   inflightCap(): number {
     const rtt = Number.isFinite(this.minRttMs) ? this.minRttMs : 100;
     const gain = this.startup ? STARTUP_GAIN * INFLIGHT_GAIN : INFLIGHT_GAIN;
-    return Math.max(MIN_INFLIGHT_BYTES, gain * this.btlBw * rtt + 2 * this.btlBw * ACK_HOLD_MS);
+    // Acknowledgements delayed by a queue on the way back (the peer's download) hold that much
+    // more in flight without any queue on our side.
+    return Math.max(MIN_INFLIGHT_BYTES, gain * this.btlBw * rtt + this.btlBw * (2 * ACK_HOLD_MS + this.returnQueueMs));
   }
 
   onRttSample(rttMs: number, nowMs: number): void {
@@ -122,6 +129,7 @@ export class RateEstimator {
       this.minRttAtMs = nowMs;
     }
     const roundMin = this.roundMin(this.rtts, rttMs, nowMs);
+    this.rttRoundMin = roundMin;
     if (!this.hasOwd) this.queueing = roundMin > this.minRttMs * QUEUE_RTT_FACTOR + QUEUE_RTT_SLACK_MS;
   }
 
@@ -150,7 +158,10 @@ export class RateEstimator {
     }
     const roundMin = this.roundMin(this.owds, owdMs, nowMs);
     const minRtt = Number.isFinite(this.minRttMs) ? this.minRttMs : 0;
-    this.queueing = roundMin - this.minOwdMs > minRtt * (QUEUE_RTT_FACTOR - 1) + QUEUE_RTT_SLACK_MS;
+    const forwardQueue = roundMin - this.minOwdMs;
+    this.queueing = forwardQueue > minRtt * (QUEUE_RTT_FACTOR - 1) + QUEUE_RTT_SLACK_MS;
+    // What the RTT has on top of its minimum and of our own direction's queue is the way back's.
+    if (Number.isFinite(this.rttRoundMin)) this.returnQueueMs = Math.min(MAX_RETURN_QUEUE_MS, Math.max(0, this.rttRoundMin - minRtt - forwardQueue));
   }
 
   /** A delivery-rate sample in bytes per millisecond. */

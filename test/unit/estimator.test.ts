@@ -35,6 +35,22 @@ describe("RateEstimator", () => {
     expect(e.bandwidth).toBe(650);
   });
 
+  test("a queue on the way back widens the in-flight cap by its delay (acknowledgements wait there)", () => {
+    const e = new RateEstimator(0, 0);
+    e.onRttSample(20, 0);
+    e.onOneWayDelaySample(500, 0);
+    e.onRateSample(1000, false, 1);
+    const base = e.inflightCap();
+    e.onRttSample(50, 100); // 30 ms more RTT, none of it in our direction
+    e.onOneWayDelaySample(500, 100);
+    expect(e.inflightCap()).toBeCloseTo(base + 1000 * 30, 0);
+    for (let t = 200; t < 400; t += 10) {
+      e.onRttSample(20, t);
+      e.onOneWayDelaySample(500, t);
+    }
+    expect(e.inflightCap()).toBeCloseTo(base, 0);
+  });
+
   test("application-limited samples only raise the estimate", () => {
     const e = new RateEstimator(0, 0);
     e.onRateSample(500, false, 0);
