@@ -4,7 +4,7 @@
  * to a noisy shared machine. TCP through iperf3 (JSON parsed), LAN host → internet host through
  * the tunnel; latency by ping at 10 ms intervals.
  *
- *   npm run bench                   all scenarios (about 14 minutes)
+ *   npm run bench                   all scenarios (about 15 minutes)
  *   npm run bench -- --quick        a 2-minute subset
  *   npm run bench -- --only 1,7     some scenarios
  *   npm run bench -- --seconds 10   length of each TCP measurement
@@ -302,6 +302,25 @@ const SCENARIOS: Scenario[] = [
         { name: "RSS, client / server", value: `${f1(rss[0]!)} / ${f1(rss[1]!)}`, unit: "MiB" },
         { name: "binary size (dist/mlvpn)", value: f1(statSync(BIN).size / 1024 / 1024), unit: "MiB" },
         { name: "start-up to tunnel up (both ends, 2 links, status scripts included)", value: f1(ctx.startupMs / 1000), unit: "s" },
+      ];
+    },
+  },
+  {
+    id: 11,
+    name: "both ways at once: 20+20 Mbit/s, 10+10 ms, one TCP stream up and one down",
+    uplinks: [{ rateMbit: 20, delayMs: 10 }, { rateMbit: 20, delayMs: 10 }],
+    quick: false,
+    async run(ctx) {
+      // Uploads and downloads together: each direction's acknowledgements queue behind the
+      // other's data (the classic ADSL case). No issue target; shown beside the bare link.
+      const i = best(ctx.shapes);
+      const bare = await iperf(ctx.topo.lab, "client", ctx.topo.serverPublic, { seconds: SECONDS, bind: ctx.topo.uplinks[i]!.clientAddr, omit: 2, bidir: true });
+      const both = await iperf(ctx.topo.lab, "lan", ctx.topo.internetHost, { seconds: SECONDS, omit: 2, bidir: true });
+      const sum = sumRates(ctx.shapes);
+      return [
+        { name: "best single uplink, bare: up / down", value: `${f1(bare.mbps)} / ${f1(bare.reverseMbps ?? 0)}`, unit: "Mbit/s" },
+        { name: "mlvpn: up / down", value: `${f1(both.mbps)} / ${f1(both.reverseMbps ?? 0)}`, unit: "Mbit/s" },
+        { name: "mlvpn, each direction, % of the sum × payload share", value: `${f1(shareOfSum(sum, both.mbps))} / ${f1(shareOfSum(sum, both.reverseMbps ?? 0))}`, unit: "%" },
       ];
     },
   },

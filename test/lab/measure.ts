@@ -8,6 +8,8 @@ import type { Lab } from "./netns.ts";
 export interface IperfResult {
   /** Goodput at the receiver, Mbit/s. */
   mbps: number;
+  /** With `bidir`: goodput of the reverse stream (target → us), Mbit/s. */
+  reverseMbps?: number;
   retransmits: number;
   /** Receiver-side Mbit/s per interval (length = seconds / interval). */
   intervals: number[];
@@ -26,6 +28,8 @@ export interface IperfOptions {
   omit?: number;
   udpMbit?: number;
   length?: number;
+  /** Both directions at once (iperf3 --bidir). */
+  bidir?: boolean;
 }
 
 export function startIperfServer(lab: Lab, ns: string, bind: string): Subprocess {
@@ -36,6 +40,7 @@ export async function iperf(lab: Lab, ns: string, target: string, o: IperfOption
   const args = ["iperf3", "-c", target, "-t", String(o.seconds), "-J", "-i", String(o.intervalS ?? 1)];
   if (o.streams && o.streams > 1) args.push("-P", String(o.streams));
   if (o.reverse) args.push("-R");
+  if (o.bidir) args.push("--bidir");
   if (o.bind) args.push("-B", o.bind);
   if (o.omit) args.push("-O", String(o.omit));
   if (o.udpMbit !== undefined) args.push("-u", "-b", o.udpMbit === 0 ? "0" : `${o.udpMbit}M`);
@@ -51,7 +56,8 @@ export async function iperf(lab: Lab, ns: string, target: string, o: IperfOption
   const end = j.end ?? {};
   const received = end.sum_received ?? end.sum ?? {};
   const intervals = (j.intervals ?? []).filter((i: any) => !i.sum?.omitted).map((i: any) => (i.sum?.bits_per_second ?? 0) / 1e6);
-  return { mbps: (received.bits_per_second ?? 0) / 1e6, retransmits: end.sum_sent?.retransmits ?? 0, intervals, ok: r.code === 0 };
+  const reverse = o.bidir ? (end.sum_received_bidir_reverse?.bits_per_second ?? 0) / 1e6 : undefined;
+  return { mbps: (received.bits_per_second ?? 0) / 1e6, reverseMbps: reverse, retransmits: end.sum_sent?.retransmits ?? 0, intervals, ok: r.code === 0 };
 }
 
 export interface PingSeries {
