@@ -145,6 +145,13 @@ export class RateEstimator {
     return min;
   }
 
+  /** The peer restarted: its clock is another one, earlier one-way delays mean nothing. */
+  resetOneWayDelay(): void {
+    this.minOwdMs = Number.POSITIVE_INFINITY;
+    this.owds.length = 0;
+    this.returnQueueMs = 0;
+  }
+
   /**
    * The one-way delay of a packet (plus an unknown constant): a queue in our direction shows
    * here, while the RTT also grows with queues on the way back (the peer's traffic in a

@@ -107,7 +107,7 @@ export class Link {
     if (this.next === s) this.next = undefined;
     this.loss.onNewSession();
     // Counters restart in the new session; acknowledgements of the old one are ignored.
-    this.sender.resetFlight();
+    this.sender.resetFlight(s.peerInstance);
   }
 
   clearSessions(): void {

@@ -202,6 +202,8 @@ export class LinkSender {
   }
 
   private owdBase: number | undefined;
+  /** The peer process whose clock owdBase was taken from. */
+  private owdPeer: number | undefined;
 
   /**
    * Relative one-way delay, ms: measured from the first sample of the session, in signed 32-bit
@@ -213,9 +215,16 @@ export class LinkSender {
     this.estimator.onOneWayDelaySample(((raw - this.owdBase) | 0) / 10, nowMs);
   }
 
-  /** A new session restarts counters at 0: forget the old records (their acks will not come). */
-  resetFlight(): void {
-    this.owdBase = undefined; // a new session may be a restarted peer, with another clock
+  /**
+   * A new session restarts counters at 0: forget the old records (their acks will not come).
+   * A new peer process (`peerInstance`) also has another clock: one-way delays start again.
+   */
+  resetFlight(peerInstance?: number): void {
+    if (peerInstance !== this.owdPeer) {
+      this.owdPeer = peerInstance;
+      this.owdBase = undefined;
+      this.estimator.resetOneWayDelay();
+    }
     this.fState.fill(NONE);
     this.fCounter.fill(-1);
     this.inflightBytes = 0;

@@ -32,6 +32,29 @@ describe("LinkSender", () => {
     expect(s.dataSeqOf(s.peek())).toBe(43);
   });
 
+  test("one-way delay: relative to the session's peer clock, kept across rekeys, started again for a restarted peer", () => {
+    const s = new LinkSender(1500, 0, 0);
+    const seen: number[] = [];
+    s.estimator.onOneWayDelaySample = (owd: number) => void seen.push(owd);
+    let counter = 0;
+    const sendAndAck = (sentMs: number, peerClock: number) => {
+      s.onSent(counter, 1000, -1, sentMs);
+      s.onAck(counter++, 0, 0, 0, sentMs + 20, peerClock);
+    };
+    const newSession = (peer: number) => {
+      s.resetFlight(peer);
+      counter = 0; // counters restart with each session
+    };
+    newSession(7); // the first session, with peer process 7
+    sendAndAck(0, 4_000_000_000); // near the 32-bit wrap: signed arithmetic copes
+    sendAndAck(100, (4_000_000_000 + 1000 + 50) >>> 0); // 100 ms later, 5 ms more delay
+    newSession(7); // a rekey: same peer, same clock
+    sendAndAck(200, (4_000_000_000 + 2000 + 30) >>> 0); // 3 ms more than the first
+    newSession(8); // the peer restarted: another clock
+    sendAndAck(300, 123);
+    expect(seen).toEqual([0, 5, 3, 0]);
+  });
+
   test("acks give RTT and delivery-rate samples; unacked packets below the threshold are lost", () => {
     const s = new LinkSender(1500, 0, 0);
     // 10 data packets of 1000 bytes, 1 ms apart, counters 0..9 (store slots 0..9)
