@@ -6,10 +6,7 @@
  * enter it, never shifts bits, so a jump of any size costs at most one pass over the ring.
  * The ring holds one block more than the window (RFC 6479 §2): the block being zeroed is then
  * always one the new window no longer covers, even when the window is not block-aligned.
- *
- * Besides accept/reject it counts holes: every counter from 0 to `highest` is either marked
- * (`receivedCount`), slid out of the window unmarked (`lostCount`), or still unmarked inside
- * the window (`highest + 1 - receivedCount - lostCount`, possibly still to arrive).
+ * Loss is measured elsewhere, per link (loss.ts and the acknowledgements).
  */
 
 const BLOCK_BITS = 32;
@@ -23,8 +20,6 @@ export class ReplayWindow {
   readonly windowSize: number;
   private readonly ring: Uint32Array;
   private highestMarked = -1;
-  private received = 0;
-  private lost = 0;
 
   constructor(windowSize: number = DEFAULT_WINDOW_SIZE) {
     if (!Number.isInteger(windowSize) || windowSize < MIN_WINDOW_SIZE || windowSize % BLOCK_BITS !== 0) {
@@ -37,16 +32,6 @@ export class ReplayWindow {
   /** Highest counter marked so far, -1 before any. */
   get highest(): number {
     return this.highestMarked;
-  }
-
-  /** Marks accepted since construction or the last reset(). */
-  get receivedCount(): number {
-    return this.received;
-  }
-
-  /** Counters that left the window without ever being marked. */
-  get lostCount(): number {
-    return this.lost;
   }
 
   /** Cheap check before decryption: false if the counter is too old or already marked. Does not change state. */
@@ -67,47 +52,21 @@ export class ReplayWindow {
     if (counter > this.highestMarked) this.advanceTo(counter);
     const index = this.blockIndex(counter);
     this.ring[index] = (this.ring[index] ?? 0) | bitOf(counter);
-    this.received++;
     return true;
   }
 
   reset(): void {
     this.ring.fill(0);
     this.highestMarked = -1;
-    this.received = 0;
-    this.lost = 0;
   }
 
   private advanceTo(counter: number): void {
-    const oldLow = Math.max(0, this.highestMarked - this.windowSize + 1);
-    const newLow = Math.max(0, counter - this.windowSize + 1);
-    // Counters leaving the window that it tracked are lost unless their bit is set...
-    const trackedEnd = Math.min(newLow, this.highestMarked + 1);
-    if (trackedEnd > oldLow) this.lost += trackedEnd - oldLow - this.countMarked(oldLow, trackedEnd);
-    // ...and those above the old highest were never seen at all (arithmetic, not O(jump)).
-    if (newLow > this.highestMarked + 1) this.lost += newLow - (this.highestMarked + 1);
-
     // Zero the blocks entering the window; they still hold bits from a previous turn of the ring.
     const oldBlock = Math.floor(this.highestMarked / BLOCK_BITS); // -1 before the first mark
     const newBlock = Math.floor(counter / BLOCK_BITS);
     const blocksToClear = Math.min(newBlock - oldBlock, this.ring.length);
     for (let i = 1; i <= blocksToClear; i++) this.ring[(oldBlock + i) % this.ring.length] = 0;
     this.highestMarked = counter;
-  }
-
-  /** Set bits for counters in [from, to), a range inside the current window. */
-  private countMarked(from: number, to: number): number {
-    let count = 0;
-    for (let counter = from; counter < to; ) {
-      const blockStart = counter - (counter % BLOCK_BITS);
-      const end = Math.min(blockStart + BLOCK_BITS, to);
-      const width = end - counter;
-      let bits = this.blockOf(counter) >>> (counter - blockStart);
-      if (width < BLOCK_BITS) bits &= (1 << width) - 1;
-      count += popcount32(bits);
-      counter = end;
-    }
-    return count;
   }
 
   private blockIndex(counter: number): number {
@@ -122,11 +81,4 @@ export class ReplayWindow {
 
 function bitOf(counter: number): number {
   return 1 << (counter % BLOCK_BITS);
-}
-
-/** Hamming weight of a 32-bit word (the classic SWAR reduction). */
-function popcount32(word: number): number {
-  let v = word - ((word >>> 1) & 0x55555555);
-  v = (v & 0x33333333) + ((v >>> 2) & 0x33333333);
-  return (Math.imul((v + (v >>> 4)) & 0x0f0f0f0f, 0x01010101) >>> 24) & 0xff;
 }
