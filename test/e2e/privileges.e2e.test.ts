@@ -7,7 +7,7 @@
  * before the drop, the server's name is resolved as nobody, and SIGTERM still runs the down scripts as root and removes the tun device.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmdirSync, rmSync, writeFileSync } from "node:fs";
+import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
@@ -48,7 +48,7 @@ describe.skipIf(skip !== null)("privilege drop to --user nobody (client dist/mlv
     mkdirSync(hostsDir, { recursive: true });
     writeFileSync(join(hostsDir, "hosts"), "127.0.0.1 localhost\n");
     const serverName = `${lab.prefix}-server`;
-    writeEndConfigs({ dir, uplinks: [{ client: "10.231.1.2", server: serverName, port: 5080 }], timeout: 5 });
+    writeEndConfigs({ dir, uplinks: [{ client: "10.231.1.2", server: serverName, port: 5080 }], timeout: 5, general: (side, d) => `control_unix_path = "${join(d, `${side}.sock`)}"` });
     ends.server = startEnd(lab, dir, "server", { user: "nobody", fromSource: true });
     ends.client = startEnd(lab, dir, "client", { user: "nobody" });
     const clientLog = () => readFileSync(join(dir, "client.log"), "utf8");
@@ -81,6 +81,12 @@ describe.skipIf(skip !== null)("privilege drop to --user nobody (client dist/mlv
     const privateKb = (p: number) => [...readFileSync(`/proc/${p}/smaps_rollup`, "utf8").matchAll(/^Private_\w+:\s*(\d+) kB$/gm)].reduce((a, m) => a + Number(m[1]), 0);
     console.log(`${side}: ${threads.length} threads; private memory: daemon ${privateKb(pid)} kB, hook helper ${privateKb(helpers[0]!)} kB`);
     expect(readFileSync(join(dir, `${side}.log`), "utf8")).toContain("running as nobody (uid 65534, gid 65534); status scripts run as root in the hook helper");
+  });
+
+  test.each(["client", "server"] as const)("%s: the control socket, created before the drop, belongs to nobody (mode 0600)", (side) => {
+    const st = statSync(join(dir, `${side}.sock`));
+    expect(st.isSocket()).toBe(true);
+    expect([st.uid, st.gid, st.mode & 0o777]).toEqual([NOBODY, NOBODY, 0o600]);
   });
 
   test.each(["client", "server"] as const)("%s: rtun_up and tuntap_up ran as root", (side) => {
