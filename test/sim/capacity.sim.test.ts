@@ -4,6 +4,7 @@
  * overload, a useless slow link left alone, sub-second failover.
  */
 import { describe, expect, test } from "bun:test";
+import { TAG_SIZE, TRANSPORT_HEADER_SIZE } from "../../src/wire/layout.ts";
 import { numberedPacket, packetId, SimPair } from "./simnet.ts";
 
 const MBIT = 125; // bytes per millisecond in 1 Mbit/s
@@ -127,8 +128,9 @@ describe("capacity without configuration", () => {
     flood.run(flood.now + 500);
     const delivered = flood.rec.server.delivered.length;
     expect(delivered).toBeGreaterThan(9_900);
-    // Sequenced packets carry an 8-byte prefix, express ones 1 byte: count by datagram size.
-    const expressSent = flood.captured.filter((d) => d.from === "client" && d.bytes.length === 100 + 16 + 1 + 16).length;
+    // Sequenced packets carry an 8-byte prefix, express ones only their kind byte: count by datagram size.
+    const expressSize = TRANSPORT_HEADER_SIZE + 1 + 100 + TAG_SIZE;
+    const expressSent = flood.captured.filter((d) => d.from === "client" && d.bytes.length === expressSize).length;
     expect(expressSent).toBeGreaterThan(0);
     expect(expressSent).toBeLessThan(0.3 * 10_000);
   });
