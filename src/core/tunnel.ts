@@ -16,10 +16,9 @@
  *               3. replay quick-check  4. open  5. mark, roam, liveness  6. dispatch the inner kind
  */
 import type { LinkConfig } from "../config/schema.ts";
-import { consumeInit, consumeResp, createInit, createResp, type HandshakeSecrets, respReceiver } from "./handshake.ts";
+import type { HandshakeSecrets } from "./handshake.ts";
+import { fmt, Handshakes } from "./handshakes.ts";
 import {
-  HANDSHAKE_BURST,
-  HANDSHAKE_RATE_PER_SEC,
   HEALTH_TICK_MS,
   MAX_ECHO_HOLD_MS,
   MAX_RTT_SAMPLE_MS,
@@ -29,14 +28,13 @@ import {
   REORDER_HOLD_DEFAULT_MS,
   REORDER_HOLD_MAX_MS,
   REORDER_HOLD_MIN_MS,
-  SEEN_INITS,
   SILENCE_REHANDSHAKE_MS,
   SUSPECT_AFTER_MS,
 } from "./constants.ts";
 import { buildPacketTooBig } from "./icmp.ts";
 import { Link, LinkStatus, type PeerAddress, STATUS_TEXT } from "./link.ts";
 import { ACK_DELAY_MS } from "./ackstate.ts";
-import { KeyedRateLimiter, LogLimiter } from "./ratelimit.ts";
+import { LogLimiter } from "./ratelimit.ts";
 import { ReorderBuffer, type ReorderStats } from "./reorder.ts";
 import { SendPath } from "./sendpath.ts";
 import type { Session } from "./session.ts";
@@ -44,7 +42,6 @@ import { DropCounters, type DropReason } from "./stats.ts";
 import {
   DATA_PREFIX_SIZE,
   FEEDBACK_SIZE,
-  HANDSHAKE_SIZE,
   KEEPALIVE_FLAG_PROBE,
   KEEPALIVE_SIZE,
   KIND_DATA,
@@ -178,9 +175,8 @@ export class Tunnel {
   private readonly expressPrefix = Uint8Array.of(KIND_DATA_EXPRESS);
   private readonly keepalive = new Uint8Array(KEEPALIVE_SIZE);
   private readonly feedback = new Uint8Array(FEEDBACK_SIZE);
-  private readonly handshakeLimiter = new KeyedRateLimiter(HANDSHAKE_RATE_PER_SEC, HANDSHAKE_BURST);
   private readonly logLimiter = new LogLimiter();
-  private readonly seenInits: Set<string>[];
+  private readonly handshakes: Handshakes;
   private now: number;
 
   constructor(private readonly opts: TunnelOptions) {
@@ -189,7 +185,6 @@ export class Tunnel {
     this.nextHealthMs = opts.nowMs;
     this.slots = opts.links.map((c, i) => new Link(i, c, opts.maxPacketSize, opts.nowMs));
     this.live = [...this.slots];
-    this.seenInits = opts.links.map(() => new Set<string>());
     this.sendPath = new SendPath({
       transmitData: (link, seq, packet, slot) => this.transmitData(link, seq, packet, slot),
       transmitExpress: (link, packet) => this.transmitExpress(link, packet),
@@ -201,6 +196,26 @@ export class Tunnel {
     });
     this.txBuf = new Uint8Array(opts.maxPacketSize + DATA_PREFIX_SIZE + TRANSPORT_HEADER_SIZE + TAG_SIZE + 64);
     this.instance = this.randomU32();
+    this.handshakes = new Handshakes(
+      {
+        mode: opts.mode,
+        secrets: opts.secrets,
+        drops: this.drops,
+        instance: this.instance,
+        now: () => this.now,
+        fill: (b) => opts.random.fill(b),
+        newLocalIndex: () => this.newLocalIndex(),
+        transmit: (link, message, to) => {
+          this.out.transmit(link.index, message, to);
+          link.counters.sentPackets++;
+          link.counters.sentBytes += message.length;
+        },
+        logLimited: (level, token, key, message) => this.logLimited(level, token, key, message),
+        established: (link, s) => this.established(link, s),
+        sendKeepalive: (link) => this.sendKeepalive(link),
+      },
+      opts.links.length,
+    );
     if (opts.reorderBufferSize > 0) {
       this.reorder = new ReorderBuffer(opts.reorderBufferSize, (p) => this.out.deliver(p));
       this.reorder.holdMs = REORDER_HOLD_DEFAULT_MS;
@@ -235,9 +250,9 @@ export class Tunnel {
       case MSG_TRANSPORT_CLEAR:
         return this.receiveTransport(link, d, from);
       case MSG_INIT:
-        return this.receiveInit(link, d, from);
+        return this.handshakes.receiveInit(link, d, from);
       case MSG_RESP:
-        return this.receiveResp(link, d);
+        return this.handshakes.receiveResp(link, d);
       default:
         if (looksLikeLegacyMlvpn(d)) {
           this.drops.add("legacy-peer");
@@ -273,7 +288,7 @@ export class Tunnel {
     if (!link) return;
     const changed = link.peer?.address !== peer.address || link.peer?.port !== peer.port;
     link.peer = peer;
-    if (changed && this.opts.mode === "client" && !link.isUp) this.transmitInit(link);
+    if (changed && this.opts.mode === "client" && !link.isUp) this.handshakes.transmitInit(link);
   }
 
   /** The shell could not send on a link (e.g. its interface went away): take it down now. */
@@ -315,7 +330,7 @@ export class Tunnel {
     this.now = nowMs;
     const link = new Link(this.slots.length, config, this.opts.maxPacketSize, nowMs);
     this.slots.push(link);
-    this.seenInits.push(new Set());
+    this.handshakes.addLink();
     this.live.push(link);
     return link.index;
   }
@@ -349,7 +364,7 @@ export class Tunnel {
     if (link.isUp) this.linkDown(link, reason);
     link.clearSessions();
     link.retired = true;
-    this.seenInits[index]!.clear();
+    this.handshakes.removeLink(index);
     this.updateEligible();
     return disconnect;
   }
@@ -411,7 +426,7 @@ export class Tunnel {
     session.replay.mark(counter);
     if (session.peerInstance !== this.peerInstance && session !== link.next) return this.drops.add("stale-peer");
 
-    if (session === link.next) this.confirm(link, session);
+    if (session === link.next) this.handshakes.confirmedByPacket(link, session);
     if (newest && session === link.current) this.roam(link, from);
     link.lastRecvMs = this.now;
     link.loss.onReceive(counter);
@@ -474,55 +489,8 @@ export class Tunnel {
     }
   }
 
-  /** Responder: an INIT for this link. Nothing changes until the peer confirms the keys. */
-  private receiveInit(link: Link, d: Uint8Array, from: PeerAddress): void {
-    if (this.opts.mode !== "server") return this.drops.add("unexpected-handshake");
-    if (d.length !== HANDSHAKE_SIZE) return this.drops.add("bad-size");
-    if (!this.handshakeLimiter.allow(from.address, this.now)) return this.drops.add("handshake-rate");
-    const check = consumeInit(this.opts.secrets, d);
-    if (!check.ok) {
-      this.drops.add(check.reason);
-      const why = check.reason === "bad-mac" ? "wrong password, or not an mlvpn peer" : `the peer uses another cipher than ${this.opts.secrets.cipher}`;
-      return this.logLimited("warn", "protocol", `init:${check.reason}:${from.address}`, `[${link.name}] handshake from ${fmt(from)} refused: ${why}`);
-    }
-    const seen = this.seenInits[link.index]!;
-    const id = macId(d);
-    if (seen.has(id)) return this.drops.add("replay");
-    seen.add(id);
-    if (seen.size > SEEN_INITS) seen.delete(seen.values().next().value!);
-    const resp = createResp(this.opts.secrets, d, check.init, this.newLocalIndex(), this.instance, this.freshBytes(32), this.now);
-    if (!resp) return this.drops.add("bad-key");
-    link.next = resp.session;
-    this.out.transmit(link.index, resp.message, from);
-    link.counters.sentPackets++;
-    link.counters.sentBytes += resp.message.length;
-  }
-
-  /** Initiator: the answer to our INIT. */
-  private receiveResp(link: Link, d: Uint8Array): void {
-    if (this.opts.mode !== "client") return this.drops.add("unexpected-handshake");
-    if (d.length !== HANDSHAKE_SIZE) return this.drops.add("bad-size");
-    const sent = link.initSent;
-    if (!sent || respReceiver(d) !== sent.localIndex) return this.drops.add("unknown-session");
-    const session = consumeResp(this.opts.secrets, sent, d, this.now);
-    if (!session) {
-      this.drops.add("bad-mac");
-      return this.logLimited("warn", "protocol", `resp:${link.index}`, `[${link.name}] handshake answer refused: wrong password, or not an mlvpn peer`);
-    }
-    link.initSent = undefined;
-    link.handshakeWanted = false;
-    this.notePeerInstance(session.peerInstance, link);
-    link.install(session);
-    link.lastRecvMs = this.now;
-    // The first packet under the new keys confirms them to the responder.
-    this.sendKeepalive(link);
-    if (!link.isUp) this.linkUp(link);
-    this.updateEligible();
-  }
-
-  /** Responder: the peer's first packet under keys from our RESP proves the handshake. */
-  private confirm(link: Link, s: Session): void {
-    s.confirmed = true;
+  /** A session's keys are proven (initiator: RESP checked; responder: the peer's first packet). */
+  private established(link: Link, s: Session): void {
     this.notePeerInstance(s.peerInstance, link);
     link.install(s);
     if (!link.isUp) this.linkUp(link);
@@ -584,15 +552,7 @@ export class Tunnel {
       this.out.event({ type: "resolve", link: link.index });
       if (link.status !== LinkStatus.AuthSent) this.setStatus(link, LinkStatus.AuthSent);
     }
-    this.transmitInit(link);
-  }
-
-  private transmitInit(link: Link): void {
-    if (!link.peer) return;
-    link.initSent = createInit(this.opts.secrets, this.newLocalIndex(), this.instance, this.freshBytes(32), this.now);
-    this.out.transmit(link.index, link.initSent.message, link.peer);
-    link.counters.sentPackets++;
-    link.counters.sentBytes += link.initSent.message.length;
+    this.handshakes.transmitInit(link);
   }
 
   /** A keepalive; as a probe it asks the peer to acknowledge at once. */
@@ -786,16 +746,6 @@ function describeSender(l: Link): string {
 function pick(links: Link[], keep: (l: Link) => boolean): Link[] | undefined {
   const r = links.filter(keep);
   return r.length > 0 ? r : undefined;
-}
-
-function fmt(p: PeerAddress): string {
-  return p.address.includes(":") ? `[${p.address}]:${p.port}` : `${p.address}:${p.port}`;
-}
-
-function macId(init: Uint8Array): string {
-  let s = "";
-  for (let i = HANDSHAKE_SIZE - 16; i < HANDSHAKE_SIZE; i++) s += init[i]!.toString(16).padStart(2, "0");
-  return s;
 }
 
 /** A C MLVPN 2.x datagram: 28-byte header whose first u16 is the payload length. */
