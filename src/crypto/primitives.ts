@@ -30,6 +30,17 @@ export function x25519(privateKey: KeyObject, peerPublic: Uint8Array): Uint8Arra
   }
 }
 
+/**
+ * X25519(scalar, u) on raw bytes (RFC 7748: the scalar is clamped, bit 255 of u ignored);
+ * undefined when the result is the neutral element (u of low order) or u is unusable.
+ */
+export function x25519Raw(scalar: Uint8Array, u: Uint8Array): Uint8Array | undefined {
+  const der = Buffer.concat([PKCS8_X25519, scalar]);
+  const privateKey = createPrivateKey({ key: der, format: "der", type: "pkcs8" });
+  der.fill(0);
+  return x25519(privateKey, u);
+}
+
 export function hkdf(ikm: Uint8Array, salt: Uint8Array, info: Uint8Array, length: number): Uint8Array {
   return new Uint8Array(hkdfSync("sha256", ikm, salt, info, length));
 }
