@@ -10,11 +10,10 @@ import { isIP } from "node:net";
 import { resolve as resolvePath } from "node:path";
 import type { CliOptions } from "./cli.ts";
 import type { Config, LinkConfig } from "./config/schema.ts";
-import { handshakeSecrets } from "./core/handshake.ts";
+import { handshakeSecrets, nativeHandshakeCrypto } from "./core/handshake.ts";
 import { STATUS_TEXT } from "./core/link.ts";
 import { tunnelMtu } from "./core/mtu.ts";
 import { type PeerAddress, Tunnel, type TunnelEvent } from "./core/tunnel.ts";
-import { passwordKey } from "./crypto/primitives.ts";
 import { type ControlServer, ControlStartError, listenersOf, startControl } from "./io/control.ts";
 import { HookHelperClient } from "./io/hook-client.ts";
 import { HookRunner, hookEnv } from "./io/hooks.ts";
@@ -30,7 +29,6 @@ import { buildStatus, statusJson } from "./status/document.ts";
 import { buildMetrics } from "./status/metrics.ts";
 import { statusPageHtml } from "./status/page.ts";
 import { VERSION } from "./version.ts";
-import { LABEL_PASSWORD_SALT } from "./wire/layout.ts";
 
 /** Send errors that mean the link's path is gone (interface down, address removed). */
 const LINK_GONE = new Set(["ENETUNREACH", "EHOSTUNREACH", "ENETDOWN", "EADDRNOTAVAIL", "EPERM"]);
@@ -108,9 +106,17 @@ export async function startDaemon(config: Config, options: CliOptions, log: Logg
 
   const mtu = tunnelMtu({ configured: g.mtu, ipv6Links: families.includes(6) && mode === "client", kind: g.tuntap });
   if (mtu.warning) log.warn("tuntap", mtu.warning);
-  const started = now();
-  const psk = passwordKey(g.password, new TextEncoder().encode(LABEL_PASSWORD_SALT));
-  log.debug("protocol", `key derived from the password in ${Math.round(now() - started)} ms`);
+  // The password is stretched for the server's salt: by the server at start, by the client when
+  // it learns the salt (first handshake, and after a server restart).
+  const handshakeCrypto = {
+    scalarMult: nativeHandshakeCrypto.scalarMult,
+    stretch(password: Uint8Array, salt: Uint8Array): Uint8Array {
+      const started = now();
+      const prs = nativeHandshakeCrypto.stretch(password, salt);
+      log.debug("protocol", `key derived from the password for the server's salt in ${Math.round(now() - started)} ms`);
+      return prs;
+    },
+  };
 
   let tun: TunDevice;
   try {
@@ -162,7 +168,7 @@ export async function startDaemon(config: Config, options: CliOptions, log: Logg
   tunnel = new Tunnel({
     mode,
     links: config.links,
-    secrets: handshakeSecrets(psk, g.cipher),
+    secrets: handshakeSecrets(g.password, g.cipher, handshakeCrypto),
     cleartextData: g.cleartext_data,
     reorderBufferSize: g.reorder_buffer_size,
     maxPacketSize: mtu.maxPacket,

@@ -19,11 +19,17 @@ export const MAX_ECHO_HOLD_MS = 2000;
 export const MAX_RTT_SAMPLE_MS = 60_000;
 
 // ---- implementation limits ----
-/** Handshakes answered per source address. */
+/** Handshakes (curve work) per source address, counted only for INITs whose cookie is valid. */
 export const HANDSHAKE_RATE_PER_SEC = 5;
 export const HANDSHAKE_BURST = 10;
-/** INITs remembered per link to refuse verbatim replays. */
-export const SEEN_INITS = 64;
+/** Handshakes (curve work) per second for all sources together, same counting. */
+export const HANDSHAKE_GLOBAL_PER_SEC = 200;
+/** The responder's cookie key changes this often; a cookie is good for one to two periods. */
+export const COOKIE_ROTATE_MS = 10_000;
+/** The initiator sends a handshake message again after this long without an answer (or 2 × srtt if longer). */
+export const HANDSHAKE_RETRY_MS = 250;
+/** The initiator starts over (new HELLO) when a handshake has not completed after this long. */
+export const HANDSHAKE_GIVE_UP_MS = 5000;
 /** Reorder hold time: floor, ceiling, and the default before any RTT sample. */
 export const REORDER_HOLD_MIN_MS = 10;
 export const REORDER_HOLD_MAX_MS = 1000;

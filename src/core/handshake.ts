@@ -1,147 +1,361 @@
 /**
- * The per-link handshake: two 64-byte messages that authenticate both ends with the key derived
- * from the password and agree on fresh transport keys with ephemeral X25519 (forward secrecy).
+ * The per-link handshake, protocol v2 (docs/protocol.md "Handshake"): a stateless cookie round
+ * trip, then CPace over X25519 (src/crypto/cpace.ts) with explicit key confirmation both ways.
  *
- *   psk     = scrypt(password, "mlvpn v1 password salt")              (once, at start)
- *   macKey  = HKDF(psk, info = "mlvpn v1 handshake mac")
- *   INIT    = type ‖ cipher ‖ sender index ‖ instance ‖ e_i ‖ MAC(macKey, INIT[0..48])
- *   RESP    = type ‖ cipher ‖ sender ‖ receiver ‖ instance ‖ e_r ‖ MAC(macKey, INIT ‖ RESP[0..48])
- *   keys    = HKDF(ikm = X25519(e_i, e_r), salt = psk, info = "mlvpn v1 transport keys" ‖ SHA256(INIT ‖ RESP))
- *             → initiator→responder key ‖ responder→initiator key
+ *   I → R  HELLO      Nc                                  (Nc: 16 fresh random bytes)
+ *   R → I  CHALLENGE  Nc, cookie, salt                    (cookie = MAC(cookie key, link, source, Nc))
+ *   I → R  INIT       ADa, Nc, cookie, Ya = ya·g          (g from PRS = scrypt(password, salt), sid = Nc ‖ cookie)
+ *   R → I  RESP       ADb, Yb = yb·g, instance ⊕ mask, Tb
+ *   I → R  CONFIRM    receiver index, instance ⊕ mask, Ta
  *
- * Without the password nobody can produce a valid INIT or RESP, and the responder answers
- * nothing else, so it is neither an oracle nor an amplifier (RESP is as large as INIT). A
- * replayed INIT yields a RESP nobody can use: the session only becomes active when the peer
- * proves it holds the new keys (Session.confirmed).
+ * Nothing in these messages is a function of the password alone: Ya and Yb are uniformly random
+ * points whatever the password, and Tb, Ta and the masks are keyed by the CPace session key,
+ * which needs a secret scalar. A passive capture gives no test of a password guess; an active
+ * attacker gets one guess per handshake it runs (CPace's property).
+ *
+ * The functions here are pure: randomness comes in as arguments, and the two costly operations
+ * (X25519 and the password stretching) through a HandshakeCrypto port, so that tests can count
+ * them.
  */
 import { type CipherName, createAead } from "../crypto/aead.ts";
-import { constantTimeEqual, hkdf, hmac, sha256, type X25519KeyPair, x25519, x25519KeyPair } from "../crypto/primitives.ts";
+import { calculateGenerator, concat, intermediateSessionKey } from "../crypto/cpace.ts";
+import { constantTimeEqual, hkdf, hmac, passwordKey, x25519Raw } from "../crypto/primitives.ts";
 import {
+  CHALLENGE_COOKIE_OFF,
+  CHALLENGE_NONCE_OFF,
+  CHALLENGE_SALT_OFF,
+  CHALLENGE_SIZE,
   CIPHER_IDS,
-  HANDSHAKE_SIZE,
-  INIT_EPHEMERAL_OFF,
-  INIT_INSTANCE_OFF,
-  INIT_MAC_OFF,
+  CONFIRM_INSTANCE_OFF,
+  CONFIRM_RECEIVER_OFF,
+  CONFIRM_SIZE,
+  CONFIRM_TAG_OFF,
+  CONFIRM_TAG_SIZE,
+  COOKIE_SIZE,
+  FLAG_CLEARTEXT,
+  HELLO_NONCE_OFF,
+  HELLO_SIZE,
+  INIT_AD_END,
+  INIT_COOKIE_OFF,
+  INIT_NONCE_OFF,
   INIT_SENDER_OFF,
+  INIT_SHARE_OFF,
+  INIT_SIZE,
   KEY_SIZE,
-  LABEL_HANDSHAKE_MAC,
-  LABEL_TRANSPORT_KEYS,
-  MAC_SIZE,
+  LABEL_CHANNEL,
+  LABEL_COOKIE,
+  LABEL_PASSWORD_SALT,
+  LABEL_SESSION_KEYS,
+  MSG_CHALLENGE,
+  MSG_CONFIRM,
+  MSG_HELLO,
   MSG_INIT,
   MSG_RESP,
+  NONCE_SIZE,
+  PROTOCOL_VERSION,
   readU32,
-  RESP_EPHEMERAL_OFF,
+  RESP_AD_END,
   RESP_INSTANCE_OFF,
-  RESP_MAC_OFF,
   RESP_RECEIVER_OFF,
   RESP_SENDER_OFF,
+  RESP_SHARE_OFF,
+  RESP_SIZE,
+  RESP_TAG_OFF,
+  SALT_SIZE,
   writeU32,
 } from "../wire/layout.ts";
 import { Session } from "./session.ts";
 
 const text = new TextEncoder();
+const CI = text.encode(LABEL_CHANNEL);
+const COOKIE_LABEL = text.encode(LABEL_COOKIE);
+const KEYS_LABEL = text.encode(LABEL_SESSION_KEYS);
+const SALT_LABEL = text.encode(LABEL_PASSWORD_SALT);
 
-/** Long-lived secrets of one tunnel end, derived once from the password. */
+/** The two costly operations, injected (the daemon uses nativeHandshakeCrypto). */
+export interface HandshakeCrypto {
+  /** X25519(scalar, u); undefined when the result is the neutral element (a low-order u). */
+  scalarMult(scalar: Uint8Array, u: Uint8Array): Uint8Array | undefined;
+  /** CPace's PRS: the password stretched with the responder's salt (memory-hard). */
+  stretch(password: Uint8Array, salt: Uint8Array): Uint8Array;
+}
+
+export const nativeHandshakeCrypto: HandshakeCrypto = {
+  scalarMult: x25519Raw,
+  stretch: (password, salt) => passwordKey(password, concat(SALT_LABEL, salt)),
+};
+
+/** What one tunnel end knows before any handshake. */
 export interface HandshakeSecrets {
-  psk: Uint8Array;
-  macKey: Uint8Array;
+  /** The password, UTF-8 of its NFC form. */
+  password: Uint8Array;
   cipher: CipherName;
+  crypto: HandshakeCrypto;
 }
 
-export function handshakeSecrets(psk: Uint8Array, cipher: CipherName): HandshakeSecrets {
-  return { psk, macKey: hkdf(psk, new Uint8Array(0), text.encode(LABEL_HANDSHAKE_MAC), KEY_SIZE), cipher };
+export function handshakeSecrets(password: string | Uint8Array, cipher: CipherName, crypto: HandshakeCrypto = nativeHandshakeCrypto): HandshakeSecrets {
+  return { password: typeof password === "string" ? text.encode(password.normalize("NFC")) : password, cipher, crypto };
 }
 
-/** The initiator's state between sending INIT and receiving RESP. */
-export interface InitSent {
-  localIndex: number;
-  ephemeral: X25519KeyPair;
-  message: Uint8Array;
-  sentMs: number;
+// ---------------------------------------------------------------- HELLO, CHALLENGE, cookies
+
+export function createHello(nonce: Uint8Array): Uint8Array {
+  const m = new Uint8Array(HELLO_SIZE);
+  m[0] = MSG_HELLO;
+  m[1] = PROTOCOL_VERSION;
+  m.set(nonce, HELLO_NONCE_OFF);
+  return m;
 }
 
-export interface InitReceived {
-  senderIndex: number;
-  instance: number;
-  ephemeral: Uint8Array;
-}
-
-function mac(secrets: HandshakeSecrets, ...parts: Uint8Array[]): Uint8Array {
-  return hmac(secrets.macKey, ...parts).subarray(0, MAC_SIZE);
-}
-
-function transportKeys(secrets: HandshakeSecrets, shared: Uint8Array, init: Uint8Array, resp: Uint8Array): { i2r: Uint8Array; r2i: Uint8Array } {
-  const info = new Uint8Array([...text.encode(LABEL_TRANSPORT_KEYS), ...sha256(init, resp)]);
-  const okm = hkdf(shared, secrets.psk, info, 2 * KEY_SIZE);
-  return { i2r: okm.subarray(0, KEY_SIZE), r2i: okm.subarray(KEY_SIZE) };
-}
-
-/** Builds an INIT; `ephemeralSecret` is 32 fresh random bytes. */
-export function createInit(secrets: HandshakeSecrets, localIndex: number, instance: number, ephemeralSecret: Uint8Array, nowMs: number): InitSent {
-  const ephemeral = x25519KeyPair(ephemeralSecret);
-  const m = new Uint8Array(HANDSHAKE_SIZE);
-  m[0] = MSG_INIT;
-  m[1] = CIPHER_IDS[secrets.cipher];
-  writeU32(m, INIT_SENDER_OFF, localIndex);
-  writeU32(m, INIT_INSTANCE_OFF, instance);
-  m.set(ephemeral.publicKey, INIT_EPHEMERAL_OFF);
-  m.set(mac(secrets, m.subarray(0, INIT_MAC_OFF)), INIT_MAC_OFF);
-  return { localIndex, ephemeral, message: m, sentMs: nowMs };
-}
-
-export type InitCheck = { ok: true; init: InitReceived } | { ok: false; reason: "bad-mac" | "cipher-mismatch" };
-
-/** Verifies an INIT (exactly HANDSHAKE_SIZE bytes, type already checked by the caller). */
-export function consumeInit(secrets: HandshakeSecrets, m: Uint8Array): InitCheck {
-  if (!constantTimeEqual(mac(secrets, m.subarray(0, INIT_MAC_OFF)), m.subarray(INIT_MAC_OFF))) return { ok: false, reason: "bad-mac" };
-  if (m[1] !== CIPHER_IDS[secrets.cipher]) return { ok: false, reason: "cipher-mismatch" };
-  return {
-    ok: true,
-    init: { senderIndex: readU32(m, INIT_SENDER_OFF), instance: readU32(m, INIT_INSTANCE_OFF), ephemeral: m.slice(INIT_EPHEMERAL_OFF, INIT_EPHEMERAL_OFF + KEY_SIZE) },
-  };
+/** The client nonce of a well-formed HELLO. */
+export function helloNonce(m: Uint8Array): Uint8Array | undefined {
+  if (m.length !== HELLO_SIZE || m[1] !== PROTOCOL_VERSION) return undefined;
+  return m.subarray(HELLO_NONCE_OFF, HELLO_NONCE_OFF + NONCE_SIZE);
 }
 
 /**
- * Answers a verified INIT: returns the RESP to send and the responder's (unconfirmed) session,
- * or undefined if the peer's ephemeral key is unusable (low order).
+ * The responder's stateless cookie: binds the link (the responder's own index for it), the
+ * source address and port, and the client nonce, under a key that changes every few seconds.
+ */
+export function cookie(key: Uint8Array, link: number, address: string, port: number, nonce: Uint8Array): Uint8Array {
+  const where = new Uint8Array(6);
+  writeU32(where, 0, link);
+  where[4] = port >>> 8;
+  where[5] = port;
+  return hmac(key, COOKIE_LABEL, where, text.encode(address), nonce).subarray(0, COOKIE_SIZE);
+}
+
+export function createChallenge(nonce: Uint8Array, cookieValue: Uint8Array, salt: Uint8Array): Uint8Array {
+  const m = new Uint8Array(CHALLENGE_SIZE);
+  m[0] = MSG_CHALLENGE;
+  m[1] = PROTOCOL_VERSION;
+  m.set(nonce, CHALLENGE_NONCE_OFF);
+  m.set(cookieValue, CHALLENGE_COOKIE_OFF);
+  m.set(salt, CHALLENGE_SALT_OFF);
+  return m;
+}
+
+export interface Challenge {
+  nonce: Uint8Array;
+  cookie: Uint8Array;
+  salt: Uint8Array;
+}
+
+export function parseChallenge(m: Uint8Array): Challenge | undefined {
+  if (m.length !== CHALLENGE_SIZE || m[1] !== PROTOCOL_VERSION) return undefined;
+  return {
+    nonce: m.slice(CHALLENGE_NONCE_OFF, CHALLENGE_NONCE_OFF + NONCE_SIZE),
+    cookie: m.slice(CHALLENGE_COOKIE_OFF, CHALLENGE_COOKIE_OFF + COOKIE_SIZE),
+    salt: m.slice(CHALLENGE_SALT_OFF, CHALLENGE_SALT_OFF + SALT_SIZE),
+  };
+}
+
+// ---------------------------------------------------------------- INIT, RESP, CONFIRM
+
+/**
+ * The initiator's progress on a link (Link.initSent): the phase, the message it sent last (sent
+ * again until answered), when the handshake started and when the message was last sent.
+ */
+export type InitSent = { message: Uint8Array; startMs: number; sentMs: number } & (
+  | { phase: "hello"; nonce: Uint8Array; localIndex?: undefined }
+  | { phase: "init"; state: InitState; localIndex: number }
+  | { phase: "confirm"; session: Session; localIndex: number }
+);
+
+/** The initiator between INIT and RESP. */
+export interface InitState {
+  localIndex: number;
+  message: Uint8Array;
+  /** The secret scalar ya (zeroed once RESP is processed). */
+  scalar: Uint8Array;
+  sid: Uint8Array;
+}
+
+function sessionId(nonce: Uint8Array, cookieValue: Uint8Array): Uint8Array {
+  return concat(nonce, cookieValue);
+}
+
+/**
+ * Builds an INIT; `scalar` is 32 fresh random bytes (kept in the returned state). Undefined only
+ * if the generator is of low order, which Elligator 2 never yields for a usable hash.
+ */
+export function createInit(
+  secrets: HandshakeSecrets,
+  prs: Uint8Array,
+  challenge: Challenge,
+  localIndex: number,
+  wantCleartext: boolean,
+  scalar: Uint8Array,
+): InitState | undefined {
+  const sid = sessionId(challenge.nonce, challenge.cookie);
+  const g = calculateGenerator(prs, CI, sid);
+  const ya = secrets.crypto.scalarMult(scalar, g);
+  g.fill(0);
+  if (!ya) return undefined;
+  const m = new Uint8Array(INIT_SIZE);
+  m[0] = MSG_INIT;
+  m[1] = CIPHER_IDS[secrets.cipher];
+  m[2] = wantCleartext ? FLAG_CLEARTEXT : 0;
+  writeU32(m, INIT_SENDER_OFF, localIndex);
+  m.set(challenge.nonce, INIT_NONCE_OFF);
+  m.set(challenge.cookie, INIT_COOKIE_OFF);
+  m.set(ya, INIT_SHARE_OFF);
+  return { localIndex, message: m, scalar, sid };
+}
+
+export interface InitReceived {
+  cipher: number;
+  wantsCleartext: boolean;
+  senderIndex: number;
+  nonce: Uint8Array;
+  cookie: Uint8Array;
+}
+
+/** The fields of a well-formed INIT (size checked here; nothing authenticated yet). */
+export function parseInit(m: Uint8Array): InitReceived | undefined {
+  if (m.length !== INIT_SIZE) return undefined;
+  return {
+    cipher: m[1]!,
+    wantsCleartext: (m[2]! & FLAG_CLEARTEXT) !== 0,
+    senderIndex: readU32(m, INIT_SENDER_OFF),
+    nonce: m.subarray(INIT_NONCE_OFF, INIT_NONCE_OFF + NONCE_SIZE),
+    cookie: m.subarray(INIT_COOKIE_OFF, INIT_COOKIE_OFF + COOKIE_SIZE),
+  };
+}
+
+/** Keys from the CPace ISK: confirmation keys, transport keys, instance masks. */
+interface SessionKeys {
+  tagR: Uint8Array;
+  tagI: Uint8Array;
+  i2r: Uint8Array;
+  r2i: Uint8Array;
+  maskR: Uint8Array;
+  maskI: Uint8Array;
+  okm: Uint8Array;
+}
+
+function sessionKeys(isk: Uint8Array, sid: Uint8Array): SessionKeys {
+  const okm = hkdf(isk, sid, KEYS_LABEL, 4 * KEY_SIZE + 8);
+  isk.fill(0);
+  return {
+    tagR: okm.subarray(0, 32),
+    tagI: okm.subarray(32, 64),
+    i2r: okm.subarray(64, 96),
+    r2i: okm.subarray(96, 128),
+    maskR: okm.subarray(128, 132),
+    maskI: okm.subarray(132, 136),
+    okm,
+  };
+}
+
+function tag(key: Uint8Array, m: Uint8Array): Uint8Array {
+  return hmac(key, m).subarray(0, CONFIRM_TAG_SIZE);
+}
+
+function masked(m: Uint8Array, off: number, mask: Uint8Array): number {
+  return (readU32(m, off) ^ readU32(mask, 0)) >>> 0;
+}
+
+/** The responder's session until the initiator's CONFIRM arrives. */
+export interface PendingConfirm {
+  tagKey: Uint8Array;
+  mask: Uint8Array;
+}
+
+/**
+ * Answers an INIT whose cookie the caller verified: returns the RESP, the responder's session
+ * (unconfirmed, its peer instance still unknown) and what checks the CONFIRM; undefined if the
+ * initiator's share is unusable (low order). `scalar` is 32 fresh random bytes, zeroed here.
  */
 export function createResp(
   secrets: HandshakeSecrets,
+  prs: Uint8Array,
   initMessage: Uint8Array,
   init: InitReceived,
   localIndex: number,
   instance: number,
-  ephemeralSecret: Uint8Array,
+  allowCleartext: boolean,
+  scalar: Uint8Array,
   nowMs: number,
-): { message: Uint8Array; session: Session } | undefined {
-  const ephemeral = x25519KeyPair(ephemeralSecret);
-  const shared = x25519(ephemeral.privateKey, init.ephemeral);
-  if (!shared) return undefined;
-  const m = new Uint8Array(HANDSHAKE_SIZE);
+): { message: Uint8Array; session: Session; confirm: PendingConfirm } | undefined {
+  const sid = sessionId(init.nonce, init.cookie);
+  const g = calculateGenerator(prs, CI, sid);
+  const yb = secrets.crypto.scalarMult(scalar, g);
+  g.fill(0);
+  const ya = initMessage.subarray(INIT_SHARE_OFF, INIT_SHARE_OFF + KEY_SIZE);
+  const k = yb && secrets.crypto.scalarMult(scalar, ya);
+  scalar.fill(0);
+  if (!yb || !k) return undefined;
+  const clear = allowCleartext && init.wantsCleartext;
+  const m = new Uint8Array(RESP_SIZE);
   m[0] = MSG_RESP;
   m[1] = CIPHER_IDS[secrets.cipher];
+  m[2] = clear ? FLAG_CLEARTEXT : 0;
   writeU32(m, RESP_SENDER_OFF, localIndex);
   writeU32(m, RESP_RECEIVER_OFF, init.senderIndex);
-  writeU32(m, RESP_INSTANCE_OFF, instance);
-  m.set(ephemeral.publicKey, RESP_EPHEMERAL_OFF);
-  m.set(mac(secrets, initMessage, m.subarray(0, RESP_MAC_OFF)), RESP_MAC_OFF);
-  const keys = transportKeys(secrets, shared, initMessage, m);
-  const session = new Session(localIndex, init.senderIndex, createAead(secrets.cipher, keys.r2i), createAead(secrets.cipher, keys.i2r), nowMs, false, init.instance);
-  return { message: m, session };
+  m.set(yb, RESP_SHARE_OFF);
+  const isk = intermediateSessionKey(sid, k, ya, initMessage.subarray(0, INIT_AD_END), yb, m.subarray(0, RESP_AD_END));
+  k.fill(0);
+  const keys = sessionKeys(isk, sid);
+  writeU32(m, RESP_INSTANCE_OFF, (instance ^ readU32(keys.maskR, 0)) >>> 0);
+  m.set(tag(keys.tagR, m.subarray(0, RESP_TAG_OFF)), RESP_TAG_OFF);
+  const session = new Session(localIndex, init.senderIndex, createAead(secrets.cipher, keys.r2i), createAead(secrets.cipher, keys.i2r), nowMs, false, 0, clear);
+  const confirm = { tagKey: keys.tagI.slice(), mask: keys.maskI.slice() };
+  keys.okm.fill(0);
+  return { message: m, session, confirm };
 }
 
-/** Receiver index of a RESP, to find the matching InitSent. */
+/** Receiver index of a RESP or CONFIRM, to find its handshake. */
 export function respReceiver(m: Uint8Array): number {
   return readU32(m, RESP_RECEIVER_OFF);
 }
 
-/** Verifies a RESP against the INIT we sent; returns the initiator's (confirmed) session. */
-export function consumeResp(secrets: HandshakeSecrets, sent: InitSent, m: Uint8Array, nowMs: number): Session | undefined {
-  if (!constantTimeEqual(mac(secrets, sent.message, m.subarray(0, RESP_MAC_OFF)), m.subarray(RESP_MAC_OFF))) return undefined;
-  if (m[1] !== CIPHER_IDS[secrets.cipher]) return undefined;
-  const shared = x25519(sent.ephemeral.privateKey, m.subarray(RESP_EPHEMERAL_OFF, RESP_EPHEMERAL_OFF + KEY_SIZE));
-  if (!shared) return undefined;
-  const keys = transportKeys(secrets, shared, sent.message, m);
-  const remote = readU32(m, RESP_SENDER_OFF);
-  return new Session(sent.localIndex, remote, createAead(secrets.cipher, keys.i2r), createAead(secrets.cipher, keys.r2i), nowMs, true, readU32(m, RESP_INSTANCE_OFF));
+export function confirmReceiver(m: Uint8Array): number {
+  return readU32(m, CONFIRM_RECEIVER_OFF);
+}
+
+/**
+ * Verifies a RESP against our INIT: returns the initiator's session (to be installed once the
+ * responder's first packet under it arrives) and the CONFIRM to send; undefined if Tb is wrong
+ * (another password) or the share is unusable. The INIT's scalar is zeroed either way.
+ */
+export function consumeResp(
+  secrets: HandshakeSecrets,
+  sent: InitState,
+  m: Uint8Array,
+  instance: number,
+  nowMs: number,
+): { session: Session; confirm: Uint8Array } | undefined {
+  if (m.length !== RESP_SIZE || m[1] !== CIPHER_IDS[secrets.cipher] || readU32(m, RESP_RECEIVER_OFF) !== sent.localIndex) return undefined;
+  const yb = m.subarray(RESP_SHARE_OFF, RESP_SHARE_OFF + KEY_SIZE);
+  const k = secrets.crypto.scalarMult(sent.scalar, yb);
+  sent.scalar.fill(0);
+  if (!k) return undefined;
+  const ya = sent.message.subarray(INIT_SHARE_OFF, INIT_SHARE_OFF + KEY_SIZE);
+  const isk = intermediateSessionKey(sent.sid, k, ya, sent.message.subarray(0, INIT_AD_END), yb, m.subarray(0, RESP_AD_END));
+  k.fill(0);
+  const keys = sessionKeys(isk, sent.sid);
+  try {
+    if (!constantTimeEqual(tag(keys.tagR, m.subarray(0, RESP_TAG_OFF)), m.subarray(RESP_TAG_OFF))) return undefined;
+    // Cleartext only if we asked for it and the responder agreed; a responder cannot force it.
+    const clear = (sent.message[2]! & FLAG_CLEARTEXT) !== 0 && (m[2]! & FLAG_CLEARTEXT) !== 0;
+    const remote = readU32(m, RESP_SENDER_OFF);
+    const peerInstance = masked(m, RESP_INSTANCE_OFF, keys.maskR);
+    const session = new Session(sent.localIndex, remote, createAead(secrets.cipher, keys.i2r), createAead(secrets.cipher, keys.r2i), nowMs, true, peerInstance, clear);
+    const c = new Uint8Array(CONFIRM_SIZE);
+    c[0] = MSG_CONFIRM;
+    writeU32(c, CONFIRM_RECEIVER_OFF, remote);
+    writeU32(c, CONFIRM_INSTANCE_OFF, (instance ^ readU32(keys.maskI, 0)) >>> 0);
+    c.set(tag(keys.tagI, c.subarray(0, CONFIRM_TAG_OFF)), CONFIRM_TAG_OFF);
+    return { session, confirm: c };
+  } finally {
+    keys.okm.fill(0);
+  }
+}
+
+/** Verifies a CONFIRM for a pending responder session; returns the initiator's instance id. */
+export function consumeConfirm(pending: PendingConfirm, m: Uint8Array): number | undefined {
+  if (m.length !== CONFIRM_SIZE) return undefined;
+  if (!constantTimeEqual(tag(pending.tagKey, m.subarray(0, CONFIRM_TAG_OFF)), m.subarray(CONFIRM_TAG_OFF, CONFIRM_TAG_OFF + CONFIRM_TAG_SIZE))) return undefined;
+  return masked(m, CONFIRM_INSTANCE_OFF, pending.mask);
 }

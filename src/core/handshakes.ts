@@ -1,16 +1,41 @@
 /**
- * Handshake orchestration for every link of a tunnel: when the initiator sends INIT, how the
- * responder answers, and when a new session takes over. The messages themselves are built and
+ * Handshake orchestration for every link of a tunnel (protocol v2, docs/protocol.md
+ * "Handshake"): when the initiator sends what, how the responder answers, what it refuses
+ * before doing any curve work, and when a new session takes over. The messages are built and
  * checked in handshake.ts; the tunnel (tunnel.ts) owns the links and calls in here for every
- * handshake datagram and on its health tick.
+ * handshake datagram, on its health tick, and for the first packet under a pending session.
+ *
+ * Responder, in order of cost: HELLO is answered statelessly (one HMAC, a CHALLENGE of the same
+ * size). An INIT must carry a cookie made for this link, this source address and port and its
+ * nonce within the last one or two cookie periods (one or two HMACs); only then is it looked up
+ * among the nonces already answered (a replay), counted against the per-source and global limits,
+ * and given curve work. Junk, spoofed sources and replays thus never spend a limit, never cause
+ * curve work, and never touch a session.
  */
-import type { DropCounters } from "./stats.ts";
-import { consumeInit, consumeResp, createInit, createResp, type HandshakeSecrets, respReceiver } from "./handshake.ts";
-import { HANDSHAKE_BURST, HANDSHAKE_RATE_PER_SEC, SEEN_INITS } from "./constants.ts";
-import { type Link, type PeerAddress } from "./link.ts";
+import type { CipherName } from "../crypto/aead.ts";
+import { constantTimeEqual } from "../crypto/primitives.ts";
+import { COOKIE_ROTATE_MS, HANDSHAKE_BURST, HANDSHAKE_GIVE_UP_MS, HANDSHAKE_GLOBAL_PER_SEC, HANDSHAKE_RATE_PER_SEC, HANDSHAKE_RETRY_MS } from "./constants.ts";
+import {
+  consumeConfirm,
+  consumeResp,
+  confirmReceiver,
+  cookie,
+  createChallenge,
+  createHello,
+  createInit,
+  createResp,
+  type HandshakeSecrets,
+  helloNonce,
+  parseChallenge,
+  parseInit,
+  type PendingConfirm,
+  respReceiver,
+} from "./handshake.ts";
+import type { Link, PeerAddress } from "./link.ts";
 import { KeyedRateLimiter } from "./ratelimit.ts";
 import type { Session } from "./session.ts";
-import { HANDSHAKE_SIZE } from "../wire/layout.ts";
+import type { DropCounters } from "./stats.ts";
+import { CIPHER_IDS, CONFIRM_SIZE, KEY_SIZE, NONCE_SIZE, RESP_SIZE, SALT_SIZE } from "../wire/layout.ts";
 
 export type LogLevel = "warn" | "info" | "debug";
 
@@ -18,8 +43,10 @@ export type LogLevel = "warn" | "info" | "debug";
 export interface HandshakeHost {
   readonly mode: "client" | "server";
   readonly secrets: HandshakeSecrets;
+  /** cleartext_data of this end: used only if the other end enables it too. */
+  readonly cleartextData: boolean;
   readonly drops: DropCounters;
-  /** This process's random instance id. */
+  /** This process's random instance id (sent masked, readable only by the peer). */
   readonly instance: number;
   now(): number;
   fill(buf: Uint8Array): void;
@@ -27,84 +54,265 @@ export interface HandshakeHost {
   newLocalIndex(): number;
   /** Sends a handshake message on a link and counts it. */
   transmit(link: Link, message: Uint8Array, to: PeerAddress): void;
-  /** A log line, rate-limited by `key`. */
+  /** A log line, rate-limited by `key` (one key per reason, never per source). */
   logLimited(level: LogLevel, token: string, key: string, message: string): void;
   /** Makes a session with proven keys the link's current one (link up if it was not). */
   established(link: Link, s: Session): void;
   sendKeepalive(link: Link): void;
 }
 
+const CIPHER_NAMES = Object.fromEntries(Object.entries(CIPHER_IDS).map(([name, id]) => [id, name])) as Record<number, CipherName>;
+
 export class Handshakes {
-  private readonly limiter = new KeyedRateLimiter(HANDSHAKE_RATE_PER_SEC, HANDSHAKE_BURST);
-  private readonly seenInits: Set<string>[];
+  private readonly perSource = new KeyedRateLimiter(HANDSHAKE_RATE_PER_SEC, HANDSHAKE_BURST);
+  private readonly global = new KeyedRateLimiter(HANDSHAKE_GLOBAL_PER_SEC, HANDSHAKE_GLOBAL_PER_SEC, 1);
+  /** Responder: the salt sent in CHALLENGE (random per process start) and the stretched password. */
+  private readonly salt = new Uint8Array(SALT_SIZE);
+  private prs: Uint8Array | undefined;
+  /** Responder: cookie keys, current and previous, and when the current one is replaced. */
+  private cookieKeys: [Uint8Array, Uint8Array];
+  private cookieRotateMs: number;
+  /**
+   * Responder, per link: client nonces of INITs already answered, until their cookie expires,
+   * with the RESP (sent again for a repeated INIT while its session is pending).
+   */
+  private readonly answered: Map<string, { expiryMs: number; resp: Uint8Array; session: Session }>[];
+  /** Responder: what checks the CONFIRM of a session, until the initiator has used the session. */
+  private readonly pending = new WeakMap<Session, PendingConfirm & { answeredMs: number }>();
+  /** Initiator: the password stretched for the responder's salt (one salt at a time). */
+  private stretched: { salt: Uint8Array; prs: Uint8Array } | undefined;
 
   constructor(private readonly host: HandshakeHost, links: number) {
-    this.seenInits = Array.from({ length: links }, () => new Set<string>());
+    this.answered = Array.from({ length: links }, () => new Map());
+    this.cookieKeys = [this.freshBytes(32), this.freshBytes(32)];
+    this.cookieRotateMs = host.now() + COOKIE_ROTATE_MS;
+    if (host.mode === "server") {
+      host.fill(this.salt);
+      this.prs = host.secrets.crypto.stretch(host.secrets.password, this.salt);
+    }
   }
 
   addLink(): void {
-    this.seenInits.push(new Set());
+    this.answered.push(new Map());
   }
 
   removeLink(index: number): void {
-    this.seenInits[index]!.clear();
+    this.answered[index]!.clear();
   }
 
-  /** Responder: an INIT for this link. Nothing changes until the peer confirms the keys. */
+  // ---------------------------------------------------------------- responder
+
+  /** HELLO: answered at once with a CHALLENGE of the same size; no state, no limit, no curve work. */
+  receiveHello(link: Link, d: Uint8Array, from: PeerAddress): void {
+    const h = this.host;
+    if (h.mode !== "server") return h.drops.add("unexpected-handshake");
+    const nonce = helloNonce(d);
+    if (!nonce) return h.drops.add("bad-size");
+    this.rotateCookieKeys();
+    h.transmit(link, createChallenge(nonce, cookie(this.cookieKeys[0], link.index, from.address, from.port, nonce), this.salt), from);
+  }
+
+  /** INIT: cookie, replay, limits, cipher — then CPace. Nothing changes until the CONFIRM. */
   receiveInit(link: Link, d: Uint8Array, from: PeerAddress): void {
     const h = this.host;
     if (h.mode !== "server") return h.drops.add("unexpected-handshake");
-    if (d.length !== HANDSHAKE_SIZE) return h.drops.add("bad-size");
-    if (!this.limiter.allow(from.address, h.now())) return h.drops.add("handshake-rate");
-    const check = consumeInit(h.secrets, d);
-    if (!check.ok) {
-      h.drops.add(check.reason);
-      const why = check.reason === "bad-mac" ? "wrong password, or not an mlvpn peer" : `the peer uses another cipher than ${h.secrets.cipher}`;
-      return h.logLimited("warn", "protocol", `init:${check.reason}:${from.address}`, `[${link.name}] handshake from ${fmt(from)} refused: ${why}`);
+    const init = parseInit(d);
+    if (!init) return h.drops.add("bad-size");
+    this.rotateCookieKeys();
+    const valid = this.cookieKeys.some((k) => constantTimeEqual(cookie(k, link.index, from.address, from.port, init.nonce), init.cookie));
+    if (!valid) {
+      h.drops.add("bad-cookie");
+      return h.logLimited("debug", "protocol", "init:bad-cookie", `[${link.name}] handshake from ${fmt(from)} ignored: no valid cookie (old, replayed, from another address or for another link)`);
     }
-    const seen = this.seenInits[link.index]!;
-    const id = macId(d);
-    if (seen.has(id)) return h.drops.add("replay");
-    seen.add(id);
-    if (seen.size > SEEN_INITS) seen.delete(seen.values().next().value!);
-    const resp = createResp(h.secrets, d, check.init, h.newLocalIndex(), h.instance, this.freshBytes(32), h.now());
+    const seen = this.answered[link.index]!;
+    const id = hex(init.nonce);
+    const earlier = seen.get(id);
+    if (earlier) {
+      // The initiator sending its INIT again (our RESP was lost) gets the same RESP; anything later is a replay.
+      if (link.next !== earlier.session) return h.drops.add("replay");
+      return h.transmit(link, earlier.resp, from);
+    }
+    const now = h.now();
+    // Only now, with a cookie proving the source receives our answers, does it count.
+    if (!this.perSource.allow(from.address, now) || !this.global.allow("", now)) return h.drops.add("handshake-rate");
+    if (init.cipher !== CIPHER_IDS[h.secrets.cipher]) {
+      h.drops.add("cipher-mismatch");
+      const theirs = CIPHER_NAMES[init.cipher] ?? `cipher #${init.cipher}`;
+      return h.logLimited("warn", "protocol", "init:cipher-mismatch", `[${link.name}] handshake from ${fmt(from)} refused: the peer uses ${theirs}, this end ${h.secrets.cipher}`);
+    }
+    const resp = createResp(h.secrets, this.prs!, d, init, h.newLocalIndex(), h.instance, h.cleartextData, this.freshBytes(KEY_SIZE), now);
     if (!resp) return h.drops.add("bad-key");
+    // Bounded by the limits above: at most the global rate times a cookie's lifetime.
+    for (const [k, e] of seen) {
+      if (e.expiryMs > now) break;
+      seen.delete(k);
+    }
+    seen.set(id, { expiryMs: now + 2 * COOKIE_ROTATE_MS, resp: resp.message, session: resp.session });
     link.next = resp.session;
+    this.pending.set(resp.session, { ...resp.confirm, answeredMs: Number.NEGATIVE_INFINITY });
     h.transmit(link, resp.message, from);
   }
 
-  /** Initiator: the answer to our INIT. */
-  receiveResp(link: Link, d: Uint8Array): void {
+  /** CONFIRM: the initiator proves the keys; the pending session becomes the link's current one. */
+  receiveConfirm(link: Link, d: Uint8Array, from: PeerAddress): void {
     const h = this.host;
-    if (h.mode !== "client") return h.drops.add("unexpected-handshake");
-    if (d.length !== HANDSHAKE_SIZE) return h.drops.add("bad-size");
-    const sent = link.initSent;
-    if (!sent || respReceiver(d) !== sent.localIndex) return h.drops.add("unknown-session");
-    const session = consumeResp(h.secrets, sent, d, h.now());
-    if (!session) {
-      h.drops.add("bad-mac");
-      return h.logLimited("warn", "protocol", `resp:${link.index}`, `[${link.name}] handshake answer refused: wrong password, or not an mlvpn peer`);
+    if (h.mode !== "server") return h.drops.add("unexpected-handshake");
+    if (d.length !== CONFIRM_SIZE) return h.drops.add("bad-size");
+    const index = confirmReceiver(d);
+    const s = link.next?.localIndex === index ? link.next : link.current?.localIndex === index ? link.current : undefined;
+    const p = s && this.pending.get(s);
+    if (!s || !p) return h.drops.add("unknown-session");
+    // Once the initiator sent a packet under the session it knows we confirmed: a CONFIRM now is a copy.
+    if (s === link.current && s.replay.highest >= 0) {
+      this.pending.delete(s);
+      return h.drops.add("replay");
     }
-    link.initSent = undefined;
-    link.handshakeWanted = false;
-    link.lastRecvMs = h.now();
-    h.established(link, session);
-    // The first packet under the new keys confirms them to the responder.
+    const instance = consumeConfirm(p, d);
+    if (instance === undefined) {
+      h.drops.add("bad-mac");
+      return h.logLimited("warn", "protocol", "confirm:bad-mac", `[${link.name}] handshake confirmation from ${fmt(from)} refused`);
+    }
+    const now = h.now();
+    if (s === link.next) {
+      s.peerInstance = instance;
+      link.peer = { address: from.address, port: from.port };
+      link.lastRecvMs = now;
+      h.established(link, s);
+    } else if (now - p.answeredMs < HANDSHAKE_RETRY_MS / 2) {
+      // A CONFIRM sent again because our keepalive was lost: answered, but not faster than it is resent.
+      return h.drops.add("replay");
+    }
+    p.answeredMs = now;
+    // The initiator switches to the session when it hears from us under it.
     h.sendKeepalive(link);
   }
 
-  /** A packet under a session waiting for confirmation: the peer proved it holds the keys. */
-  confirmedByPacket(link: Link, s: Session): void {
-    s.confirmed = true;
-    this.host.established(link, s);
+  // ---------------------------------------------------------------- initiator
+
+  /** Health tick (the link needs new keys): start a handshake unless one is in progress. */
+  initiate(link: Link): void {
+    if (!link.initSent) this.start(link);
   }
 
-  /** Initiator: sends a fresh INIT on the link (when it has a peer address). */
-  transmitInit(link: Link): void {
-    const h = this.host;
+  /** When the initiator next has something to do on this link (send again or start over). */
+  deadline(link: Link): number {
+    const st = link.initSent;
+    if (!st) return Number.POSITIVE_INFINITY;
+    return Math.min(st.startMs + HANDSHAKE_GIVE_UP_MS, st.sentMs + this.retryMs(link));
+  }
+
+  /** Sends the last handshake message again if unanswered, or starts over after HANDSHAKE_GIVE_UP_MS. */
+  onTimer(link: Link): void {
+    const st = link.initSent;
+    const now = this.host.now();
+    if (!st || !link.peer) return;
+    if (st.phase === "confirm" && st.session === link.current && st.session.replay.highest >= 0) {
+      // The responder answered under the new session: it has our CONFIRM.
+      link.initSent = undefined;
+      return;
+    }
+    if (now - st.startMs >= HANDSHAKE_GIVE_UP_MS) return this.start(link);
+    if (now - st.sentMs < this.retryMs(link)) return;
+    st.sentMs = now;
+    this.host.transmit(link, st.message, link.peer);
+  }
+
+  /** Sends a fresh HELLO on the link (when it has a peer address). */
+  start(link: Link): void {
     if (!link.peer) return;
-    link.initSent = createInit(h.secrets, h.newLocalIndex(), h.instance, this.freshBytes(32), h.now());
-    h.transmit(link, link.initSent.message, link.peer);
+    this.abandon(link);
+    const nonce = this.freshBytes(NONCE_SIZE);
+    const now = this.host.now();
+    const message = createHello(nonce);
+    link.initSent = { phase: "hello", nonce, message, startMs: now, sentMs: now };
+    this.host.transmit(link, message, link.peer);
+  }
+
+  receiveChallenge(link: Link, d: Uint8Array): void {
+    const h = this.host;
+    if (h.mode !== "client") return h.drops.add("unexpected-handshake");
+    const st = link.initSent;
+    const ch = parseChallenge(d);
+    if (!ch) return h.drops.add("bad-size");
+    if (st?.phase !== "hello" || !constantTimeEqual(ch.nonce, st.nonce) || !link.peer) return h.drops.add("unknown-session");
+    const localIndex = h.newLocalIndex();
+    const init = createInit(h.secrets, this.stretch(ch.salt), ch, localIndex, h.cleartextData, this.freshBytes(KEY_SIZE));
+    if (!init) return h.drops.add("bad-key");
+    link.initSent = { phase: "init", state: init, message: init.message, startMs: st.startMs, sentMs: h.now(), localIndex };
+    h.transmit(link, init.message, link.peer);
+  }
+
+  receiveResp(link: Link, d: Uint8Array): void {
+    const h = this.host;
+    if (h.mode !== "client") return h.drops.add("unexpected-handshake");
+    if (d.length !== RESP_SIZE) return h.drops.add("bad-size");
+    const st = link.initSent;
+    if (st?.phase !== "init" || respReceiver(d) !== st.localIndex || !link.peer) return h.drops.add("unknown-session");
+    const r = consumeResp(h.secrets, st.state, d, h.instance, h.now());
+    if (!r) {
+      // The scalar is gone: the next tick starts over.
+      link.initSent = undefined;
+      h.drops.add("bad-mac");
+      return h.logLimited("warn", "protocol", "resp:bad-mac", `[${link.name}] handshake answer refused: wrong password, another cipher, or not an mlvpn peer`);
+    }
+    // Tb proved the RESP comes from the peer: the link is heard from.
+    link.lastRecvMs = h.now();
+    link.initSent = { phase: "confirm", session: r.session, message: r.confirm, startMs: st.startMs, sentMs: h.now(), localIndex: st.localIndex };
+    h.transmit(link, r.confirm, link.peer);
+    if (link.current) {
+      // A rekey: the old session carries on until the responder is heard under the new one.
+      link.next = r.session;
+    } else {
+      // Nothing to lose: the link comes up now. The CONFIRM, sent just before on the same path,
+      // reaches the responder before our data; it drops anything under the session until then.
+      link.handshakeWanted = false;
+      h.established(link, r.session);
+      h.sendKeepalive(link);
+    }
+  }
+
+  /**
+   * An authenticated packet under a link's pending session. Initiator: the responder confirmed
+   * it, so it takes over (true). Responder: only a CONFIRM confirms, the packet is refused (false).
+   */
+  confirmedByPacket(link: Link, s: Session): boolean {
+    if (this.host.mode === "server") return false;
+    link.initSent = undefined;
+    link.handshakeWanted = false;
+    this.host.established(link, s);
+    return true;
+  }
+
+  // ---------------------------------------------------------------- helpers
+
+  private retryMs(link: Link): number {
+    return Math.max(HANDSHAKE_RETRY_MS, link.rtt.samples > 0 ? 2 * link.rtt.smoothed : 0);
+  }
+
+  /** Forgets an initiator handshake in progress, zeroing its secret scalar. */
+  private abandon(link: Link): void {
+    if (link.initSent?.phase === "init") link.initSent.state.scalar.fill(0);
+    link.initSent = undefined;
+  }
+
+  private stretch(salt: Uint8Array): Uint8Array {
+    const s = this.stretched;
+    if (s && constantTimeEqual(s.salt, salt)) return s.prs;
+    s?.prs.fill(0);
+    const prs = this.host.secrets.crypto.stretch(this.host.secrets.password, salt);
+    this.stretched = { salt: salt.slice(), prs };
+    return prs;
+  }
+
+  private rotateCookieKeys(): void {
+    const now = this.host.now();
+    if (now < this.cookieRotateMs) return;
+    const [current, previous] = this.cookieKeys;
+    previous.fill(0);
+    // After a long quiet time both keys are stale: replace both.
+    this.cookieKeys = now - this.cookieRotateMs >= COOKIE_ROTATE_MS ? [this.freshBytes(32), this.freshBytes(32)] : [this.freshBytes(32), current];
+    if (this.cookieKeys[1] !== current) current.fill(0);
+    this.cookieRotateMs = now + COOKIE_ROTATE_MS;
   }
 
   private freshBytes(n: number): Uint8Array {
@@ -118,8 +326,8 @@ export function fmt(p: PeerAddress): string {
   return p.address.includes(":") ? `[${p.address}]:${p.port}` : `${p.address}:${p.port}`;
 }
 
-function macId(init: Uint8Array): string {
+function hex(b: Uint8Array): string {
   let s = "";
-  for (let i = HANDSHAKE_SIZE - 16; i < HANDSHAKE_SIZE; i++) s += init[i]!.toString(16).padStart(2, "0");
+  for (let i = 0; i < b.length; i++) s += b[i]!.toString(16).padStart(2, "0");
   return s;
 }

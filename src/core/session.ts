@@ -14,8 +14,6 @@ const EMPTY = new Uint8Array(0);
 export class Session {
   sendCounter = 0;
   readonly replay = new ReplayWindow(4096);
-  /** Set when the peer proved it holds the keys (responder side: first packet received). */
-  confirmed: boolean;
 
   constructor(
     /** Index the peer puts in packets for us. */
@@ -26,11 +24,11 @@ export class Session {
     private readonly receiver: Aead,
     readonly createdMs: number,
     readonly initiator: boolean,
-    /** The peer process's random instance id: changes when the peer restarts. */
-    readonly peerInstance: number,
-  ) {
-    this.confirmed = initiator;
-  }
+    /** The peer process's random instance id: changes when the peer restarts (the responder learns it from CONFIRM). */
+    public peerInstance: number,
+    /** cleartext_data as agreed in the handshake (both ends enabled it). */
+    readonly clear = false,
+  ) {}
 
   /**
    * Writes a transport message carrying `prefix ‖ body` into `out` and returns its length

@@ -50,6 +50,9 @@ import {
   KIND_FEEDBACK,
   KIND_KEEPALIVE,
   LOSS_UNKNOWN,
+  MSG_CHALLENGE,
+  MSG_CONFIRM,
+  MSG_HELLO,
   MSG_INIT,
   MSG_RESP,
   MSG_TRANSPORT,
@@ -156,7 +159,7 @@ export class Tunnel {
   /** The links in use, in configuration order. */
   private live: Link[];
   readonly drops = new DropCounters();
-  /** This process's random instance id, sent in handshakes so the peer sees restarts. */
+  /** This process's random instance id, sent masked in handshakes so the peer (only) sees restarts. */
   readonly instance: number;
   /** The peer's instance id, once known. */
   peerInstance: number | undefined;
@@ -200,6 +203,7 @@ export class Tunnel {
       {
         mode: opts.mode,
         secrets: opts.secrets,
+        cleartextData: opts.cleartextData,
         drops: this.drops,
         instance: this.instance,
         now: () => this.now,
@@ -249,10 +253,16 @@ export class Tunnel {
       case MSG_TRANSPORT:
       case MSG_TRANSPORT_CLEAR:
         return this.receiveTransport(link, d, from);
+      case MSG_HELLO:
+        return this.handshakes.receiveHello(link, d, from);
+      case MSG_CHALLENGE:
+        return this.handshakes.receiveChallenge(link, d);
       case MSG_INIT:
         return this.handshakes.receiveInit(link, d, from);
       case MSG_RESP:
         return this.handshakes.receiveResp(link, d);
+      case MSG_CONFIRM:
+        return this.handshakes.receiveConfirm(link, d, from);
       default:
         if (looksLikeLegacyMlvpn(d)) {
           this.drops.add("legacy-peer");
@@ -267,6 +277,7 @@ export class Tunnel {
     this.reorder?.handleTimeout(nowMs);
     for (const l of this.links) if (l.acks.dueMs <= nowMs) this.sendFeedback(l);
     this.sendPath.onTimer(nowMs);
+    for (const l of this.links) if (l.initSent) this.handshakes.onTimer(l);
     if (nowMs < this.nextHealthMs) return;
     this.nextHealthMs = nowMs + HEALTH_TICK_MS;
     for (const link of this.links) this.healthTick(link);
@@ -277,7 +288,10 @@ export class Tunnel {
 
   nextTimeout(): number {
     let t = Math.min(this.nextHealthMs, this.reorder?.nextDeadline() ?? Number.POSITIVE_INFINITY);
-    for (const l of this.links) if (l.isUp && l.current) t = Math.min(t, this.sendPath.deadline(l, this.now));
+    for (const l of this.links) {
+      if (l.isUp && l.current) t = Math.min(t, this.sendPath.deadline(l, this.now));
+      if (l.initSent) t = Math.min(t, this.handshakes.deadline(l));
+    }
     return t;
   }
 
@@ -288,7 +302,7 @@ export class Tunnel {
     if (!link) return;
     const changed = link.peer?.address !== peer.address || link.peer?.port !== peer.port;
     link.peer = peer;
-    if (changed && this.opts.mode === "client" && !link.isUp) this.handshakes.transmitInit(link);
+    if (changed && this.opts.mode === "client" && !link.isUp) this.handshakes.start(link);
   }
 
   /** The shell could not send on a link (e.g. its interface went away): take it down now. */
@@ -418,6 +432,8 @@ export class Tunnel {
     if (d.length < TRANSPORT_HEADER_SIZE + TAG_SIZE + 1) return this.drops.add("short");
     const session = link.sessionFor(readU32(d, TRANSPORT_RECEIVER_OFF));
     if (!session) return this.drops.add("unknown-session");
+    // cleartext_data only where both ends agreed to it in the handshake.
+    if (d[0] === MSG_TRANSPORT_CLEAR && !session.clear) return this.drops.add("cleartext-refused");
     const counter = readU64(d, TRANSPORT_COUNTER_OFF);
     if (!session.replay.check(counter)) return this.drops.add("replay");
     const inner = session.open(counter, d);
@@ -426,7 +442,7 @@ export class Tunnel {
     session.replay.mark(counter);
     if (session.peerInstance !== this.peerInstance && session !== link.next) return this.drops.add("stale-peer");
 
-    if (session === link.next) this.handshakes.confirmedByPacket(link, session);
+    if (session === link.next && !this.handshakes.confirmedByPacket(link, session)) return this.drops.add("unconfirmed");
     if (newest && session === link.current) this.roam(link, from);
     link.lastRecvMs = this.now;
     link.loss.onReceive(counter);
@@ -552,7 +568,7 @@ export class Tunnel {
       this.out.event({ type: "resolve", link: link.index });
       if (link.status !== LinkStatus.AuthSent) this.setStatus(link, LinkStatus.AuthSent);
     }
-    this.handshakes.transmitInit(link);
+    this.handshakes.initiate(link);
   }
 
   /** A keepalive; as a probe it asks the peer to acknowledge at once. */
@@ -671,7 +687,7 @@ export class Tunnel {
       return -1;
     }
     const counter = s.sendCounter;
-    const n = s.seal(prefix, body, this.txBuf, this.opts.cleartextData && (prefix[0] === KIND_DATA || prefix[0] === KIND_DATA_EXPRESS));
+    const n = s.seal(prefix, body, this.txBuf, s.clear && (prefix[0] === KIND_DATA || prefix[0] === KIND_DATA_EXPRESS));
     if (n === 0) {
       this.drops.add("keys-exhausted");
       return -1;

@@ -90,7 +90,12 @@ class ChaCha implements Aead {
   /** noble encrypts one contiguous plaintext: prefix and body are joined here. */
   private scratch = new Uint8Array(2048);
 
-  constructor(private readonly key: Uint8Array) {}
+  private readonly key: Uint8Array;
+
+  /** Keeps its own copy of the key: the handshake zeroes the key material it derived. */
+  constructor(key: Uint8Array) {
+    this.key = key.slice();
+  }
 
   seal(counter: number, aad: Uint8Array, prefix: Uint8Array, body: Uint8Array, out: Uint8Array, offset: number): number {
     writeNonce(this.nonce, counter);

@@ -62,13 +62,14 @@ export function constantTimeEqual(a: Uint8Array, b: Uint8Array): boolean {
 }
 
 /**
- * scrypt parameters for the password: N = 2^15, r = 8 (32 MiB, ~80 ms on the development
- * machine, a few hundred ms on a router) — memory-hard, so a captured handshake does not allow
- * fast offline guessing.
+ * scrypt parameters for the password: N = 2^14, r = 8, p = 1 — 16 MiB while it runs (freed
+ * after), tens of ms on a PC, a few hundred on a router. Memory-hard, so that if a stretched
+ * password ever leaked, testing guesses against it would stay slow; the handshake itself
+ * (CPace) exposes nothing a guess could be tested against.
  */
-export const SCRYPT = { N: 1 << 15, r: 8, p: 1, maxmem: 64 * 1024 * 1024 } as const;
+export const SCRYPT = { N: 1 << 14, r: 8, p: 1, maxmem: 32 * 1024 * 1024 } as const;
 
-/** The 32-byte pre-shared key both ends derive from the password, once at start. */
-export function passwordKey(password: string, salt: Uint8Array, params = SCRYPT): Uint8Array {
-  return new Uint8Array(scryptSync(password.normalize("NFC"), salt, 32, params));
+/** The password (UTF-8 of its NFC form) stretched with a salt: 32 bytes. */
+export function passwordKey(password: Uint8Array, salt: Uint8Array, params: { N: number; r: number; p: number; maxmem: number } = SCRYPT): Uint8Array {
+  return new Uint8Array(scryptSync(password, salt, 32, params));
 }

@@ -44,22 +44,37 @@ function establishedPair(): SimPair {
 
 const snap = (sim: SimPair, side: Side) => snapshot(side === "client" ? sim.client : sim.server, sim.rec[side].delivered.length, sim.rec[side].events.length);
 
+/** Injects a datagram and checks that whatever it provokes is no larger than it; returns how many answers. */
+function injectChecked(sim: SimPair, to: Side, link: number, bytes: Uint8Array, src: { address: string; port: number }): number {
+  const before = sim.captured.length;
+  sim.inject(to, link, bytes, src);
+  const answers = sim.captured.slice(before);
+  for (const a of answers) expect(a.bytes.length).toBeLessThanOrEqual(bytes.length);
+  return answers.length;
+}
+
 describe("replay", () => {
   test("every captured datagram replayed, from its source and from elsewhere, is refused and moves nothing", () => {
     const sim = establishedPair();
     const types = new Set(sim.captured.map((d) => d.bytes[0]));
-    expect([...types].sort()).toEqual([0x11, 0x12, 0x13]);
+    expect([...types].sort()).toEqual([0x13, 0x21, 0x22, 0x23, 0x24, 0x25]);
     const before = { client: snap(sim, "client"), server: snap(sim, "server") };
     const dropsBefore = sim.client.drops.total() + sim.server.drops.total();
     const elsewhere = { address: "203.0.113.9", port: 6666 };
-    for (const d of sim.captured) {
+    let answered = 0;
+    const replayed = sim.captured.slice();
+    for (const d of replayed) {
       const to: Side = d.from === "client" ? "server" : "client";
-      sim.inject(to, d.link, d.bytes, d.src);
-      sim.inject(to, d.link, d.bytes, elsewhere);
+      answered += injectChecked(sim, to, d.link, d.bytes, d.src);
+      answered += injectChecked(sim, to, d.link, d.bytes, elsewhere);
     }
     expect(snap(sim, "client")).toEqual(before.client);
     expect(snap(sim, "server")).toEqual(before.server);
-    expect(sim.client.drops.total() + sim.server.drops.total() - dropsBefore).toBe(2 * sim.captured.length);
+    // Only HELLOs are answered (statelessly, with a CHALLENGE of the same size); the client
+    // drops the CHALLENGEs it did not ask for.
+    const hellos = replayed.filter((d) => d.bytes[0] === 0x21).length;
+    expect(answered).toBe(2 * hellos);
+    expect(sim.client.drops.total() + sim.server.drops.total() - dropsBefore).toBe(2 * replayed.length - answered);
     // And the tunnel still works afterwards.
     sim.sendStream("client", 10, 1, 100, 5000);
     sim.run(sim.now + 100);
@@ -74,6 +89,7 @@ describe("fuzz", () => {
     const before = { client: snap(sim, "client"), server: snap(sim, "server") };
     const samples = sim.captured.map((d) => d.bytes);
     const sources = [{ address: "192.168.1.2", port: 40000 }, { address: "198.51.100.1", port: 5080 }, { address: "203.0.113.5", port: 1 }, { address: "::1", port: 9 }];
+    let answered = 0;
     for (let i = 0; i < 100_000; i++) {
       let bytes: Uint8Array;
       const kind = rnd.next() % 4;
@@ -90,15 +106,17 @@ describe("fuzz", () => {
           bytes = bytes.subarray(0, rnd.next() % bytes.length); // truncated
         } else {
           // valid-looking header, random body; or a type byte swapped
-          bytes[0] = [0x11, 0x12, 0x13, 0x14, 0x00, 0xff][rnd.next() % 6]!;
+          bytes[0] = [0x21, 0x22, 0x23, 0x24, 0x25, 0x13, 0x14, 0x00, 0xff][rnd.next() % 9]!;
           if (bytes.length > 20) rnd.fill(bytes.subarray(16 + (rnd.next() % 4)));
         }
       }
       const to: Side = rnd.next() % 2 === 0 ? "client" : "server";
-      sim.inject(to, rnd.next() % 3, bytes, sources[rnd.next() % sources.length]!);
+      answered += injectChecked(sim, to, rnd.next() % 3, bytes, sources[rnd.next() % sources.length]!);
     }
     expect(snap(sim, "client")).toEqual(before.client);
     expect(snap(sim, "server")).toEqual(before.server);
-    expect(sim.client.drops.total() + sim.server.drops.total()).toBeGreaterThanOrEqual(100_000);
+    // Every datagram was dropped, but for the HELLOs answered statelessly (no larger than them).
+    expect(sim.client.drops.total() + sim.server.drops.total() + answered).toBeGreaterThanOrEqual(100_000);
+    expect(answered).toBeLessThan(1000);
   }, 120_000);
 });

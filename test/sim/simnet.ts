@@ -5,7 +5,8 @@
  * timeouts), bounded in steps so a livelock fails the test instead of hanging it.
  */
 import type { LinkConfig } from "../../src/config/schema.ts";
-import { type HandshakeSecrets, handshakeSecrets } from "../../src/core/handshake.ts";
+import { type HandshakeCrypto, type HandshakeSecrets, handshakeSecrets, nativeHandshakeCrypto } from "../../src/core/handshake.ts";
+import { passwordKey } from "../../src/crypto/primitives.ts";
 import { type PeerAddress, Tunnel, type TunnelEvent, type TunnelOptions } from "../../src/core/tunnel.ts";
 import { SeededRandom } from "../helpers/random.ts";
 
@@ -40,8 +41,12 @@ export interface SimOptions {
   reorderBufferSize?: number;
   cleartextData?: boolean;
   cipher?: "aes-256-gcm" | "chacha20poly1305";
-  clientPsk?: Uint8Array;
-  serverPsk?: Uint8Array;
+  /** The server's cipher when it differs from the client's (`cipher`). */
+  serverCipher?: "aes-256-gcm" | "chacha20poly1305";
+  clientPassword?: string;
+  serverPassword?: string;
+  /** The real scrypt parameters (slow); by default the simulation stretches with N = 16. */
+  realKdf?: boolean;
   maxPacketSize?: number;
 }
 
@@ -68,7 +73,27 @@ export class EndRecorder {
   logs: string[] = [];
 }
 
-const DEFAULT_PSK = new Uint8Array(32).fill(7);
+const DEFAULT_PASSWORD = "simulated password";
+
+/** Counts of the costly handshake operations per side (X25519 and password stretching). */
+export interface CryptoCounts {
+  scalarMults: number;
+  stretches: number;
+}
+
+/** The handshake crypto with counters; cheap scrypt parameters unless `real`. */
+export function countingCrypto(counts: CryptoCounts, real = false): HandshakeCrypto {
+  return {
+    scalarMult(scalar, u) {
+      counts.scalarMults++;
+      return nativeHandshakeCrypto.scalarMult(scalar, u);
+    },
+    stretch(password, salt) {
+      counts.stretches++;
+      return real ? nativeHandshakeCrypto.stretch(password, salt) : passwordKey(password, salt, { N: 16, r: 1, p: 1, maxmem: 1 << 20 });
+    },
+  };
+}
 
 export function clientAddr(link: number): PeerAddress {
   return { address: `192.168.${link + 1}.2`, port: 40000 + link };
@@ -82,6 +107,8 @@ export class SimPair {
   client!: Tunnel;
   server!: Tunnel;
   readonly rec: Record<Side, EndRecorder> = { client: new EndRecorder(), server: new EndRecorder() };
+  /** Costly handshake operations done by each side so far (across restarts). */
+  readonly crypto: Record<Side, CryptoCounts> = { client: { scalarMults: 0, stretches: 0 }, server: { scalarMults: 0, stretches: 0 } };
   /** Every datagram put on the network, in order. */
   readonly captured: Datagram[] = [];
   /** Return false to drop a datagram before it enters the network. */
@@ -115,8 +142,9 @@ export class SimPair {
   }
 
   secrets(side: Side): HandshakeSecrets {
-    const psk = (side === "client" ? this.opts.clientPsk : this.opts.serverPsk) ?? DEFAULT_PSK;
-    return handshakeSecrets(psk, this.opts.cipher ?? "aes-256-gcm");
+    const password = (side === "client" ? this.opts.clientPassword : this.opts.serverPassword) ?? DEFAULT_PASSWORD;
+    const cipher = (side === "server" ? this.opts.serverCipher : undefined) ?? this.opts.cipher ?? "aes-256-gcm";
+    return handshakeSecrets(password, cipher, countingCrypto(this.crypto[side], this.opts.realKdf));
   }
 
   /** A fresh Tunnel for one side (also used to simulate a restart). */

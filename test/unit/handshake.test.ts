@@ -1,8 +1,21 @@
-/** The handshake on its own: two ends in memory, then every way it must refuse. */
+/** The v2 handshake messages on their own: two ends in memory, then every way it must refuse. */
 import { describe, expect, test } from "bun:test";
-import { consumeInit, consumeResp, createInit, createResp, handshakeSecrets } from "../../src/core/handshake.ts";
-import { HANDSHAKE_SIZE, INIT_EPHEMERAL_OFF, RESP_EPHEMERAL_OFF } from "../../src/wire/layout.ts";
-import { SeededRandom } from "../sim/simnet.ts";
+import {
+  type Challenge,
+  consumeConfirm,
+  consumeResp,
+  cookie,
+  createChallenge,
+  createHello,
+  createInit,
+  createResp,
+  handshakeSecrets,
+  helloNonce,
+  parseChallenge,
+  parseInit,
+} from "../../src/core/handshake.ts";
+import { INIT_SHARE_OFF, RESP_SHARE_OFF } from "../../src/wire/layout.ts";
+import { countingCrypto, SeededRandom } from "../sim/simnet.ts";
 
 const rnd = new SeededRandom(42);
 const bytes = (n: number) => {
@@ -10,84 +23,101 @@ const bytes = (n: number) => {
   rnd.fill(b);
   return b;
 };
-const secrets = handshakeSecrets(new Uint8Array(32).fill(9), "aes-256-gcm");
+const counts = { scalarMults: 0, stretches: 0 };
+const secrets = handshakeSecrets("correct horse battery staple", "aes-256-gcm", countingCrypto(counts));
+const salt = bytes(16);
+const prs = secrets.crypto.stretch(secrets.password, salt);
 
-function handshake() {
-  const sent = createInit(secrets, 111, 0xaaaa, bytes(32), 0);
-  const check = consumeInit(secrets, sent.message);
-  if (!check.ok) throw new Error("init refused");
-  const resp = createResp(secrets, sent.message, check.init, 222, 0xbbbb, bytes(32), 0)!;
-  return { sent, check, resp };
+function challenge(): Challenge {
+  const hello = createHello(bytes(16));
+  const nonce = helloNonce(hello)!;
+  return parseChallenge(createChallenge(nonce, cookie(bytes(32), 0, "192.0.2.1", 4000, nonce), salt))!;
 }
 
-describe("handshake", () => {
-  test("both ends derive matching keys: each opens what the other seals", () => {
+function handshake(opts: { clientPrs?: Uint8Array; clear?: [boolean, boolean] } = {}) {
+  const sent = createInit(secrets, opts.clientPrs ?? prs, challenge(), 111, opts.clear?.[0] ?? false, bytes(32))!;
+  const init = parseInit(sent.message)!;
+  const resp = createResp(secrets, prs, sent.message, init, 222, 0xbbbb, opts.clear?.[1] ?? false, bytes(32), 0)!;
+  return { sent, init, resp };
+}
+
+describe("handshake v2", () => {
+  test("both ends derive matching keys, exchange instance ids masked, and confirm each other", () => {
     const { sent, resp } = handshake();
-    const initiator = consumeResp(secrets, sent, resp.message, 0)!;
-    expect(initiator.localIndex).toBe(111);
-    expect(initiator.remoteIndex).toBe(222);
-    expect(initiator.peerInstance).toBe(0xbbbb);
-    expect(resp.session.peerInstance).toBe(0xaaaa);
+    const r = consumeResp(secrets, sent, resp.message, 0xaaaa, 0)!;
+    expect(r.session.localIndex).toBe(111);
+    expect(r.session.remoteIndex).toBe(222);
+    expect(r.session.peerInstance).toBe(0xbbbb);
+    expect(consumeConfirm(resp.confirm, r.confirm)).toBe(0xaaaa);
+    // The instance ids never appear in clear.
+    for (const m of [resp.message, r.confirm]) expect(Buffer.from(m).includes(Buffer.from([0, 0, 0xaa, 0xaa])) || Buffer.from(m).includes(Buffer.from([0, 0, 0xbb, 0xbb]))).toBe(false);
     const out = new Uint8Array(200);
-    const n = initiator.seal(new Uint8Array([0]), new TextEncoder().encode("hello"), out, false);
-    expect(new TextDecoder().decode(resp.session.open(0, out.subarray(0, n))!.subarray(1))).toBe("hello");
-    const m = resp.session.seal(new Uint8Array([1]), new Uint8Array(0), out, false);
-    expect(initiator.open(0, out.subarray(0, m))).toEqual(new Uint8Array([1]));
+    const n = r.session.seal(Uint8Array.of(1), new Uint8Array([5, 6, 7]), out, false);
+    expect([...resp.session.open(0, out.subarray(0, n))!]).toEqual([1, 5, 6, 7]);
+    const m = resp.session.seal(Uint8Array.of(2), new Uint8Array(0), out, false);
+    expect([...r.session.open(0, out.subarray(0, m))!]).toEqual([2]);
   });
 
-  test("messages are 64 bytes both ways (no amplification)", () => {
+  test("the initiator's secret scalar is zeroed once the RESP is processed", () => {
     const { sent, resp } = handshake();
-    expect(sent.message.length).toBe(HANDSHAKE_SIZE);
-    expect(resp.message.length).toBe(HANDSHAKE_SIZE);
+    consumeResp(secrets, sent, resp.message, 1, 0);
+    expect(sent.scalar.every((b) => b === 0)).toBe(true);
   });
 
-  test("a wrong password is refused on both sides", () => {
-    const other = handshakeSecrets(new Uint8Array(32).fill(8), "aes-256-gcm");
-    const { sent, resp } = handshake();
-    expect(consumeInit(other, sent.message)).toEqual({ ok: false, reason: "bad-mac" });
-    expect(consumeResp(other, sent, resp.message, 0)).toBeUndefined();
+  test("a wrong password: the RESP's tag does not verify", () => {
+    const other = secrets.crypto.stretch(new TextEncoder().encode("Tr0ub4dor&3"), salt);
+    const { sent, resp } = handshake({ clientPrs: other });
+    expect(consumeResp(secrets, sent, resp.message, 1, 0)).toBeUndefined();
   });
 
-  test("every single flipped bit of INIT or RESP is refused", () => {
-    const { sent, resp } = handshake();
-    for (let i = 0; i < HANDSHAKE_SIZE * 8; i++) {
-      const init = sent.message.slice();
-      init[i >> 3]! ^= 1 << (i & 7);
-      expect(consumeInit(secrets, init).ok).toBe(false);
+  test("any bit flipped in RESP or CONFIRM is refused", () => {
+    for (let bit = 0; bit < 64 * 8; bit += 7) {
+      const { sent, resp } = handshake();
       const r = resp.message.slice();
-      r[i >> 3]! ^= 1 << (i & 7);
-      expect(consumeResp(secrets, sent, r, 0)).toBeUndefined();
+      r[bit >> 3]! ^= 1 << (bit & 7);
+      expect(consumeResp(secrets, sent, r, 1, 0)).toBeUndefined();
+    }
+    for (let bit = 0; bit < 28 * 8; bit += 5) {
+      const { sent, resp } = handshake();
+      const c = consumeResp(secrets, sent, resp.message, 1, 0)!.confirm.slice();
+      c[bit >> 3]! ^= 1 << (bit & 7);
+      expect(consumeConfirm(resp.confirm, c)).toBeUndefined();
     }
   });
 
-  test("a RESP for another INIT is refused (bound to the INIT it answers)", () => {
-    const a = handshake();
-    const b = handshake();
-    expect(consumeResp(secrets, a.sent, b.resp.message, 0)).toBeUndefined();
+  test("a tampered INIT (flags, index, nonce, cookie, share) gives the ends different keys", () => {
+    for (const off of [2, 4, 8, 24, INIT_SHARE_OFF + 1]) {
+      const sent = createInit(secrets, prs, challenge(), 111, false, bytes(32))!;
+      const m = sent.message.slice();
+      m[off]! ^= 1;
+      const resp = createResp(secrets, prs, m, parseInit(m)!, 222, 1, false, bytes(32), 0);
+      if (resp) expect(consumeResp(secrets, sent, resp.message, 1, 0)).toBeUndefined();
+    }
   });
 
-  test("a cipher mismatch is reported as such", () => {
-    const chacha = handshakeSecrets(new Uint8Array(32).fill(9), "chacha20poly1305");
-    const sent = createInit(chacha, 1, 1, bytes(32), 0);
-    expect(consumeInit(secrets, sent.message)).toEqual({ ok: false, reason: "cipher-mismatch" });
+  test("cleartext_data only when both ends enable it", () => {
+    for (const [a, b] of [[false, false], [true, false], [false, true], [true, true]] as [boolean, boolean][]) {
+      const { sent, resp } = handshake({ clear: [a, b] });
+      const r = consumeResp(secrets, sent, resp.message, 1, 0)!;
+      expect([r.session.clear, resp.session.clear]).toEqual([a && b, a && b]);
+    }
   });
 
-  test("a low-order ephemeral key (all zero) gives no session", () => {
-    const sent = createInit(secrets, 1, 1, bytes(32), 0);
-    const check = consumeInit(secrets, sent.message);
-    if (!check.ok) throw new Error("refused");
-    check.init.ephemeral.fill(0);
-    expect(createResp(secrets, sent.message, check.init, 2, 2, bytes(32), 0)).toBeUndefined();
-    expect(INIT_EPHEMERAL_OFF).toBe(12);
-    expect(RESP_EPHEMERAL_OFF).toBe(16);
+  test("a low-order share is refused by both ends", () => {
+    const sent = createInit(secrets, prs, challenge(), 1, false, bytes(32))!;
+    const m = sent.message.slice();
+    m.fill(0, INIT_SHARE_OFF, INIT_SHARE_OFF + 32);
+    m[INIT_SHARE_OFF] = 1; // u = 1, order 4
+    expect(createResp(secrets, prs, m, parseInit(m)!, 2, 2, false, bytes(32), 0)).toBeUndefined();
+    const { sent: s2, resp } = handshake();
+    const r = resp.message.slice();
+    r.fill(0, RESP_SHARE_OFF, RESP_SHARE_OFF + 32);
+    expect(consumeResp(secrets, s2, r, 1, 0)).toBeUndefined();
   });
 
-  test("fresh randomness gives fresh keys: two handshakes never share a key", () => {
-    const a = handshake();
-    const b = handshake();
-    const out = new Uint8Array(100);
-    const n = a.resp.session.seal(new Uint8Array([1]), new Uint8Array(0), out, false);
-    const initiatorB = consumeResp(secrets, b.sent, b.resp.message, 0)!;
-    expect(initiatorB.open(0, out.subarray(0, n))).toBeUndefined();
+  test("malformed sizes are refused by the parsers", () => {
+    expect(helloNonce(new Uint8Array(63))).toBeUndefined();
+    expect(parseChallenge(new Uint8Array(65))).toBeUndefined();
+    expect(parseInit(new Uint8Array(64))).toBeUndefined();
   });
 });
