@@ -19,7 +19,7 @@ import type { Socket, SocketHandler, SocketListener, TCPSocketListener } from "b
 import type { GeneralConfig } from "../config/schema.ts";
 import { KeyedRateLimiter } from "../core/ratelimit.ts";
 import type { Logger } from "../log.ts";
-import { answerHttp, answerLine, type ControlContent, encodeHttp, httpError, isHttpRequestLine, jsonError } from "../status/protocol.ts";
+import { answerHttp, answerLine, type ControlContent, encodeHttp, httpError, isHttpRequestLine, jsonError, refuseHost } from "../status/protocol.ts";
 import { listenError, listenUnixPrivate, removeUnixSocket, SocketPathError, takeUnixPath } from "./unix-socket.ts";
 
 export interface ControlLimits {
@@ -224,6 +224,8 @@ export async function startControl(o: ControlOptions): Promise<ControlServer> {
     }
     if (end < 0) return;
     const requestLine = c.input.subarray(0, c.input.indexOf(LF)).toString("latin1");
+    const wrongHost = refuseHost(c.input.subarray(0, end).toString("latin1"), o.http?.host ?? "");
+    if (wrongHost) return finish(c, encodeHttp(wrongHost));
     inTurn(c, () => {
       const a = safely(
         () => answerHttp(requestLine, o.content),

@@ -9,7 +9,7 @@
  * HookRunner (clean environment, time limit). One request at a time, so scripts run in order.
  * It ends when its stdin closes, i.e. when the daemon is gone.
  */
-import { fstatSync, readFileSync, readlinkSync } from "node:fs";
+import { closeSync, constants as fsConstants, fstatSync, openSync, readlinkSync, readSync } from "node:fs";
 import { formatDiagnostic } from "../config/diagnostics.ts";
 import { type ConfigFormat, loadConfig } from "../config/load.ts";
 import type { Config } from "../config/schema.ts";
@@ -49,26 +49,60 @@ function calledByDaemon(): boolean {
   }
 }
 
-function load(args: HookHelperArgs, text?: string): { config?: Config; error?: string } {
-  const loaded = loadConfig(args.configFile, { format: args.format, text });
-  if (loaded.config) return { config: loaded.config };
-  const first = loaded.diagnostics.find((d) => d.severity === "error");
-  return { error: first ? formatDiagnostic(first) : `${args.configFile}: cannot load` };
+/** The largest configuration file the helper reads. */
+export const MAX_CONFIG_BYTES = 1024 * 1024;
+
+/**
+ * Reads the configuration as root without being tricked into reading another file: the last
+ * path component must not be a symlink (O_NOFOLLOW), and the file must be a regular file owned
+ * by root (or by the user the helper runs as), not writable by group or others, at most
+ * MAX_CONFIG_BYTES. Returns the text or the reason for refusing it.
+ */
+export function readConfigSafely(path: string, ownerUid: number = process.geteuid?.() ?? 0): { text: string } | { error: string } {
+  let fd: number;
+  try {
+    fd = openSync(path, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    return { error: `${path}: ${code === "ELOOP" ? "is a symbolic link (refused: the helper reads only the file itself)" : (e as Error).message}` };
+  }
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile()) return { error: `${path}: not a regular file` };
+    if (st.uid !== 0 && st.uid !== ownerUid) return { error: `${path}: owned by uid ${st.uid}, must be owned by root` };
+    if ((st.mode & 0o022) !== 0) return { error: `${path}: writable by group or others (mode ${(st.mode & 0o777).toString(8)}): chmod 600` };
+    if (st.size > MAX_CONFIG_BYTES) return { error: `${path}: ${st.size} bytes, larger than the ${MAX_CONFIG_BYTES} a configuration may have` };
+    const buf = Buffer.alloc(MAX_CONFIG_BYTES + 1);
+    let n = 0;
+    for (let r = 1; r > 0 && n < buf.length; n += r) r = readSync(fd, buf, n, buf.length - n, null);
+    if (n > MAX_CONFIG_BYTES) return { error: `${path}: larger than ${MAX_CONFIG_BYTES} bytes` };
+    return { text: buf.subarray(0, n).toString("utf8") };
+  } catch (e) {
+    return { error: `${path}: ${(e as Error).message}` };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function load(args: HookHelperArgs): { config?: Config; text?: string; error?: string } {
+  const read = readConfigSafely(args.configFile);
+  if ("error" in read) return { error: read.error };
+  const loaded = loadConfig(args.configFile, { format: args.format, text: read.text });
+  if (loaded.config) return { config: loaded.config, text: read.text };
+  // Never the text, nor a diagnostic quoting it: only where the first error is.
+  const errors = loaded.diagnostics.filter((d) => d.severity === "error");
+  const line = errors[0]?.line === undefined ? "" : ` (the first on line ${errors[0].line})`;
+  return { error: `${args.configFile}: not a valid configuration: ${errors.length} error${errors.length === 1 ? "" : "s"}${line}` };
 }
 
 /**
  * Re-reads the configuration for the daemon, which can no longer read the root-only file. The
- * text goes back whether or not it is valid: the daemon validates the same text and logs every
- * error; the helper adopts it only when valid, so both agree on the links.
+ * text goes back only when it is a valid configuration (the helper adopts it, and the daemon
+ * validates the same text again); otherwise only the reason.
  */
-function reload(args: HookHelperArgs): { config?: Config; text: string } | { error: string } {
-  let text: string;
-  try {
-    text = readFileSync(args.configFile, "utf8");
-  } catch (e) {
-    return { error: `${args.configFile}: ${(e as Error).message}` };
-  }
-  return { config: load(args, text).config, text };
+function reload(args: HookHelperArgs): { config: Config; text: string } | { error: string } {
+  const r = load(args);
+  return r.config ? { config: r.config, text: r.text! } : { error: r.error! };
 }
 
 /** Runs the helper, or returns undefined when this process must not be one (see calledByDaemon). */
@@ -113,11 +147,9 @@ export async function runHookHelper(argv: readonly string[]): Promise<number | u
         send("refused", `reload: ${next.error}`);
         continue;
       }
-      if (next.config) {
-        links = new Set(next.config.links.map((l) => l.name));
-        runner = new HookRunner(script, hookEnv(next.config.general, args.device, args.tunMtu), forward);
-      }
-      send(next.config ? "reloaded" : "invalid", Buffer.from(next.text).toString("base64"));
+      links = new Set(next.config.links.map((l) => l.name));
+      runner = new HookRunner(script, hookEnv(next.config.general, args.device, args.tunMtu), forward);
+      send("reloaded", Buffer.from(next.text).toString("base64"));
     }
   }
   for (const s of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.off(s, ignore);

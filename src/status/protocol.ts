@@ -61,6 +61,7 @@ const REASONS: Record<number, string> = {
   404: "Not Found",
   405: "Method Not Allowed",
   408: "Request Timeout",
+  421: "Misdirected Request",
   431: "Request Header Fields Too Large",
   500: "Internal Server Error",
   503: "Service Unavailable",
@@ -79,6 +80,23 @@ function answer(status: number, type: string, body: string, extra: Record<string
 
 export function httpError(status: number, message: string): HttpAnswer {
   return answer(status, TEXT_TYPE, `${message}\n`);
+}
+
+/**
+ * The Host header must name this listener: a loopback name or address, an IP address (what a
+ * browser sends for a literal address), or the configured bind host. Anything else is another
+ * site's name resolving to us (DNS rebinding), and gets 421. A request without Host (HTTP/1.0)
+ * passes. Returns the refusal, or undefined.
+ */
+export function refuseHost(head: string, bindHost: string): HttpAnswer | undefined {
+  const m = /\r?\nhost:[ \t]*([^\r\n]*)/i.exec(head);
+  if (!m) return undefined;
+  const value = m[1]!.trim().toLowerCase();
+  const host = value.startsWith("[") ? value.slice(1, value.indexOf("]")) : value.replace(/:\d*$/, "");
+  const ipv4 = /^\d{1,3}(\.\d{1,3}){3}$/.test(host);
+  const ipv6 = host.includes(":") && /^[0-9a-f:.]+$/.test(host);
+  if (host === "localhost" || host.endsWith(".localhost") || ipv4 || ipv6 || host === bindHost.toLowerCase()) return undefined;
+  return httpError(421, `this control port does not serve ${JSON.stringify(value.slice(0, MAX_ECHO))}: use its address`);
 }
 
 /** Answers a request from its request line (the headers carry nothing we need). */
@@ -116,8 +134,7 @@ export function encodeHttp(a: HttpAnswer): Uint8Array {
     ...a.headers,
     "Content-Length": String(body.length),
     Connection: "close",
-    // As the C MLVPN: dashboards on other origins read /status.
-    "Access-Control-Allow-Origin": "*",
+    // No Access-Control-Allow-Origin: a web page on another origin must not read the status.
     "Cache-Control": "no-store",
     "X-Content-Type-Options": "nosniff",
     Server: "mlvpn",
