@@ -89,10 +89,11 @@ function load(args: HookHelperArgs): { config?: Config; text?: string; error?: s
   if ("error" in read) return { error: read.error };
   const loaded = loadConfig(args.configFile, { format: args.format, text: read.text });
   if (loaded.config) return { config: loaded.config, text: read.text };
-  // Never the text, nor a diagnostic quoting it: only where the first error is.
+  // Never the text: the errors (file:line and what is wrong), of a file that passed the checks above.
   const errors = loaded.diagnostics.filter((d) => d.severity === "error");
-  const line = errors[0]?.line === undefined ? "" : ` (the first on line ${errors[0].line})`;
-  return { error: `${args.configFile}: not a valid configuration: ${errors.length} error${errors.length === 1 ? "" : "s"}${line}` };
+  const shown = errors.slice(0, 5).map((d) => formatDiagnostic(d).slice(0, 300));
+  if (errors.length > shown.length) shown.push(`${errors.length - shown.length} more errors`);
+  return { error: shown.length > 0 ? shown.join("; ") : `${args.configFile}: not a valid configuration` };
 }
 
 /**

@@ -9,7 +9,9 @@
  * configuration the helper read itself, never from the request (fixes reference §12 #14).
  *
  * Replies (helper → daemon), in request order, one line each: `done <outcome>`,
- * `refused <reason>`, `reloaded <base64 of the configuration text>` or `invalid <base64 of the text>` (the daemon validates it again and logs every error); before them `ready` once,
+ * `refused <reason>` (for a reload: why the file was not read, or its errors as file:line, never its
+ * text), `reloaded <base64 of the configuration text>` (only for a valid configuration; the daemon
+ * validates it again), or from older helpers `invalid <base64>`; before them `ready` once,
  * and any number of `log <level> <message>` lines the daemon writes to its own log.
  */
 import type { Level } from "../log.ts";
