@@ -18,6 +18,7 @@ import { labSkipReason } from "../test/lab/netns.ts";
 import { createTopology, type Topology, type UplinkShape } from "../test/lab/topology.ts";
 import { type LabTunnel, startTunnel } from "../test/lab/tunnel.ts";
 import { TUNNEL_OVERHEAD, UDP_IPV4_OVERHEAD } from "../src/wire/layout.ts";
+import { handshakeBench } from "./bench-handshake.ts";
 
 const argv = process.argv.slice(2);
 const flag = (name: string) => argv.includes(`--${name}`);
@@ -384,6 +385,8 @@ for (const s of chosen) {
   }
   console.log(table(results.slice(-1)));
 }
+results.push({ id: "H", name: "handshake cost, in process (scripts/bench-handshake.ts)", uplinks: [], metrics: handshakeBench() });
+console.log(table(results.slice(-1)));
 const minutes = (performance.now() - started) / 60_000;
 const date = new Date().toISOString().slice(0, 10);
 const CONGESTION_CONTROL = (() => {

@@ -1,0 +1,98 @@
+/**
+ * Handshake cost (protocol v2, docs/protocol.md): one full CPace handshake in memory, both ends,
+ * with the runtime's native crypto, timed over many runs; beside it, in the same run, the
+ * protocol v1 handshake's operations (two ephemeral X25519 key pairs, two DH, HKDF, HMAC) for
+ * comparison, the password stretching (scrypt, once per salt), and the data path's AES-256-GCM
+ * seal of a 1400-byte packet (unchanged by v2). The machine may be shared: compare the columns
+ * of one run, not runs with each other.
+ *
+ *   bun scripts/bench-handshake.ts [--runs 300]
+ * Also part of `npm run bench` (scenario H).
+ */
+import { createAead } from "../src/crypto/aead.ts";
+import { consumeConfirm, consumeResp, cookie, createChallenge, createHello, createInit, createResp, handshakeSecrets, helloNonce, parseChallenge, parseInit } from "../src/core/handshake.ts";
+import { Session } from "../src/core/session.ts";
+import { hkdf, hmac, sha256, x25519, x25519KeyPair } from "../src/crypto/primitives.ts";
+
+export interface HandshakeMetric {
+  name: string;
+  value: number | string;
+  unit?: string;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)]!;
+}
+
+const rand = (n: number) => crypto.getRandomValues(new Uint8Array(n));
+
+/** One v2 handshake, both ends, from HELLO to the verified CONFIRM. */
+function v2Handshake(secrets: ReturnType<typeof handshakeSecrets>, prs: Uint8Array, salt: Uint8Array, cookieKey: Uint8Array): void {
+  const hello = createHello(rand(16));
+  const nonce = helloNonce(hello)!;
+  const ch = parseChallenge(createChallenge(nonce, cookie(cookieKey, 0, "192.0.2.1", 40000, nonce), salt))!;
+  const sent = createInit(secrets, prs, ch, 1, false, rand(32))!;
+  const init = parseInit(sent.message)!;
+  const resp = createResp(secrets, prs, sent.message, init, 2, 7, false, rand(32), 0)!;
+  const r = consumeResp(secrets, sent, resp.message, 9, 0)!;
+  if (consumeConfirm(resp.confirm, r.confirm) !== 9) throw new Error("handshake failed");
+}
+
+/** What v1 computed per handshake (docs of protocol v1): for comparison only. */
+function v1Operations(macKey: Uint8Array, psk: Uint8Array): void {
+  const i = x25519KeyPair(rand(32));
+  const initMsg = new Uint8Array(64);
+  initMsg.set(i.publicKey, 12);
+  initMsg.set(hmac(macKey, initMsg.subarray(0, 48)).subarray(0, 16), 48);
+  const r = x25519KeyPair(rand(32));
+  const respMsg = new Uint8Array(64);
+  respMsg.set(r.publicKey, 16);
+  respMsg.set(hmac(macKey, initMsg, respMsg.subarray(0, 48)).subarray(0, 16), 48);
+  for (const shared of [x25519(r.privateKey, i.publicKey)!, x25519(i.privateKey, r.publicKey)!]) hkdf(shared, psk, sha256(initMsg, respMsg), 64);
+}
+
+export function handshakeBench(runs = 300): HandshakeMetric[] {
+  const secrets = handshakeSecrets("bench password", "aes-256-gcm");
+  const salt = rand(16);
+  const t0 = performance.now();
+  const prs = secrets.crypto.stretch(secrets.password, salt);
+  const stretchMs = performance.now() - t0;
+  const cookieKey = rand(32);
+  const psk = rand(32);
+  const macKey = rand(32);
+  for (let i = 0; i < 20; i++) {
+    v2Handshake(secrets, prs, salt, cookieKey);
+    v1Operations(macKey, psk);
+  }
+  const v2: number[] = [];
+  const v1: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    let t = performance.now();
+    v2Handshake(secrets, prs, salt, cookieKey);
+    v2.push(performance.now() - t);
+    t = performance.now();
+    v1Operations(macKey, psk);
+    v1.push(performance.now() - t);
+  }
+  // The data path: one AES-256-GCM seal of a 1400-byte packet, as the tunnel does it.
+  const s = new Session(1, 2, createAead("aes-256-gcm", rand(32)), createAead("aes-256-gcm", rand(32)), 0, true, 0);
+  const out = new Uint8Array(2048);
+  const body = rand(1400);
+  const prefix = new Uint8Array(8);
+  const n = 20_000;
+  const ts = performance.now();
+  for (let i = 0; i < n; i++) s.seal(prefix, body, out, false);
+  const sealUs = ((performance.now() - ts) * 1000) / n;
+  return [
+    { name: "v2 handshake, both ends (CPace: 4 X25519, 2 Elligator 2), median", value: Number(median(v2).toFixed(3)), unit: "ms" },
+    { name: "v1 handshake operations, both ends (2 key pairs, 2 DH), median, same run", value: Number(median(v1).toFixed(3)), unit: "ms" },
+    { name: "password stretching (scrypt N=2^14 r=8, once per server salt)", value: Number(stretchMs.toFixed(1)), unit: "ms" },
+    { name: "data path: AES-256-GCM seal of a 1400-byte packet", value: Number(sealUs.toFixed(2)), unit: "µs" },
+  ];
+}
+
+if (import.meta.main) {
+  const i = process.argv.indexOf("--runs");
+  for (const m of handshakeBench(i > 0 ? Number(process.argv[i + 1]) : 300)) console.log(`${m.name}: ${m.value} ${m.unit ?? ""}`);
+}
