@@ -3,6 +3,7 @@
  * or run the tunnel. Output goes through `io` so tests run it in-process.
  */
 import { HELP, parseArgs } from "./cli.ts";
+import { generateKey, passwordWarning } from "./config/password.ts";
 import { formatDiagnostic } from "./config/diagnostics.ts";
 import { dumpConfig } from "./config/dump.ts";
 import { loadConfig } from "./config/load.ts";
@@ -27,6 +28,10 @@ export const EXIT_USAGE = 2;
 
 export async function main(argv: readonly string[], io: MainIo): Promise<number> {
   if (argv[0] === "status") return runStatus(argv.slice(1), io);
+  if (argv[0] === "genkey" && argv.length === 1) {
+    io.stdout(`${generateKey((b) => void crypto.getRandomValues(b))}\n`);
+    return EXIT_OK;
+  }
   const cmd = parseArgs(argv);
   switch (cmd.kind) {
     case "help":
@@ -50,6 +55,8 @@ export async function main(argv: readonly string[], io: MainIo): Promise<number>
     return EXIT_ERROR;
   }
   if (options.check) {
+    const weak = passwordWarning(loaded.config.general.password);
+    if (weak) io.stderr(`${options.config}: warning: [general] password: ${weak}\n`);
     io.stdout(dumpConfig(loaded.config, `mlvpn ${VERSION}: ${options.config} is valid; normalized with defaults, password redacted`));
     return EXIT_OK;
   }

@@ -154,14 +154,16 @@ describe("the Unix socket", () => {
 describe("HTTP", () => {
   const get = async (tcp: { hostname: string; port: number }, request: string) => parseHttp((await talk(tcp, [request])).text);
 
-  test("GET /status and /metrics: types, CORS, length, connection closed", async () => {
+  test("GET /status and /metrics: types, no CORS, Host checked, length, connection closed", async () => {
     const { tcp } = await start({ unix: false, http: true });
-    const r = await talk(tcp, ["GET /status?x=1 HTTP/1.1\r\nHost: x\r\nAccept: */*\r\n\r\n"]);
+    // Another site's name (DNS rebinding) is refused; the listener's address passes.
+    expect((await get(tcp, "GET /status HTTP/1.1\r\nHost: evil.example\r\n\r\n")).status).toBe(421);
+    const r = await talk(tcp, [`GET /status?x=1 HTTP/1.1\r\nHost: 127.0.0.1:${tcp.port}\r\nAccept: */*\r\n\r\n`]);
     expect(r.closedByServer).toBe(true);
     const a = parseHttp(r.text);
     expect(a.status).toBe(200);
     expect(a.headers["content-type"]).toBe("application/json");
-    expect(a.headers["access-control-allow-origin"]).toBe("*");
+    expect(a.headers["access-control-allow-origin"]).toBeUndefined();
     expect(a.headers.connection).toBe("close");
     expect(Number(a.headers["content-length"])).toBe(Buffer.byteLength(STATUS));
     expect(JSON.parse(a.body).tunnels[0].name).toBe('a"b');

@@ -88,11 +88,11 @@ describe.skipIf(skip !== "")("hook helper (root)", () => {
     await helper.idle();
     expect(recorded().at(-1)).toStartWith("3 mlvtest0 rtun_up lte | uid=0 | mlvtest0 1400 10.77.0.2/24");
     expect(lines.at(-1)).toContain('rtun_up: no link "adsl2" in the configuration');
-    // A broken file: its text goes back (the daemon validates it and logs every error), while
-    // the helper keeps the last good configuration.
+    // A broken file: refused with its errors (file:line), never its text, while the helper keeps
+    // the last good configuration.
     const broken = "[general]\nmode = \"nonsense\"\n";
     writeConfig(dir, "helper.conf", broken);
-    expect(await helper.reload()).toEqual({ text: broken, valid: false });
+    await expect(helper.reload()).rejects.toThrow(/helper\.conf:2: error: \[general\] mode = nonsense/);
     helper.run(["mlvtest0", "rtun_down", "lte"]);
     await helper.idle();
     expect(recorded().at(-1)).toStartWith("3 mlvtest0 rtun_down lte | uid=0");

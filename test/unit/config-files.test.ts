@@ -19,7 +19,7 @@ function script(name: string, mode: number, uid?: number): string {
 }
 
 function configWith(statuscommand: string): string {
-  return writeConfig(dir, `c-${Math.random().toString(36).slice(2)}.conf`, `[general]\nmode = "client"\npassword = "pw"\nstatuscommand = "${statuscommand}"\n[a]\nremotehost = "10.0.0.1"\nremoteport = 5080\n`);
+  return writeConfig(dir, `c-${Math.random().toString(36).slice(2)}.conf`, `[general]\nmode = "client"\npassword = "Zr5cN0tQ2bW9eYx1Ks8uHa"\nstatuscommand = "${statuscommand}"\n[a]\nremotehost = "10.0.0.1"\nremoteport = 5080\n`);
 }
 
 describe("statuscommand checks (like C, plus ownership)", () => {

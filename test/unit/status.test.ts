@@ -42,7 +42,7 @@ describe("/status document", () => {
     expect(doc.tunnel_status).toBe("up");
     expect(doc.instance).toBe("office");
     expect(doc.mode).toBe("client");
-    expect(doc.protocol).toBe(1);
+    expect(doc.protocol).toBe(2);
     expect(doc.now).toBe((STARTED + 4000) / 1000);
   });
 
@@ -165,7 +165,7 @@ describe("/metrics", () => {
     expect(valueOf(m, "mlvpn_start_time_seconds")).toBe(doc.uptime);
     expect(valueOf(m, "mlvpn_last_reload_time_seconds")).toBe(doc.last_reload);
     expect(valueOf(m, "mlvpn_tunnel_up")).toBe(1);
-    expect(valueOf(m, "mlvpn_info", { version: "9.8.7", mode: "client", protocol: "1", device: "mlvpn7" })).toBe(1);
+    expect(valueOf(m, "mlvpn_info", { version: "9.8.7", mode: "client", protocol: "2", device: "mlvpn7" })).toBe(1);
     expect(valueOf(m, "mlvpn_link_sent_packets_total", { link: "link0" })).toBe(a.sentpackets);
     expect(valueOf(m, "mlvpn_link_received_bytes_total", { link: "link1" })).toBe(b.recvbytes);
     expect(valueOf(m, "mlvpn_link_bandwidth_bytes_per_second", { link: "link0" })).toBe(2_500_000);
