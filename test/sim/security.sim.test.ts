@@ -255,6 +255,26 @@ describe("4. handshake flood from spoofed sources", () => {
   });
 });
 
+describe("5. cleartext_data is agreed", () => {
+  test("enabled on one end only: everything sealed, and a cleartext packet under that session is refused", () => {
+    for (const [client, server] of [[true, false], [false, true]] as const) {
+      const sim = new SimPair({ links: [{}], cleartextData: client, serverCleartextData: server, seed: 8 });
+      sim.run(100);
+      for (const side of ["client", "server"] as const) (side === "client" ? sim.client : sim.server).handleTunPacket(enc.encode("E".repeat(20) + "secret payload"), sim.now);
+      sim.run(sim.now + 50);
+      expect(sim.captured.filter((d) => d.bytes[0] === 0x14)).toEqual([]);
+      expect(sim.captured.some((d) => new TextDecoder().decode(d.bytes).includes("secret payload"))).toBe(false);
+      expect(sim.rec.server.delivered.length + sim.rec.client.delivered.length).toBe(2);
+      // The same packet, relabelled cleartext by an attacker: refused before any decryption.
+      const sealed = sim.captured.filter((d) => d.from === "client" && d.bytes[0] === 0x13).at(-1)!;
+      const relabelled = sealed.bytes.slice();
+      relabelled[0] = 0x14;
+      sim.inject("server", 0, relabelled, sealed.src);
+      expect(sim.server.drops.get("cleartext-refused")).toBe(1);
+    }
+  });
+});
+
 describe("fuzz of every v2 handshake message", () => {
   test("2000 mutations of each message type, to both ends and every link: no throw, no state change, no larger answer", () => {
     const sim = new SimPair({ links: [{}, {}], seed: 31 });

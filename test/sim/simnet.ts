@@ -40,6 +40,8 @@ export interface SimOptions {
   seed?: number;
   reorderBufferSize?: number;
   cleartextData?: boolean;
+  /** The server's cleartext_data when it differs from the client's (`cleartextData`). */
+  serverCleartextData?: boolean;
   cipher?: "aes-256-gcm" | "chacha20poly1305";
   /** The server's cipher when it differs from the client's (`cipher`). */
   serverCipher?: "aes-256-gcm" | "chacha20poly1305";
@@ -154,7 +156,7 @@ export class SimPair {
       mode: side,
       links: this.linkConfigs(),
       secrets: this.secrets(side),
-      cleartextData: this.opts.cleartextData ?? false,
+      cleartextData: (side === "server" ? this.opts.serverCleartextData : undefined) ?? this.opts.cleartextData ?? false,
       reorderBufferSize: this.opts.reorderBufferSize ?? 0,
       maxPacketSize: this.opts.maxPacketSize ?? 1432,
       kind: "tun",
