@@ -9,7 +9,8 @@
  *       captures every UDP datagram to or from the given ports (tcpdump in this namespace) and
  *       sends each one again to every target, and with --peers to every other port seen
  *       (the client's sockets).
- * Prints one JSON line at the end: {"sent": n, "captured": m, "refused": k}.
+ * Prints one JSON line at the end: {"sent": n, "captured": m, "handshakes": h, "refused": k}
+ * (h: captured handshake messages, types 0x21–0x25).
  */
 export {};
 
@@ -28,7 +29,8 @@ const targets = arg("to")
   });
 const seconds = Number(arg("seconds", "10"));
 const endAt = performance.now() + seconds * 1000;
-const sockets = await Promise.all(froms.map((hostname) => Bun.udpSocket({ hostname })));
+// Answers and ICMP errors (a port that refuses) are of no interest: ignored.
+const sockets = await Promise.all(froms.map((hostname) => Bun.udpSocket({ hostname, socket: { data() {}, error() {} } })));
 let sent = 0;
 let turn = 0;
 let refused = 0;
@@ -68,8 +70,9 @@ if (mode === "junk") {
   const filter = ports.map((p) => `port ${p}`).join(" or ");
   // Not what we send ourselves, nor what is answered to us: each datagram is replayed once per target.
   const ours = sockets.map((s) => `port ${s.port}`).join(" or ");
-  const dump = Bun.spawn(["tcpdump", "-i", "any", "-U", "-n", "-w", "-", `udp and (${filter}) and not (${ours})`], { stdout: "pipe", stderr: "ignore" });
+  const dump = Bun.spawn(["tcpdump", "-i", "any", "-U", "--immediate-mode", "-n", "-w", "-", `udp and (${filter}) and not (${ours})`], { stdout: "pipe", stderr: "ignore" });
   let captured = 0;
+  let handshakes = 0;
   const peerPorts = new Set<string>();
   let buf = new Uint8Array(0);
   let linktype = -1;
@@ -81,6 +84,7 @@ if (mode === "junk") {
     const src = `${ip[12]}.${ip[13]}.${ip[14]}.${ip[15]}`;
     const payload = ip.slice(ihl + 8);
     captured++;
+    if (payload[0]! >= 0x21 && payload[0]! <= 0x25) handshakes++;
     if (rest.includes("--peers") && !ports.includes(srcPort)) peerPorts.add(`${src}:${srcPort}`);
     for (const t of targets) send(payload, t);
     for (const p of peerPorts) {
@@ -116,7 +120,7 @@ if (mode === "junk") {
   }
   clearTimeout(timer);
   dump.kill();
-  console.log(JSON.stringify({ sent, captured, refused }));
+  console.log(JSON.stringify({ sent, captured, handshakes, refused }));
 } else {
   console.error("usage: attacker.ts junk|replay …");
   process.exit(2);
