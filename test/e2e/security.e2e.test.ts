@@ -62,8 +62,8 @@ describe.skipIf(skip !== null)("protocol v2 against a hostile host on the lab", 
       expect(reports[0].captured).toBeGreaterThan(10_000);
       expect(reports[1].captured).toBeGreaterThan(10_000);
       expect(reports[0].sent).toBeGreaterThan(1.5 * reports[0].captured);
-      // The rekey (every 120 s) happened during the capture: its handshakes were replayed too.
-      expect(reports[0].handshakes).toBeGreaterThanOrEqual(2 * 5);
+      // The rekey (every 120 s) happened during the capture: its handshakes (5 messages a link) were replayed too.
+      expect(reports[0].handshakes).toBeGreaterThanOrEqual(5);
       expect(sorted[0]!).toBeGreaterThanOrEqual(0.75 * median);
       // A rekey happened during the run on every link, and nothing went down.
       for (const side of ["client", "server"] as const) expect(tunnel.events(side).filter((e) => e.startsWith("rtun_down"))).toEqual([]);
