@@ -114,6 +114,8 @@ export class Link {
     this.current = undefined;
     this.previous = undefined;
     this.next = undefined;
+    // A handshake in progress holds a secret scalar: zeroed, not just dropped.
+    if (this.initSent?.phase === "init") this.initSent.state.scalar.fill(0);
     this.initSent = undefined;
   }
 

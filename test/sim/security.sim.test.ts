@@ -147,7 +147,7 @@ describe("2. replayed handshake messages never disturb a tunnel", () => {
     expect(gaps).toBe(0);
     expect(sim.server.drops.get("bad-cookie") + sim.server.drops.get("replay")).toBe(injected);
     expect(sim.server.links.every((l) => l.status === LinkStatus.AuthOk)).toBe(true);
-  });
+  }, 60_000);
 
   test("after a server restart, every captured handshake message is refused (new cookie key), and a client restart changes nothing either", () => {
     const sim = new SimPair({ links: [{}, {}], seed: 13 });
@@ -195,7 +195,7 @@ describe("3. junk from the client's address does not keep it out", () => {
     expect(upAt.length).toBe(1);
     expect(upAt[0]! - restartAt).toBeLessThan(10_000);
     expect(sim.server.drops.get("handshake-rate")).toBe(0);
-  });
+  }, 60_000);
 });
 
 describe("4. handshake flood from spoofed sources", () => {
@@ -236,7 +236,7 @@ describe("4. handshake flood from spoofed sources", () => {
     expect(sim.server.links.every((l) => l.isUp)).toBe(true);
     // Curve work: only the real client's handshakes (2 X25519 per handshake and link).
     expect(sim.crypto.server.scalarMults - dh0).toBe(4);
-  });
+  }, 60_000);
 
   test("v2 INITs with forged cookies from the client's own address spend no limit", () => {
     const sim = new SimPair({ links: [{}], seed: 4 });
@@ -252,7 +252,7 @@ describe("4. handshake flood from spoofed sources", () => {
     expect(sim.server.drops.get("bad-cookie")).toBe(5000);
     expect(sim.server.drops.get("handshake-rate")).toBe(0);
     expect(sim.client.links[0]!.isUp).toBe(true);
-  });
+  }, 60_000);
 });
 
 describe("5. cleartext_data is agreed", () => {
@@ -305,5 +305,5 @@ describe("fuzz of every v2 handshake message", () => {
     }
     expect(state(sim.client)).toBe(before.client);
     expect(state(sim.server)).toBe(before.server);
-  });
+  }, 60_000);
 });
