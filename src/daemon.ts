@@ -230,14 +230,18 @@ export async function startDaemon(config: Config, options: CliOptions, log: Logg
   async function bindLink(i: number, l: LinkConfig, family: 4 | 6, peer: PeerAddress | undefined): Promise<void> {
     const hostname = bindAddress(l.bindhost, family);
     const port = l.bindport ?? 0;
+    // The core only reads the source during the call (it copies what it keeps): one object per link.
+    const from: PeerAddress = { address: "", port: 0 };
     try {
       sockets[i] = await openLinkSocket({
         hostname,
         port,
-        // Bun hands each datagram over in a fresh buffer, so the core may keep views into it
-        // (held by the reorder buffer in cleartext_data mode).
+        // Bun hands each datagram over in a fresh buffer, so the core may decrypt in place and
+        // keep views into it (held by the reorder buffer).
         onDatagram(bytes, address, srcPort) {
-          tunnel.handleDatagram(i, bytes, { address, port: srcPort }, now());
+          from.address = address;
+          from.port = srcPort;
+          tunnel.handleDatagram(i, bytes, from, now());
           afterInput();
         },
       });

@@ -3,7 +3,9 @@
  *
  * Inputs (time never goes backwards across calls):
  *   handleTunPacket(packet, now)           a packet read from the tun device
- *   handleDatagram(link, bytes, from, now) a datagram received on a link's socket
+ *   handleDatagram(link, bytes, from, now) a datagram received on a link's socket; the core owns
+ *                                          `bytes` from then on (decrypts it in place, may keep
+ *                                          views into it) and reads `from` during the call only
  *   handleTimeout(now)                     when nextTimeout() is reached (early calls are harmless)
  *   setPeer / linkSendFailed / shutdown    from the I/O shell
  *   addLink / updateLink / removeLink / orderLinks   a reload
