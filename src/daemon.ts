@@ -132,6 +132,9 @@ export async function startDaemon(config: Config, options: CliOptions, log: Logg
   const hooks = g.statuscommand && hookHelper ? hookHelper : new HookRunner(g.statuscommand, hookEnv(g, tun.name, mtu.mtu), log);
 
   const sockets: Array<LinkSocket | undefined> = [];
+  /** Reads the tun and the sockets (created once the sockets are bound). */
+  let reader: TunReader | undefined;
+  const socketFds = () => sockets.flatMap((s) => (s && s.fd >= 0 ? [s.fd] : []));
   const sendFailures: Array<[number, string]> = [];
   let tunnel: Tunnel;
   let tunWriteDrops = 0;
@@ -242,9 +245,11 @@ export async function startDaemon(config: Config, options: CliOptions, log: Logg
           from.address = address;
           from.port = srcPort;
           tunnel.handleDatagram(i, bytes, from, now());
-          afterInput();
         },
+        // Datagrams read by the poll loop are followed by afterInput at the end of its drain.
+        afterDatagrams: afterInput,
       });
+      reader?.watch(socketFds());
     } catch (e) {
       throw new Error(`[${l.name}] cannot bind ${hostname}:${port}: ${bindFailure(e as Error, port)}`);
     }
@@ -283,7 +288,6 @@ export async function startDaemon(config: Config, options: CliOptions, log: Logg
     throw e instanceof ControlStartError ? new StartError(e.message) : e;
   }
 
-  let reader: TunReader | undefined;
   let resolveStopped!: () => void;
   const stopped = new Promise<void>((r) => (resolveStopped = r));
 
@@ -291,12 +295,18 @@ export async function startDaemon(config: Config, options: CliOptions, log: Logg
     onPacket(view) {
       tunnel.handleTunPacket(view, now());
     },
+    drainOthers(max) {
+      let n = 0;
+      for (const s of sockets) if (s) n += s.drain(max);
+      return n;
+    },
     onDrainEnd: afterInput,
     onError(e) {
       log.error("tuntap", `reading ${tun.name} failed: ${e.message}`);
       void stop();
     },
   });
+  reader.watch(socketFds());
   afterInput();
   // Last step of start-up: everything that needs root (tun, sockets, hook helper) is open.
   if (dropTo) {
@@ -333,9 +343,11 @@ export async function startDaemon(config: Config, options: CliOptions, log: Logg
     },
     closeLink(i: number, reason?: string): boolean {
       const disconnected = tunnel.removeLink(i, now(), reason);
-      // The DISCONNECT went out synchronously above: the socket can go.
-      sockets[i]?.close();
+      // The DISCONNECT went out synchronously above: the socket can go (out of the poll set first).
+      const socket = sockets[i];
       sockets[i] = undefined;
+      reader?.watch(socketFds());
+      socket?.close();
       afterInput();
       return disconnected;
     },
