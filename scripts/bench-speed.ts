@@ -16,7 +16,7 @@
 import { writeFileSync } from "node:fs";
 import { basename } from "node:path";
 import { BIN, buildBinary, cpuPerPacket, type Side, type StartOptions } from "../test/lab/mlvpn.ts";
-import { iperf, startIperfServer } from "../test/lab/measure.ts";
+import { iperf, type IperfResult, startIperfServer } from "../test/lab/measure.ts";
 import { labSkipReason } from "../test/lab/netns.ts";
 import { createTopology, type Topology, type UplinkShape } from "../test/lab/topology.ts";
 import { startTunnel } from "../test/lab/tunnel.ts";
@@ -54,6 +54,16 @@ export interface SpeedMetric {
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
 const f1 = (x: number) => Math.round(x * 10) / 10;
 
+/** An iperf3 run, again after a pause while the server still finishes the previous test. */
+async function transfer(run: () => Promise<IperfResult>): Promise<IperfResult> {
+  let r = await run();
+  for (let k = 0; k < 5 && !r.ok && /busy/.test(r.error ?? ""); k++) {
+    await Bun.sleep(1000);
+    r = await run();
+  }
+  return r;
+}
+
 /** One tunnel run: starts both ends with `bin`, one stream for `seconds`, stops them. */
 async function tunnelRun(topo: Topology, what: string, seconds: number, bin?: string, start?: (side: Side) => StartOptions): Promise<SpeedRun> {
   const tunnel = await startTunnel(topo, { reorderBufferSize: REORDER_BUFFER_SIZE, timeout: 10, start: start ?? (() => ({ bin })) });
@@ -63,7 +73,7 @@ async function tunnelRun(topo: Topology, what: string, seconds: number, bin?: st
       { pid: tunnel.client.pid, ns: "client" },
       { pid: tunnel.server.pid, ns: "server" },
     ]);
-    const r = await iperf(topo.lab, "lan", topo.internetHost, { seconds });
+    const r = await transfer(() => iperf(topo.lab, "lan", topo.internetHost, { seconds }));
     const [clientUs, serverUs] = await cost();
     return { what, mbps: r.mbps, retransmits: r.retransmits, clientUs, serverUs, error: r.ok ? undefined : r.error };
   } finally {
@@ -97,7 +107,7 @@ export async function speedRuns(topo: Topology, o: SpeedOptions, progress?: (r: 
   try {
     await Bun.sleep(300);
     for (let k = 0; k < o.repeats; k++) {
-      const bare = await iperf(topo.lab, "client", topo.serverPublic, { seconds: o.seconds, bind: topo.uplinks[0]!.clientAddr });
+      const bare = await transfer(() => iperf(topo.lab, "client", topo.serverPublic, { seconds: o.seconds, bind: topo.uplinks[0]!.clientAddr }));
       add({ what: "bare uplink", mbps: bare.mbps, retransmits: bare.retransmits, error: bare.ok ? undefined : bare.error });
       if (o.baselineBin) add(await tunnelRun(topo, "baseline", o.seconds, o.baselineBin));
       add(await tunnelRun(topo, "mlvpn", o.seconds));

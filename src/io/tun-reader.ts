@@ -65,6 +65,7 @@ export interface TunReader {
 const MAX_DRAIN = 1024; // packets per drain, so one drain cannot monopolise the event loop
 const BUSY = 8; // drain size that switches to timer polling
 const FLOOD = 128; // drain size that switches to setImmediate
+const DENSE_MS = 1; // a wake-up this soon after re-arming switches to timer polling (≈ its period)
 const POLL_TIMEOUT_MS = 250; // bounds how long the worker takes to notice stop()
 const STOP_GRACE_MS = 2000; // after this the worker is terminated rather than awaited
 const BUF_SIZE = 65536; // tun truncates packets that do not fit
@@ -93,6 +94,7 @@ export function startTunReader(tun: TunDevice, handlers: TunReaderHandlers): Tun
   const views: (Uint8Array | undefined)[] = [];
   let stopped = false;
   let polling = false; // true while draining from timers instead of waiting for the worker
+  let rearmedMs = Number.NEGATIVE_INFINITY;
 
   const worker = new Worker(pollWorkerUrl());
   const exited = new Promise<void>((resolve) => worker.addEventListener("close", () => resolve()));
@@ -132,9 +134,13 @@ export function startTunReader(tun: TunDevice, handlers: TunReaderHandlers): Tun
       return;
     }
     if (stopped) return;
-    // Woken by the worker, a small drain means the queue is empty: go back to event mode.
-    // Once polling, only an empty drain ends it (hysteresis).
-    if (n === 0 || (n < BUSY && !polling)) {
+    // Woken by the worker, a small drain means the queue is empty: go back to event mode —
+    // unless the worker was re-armed less than a timer period ago: packets then come faster
+    // than timer polling would wait, and each wake-up (a futex wake of the worker, its poll(),
+    // a wake of this thread) costs more than a timer tick. Once polling, only an empty drain
+    // ends it (hysteresis).
+    const dense = performance.now() - rearmedMs < DENSE_MS;
+    if (n === 0 || (n < BUSY && !polling && !dense)) {
       polling = false;
       rearm();
     } else {
@@ -145,6 +151,7 @@ export function startTunReader(tun: TunDevice, handlers: TunReaderHandlers): Tun
   }
 
   function rearm(): void {
+    rearmedMs = performance.now();
     // READY → ARMED; the CAS leaves STOP alone.
     Atomics.compareExchange(state, STATE, READY, ARMED);
     Atomics.notify(state, STATE);
