@@ -14,6 +14,7 @@ import { handshakeSecrets } from "./core/handshake.ts";
 import { STATUS_TEXT } from "./core/link.ts";
 import { tunnelMtu } from "./core/mtu.ts";
 import { type PeerAddress, Tunnel, type TunnelEvent } from "./core/tunnel.ts";
+import { aeadBackend } from "./crypto/aead.ts";
 import { passwordKey } from "./crypto/primitives.ts";
 import { type ControlServer, ControlStartError, listenersOf, startControl } from "./io/control.ts";
 import { HookHelperClient } from "./io/hook-client.ts";
@@ -111,6 +112,7 @@ export async function startDaemon(config: Config, options: CliOptions, log: Logg
   const started = now();
   const psk = passwordKey(g.password, new TextEncoder().encode(LABEL_PASSWORD_SALT));
   log.debug("protocol", `key derived from the password in ${Math.round(now() - started)} ms`);
+  log.debug("protocol", `${g.cipher} from ${aeadBackend(g.cipher)}`);
 
   let tun: TunDevice;
   try {
