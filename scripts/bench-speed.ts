@@ -5,7 +5,8 @@
  * alike: the bare uplink (iperf3 from the client router to the server over uplink 1), and, with
  * a baseline binary, the same tunnel run by that binary. Each tunnel run reports its goodput
  * and the CPU cost per forwarded packet of each mlvpn process (user + system CPU time from
- * /proc ÷ packets through its tun).
+ * /proc ÷ packets through its tun), during the TCP transfer and during a fixed-rate UDP load
+ * (the same packet rate for every binary, so the same batching).
  *
  *   sudo bun scripts/bench-speed.ts [--seconds 8] [--repeats 3] [--baseline-bin PATH] [--json FILE]
  *   sudo bun scripts/bench-speed.ts --profile DIR [--source-root CHECKOUT] [--seconds 8]
@@ -24,6 +25,9 @@ import { startTunnel } from "../test/lab/tunnel.ts";
 export const SPEED_NAME = "speed: unshaped, one TCP stream LAN → internet, guide configuration";
 export const SPEED_UPLINKS: UplinkShape[] = [{}, {}];
 const REORDER_BUFFER_SIZE = 64;
+/** A UDP load every build keeps up with on a busy 2-core machine (~9 000 packets/s). */
+const FIXED_UDP_MBIT = 100;
+const FIXED_UDP_SECONDS = 4;
 
 export interface SpeedOptions {
   seconds: number;
@@ -40,6 +44,9 @@ export interface SpeedRun {
   /** CPU µs per packet through the tun, client and server (tunnel runs only). */
   clientUs?: number;
   serverUs?: number;
+  /** The same at a fixed UDP load (FIXED_UDP_MBIT): equal packet rates for every binary compared. */
+  fixedClientUs?: number;
+  fixedServerUs?: number;
   error?: string;
 }
 
@@ -75,7 +82,15 @@ async function tunnelRun(topo: Topology, what: string, seconds: number, bin?: st
     ]);
     const r = await transfer(() => iperf(topo.lab, "lan", topo.internetHost, { seconds }));
     const [clientUs, serverUs] = await cost();
-    return { what, mbps: r.mbps, retransmits: r.retransmits, clientUs, serverUs, error: r.ok ? undefined : r.error };
+    // CPU per packet depends on the packet rate (fixed costs per wake-up are shared by the
+    // packets of a batch): at one fixed rate every binary gets the same batches.
+    const fixed = await cpuPerPacket(topo.lab, [
+      { pid: tunnel.client.pid, ns: "client" },
+      { pid: tunnel.server.pid, ns: "server" },
+    ]);
+    await transfer(() => iperf(topo.lab, "lan", topo.internetHost, { seconds: FIXED_UDP_SECONDS, udpMbit: FIXED_UDP_MBIT, length: 1400 }));
+    const [fixedClientUs, fixedServerUs] = await fixed();
+    return { what, mbps: r.mbps, retransmits: r.retransmits, clientUs, serverUs, fixedClientUs, fixedServerUs, error: r.ok ? undefined : r.error };
   } finally {
     await tunnel.stop();
   }
@@ -121,7 +136,7 @@ export async function speedRuns(topo: Topology, o: SpeedOptions, progress?: (r: 
 /** Medians per kind of run, the ratios to the baseline, every run, and the issue's target. */
 export function speedMetrics(runs: SpeedRun[], o: SpeedOptions): SpeedMetric[] {
   const of = (what: string) => runs.filter((r) => r.what === what);
-  const med = (what: string, key: "mbps" | "clientUs" | "serverUs") => median(of(what).map((r) => r[key] ?? 0));
+  const med = (what: string, key: "mbps" | "clientUs" | "serverUs" | "fixedClientUs" | "fixedServerUs") => median(of(what).map((r) => r[key] ?? 0));
   const note = `median of ${o.repeats}, ${o.seconds} s each`;
   const metrics: SpeedMetric[] = [{ name: `bare uplink (${note})`, value: f1(med("bare uplink", "mbps")), unit: "Mbit/s" }];
   const kinds = o.baselineBin ? [["baseline", `baseline ${basename(o.baselineBin)}`], ["mlvpn", "mlvpn"]] : [["mlvpn", "mlvpn"]];
@@ -129,7 +144,8 @@ export function speedMetrics(runs: SpeedRun[], o: SpeedOptions): SpeedMetric[] {
     metrics.push(
       { name: `${label}, 1 stream up (${note})`, value: f1(med(what!, "mbps")), unit: "Mbit/s" },
       { name: `${label}, CPU per forwarded packet, client / server`, value: `${f1(med(what!, "clientUs"))} / ${f1(med(what!, "serverUs"))}`, unit: "µs" },
-      { name: `${label}, every run: Mbit/s (client µs, server µs)`, value: of(what!).map((r) => `${f1(r.mbps)} (${f1(r.clientUs ?? 0)}, ${f1(r.serverUs ?? 0)})`).join("; ") },
+      { name: `${label}, CPU per forwarded packet at a fixed ${FIXED_UDP_MBIT} Mbit/s UDP load, client / server`, value: `${f1(med(what!, "fixedClientUs"))} / ${f1(med(what!, "fixedServerUs"))}`, unit: "µs" },
+      { name: `${label}, every run: Mbit/s (client µs, server µs; at ${FIXED_UDP_MBIT} Mbit/s UDP)`, value: of(what!).map((r) => `${f1(r.mbps)} (${f1(r.clientUs ?? 0)}, ${f1(r.serverUs ?? 0)}; ${f1(r.fixedClientUs ?? 0)}, ${f1(r.fixedServerUs ?? 0)})`).join("; ") },
     );
   }
   if (o.baselineBin) {
@@ -141,6 +157,11 @@ export function speedMetrics(runs: SpeedRun[], o: SpeedOptions): SpeedMetric[] {
         unit: "×",
         target: "≤ 0.67 ×",
         met: med("mlvpn", "clientUs") <= 0.67 * med("baseline", "clientUs") && med("mlvpn", "serverUs") <= 0.67 * med("baseline", "serverUs"),
+      },
+      {
+        name: `mlvpn ÷ baseline, CPU per packet at ${FIXED_UDP_MBIT} Mbit/s UDP, client / server`,
+        value: `${(med("mlvpn", "fixedClientUs") / Math.max(0.001, med("baseline", "fixedClientUs"))).toFixed(2)} / ${(med("mlvpn", "fixedServerUs") / Math.max(0.001, med("baseline", "fixedServerUs"))).toFixed(2)}`,
+        unit: "×",
       },
     );
   }
@@ -178,7 +199,7 @@ if (import.meta.main) {
     await topo.destroy();
   }
   async function benchmark(topo: Topology): Promise<void> {
-    const runs = await speedRuns(topo, o, (r) => console.error(`bench-speed: ${r.what}: ${f1(r.mbps)} Mbit/s${r.clientUs !== undefined ? `, ${f1(r.clientUs)} / ${f1(r.serverUs ?? 0)} µs per packet (client / server)` : ""}${r.error ? ` (${r.error})` : ""}`));
+    const runs = await speedRuns(topo, o, (r) => console.error(`bench-speed: ${r.what}: ${f1(r.mbps)} Mbit/s${r.clientUs !== undefined ? `, ${f1(r.clientUs)} / ${f1(r.serverUs ?? 0)} µs per packet (client / server); at ${FIXED_UDP_MBIT} Mbit/s UDP ${f1(r.fixedClientUs ?? 0)} / ${f1(r.fixedServerUs ?? 0)} µs` : ""}${r.error ? ` (${r.error})` : ""}`));
     const commit = Bun.spawnSync(["git", "rev-parse", "--short", "HEAD"]).stdout.toString().trim();
     console.log(`\n${SPEED_NAME}; commit ${commit} (${BIN}), ${navigator.hardwareConcurrency} cores\n\n| metric | value | target |\n|---|---|---|`);
     for (const m of speedMetrics(runs, o)) console.log(`| ${m.name} | ${m.value}${m.unit ? ` ${m.unit}` : ""} | ${m.target ? `${m.target} ${m.met ? "✅ met" : "❌ missed"}` : ""} |`);
