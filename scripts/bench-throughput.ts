@@ -10,7 +10,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { allUp, buildBinary, cpuSeconds, SERVER_TUN, startEnd, writeEndConfigs } from "../test/lab/mlvpn.ts";
+import { allUp, buildBinary, cpuPerPacket, SERVER_TUN, startEnd, writeEndConfigs } from "../test/lab/mlvpn.ts";
 import { addVeth, createLab, type Lab, labSkipReason, waitFor } from "../test/lab/netns.ts";
 
 const arg = (name: string, fallback: string) => {
@@ -43,11 +43,6 @@ async function iperf(lab: Lab, target: string, reverse: boolean): Promise<{ mbps
   return { mbps: j.end.sum_received.bits_per_second / 1e6, retransmits: j.end.sum_sent.retransmits ?? 0 };
 }
 
-async function tunPackets(lab: Lab, ns: string): Promise<number> {
-  const r = await lab.exec(ns, ["sh", "-c", "cat /sys/class/net/mlvpn0/statistics/rx_packets /sys/class/net/mlvpn0/statistics/tx_packets"], { check: true });
-  return r.stdout.trim().split("\n").map(Number).reduce((a, b) => a + b, 0);
-}
-
 async function measureTunnel(lab: Lab, reorder: number): Promise<Row[]> {
   const dir = mkdtempSync(join(tmpdir(), "mlvpn-bench-"));
   try {
@@ -59,18 +54,13 @@ async function measureTunnel(lab: Lab, reorder: number): Promise<Row[]> {
     await Bun.sleep(300);
     const rows: Row[] = [];
     for (const reverse of [false, true]) {
-      const cpu0 = [cpuSeconds(client.pid), cpuSeconds(server.pid)];
-      const pk0 = [await tunPackets(lab, "client"), await tunPackets(lab, "server")];
+      const cost = await cpuPerPacket(lab, [
+        { pid: client.pid, ns: "client" },
+        { pid: server.pid, ns: "server" },
+      ]);
       const r = await iperf(lab, SERVER_TUN, reverse);
-      const cpu = [cpuSeconds(client.pid) - cpu0[0]!, cpuSeconds(server.pid) - cpu0[1]!];
-      const pk = [(await tunPackets(lab, "client")) - pk0[0]!, (await tunPackets(lab, "server")) - pk0[1]!];
-      rows.push({
-        what: `mlvpn, 2 links, reorder_buffer_size = ${reorder}`,
-        direction: reverse ? "server→client" : "client→server",
-        ...r,
-        clientUsPerPacket: (cpu[0]! * 1e6) / pk[0]!,
-        serverUsPerPacket: (cpu[1]! * 1e6) / pk[1]!,
-      });
+      const [clientUsPerPacket, serverUsPerPacket] = await cost();
+      rows.push({ what: `mlvpn, 2 links, reorder_buffer_size = ${reorder}`, direction: reverse ? "server→client" : "client→server", ...r, clientUsPerPacket, serverUsPerPacket });
     }
     iperfServer.kill();
     client.kill("SIGTERM");

@@ -8,6 +8,7 @@
  *   npm run bench -- --quick        a 2-minute subset
  *   npm run bench -- --only 1,7     some scenarios
  *   npm run bench -- --seconds 10   length of each TCP measurement
+ *   npm run bench -- --only 12 --baseline-bin PATH   speed beside another mlvpn binary (bench-speed.ts)
  * Writes bench/results/<date>-<commit>.json and the tables of BENCHMARKS.md. Needs root, iperf3.
  */
 import { mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
@@ -19,6 +20,7 @@ import { createTopology, type Topology, type UplinkShape } from "../test/lab/top
 import { type LabTunnel, startTunnel } from "../test/lab/tunnel.ts";
 import { TUNNEL_OVERHEAD, UDP_IPV4_OVERHEAD } from "../src/wire/layout.ts";
 import { handshakeBench } from "./bench-handshake.ts";
+import { SPEED_NAME, SPEED_UPLINKS, speedMetrics, speedRuns } from "./bench-speed.ts";
 
 const argv = process.argv.slice(2);
 const flag = (name: string) => argv.includes(`--${name}`);
@@ -323,6 +325,17 @@ const SCENARIOS: Scenario[] = [
         { name: "mlvpn: up / down", value: `${f1(both.mbps)} / ${f1(both.reverseMbps ?? 0)}`, unit: "Mbit/s" },
         { name: "mlvpn, each direction, % of the sum × payload share", value: `${f1(shareOfSum(sum, both.mbps))} / ${f1(shareOfSum(sum, both.reverseMbps ?? 0))}`, unit: "%" },
       ];
+    },
+  },
+  {
+    id: 12,
+    name: SPEED_NAME,
+    uplinks: SPEED_UPLINKS,
+    quick: false,
+    async run(ctx) {
+      await ctx.tunnel.stop(); // each speed run starts its own tunnel (bench-speed.ts)
+      const o = { seconds: Number(option("seconds", "8")), repeats: REPEATS, baselineBin: option("baseline-bin", "") || undefined };
+      return speedMetrics(await speedRuns(ctx.topo, o, undefined, false), o);
     },
   },
 ];

@@ -14,6 +14,7 @@ import { handshakeSecrets, nativeHandshakeCrypto } from "./core/handshake.ts";
 import { STATUS_TEXT } from "./core/link.ts";
 import { tunnelMtu } from "./core/mtu.ts";
 import { type PeerAddress, Tunnel, type TunnelEvent } from "./core/tunnel.ts";
+import { aeadBackend } from "./crypto/aead.ts";
 import { type ControlServer, ControlStartError, listenersOf, startControl } from "./io/control.ts";
 import { HookHelperClient } from "./io/hook-client.ts";
 import { HookRunner, hookEnv } from "./io/hooks.ts";
@@ -117,6 +118,7 @@ export async function startDaemon(config: Config, options: CliOptions, log: Logg
       return prs;
     },
   };
+  log.debug("protocol", `${g.cipher} from ${aeadBackend(g.cipher)}`);
 
   let tun: TunDevice;
   try {
@@ -138,6 +140,9 @@ export async function startDaemon(config: Config, options: CliOptions, log: Logg
   const hooks = g.statuscommand && hookHelper ? hookHelper : new HookRunner(g.statuscommand, hookEnv(g, tun.name, mtu.mtu), log);
 
   const sockets: Array<LinkSocket | undefined> = [];
+  /** Reads the tun and the sockets (created once the sockets are bound). */
+  let reader: TunReader | undefined;
+  const socketFds = () => sockets.flatMap((s) => (s && s.fd >= 0 ? [s.fd] : []));
   const sendFailures: Array<[number, string]> = [];
   let tunnel: Tunnel;
   let tunWriteDrops = 0;
@@ -236,17 +241,23 @@ export async function startDaemon(config: Config, options: CliOptions, log: Logg
   async function bindLink(i: number, l: LinkConfig, family: 4 | 6, peer: PeerAddress | undefined): Promise<void> {
     const hostname = bindAddress(l.bindhost, family);
     const port = l.bindport ?? 0;
+    // The core only reads the source during the call (it copies what it keeps): one object per link.
+    const from: PeerAddress = { address: "", port: 0 };
     try {
       sockets[i] = await openLinkSocket({
         hostname,
         port,
-        // Bun hands each datagram over in a fresh buffer, so the core may keep views into it
-        // (held by the reorder buffer in cleartext_data mode).
+        // Bun hands each datagram over in a fresh buffer, so the core may decrypt in place and
+        // keep views into it (held by the reorder buffer).
         onDatagram(bytes, address, srcPort) {
-          tunnel.handleDatagram(i, bytes, { address, port: srcPort }, now());
-          afterInput();
+          from.address = address;
+          from.port = srcPort;
+          tunnel.handleDatagram(i, bytes, from, now());
         },
+        // Datagrams read by the poll loop are followed by afterInput at the end of its drain.
+        afterDatagrams: afterInput,
       });
+      reader?.watch(socketFds());
     } catch (e) {
       throw new Error(`[${l.name}] cannot bind ${hostname}:${port}: ${bindFailure(e as Error, port)}`);
     }
@@ -285,7 +296,6 @@ export async function startDaemon(config: Config, options: CliOptions, log: Logg
     throw e instanceof ControlStartError ? new StartError(e.message) : e;
   }
 
-  let reader: TunReader | undefined;
   let resolveStopped!: () => void;
   const stopped = new Promise<void>((r) => (resolveStopped = r));
 
@@ -293,12 +303,18 @@ export async function startDaemon(config: Config, options: CliOptions, log: Logg
     onPacket(view) {
       tunnel.handleTunPacket(view, now());
     },
+    drainOthers(max) {
+      let n = 0;
+      for (const s of sockets) if (s) n += s.drain(max);
+      return n;
+    },
     onDrainEnd: afterInput,
     onError(e) {
       log.error("tuntap", `reading ${tun.name} failed: ${e.message}`);
       void stop();
     },
   });
+  reader.watch(socketFds());
   afterInput();
   // Last step of start-up: everything that needs root (tun, sockets, hook helper) is open.
   if (dropTo) {
@@ -335,9 +351,11 @@ export async function startDaemon(config: Config, options: CliOptions, log: Logg
     },
     closeLink(i: number, reason?: string): boolean {
       const disconnected = tunnel.removeLink(i, now(), reason);
-      // The DISCONNECT went out synchronously above: the socket can go.
-      sockets[i]?.close();
+      // The DISCONNECT went out synchronously above: the socket can go (out of the poll set first).
+      const socket = sockets[i];
       sockets[i] = undefined;
+      reader?.watch(socketFds());
+      socket?.close();
       afterInput();
       return disconnected;
     },

@@ -123,6 +123,11 @@ export class LinkSender {
     return this.store.subarray(at, at + this.slotLen[slot]!);
   }
 
+  /** The length of a stored packet (as packet(slotSeq).length, without making a view). */
+  lengthOf(slotSeq: number): number {
+    return this.slotLen[slotSeq % STORE_SLOTS]!;
+  }
+
   dataSeqOf(slotSeq: number): number {
     return this.slotDataSeq[slotSeq % STORE_SLOTS]!;
   }

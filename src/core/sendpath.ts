@@ -174,10 +174,9 @@ export class SendPath {
   pump(l: Link, nowMs: number): void {
     const s = l.sender;
     for (let slot = s.peek(); slot >= 0; slot = s.peek()) {
-      const packet = s.packet(slot)!;
-      if (!s.canSend(packet.length + TUNNEL_OVERHEAD, nowMs)) return;
+      if (!s.canSend(s.lengthOf(slot) + TUNNEL_OVERHEAD, nowMs)) return;
       s.dequeue();
-      this.host.transmitData(l, s.dataSeqOf(slot), packet, slot);
+      this.host.transmitData(l, s.dataSeqOf(slot), s.packet(slot)!, slot);
     }
   }
 
@@ -256,7 +255,7 @@ export class SendPath {
     let t = l.acks.dueMs;
     const head = s.peek();
     // Past the in-flight cap, the queue waits for acknowledgements (or the stall check).
-    if (head >= 0 && s.inflightBytes < s.estimator.inflightCap()) t = Math.min(t, s.sendableAt(s.packet(head)!.length + TUNNEL_OVERHEAD, nowMs));
+    if (head >= 0 && s.inflightBytes < s.estimator.inflightCap()) t = Math.min(t, s.sendableAt(s.lengthOf(head) + TUNNEL_OVERHEAD, nowMs));
     if (l.stalled) t = Math.min(t, l.nextProbeMs);
     else if (s.inflightBytes > 0) t = Math.min(t, Math.max(s.lastAckMs, s.flightSinceMs) + stallTimeoutMs(l) + 1);
     return t;

@@ -9,7 +9,6 @@ import { ReplayWindow } from "./replay.ts";
 
 /** A session stops sending at this many messages (far below any AES-GCM counter limit). */
 export const REJECT_AFTER_MESSAGES = 2 ** 40;
-const EMPTY = new Uint8Array(0);
 
 export class Session {
   sendCounter = 0;
@@ -45,23 +44,26 @@ export class Session {
     writeU32(out, 4, this.remoteIndex);
     writeU64(out, 8, counter);
     const h = TRANSPORT_HEADER_SIZE;
-    if (!clear) return h + this.sender.seal(counter, out.subarray(0, h), prefix, body, out, h);
-    out.set(prefix, h);
-    out.set(body, h + prefix.length);
-    const end = h + prefix.length + body.length;
-    return end + this.sender.seal(counter, out.subarray(0, end), EMPTY, EMPTY, out, end);
+    // The one copy of the payload: into the message, where it is encrypted in place.
+    if (prefix.length === 1) out[h] = prefix[0]!;
+    else out.set(prefix, h);
+    if (body.length > 0) out.set(body, h + prefix.length);
+    const len = prefix.length + body.length;
+    if (!clear) return h + this.sender.seal(counter, out, h, len);
+    return h + len + this.sender.seal(counter, out, h + len, 0);
   }
 
   /**
-   * Authenticates (and decrypts) a transport message whose counter the caller already checked
-   * against the replay window. Returns the inner payload, or undefined if authentication fails.
-   * For cleartext messages the result is a view into `datagram`.
+   * Authenticates (and decrypts, in place) a transport message whose counter the caller already
+   * checked against the replay window. Returns the inner payload, a view into `datagram`, or
+   * undefined if authentication fails (the datagram's payload is then garbage).
    */
   open(counter: number, datagram: Uint8Array): Uint8Array | undefined {
     const h = TRANSPORT_HEADER_SIZE;
-    if (datagram[0] === MSG_TRANSPORT) return this.receiver.open(counter, datagram.subarray(0, h), datagram.subarray(h));
     const end = datagram.length - TAG_SIZE;
-    const ok = this.receiver.open(counter, datagram.subarray(0, end), datagram.subarray(end));
-    return ok === undefined ? undefined : datagram.subarray(h, end);
+    if (end < h) return undefined;
+    // Sealed: decrypted in place; cleartext: the whole message up to the tag is associated data.
+    if (!this.receiver.open(counter, datagram, datagram[0] === MSG_TRANSPORT ? h : end)) return undefined;
+    return datagram.subarray(h, end);
   }
 }

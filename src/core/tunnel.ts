@@ -3,7 +3,9 @@
  *
  * Inputs (time never goes backwards across calls):
  *   handleTunPacket(packet, now)           a packet read from the tun device
- *   handleDatagram(link, bytes, from, now) a datagram received on a link's socket
+ *   handleDatagram(link, bytes, from, now) a datagram received on a link's socket; the core owns
+ *                                          `bytes` from then on (decrypts it in place, may keep
+ *                                          views into it) and reads `from` during the call only
  *   handleTimeout(now)                     when nextTimeout() is reached (early calls are harmless)
  *   setPeer / linkSendFailed / shutdown    from the I/O shell
  *   addLink / updateLink / removeLink / orderLinks   a reload
@@ -173,6 +175,9 @@ export class Tunnel {
   private nextHealthMs: number;
   private linksUp = 0;
   private readonly txBuf: Uint8Array;
+  /** txBuf.subarray(0, n) for each length n used so far: no view per datagram sent. */
+  private readonly txViews: (Uint8Array | undefined)[] = [];
+  private readonly activeLinks: Link[] = [];
   private readonly icmpBuf = new Uint8Array(1500);
   private readonly dataPrefix = new Uint8Array(DATA_PREFIX_SIZE);
   private readonly expressPrefix = Uint8Array.of(KIND_DATA_EXPRESS);
@@ -193,11 +198,18 @@ export class Tunnel {
       transmitExpress: (link, packet) => this.transmitExpress(link, packet),
       transmitProbe: (link) => this.sendKeepalive(link, true),
       candidates: () => this.candidateLinks,
-      active: () => this.links.filter((l) => l.isUp && l.current),
+      active: () => {
+        // Refilled on each call (the send path only iterates it): no array per timer.
+        const a = this.activeLinks;
+        a.length = 0;
+        for (const l of this.live) if (l.isUp && l.current) a.push(l);
+        return a;
+      },
       stallChanged: (link) => this.out.log("debug", "net", `[${link.name}] ${link.stalled ? "no acknowledgement: traffic moved to the other links" : "answers again"}`),
       drop: (reason) => this.drops.add(reason),
     });
-    this.txBuf = new Uint8Array(opts.maxPacketSize + DATA_PREFIX_SIZE + TRANSPORT_HEADER_SIZE + TAG_SIZE + 64);
+    // ArrayBuffer-backed: native code (the AEAD) works on it in place, at a stable address.
+    this.txBuf = new Uint8Array(new ArrayBuffer(opts.maxPacketSize + DATA_PREFIX_SIZE + TRANSPORT_HEADER_SIZE + TAG_SIZE + 64));
     this.instance = this.randomU32();
     this.handshakes = new Handshakes(
       {
@@ -695,7 +707,7 @@ export class Tunnel {
     link.counters.sentPackets++;
     link.counters.sentBytes += n;
     if (prefix[0] !== KIND_FEEDBACK && s === link.current) link.sender.onSent(counter, n, slot, this.now);
-    this.out.transmit(link.index, this.txBuf.subarray(0, n), peer);
+    this.out.transmit(link.index, (this.txViews[n] ??= this.txBuf.subarray(0, n)), peer);
     return counter;
   }
 

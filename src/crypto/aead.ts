@@ -1,40 +1,36 @@
 /**
- * AEAD for the transport: one instance per key (per session and direction).
+ * AEAD for the transport: one instance per key (per session and direction), working in place on
+ * one buffer laid out as associated data ‖ payload ‖ tag (a transport message: header ‖ inner ‖
+ * tag). Both take the 96-bit nonce 0x00000000 ‖ counter (u64 big-endian): keys are per
+ * direction, so a counter is never reused under one key as long as the caller never repeats a
+ * counter (Session enforces that).
  *
- * AES-256-GCM comes from the runtime's native `node:crypto` (2.9 µs per 1400-byte packet here,
- * 12× faster than pure JS: ../shared/design/bun-io.md §3); ChaCha20-Poly1305 from
- * `@noble/ciphers` for CPUs without AES instructions. Both take the 96-bit nonce
- * 0x00000000 ‖ counter (u64 big-endian): keys are per direction, so a counter is never reused
- * under one key as long as the caller never repeats a counter (Session enforces that).
+ * Implementations, fastest first (docs/performance.md):
+ * - the system's libcrypto through FFI (libcrypto.ts): AES-256-GCM and ChaCha20-Poly1305, one
+ *   cipher context per key, no allocation per packet;
+ * - without it, AES-256-GCM from the runtime's `node:crypto` (a cipher object per packet) and
+ *   ChaCha20-Poly1305 from `@noble/ciphers` (pure JS, for CPUs without AES instructions).
  */
 import { chacha20poly1305 } from "@noble/ciphers/chacha.js";
 import { type KeyObject, createCipheriv, createDecipheriv, createSecretKey } from "node:crypto";
+import { NativeAead } from "./libcrypto.ts";
+import { writeNonce } from "./nonce.ts";
 
 export const TAG_SIZE = 16;
 export type CipherName = "aes-256-gcm" | "chacha20poly1305";
 
 export interface Aead {
   /**
-   * Encrypts `prefix ‖ body` (either may be empty) with `aad` authenticated, writing
-   * ciphertext ‖ tag into `out` at `offset`. Returns the number of bytes written.
+   * Authenticates buf[0, aadLen) and encrypts buf[aadLen, aadLen + plainLen) in place, writing
+   * the tag right after it (buf must have room). Returns plainLen + TAG_SIZE.
    */
-  seal(counter: number, aad: Uint8Array, prefix: Uint8Array, body: Uint8Array, out: Uint8Array, offset: number): number;
-  /** Decrypts ciphertext ‖ tag; undefined when authentication fails. Returns a fresh array. */
-  open(counter: number, aad: Uint8Array, sealed: Uint8Array): Uint8Array | undefined;
-}
-
-function writeNonce(nonce: Uint8Array, counter: number): void {
-  // Counters stay below 2^53 (Session stops far earlier), so two u32 halves are exact.
-  const hi = Math.floor(counter / 0x1_0000_0000);
-  const lo = counter >>> 0;
-  nonce[4] = hi >>> 24;
-  nonce[5] = hi >>> 16;
-  nonce[6] = hi >>> 8;
-  nonce[7] = hi;
-  nonce[8] = lo >>> 24;
-  nonce[9] = lo >>> 16;
-  nonce[10] = lo >>> 8;
-  nonce[11] = lo;
+  seal(counter: number, buf: Uint8Array, aadLen: number, plainLen: number): number;
+  /**
+   * Checks and decrypts in place a whole message: associated data buf[0, aadLen), ciphertext up
+   * to the last TAG_SIZE bytes, the tag. False when authentication fails (the payload bytes are
+   * then garbage).
+   */
+  open(counter: number, buf: Uint8Array, aadLen: number): boolean;
 }
 
 class AesGcm implements Aead {
@@ -45,49 +41,46 @@ class AesGcm implements Aead {
     this.key = createSecretKey(key);
   }
 
-  seal(counter: number, aad: Uint8Array, prefix: Uint8Array, body: Uint8Array, out: Uint8Array, offset: number): number {
+  seal(counter: number, buf: Uint8Array, aadLen: number, plainLen: number): number {
     writeNonce(this.nonce, counter);
     const c = createCipheriv("aes-256-gcm", this.key, this.nonce, { authTagLength: TAG_SIZE });
-    c.setAAD(aad);
-    let n = offset;
-    if (prefix.length > 0) {
-      const a = c.update(prefix);
-      out.set(a, n);
+    c.setAAD(buf.subarray(0, aadLen));
+    let n = aadLen;
+    if (plainLen > 0) {
+      const a = c.update(buf.subarray(aadLen, aadLen + plainLen));
+      buf.set(a, n);
       n += a.length;
-    }
-    if (body.length > 0) {
-      const b = c.update(body);
-      out.set(b, n);
-      n += b.length;
     }
     const f = c.final();
     if (f.length > 0) {
-      out.set(f, n);
+      buf.set(f, n);
       n += f.length;
     }
-    out.set(c.getAuthTag(), n);
-    return n + TAG_SIZE - offset;
+    buf.set(c.getAuthTag(), n);
+    return n + TAG_SIZE - aadLen;
   }
 
-  open(counter: number, aad: Uint8Array, sealed: Uint8Array): Uint8Array | undefined {
-    if (sealed.length < TAG_SIZE) return undefined;
+  open(counter: number, buf: Uint8Array, aadLen: number): boolean {
+    const end = buf.length - TAG_SIZE;
+    if (end < aadLen) return false;
     writeNonce(this.nonce, counter);
     const d = createDecipheriv("aes-256-gcm", this.key, this.nonce, { authTagLength: TAG_SIZE });
-    d.setAAD(aad);
-    d.setAuthTag(sealed.subarray(sealed.length - TAG_SIZE));
-    const plain = d.update(sealed.subarray(0, sealed.length - TAG_SIZE));
+    d.setAAD(buf.subarray(0, aadLen));
+    d.setAuthTag(buf.subarray(end));
+    const plain = d.update(buf.subarray(aadLen, end));
     try {
       d.final();
     } catch {
-      return undefined;
+      return false;
     }
-    return plain;
+    buf.set(plain, aadLen);
+    return true;
   }
 }
 
 class ChaCha implements Aead {
   private readonly nonce = new Uint8Array(12);
-  /** noble encrypts one contiguous plaintext: prefix and body are joined here. */
+  /** noble does not encrypt in place: the plaintext is copied here first. */
   private scratch = new Uint8Array(2048);
 
   private readonly key: Uint8Array;
@@ -97,29 +90,37 @@ class ChaCha implements Aead {
     this.key = key.slice();
   }
 
-  seal(counter: number, aad: Uint8Array, prefix: Uint8Array, body: Uint8Array, out: Uint8Array, offset: number): number {
+  seal(counter: number, buf: Uint8Array, aadLen: number, plainLen: number): number {
     writeNonce(this.nonce, counter);
-    const len = prefix.length + body.length;
-    if (this.scratch.length < len) this.scratch = new Uint8Array(len);
-    this.scratch.set(prefix, 0);
-    this.scratch.set(body, prefix.length);
-    const dst = out.subarray(offset, offset + len + TAG_SIZE);
-    chacha20poly1305(this.key, this.nonce, aad).encrypt(this.scratch.subarray(0, len), dst);
-    return len + TAG_SIZE;
+    if (this.scratch.length < plainLen) this.scratch = new Uint8Array(plainLen);
+    this.scratch.set(buf.subarray(aadLen, aadLen + plainLen));
+    const dst = buf.subarray(aadLen, aadLen + plainLen + TAG_SIZE);
+    chacha20poly1305(this.key, this.nonce, buf.subarray(0, aadLen)).encrypt(this.scratch.subarray(0, plainLen), dst);
+    return plainLen + TAG_SIZE;
   }
 
-  open(counter: number, aad: Uint8Array, sealed: Uint8Array): Uint8Array | undefined {
-    if (sealed.length < TAG_SIZE) return undefined;
+  open(counter: number, buf: Uint8Array, aadLen: number): boolean {
+    if (buf.length - TAG_SIZE < aadLen) return false;
     writeNonce(this.nonce, counter);
     try {
-      return chacha20poly1305(this.key, this.nonce, aad).decrypt(sealed);
+      buf.set(chacha20poly1305(this.key, this.nonce, buf.subarray(0, aadLen)).decrypt(buf.subarray(aadLen)), aadLen);
+      return true;
     } catch {
-      return undefined;
+      return false;
     }
   }
 }
 
-export function createAead(cipher: CipherName, key: Uint8Array): Aead {
+/** Which implementation createAead uses for a cipher ("libcrypto" when the system has one). */
+export function aeadBackend(cipher: CipherName): "libcrypto" | "node:crypto" | "noble" {
+  if (NativeAead.create(cipher, new Uint8Array(32))) return "libcrypto";
+  return cipher === "aes-256-gcm" ? "node:crypto" : "noble";
+}
+
+/** `native: false` forces the fallback implementations (tests compare both). */
+export function createAead(cipher: CipherName, key: Uint8Array, native = true): Aead {
   if (key.length !== 32) throw new RangeError(`AEAD key must be 32 bytes, got ${key.length}`);
+  const fast = native ? NativeAead.create(cipher, key) : undefined;
+  if (fast) return fast;
   return cipher === "aes-256-gcm" ? new AesGcm(key) : new ChaCha(key);
 }

@@ -19,17 +19,21 @@ export const O_NONBLOCK = 0o4000;
 export const O_CLOEXEC = 0o2000000;
 export const F_GETFL = 3;
 export const F_SETFL = 4;
+export const F_DUPFD_CLOEXEC = 1030;
 export const POLLIN = 0x1;
 export const POLLERR = 0x8;
 export const POLLHUP = 0x10;
 export const POLLNVAL = 0x20;
 export const AF_UNIX = 1;
 export const AF_INET = 2;
+export const AF_INET6 = 10;
 export const SOCK_DGRAM = 2;
 export const SOCK_NONBLOCK = 0o4000;
 export const SOCK_CLOEXEC = 0o2000000;
 export const CLOCK_MONOTONIC = 1;
 export const SOL_SOCKET = 1;
+export const IPPROTO_IP = 0;
+export const IPPROTO_IPV6 = 41;
 
 export const Errno = {
   EPERM: 1,
@@ -47,9 +51,21 @@ export const Errno = {
   ERANGE: 34,
   EBADFD: 77,
   EPROTOTYPE: 91,
+  EMSGSIZE: 90,
+  EAFNOSUPPORT: 97,
+  EADDRNOTAVAIL: 99,
+  ENETDOWN: 100,
+  ENETUNREACH: 101,
   ENOBUFS: 105,
   ECONNREFUSED: 111,
+  EHOSTUNREACH: 113,
 } as const;
+
+const ERRNO_NAMES = new Map<number, string>(Object.entries(Errno).map(([name, code]) => [code, name]));
+/** "ENETUNREACH" for 101…; "errno N" for a number not in Errno. */
+export function errnoName(code: number): string {
+  return ERRNO_NAMES.get(code) ?? `errno ${code}`;
+}
 
 /*
  * Signatures. `ioctl`/`fcntl`/`open` are variadic in C; calling them with a fixed signature is fine
@@ -71,6 +87,9 @@ const SYMBOLS = {
   bind: { args: [FFIType.i32, FFIType.ptr, FFIType.u32], returns: FFIType.i32 },
   sendto: { args: [FFIType.i32, FFIType.ptr, FFIType.u64, FFIType.i32, FFIType.ptr, FFIType.u32], returns: FFIType.i32 },
   recv: { args: [FFIType.i32, FFIType.ptr, FFIType.u64, FFIType.i32], returns: FFIType.i32 },
+  recvfrom: { args: [FFIType.i32, FFIType.ptr, FFIType.u64, FFIType.i32, FFIType.ptr, FFIType.ptr], returns: FFIType.i32 },
+  inet_pton: { args: [FFIType.i32, FFIType.ptr, FFIType.ptr], returns: FFIType.i32 },
+  inet_ntop: { args: [FFIType.i32, FFIType.ptr, FFIType.ptr, FFIType.u32], returns: FFIType.ptr },
   clock_gettime: { args: [FFIType.i32, FFIType.ptr], returns: FFIType.i32 },
   strerror: { args: [FFIType.i32], returns: FFIType.cstring },
   // Privilege drop (privileges.ts). uid_t and gid_t are 32-bit on Linux.

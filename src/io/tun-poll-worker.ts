@@ -1,7 +1,7 @@
 /**
  * Wake-up thread of the hybrid tun reader (tun-reader.ts): it only blocks in poll() on the tun fd
- * and tells the main thread "readable" through a SharedArrayBuffer; the main thread does all the
- * reading. Blocking here costs no CPU while idle, and the main thread never busy-waits.
+ * (and the links' sockets) and tells the main thread "readable" through a SharedArrayBuffer; the
+ * main thread does all the reading. Blocking here costs no CPU while idle, and the main thread never busy-waits.
  *
  * Protocol on the state word (see tun-reader.ts): while ARMED, poll; on readiness switch
  * ARMED → READY and notify, then sleep until the main thread re-arms (or STOP).
@@ -9,35 +9,52 @@
  * This file is a Worker entry point: `bun build --compile` must be given it as an extra entrypoint.
  */
 import { POLLERR, POLLHUP, POLLIN, POLLNVAL, poll } from "./libc.ts";
-import { ARMED, READY, STOP, type PollWorkerInit } from "./tun-reader.ts";
+import { ARMED, FD_COUNT, FDS, GENERATION, MAX_WATCHED, READY, STATE, STOP, type PollWorkerInit } from "./tun-reader.ts";
 
 declare var self: Worker;
 
 function run({ fd, state, pollTimeoutMs }: PollWorkerInit): void {
   const s = new Int32Array(state);
-  // struct pollfd { int fd; short events; short revents; } — read by the kernel during the call only.
-  const pfd = new Uint8Array(new ArrayBuffer(8));
+  // struct pollfd { int fd; short events; short revents; }[] — the tun first, then the watched
+  // fds; read by the kernel during the call only.
+  const pfd = new Uint8Array(new ArrayBuffer(8 * (1 + MAX_WATCHED)));
   const view = new DataView(pfd.buffer);
-  view.setInt32(0, fd, true);
-  view.setInt16(4, POLLIN, true);
+  const entry = (i: number, f: number) => {
+    view.setInt32(8 * i, f, true);
+    view.setInt16(8 * i + 4, POLLIN, true);
+  };
+  entry(0, fd);
+  let nfds = 1;
+  let generation = -1;
 
   for (;;) {
-    const v = Atomics.load(s, 0);
+    const v = Atomics.load(s, STATE);
     if (v === STOP) return;
     if (v === READY) {
       // Wait with the value just compared, so a re-arm in between is not lost (bun-io.md §1(f)).
       // The timeout only bounds how long a missed notify could delay us; STOP also notifies.
-      Atomics.wait(s, 0, READY, pollTimeoutMs);
+      Atomics.wait(s, STATE, READY, pollTimeoutMs);
       continue;
     }
-    // Bounded timeout: a stop request is noticed within pollTimeoutMs even with no traffic.
-    if (poll(pfd, 1, pollTimeoutMs) === 0) continue;
-    const revents = view.getInt16(6, true);
-    if (revents & POLLNVAL) throw new Error(`poll: tun fd ${fd} is not open`);
-    // POLLERR/POLLHUP (the device went away): wake the main thread, whose read() reports the error.
-    if (revents & (POLLIN | POLLERR | POLLHUP) && Atomics.compareExchange(s, 0, ARMED, READY) === ARMED) {
-      Atomics.notify(s, 0);
+    const g = Atomics.load(s, GENERATION);
+    if (g !== generation) {
+      generation = g;
+      const count = Math.min(MAX_WATCHED, Atomics.load(s, FD_COUNT));
+      for (let i = 0; i < count; i++) entry(1 + i, Atomics.load(s, FDS + i));
+      nfds = 1 + count;
     }
+    // Bounded timeout: a stop request is noticed within pollTimeoutMs even with no traffic.
+    if (poll(pfd, nfds, pollTimeoutMs) === 0) continue;
+    if (view.getInt16(6, true) & POLLNVAL) throw new Error(`poll: tun fd ${fd} is not open`);
+    // POLLERR/POLLHUP (the device went away): wake the main thread, whose read() reports the error.
+    // A watched fd closed meanwhile (POLLNVAL) only means the list is about to change.
+    let ready = false;
+    for (let i = 0; i < nfds && !ready; i++) ready = (view.getInt16(8 * i + 6, true) & (POLLIN | POLLERR | POLLHUP)) !== 0;
+    if (!ready) {
+      if (Atomics.load(s, GENERATION) === generation) Atomics.wait(s, STATE, ARMED, 1); // a stale fd: do not spin
+      continue;
+    }
+    if (Atomics.compareExchange(s, STATE, ARMED, READY) === ARMED) Atomics.notify(s, STATE);
   }
 }
 

@@ -12,6 +12,10 @@
  *
  * Only the state word crosses threads, and each side changes it with one atomic step
  * (worker: compareExchange ARMED → READY; main: store ARMED or STOP), so no wake-up is lost.
+ *
+ * The same loop serves the links' UDP sockets (udp.ts): the worker polls their fds beside the
+ * tun's (watch()), and each drain also reads what they have (drainOthers). The fd list is shared
+ * too: the worker re-reads it when its generation word changes.
  */
 import { existsSync } from "node:fs";
 import type { TunDevice } from "./tun.ts";
@@ -20,6 +24,14 @@ import type { TunDevice } from "./tun.ts";
 export const ARMED = 0; // worker polls the fd
 export const READY = 1; // fd readable: the main thread owns it until it re-arms
 export const STOP = 2; // worker must exit
+
+/** Int32 words of the shared state: the state word, the fd list's generation and length, the fds. */
+export const STATE = 0;
+export const GENERATION = 1;
+export const FD_COUNT = 2;
+export const FDS = 3;
+/** Fds the worker polls besides the tun. */
+export const MAX_WATCHED = 64;
 
 /** The one message the main thread sends to the poll worker. */
 export interface PollWorkerInit {
@@ -35,7 +47,9 @@ export interface TunReaderHandlers {
    * copy it to keep it. Packets may be modified in place.
    */
   onPacket(view: Uint8Array): void;
-  /** Called after each drain that delivered packets: flush batched sends here. */
+  /** Reads the other watched sources (UDP sockets), at most `max` items each; returns how many. */
+  drainOthers?(max: number): number;
+  /** Called after each drain that delivered packets or items: flush batched sends here. */
   onDrainEnd?(): void;
   /** A read error, a worker failure, or an exception from a handler; the reader has stopped. Without it, the error is thrown. */
   onError?(e: Error): void;
@@ -44,11 +58,14 @@ export interface TunReaderHandlers {
 export interface TunReader {
   /** Stops reading; resolves once the poll worker has exited. No handler runs after it is called. */
   stop(): Promise<void>;
+  /** The fds to poll besides the tun (drained by drainOthers); remove an fd here before closing it. */
+  watch(fds: readonly number[]): void;
 }
 
 const MAX_DRAIN = 1024; // packets per drain, so one drain cannot monopolise the event loop
 const BUSY = 8; // drain size that switches to timer polling
 const FLOOD = 128; // drain size that switches to setImmediate
+const DENSE_MS = 1; // a wake-up this soon after re-arming switches to timer polling (≈ its period)
 const POLL_TIMEOUT_MS = 250; // bounds how long the worker takes to notice stop()
 const STOP_GRACE_MS = 2000; // after this the worker is terminated rather than awaited
 const BUF_SIZE = 65536; // tun truncates packets that do not fit
@@ -68,8 +85,8 @@ function pollWorkerUrl(): string {
 }
 
 export function startTunReader(tun: TunDevice, handlers: TunReaderHandlers): TunReader {
-  const { onPacket, onDrainEnd, onError } = handlers;
-  const stateBuf = new SharedArrayBuffer(4);
+  const { onPacket, drainOthers, onDrainEnd, onError } = handlers;
+  const stateBuf = new SharedArrayBuffer(4 * (FDS + MAX_WATCHED));
   const state = new Int32Array(stateBuf);
   // ArrayBuffer-backed so native code writes into stable memory (bun-io.md §1(g)).
   const buf = new Uint8Array(new ArrayBuffer(BUF_SIZE));
@@ -77,6 +94,7 @@ export function startTunReader(tun: TunDevice, handlers: TunReaderHandlers): Tun
   const views: (Uint8Array | undefined)[] = [];
   let stopped = false;
   let polling = false; // true while draining from timers instead of waiting for the worker
+  let rearmedMs = Number.NEGATIVE_INFINITY;
 
   const worker = new Worker(pollWorkerUrl());
   const exited = new Promise<void>((resolve) => worker.addEventListener("close", () => resolve()));
@@ -101,6 +119,7 @@ export function startTunReader(tun: TunDevice, handlers: TunReaderHandlers): Tun
       n++;
       onPacket(views[len] ??= buf.subarray(0, len));
     }
+    if (drainOthers && !stopped) n += drainOthers(MAX_DRAIN);
     if (n > 0 && !stopped) onDrainEnd?.();
     return n;
   }
@@ -115,9 +134,13 @@ export function startTunReader(tun: TunDevice, handlers: TunReaderHandlers): Tun
       return;
     }
     if (stopped) return;
-    // Woken by the worker, a small drain means the queue is empty: go back to event mode.
-    // Once polling, only an empty drain ends it (hysteresis).
-    if (n === 0 || (n < BUSY && !polling)) {
+    // Woken by the worker, a small drain means the queue is empty: go back to event mode —
+    // unless the worker was re-armed less than a timer period ago: packets then come faster
+    // than timer polling would wait, and each wake-up (a futex wake of the worker, its poll(),
+    // a wake of this thread) costs more than a timer tick. Once polling, only an empty drain
+    // ends it (hysteresis).
+    const dense = performance.now() - rearmedMs < DENSE_MS;
+    if (n === 0 || (n < BUSY && !polling && !dense)) {
       polling = false;
       rearm();
     } else {
@@ -128,14 +151,15 @@ export function startTunReader(tun: TunDevice, handlers: TunReaderHandlers): Tun
   }
 
   function rearm(): void {
+    rearmedMs = performance.now();
     // READY → ARMED; the CAS leaves STOP alone.
-    Atomics.compareExchange(state, 0, READY, ARMED);
-    Atomics.notify(state, 0);
+    Atomics.compareExchange(state, STATE, READY, ARMED);
+    Atomics.notify(state, STATE);
     wait();
   }
 
   function wait(): void {
-    const r = Atomics.waitAsync(state, 0, ARMED);
+    const r = Atomics.waitAsync(state, STATE, ARMED);
     // "not-equal": the worker already saw readiness. Go through the event loop rather than
     // recursing, so a steady trickle can neither grow the stack nor starve other I/O.
     if (r.async) void r.value.then(tick);
@@ -146,8 +170,8 @@ export function startTunReader(tun: TunDevice, handlers: TunReaderHandlers): Tun
   function stop(): Promise<void> {
     if (stopping) return stopping;
     stopped = true;
-    Atomics.store(state, 0, STOP);
-    Atomics.notify(state, 0); // wakes the worker if it sleeps, and our own pending waitAsync
+    Atomics.store(state, STATE, STOP);
+    Atomics.notify(state, STATE); // wakes the worker if it sleeps, and our own pending waitAsync
     const timeout = new Promise<"timeout">((resolve) => setTimeout(resolve, STOP_GRACE_MS, "timeout").unref());
     stopping = Promise.race([exited, timeout]).then((r) => {
       // Only if the worker is stuck (it re-checks the flag every POLL_TIMEOUT_MS).
@@ -156,6 +180,13 @@ export function startTunReader(tun: TunDevice, handlers: TunReaderHandlers): Tun
     return stopping;
   }
 
+  function watch(fds: readonly number[]): void {
+    if (fds.length > MAX_WATCHED) throw new Error(`at most ${MAX_WATCHED} sockets can be polled, got ${fds.length}`);
+    fds.forEach((fd, i) => Atomics.store(state, FDS + i, fd));
+    Atomics.store(state, FD_COUNT, fds.length);
+    Atomics.add(state, GENERATION, 1);
+  }
+
   wait();
-  return { stop };
+  return { stop, watch };
 }

@@ -93,12 +93,18 @@ export interface StartOptions {
   user?: string;
   /** Run src/mlvpn.ts with Bun instead of dist/mlvpn. */
   fromSource?: boolean;
+  /** Another mlvpn binary than dist/mlvpn (a baseline build, for side-by-side benchmarks). */
+  bin?: string;
+  /** With fromSource: another checkout to run src/mlvpn.ts from (a baseline commit). */
+  sourceRoot?: string;
+  /** With fromSource: flags for Bun before the script (e.g. --cpu-prof). */
+  runtimeArgs?: string[];
 }
 
 /** Starts one end; its stdout and stderr go to DIR/SIDE.log. */
 export function startEnd(lab: Lab, dir: string, side: Side, o: StartOptions = {}): Subprocess {
   const log = join(dir, `${side}.log`);
-  const program = o.fromSource ? [process.execPath, join(ROOT, "src", "mlvpn.ts")] : [BIN];
+  const program = o.fromSource ? [process.execPath, ...(o.runtimeArgs ?? []), join(o.sourceRoot ?? ROOT, "src", "mlvpn.ts")] : [o.bin ?? BIN];
   const privileges = o.user ? ["--user", o.user] : ["--yes-run-as-root"];
   return lab.spawn(side, [...program, "-c", join(dir, `${side}.conf`), ...privileges, "--debug", ...(process.env.MLVPN_LAB_DEBUG ? ["-D", process.env.MLVPN_LAB_DEBUG] : [])], { stdout: log, stderr: log });
 }
@@ -132,4 +138,25 @@ export function cpuSeconds(pid: number): number {
   const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
   // utime and stime are fields 14 and 15 of stat(5); after "pid (comm) " they are 11 and 12.
   return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+/** Packets through a namespace's mlvpn0 so far: read from it (tx) plus written to it (rx). */
+export async function tunPackets(lab: Lab, ns: string): Promise<number> {
+  const r = await lab.exec(ns, ["cat", "/sys/class/net/mlvpn0/statistics/rx_packets", "/sys/class/net/mlvpn0/statistics/tx_packets"], { check: true });
+  return r.stdout.trim().split("\n").map(Number).reduce((a, b) => a + b, 0);
+}
+
+/**
+ * CPU cost per forwarded packet of each mlvpn process: starts counting now; the returned
+ * function gives, for each end, its user + system CPU µs since then ÷ the packets through its
+ * tun since then.
+ */
+export async function cpuPerPacket(lab: Lab, ends: ReadonlyArray<{ pid: number; ns: string }>): Promise<() => Promise<number[]>> {
+  const cpu0 = ends.map((e) => cpuSeconds(e.pid));
+  const pk0 = await Promise.all(ends.map((e) => tunPackets(lab, e.ns)));
+  return async () => {
+    const cpu = ends.map((e, i) => cpuSeconds(e.pid) - cpu0[i]!);
+    const pk = await Promise.all(ends.map((e, i) => tunPackets(lab, e.ns).then((n) => n - pk0[i]!)));
+    return cpu.map((c, i) => (c * 1e6) / Math.max(1, pk[i]!));
+  };
 }

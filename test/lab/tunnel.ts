@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
-import { allUp, eventsOf, type Side, startEnd, writeEndConfigs } from "./mlvpn.ts";
+import { allUp, eventsOf, type Side, type StartOptions, startEnd, writeEndConfigs } from "./mlvpn.ts";
 import { waitFor } from "./netns.ts";
 import type { Topology } from "./topology.ts";
 
@@ -16,6 +16,8 @@ export interface TunnelOptions {
   timeout?: number;
   general?: string | ((side: Side, dir: string) => string);
   link?: (i: number) => string;
+  /** How to start each end: another binary, from source, with profiling flags… */
+  start?: (side: Side) => StartOptions;
 }
 
 export interface LabTunnel {
@@ -42,8 +44,8 @@ export async function startTunnel(topo: Topology, o: TunnelOptions = {}): Promis
     clientRoutes: "0.0.0.0/1 128.0.0.0/1",
     serverRoutes: "10.10.0.0/24",
   });
-  const server = startEnd(topo.lab, dir, "server");
-  const client = startEnd(topo.lab, dir, "client");
+  const server = startEnd(topo.lab, dir, "server", o.start?.("server"));
+  const client = startEnd(topo.lab, dir, "client", o.start?.("client"));
   const n = topo.uplinks.length;
   await waitFor(() => allUp(dir, "client", n) && allUp(dir, "server", n), { timeoutMs: 20_000, what: "the tunnel up on both ends" });
   return {

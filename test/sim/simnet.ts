@@ -212,7 +212,8 @@ export class SimPair {
 
   /** Delivers a datagram to one side now, as if it arrived from `src`. */
   inject(to: Side, link: number, bytes: Uint8Array, src: PeerAddress): void {
-    (to === "client" ? this.client : this.server).handleDatagram(link, bytes, src, this.now);
+    // A copy, as the socket's fresh buffer: the receiver decrypts in place (and may keep views).
+    (to === "client" ? this.client : this.server).handleDatagram(link, bytes.slice(), src, this.now);
   }
 
   /** Runs until `untilMs` (virtual), processing arrivals and timeouts in time order. */
@@ -229,7 +230,7 @@ export class SimPair {
       if (arrival <= this.now) {
         const d = this.queue.shift()!;
         const to = d.from === "client" ? this.server : this.client;
-        to.handleDatagram(d.link, d.bytes, d.src, this.now);
+        to.handleDatagram(d.link, d.bytes.slice(), d.src, this.now);
         continue;
       }
       if (this.client.nextTimeout() <= this.now) this.client.handleTimeout(this.now);

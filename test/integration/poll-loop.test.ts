@@ -1,0 +1,81 @@
+/**
+ * The shell's poll loop (src/io/tun-reader.ts + tun-poll-worker.ts) with watched sockets, without
+ * root: a UDP socket stands in for the tun (a readable fd with one packet per read), and link
+ * sockets added with watch() wake the loop by themselves, are drained by drainOthers, and can be
+ * taken out of the watch list and closed while the loop runs.
+ */
+import { afterEach, expect, test } from "bun:test";
+import { tryRead } from "../../src/io/libc.ts";
+import { startTunReader, type TunReader } from "../../src/io/tun-reader.ts";
+import type { TunDevice } from "../../src/io/tun.ts";
+import { type LinkSocket, openLinkSocket } from "../../src/io/udp.ts";
+
+const cleanup: Array<() => unknown> = [];
+afterEach(async () => {
+  for (const f of cleanup.splice(0).reverse()) await f();
+});
+
+function fakeTun(s: LinkSocket): TunDevice {
+  return {
+    name: "fake0",
+    fd: s.fd,
+    kind: "tun",
+    mtu: 1400,
+    read: (buf) => Math.max(0, tryRead(s.fd, buf)),
+    write: () => true,
+    close() {},
+  };
+}
+
+async function socket(onDatagram: (b: Uint8Array) => void = () => {}): Promise<LinkSocket> {
+  const s = await openLinkSocket({ hostname: "127.0.0.1", port: 0, onDatagram, afterDatagrams() {} });
+  cleanup.push(() => s.close());
+  return s;
+}
+
+/** Waits (bounded: 2 s) until `done()`. */
+async function until(done: () => boolean): Promise<boolean> {
+  for (let k = 0; k < 400 && !done(); k++) await Bun.sleep(5);
+  return done();
+}
+
+test("watched sockets wake the loop and are drained beside the tun; unwatched ones are not", async () => {
+  const tunSide = await socket();
+  const got: number[] = [];
+  const links = [await socket((b) => got.push(b[0]!)), await socket((b) => got.push(b[0]!))];
+  const sender = await socket();
+  const tunPackets: number[] = [];
+  let drainEnds = 0;
+  const reader: TunReader = startTunReader(fakeTun(tunSide), {
+    onPacket: (p) => tunPackets.push(p[0]!),
+    drainOthers: (max) => links.reduce((n, l) => n + l.drain(max), 0),
+    onDrainEnd: () => drainEnds++,
+    onError: (e) => {
+      throw e;
+    },
+  });
+  cleanup.push(() => reader.stop());
+
+  // Not watched yet: nothing wakes the loop for a link's datagram (the tun does).
+  sender.send(Uint8Array.of(1), "127.0.0.1", links[0]!.localPort);
+  await Bun.sleep(300);
+  expect(got).toEqual([]);
+  sender.send(Uint8Array.of(100), "127.0.0.1", tunSide.localPort);
+  expect(await until(() => tunPackets.length === 1 && got.length === 1)).toBe(true);
+  expect(got).toEqual([1]); // drained with the tun's wake-up
+
+  reader.watch([links[0]!.fd, links[1]!.fd]);
+  await Bun.sleep(20);
+  for (let i = 2; i < 12; i++) sender.send(Uint8Array.of(i), "127.0.0.1", links[i % 2]!.localPort);
+  expect(await until(() => got.length === 11)).toBe(true);
+  expect([...got].sort((a, b) => a - b)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]);
+  expect(drainEnds).toBeGreaterThanOrEqual(2);
+
+  // One link leaves the list and is closed while the loop runs; the other still wakes it.
+  reader.watch([links[1]!.fd]);
+  links[0]!.close();
+  await Bun.sleep(50);
+  sender.send(Uint8Array.of(42), "127.0.0.1", links[1]!.localPort);
+  expect(await until(() => got.includes(42))).toBe(true);
+  expect(tunPackets).toEqual([100]);
+});
