@@ -1,7 +1,8 @@
 /**
  * `npm run bench -- --sweep` (issue 11 §2): the tunnel over a grid of link pairs instead of named
  * scenarios, each cell beside the bare best single link in the same run. `--sweep --quick` runs a
- * 3-cell subset (under 10 minutes). Called from scripts/bench.ts; needs root and iperf3.
+ * 3-cell subset (under 10 minutes), `--sweep --cells r1d2,t1` some cells (JSON only). Called from
+ * scripts/bench.ts; needs root and iperf3.
  *
  * The grid. Rates (Mbit/s) 20+20, 20+5, 8+30, 50+50 × one-way delays (ms) 0.2+0.2, 1+1, 10+10,
  * 5+35, 10+60, 20+150, 30+30 with 10 ms jitter, loss 0: all 28 pairs. Loss 1 % on the slower link
@@ -65,6 +66,8 @@ interface RunResult {
   goodputMbps: number;
   worst5sMbps: number;
   countedMbps: number;
+  /** The bare best link's goodput counted the same way (worst 5 s or mean). */
+  bareCountedMbps: number;
   intervals: number[];
   retransmits: number;
   capacityMbps: number;
@@ -115,7 +118,8 @@ const TRACE_CELLS: Cell[] = [
 ];
 
 export function sweepCells(quick: boolean): Cell[] {
-  if (quick) return [rateCell(0, 1, 0), rateCell(1, 4, 1), TRACE_CELLS[0]!];
+  // Quick: the nearby 20+20 pair (the issue's fallback case), 8+30 with 1 % loss on the 8, ADSL + LTE.
+  if (quick) return [rateCell(0, 1, 0), rateCell(2, 2, 1), TRACE_CELLS[0]!];
   const cells: Cell[] = [];
   for (let ri = 0; ri < RATES.length; ri++) for (let di = 0; di < DELAYS.length; di++) cells.push(rateCell(ri, di, 0));
   for (let di = 0; di < DELAYS.length; di++) cells.push(rateCell(di % RATES.length, di, 1));
@@ -142,7 +146,7 @@ const worstWindow = (xs: number[], n: number) => {
   return worst;
 };
 const f1 = (x: number) => Math.round(x * 10) / 10;
-const spreadMs = (c: Cell) => Math.abs((c.links[0].delayMs ?? 0) - (c.links[1].delayMs ?? 0)) + Math.max(c.links[0].jitterMs ?? 0, c.links[1].jitterMs ?? 0);
+const spreadMs = (c: { links: UplinkShape[] }) => Math.abs((c.links[0]!.delayMs ?? 0) - (c.links[1]!.delayMs ?? 0)) + Math.max(c.links[0]!.jitterMs ?? 0, c.links[1]!.jitterMs ?? 0);
 
 async function runCell(c: Cell, log: (s: string) => void): Promise<CellResult> {
   const topo: Topology = await createTopology({ uplinks: c.links });
@@ -171,8 +175,9 @@ async function runCell(c: Cell, log: (s: string) => void): Promise<CellResult> {
           await Bun.sleep(OMIT * 1000);
           const probes = await pingSeries(topo.lab, "lan", topo.internetHost, ((SECONDS - 1) * 1000) / PROBE_MS, PROBE_MS, SECONDS - 1);
           const t = await transfer;
-          runs.push(judge(c, reorder, dir, t, bare[dir], idle, answered(probes), `${answered(probes).length}/${probes.sent}`, cap(0, dir) + cap(1, dir)));
-          const r = runs.at(-1)!;
+          const r = measured(reorder, dir, t, idle, answered(probes), `${answered(probes).length}/${probes.sent}`, cap(0, dir) + cap(1, dir));
+          derive(c, r, bare[dir], OMIT);
+          runs.push(r);
           log(`  reorder ${reorder} ${dir}: ${f1(r.goodputMbps)} Mbit/s (worst 5 s ${f1(r.worst5sMbps)}), ${f1(r.efficiencyPct)} %, ${f1(r.ratioToBest)} × best, ping +${f1(r.loadP99 - r.idleP99)} ms p99`);
         }
       } finally {
@@ -186,51 +191,60 @@ async function runCell(c: Cell, log: (s: string) => void): Promise<CellResult> {
   }
 }
 
-function judge(c: Cell, reorder: number, dir: Dir, t: IperfResult, bare: { mbps: number; link: number }, idle: number[], load: number[], probesAnswered: string, capacityMbps: number): RunResult {
-  const worst5s = worstWindow(t.intervals, WORST_WINDOW_S);
-  const counted = c.kind === "trace" ? t.mbps : Math.min(t.mbps, worst5s);
-  const efficiencyPct = (100 * counted) / capacityMbps;
-  const ratioToBest = counted / Math.max(bare.mbps, 0.001);
-  const [idleP50, idleP99, loadP50, loadP99] = [percentile(idle, 50), percentile(idle, 99), percentile(load, 50), percentile(load, 99)];
-  const targets: RunResult["targets"] = [];
-  if (c.kind === "rate") {
-    if (Math.max(c.links[0].delayMs ?? 0, c.links[1].delayMs ?? 0) >= 150) targets.push({ name: "≥ 1.3 × best single", met: ratioToBest >= 1.3 });
-    else targets.push({ name: "≥ 85 % of sum", met: efficiencyPct >= 85 });
-    if (spreadMs(c) <= 50) targets.push({ name: "p99 ≤ idle + 30 ms", met: loadP99 <= idleP99 + 30 });
-  } else {
-    targets.push({ name: "≥ 80 % of sum", met: efficiencyPct >= 80 }, { name: "≥ 1.2 × best single", met: ratioToBest >= 1.2 });
-  }
-  targets.push({ name: "≥ best single", met: ratioToBest >= 1 });
-  let worst5sEfficiencyPct: number | undefined;
-  if (c.kind === "trace") {
-    // The worst 5 s against the capacity of the same 5 s (interval k is second OMIT + k after the rewind).
-    worst5sEfficiencyPct = Infinity;
-    for (let k = 0; k + WORST_WINDOW_S <= t.intervals.length; k++) {
-      const got = t.intervals.slice(k, k + WORST_WINDOW_S).reduce((a, b) => a + b, 0) / WORST_WINDOW_S;
-      const can = capacity(c.links[0], dir, OMIT + k, OMIT + k + WORST_WINDOW_S) + capacity(c.links[1], dir, OMIT + k, OMIT + k + WORST_WINDOW_S);
-      worst5sEfficiencyPct = Math.min(worst5sEfficiencyPct, (100 * got) / can);
-    }
-  }
+/** What a transfer measured, as stored; `derive` computes the rest from it (again when re-rendering). */
+function measured(reorder: number, dir: Dir, t: IperfResult, idle: number[], load: number[], probesAnswered: string, capacityMbps: number): RunResult {
   return {
     reorder,
     dir,
     goodputMbps: t.mbps,
-    worst5sMbps: worst5s,
-    countedMbps: counted,
     intervals: t.intervals,
     retransmits: t.retransmits,
     capacityMbps,
-    efficiencyPct,
-    ...(worst5sEfficiencyPct !== undefined ? { worst5sEfficiencyPct } : {}),
-    ratioToBest,
-    idleP50,
-    idleP99,
-    loadP50,
-    loadP99,
+    idleP50: percentile(idle, 50),
+    idleP99: percentile(idle, 99),
+    loadP50: percentile(load, 50),
+    loadP99: percentile(load, 99),
     probesAnswered,
     ...(t.ok ? {} : { error: t.error }),
-    targets,
+    worst5sMbps: 0,
+    countedMbps: 0,
+    bareCountedMbps: 0,
+    efficiencyPct: 0,
+    ratioToBest: 0,
+    targets: [],
   };
+}
+
+/** The counted goodput: the worst 5 s for a constant-rate cell (a fallback counts), the mean for a trace cell. */
+const counted = (kind: Cell["kind"], mean: number, intervals: number[]) => (kind === "trace" ? mean : Math.min(mean, worstWindow(intervals, WORST_WINDOW_S)));
+
+/** Fills the derived fields of a run: counted goodput, efficiency, ratio to the bare best link (counted alike), targets. */
+function derive(c: { kind: Cell["kind"]; links: UplinkShape[] }, r: RunResult, bare: { mbps: number; intervals: number[] }, omit: number): void {
+  r.worst5sMbps = worstWindow(r.intervals, WORST_WINDOW_S);
+  r.countedMbps = counted(c.kind, r.goodputMbps, r.intervals);
+  r.bareCountedMbps = counted(c.kind, bare.mbps, bare.intervals);
+  r.efficiencyPct = (100 * r.countedMbps) / r.capacityMbps;
+  r.ratioToBest = r.countedMbps / Math.max(r.bareCountedMbps, 0.001);
+  const t: RunResult["targets"] = [];
+  if (c.kind === "rate") {
+    if (Math.max(c.links[0]!.delayMs ?? 0, c.links[1]!.delayMs ?? 0) >= 150) t.push({ name: "≥ 1.3 × best single", met: r.ratioToBest >= 1.3 });
+    else t.push({ name: "≥ 85 % of sum", met: r.efficiencyPct >= 85 });
+    if (spreadMs(c) <= 50) t.push({ name: "p99 ≤ idle + 30 ms", met: r.loadP99 <= r.idleP99 + 30 });
+  } else {
+    t.push({ name: "≥ 80 % of sum", met: r.efficiencyPct >= 80 }, { name: "≥ 1.2 × best single", met: r.ratioToBest >= 1.2 });
+  }
+  t.push({ name: "≥ best single", met: r.ratioToBest >= 1 });
+  r.targets = t;
+  if (c.kind === "trace") {
+    // The worst 5 s against the capacity of the same 5 s (interval k is second omit + k after the rewind).
+    let worst = Infinity;
+    for (let k = 0; k + WORST_WINDOW_S <= r.intervals.length; k++) {
+      const got = r.intervals.slice(k, k + WORST_WINDOW_S).reduce((a, b) => a + b, 0) / WORST_WINDOW_S;
+      const can = capacity(c.links[0]!, r.dir, omit + k, omit + k + WORST_WINDOW_S) + capacity(c.links[1]!, r.dir, omit + k, omit + k + WORST_WINDOW_S);
+      worst = Math.min(worst, (100 * got) / can);
+    }
+    r.worst5sEfficiencyPct = worst;
+  }
 }
 
 function median(xs: number[]): number {
@@ -259,9 +273,9 @@ function section(results: CellResult[], header: string): string {
   }
   out.push(
     "",
-    "Every cell (goodput: mean over the window / worst 5 s; counted = worst 5 s for constant-rate cells, the mean for trace cells; efficiency = counted ÷ capacity × payload share; ping: added p50 / p99 of the 10 ms probe under load vs idle, idle p99 in brackets):",
+    "Every cell (goodput: mean over the window / worst 5 s; counted = worst 5 s for constant-rate cells, the mean for trace cells, for the bare link too; efficiency = counted ÷ capacity × payload share; × best = counted ÷ bare counted; ping: added p50 / p99 of the 10 ms probe under load vs idle, idle p99 in brackets):",
     "",
-    "| cell | links | reorder | dir | goodput Mbit/s | bare best Mbit/s | capacity Mbit/s | efficiency | × best | retrans | ping +p50 / +p99 ms (idle p99) | targets |",
+    "| cell | links | reorder | dir | goodput Mbit/s | bare best Mbit/s (mean / counted) | capacity Mbit/s | efficiency | × best | retrans | ping +p50 / +p99 ms (idle p99) | targets |",
     "|---|---|---|---|---|---|---|---|---|---|---|---|",
   );
   for (const r of results) {
@@ -273,7 +287,7 @@ function section(results: CellResult[], header: string): string {
       const tg = x.targets.map((t) => `${t.name} ${t.met ? "✅" : "❌"}`).join("; ");
       const w = x.worst5sEfficiencyPct !== undefined ? ` (worst 5 s ${f1(x.worst5sEfficiencyPct)} %)` : "";
       out.push(
-        `| ${r.id} | ${r.label} | ${x.reorder} | ${x.dir} | ${f1(x.goodputMbps)} / ${f1(x.worst5sMbps)} | ${f1(r.bare[x.dir].mbps)} (link ${r.bare[x.dir].link + 1}) | ${f1(x.capacityMbps)} | ${f1(x.efficiencyPct)} %${w} | ${f1(x.ratioToBest)} | ${x.retransmits} | ${f1(x.loadP50 - x.idleP50)} / ${f1(x.loadP99 - x.idleP99)} (${f1(x.idleP99)}) | ${tg}${x.error ? `; iperf3: ${x.error.replaceAll("|", "/")}` : ""} |`,
+        `| ${r.id} | ${r.label} | ${x.reorder} | ${x.dir} | ${f1(x.goodputMbps)} / ${f1(x.worst5sMbps)} | ${f1(r.bare[x.dir].mbps)} / ${f1(x.bareCountedMbps)} (link ${r.bare[x.dir].link + 1}) | ${f1(x.capacityMbps)} | ${f1(x.efficiencyPct)} %${w} | ${f1(x.ratioToBest)} | ${x.retransmits} | ${f1(x.loadP50 - x.idleP50)} / ${f1(x.loadP99 - x.idleP99)} (${f1(x.idleP99)}) | ${tg}${x.error ? `; iperf3: ${x.error.replaceAll("|", "/")}` : ""} |`,
       );
     }
   }
@@ -296,8 +310,54 @@ export function sweepSectionOf(text: string): string {
   return a >= 0 && b > a ? text.slice(a, b + SWEEP_END.length) + "\n" : "";
 }
 
-export async function runSweep(o: { quick: boolean; commit: string; dirty: boolean }): Promise<void> {
-  const cells = sweepCells(o.quick);
+interface StoredSweep {
+  date: string;
+  commit: string;
+  dirty: boolean;
+  quick: boolean;
+  seconds: number;
+  omit: number;
+  minutes: number;
+  loadAverage: string;
+  cores: number;
+  shareEthernet: number;
+  shareIp: number;
+  results: (CellResult & { minutes: number })[];
+}
+
+/** Writes the sweep's section of BENCHMARKS.md from a stored result (`--sweep --from FILE` re-renders one); returns it. */
+export function writeSweepSection(r: StoredSweep): string {
+  const perCell = r.results.reduce((a, c) => a + c.minutes, 0) / Math.max(1, r.results.length);
+  const full = sweepCells(false).length;
+  const header =
+    `Measured on ${r.date}, commit ${r.commit}${r.dirty ? " (with uncommitted changes in src/)" : ""}, ${r.cores} cores, load average ${r.loadAverage} at the end: the machine was shared with other work, so absolute numbers are noisy; each cell compares tunnel and bare link side by side in one run. ` +
+    `${r.quick ? `\`--sweep --quick\` (${r.results.length} of the ${full} cells)` : `\`--sweep\` (${r.results.length} cells)`}, ${r.minutes.toFixed(1)} min in all, ${perCell.toFixed(1)} min per cell: the full sweep takes about ${Math.round(perCell * full)} min. ` +
+    `Each transfer: one TCP stream, ${r.seconds} s after ${r.omit} s of slow start, 1 s intervals. Reproduce: \`sudo npm run bench -- --sweep\` (\`--quick\`: 3 cells).\n\n` +
+    "Grid: rates 20+20, 20+5, 8+30, 50+50 Mbit/s × one-way delays 0.2+0.2, 1+1, 10+10, 5+35, 10+60, 20+150, 30+30 ms with 10 ms jitter, all 28 pairs without loss; 1 % loss on the slower link (the second of equal ones) on a diagonal of 7 (each delay once, the rates in turn); two trace cells (bench/traces). " +
+    "Constant-rate cells count by their worst 5 s (so a cell that aggregates and then falls back to one link is judged by the fallback), trace cells by their mean. Efficiency = counted goodput ÷ (Σ capacity × the TCP payload share of a full tunnelled packet): a constant link's rate (Ethernet frames), a trace link's mean over the measured window (IP packets). × best = counted goodput ÷ the bare best single link's, counted alike and measured in the same cell. Targets (issue 11 §3): constant-rate cells ≥ 85 % (20+150 ms cells: ≥ 1.3 × best), trace cells ≥ 80 % and ≥ 1.2 × best, never below the best single link, and ping p99 under load ≤ idle p99 + 30 ms where the delay spread is ≤ 50 ms.";
+  const md = join(ROOT, "BENCHMARKS.md");
+  let current = "";
+  try {
+    current = readFileSync(md, "utf8");
+  } catch {
+    current = "# Benchmarks\n";
+  }
+  for (const c of r.results) for (const run of c.runs) derive(c, run, c.bare[run.dir], r.omit);
+  const text = section(r.results, header);
+  writeFileSync(md, withSweepSection(current, text));
+  return text;
+}
+
+export function rerenderSweep(file: string): void {
+  writeSweepSection(JSON.parse(readFileSync(file, "utf8")) as StoredSweep);
+  console.error(`sweep: BENCHMARKS.md section written from ${file}`);
+}
+
+export async function runSweep(o: { quick: boolean; commit: string; dirty: boolean; cells?: string[] }): Promise<void> {
+  const all = sweepCells(false);
+  const unknown = (o.cells ?? []).filter((id) => !all.some((c) => c.id === id));
+  if (unknown.length) throw new Error(`unknown sweep cell ${unknown.join(", ")} (cells: ${all.map((c) => c.id).join(" ")})`);
+  const cells = o.cells?.length ? all.filter((c) => o.cells!.includes(c.id)) : sweepCells(o.quick);
   const results: (CellResult & { minutes: number })[] = [];
   const started = performance.now();
   const log = (s: string) => console.error(`${((performance.now() - started) / 1000).toFixed(0).padStart(5)} s ${s}`);
@@ -314,25 +374,14 @@ export async function runSweep(o: { quick: boolean; commit: string; dirty: boole
     results.push({ ...r, minutes: (performance.now() - t0) / 60_000 });
   }
   const minutes = (performance.now() - started) / 60_000;
-  const perCell = results.reduce((a, r) => a + r.minutes, 0) / Math.max(1, results.length);
-  const full = sweepCells(false).length;
   const date = new Date().toISOString().slice(0, 10);
-  const load = readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ");
-  const header =
-    `Measured on ${date}, commit ${o.commit}${o.dirty ? " (with uncommitted changes in src/)" : ""}, ${navigator.hardwareConcurrency} cores (load average at the end ${load}: the machine was shared, numbers are noisy; each cell compares side by side in one run), ` +
-    `${o.quick ? `\`--sweep --quick\` (${cells.length} of the ${full} cells)` : `\`--sweep\` (${cells.length} cells)`}, ${minutes.toFixed(1)} min in all, ${perCell.toFixed(1)} min per cell (the full sweep: about ${Math.round(perCell * full)} min). ` +
-    `Each transfer: one TCP stream, ${SECONDS} s after ${OMIT} s of slow start, 1 s intervals. Reproduce: \`sudo npm run bench -- --sweep\` (\`--quick\`: 3 cells). Design and definitions: scripts/bench-sweep.ts.`;
+  const loadAverage = readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ");
   mkdirSync(join(ROOT, "bench", "results"), { recursive: true });
-  const jsonFile = join(ROOT, "bench", "results", `${date}-${o.commit}-sweep${o.quick ? "-quick" : ""}.json`);
-  writeFileSync(jsonFile, JSON.stringify({ date, commit: o.commit, dirty: o.dirty, quick: o.quick, seconds: SECONDS, omit: OMIT, minutes, shareEthernet: SHARE_ETHERNET, shareIp: SHARE_IP, results }, null, 2));
-  const md = join(ROOT, "BENCHMARKS.md");
-  let current = "";
-  try {
-    current = readFileSync(md, "utf8");
-  } catch {
-    current = "# Benchmarks\n";
-  }
-  writeFileSync(md, withSweepSection(current, section(results, header)));
-  console.log(section(results, header));
-  log(`sweep: results in ${jsonFile} and BENCHMARKS.md`);
+  const jsonFile = join(ROOT, "bench", "results", `${date}-${o.commit}-sweep${o.cells?.length ? `-cells-${o.cells.join("-")}` : o.quick ? "-quick" : ""}.json`);
+  const stored: StoredSweep = { date, commit: o.commit, dirty: o.dirty, quick: o.quick, seconds: SECONDS, omit: OMIT, minutes, loadAverage, cores: navigator.hardwareConcurrency, shareEthernet: SHARE_ETHERNET, shareIp: SHARE_IP, results };
+  writeFileSync(jsonFile, JSON.stringify(stored, null, 2));
+  // A chosen subset only gets its JSON: BENCHMARKS.md shows whole runs (--quick or all).
+  if (o.cells?.length) console.log(JSON.stringify(results.map((r) => ({ id: r.id, runs: r.runs.map((x) => [x.reorder, x.dir, f1(x.goodputMbps), f1(x.efficiencyPct)]) }))));
+  else console.log(writeSweepSection(stored));
+  log(`sweep: results in ${jsonFile}${o.cells?.length ? "" : " and BENCHMARKS.md"}`);
 }

@@ -8,7 +8,8 @@
  *   npm run bench -- --quick        a 2-minute subset
  *   npm run bench -- --only 1,7     some scenarios
  *   npm run bench -- --seconds 10   length of each TCP measurement
- *   npm run bench -- --sweep        the grid of link pairs of issue 11 instead (scripts/bench-sweep.ts; --quick: 3 cells)
+ *   npm run bench -- --sweep        the grid of link pairs of issue 11 instead (scripts/bench-sweep.ts; --quick: 3 cells;
+ *                                   --from bench/results/X-sweep.json: only rewrite its BENCHMARKS.md section)
  * Writes bench/results/<date>-<commit>.json and the tables of BENCHMARKS.md. Needs root, iperf3.
  */
 import { mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
@@ -19,7 +20,7 @@ import { labSkipReason } from "../test/lab/netns.ts";
 import { createTopology, type Topology, type UplinkShape } from "../test/lab/topology.ts";
 import { controlSocketOf, type LabTunnel, startTunnel } from "../test/lab/tunnel.ts";
 import { TUNNEL_OVERHEAD, UDP_IPV4_OVERHEAD } from "../src/wire/layout.ts";
-import { runSweep, sweepSectionOf } from "./bench-sweep.ts";
+import { rerenderSweep, runSweep, sweepSectionOf } from "./bench-sweep.ts";
 import { fetchStatus } from "../src/io/control-client.ts";
 
 const argv = process.argv.slice(2);
@@ -419,7 +420,13 @@ const chosen = SCENARIOS.filter((s) => (ONLY.length > 0 ? ONLY.includes(s.id) : 
 const commit = Bun.spawnSync(["git", "rev-parse", "--short", "HEAD"], { cwd: ROOT }).stdout.toString().trim();
 const dirty = Bun.spawnSync(["git", "status", "--porcelain", "src"], { cwd: ROOT }).stdout.toString().trim() !== "";
 if (flag("sweep")) {
-  await runSweep({ quick: QUICK, commit, dirty });
+  try {
+    if (option("from", "")) rerenderSweep(option("from", ""));
+    else await runSweep({ quick: QUICK, commit, dirty, cells: option("cells", "").split(",").filter(Boolean) });
+  } catch (e) {
+    console.error(`bench: ${(e as Error).message}`);
+    process.exit(2);
+  }
   process.exit(0);
 }
 const results: ScenarioResult[] = [];
