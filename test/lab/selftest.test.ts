@@ -260,13 +260,15 @@ describe.skipIf(skipReason !== null)("lab topology self-test (root)", () => {
       log(`  run 1: ${a.perSecond.map((x) => x.toFixed(1)).join(" ")}`);
       log(`  run 2: ${b.perSecond.map((x) => x.toFixed(1)).join(" ")}`);
       for (const r of [a, b]) expect(Math.abs(r.delivered - r.mean) / r.mean).toBeLessThan(0.05);
-      // Same profile: both runs follow the same seconds of the trace. Each second's boundaries are
-      // the sampling instants, which wander by the few ms an `ip` call takes on a busy machine, and
-      // a boundary moved by δ shifts δ × rate between neighbouring seconds: with δ ≲ 20 ms that is
-      // ≲ 2 % of a second's bytes on each side, hence a mean difference within 5 % of the trace's
-      // mean and a correlation ≥ 0.95, far above what unaligned seconds of the trace give.
-      expect(meanAbsDiff).toBeLessThan(0.05 * a.mean);
-      expect(corr(a.perSecond, b.perSecond)).toBeGreaterThan(0.95);
+      // Same profile: both runs follow the same seconds of the trace. What moves bytes between
+      // neighbouring seconds: the sampling instants (an `ip` call, a few ms, tens on a loaded
+      // machine) and the worker serving opportunities late when starved of CPU (measured at a load
+      // average of 28 on 2 cores: 12 % of them more than 5 ms late). A shift of δ moves δ × rate, so
+      // δ ≲ 50 ms keeps each second within ~5 % on each side: a mean difference within 10 % of the
+      // trace's mean and a correlation ≥ 0.9 (measured idle: 0.6 % and 1.000; at load 28: 8.7 % and
+      // 0.960), far from what unaligned seconds of the trace give (correlation 0.19 and −0.32).
+      expect(meanAbsDiff).toBeLessThan(0.1 * a.mean);
+      expect(corr(a.perSecond, b.perSecond)).toBeGreaterThan(0.9);
       expect(unrewound).toBeLessThan(0.5);
       expect(d.rewinds).toBeGreaterThanOrEqual(3); // the trace's start, then one per run
     });
