@@ -9,6 +9,8 @@
  *   npm run bench -- --only 1,7     some scenarios
  *   npm run bench -- --seconds 10   length of each TCP measurement
  *   npm run bench -- --only 12 --baseline-bin PATH   speed beside another mlvpn binary (bench-speed.ts)
+ *   npm run bench -- --sweep        the grid of link pairs of issue 11 instead (scripts/bench-sweep.ts; --quick: 3 cells;
+ *                                   --from bench/results/X-sweep.json: only rewrite its BENCHMARKS.md section)
  * Writes bench/results/<date>-<commit>.json and the tables of BENCHMARKS.md. Needs root, iperf3.
  */
 import { mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
@@ -17,10 +19,12 @@ import { BIN, buildBinary, cpuSeconds, ROOT } from "../test/lab/mlvpn.ts";
 import { answered, iperf, type IperfResult, largestGap, percentile, pingSeries, startIperfServer } from "../test/lab/measure.ts";
 import { labSkipReason } from "../test/lab/netns.ts";
 import { createTopology, type Topology, type UplinkShape } from "../test/lab/topology.ts";
-import { type LabTunnel, startTunnel } from "../test/lab/tunnel.ts";
+import { controlSocketOf, type LabTunnel, startTunnel } from "../test/lab/tunnel.ts";
 import { TUNNEL_OVERHEAD, UDP_IPV4_OVERHEAD } from "../src/wire/layout.ts";
 import { handshakeBench } from "./bench-handshake.ts";
 import { SPEED_NAME, SPEED_UPLINKS, speedMetrics, speedRuns } from "./bench-speed.ts";
+import { rerenderSweep, runSweep, sweepSectionOf } from "./bench-sweep.ts";
+import { fetchStatus } from "../src/io/control-client.ts";
 
 const argv = process.argv.slice(2);
 const flag = (name: string) => argv.includes(`--${name}`);
@@ -199,15 +203,18 @@ const SCENARIOS: Scenario[] = [
   },
   {
     id: 7,
-    name: "failover: 20+20 Mbit/s, uplink 1 blackholed at 5 s, restored at 15 s",
+    name: "failover: 20+20 Mbit/s, uplink 1 blackholed at 5 s, restored at 15 s (0.5 s intervals)",
     uplinks: [{ rateMbit: 20, delayMs: 10 }, { rateMbit: 20, delayMs: 10 }],
     quick: true,
     async run(ctx) {
       const total = 25;
       const probes = pingSeries(ctx.topo.lab, "lan", ctx.topo.internetHost, total * 100, 10);
+      const launchedAt = performance.now();
       const transfer = iperf(ctx.topo.lab, "lan", ctx.topo.internetHost, { seconds: total, intervalS: 0.5 });
       await Bun.sleep(5000);
       await ctx.topo.cut(0);
+      const cutAt = performance.now();
+      const shown = stallShown(ctx, 0, cutAt);
       await Bun.sleep(10_000);
       await ctx.topo.restore(0);
       const restoredAt = performance.now();
@@ -231,7 +238,29 @@ const SCENARIOS: Scenario[] = [
         stall = Math.max(stall, run);
       }
       const { ms: gap, atMs } = largestGap(p);
+      // Issue 11: from 1 s after the cut to the restore, the tunnel carries what the surviving
+      // link can (its rate × the payload share of a tunnelled packet). Interval k of iperf's
+      // 0.5 s intervals covers [k/2, k/2 + 0.5) s after its start (≈ the launch).
+      const survivor = (ctx.shapes[1]!.rateMbit ?? 0) * PAYLOAD_SHARE;
+      const from = Math.ceil((cutAt - launchedAt + 1000) / 500);
+      const to = Math.floor((restoredAt - launchedAt) / 500);
+      const held = t.intervals.slice(from, to);
+      const heldPct = (100 * held.reduce((a, b) => a + b, 0)) / Math.max(1, held.length) / survivor;
+      const worst1s = Math.min(...held.slice(0, -1).map((x, k) => (x + held[k + 1]!) / 2));
+      const cutIdx = Math.floor((cutAt - launchedAt) / 500);
+      const shownMs = await shown;
+      const worstShown = Math.max(shownMs.client, shownMs.server);
       return [
+        {
+          name: "cut uplink shown stalled in /status, client / server",
+          value: `${fmtShown(shownMs.client)} / ${fmtShown(shownMs.server)}`,
+          unit: "ms after the cut",
+          target: "≤ 500 ms",
+          met: worstShown <= 500,
+        },
+        { name: "0.5 s intervals from 1 s before the cut to 3 s after", value: t.intervals.slice(cutIdx - 2, cutIdx + 7).map(f1).join(" "), unit: "Mbit/s" },
+        { name: "delivery from 1 s after the cut to the restore, % of the surviving link (rate × payload share)", value: f1(heldPct), unit: "%", target: "≥ 90 %", met: heldPct >= 90 },
+        { name: "… worst 1 s of that span", value: f1((100 * worst1s) / survivor), unit: "%" },
         { name: "largest gap in the 10 ms probe stream", value: gap, unit: "ms", target: "≤ 300 ms", met: gap <= 300 },
         { name: "… starting at (probe time; cut at 5 s, restore at 15 s)", value: f1(atMs / 1000), unit: "s" },
         { name: "TCP stall (longest run of 0.5 s intervals under 1 Mbit/s)", value: stall, unit: "s" },
@@ -340,6 +369,23 @@ const SCENARIOS: Scenario[] = [
   },
 ];
 
+/** Polls both ends' /status every 20 ms for 3 s: ms from the cut until link i shows stalled (Infinity: not seen). */
+async function stallShown(ctx: Context, i: number, cutAt: number): Promise<{ client: number; server: number }> {
+  const seen = { client: Infinity, server: Infinity };
+  while (performance.now() - cutAt < 3000 && (seen.client === Infinity || seen.server === Infinity)) {
+    await Promise.all(
+      (["client", "server"] as const).map(async (side) => {
+        if (seen[side] !== Infinity) return;
+        const doc = await fetchStatus({ unix: controlSocketOf(ctx.tunnel, side) }, 1000).then((r) => r.doc, () => undefined);
+        if (doc?.tunnels[i]?.stalled) seen[side] = performance.now() - cutAt;
+      }),
+    );
+    await Bun.sleep(20);
+  }
+  return seen;
+}
+const fmtShown = (ms: number) => (Number.isFinite(ms) ? String(Math.round(ms)) : "not within 3000");
+
 const label = (s: Scenario) => `${s.id}${s.variant ?? ""}`;
 
 async function runScenario(s: Scenario): Promise<ScenarioResult> {
@@ -348,7 +394,7 @@ async function runScenario(s: Scenario): Promise<ScenarioResult> {
   const servers = [];
   try {
     const t0 = performance.now();
-    tunnel = await startTunnel(topo, { reorderBufferSize: s.reorderBufferSize ?? 64, timeout: 10 });
+    tunnel = await startTunnel(topo, { reorderBufferSize: s.reorderBufferSize ?? 64, timeout: 10, controlSockets: true });
     const startupMs = performance.now() - t0;
     servers.push(startIperfServer(topo.lab, "inet", topo.internetHost), startIperfServer(topo.lab, "server", topo.serverPublic));
     await Bun.sleep(300);
@@ -387,6 +433,16 @@ buildBinary();
 const chosen = SCENARIOS.filter((s) => (ONLY.length > 0 ? ONLY.includes(s.id) : !QUICK || s.quick));
 const commit = Bun.spawnSync(["git", "rev-parse", "--short", "HEAD"], { cwd: ROOT }).stdout.toString().trim();
 const dirty = Bun.spawnSync(["git", "status", "--porcelain", "src"], { cwd: ROOT }).stdout.toString().trim() !== "";
+if (flag("sweep")) {
+  try {
+    if (option("from", "")) rerenderSweep(option("from", ""));
+    else await runSweep({ quick: QUICK, commit, dirty, cells: option("cells", "").split(",").filter(Boolean) });
+  } catch (e) {
+    console.error(`bench: ${(e as Error).message}`);
+    process.exit(2);
+  }
+  process.exit(0);
+}
 const results: ScenarioResult[] = [];
 const started = performance.now();
 for (const s of chosen) {
@@ -414,9 +470,15 @@ mkdirSync(join(ROOT, "bench", "results"), { recursive: true });
 const jsonFile = join(ROOT, "bench", "results", `${date}-${commit}${QUICK ? "-quick" : ""}${ONLY.length > 0 ? `-only-${ONLY.join("-")}` : ""}.json`);
 writeFileSync(jsonFile, JSON.stringify({ date, commit, dirty, quick: QUICK, seconds: SECONDS, payloadShare: PAYLOAD_SHARE, results }, null, 2));
 if (ONLY.length === 0) {
+  let sweep = ""; // the sweep's section (written by --sweep) is kept
+  try {
+    sweep = sweepSectionOf(readFileSync(join(ROOT, "BENCHMARKS.md"), "utf8"));
+  } catch {
+    // no BENCHMARKS.md yet
+  }
   writeFileSync(
     join(ROOT, "BENCHMARKS.md"),
-    `# Benchmarks\n\n${header}\n\nReproduce: \`sudo npm run bench\` (or \`npm run bench -- --quick\` for a 2-minute subset) on a Linux machine with iperf3; the raw numbers are in \`bench/results/\`. Each scenario builds the lab topology (LAN host → client router → shaped uplinks → server → internet host, in network namespaces), measures the bare best single uplink and mlvpn in the same run. The tunnel uses the guide's \`reorder_buffer_size = 64\` (scenario 3b: 0); TCP uses the kernel's default congestion control (${CONGESTION_CONTROL} here). Aggregation efficiency = goodput ÷ (sum of uplink rates × ${(PAYLOAD_SHARE * 100).toFixed(1)} %, the TCP payload share of a full tunnelled packet on the uplink). Targets are those of issue #6.\n\n${table(results)}`,
+    `# Benchmarks\n\n${header}\n\nReproduce: \`sudo npm run bench\` (or \`npm run bench -- --quick\` for a 2-minute subset) on a Linux machine with iperf3; the raw numbers are in \`bench/results/\`. Each scenario builds the lab topology (LAN host → client router → shaped uplinks → server → internet host, in network namespaces), measures the bare best single uplink and mlvpn in the same run. The tunnel uses the guide's \`reorder_buffer_size = 64\` (scenario 3b: 0); TCP uses the kernel's default congestion control (${CONGESTION_CONTROL} here). Aggregation efficiency = goodput ÷ (sum of uplink rates × ${(PAYLOAD_SHARE * 100).toFixed(1)} %, the TCP payload share of a full tunnelled packet on the uplink). Targets are those of issue #6.\n\n${table(results)}${sweep ? `\n${sweep}` : ""}`,
   );
 }
 console.error(`bench: results in ${jsonFile}${ONLY.length === 0 ? " and BENCHMARKS.md" : ""}`);

@@ -3,14 +3,19 @@
  * this machine, as in the MLVPN deployment guide. Builds dist/mlvpn, brings the lab up, starts
  * both ends, then shows with a live per-link view: a ping from the LAN host to the internet host
  * through the tunnel, each uplink alone versus the bonded tunnel, and one uplink cut and
- * restored during a transfer. Ends with a summary and removes everything (Ctrl-C too).
+ * restored during a transfer. Each uplink's state comes from the client's `/status` (control
+ * socket), polled every 100 ms: "up", "STALLED" (no answer: out of use and probed, while MLVPN's
+ * state stays connected until `timeout`) or "DOWN"; a change prints at once, with the time since
+ * the cut. Ends with a summary and removes everything (Ctrl-C too).
  * Needs root and iperf3.
  */
+import { fetchStatus } from "../src/io/control-client.ts";
+import { isUpStatus } from "../src/status/document.ts";
 import { buildBinary } from "../test/lab/mlvpn.ts";
 import { answered, iperf, percentile, pingSeries, startIperfServer } from "../test/lab/measure.ts";
 import { labSkipReason } from "../test/lab/netns.ts";
 import { createTopology, type Topology } from "../test/lab/topology.ts";
-import { type LabTunnel, startTunnel } from "../test/lab/tunnel.ts";
+import { controlSocketOf, type LabTunnel, startTunnel } from "../test/lab/tunnel.ts";
 
 const RATE = 20;
 const DELAYS = [10, 30];
@@ -57,10 +62,37 @@ function liveView(t: Topology, label: () => string): { stop(): void } {
   return { stop: () => clearInterval(timer) };
 }
 
-function linkState(i: number): string {
-  const ev = tunnel?.events("client") ?? [];
-  const mine = ev.filter((e) => e.endsWith(` adsl${i + 1}`));
-  return mine.at(-1)?.startsWith("rtun_up") ? "up  " : "DOWN";
+/** Each uplink's state as the client's /status shows it, refreshed every STATE_POLL_MS. */
+const STATE_POLL_MS = 100;
+let states: string[] = [];
+let cutAt: number | undefined;
+/** Seconds from the cut of uplink 1 to its state leaving "up" in /status. */
+let shownAfterS: number | undefined;
+const linkState = (i: number) => (states[i] ?? "?").padEnd(7);
+
+function watchStates(t: LabTunnel): { stop(): void } {
+  let busy = false;
+  const timer = setInterval(async () => {
+    if (busy) return;
+    busy = true;
+    try {
+      const doc = (await fetchStatus({ unix: controlSocketOf(t, "client") }, 1000)).doc;
+      const next = doc.tunnels.map((l) => (!isUpStatus(l.status) ? "DOWN" : l.stalled ? "STALLED" : "up"));
+      next.forEach((st, i) => {
+        if (states.length > 0 && st !== states[i]) {
+          const since = cutAt === undefined ? "" : ` (${((performance.now() - cutAt) / 1000).toFixed(2)} s after the cut)`;
+          say(`        uplink ${i + 1} is now ${st}${since}`);
+          if (i === 0 && cutAt !== undefined && shownAfterS === undefined) shownAfterS = (performance.now() - cutAt) / 1000;
+        }
+      });
+      states = next;
+    } catch {
+      // the client is starting or stopping: keep the last states
+    } finally {
+      busy = false;
+    }
+  }, STATE_POLL_MS);
+  return { stop: () => clearInterval(timer) };
 }
 
 async function main(): Promise<void> {
@@ -73,8 +105,9 @@ async function main(): Promise<void> {
   buildBinary();
   topo = await createTopology({ uplinks: DELAYS.map((d) => ({ rateMbit: RATE, delayMs: d })) });
   say(`   LAN host ${topo.lanHost} → client router → uplinks ${DELAYS.map((d, i) => `${i + 1}: ${RATE} Mbit/s, ${d} ms`).join("; ")} → server ${topo.serverPublic} → internet host ${topo.internetHost}`);
-  tunnel = await startTunnel(topo, { reorderBufferSize: 64, timeout: 10 });
+  tunnel = await startTunnel(topo, { reorderBufferSize: 64, timeout: 10, controlSockets: true });
   say(`   tunnel up (status script events on the client: ${tunnel.events("client").join(", ")})`);
+  const watch = watchStates(tunnel);
 
   say(bold("\n2. Ping from the LAN host to the internet host, through the tunnel"));
   const ping = await pingSeries(topo.lab, "lan", topo.internetHost, 20, 100);
@@ -104,9 +137,11 @@ async function main(): Promise<void> {
   const transfer = iperf(topo.lab, "lan", topo.internetHost, { seconds: 20 });
   await Bun.sleep(5000);
   await topo.cut(0);
+  cutAt = performance.now();
   phase = "← uplink 1 cut";
   await Bun.sleep(7000);
   await topo.restore(0);
+  cutAt = undefined;
   phase = "← uplink 1 restored";
   const failover = await transfer;
   view2.stop();
@@ -117,6 +152,7 @@ async function main(): Promise<void> {
 
   iperfInet.kill();
   iperfServer.kill();
+  watch.stop();
 
   say(bold("\nSummary"));
   say("| measurement | value |\n|---|---|");
@@ -125,6 +161,7 @@ async function main(): Promise<void> {
   say(`| uplink 2 alone (${RATE} Mbit/s, ${DELAYS[1]} ms) | ${alone[1]!.toFixed(1)} Mbit/s |`);
   say(`| mlvpn over both | ${bonded.mbps.toFixed(1)} Mbit/s (${((100 * bonded.mbps) / (alone[0]! + alone[1]!)).toFixed(0)} % of the sum) |`);
   say(`| transfer across a cut of uplink 1 | ${failover.ok ? "survived" : "broke"}, ${failover.mbps.toFixed(1)} Mbit/s average |`);
+  say(`| uplink 1 shown stalled in /status | ${shownAfterS === undefined ? "not while cut" : `${shownAfterS.toFixed(2)} s after the cut`} |`);
   say(`| took | ${((performance.now() - t0) / 1000).toFixed(0)} s |`);
 }
 

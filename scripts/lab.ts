@@ -56,11 +56,16 @@ function parseUplink(spec: string): UplinkShape {
 
 function parseShapeArgs(args: string[]): Partial<UplinkShape> {
   const s: Partial<UplinkShape> = {};
-  const keys: Record<string, keyof UplinkShape> = { rate: "rateMbit", delay: "delayMs", jitter: "jitterMs", loss: "lossPct", queue: "queuePackets" };
+  const keys: Record<string, Exclude<keyof UplinkShape, "trace">> = { rate: "rateMbit", delay: "delayMs", jitter: "jitterMs", loss: "lossPct", queue: "queuePackets" };
   for (const a of args) {
     const m = /^(\w+)=(.*)$/.exec(a);
+    // trace=NAME (bench/traces/NAME.up and .down) or trace=- (none)
+    if (m?.[1] === "trace") {
+      s.trace = m[2] === "-" ? undefined : m[2];
+      continue;
+    }
     const key = m && keys[m[1]!];
-    if (!m || !key) throw new UsageError(`unknown shape setting "${a}" (rate=, delay=, jitter=, loss=, queue=)`);
+    if (!m || !key) throw new UsageError(`unknown shape setting "${a}" (rate=, delay=, jitter=, loss=, queue=, trace=)`);
     s[key] = key === "rateMbit" && m[2] === "-" ? undefined : number(m[2]!, m[1]!);
   }
   if (Object.keys(s).length === 0) throw new UsageError("shape: nothing to change");
@@ -86,7 +91,7 @@ function uplinkArg(topo: Topology, v: string | undefined): number {
 
 const fmtShape = (s: UplinkShape) =>
   [
-    s.rateMbit === undefined ? "rate unlimited" : `rate ${s.rateMbit} Mbit/s, queue ${s.queuePackets ?? 100} pkts`,
+    s.trace ? `trace ${s.trace}, queue ${s.queuePackets ?? 100} pkts` : s.rateMbit === undefined ? "rate unlimited" : `rate ${s.rateMbit} Mbit/s, queue ${s.queuePackets ?? 100} pkts`,
     `delay ${s.delayMs ?? 0} ms`,
     `jitter ${s.jitterMs ?? 0} ms`,
     `loss ${s.lossPct ?? 0} %`,

@@ -203,14 +203,32 @@ export class SendPath {
 
   /** Step 4: stalls, probes and pacing, on the timer. */
   onTimer(nowMs: number): void {
-    for (const l of this.host.active()) {
+    const links = this.host.active();
+    let heardMs = Number.NEGATIVE_INFINITY; // the peer was last heard on some link
+    for (const l of links) heardMs = Math.max(heardMs, l.lastRecvMs);
+    for (const l of links) {
       if (!l.stalled && this.isStalled(l, nowMs)) this.stall(l, nowMs);
       if (l.stalled && nowMs >= l.nextProbeMs) {
         l.nextProbeMs = nowMs + PROBE_INTERVAL_MS;
         this.host.transmitProbe(l);
+      } else if (!l.stalled && this.isSilent(l, heardMs, nowMs)) {
+        l.nextProbeMs = nowMs + stallTimeoutMs(l);
+        this.host.transmitProbe(l);
       }
       this.pump(l, nowMs);
     }
+  }
+
+  /**
+   * Nothing in flight and nothing heard on this link for a stall timeout, while the peer is heard
+   * on another link: worth a probe (at most one per stall timeout). The probe is in flight, so
+   * no answer within the stall timeout stalls the link. Without it, the end that only receives
+   * on a link (the server of an upload, or a link the express lane does not use) would notice a
+   * cut only with its next keepalive, up to a second later.
+   */
+  private isSilent(l: Link, heardMs: number, nowMs: number): boolean {
+    const t = stallTimeoutMs(l);
+    return l.sender.inflightBytes === 0 && nowMs - l.lastRecvMs > t && nowMs - heardMs <= t && nowMs >= l.nextProbeMs;
   }
 
   private isStalled(l: Link, nowMs: number): boolean {
@@ -258,6 +276,12 @@ export class SendPath {
     if (head >= 0 && s.inflightBytes < s.estimator.inflightCap()) t = Math.min(t, s.sendableAt(s.lengthOf(head) + TUNNEL_OVERHEAD, nowMs));
     if (l.stalled) t = Math.min(t, l.nextProbeMs);
     else if (s.inflightBytes > 0) t = Math.min(t, Math.max(s.lastAckMs, s.flightSinceMs) + stallTimeoutMs(l) + 1);
+    else {
+      // The silence check (isSilent). Once past, a packet heard on another link runs the timer
+      // soon enough: its acknowledgement is due within ACK_DELAY_MS.
+      const quietAt = Math.max(l.lastRecvMs + stallTimeoutMs(l), l.nextProbeMs) + 1;
+      if (quietAt > nowMs) t = Math.min(t, quietAt);
+    }
     return t;
   }
 }

@@ -4,7 +4,9 @@
  * routers with no internet access, often through an SSH tunnel.
  *
  * The script polls `status` (the `/status` JSON of contract.ts, fetched relative to the page so
- * that it also works behind a reverse proxy under a sub-path) once a second, keeps the last five
+ * that it also works behind a reverse proxy under a sub-path) four times a second, so that a
+ * stalled link shows within half a second (its pill says "stalled" although MLVPN's state is
+ * still "connected" until timeout), takes a history point about once a second, keeps the last five
  * minutes in a fixed-size ring buffer and draws throughput, RTT and loss per link on canvases by
  * hand. Link names come from the configuration, so every text reaches the DOM through
  * `textContent`, never as markup.
@@ -77,7 +79,9 @@ const BODY = `
 
 const SCRIPT = `
 "use strict";
-var WINDOW_S = 300, CAPACITY = 400, POLL_MS = 1000, FETCH_TIMEOUT_MS = 2500, GAP_S = 3.5;
+// The state is polled 4 times a second (a stalled link shows within half a second); the
+// history takes a point per HIST_STEP_S.
+var WINDOW_S = 300, CAPACITY = 400, POLL_MS = 250, HIST_STEP_S = 0.95, FETCH_TIMEOUT_MS = 2500, GAP_S = 3.5;
 // Visible time span [seconds, seconds between grid lines]: the smallest that holds the history,
 // so that a page opened a moment ago does not squeeze its first points into a corner.
 var SPANS = [[60, 10], [120, 20], [300, 60]];
@@ -136,7 +140,7 @@ function sample(doc) {
     // another process, another link set or a clock step: old points would be meaningless
     identity = id; prev = null; histClear(); buildCards(doc);
   }
-  if (prev && doc.now === prev.now) return;
+  if (prev && doc.now - prev.now < HIST_STEP_S) return false;
   var dt = prev ? doc.now - prev.now : 0;
   function rate(cur, old) { return prev && dt > 0 && cur >= old ? ((cur - old) * 8) / dt : null; }
   var row = doc.tunnels.map(function (l, i) {
@@ -155,6 +159,7 @@ function sample(doc) {
     sent: doc.tunnels.map(function (l) { return l.sentbytes; }),
     recv: doc.tunnels.map(function (l) { return l.recvbytes; }),
   };
+  return true;
 }
 
 // ---- cards: built once per link set, then only their texts change
@@ -187,11 +192,13 @@ function buildCards(doc) {
 function updateCards(doc) {
   doc.tunnels.forEach(function (l, i) {
     var c = cards[i], d = c.dds;
-    c.pill.textContent = l.status;
-    c.pill.className = "pill " + (STATE_CLASS[l.status] || "wait");
+    // A stalled link is still "connected" for MLVPN until timeout, but carries nothing: say so first.
+    var stalled = l.stalled && UP_STATES[l.status] === 1;
+    c.pill.textContent = stalled ? "stalled" : l.status;
+    c.pill.className = "pill " + (stalled ? "bad" : STATE_CLASS[l.status] || "wait");
     c.since.textContent = "since " + fmtDuration(doc.now - l.status_since);
     c.since.title = new Date(l.status_since * 1000).toLocaleString();
-    c.tags.textContent = l.stalled ? "stalled: probing" : l.scheduled ? "carrying data" : UP_STATES[l.status] ? "standby" : "";
+    c.tags.textContent = stalled ? "no answer: probing (" + l.status + " until timeout)" : l.scheduled ? "carrying data" : UP_STATES[l.status] ? "standby" : "";
     d.rtt.textContent = l.rttvar == null ? "–" : fmtMs(l.srtt) + " ± " + num(l.rttvar);
     d.minrtt.textContent = fmtMs(l.min_rtt);
     d.loss.textContent = fmtPct(l.loss_in == null ? l.loss : l.loss_in) + " / " + fmtPct(l.loss_out);
@@ -352,10 +359,10 @@ async function poll() {
     var doc;
     try { doc = await res.json(); } catch (e) { throw new Error("the reply is not JSON"); }
     if (!isStatusDocument(doc)) throw new Error("the reply is not a status document");
-    sample(doc);
+    var sampled = sample(doc);
     updateHeader(doc);
     updateCards(doc);
-    drawAll();
+    if (sampled) drawAll();
     showLive();
   } catch (e) {
     showFailure(e && e.name === "AbortError" ? "no answer within " + FETCH_TIMEOUT_MS / 1000 + " s" : e && e.name === "TypeError" ? "connection failed" : String(e && e.message || e));

@@ -19,7 +19,7 @@ const CHROMIUM = "/usr/bin/chromium";
 const CONTROL_PORT = 18_765;
 const PAGE_URL = `http://127.0.0.1:${CONTROL_PORT}/`;
 const SCREENSHOT = join(ROOT, "test", "artifacts", "status-page.png");
-/** Seconds of traffic; the page polls once a second, so about as many samples. */
+/** Seconds of traffic; the page takes a history point about once a second, so about as many samples. */
 const TRAFFIC_S = 25;
 
 const skip = labSkipReason() ?? (existsSync(CHROMIUM) ? null : `${CHROMIUM} not found (Debian: apt-get install chromium)`);
@@ -114,4 +114,17 @@ describe.skipIf(skip !== null)("status page in headless Chromium against dist/ml
     await pageState("live", 8000);
     expect(await page.isVisible("#banner")).toBe(false);
   }, 30_000);
+
+  test("a cut link's pill turns to a red 'stalled' while MLVPN still says connected, and back on restore", async () => {
+    await topo.cut(0);
+    try {
+      // Idle tunnel: the cut shows once a keepalive goes unanswered (one a second), then within a page poll (250 ms).
+      await page.waitForFunction(`document.querySelector(".card .pill").textContent === "stalled"`, undefined, { timeout: 3000, polling: 50 });
+      expect(await page.$eval(".card .pill", (p) => p.className)).toBe("pill bad");
+      expect(await page.$eval(".card .tags", (t) => t.textContent)).toBe("no answer: probing (connected until timeout)");
+    } finally {
+      await topo.restore(0);
+    }
+    await page.waitForFunction(`document.querySelector(".card .pill").textContent === "connected"`, undefined, { timeout: 5000, polling: 50 });
+  }, 20_000);
 });

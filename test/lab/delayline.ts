@@ -1,17 +1,30 @@
 /**
  * Userspace delay line (the kernel here has no netem): two TAP devices, frames read from one are
  * written to the other after a one-way delay, with jitter, seeded random loss and a "cut"
- * (blackhole), each set per direction and changeable live. Run it as its own process, in the
- * namespace where the TAPs should appear (topology.ts moves them to the client and server):
+ * (blackhole), each set per direction and changeable live; optionally a rate that follows a
+ * Mahimahi trace (trace.ts). Run it as its own process, in the namespace where the TAPs should
+ * appear (topology.ts moves them to the client and server):
  *
  *   bun test/lab/delayline.ts --a NAME --b NAME --control SOCKET [--delay MS] [--jitter MS]
  *       [--loss PCT] [--seed N] [--queue-max N] [--mtu N]
  *
  * Control: a unix socket, one JSON request per line, one JSON response per line:
  *   {"op":"get"}                                   → {"ok":true,"params":{ab,ba},"counters":{ab,ba}}
- *   {"op":"set","dir":"ab"|"ba"|"both","delayMs":10,"jitterMs":2,"lossPct":3,"cut":false}
+ *   {"op":"set","dir":"ab"|"ba"|"both","delayMs":10,"jitterMs":2,"lossPct":3,"cut":false,
+ *    "trace":"/path/x.up"|null,"queuePackets":100}
+ *   {"op":"rewind","dir":"ab"|"ba"|"both"}          → the trace starts again from its first line now
  * "ab" is frames read from TAP a and written to TAP b. Changes apply to frames that arrive
  * afterwards, except cut, which also drops frames still queued (a dead link loses what is in flight).
+ *
+ * A frame's path: cut? → random loss → [with a trace: the bottleneck, a FIFO of at most
+ * queuePackets frames (tail drop), drained by the trace's delivery opportunities: each gives
+ * 1500 bytes of IP packet (the frame less its 14-byte Ethernet header, as Mahimahi counts), a
+ * frame may span opportunities, and bytes an opportunity cannot use (queue empty) are lost] →
+ * the constant delay + jitter → out. Without a trace a frame goes straight to the delay, and the
+ * rate (if any) is htb's, in the kernel (topology.ts). An opportunity serves only frames that
+ * had arrived by its time, and what it delivers leaves at opportunity time + delay, so a
+ * late-waking worker delays frames but keeps the trace's capacity; how late the opportunities
+ * were served is counted (counters `late*`).
  *
  * Why a blocking ppoll() loop in a Worker rather than the batched tun reader and Bun timers: Bun's
  * timers fire on whole milliseconds (a 2.7 ms timer fires after ~2.1 ms), and waiting on an
@@ -27,6 +40,7 @@ import { existsSync, unlinkSync } from "node:fs";
 import { POLLERR, POLLHUP, POLLIN, POLLNVAL } from "../../src/io/libc.ts";
 import { openTun, type TunDevice } from "../../src/io/tun.ts";
 import { SeededRandom } from "../helpers/random.ts";
+import { loadTrace, OPPORTUNITY_BYTES, TraceCursor } from "./trace.ts";
 
 declare var self: Worker;
 
@@ -38,7 +52,14 @@ export interface DirectionParams {
   jitterMs: number;
   lossPct: number;
   cut: boolean;
+  /** Path of the Mahimahi trace driving the rate, null without. */
+  trace: string | null;
+  /** Bottleneck queue limit (packets) with a trace. */
+  queuePackets: number;
 }
+
+/** Default bottleneck queue with a trace: as topology.ts's htb queue. */
+export const DEFAULT_TRACE_QUEUE_PACKETS = 100;
 
 export interface DirectionCounters {
   /** Frames and bytes read from the input TAP. */
@@ -52,19 +73,40 @@ export interface DirectionCounters {
   cutDrops: number;
   overflowDrops: number;
   writeDrops: number;
-  /** Frames waiting now. */
+  /** Frames waiting now (in the delay, and in the trace's bottleneck). */
   queued: number;
+  bottleneckQueued: number;
+  /** With a trace: opportunities passed, and those that delivered something. */
+  opportunities: number;
+  usedOpportunities: number;
+  /** How late the worker served used opportunities: ≤ 0.1, ≤ 0.5, ≤ 1, ≤ 2, ≤ 5, > 5 ms. */
+  late0_1: number;
+  late0_5: number;
+  late1: number;
+  late2: number;
+  late5: number;
+  lateMore: number;
+  /** Times the trace started again (rewind, or a new trace). */
+  rewinds: number;
 }
 
-export type ControlRequest = { op: "get" } | ({ op: "set"; dir?: Direction | "both" } & Partial<DirectionParams>);
+export type ControlRequest = { op: "get" } | { op: "rewind"; dir?: Direction | "both" } | ({ op: "set"; dir?: Direction | "both" } & Partial<DirectionParams>);
 export type ControlResponse =
   | { ok: true; params: Record<Direction, DirectionParams>; counters: Record<Direction, DirectionCounters> }
   | { ok: false; error: string };
 
 // Shared memory layout: params (Float64) per direction [delayMs, jitterMs, lossProbability, cut,
-// cuts so far] then the stop flag; counters (Float64) per direction in COUNTER_NAMES order.
-const P_DELAY = 0, P_JITTER = 1, P_LOSS = 2, P_CUT = 3, P_CUTS = 4, P_STRIDE = 5, P_STOP = 10;
-const COUNTER_NAMES = ["rxFrames", "rxBytes", "txFrames", "txBytes", "lost", "cutDrops", "overflowDrops", "writeDrops", "queued"] as const;
+// cuts so far, trace changes so far, rewinds asked so far, bottleneck limit] then the stop flag;
+// the trace path per direction as UTF-8 in its own buffer (TRACE_PATH_BYTES each, NUL-padded),
+// written before its change count is bumped; counters (Float64) per direction in COUNTER_NAMES order.
+const P_DELAY = 0, P_JITTER = 1, P_LOSS = 2, P_CUT = 3, P_CUTS = 4, P_TRACES = 5, P_REWINDS = 6, P_QLIMIT = 7, P_STRIDE = 8, P_STOP = 16;
+const TRACE_PATH_BYTES = 4096;
+const COUNTER_NAMES = [
+  "rxFrames", "rxBytes", "txFrames", "txBytes", "lost", "cutDrops", "overflowDrops", "writeDrops", "queued", "bottleneckQueued",
+  "opportunities", "usedOpportunities", "late0_1", "late0_5", "late1", "late2", "late5", "lateMore", "rewinds",
+] as const;
+const LATE_BUCKETS: [number, (typeof COUNTER_NAMES)[number]][] = [[0.1, "late0_1"], [0.5, "late0_5"], [1, "late1"], [2, "late2"], [5, "late5"], [Infinity, "lateMore"]];
+const ETHERNET_HEADER = 14;
 const C = Object.fromEntries(COUNTER_NAMES.map((n, i) => [n, i])) as Record<(typeof COUNTER_NAMES)[number], number>;
 const C_STRIDE = COUNTER_NAMES.length;
 
@@ -83,6 +125,7 @@ interface WorkerInit {
   queueMax: number;
   seed: number;
   params: SharedArrayBuffer;
+  tracePaths: SharedArrayBuffer;
   counters: SharedArrayBuffer;
 }
 
@@ -117,6 +160,11 @@ class FrameQueue {
 
   nextDepart(): number {
     return this.size > 0 ? this.departs[this.head]! : Infinity;
+  }
+
+  /** Length of the oldest frame. */
+  headLength(): number {
+    return this.lens[this.head]!;
   }
 
   /** How many cuts had begun when the oldest frame arrived. */
@@ -162,8 +210,20 @@ function makePpoll(): (pfds: Uint8Array, nfds: number, timeoutMs: number) => num
   };
 }
 
+/** A direction's trace state in the worker: the cursor over its opportunities and the bottleneck. */
+interface TraceState {
+  cursor: TraceCursor;
+  /** Frames waiting for opportunities; `departs` holds their arrival times. */
+  bottleneck: FrameQueue;
+  /** Bytes of the head frame's IP packet not yet delivered (a frame may span opportunities). */
+  headLeft: number;
+}
+
+const ipBytes = (frameLen: number) => Math.max(1, frameLen - ETHERNET_HEADER);
+
 function runWorker(init: WorkerInit): void {
   const params = new Float64Array(init.params);
+  const tracePaths = new Uint8Array(init.tracePaths);
   const counters = new Float64Array(init.counters);
   const taps: TunDevice[] = [openTun({ name: init.a, kind: "tap", mtu: init.mtu }), openTun({ name: init.b, kind: "tap", mtu: init.mtu })];
   const ppoll = makePpoll();
@@ -171,6 +231,9 @@ function runWorker(init: WorkerInit): void {
   const lossRng = [new SeededRandom(init.seed * 4 + 1), new SeededRandom(init.seed * 4 + 2)];
   const jitterRng = [new SeededRandom(init.seed * 4 + 3), new SeededRandom(init.seed * 4 + 4)];
   const queues = [new FrameQueue(init.queueMax), new FrameQueue(init.queueMax)];
+  const traces: (TraceState | undefined)[] = [undefined, undefined];
+  const seenTraces = [0, 0];
+  const seenRewinds = [0, 0];
   const buf = new Uint8Array(new ArrayBuffer(65536));
   const pfds = new Uint8Array(new ArrayBuffer(16)); // two struct pollfd { int fd; short events, revents }
   const pv = new DataView(pfds.buffer);
@@ -184,7 +247,17 @@ function runWorker(init: WorkerInit): void {
     counters[d * C_STRIDE + C[name]]! += n;
   };
 
-  /** A frame read from direction d's input: drop it or queue it with its departure time. */
+  /** Into the delay: departs `delay + jitter` after `at` (arrival, or the opportunity that delivered it), never before its predecessor. */
+  function delay(d: number, frame: Uint8Array, len: number, at: number, cuts: number): void {
+    const p = d * P_STRIDE;
+    const q = queues[d]!;
+    if (q.size >= init.queueMax) return void count(d, "overflowDrops");
+    const jitter = params[p + P_JITTER]!;
+    const extra = jitter > 0 ? jitter * jitterRng[d]!.float() : 0;
+    q.push(frame, len, Math.max(q.lastDepart, at + params[p + P_DELAY]! + extra), cuts);
+  }
+
+  /** A frame read from direction d's input: drop it, or on to the bottleneck (with a trace) or the delay. */
   function accept(d: number, len: number, now: number): void {
     count(d, "rxFrames");
     count(d, "rxBytes", len);
@@ -192,11 +265,80 @@ function runWorker(init: WorkerInit): void {
     if (params[p + P_CUT]) return void count(d, "cutDrops");
     const loss = params[p + P_LOSS]!;
     if (loss > 0 && lossRng[d]!.float() < loss) return void count(d, "lost");
-    const q = queues[d]!;
-    if (q.size >= init.queueMax) return void count(d, "overflowDrops");
-    const jitter = params[p + P_JITTER]!;
-    const extra = jitter > 0 ? jitter * jitterRng[d]!.float() : 0;
-    q.push(buf, len, Math.max(q.lastDepart, now + params[p + P_DELAY]! + extra), params[p + P_CUTS]!);
+    const tr = traces[d];
+    if (!tr) return delay(d, buf, len, now, params[p + P_CUTS]!);
+    if (tr.bottleneck.size >= params[p + P_QLIMIT]!) return void count(d, "overflowDrops");
+    if (tr.bottleneck.size === 0) tr.headLeft = ipBytes(len);
+    tr.bottleneck.push(buf, len, now, params[p + P_CUTS]!);
+  }
+
+  /** Serves direction d's bottleneck with every opportunity up to now. */
+  function serve(d: number, now: number): void {
+    const tr = traces[d];
+    if (!tr) return;
+    const b = tr.bottleneck;
+    const c = tr.cursor;
+    while (c.at <= now) {
+      if (b.size === 0 || b.nextDepart() > c.at) {
+        // Nothing had arrived by this opportunity: it is lost, and so is every one until the head
+        // frame's arrival (or until now, with the queue empty: later frames are stamped later).
+        count(d, "opportunities", c.skipBefore(b.size === 0 ? now : b.nextDepart()) || (c.advance(), 1));
+        continue;
+      }
+      const t = c.at;
+      let budget = OPPORTUNITY_BYTES;
+      while (budget > 0 && b.size > 0 && b.nextDepart() <= t) {
+        const take = Math.min(budget, tr.headLeft);
+        budget -= take;
+        tr.headLeft -= take;
+        if (tr.headLeft > 0) break;
+        const cuts = b.headCuts();
+        const frame = b.shift();
+        delay(d, frame, frame.length, t, cuts);
+        if (b.size > 0) tr.headLeft = ipBytes(b.headLength());
+      }
+      const late = now - t;
+      for (const [limit, name] of LATE_BUCKETS) {
+        if (late <= limit) {
+          count(d, name);
+          break;
+        }
+      }
+      count(d, "opportunities");
+      count(d, "usedOpportunities");
+      c.advance();
+    }
+  }
+
+  /** Applies a new trace (or none) and rewinds asked through the shared parameters. */
+  function control(d: number, now: number): void {
+    const p = d * P_STRIDE;
+    if (params[p + P_TRACES] !== seenTraces[d]) {
+      seenTraces[d] = params[p + P_TRACES]!;
+      const raw = tracePaths.subarray(d * TRACE_PATH_BYTES, (d + 1) * TRACE_PATH_BYTES);
+      const end = raw.indexOf(0);
+      const path = new TextDecoder().decode(raw.subarray(0, end < 0 ? raw.length : end));
+      const old = traces[d];
+      traces[d] = path ? { cursor: new TraceCursor(loadTrace(path)), bottleneck: old?.bottleneck ?? new FrameQueue(init.queueMax), headLeft: old?.headLeft ?? 0 } : undefined;
+      if (traces[d]) {
+        traces[d]!.cursor.rewind(now);
+        count(d, "rewinds");
+      } else if (old) {
+        // No rate any more: what waited at the bottleneck goes on to the delay now.
+        while (old.bottleneck.size > 0) {
+          const cuts = old.bottleneck.headCuts();
+          const frame = old.bottleneck.shift();
+          delay(d, frame, frame.length, now, cuts);
+        }
+      }
+    }
+    if (params[p + P_REWINDS] !== seenRewinds[d]) {
+      seenRewinds[d] = params[p + P_REWINDS]!;
+      if (traces[d]) {
+        traces[d]!.cursor.rewind(now);
+        count(d, "rewinds");
+      }
+    }
   }
 
   /** Writes every frame of direction d that is due; one that was in flight during a cut is dropped, even a short cut. */
@@ -215,11 +357,21 @@ function runWorker(init: WorkerInit): void {
     }
   }
 
+  /** When direction d next needs the worker: a departure, or an opportunity with a frame waiting for it. */
+  function nextEvent(d: number): number {
+    const tr = traces[d];
+    const t = queues[d]!.nextDepart();
+    return tr && tr.bottleneck.size > 0 ? Math.min(t, Math.max(tr.cursor.at, tr.bottleneck.nextDepart())) : t;
+  }
+
   while (!params[P_STOP]) {
     const now = performance.now();
-    flush(0, now);
-    flush(1, now);
-    const next = Math.min(queues[0]!.nextDepart(), queues[1]!.nextDepart());
+    for (let d = 0; d < 2; d++) {
+      control(d, now);
+      serve(d, now);
+      flush(d, now);
+    }
+    const next = Math.min(nextEvent(0), nextEvent(1));
     if (ppoll(pfds, 2, Math.min(IDLE_WAIT_MS, next - now)) > 0) {
       for (let d = 0; d < 2; d++) {
         const revents = pv.getInt16(d * 8 + 6, true);
@@ -235,7 +387,10 @@ function runWorker(init: WorkerInit): void {
         }
       }
     }
-    for (let d = 0; d < 2; d++) counters[d * C_STRIDE + C.queued] = queues[d]!.size;
+    for (let d = 0; d < 2; d++) {
+      counters[d * C_STRIDE + C.queued] = queues[d]!.size + (traces[d]?.bottleneck.size ?? 0);
+      counters[d * C_STRIDE + C.bottleneckQueued] = traces[d]?.bottleneck.size ?? 0;
+    }
   }
   for (const t of taps) t.close();
 }
@@ -264,7 +419,10 @@ function num(v: unknown, what: string, min: number, max: number): number {
 function main(): void {
   const args = parseArgs(process.argv.slice(2));
   const params = new Float64Array(new SharedArrayBuffer(8 * (2 * P_STRIDE + 1)));
+  const tracePaths = new Uint8Array(new SharedArrayBuffer(2 * TRACE_PATH_BYTES));
   const counters = new Float64Array(new SharedArrayBuffer(8 * 2 * C_STRIDE));
+  const traceNames: (string | null)[] = [null, null];
+  for (let d = 0; d < 2; d++) params[d * P_STRIDE + P_QLIMIT] = DEFAULT_TRACE_QUEUE_PACKETS;
 
   /** Validates a whole request before anything is changed, so a bad field changes nothing. */
   const setParams = (dirs: number[], r: Partial<DirectionParams>) => {
@@ -273,9 +431,27 @@ function main(): void {
     if (r.jitterMs !== undefined) v.push([P_JITTER, num(r.jitterMs, "jitterMs", 0, 60_000)]);
     if (r.lossPct !== undefined) v.push([P_LOSS, num(r.lossPct, "lossPct", 0, 100) / 100]);
     if (r.cut !== undefined) v.push([P_CUT, r.cut ? 1 : 0]);
+    if (r.queuePackets !== undefined) {
+      const n = num(r.queuePackets, "queuePackets", 1, 1_000_000);
+      if (!Number.isInteger(n)) throw new Error(`queuePackets must be an integer, got ${n}`);
+      v.push([P_QLIMIT, n]);
+    }
+    let path: Uint8Array | undefined;
+    if (r.trace !== undefined) {
+      if (r.trace !== null && typeof r.trace !== "string") throw new Error(`trace must be a file path or null, got ${JSON.stringify(r.trace)}`);
+      if (r.trace) loadTrace(r.trace); // a bad file is refused here, with its line, not in the worker
+      path = new TextEncoder().encode(r.trace ?? "");
+      if (path.length >= TRACE_PATH_BYTES) throw new Error(`trace path longer than ${TRACE_PATH_BYTES - 1} bytes`);
+    }
     for (const d of dirs) {
       if (r.cut && !params[d * P_STRIDE + P_CUT]) params[d * P_STRIDE + P_CUTS]! += 1; // frames queued now are in flight during this cut
       for (const [field, value] of v) params[d * P_STRIDE + field] = value;
+      if (path) {
+        tracePaths.fill(0, d * TRACE_PATH_BYTES, (d + 1) * TRACE_PATH_BYTES);
+        tracePaths.set(path, d * TRACE_PATH_BYTES);
+        traceNames[d] = r.trace ?? null;
+        params[d * P_STRIDE + P_TRACES]! += 1; // after the path: the worker reads it when it sees the change
+      }
     }
   };
   const snapshot = () => {
@@ -283,7 +459,7 @@ function main(): void {
     const cs = {} as Record<Direction, DirectionCounters>;
     DIRECTIONS.forEach((dir, d) => {
       const p = d * P_STRIDE;
-      ps[dir] = { delayMs: params[p + P_DELAY]!, jitterMs: params[p + P_JITTER]!, lossPct: params[p + P_LOSS]! * 100, cut: params[p + P_CUT] === 1 };
+      ps[dir] = { delayMs: params[p + P_DELAY]!, jitterMs: params[p + P_JITTER]!, lossPct: params[p + P_LOSS]! * 100, cut: params[p + P_CUT] === 1, trace: traceNames[d]!, queuePackets: params[p + P_QLIMIT]! };
       cs[dir] = Object.fromEntries(COUNTER_NAMES.map((n, i) => [n, counters[d * C_STRIDE + i]!])) as unknown as DirectionCounters;
     });
     return { ok: true as const, params: ps, counters: cs };
@@ -291,11 +467,13 @@ function main(): void {
   const handle = (line: string): ControlResponse => {
     try {
       const r = JSON.parse(line) as ControlRequest;
-      if (r.op === "set") {
+      if (r.op !== "set" && r.op !== "rewind" && r.op !== "get") throw new Error(`unknown op ${JSON.stringify((r as { op?: unknown }).op)}`);
+      if (r.op !== "get") {
         const dirs = r.dir === undefined || r.dir === "both" ? [0, 1] : [DIRECTIONS.indexOf(r.dir)];
         if (dirs[0] === -1) throw new Error(`unknown direction ${JSON.stringify(r.dir)}`);
-        setParams(dirs, r);
-      } else if (r.op !== "get") throw new Error(`unknown op ${JSON.stringify((r as { op?: unknown }).op)}`);
+        if (r.op === "set") setParams(dirs, r);
+        else for (const d of dirs) params[d * P_STRIDE + P_REWINDS]! += 1;
+      }
       return snapshot();
     } catch (e) {
       return { ok: false, error: e instanceof Error ? e.message : String(e) };
@@ -355,6 +533,7 @@ function main(): void {
     queueMax: num(args["queue-max"] ?? "10000", "--queue-max", 1, 1_000_000),
     seed: num(args.seed ?? "1", "--seed", 0, 2 ** 31),
     params: params.buffer as SharedArrayBuffer,
+    tracePaths: tracePaths.buffer as SharedArrayBuffer,
     counters: counters.buffer as SharedArrayBuffer,
   } satisfies WorkerInit);
 }

@@ -67,9 +67,13 @@ export interface PingSeries {
   intervalMs: number;
 }
 
-/** `count` probes `intervalMs` apart (root can go down to 10 ms); replies matched by icmp_seq. */
-export async function pingSeries(lab: Lab, ns: string, target: string, count: number, intervalMs: number): Promise<PingSeries> {
-  const args = ["ping", "-n", "-c", String(count), "-i", String(intervalMs / 1000), "-W", "1", target];
+/**
+ * `count` probes `intervalMs` apart (root can go down to 10 ms); replies matched by icmp_seq.
+ * `deadlineS` ends it after that many seconds even if not all were sent (ping paces itself
+ * slower than asked on a busy machine: ~16 ms for 10).
+ */
+export async function pingSeries(lab: Lab, ns: string, target: string, count: number, intervalMs: number, deadlineS?: number): Promise<PingSeries> {
+  const args = ["ping", "-n", "-c", String(count), "-i", String(intervalMs / 1000), "-W", "1", ...(deadlineS ? ["-w", String(deadlineS)] : []), target];
   const r = await lab.exec(ns, args, { timeoutMs: count * intervalMs + 10_000 });
   const rtts: Array<number | undefined> = new Array(count).fill(undefined);
   for (const m of r.stdout.matchAll(/icmp_seq=(\d+) .*time=([\d.]+) ms/g)) {

@@ -10,7 +10,9 @@
  * in the guide (table 100+i, `ip rule from 192.168.(101+i).0/24`) and has no default route: lan →
  * inet only works once a VPN adds one. No NAT.
  *
- * Rate is what htb counts: Ethernet frames (IP packet + 14 bytes).
+ * Rate is what htb counts: Ethernet frames (IP packet + 14 bytes). A link may instead follow a
+ * Mahimahi trace (`trace`, see delayline.ts and bench/traces/README.md), each direction its own:
+ * there the delay line does the rate in userspace and counts IP packets, as Mahimahi does.
  *
  * State (shapes, cut/down flags) is kept in <labRunDir>/topology.json beside the delay lines'
  * sockets and logs, so that scripts/lab.ts can act on a lab made by an earlier invocation, and
@@ -19,6 +21,7 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { ControlRequest, ControlResponse, DirectionCounters, DirectionParams } from "./delayline.ts";
+import { loadTrace, resolveTracePath } from "./trace.ts";
 import { addVeth, attachLab, createLab, keepAfterExit, LAB_RUN_ROOT, labRunDir, labSkipReason, setForwarding, waitFor, type Lab } from "./netns.ts";
 
 export interface UplinkShape {
@@ -30,8 +33,13 @@ export interface UplinkShape {
   jitterMs?: number;
   /** Random loss in each direction, percent. */
   lossPct?: number;
-  /** htb leaf queue limit in packets (bufferbloat); default 100. Only used with a rate. */
+  /** Bottleneck queue limit in packets (bufferbloat), htb's or the trace's; default 100. Only used with a rate or a trace. */
   queuePackets?: number;
+  /**
+   * A Mahimahi trace instead of rateMbit: its name in bench/traces ("Verizon-LTE-short") or a
+   * path without the extension; `<trace>.up` drives client → server, `<trace>.down` server → client.
+   */
+  trace?: string;
 }
 
 export interface UplinkInfo {
@@ -75,6 +83,8 @@ export interface Topology {
   state(i: number): { shape: UplinkShape; cut: boolean; down: boolean };
   /** The delay line's parameters and counters per direction. */
   delayLine(i: number): Promise<DelayLineStatus>;
+  /** Starts the traces of uplink i (every uplink when omitted) from their first line now; no-op without a trace. */
+  rewind(i?: number): Promise<void>;
   /** Kills the delay lines, deletes the namespaces and the state files. Idempotent. */
   destroy(): Promise<void>;
 }
@@ -115,6 +125,18 @@ function validateShape(s: Partial<UplinkShape>, what: string): void {
   check(s.jitterMs, "jitterMs", (n) => n >= 0 && n <= 60_000, "0…60000 ms");
   check(s.lossPct, "lossPct", (n) => n >= 0 && n <= 100, "0…100 %");
   check(s.queuePackets, "queuePackets", (n) => Number.isInteger(n) && n >= 1 && n <= 100_000, "an integer ≥ 1");
+  if (s.trace !== undefined) {
+    if (typeof s.trace !== "string" || s.trace === "") throw new Error(`${what}: trace must be a trace name or path, got ${JSON.stringify(s.trace)}`);
+    if (s.rateMbit !== undefined) throw new Error(`${what}: rateMbit and trace exclude each other (the trace is the rate)`);
+    for (const ext of [".up", ".down"]) loadTrace(resolveTracePath(s.trace + ext)); // throws with the file and line
+  }
+}
+
+/** The delay line's trace settings for a shape: `.up` client → server ("ab"), `.down` the other way. */
+async function applyTrace(path: string, s: UplinkShape): Promise<void> {
+  for (const [dir, ext] of [["ab", ".up"], ["ba", ".down"]] as const) {
+    await control(path, { op: "set", dir, trace: s.trace ? resolveTracePath(s.trace + ext) : null, queuePackets: s.queuePackets ?? DEFAULT_QUEUE_PACKETS });
+  }
 }
 
 /** One request over a delay line's control socket. */
@@ -202,6 +224,8 @@ class LabTopology implements Topology {
     const u = this.uplink(i);
     validateShape(s, `uplink ${i}`);
     const next = { ...this.st.shapes[i], ...s };
+    validateShape(next, `uplink ${i}`); // rate and trace together
+    if ("trace" in s || "queuePackets" in s) await applyTrace(controlSocket(this.st.prefix, i), next);
     if ("rateMbit" in s || "queuePackets" in s) {
       await applyRate(this.lab, "client", u.clientIf, next);
       await applyRate(this.lab, "server", u.serverIf, next);
@@ -247,6 +271,12 @@ class LabTopology implements Topology {
   delayLine(i: number): Promise<DelayLineStatus> {
     this.uplink(i);
     return control(controlSocket(this.st.prefix, i), { op: "get" });
+  }
+
+  async rewind(i?: number): Promise<void> {
+    const which = i === undefined ? this.st.uplinks.map((u) => u.index) : [this.uplink(i).index];
+    // Only the traced links: the requests go out together, so the traces start within a ms or so of each other.
+    await Promise.all(which.filter((k) => this.st.shapes[k]!.trace).map((k) => control(controlSocket(this.st.prefix, k), { op: "rewind" })));
   }
 
   destroy(): Promise<void> {
@@ -328,6 +358,7 @@ export async function createTopology(opts: {
         },
         { timeoutMs: STARTUP_TIMEOUT_MS, intervalMs: 50, what: `delay line ${i} to start` },
       );
+      if (opts.uplinks[i]!.trace) await applyTrace(sock, opts.uplinks[i]!);
     }
 
     for (const u of uplinks) {

@@ -14,6 +14,8 @@ import type { Topology } from "./topology.ts";
 export interface TunnelOptions {
   reorderBufferSize?: number;
   timeout?: number;
+  /** Each end gets a control socket (`control_unix_path`), at controlSocketOf(tunnel, side). */
+  controlSockets?: boolean;
   general?: string | ((side: Side, dir: string) => string);
   link?: (i: number) => string;
   /** How to start each end: another binary, from source, with profiling flags… */
@@ -37,7 +39,10 @@ export async function startTunnel(topo: Topology, o: TunnelOptions = {}): Promis
     uplinks: topo.uplinks.map((u, i) => ({ client: u.clientAddr, server: topo.serverPublic, port: 5080 + i })),
     timeout: o.timeout ?? 10,
     reorderBufferSize: o.reorderBufferSize ?? 64,
-    general: o.general,
+    general: (side, d) => {
+      const extra = typeof o.general === "function" ? o.general(side, d) : (o.general ?? "");
+      return o.controlSockets ? `control_unix_path = "${join(d, `${side}.sock`)}"\n${extra}` : extra;
+    },
     link: o.link,
     // Two halves of the address space: everything from the LAN goes through the tunnel, while
     // mlvpn's own packets (bound to the uplink addresses) follow the per-uplink tables.
@@ -61,6 +66,9 @@ export async function startTunnel(topo: Topology, o: TunnelOptions = {}): Promis
     },
   };
 }
+
+/** The control socket of one end of a tunnel started with `controlSockets`. */
+export const controlSocketOf = (t: LabTunnel, side: Side): string => join(t.dir, `${side}.sock`);
 
 /** Test teardown: the topology goes, and the tunnel's files unless MLVPN_KEEP_E2E is set. */
 export async function destroyLab(topo: Topology | undefined, tunnel: LabTunnel | undefined): Promise<void> {
