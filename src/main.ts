@@ -11,6 +11,7 @@ import { createServiceStatus } from "./io/service-status.ts";
 import { syslogSink } from "./io/syslog.ts";
 import { createLogger, lineSink } from "./log.ts";
 import { reloadFromFile } from "./reload.ts";
+import { runFilter } from "./filter-command.ts";
 import { runStatus } from "./status/command.ts";
 import { VERSION } from "./version.ts";
 
@@ -27,6 +28,7 @@ export const EXIT_USAGE = 2;
 
 export async function main(argv: readonly string[], io: MainIo): Promise<number> {
   if (argv[0] === "status") return runStatus(argv.slice(1), io);
+  if (argv[0] === "filter") return runFilter(argv.slice(1), io);
   const cmd = parseArgs(argv);
   switch (cmd.kind) {
     case "help":

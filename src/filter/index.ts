@@ -1,0 +1,44 @@
+/**
+ * pcap-filter expressions (the language of tcpdump), compiled once into a matcher over packets:
+ *
+ *   const f = compileFilter("tcp port 22 or icmp", "raw");
+ *   f.match(packet)            // raw IPv4/IPv6 packet as read from the tun
+ *
+ * Errors are FilterError: a message, the offending token and its position. docs/filters.md
+ * lists what is supported and how it matches tcpdump.
+ */
+import { Compiler, type LinkType, type Pred, runPred } from "./compile.ts";
+import { formatFilter, parseFilter } from "./parser.ts";
+
+export { FilterError } from "./lexer.ts";
+export type { LinkType } from "./compile.ts";
+
+export interface PacketFilter {
+  /** The expression as written. */
+  readonly source: string;
+  /** As parsed, every implicit qualifier written out. */
+  readonly normalized: string;
+  /**
+   * True when the packet matches. `captured` bytes of `packet` are present (default: all);
+   * `wireLength` is what `len`, `less` and `greater` see (default: the captured length).
+   */
+  match(packet: Uint8Array, captured?: number, wireLength?: number): boolean;
+}
+
+class Compiled implements PacketFilter {
+  constructor(
+    readonly source: string,
+    readonly normalized: string,
+    private readonly pred: Pred,
+  ) {}
+
+  match(packet: Uint8Array, captured = packet.length, wireLength = captured): boolean {
+    return runPred(this.pred, packet, Math.min(captured, packet.length), wireLength);
+  }
+}
+
+export function compileFilter(expression: string, linktype: LinkType): PacketFilter {
+  const ast = parseFilter(expression);
+  const pred = new Compiler(linktype).compile(ast, expression);
+  return new Compiled(expression, formatFilter(ast), pred);
+}
