@@ -36,6 +36,11 @@ export function runPred(pred: Pred, p: Uint8Array, cap: number, wire: number): b
   return r && !failed;
 }
 
+/** Whether the last match read past the captured bytes (and so rejected the packet). */
+export function lastMatchHitEnd(): boolean {
+  return failed;
+}
+
 function u8(p: Uint8Array, cap: number, off: number): number {
   if (off + 1 > cap) {
     failed = true;

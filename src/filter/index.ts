@@ -7,7 +7,7 @@
  * Errors are FilterError: a message, the offending token and its position. docs/filters.md
  * lists what is supported and how it matches tcpdump.
  */
-import { Compiler, type LinkType, type Pred, runPred } from "./compile.ts";
+import { Compiler, type LinkType, lastMatchHitEnd, type Pred, runPred } from "./compile.ts";
 import { formatFilter, parseFilter } from "./parser.ts";
 
 export { FilterError } from "./lexer.ts";
@@ -23,6 +23,12 @@ export interface PacketFilter {
    * `wireLength` is what `len`, `less` and `greater` see (default: the captured length).
    */
   match(packet: Uint8Array, captured?: number, wireLength?: number): boolean;
+  /**
+   * True when the last match() rejected the packet because a byte it had to read lies beyond
+   * the captured ones. libpcap's optimizer removes some such reads when their outcome cannot
+   * change the result: tcpdump may then match where mlvpn does not (docs/filters.md).
+   */
+  readonly hitEnd: boolean;
 }
 
 class Compiled implements PacketFilter {
@@ -31,6 +37,10 @@ class Compiled implements PacketFilter {
     readonly normalized: string,
     private readonly pred: Pred,
   ) {}
+
+  get hitEnd(): boolean {
+    return lastMatchHitEnd();
+  }
 
   match(packet: Uint8Array, captured = packet.length, wireLength = captured): boolean {
     return runPred(this.pred, packet, Math.min(captured, packet.length), wireLength);

@@ -63,6 +63,11 @@ const BINOPS = new Set(Object.keys(PREC));
 const NEG_PREC = 6;
 const RELOPS = new Set([">", ">=", "=", "<=", "<", "!="]);
 
+/** Deeper nesting (parentheses, brackets, `not`) is refused: no real filter comes close. */
+export const MAX_DEPTH = 100;
+/** Longer expressions are refused. */
+export const MAX_TOKENS = 2000;
+
 class Fail {
   constructor(
     readonly tok: Token,
@@ -78,7 +83,23 @@ export class Parser {
 
   constructor(text: string) {
     this.t = tokenize(text);
+    if (this.t.length > MAX_TOKENS) {
+      const tok = this.t[MAX_TOKENS]!;
+      throw new FilterError(`expression too long (more than ${MAX_TOKENS} tokens)`, tok.pos, tok.raw);
+    }
+    // The parser recurses once per open parenthesis or bracket and per prefix `not`/`-`.
+    let open = 0;
+    let prefixes = 0;
+    for (const tok of this.t) {
+      const op = tok.kind === "op" ? tok.text : "";
+      if (op === "(" || op === "[") open++;
+      else if (op === "not" || op === "-") prefixes++;
+      else if (op === ")" || op === "]") (open = Math.max(0, open - 1)), (prefixes = 0);
+      else prefixes = 0;
+      if (open + prefixes > MAX_DEPTH) throw new FilterError(`expression nested too deeply (more than ${MAX_DEPTH} levels)`, tok.pos, tok.raw);
+    }
   }
+
 
   parse(): Node {
     try {
