@@ -68,6 +68,6 @@ export function referenceMarkdown(): string {
     "",
     "#### `[filters]`",
     "",
-    '`LINKNAME = "pcap expression"` entries are read and checked to name a link, but not applied yet (a warning says so).',
+    '`LINKNAME = "pcap-filter expression"`, as many as wanted, several per link (TOML: a string or a list of strings). Each packet read from the tun is checked against them in file order; the first match whose link is up is sent on that link, bypassing the scheduler and `fallback_only`; a match on a link that is down is skipped; no match: normal scheduling. The expression language is tcpdump\'s (see [Filters](#filters)); an unknown link or a bad expression is an error naming the expression and the offending token. Reloaded on SIGHUP.',
   ].join("\n");
 }

@@ -103,12 +103,12 @@ export class SendPath {
    * queues and the sequence; false when it must take the normal path (too big, over the
    * express share, no usable link).
    */
-  express(packet: Uint8Array, nowMs: number): boolean {
+  express(packet: Uint8Array, nowMs: number, pinned?: Link): boolean {
     if (packet.length > EXPRESS_MAX_BYTES) return false;
     let fastest: Link | undefined;
     let minOwd = Number.POSITIVE_INFINITY;
     let capacity = 0; // bytes per ms
-    for (const l of this.host.candidates()) {
+    for (const l of this.only(pinned) ?? this.host.candidates()) {
       if (l.stalled) continue;
       capacity += l.sender.estimator.bandwidth;
       const d = owd(l);
@@ -124,12 +124,22 @@ export class SendPath {
     return true;
   }
 
+  private readonly pinnedList: Link[] = [];
+
+  /** `[filters]`: a packet pinned to a link has that link as its only candidate. */
+  private only(pinned: Link | undefined): readonly Link[] | undefined {
+    if (!pinned) return undefined;
+    this.pinnedList[0] = pinned;
+    return this.pinnedList;
+  }
+
   /**
-   * Step 1: queue a packet on the link where it arrives first (never on `exclude`). `resends`
-   * counts earlier sendings of the same packet; those are not subject to the queue limit.
+   * Step 1: queue a packet on the link where it arrives first (never on `exclude`), or on
+   * `pinned` (a `[filters]` match). `resends` counts earlier sendings of the same packet; those
+   * are not subject to the queue limit.
    */
-  schedule(packet: Uint8Array, dataSeq: number, nowMs: number, resends = 0, exclude?: Link, queuedMs = nowMs): boolean {
-    const candidates = this.host.candidates();
+  schedule(packet: Uint8Array, dataSeq: number, nowMs: number, resends = 0, exclude?: Link, queuedMs = nowMs, pinned?: Link): boolean {
+    const candidates = this.only(pinned) ?? this.host.candidates();
     let fastest: Link | undefined;
     let minOwd = Number.POSITIVE_INFINITY;
     let maxOwd = 0;

@@ -204,7 +204,7 @@ export class Parser {
       );
     }
     if (tok.kind === "num" || this.isOp("-") || this.is(tok, "kw", "len")) return { node: this.relation(), q: QERR };
-    if (tok.kind !== "kw") return this.fail(tok, tok.kind === "end" ? "syntax error: the expression ends too early" : "syntax error");
+    if (tok.kind !== "kw") return this.fail(tok, "syntax error");
     const kw = tok.text;
     if (UNSUPPORTED.has(kw)) throw new FilterError(`'${tok.raw}' is not supported by mlvpn's filters`, tok.pos, tok.raw);
     if (kw === "less" || kw === "greater") {
@@ -360,7 +360,7 @@ export class Parser {
         return { k: "id", q, value: tok };
       }
       default:
-        return this.fail(tok, tok.kind === "end" ? "syntax error: the expression ends too early" : "syntax error");
+        return this.fail(tok, "syntax error");
     }
   }
 
@@ -455,7 +455,7 @@ export class Parser {
       this.expectOp("]");
       return { k: "load", proto: tok.text, idx, size, tok, sizeTok };
     }
-    return this.fail(tok, tok.kind === "end" ? "syntax error: the expression ends too early" : "syntax error");
+    return this.fail(tok, "syntax error");
   }
 }
 
