@@ -10,7 +10,7 @@ import { diffConfig, IN_PLACE_LINK_KEYS, type LinkChange } from "./config/diff.t
 import { formatDiagnostic, shown } from "./config/diagnostics.ts";
 import { type ConfigFormat, loadConfig } from "./config/load.ts";
 import type { Config, GeneralConfig, LinkConfig } from "./config/schema.ts";
-import { compileFilterRules, type FilterRule } from "./core/filters.ts";
+import { compileFilterRules, type FilterRules } from "./core/filters.ts";
 import type { Tunnel } from "./core/tunnel.ts";
 import { FilterError } from "./filter/index.ts";
 import type { Logger } from "./log.ts";
@@ -96,7 +96,7 @@ const sameFilters = (a: Config["filters"], b: Config["filters"]): boolean =>
  */
 function applyFilters(running: Config, next: Config, tunnel: Tunnel, log: Logger): Config["filters"] {
   if (sameFilters(running.filters, next.filters)) return running.filters;
-  let rules: FilterRule[];
+  let rules: FilterRules;
   try {
     rules = compileFilterRules(next.filters, running.general.tuntap);
   } catch (e) {

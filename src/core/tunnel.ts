@@ -33,7 +33,7 @@ import {
   SILENCE_REHANDSHAKE_MS,
   SUSPECT_AFTER_MS,
 } from "./constants.ts";
-import { FilterTable, type FilterRule } from "./filters.ts";
+import { type FilterRules, FilterTable } from "./filters.ts";
 import { buildPacketTooBig } from "./icmp.ts";
 import { Link, LinkStatus, type PeerAddress, STATUS_TEXT } from "./link.ts";
 import { ACK_DELAY_MS } from "./ackstate.ts";
@@ -147,7 +147,7 @@ export interface TunnelOptions {
   output: TunnelOutput;
   nowMs: number;
   /** `[filters]`, compiled (src/core/filters.ts); none: every packet is scheduled. */
-  filters?: readonly FilterRule[];
+  filters?: FilterRules;
 }
 
 const EMPTY = new Uint8Array(0);
@@ -204,7 +204,7 @@ export class Tunnel {
       drop: (reason) => this.drops.add(reason),
     });
     this.txBuf = new Uint8Array(opts.maxPacketSize + DATA_PREFIX_SIZE + TRANSPORT_HEADER_SIZE + TAG_SIZE + 64);
-    this.filters.setRules(opts.filters ?? [], this.live);
+    if (opts.filters) this.filters.setRules(opts.filters, this.live);
     this.instance = this.randomU32();
     if (opts.reorderBufferSize > 0) {
       this.reorder = new ReorderBuffer(opts.reorderBufferSize, (p) => this.out.deliver(p));
@@ -372,7 +372,7 @@ export class Tunnel {
   }
 
   /** New `[filters]` (a reload): replaced at once, between two packets. */
-  setFilters(rules: readonly FilterRule[]): void {
+  setFilters(rules: FilterRules): void {
     this.filters.setRules(rules, this.live);
   }
 

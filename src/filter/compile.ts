@@ -1,6 +1,7 @@
 /**
- * Compiles a parsed pcap-filter expression into a matcher: a tree of closures built once, that
- * reads the packet's bytes in place (no allocation per packet). The meaning of each primitive is
+ * Compiles a parsed pcap-filter expression into a matcher: JavaScript generated once per
+ * expression (straight-line code over the packet's bytes, only numbers from the parsed
+ * expression in it), then run per packet without allocating. The meaning of each primitive is
  * the code libpcap 1.10 generates for it (docs/filters.md), including its corner cases:
  *   - a load beyond the captured bytes rejects the packet, whatever the rest of the expression;
  *   - `tcp`, `udp`, `proto N` on IPv6 look at the fixed header's next header, or at the one
@@ -18,60 +19,57 @@ export type LinkType = "raw" | "ether" | "sll" | "sll2";
 
 /** (packet, captured length, length on the wire) → match. */
 export type Pred = (p: Uint8Array, cap: number, wire: number) => boolean;
-type Val = (p: Uint8Array, cap: number, wire: number) => number;
+
+/** Generated JavaScript: a boolean expression (tests) or a number expression (values) over p, c, w. */
+export type Code = string;
 
 interface Value {
   /** The protocol check that must hold before the value is read (libpcap's block). */
-  guard?: Pred;
-  val: Val;
+  guard?: Code;
+  val: Code;
   konst?: number;
 }
 
-// A load beyond the captured bytes sets this: the whole filter then rejects the packet.
-let failed = false;
+/** Whether the last single-expression match read past the captured bytes; set by the generated code. */
+const lastMatch = { f: false };
 
 export function runPred(pred: Pred, p: Uint8Array, cap: number, wire: number): boolean {
-  failed = false;
-  const r = pred(p, cap, wire);
-  return r && !failed;
+  return pred(p, cap, wire);
 }
 
 /** Whether the last match read past the captured bytes (and so rejected the packet). */
 export function lastMatchHitEnd(): boolean {
-  return failed;
+  return lastMatch.f;
 }
 
-function u8(p: Uint8Array, cap: number, off: number): number {
-  if (off + 1 > cap) {
-    failed = true;
-    return 0;
-  }
-  return p[off]!;
+/** libpcap's interpreter shifts by 32 or more to 0 (used to fold constants). */
+const SHL = (a: number, b: number): number => (b > 31 ? 0 : (a << b) >>> 0);
+const SHR = (a: number, b: number): number => (b > 31 ? 0 : a >>> b);
+
+/** (packet, captured length, wire length, usable flag per entry) → index of the first usable entry that matches, or -1. */
+export type ListPred = (p: Uint8Array, cap: number, wire: number, usable: Uint8Array) => number;
+
+// The generated code reads the packet inline: `f` records a read past the captured bytes (the
+// packet is then rejected), t0…tN hold intermediate offsets and values.
+const locals = (temps: number): string => ["f = false", ...Array.from({ length: temps }, (_, i) => `t${i} = 0`)].join(", ");
+
+/** One function for a whole list: each entry's test inlined, in order. */
+export function generateList(codes: readonly Code[], temps: number): ListPred {
+  const body = codes.map((code, i) => `if (u[${i}] === 1) { f = false; if (${code} && !f) return ${i}; }`).join("\n");
+  // Only numbers and operators from the parsed expressions appear in the code, never their text.
+  return new Function(`"use strict"; return function first(p, c, w, u) { let ${locals(temps)};\n${body}\nreturn -1; };`)() as ListPred;
 }
 
-function u16(p: Uint8Array, cap: number, off: number): number {
-  if (off + 2 > cap) {
-    failed = true;
-    return 0;
-  }
-  return (p[off]! << 8) | p[off + 1]!;
+function generate(code: Code, temps: number): Pred {
+  const make = new Function("S", `"use strict"; return function match(p, c, w) { let ${locals(temps)}; const r = ${code}; S.f = f; return r && !f; };`);
+  return make(lastMatch) as Pred;
 }
 
-function u32(p: Uint8Array, cap: number, off: number): number {
-  if (off + 4 > cap) {
-    failed = true;
-    return 0;
-  }
-  return ((p[off]! << 24) | (p[off + 1]! << 16) | (p[off + 2]! << 8) | p[off + 3]!) >>> 0;
-}
-
-function load(size: number): (p: Uint8Array, cap: number, off: number) => number {
-  return size === 1 ? u8 : size === 2 ? u16 : u32;
-}
-
-const and2 = (a: Pred, b: Pred): Pred => (p, c, w) => a(p, c, w) && b(p, c, w);
-const or2 = (a: Pred, b: Pred): Pred => (p, c, w) => a(p, c, w) || b(p, c, w);
-const TRUE: Pred = () => true;
+const and2 = (a: Code, b: Code): Code => `(${a} && ${b})`;
+const or2 = (a: Code, b: Code): Code => `(${a} || ${b})`;
+const TRUE: Code = "true";
+const FALSE: Code = "false";
+const hex = (n: number): string => `0x${n.toString(16)}`;
 
 const PROTO_NUMBERS = new Map<string, number>([
   ["ip", 0], ["hopopt", 0], ["icmp", 1], ["igmp", 2], ["ggp", 3], ["ipencap", 4], ["st", 5], ["tcp", 6], ["egp", 8], ["igp", 9],
@@ -110,6 +108,27 @@ export class Compiler {
   }
 
   compile(n: Node, source: string): Pred {
+    return generate(this.code(n, source), this.temps);
+  }
+
+  /** Temporaries t0…tN the generated code uses so far. */
+  temps = 0;
+
+  private tmp(): string {
+    return `t${this.temps++}`;
+  }
+
+  /** A big-endian load of 1, 2 or 4 bytes at `off` from the packet's start; past the captured bytes: 0 and `f` set. */
+  private ld(size: number, off: Code | number): Code {
+    const bytes = (o: string) =>
+      size === 1 ? `p[${o}]` : size === 2 ? `(p[${o}] << 8 | p[${o} + 1])` : `((p[${o}] << 24 | p[${o} + 1] << 16 | p[${o} + 2] << 8 | p[${o} + 3]) >>> 0)`;
+    if (typeof off === "number") return `(c >= ${off + size} ? ${bytes(String(off))} : (f = true, 0))`;
+    const t = this.tmp();
+    return `((${t} = ${off}) + ${size} <= c ? ${bytes(t)} : (f = true, 0))`;
+  }
+
+  /** The generated test for one expression (see generateList). */
+  code(n: Node, source: string): Code {
     const { pred, konst } = this.node(n);
     if (konst === false) throw new FilterError("expression rejects all packets", 0, source.trim());
     return pred;
@@ -119,7 +138,7 @@ export class Compiler {
     throw new FilterError(message, tok.pos, tok.raw);
   }
 
-  private node(n: Node): { pred: Pred; konst?: boolean } {
+  private node(n: Node): { pred: Code; konst?: boolean } {
     switch (n.k) {
       case "true":
         return { pred: TRUE, konst: true };
@@ -128,7 +147,7 @@ export class Compiler {
         const a = this.node(n.a);
         const b = this.node(n.b);
         if (n.k === "and") {
-          if (a.konst === false || b.konst === false) return { pred: () => false, konst: false };
+          if (a.konst === false || b.konst === false) return { pred: FALSE, konst: false };
           if (a.konst === true) return b;
           if (b.konst === true) return a;
           return { pred: and2(a.pred, b.pred) };
@@ -140,22 +159,17 @@ export class Compiler {
       }
       case "not": {
         const a = this.node(n.a);
-        if (a.konst !== undefined) return { pred: a.konst ? () => false : TRUE, konst: !a.konst };
-        const f = a.pred;
-        return { pred: (p, c, w) => !f(p, c, w) };
+        if (a.konst !== undefined) return { pred: a.konst ? FALSE : TRUE, konst: !a.konst };
+        return { pred: `!${a.pred}` };
       }
       case "rel":
         return this.relation(n.op, this.arith(n.a), this.arith(n.b));
       case "abbrev":
         return { pred: this.abbrev(n.proto, n.tok) };
-      case "less": {
-        const v = n.n;
-        return { pred: (_p, _c, w) => w <= v };
-      }
-      case "greater": {
-        const v = n.n;
-        return { pred: (_p, _c, w) => w >= v };
-      }
+      case "less":
+        return { pred: `(w <= ${n.n})` };
+      case "greater":
+        return { pred: `(w >= ${n.n})` };
       case "cast":
         return { pred: this.cast(n.proto, n.what, n.tok) };
       case "byte":
@@ -167,51 +181,38 @@ export class Compiler {
 
   // ---------------------------------------------------------------- link and network layer
 
-  private etherType(v: number, tok: Token): Pred {
+  private etherType(v: number, tok: Token): Code {
     if (this.linktype === "raw") this.err(tok, `ether proto: ${TUN_HINT}; use ip or ip6`);
     if (v <= 1500 || v === 0x8137 || v === 0x809b || v === 0x80f3) this.err(tok, `ether proto ${v}: 802.2 LLC protocols are not supported by mlvpn's filters`);
-    const off = this.typeOff;
-    return (p, c) => u16(p, c, off) === v;
+    return `(${this.ld(2, this.typeOff)} === ${hex(v)})`;
   }
 
-  private isIp(): Pred {
-    if (this.linktype === "raw") return (p, c) => (u8(p, c, 0) & 0xf0) === 0x40;
-    const off = this.typeOff;
-    return (p, c) => u16(p, c, off) === 0x0800;
+  private isIp(): Code {
+    if (this.linktype === "raw") return `((${this.ld(1, 0)} & 0xf0) === 0x40)`;
+    return `(${this.ld(2, this.typeOff)} === 0x800)`;
   }
 
-  private isIp6(): Pred {
-    if (this.linktype === "raw") return (p, c) => (u8(p, c, 0) & 0xf0) === 0x60;
-    const off = this.typeOff;
-    return (p, c) => u16(p, c, off) === 0x86dd;
+  private isIp6(): Code {
+    if (this.linktype === "raw") return `((${this.ld(1, 0)} & 0xf0) === 0x60)`;
+    return `(${this.ld(2, this.typeOff)} === 0x86dd)`;
   }
 
-  private isArp(proto: "arp" | "rarp", tok: Token): Pred {
+  private isArp(proto: "arp" | "rarp", tok: Token): Code {
     if (this.linktype === "raw") this.err(tok, `${proto}: ${TUN_HINT}, so there is no ${proto.toUpperCase()}`);
-    const off = this.typeOff;
-    const v = proto === "arp" ? 0x0806 : 0x8035;
-    return (p, c) => u16(p, c, off) === v;
+    return `(${this.ld(2, this.typeOff)} === ${proto === "arp" ? "0x806" : "0x8035"})`;
   }
 
-  private ipProto(v: number): Pred {
-    const ip = this.isIp();
-    const off = this.nl + 9;
-    return (p, c, w) => ip(p, c, w) && u8(p, c, off) === v;
+  private ipProto(v: number): Code {
+    return and2(this.isIp(), `(${this.ld(1, this.nl + 9)} === ${v})`);
   }
 
   /** libpcap also accepts the protocol after an IPv6 fragment header (next header 44). */
-  private ip6Proto(v: number): Pred {
-    const ip6 = this.isIp6();
-    const nh = this.nl + 6;
-    const after = this.nl + 40;
-    return (p, c, w) => {
-      if (!ip6(p, c, w)) return false;
-      const h = u8(p, c, nh);
-      return h === v || (h === 44 && u8(p, c, after) === v);
-    };
+  private ip6Proto(v: number): Code {
+    const t = this.tmp();
+    return and2(this.isIp6(), `((${t} = ${this.ld(1, this.nl + 6)}) === ${v} || (${t} === 44 && ${this.ld(1, this.nl + 40)} === ${v}))`);
   }
 
-  private proto(v: number, on: string, tok: Token): Pred {
+  private proto(v: number, on: string, tok: Token): Code {
     switch (on) {
       case "default":
         return or2(this.ipProto(v), this.ip6Proto(v));
@@ -226,7 +227,7 @@ export class Compiler {
     }
   }
 
-  private abbrev(proto: string, tok: Token): Pred {
+  private abbrev(proto: string, tok: Token): Code {
     if (proto === "ip") return this.isIp();
     if (proto === "ip6") return this.isIp6();
     if (proto === "arp" || proto === "rarp") return this.isArp(proto, tok);
@@ -236,114 +237,70 @@ export class Compiler {
     return this.proto(a.v, a.on, tok);
   }
 
-  private notFragment(): Pred {
-    const off = this.nl + 6;
-    return (p, c) => (u16(p, c, off) & 0x1fff) === 0;
+  private notFragment(): Code {
+    return `((${this.ld(2, this.nl + 6)} & 0x1fff) === 0)`;
   }
 
-  private cast(proto: string, what: "broadcast" | "multicast", tok: Token): Pred {
+  private cast(proto: string, what: "broadcast" | "multicast", tok: Token): Code {
     if (proto === "ip") {
-      const ip = this.isIp();
       const dst = this.nl + 16;
-      if (what === "multicast") return (p, c, w) => ip(p, c, w) && u8(p, c, dst) >= 224;
+      if (what === "multicast") return and2(this.isIp(), `(${this.ld(1, dst)} >= 224)`);
       // tcpdump reading a file knows no netmask: broadcast is 0.0.0.0 or 255.255.255.255.
-      return (p, c, w) => {
-        if (!ip(p, c, w)) return false;
-        const d = u32(p, c, dst);
-        return d === 0 || d === 0xffffffff;
-      };
+      return and2(this.isIp(), `(${this.ld(4, dst)} === 0 || ${this.ld(4, dst)} === 0xffffffff)`);
     }
-    if (proto === "ip6" && what === "multicast") {
-      const ip6 = this.isIp6();
-      const dst = this.nl + 24;
-      return (p, c, w) => ip6(p, c, w) && u8(p, c, dst) === 0xff;
-    }
+    if (proto === "ip6" && what === "multicast") return and2(this.isIp6(), `(${this.ld(1, this.nl + 24)} === 0xff)`);
     if (proto === "default" || proto === "link") {
       if (this.linktype !== "ether") this.err(tok, `link-layer ${what}: ${this.linktype === "raw" ? TUN_HINT : "only on Ethernet"}; use ip ${what}`);
-      if (what === "multicast") return (p, c) => (u8(p, c, 0) & 1) !== 0;
-      return (p, c) => u32(p, c, 2) === 0xffffffff && u16(p, c, 0) === 0xffff;
+      if (what === "multicast") return `((${this.ld(1, 0)} & 1) !== 0)`;
+      return `(${this.ld(4, 2)} === 0xffffffff && ${this.ld(2, 0)} === 0xffff)`;
     }
     return this.err(tok, `'${proto} ${what}' is not supported`);
   }
 
-  private byteop(idx: number, op: string, val: number): Pred {
+  private byteop(idx: number, op: string, val: number): Code {
+    const b = this.ld(1, idx);
     switch (op) {
       case "=":
-        return (p, c) => u8(p, c, idx) === val;
+        return `(${b} === ${val})`;
       case "<":
-        return (p, c) => u8(p, c, idx) < val;
+        return `(${b} < ${val})`;
       case ">":
-        return (p, c) => u8(p, c, idx) > val;
-      case "&":
-        return (p, c) => (u8(p, c, idx) & val) !== 0;
+        return `(${b} > ${val})`;
       default:
-        return (p, c) => (u8(p, c, idx) | val) !== 0;
+        return `((${b} ${op} ${val}) !== 0)`;
     }
   }
 
   // ---------------------------------------------------------------- arithmetic
 
-  private relation(op: string, a: Value, b: Value): { pred: Pred; konst?: boolean } {
-    const cmp = (x: number, y: number): boolean => {
-      switch (op) {
-        case ">":
-          return x > y;
-        case ">=":
-          return x >= y;
-        case "=":
-          return x === y;
-        case "<=":
-          return x <= y;
-        case "<":
-          return x < y;
-        default:
-          return x !== y;
-      }
-    };
+  private relation(op: string, a: Value, b: Value): { pred: Code; konst?: boolean } {
     const guard = a.guard && b.guard ? and2(a.guard, b.guard) : (a.guard ?? b.guard);
     if (a.konst !== undefined && b.konst !== undefined) {
-      const k = cmp(a.konst, b.konst);
+      const x = a.konst;
+      const y = b.konst;
+      const k = op === ">" ? x > y : op === ">=" ? x >= y : op === "=" ? x === y : op === "<=" ? x <= y : op === "<" ? x < y : x !== y;
       // Folded like libpcap's optimizer: what remains is the protocol check, if any.
-      if (!k) return { pred: () => false, konst: false };
+      if (!k) return { pred: FALSE, konst: false };
       return guard ? { pred: guard } : { pred: TRUE, konst: true };
     }
-    const av = a.val;
-    const bv = b.val;
-    let test: Pred;
-    if (b.konst !== undefined) {
-      const k = b.konst;
-      switch (op) {
-        case "=":
-          test = (p, c, w) => av(p, c, w) === k;
-          break;
-        case "!=":
-          test = (p, c, w) => av(p, c, w) !== k;
-          break;
-        default:
-          test = (p, c, w) => cmp(av(p, c, w), k);
-      }
-    } else {
-      test = (p, c, w) => cmp(av(p, c, w), bv(p, c, w));
-    }
+    const js = op === "=" ? "===" : op === "!=" ? "!==" : op;
+    const test = `(${a.val} ${js} ${b.val})`;
     return { pred: guard ? and2(guard, test) : test };
   }
 
   private arith(a: Arith): Value {
     switch (a.k) {
-      case "num": {
-        const v = a.v;
-        return { val: () => v, konst: v };
-      }
+      case "num":
+        return { val: String(a.v), konst: a.v };
       case "len":
-        return { val: (_p, _c, w) => w };
+        return { val: "w" };
       case "neg": {
         const x = this.arith(a.a);
         if (x.konst !== undefined) {
           const v = -x.konst >>> 0;
-          return { val: () => v, konst: v, guard: x.guard };
+          return { val: String(v), konst: v, guard: x.guard };
         }
-        const f = x.val;
-        return { guard: x.guard, val: (p, c, w) => -f(p, c, w) >>> 0 };
+        return { guard: x.guard, val: `(-${x.val} >>> 0)` };
       }
       case "bin":
         return this.binary(a.op, this.arith(a.a), this.arith(a.b), a.tok);
@@ -355,78 +312,68 @@ export class Compiler {
   private binary(op: string, x: Value, y: Value, tok: Token): Value {
     if ((op === "/" || op === "%") && y.konst === 0) this.err(tok, op === "/" ? "division by zero" : "modulus by zero");
     if ((op === "<<" || op === ">>") && y.konst !== undefined && y.konst > 31) this.err(tok, "shift by more than 31 bits");
-    const f = (a: number, b: number): number => {
-      switch (op) {
-        case "+":
-          return (a + b) >>> 0;
-        case "-":
-          return (a - b) >>> 0;
-        case "*":
-          return Math.imul(a, b) >>> 0;
-        case "/":
-          if (b === 0) failed = true;
-          return b === 0 ? 0 : Math.floor(a / b);
-        case "%":
-          if (b === 0) failed = true;
-          return b === 0 ? 0 : a % b;
-        case "&":
-          return (a & b) >>> 0;
-        case "|":
-          return (a | b) >>> 0;
-        case "^":
-          return (a ^ b) >>> 0;
-        case "<<":
-          return b > 31 ? 0 : (a << b) >>> 0;
-        default:
-          return b > 31 ? 0 : a >>> b;
-      }
-    };
     // libpcap keeps only the left operand's protocol check (see the header comment).
     const guard = x.guard;
     if (x.konst !== undefined && y.konst !== undefined) {
-      const v = f(x.konst, y.konst);
-      return { val: () => v, konst: v, guard };
+      const a = x.konst;
+      const b = y.konst;
+      const folded: Record<string, () => number> = {
+        "+": () => (a + b) >>> 0,
+        "-": () => (a - b) >>> 0,
+        "*": () => Math.imul(a, b) >>> 0,
+        "/": () => Math.floor(a / b),
+        "%": () => a % b,
+        "&": () => (a & b) >>> 0,
+        "|": () => (a | b) >>> 0,
+        "^": () => (a ^ b) >>> 0,
+        "<<": () => SHL(a, b),
+        ">>": () => SHR(a, b),
+      };
+      const v = folded[op]!();
+      return { val: String(v), konst: v, guard };
     }
     // libpcap's optimizer turns `x & 0` and `x * 0` into 0 and drops the load of x with it.
-    if ((op === "&" || op === "*") && y.konst === 0) return { val: () => 0, konst: 0, guard };
-    const xv = x.val;
-    const yv = y.val;
-    if (y.konst !== undefined) {
-      const k = y.konst;
-      return { guard, val: (p, c, w) => f(xv(p, c, w), k) };
-    }
-    return { guard, val: (p, c, w) => f(xv(p, c, w), yv(p, c, w)) };
+    if ((op === "&" || op === "*") && y.konst === 0) return { val: "0", konst: 0, guard };
+    const a = x.val;
+    const b = y.val;
+    // Both operands are read before a division by zero or a long shift decides (BPF's order).
+    const ta = this.tmp();
+    const tb = this.tmp();
+    const code: Record<string, Code> = {
+      "+": `((${a} + ${b}) >>> 0)`,
+      "-": `((${a} - ${b}) >>> 0)`,
+      "*": `(Math.imul(${a}, ${b}) >>> 0)`,
+      "/": `(${ta} = ${a}, (${tb} = ${b}) === 0 ? (f = true, 0) : Math.floor(${ta} / ${tb}))`,
+      "%": `(${ta} = ${a}, (${tb} = ${b}) === 0 ? (f = true, 0) : ${ta} % ${tb})`,
+      "&": `((${a} & ${b}) >>> 0)`,
+      "|": `((${a} | ${b}) >>> 0)`,
+      "^": `((${a} ^ ${b}) >>> 0)`,
+      "<<": `(${ta} = ${a}, (${tb} = ${b}) > 31 ? 0 : (${ta} << ${tb}) >>> 0)`,
+      ">>": `(${ta} = ${a}, (${tb} = ${b}) > 31 ? 0 : ${ta} >>> ${tb})`,
+    };
+    return { guard, val: code[op]! };
   }
 
   private load(a: Extract<Arith, { k: "load" }>): Value {
     if (a.size !== 1 && a.size !== 2 && a.size !== 4) this.err(a.sizeTok ?? a.tok, "data size must be 1, 2, or 4");
     const idx = this.arith(a.idx);
-    const ld = load(a.size);
-    const iv = idx.val;
-    let guard: Pred | undefined;
-    let val: Val;
+    const i = idx.val;
+    let guard: Code | undefined;
+    let val: Code;
     const nl = this.nl;
     const proto = a.proto;
     const transport = TRANSPORT.get(proto);
     if (proto === "link") {
-      val = (p, c, w) => ld(p, c, iv(p, c, w));
+      val = this.ld(a.size, i);
     } else if (proto === "ip" || proto === "ip6" || proto === "arp" || proto === "rarp") {
       guard = proto === "ip" ? this.isIp() : proto === "ip6" ? this.isIp6() : this.isArp(proto, a.tok);
-      val = (p, c, w) => ld(p, c, nl + iv(p, c, w));
+      val = this.ld(a.size, `${nl} + ${i}`);
     } else if (transport !== undefined) {
-      const ip = this.isIp();
-      const first = this.notFragment();
-      const protoOff = nl + 9;
-      guard = (p, c, w) => ip(p, c, w) && u8(p, c, protoOff) === transport && first(p, c, w);
-      val = (p, c, w) => {
-        const i = iv(p, c, w);
-        return ld(p, c, nl + ((((u8(p, c, nl) & 0xf) << 2) + i) >>> 0));
-      };
+      guard = and2(this.isIp(), and2(`(${this.ld(1, nl + 9)} === ${transport})`, this.notFragment()));
+      val = this.ld(a.size, `${nl} + ((((${this.ld(1, nl)} & 0xf) << 2) + ${i}) >>> 0)`);
     } else if (proto === "icmp6") {
-      const ip6 = this.isIp6();
-      const nh = nl + 6;
-      guard = (p, c, w) => ip6(p, c, w) && u8(p, c, nh) === 58;
-      val = (p, c, w) => ld(p, c, nl + 40 + iv(p, c, w));
+      guard = and2(this.isIp6(), `(${this.ld(1, nl + 6)} === 58)`);
+      val = this.ld(a.size, `${nl + 40} + ${i}`);
     } else {
       return this.err(a.tok, `'${a.tok.raw}[…]' is not supported by mlvpn's filters`);
     }
@@ -436,7 +383,7 @@ export class Compiler {
 
   // ---------------------------------------------------------------- qualified ids
 
-  private id(n: Extract<Node, { k: "id" }>): Pred {
+  private id(n: Extract<Node, { k: "id" }>): Code {
     const { q, value: v } = n;
     if (!q.set) this.err(v, "nothing to qualify this value (write host, net, port… before it)");
     if (["addr1", "addr2", "addr3", "addr4", "ra", "ta"].includes(q.dir)) this.err(v, `'${q.dir}' is an 802.11 qualifier, not supported by mlvpn's filters`);
@@ -458,7 +405,7 @@ export class Compiler {
     }
   }
 
-  private numberId(q: Qual, v: Token): Pred {
+  private numberId(q: Qual, v: Token): Code {
     switch (q.addr) {
       case "port":
       case "portrange":
@@ -490,7 +437,7 @@ export class Compiler {
     return { v, bits: parts.length * 8 };
   }
 
-  private ipv4Id(q: Qual, tok: Token, prefix?: Token, maskTok?: Token): Pred {
+  private ipv4Id(q: Qual, tok: Token, prefix?: Token, maskTok?: Token): Code {
     if (["port", "portrange", "proto"].includes(q.addr)) this.err(tok, `'${q.addr}' modifier applied to IP address`);
     if (q.proto === "link") this.err(tok, "illegal link layer address");
     const { v, bits } = this.ipv4(tok);
@@ -512,10 +459,10 @@ export class Compiler {
   }
 
   /** IPv4 host/net: IP, and on a link with a header also ARP and RARP when no protocol is named. */
-  private hosts4(q: Qual, tok: Token, addr: number, mask: number): Pred {
-    const check = (src: number, dst: number): Pred => {
+  private hosts4(q: Qual, tok: Token, addr: number, mask: number): Code {
+    const check = (src: number, dst: number): Code => {
       // A zero mask compares nothing: libpcap's optimizer drops the load too.
-      const one = (off: number): Pred => (mask === 0 ? TRUE : mask === 0xffffffff ? (p, c) => u32(p, c, off) === addr : (p, c) => ((u32(p, c, off) & mask) >>> 0) === addr);
+      const one = (off: number): Code => (mask === 0 ? TRUE : mask === 0xffffffff ? `(${this.ld(4, off)} === ${hex(addr)})` : `(((${this.ld(4, off)} & ${hex(mask)}) >>> 0) === ${hex(addr)})`);
       switch (q.dir) {
         case "src":
           return one(src);
@@ -545,7 +492,7 @@ export class Compiler {
     }
   }
 
-  private ipv6Id(q: Qual, tok: Token, prefix?: Token): Pred {
+  private ipv6Id(q: Qual, tok: Token, prefix?: Token): Code {
     if (["port", "portrange", "proto"].includes(q.addr)) this.err(tok, `'${q.addr}' modifier applied to IP address`);
     const bytes = parseIpv6(tok.raw);
     if (!bytes) return this.err(tok, `bogus IPv6 address ${tok.raw}`);
@@ -561,33 +508,30 @@ export class Compiler {
       if ((v & ~m) !== 0) this.err(tok, `non-network bits set in "${tok.raw}/${prefix?.raw}"`);
       if (m !== 0) words.push({ i, v, m });
     }
-    const one = (base: number): Pred => (p, c) => {
-      for (const w of words) if (((u32(p, c, base + 4 * w.i) & w.m) >>> 0) !== w.v) return false;
-      return true;
-    };
+    const one = (base: number): Code => (words.length === 0 ? TRUE : `(${words.map((w) => `((${this.ld(4, base + 4 * w.i)} & ${hex(w.m)}) >>> 0) === ${hex(w.v)}`).join(" && ")})`);
     const src = one(this.nl + 8);
     const dst = one(this.nl + 24);
     const check = q.dir === "src" ? src : q.dir === "dst" ? dst : q.dir === "and" ? and2(src, dst) : or2(src, dst);
     return and2(this.isIp6(), check);
   }
 
-  private macId(q: Qual, tok: Token): Pred {
+  private macId(q: Qual, tok: Token): Code {
     if (!(q.proto === "link" && (q.addr === "host" || q.addr === "default"))) this.err(tok, "ethernet address used in non-ether expression");
     if (this.linktype !== "ether") this.err(tok, `ether host: ${this.linktype === "raw" ? TUN_HINT : "only on Ethernet"}`);
-    const hex = tok.raw.replace(/[^0-9A-Fa-f]/g, "");
+    const digits = tok.raw.replace(/[^0-9A-Fa-f]/g, "");
     const groups = tok.raw.split(/[:.-]/);
     let bytes: number[];
     if (groups.length === 6) bytes = groups.map((g) => parseInt(g, 16));
-    else bytes = Array.from({ length: 6 }, (_, i) => parseInt(hex.slice(2 * i, 2 * i + 2), 16));
+    else bytes = Array.from({ length: 6 }, (_, i) => parseInt(digits.slice(2 * i, 2 * i + 2), 16));
     const hi = (bytes[0]! << 8) | bytes[1]!;
     const lo = ((bytes[2]! << 24) | (bytes[3]! << 16) | (bytes[4]! << 8) | bytes[5]!) >>> 0;
-    const one = (off: number): Pred => (p, c) => u32(p, c, off + 2) === lo && u16(p, c, off) === hi;
+    const one = (off: number): Code => `(${this.ld(4, off + 2)} === ${hex(lo)} && ${this.ld(2, off)} === ${hex(hi)})`;
     const src = one(6);
     const dst = one(0);
     return q.dir === "src" ? src : q.dir === "dst" ? dst : q.dir === "and" ? and2(src, dst) : or2(src, dst);
   }
 
-  private nameId(q: Qual, tok: Token): Pred {
+  private nameId(q: Qual, tok: Token): Code {
     const name = tok.text;
     switch (q.addr) {
       case "portrange": {
@@ -611,7 +555,7 @@ export class Compiler {
     }
   }
 
-  private ports(q: Qual, tok: Token, lo: number, hi: number): Pred {
+  private ports(q: Qual, tok: Token, lo: number, hi: number): Code {
     const kind = q.addr;
     let protos: number[];
     switch (q.proto) {
@@ -630,36 +574,32 @@ export class Compiler {
       default:
         return this.err(tok, `illegal qualifier of '${kind}'`);
     }
-    const inRange = lo === hi ? (x: number) => x === lo : (x: number) => x >= lo && x <= hi;
-    const dirCheck = (src: (p: Uint8Array, c: number) => number, dst: (p: Uint8Array, c: number) => number): Pred => {
+    const inRange = (v: Code): Code => {
+      if (lo === hi) return `${v} === ${lo}`;
+      const t = this.tmp();
+      return `((${t} = ${v}) >= ${lo} && ${t} <= ${hi})`;
+    };
+    const dirCheck = (src: Code, dst: Code): Code => {
       switch (q.dir) {
         case "src":
-          return (p, c) => inRange(src(p, c));
+          return `(${inRange(src)})`;
         case "dst":
-          return (p, c) => inRange(dst(p, c));
+          return `(${inRange(dst)})`;
         case "and":
-          return (p, c) => inRange(src(p, c)) && inRange(dst(p, c));
+          return `(${inRange(src)} && ${inRange(dst)})`;
         default:
-          return (p, c) => inRange(src(p, c)) || inRange(dst(p, c));
+          return `(${inRange(src)} || ${inRange(dst)})`;
       }
     };
     const nl = this.nl;
-    const ip6 = this.isIp6();
-    const v6 = dirCheck(
-      (p, c) => u16(p, c, nl + 40),
-      (p, c) => u16(p, c, nl + 42),
-    );
-    const ip = this.isIp();
-    const first = this.notFragment();
-    const th = (p: Uint8Array, c: number) => nl + ((u8(p, c, nl) & 0xf) << 2);
-    const v4 = dirCheck(
-      (p, c) => u16(p, c, th(p, c)),
-      (p, c) => u16(p, c, th(p, c) + 2),
-    );
-    const hasProto = protos.length === 1 ? ((x: number) => x === protos[0]) : (x: number) => x === 132 || x === 6 || x === 17;
-    return (p, c, w) => {
-      if (ip6(p, c, w)) return hasProto(u8(p, c, nl + 6)) && v6(p, c, w);
-      return ip(p, c, w) && hasProto(u8(p, c, nl + 9)) && first(p, c, w) && v4(p, c, w);
+    const v6 = dirCheck(this.ld(2, nl + 40), this.ld(2, nl + 42));
+    const th = `${nl} + ((${this.ld(1, nl)} & 0xf) << 2)`;
+    const v4 = dirCheck(this.ld(2, th), this.ld(2, `${th} + 2`));
+    const hasProto = (off: number): Code => {
+      if (protos.length === 1) return `${this.ld(1, off)} === ${protos[0]}`;
+      const t = this.tmp();
+      return `((${t} = ${this.ld(1, off)}) === 132 || ${t} === 6 || ${t} === 17)`;
     };
+    return `(${this.isIp6()} ? (${hasProto(nl + 6)}) && ${v6} : ${this.isIp()} && (${hasProto(nl + 9)}) && ${this.notFragment()} && ${v4})`;
   }
 }

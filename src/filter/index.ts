@@ -7,7 +7,7 @@
  * Errors are FilterError: a message, the offending token and its position. docs/filters.md
  * lists what is supported and how it matches tcpdump.
  */
-import { Compiler, type LinkType, lastMatchHitEnd, type Pred, runPred } from "./compile.ts";
+import { Compiler, generateList, type LinkType, lastMatchHitEnd, type ListPred, type Pred, runPred } from "./compile.ts";
 import { formatFilter, parseFilter } from "./parser.ts";
 
 export { FilterError } from "./lexer.ts";
@@ -51,4 +51,24 @@ export function compileFilter(expression: string, linktype: LinkType): PacketFil
   const ast = parseFilter(expression);
   const pred = new Compiler(linktype).compile(ast, expression);
   return new Compiled(expression, formatFilter(ast), pred);
+}
+
+/** An ordered list of expressions compiled into one function (the `[filters]` of a tunnel). */
+export interface FilterList {
+  readonly size: number;
+  /**
+   * Index of the first entry whose `usable[i]` is 1 and that matches the whole packet, or -1.
+   * Entries not usable are not evaluated.
+   */
+  first(packet: Uint8Array, usable: Uint8Array): number;
+}
+
+export function compileFilterList(expressions: readonly string[], linktype: LinkType): FilterList {
+  const compiler = new Compiler(linktype);
+  const codes = expressions.map((e) => compiler.code(parseFilter(e), e));
+  const fn: ListPred = generateList(codes, compiler.temps);
+  return {
+    size: expressions.length,
+    first: (packet, usable) => fn(packet, packet.length, packet.length, usable),
+  };
 }

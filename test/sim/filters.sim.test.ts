@@ -104,7 +104,7 @@ describe("[filters] pin traffic to a link", () => {
     const t1 = sim.now;
     send(sim, [SIP], 10);
     expect(linksOf(sim, SIP, t1)).toEqual(new Set([0]));
-    sim.client.setFilters([]);
+    sim.client.setFilters(rules());
     expect(sim.client.filterMatches).toEqual([]);
   });
 

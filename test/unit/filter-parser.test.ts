@@ -92,7 +92,7 @@ describe("fuzz: never a stack trace", () => {
     // Both paths are exercised.
     expect(outcomes.ok).toBeGreaterThan(50);
     expect(outcomes.error).toBeGreaterThan(1000);
-  });
+  }, 120_000);
 
   test("3000 mutations of valid expressions (characters dropped, doubled, replaced)", () => {
     const g = new FilterGen(1234);
@@ -115,7 +115,7 @@ describe("fuzz: never a stack trace", () => {
       if (check(s) === "ok") compiled++;
     }
     expect(compiled).toBeGreaterThan(100);
-  });
+  }, 120_000);
 
   test("deep nesting and huge expressions are errors, not stack overflows", () => {
     expect(check(`${"(".repeat(90)}tcp${")".repeat(90)}`)).toBe("ok");

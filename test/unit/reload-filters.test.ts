@@ -7,6 +7,7 @@ import { Diagnostics } from "../../src/config/diagnostics.ts";
 import { parseIni } from "../../src/config/ini.ts";
 import { type Config, toConfig } from "../../src/config/schema.ts";
 import type { Logger } from "../../src/log.ts";
+import { compileFilterRules } from "../../src/core/filters.ts";
 import { applyReload, reloadFromFile, type ReloadTarget } from "../../src/reload.ts";
 import { ipv4, udp } from "../helpers/packets.ts";
 import { tempDir, writeConfig } from "../helpers/run.ts";
@@ -46,7 +47,7 @@ describe("[filters] reload", () => {
   test("a new set replaces the old one at once; the same set again changes nothing", async () => {
     const { sim, target } = setup();
     const running = ini(text(`link1 = "udp port 5060"`));
-    sim.client.setFilters([]);
+    sim.client.setFilters(compileFilterRules([], "tun"));
     const log = recordingLog();
     const next = ini(text(`link0 = "udp port 5060"\nlink1 = "icmp"\nlink1 = "tcp port 22"`));
     const now = await applyReload(running, next, target, log);
