@@ -107,6 +107,24 @@ export function runFilterBench(rounds = 7, calls = 400_000): FilterBench {
   };
 }
 
+/** The same, as a section of BENCHMARKS.md (scripts/bench.ts adds it after the lab scenarios). */
+export function filterBenchResult(): { id: string; name: string; uplinks: never[]; metrics: { name: string; value: number | string; unit?: string }[] } {
+  const r = runFilterBench();
+  return {
+    id: "F",
+    name: `[filters]: cost per packet of a ${r.entries}-entry list (CPU only, scripts/bench-filter.ts)`,
+    uplinks: [],
+    metrics: [
+      { name: "entries", value: FILTER_LIST.map((e) => `\`${e.replaceAll("|", "\\|")}\``).join(", ") },
+      { name: `packets matched by an entry (most only by a late one)`, value: Math.round(r.matchedShare * 100), unit: "%" },
+      { name: "filter list, per packet (median of 7)", value: r.nsPerPacket, unit: "ns" },
+      { name: "no filters, per packet", value: r.nsPerPacketNoFilters, unit: "ns" },
+      { name: "sealing a 1400-byte packet (AES-256-GCM), same run", value: r.nsPerSeal1400, unit: "ns" },
+      { name: "filter list ÷ sealing", value: r.percentOfSeal, unit: "%" },
+    ],
+  };
+}
+
 if (import.meta.main) {
   const r = runFilterBench();
   if (process.argv.includes("--json")) console.log(JSON.stringify(r));

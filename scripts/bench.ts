@@ -18,6 +18,7 @@ import { labSkipReason } from "../test/lab/netns.ts";
 import { createTopology, type Topology, type UplinkShape } from "../test/lab/topology.ts";
 import { type LabTunnel, startTunnel } from "../test/lab/tunnel.ts";
 import { TUNNEL_OVERHEAD, UDP_IPV4_OVERHEAD } from "../src/wire/layout.ts";
+import { filterBenchResult } from "./bench-filter.ts";
 
 const argv = process.argv.slice(2);
 const flag = (name: string) => argv.includes(`--${name}`);
@@ -382,6 +383,11 @@ for (const s of chosen) {
   } catch (e) {
     results.push({ id: label(s), name: s.name, uplinks: s.uplinks, metrics: [{ name: "error", value: (e as Error).message }] });
   }
+  console.log(table(results.slice(-1)));
+}
+// CPU micro-benchmarks beside the lab scenarios (no network): the cost of [filters] per packet.
+if (ONLY.length === 0) {
+  results.push(filterBenchResult());
   console.log(table(results.slice(-1)));
 }
 const minutes = (performance.now() - started) / 60_000;
