@@ -48,6 +48,7 @@ export const LINK_DOCS: KeyDoc[] = [
   { key: "loss_tolerence", type: "percent (0–100)", default: "from [general]", doc: "As in [general], for this link." },
   { key: "latency_tolerence", type: "milliseconds (≤ 1000)", default: "from [general]", doc: "As in [general], for this link." },
   { key: "fallback_only", type: "0 or 1", default: "0", doc: "1 makes this a backup link, used only while no other link is up." },
+  { key: "priority", type: "0–255", default: "0", doc: "mlvpn only. Lower is preferred: traffic goes to the links of the best priority and spills onto the next priority only for what those cannot carry in time (their queue is full), or while they are all down or stalled. `[filters]` matches ignore it. See [Link priorities](#link-priorities)." },
 ];
 
 function table(docs: KeyDoc[]): string {

@@ -58,6 +58,7 @@ export const LinkSchema = v.object({
   loss_tolerence: LOSS_TOLERENCE,
   latency_tolerence: LATENCY_TOLERENCE,
   fallback_only: v.optional(flag(), false),
+  priority: v.optional(uint({ max: 255, unit: "(0 is the most preferred)" }), 0),
 });
 
 export type GeneralConfig = v.InferOutput<typeof GeneralSchema>;
