@@ -26,12 +26,17 @@ const links = (p0: number, p1: number): LinkSpec[] => [
   { name: "lte", priority: p1, up: { delayMs: 5, rateMbit: 10 }, timeout: 3 },
 ];
 
+/** A pair with the given priorities, up and settled at `mbit` for 2 s, then measured for 3 s. */
+function settled(p0: number, p1: number, mbit: number) {
+  const sim = new SimPair({ links: links(p0, p1), reorderBufferSize: 64 });
+  sim.run(500);
+  offer(sim, mbit, 2);
+  return offer(sim, mbit, 3);
+}
+
 describe("link priorities", () => {
   test("15 Mbit/s offered: the priority-1 link carries under 2 % of the bytes", () => {
-    const sim = new SimPair({ links: links(0, 1), reorderBufferSize: 64 });
-    sim.run(500);
-    offer(sim, 15, 2); // the estimates settle
-    const r = offer(sim, 15, 3);
+    const r = settled(0, 1, 15);
     const share = r.bytes[1]! / (r.bytes[0]! + r.bytes[1]!);
     console.log(`15 Mbit/s offered: lte carries ${(share * 100).toFixed(2)} % of the bytes, ${(r.delivered * 100).toFixed(1)} % delivered`);
     expect(share).toBeLessThan(0.02);
@@ -39,18 +44,12 @@ describe("link priorities", () => {
   }, 60_000);
 
   test("equal priorities: the same load goes mostly to the shorter delay", () => {
-    const sim = new SimPair({ links: links(0, 0), reorderBufferSize: 64 });
-    sim.run(500);
-    offer(sim, 15, 2);
-    const r = offer(sim, 15, 3);
+    const r = settled(0, 0, 15);
     expect(r.bytes[1]! / (r.bytes[0]! + r.bytes[1]!)).toBeGreaterThan(0.3);
   }, 60_000);
 
   test("28 Mbit/s offered: the priority-1 link carries the excess", () => {
-    const sim = new SimPair({ links: links(0, 1), reorderBufferSize: 64 });
-    sim.run(500);
-    offer(sim, 28, 2);
-    const r = offer(sim, 28, 3);
+    const r = settled(0, 1, 28);
     const total = r.bytes[0]! + r.bytes[1]!;
     console.log(`28 Mbit/s offered: fibre ${(r.bytes[0]! * 8 / 3e6).toFixed(1)} Mbit/s, lte ${(r.bytes[1]! * 8 / 3e6).toFixed(1)} Mbit/s, ${(r.delivered * 100).toFixed(1)} % delivered`);
     // The fibre runs near its 20 Mbit/s, the excess (~8 Mbit/s) goes to the lte link.
