@@ -1,10 +1,14 @@
 /**
  * `[filters]` end to end on the lab, with the deployment guide's example on both ends:
  *   adsl1 = "udp port 5060"          adsl2 = "tcp port 22 or icmp"
- * Two identical 20 Mbit/s uplinks, so without filters the scheduler would spread or pick either.
- * The byte counters of the client's uplink interfaces show where each flow went: a ping of
- * 1000-byte packets only on adsl2 (both ways: the server pins the replies), UDP to port 5060
- * only on adsl1; with adsl2 down the ping goes over adsl1, and back on adsl2 once it returns.
+ * Two 20 Mbit/s uplinks, adsl1 with the longer delay (20 ms against 5 ms): at these rates the
+ * scheduler alone would send everything on adsl2. The byte counters of the client's uplink
+ * interfaces show where each flow went: a ping of 1000-byte packets on adsl2 (both ways: the
+ * server pins the replies), UDP to port 5060 on adsl1; with adsl2 down the ping goes over
+ * adsl1, and back on adsl2 once it returns; a reload moves it to adsl1.
+ * Every packet of a pinned flow crosses its link at least once; the other link may carry a few
+ * again: on a starved machine a link can look stalled for a moment (no acknowledgement within a
+ * few round trips) and what it had in flight is then sent again on the other, as it should.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { BIN, buildBinary } from "../lab/mlvpn.ts";
@@ -49,7 +53,7 @@ const lab = () => topo.lab;
 describe.skipIf(skip !== null)("[filters] on the lab (dist/mlvpn, the guide's example filters)", () => {
   beforeAll(async () => {
     buildBinary();
-    topo = await createTopology({ uplinks: [{ rateMbit: 20, delayMs: 5 }, { rateMbit: 20, delayMs: 5 }] });
+    topo = await createTopology({ uplinks: [{ rateMbit: 20, delayMs: 20 }, { rateMbit: 20, delayMs: 5 }] });
     tunnel = await startTunnel(topo, { timeout: 3, reorderBufferSize: 64, general: FILTERS });
   }, 60_000);
 
@@ -69,9 +73,9 @@ describe.skipIf(skip !== null)("[filters] on the lab (dist/mlvpn, the guide's ex
     expect(received).toBeGreaterThanOrEqual(PING_COUNT * 0.9);
     expect(d.tx[1]).toBeGreaterThan(received * PING_BYTES);
     expect(d.rx[1]).toBeGreaterThan(received * PING_BYTES);
-    // adsl1 carried keepalives and acknowledgements only.
-    expect(d.tx[0]).toBeLessThan(d.tx[1]! / 10);
-    expect(d.rx[0]).toBeLessThan(d.rx[1]! / 10);
+    // adsl1 carried keepalives and acknowledgements (and at most a few packets sent again).
+    expect(d.tx[0]).toBeLessThan(d.tx[1]! / 2);
+    expect(d.rx[0]).toBeLessThan(d.rx[1]! / 2);
   }, 30_000);
 
   test("UDP to port 5060 goes only over adsl1", async () => {
@@ -83,10 +87,9 @@ describe.skipIf(skip !== null)("[filters] on the lab (dist/mlvpn, the guide's ex
       await Bun.sleep(200);
     });
     console.log(`UDP 200 × 1000 bytes to port 5060: client tx adsl1/adsl2 ${d.tx.join(" / ")}`);
-    // adsl1 carries the flow. On a starved machine adsl1 may look stalled for a moment (no
-    // acknowledgement within a few RTTs): what it holds then moves to adsl2, as it should.
-    expect(d.tx[0]! + d.tx[1]!).toBeGreaterThan(200 * 1000);
-    expect(d.tx[1]).toBeLessThan(d.tx[0]! / 5);
+    // Every datagram crossed adsl1, which the scheduler alone would not have used.
+    expect(d.tx[0]).toBeGreaterThan(200 * 1000);
+    expect(d.tx[1]).toBeLessThan(d.tx[0]! / 2);
   }, 30_000);
 
   test("adsl2 down: ICMP goes over adsl1; adsl2 back: over adsl2 again", async () => {
@@ -108,7 +111,7 @@ describe.skipIf(skip !== null)("[filters] on the lab (dist/mlvpn, the guide's ex
     console.log(`adsl2 back: ${received} replies; client tx adsl1/adsl2 ${d.tx.join(" / ")}`);
     expect(received).toBeGreaterThanOrEqual(PING_COUNT * 0.9);
     expect(d.tx[1]).toBeGreaterThan(received * PING_BYTES);
-    expect(d.tx[0]).toBeLessThan(d.tx[1]! / 10);
+    expect(d.tx[0]).toBeLessThan(d.tx[1]! / 2);
   }, 60_000);
 
   test("SIGHUP with a bad filter keeps the running set; a good one replaces it", async () => {
@@ -133,7 +136,7 @@ describe.skipIf(skip !== null)("[filters] on the lab (dist/mlvpn, the guide's ex
     console.log(`after the reload (icmp → adsl1): client tx adsl1/adsl2 ${d.tx.join(" / ")}`);
     expect(d.tx[0]).toBeGreaterThan(PING_COUNT * 0.9 * PING_BYTES);
     // adsl2 still carries the acknowledgements of the replies the server pins there.
-    expect(d.tx[1]).toBeLessThan(d.tx[0]! / 5);
+    expect(d.tx[1]).toBeLessThan(d.tx[0]! / 2);
     await write(original);
   }, 60_000);
 });
