@@ -25,6 +25,7 @@ import { handshakeBench } from "./bench-handshake.ts";
 import { SPEED_NAME, SPEED_UPLINKS, speedMetrics, speedRuns } from "./bench-speed.ts";
 import { rerenderSweep, runSweep, sweepSectionOf } from "./bench-sweep.ts";
 import { fetchStatus } from "../src/io/control-client.ts";
+import { filterBenchResult } from "./bench-filter.ts";
 
 const argv = process.argv.slice(2);
 const flag = (name: string) => argv.includes(`--${name}`);
@@ -68,6 +69,8 @@ interface Scenario {
   variant?: string;
   /** The tunnel's reorder_buffer_size (default 64, the guide's value). */
   reorderBufferSize?: number;
+  /** Extra lines for link section i (both ends), e.g. its priority. */
+  link?: (i: number) => string;
   name: string;
   uplinks: UplinkShape[];
   quick: boolean;
@@ -367,6 +370,42 @@ const SCENARIOS: Scenario[] = [
       return speedMetrics(await speedRuns(ctx.topo, o, undefined, false), o);
     },
   },
+  {
+    id: 13,
+    name: "link priorities: 20 Mbit/s at priority 0 (20 ms) + 10 Mbit/s at priority 1 (5 ms), UDP uploads",
+    uplinks: [{ rateMbit: 20, delayMs: 20 }, { rateMbit: 10, delayMs: 5 }],
+    link: (i) => `priority = ${i}`,
+    quick: false,
+    async run(ctx) {
+      // Issue 14 §3. The priority-1 link has the shorter delay: without priorities it would take
+      // traffic first. Bytes each uplink sent (client side) while iperf3 offers a UDP rate.
+      const offer = async (mbit: number, seconds = SECONDS) => {
+        const before = await Promise.all([ctx.topo.counters(0), ctx.topo.counters(1)]);
+        const r = await iperf(ctx.topo.lab, "lan", ctx.topo.internetHost, { seconds, udpMbit: mbit, length: 1200 });
+        const after = await Promise.all([ctx.topo.counters(0), ctx.topo.counters(1)]);
+        const bytes = after.map((c, i) => c.clientTxBytes - before[i]!.clientTxBytes);
+        return { delivered: r.mbps, mbit: bytes.map((b) => (b * 8) / (seconds * 1e6)), share: (100 * bytes[1]!) / Math.max(1, bytes[0]! + bytes[1]!) };
+      };
+      await offer(15, 3); // the links' capacity estimates leave their start-up phase
+      const low = await offer(15);
+      const high = await offer(28);
+      await ctx.topo.cut(0);
+      await Bun.sleep(2000);
+      const cut = await offer(8);
+      await ctx.topo.restore(0);
+      const excess = 28 - high.mbit[0]!;
+      const link = (o: { mbit: number[] }) => `${f1(o.mbit[0]!)} / ${f1(o.mbit[1]!)}`;
+      return [
+        { name: "15 Mbit/s offered: uplink Mbit/s, priority 0 / 1", value: link(low), unit: "Mbit/s" },
+        { name: "15 Mbit/s offered: share of the bytes on the priority-1 link", value: f1(low.share), unit: "%", target: "target: under 2 %", met: low.share < 2 },
+        { name: "28 Mbit/s offered: uplink Mbit/s, priority 0 / 1", value: link(high), unit: "Mbit/s" },
+        { name: "28 Mbit/s offered: delivered", value: f1(high.delivered), unit: "Mbit/s" },
+        { name: "28 Mbit/s offered: the priority-1 link carries the excess (28 − what priority 0 sent)", value: `${f1(high.mbit[1]!)} of ${f1(excess)}`, unit: "Mbit/s", target: "target: at least 80 % of the excess", met: high.mbit[1]! >= 0.8 * excess },
+        { name: "priority-0 link cut, 8 Mbit/s offered: uplink Mbit/s, priority 0 / 1", value: link(cut), unit: "Mbit/s" },
+        { name: "priority-0 link cut: share of the bytes on the priority-1 link", value: f1(cut.share), unit: "%", target: "target: everything (≥ 98 %)", met: cut.share >= 98 },
+      ];
+    },
+  },
 ];
 
 /** Polls both ends' /status every 20 ms for 3 s: ms from the cut until link i shows stalled (Infinity: not seen). */
@@ -394,7 +433,7 @@ async function runScenario(s: Scenario): Promise<ScenarioResult> {
   const servers = [];
   try {
     const t0 = performance.now();
-    tunnel = await startTunnel(topo, { reorderBufferSize: s.reorderBufferSize ?? 64, timeout: 10, controlSockets: true });
+    tunnel = await startTunnel(topo, { reorderBufferSize: s.reorderBufferSize ?? 64, timeout: 10, controlSockets: true, link: s.link });
     const startupMs = performance.now() - t0;
     servers.push(startIperfServer(topo.lab, "inet", topo.internetHost), startIperfServer(topo.lab, "server", topo.serverPublic));
     await Bun.sleep(300);
@@ -454,8 +493,14 @@ for (const s of chosen) {
   }
   console.log(table(results.slice(-1)));
 }
-results.push({ id: "H", name: "handshake cost, in process (scripts/bench-handshake.ts)", uplinks: [], metrics: handshakeBench() });
-console.log(table(results.slice(-1)));
+// CPU micro-benchmarks beside the lab scenarios (no network): the handshake's cost and the cost
+// of [filters] per packet.
+if (ONLY.length === 0) {
+  results.push({ id: "H", name: "handshake cost, in process (scripts/bench-handshake.ts)", uplinks: [], metrics: handshakeBench() });
+  console.log(table(results.slice(-1)));
+  results.push(filterBenchResult());
+  console.log(table(results.slice(-1)));
+}
 const minutes = (performance.now() - started) / 60_000;
 const date = new Date().toISOString().slice(0, 10);
 const CONGESTION_CONTROL = (() => {

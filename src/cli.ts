@@ -150,6 +150,7 @@ export function parseArgs(argv: readonly string[]): CliCommand {
 
 export const HELP = `usage: mlvpn [options]
        mlvpn status [--json] [-c FILE | --socket PATH | --url URL]  (see mlvpn status --help)
+       mlvpn filter EXPRESSION FILE.pcap  (packets a [filters] expression matches)
 
 Multi-link VPN: bonds several uplinks into one encrypted tunnel.
 

@@ -25,6 +25,7 @@ import { openTun, type TunDevice } from "./io/tun.ts";
 import { type LinkSocket, openLinkSocket } from "./io/udp.ts";
 import type { Logger } from "./log.ts";
 import { applyReload } from "./reload.ts";
+import { compileFilterRules } from "./core/filters.ts";
 import type { StatusDocument } from "./status/contract.ts";
 import { buildStatus, statusJson } from "./status/document.ts";
 import { buildMetrics } from "./status/metrics.ts";
@@ -178,6 +179,7 @@ export async function startDaemon(config: Config, options: CliOptions, log: Logg
     reorderBufferSize: g.reorder_buffer_size,
     maxPacketSize: mtu.maxPacket,
     kind: g.tuntap,
+    filters: compileFilterRules(config.filters, g.tuntap),
     random: { fill: (b) => void crypto.getRandomValues(b) },
     nowMs: now(),
     output: {

@@ -12,6 +12,7 @@ import { createServiceStatus } from "./io/service-status.ts";
 import { syslogSink } from "./io/syslog.ts";
 import { createLogger, lineSink } from "./log.ts";
 import { reloadFromFile } from "./reload.ts";
+import { runFilter } from "./filter-command.ts";
 import { runStatus } from "./status/command.ts";
 import { VERSION } from "./version.ts";
 
@@ -32,6 +33,7 @@ export async function main(argv: readonly string[], io: MainIo): Promise<number>
     io.stdout(`${generateKey((b) => void crypto.getRandomValues(b))}\n`);
     return EXIT_OK;
   }
+  if (argv[0] === "filter") return runFilter(argv.slice(1), io);
   const cmd = parseArgs(argv);
   switch (cmd.kind) {
     case "help":

@@ -10,7 +10,9 @@ import { diffConfig, IN_PLACE_LINK_KEYS, type LinkChange } from "./config/diff.t
 import { formatDiagnostic, shown } from "./config/diagnostics.ts";
 import { type ConfigFormat, loadConfig } from "./config/load.ts";
 import type { Config, GeneralConfig, LinkConfig } from "./config/schema.ts";
+import { compileFilterRules, type FilterRules } from "./core/filters.ts";
 import type { Tunnel } from "./core/tunnel.ts";
+import { FilterError } from "./filter/index.ts";
 import type { Logger } from "./log.ts";
 
 /** What the daemon lends a reload: the core, and link set-up/tear-down with their sockets. */
@@ -78,9 +80,33 @@ export async function applyReload(running: Config, next: Config, target: ReloadT
 
   const links = next.links.filter((l) => !failed.has(l.name));
   tunnel.orderLinks(links.map((l) => indexOf(tunnel, l.name)).filter((i): i is number => i !== undefined));
+  const filters = applyFilters(running, next, tunnel, log);
   const changes = d.added.length + d.removed.length + d.updated.length + d.rebound.length;
   log.info("config", changes === 0 ? "reloaded: no link changed" : `reloaded: ${d.added.length} added, ${d.removed.length} removed, ${d.updated.length} changed in place, ${d.rebound.length} with a new socket${failed.size > 0 ? `, ${failed.size} failed` : ""}`);
-  return { ...next, general: general as GeneralConfig, links };
+  return { ...next, general: general as GeneralConfig, links, filters };
+}
+
+const sameFilters = (a: Config["filters"], b: Config["filters"]): boolean =>
+  a.length === b.length && a.every((f, i) => f.link === b[i]!.link && f.expression === b[i]!.expression);
+
+/**
+ * `[filters]` are replaced as a whole, between two packets. The file was validated, so they
+ * compile; if the tun/tap kind changed (applied only at restart) and an entry does not fit the
+ * running kind, the old set stays, entirely. Returns the set in effect.
+ */
+function applyFilters(running: Config, next: Config, tunnel: Tunnel, log: Logger): Config["filters"] {
+  if (sameFilters(running.filters, next.filters)) return running.filters;
+  let rules: FilterRules;
+  try {
+    rules = compileFilterRules(next.filters, running.general.tuntap);
+  } catch (e) {
+    if (!(e instanceof FilterError)) throw e;
+    log.error("config", `[filters] not changed: ${e.describe()} for a ${running.general.tuntap} device; the ${running.filters.length} running entries stay`);
+    return running.filters;
+  }
+  tunnel.setFilters(rules);
+  log.info("config", `[filters] replaced: ${next.filters.length} entr${next.filters.length === 1 ? "y" : "ies"} (was ${running.filters.length})`);
+  return next.filters;
 }
 
 /** Something that can reload: the running daemon. */

@@ -10,7 +10,7 @@ import { GENERAL_DOCS } from "./reference.ts";
 import type { Config, GeneralConfig, LinkConfig } from "./schema.ts";
 
 /** Link keys applied to the running link, without a new handshake. */
-export const IN_PLACE_LINK_KEYS = ["bandwidth_upload", "timeout", "loss_tolerence", "latency_tolerence", "fallback_only", "bindfib"] as const;
+export const IN_PLACE_LINK_KEYS = ["bandwidth_upload", "timeout", "loss_tolerence", "latency_tolerence", "fallback_only", "bindfib", "priority"] as const;
 /** Link keys that need a new socket and a new handshake. */
 export const REBIND_LINK_KEYS = ["bindhost", "bindport", "remotehost", "remoteport"] as const;
 /** A server's remotehost/remoteport are only shown in the status: no new socket for them. */

@@ -30,7 +30,14 @@ export function dumpConfig(config: Config, header: string): string {
   const out: string[] = [`# ${header}`, "", "[general]", ...lines(config.general, GENERAL_KEYS, f)];
   if (config.filters.length > 0) {
     out.push("", "[filters]");
-    for (const flt of config.filters) out.push(`${sectionName(flt.link, f)} = ${JSON.stringify(flt.expression)}`);
+    if (f === "ini") {
+      for (const flt of config.filters) out.push(`${sectionName(flt.link, f)} = ${JSON.stringify(flt.normalized)}`);
+    } else {
+      // TOML has one key per link: its list keeps the order (the file could not interleave links).
+      const byLink = new Map<string, string[]>();
+      for (const flt of config.filters) byLink.set(flt.link, [...(byLink.get(flt.link) ?? []), flt.normalized]);
+      for (const [link, list] of byLink) out.push(`${sectionName(link, f)} = ${list.length === 1 ? JSON.stringify(list[0]) : `[${list.map((x) => JSON.stringify(x)).join(", ")}]`}`);
+    }
   }
   for (const link of config.links) {
     out.push("", `[${sectionName(link.name, f)}]`, ...lines(link, LINK_KEYS, f));

@@ -48,6 +48,7 @@ export const LINK_DOCS: KeyDoc[] = [
   { key: "loss_tolerence", type: "percent (0–100)", default: "from [general]", doc: "As in [general], for this link." },
   { key: "latency_tolerence", type: "milliseconds (≤ 1000)", default: "from [general]", doc: "As in [general], for this link." },
   { key: "fallback_only", type: "0 or 1", default: "0", doc: "1 makes this a backup link, used only while no other link is up." },
+  { key: "priority", type: "0–255", default: "0", doc: "mlvpn only. Lower is preferred: traffic goes to the links of the best priority and spills onto the next priority only for what those cannot carry in time (their queue is full), or while they are all down or stalled. `[filters]` matches ignore it. See [Link priorities](#link-priorities)." },
 ];
 
 function table(docs: KeyDoc[]): string {
@@ -68,6 +69,6 @@ export function referenceMarkdown(): string {
     "",
     "#### `[filters]`",
     "",
-    '`LINKNAME = "pcap expression"` entries are read and checked to name a link, but not applied yet (a warning says so).',
+    '`LINKNAME = "pcap-filter expression"`, as many as wanted, several per link (TOML: a string or a list of strings). Each packet read from the tun is checked against them in file order; the first match whose link is up is sent on that link, bypassing the scheduler and `fallback_only`; a match on a link that is down is skipped; no match: normal scheduling. The expression language is tcpdump\'s (see [Filters](#filters)); an unknown link or a bad expression is an error naming the expression and the offending token. Reloaded on SIGHUP.',
   ].join("\n");
 }

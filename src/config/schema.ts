@@ -6,6 +6,7 @@
  * (reference tables 1.3 and 1.4); see reference.ts for the documentation of each key.
  */
 import * as v from "valibot";
+import { compileFilter, FilterError } from "../filter/index.ts";
 import { type Diagnostics, shown } from "./diagnostics.ts";
 import type { RawDocument, RawEntry, RawSection, RawValue } from "./raw.ts";
 import { flag, host, interfaceName, oneOf, path, port, routes, secret, text, uint } from "./values.ts";
@@ -57,13 +58,19 @@ export const LinkSchema = v.object({
   loss_tolerence: LOSS_TOLERENCE,
   latency_tolerence: LATENCY_TOLERENCE,
   fallback_only: v.optional(flag(), false),
+  priority: v.optional(uint({ max: 255, unit: "(0 is the most preferred)" }), 0),
 });
 
 export type GeneralConfig = v.InferOutput<typeof GeneralSchema>;
 export type LinkConfig = v.InferOutput<typeof LinkSchema> & { name: string };
+/** One `[filters]` entry: packets read from the tun that match `expression` go on `link`. */
 export interface FilterConfig {
   link: string;
+  /** The pcap-filter expression as written. */
   expression: string;
+  /** As parsed, implicit qualifiers written out (what `--check` prints). */
+  normalized: string;
+  line: number;
 }
 
 export interface Config {
@@ -71,6 +78,7 @@ export interface Config {
   file: string;
   format: "ini" | "toml";
   general: GeneralConfig;
+  /** In file order (INI: every entry, duplicate keys too; TOML: a key's list in order). */
   filters: FilterConfig[];
   /** In file order. */
   links: LinkConfig[];
@@ -259,7 +267,7 @@ export function toConfig(doc: RawDocument, file: string, format: "ini" | "toml",
     diags.warn(generalSection!.line, "general", "control_bind_host", 'control_bind_port is set without control_bind_host: the HTTP control interface stays off (add control_bind_host = "127.0.0.1")');
   }
 
-  const filters = readFilters(filterSections, linkSections, diags);
+  const filters = readFilters(filterSections, linkSections, general?.tuntap ?? "tun", diags);
 
   if (diags.hasErrors || !general) return undefined;
   return { file, format, general, filters, links };
@@ -295,23 +303,37 @@ function checkDuplicateEndpoints(links: LinkConfig[], sections: RawSection[], mo
   }
 }
 
-function readFilters(sections: RawSection[], links: RawSection[], diags: Diagnostics): FilterConfig[] {
+/**
+ * `[filters]`: `LINK = "expression"`, any number per link (the INI reader keeps duplicate keys
+ * here, in file order; TOML gives a string or a list of strings). Every expression is compiled
+ * for the tun's packets (raw IP) or the tap's (Ethernet); an error names the expression and the
+ * offending token. Unlike the C MLVPN, which warned and dropped the entry, a bad entry or an
+ * unknown link is an error: traffic the user pinned would otherwise silently go anywhere.
+ */
+function readFilters(sections: RawSection[], links: RawSection[], tuntap: "tun" | "tap", diags: Diagnostics): FilterConfig[] {
   const filters: FilterConfig[] = [];
   for (const s of sections) {
     for (const e of s.entries) {
-      if (typeof e.value !== "string" || e.value.trim() === "") {
-        diags.error(e.line, s.name, e.key, `${e.key} = ${shown(e.key, e.value)}: expected a pcap filter expression in quotes`);
+      const expressions = Array.isArray(e.value) ? e.value : [e.value];
+      if (expressions.length === 0 || expressions.some((x) => typeof x !== "string" || x.trim() === "")) {
+        diags.error(e.line, s.name, e.key, `${e.key} = ${shown(e.key, e.value)}: expected a pcap filter expression in quotes, e.g. ${e.key} = "udp port 5060"`);
         continue;
       }
       if (!links.some((l) => l.name === e.key)) {
-        diags.warn(e.line, s.name, e.key, `filter for an unknown link "${e.key}" is ignored`);
+        const names = links.map((l) => l.name);
+        diags.error(e.line, s.name, e.key, `filter for an unknown link "${e.key}"${names.length > 0 ? ` (the links are ${names.join(", ")})` : ""}`);
         continue;
       }
-      filters.push({ link: e.key, expression: e.value });
+      for (const expression of expressions as string[]) {
+        try {
+          const f = compileFilter(expression, tuntap === "tap" ? "ether" : "raw");
+          filters.push({ link: e.key, expression, normalized: f.normalized, line: e.line });
+        } catch (err) {
+          if (!(err instanceof FilterError)) throw err;
+          diags.error(e.line, s.name, e.key, `${JSON.stringify(expression)}: ${err.describe()}`);
+        }
+      }
     }
-  }
-  if (filters.length > 0) {
-    diags.warn(sections[0]!.line, sections[0]!.name, undefined, "filters are read but not applied yet by this version of mlvpn: matching traffic is scheduled like any other");
   }
   return filters;
 }

@@ -87,6 +87,20 @@ export const EXPRESS_MAX_BYTES = 200;
 const EXPRESS_SHARE = 0.1;
 const EXPRESS_BURST_BYTES = 16 * 1024;
 
+/** A link's `priority` (lower is preferred; 0 by default). */
+const priority = (l: Link): number => l.config.priority ?? 0;
+
+/** The best priority above `after` among the links that can send now; undefined when none. */
+function nextTier(links: readonly Link[], after: number, exclude: Link | undefined): number | undefined {
+  let tier: number | undefined;
+  for (const l of links) {
+    if (l.stalled || l === exclude) continue;
+    const p = priority(l);
+    if (p > after && (tier === undefined || p < tier)) tier = p;
+  }
+  return tier;
+}
+
 export function stallTimeoutMs(l: Link): number {
   const srtt = l.rtt.samples > 0 ? l.rtt.smoothed : 2 * DEFAULT_OWD_MS;
   return Math.max(STALL_MIN_MS, 2 * srtt + 4 * l.rtt.variance + 2 * ACK_DELAY_MS);
@@ -103,13 +117,15 @@ export class SendPath {
    * queues and the sequence; false when it must take the normal path (too big, over the
    * express share, no usable link).
    */
-  express(packet: Uint8Array, nowMs: number): boolean {
+  express(packet: Uint8Array, nowMs: number, pinned?: Link): boolean {
     if (packet.length > EXPRESS_MAX_BYTES) return false;
     let fastest: Link | undefined;
     let minOwd = Number.POSITIVE_INFINITY;
     let capacity = 0; // bytes per ms
-    for (const l of this.host.candidates()) {
-      if (l.stalled) continue;
+    const candidates = this.only(pinned) ?? this.host.candidates();
+    const tier = nextTier(candidates, -1, undefined);
+    for (const l of candidates) {
+      if (l.stalled || (tier !== undefined && priority(l) !== tier)) continue;
       capacity += l.sender.estimator.bandwidth;
       const d = owd(l);
       if (d < minOwd) (minOwd = d), (fastest = l);
@@ -124,45 +140,65 @@ export class SendPath {
     return true;
   }
 
+  private readonly pinnedList: Link[] = [];
+
+  /** `[filters]`: a packet pinned to a link has that link as its only candidate. */
+  private only(pinned: Link | undefined): readonly Link[] | undefined {
+    if (!pinned) return undefined;
+    this.pinnedList[0] = pinned;
+    return this.pinnedList;
+  }
+
   /**
-   * Step 1: queue a packet on the link where it arrives first (never on `exclude`). `resends`
-   * counts earlier sendings of the same packet; those are not subject to the queue limit.
+   * Step 1: queue a packet on the link where it arrives first (never on `exclude`), or on
+   * `pinned` (a `[filters]` match). `resends` counts earlier sendings of the same packet; those
+   * are not subject to the queue limit.
    */
-  schedule(packet: Uint8Array, dataSeq: number, nowMs: number, resends = 0, exclude?: Link, queuedMs = nowMs): boolean {
-    const candidates = this.host.candidates();
-    let fastest: Link | undefined;
-    let minOwd = Number.POSITIVE_INFINITY;
-    let maxOwd = 0;
-    for (const l of candidates) {
-      if (l.stalled || l === exclude) continue;
-      const d = owd(l);
-      if (d < minOwd) (minOwd = d), (fastest = l);
-      maxOwd = Math.max(maxOwd, d);
-    }
-    let best: Link | undefined;
-    let bestArrival = Number.POSITIVE_INFINITY;
-    let bestWait = 0;
-    for (const l of candidates) {
-      if (l.stalled || l === exclude) continue;
-      const wait = l.sender.waitFor(packet.length + TUNNEL_OVERHEAD, nowMs);
-      const arrival = wait + (owd(l) - minOwd) * spreadWeight(l, fastest!);
-      if (arrival < bestArrival) {
-        bestArrival = arrival;
-        bestWait = wait;
-        best = l;
+  schedule(packet: Uint8Array, dataSeq: number, nowMs: number, resends = 0, exclude?: Link, queuedMs = nowMs, pinned?: Link): boolean {
+    const candidates = this.only(pinned) ?? this.host.candidates();
+    // Link priorities: the best tier takes the packet unless it would wait there past the
+    // limit; only then (or while that whole tier is stalled) the next tier is tried.
+    let tier = nextTier(candidates, -1, exclude);
+    for (;;) {
+      let fastest: Link | undefined;
+      let minOwd = Number.POSITIVE_INFINITY;
+      let maxOwd = 0;
+      for (const l of candidates) {
+        if (l.stalled || l === exclude || (tier !== undefined && priority(l) !== tier)) continue;
+        const d = owd(l);
+        if (d < minOwd) (minOwd = d), (fastest = l);
+        maxOwd = Math.max(maxOwd, d);
       }
+      let best: Link | undefined;
+      let bestArrival = Number.POSITIVE_INFINITY;
+      let bestWait = 0;
+      for (const l of candidates) {
+        if (l.stalled || l === exclude || (tier !== undefined && priority(l) !== tier)) continue;
+        const wait = l.sender.waitFor(packet.length + TUNNEL_OVERHEAD, nowMs);
+        const arrival = wait + (owd(l) - minOwd) * spreadWeight(l, fastest!);
+        if (arrival < bestArrival) {
+          bestArrival = arrival;
+          bestWait = wait;
+          best = l;
+        }
+      }
+      // Every candidate stalled: better to try one than to drop everything.
+      best ??= candidates.find((l) => l !== exclude);
+      if (!best) return this.refuse("no-link");
+      // Aggregating links of unequal delay needs a queue as deep as the spread on the faster one,
+      // plus room for TCP's sawtooth: about the slower link's one-way delay, at least QUEUE_DELAY_MS.
+      const room = best.sender.estimator.inStartup ? STARTUP_QUEUE_DELAY_MS : Math.max(QUEUE_DELAY_MS, maxOwd - minOwd > 0 ? maxOwd : 0);
+      const limit = room + (maxOwd - minOwd);
+      if (bestWait > limit && resends === 0) {
+        const next = tier === undefined ? undefined : nextTier(candidates, tier, exclude);
+        if (next === undefined) return this.refuse("queue-full");
+        tier = next;
+        continue;
+      }
+      if (!best.sender.enqueue(packet, dataSeq, queuedMs, resends)) return this.refuse("queue-full");
+      this.pump(best, nowMs);
+      return true;
     }
-    // Every candidate stalled: better to try one than to drop everything.
-    best ??= candidates.find((l) => l !== exclude);
-    if (!best) return this.refuse("no-link");
-    // Aggregating links of unequal delay needs a queue as deep as the spread on the faster one,
-    // plus room for TCP's sawtooth: about the slower link's one-way delay, at least QUEUE_DELAY_MS.
-    const room = best.sender.estimator.inStartup ? STARTUP_QUEUE_DELAY_MS : Math.max(QUEUE_DELAY_MS, maxOwd - minOwd > 0 ? maxOwd : 0);
-    const limit = room + (maxOwd - minOwd);
-    if (bestWait > limit && resends === 0) return this.refuse("queue-full");
-    if (!best.sender.enqueue(packet, dataSeq, queuedMs, resends)) return this.refuse("queue-full");
-    this.pump(best, nowMs);
-    return true;
   }
 
   private refuse(reason: DropReason): false {

@@ -33,6 +33,7 @@ import {
   SILENCE_REHANDSHAKE_MS,
   SUSPECT_AFTER_MS,
 } from "./constants.ts";
+import { type FilterRules, FilterTable } from "./filters.ts";
 import { buildPacketTooBig } from "./icmp.ts";
 import { Link, LinkStatus, type PeerAddress, STATUS_TEXT } from "./link.ts";
 import { ACK_DELAY_MS } from "./ackstate.ts";
@@ -147,6 +148,8 @@ export interface TunnelOptions {
   random: Random;
   output: TunnelOutput;
   nowMs: number;
+  /** `[filters]`, compiled (src/core/filters.ts); none: every packet is scheduled. */
+  filters?: FilterRules;
 }
 
 const EMPTY = new Uint8Array(0);
@@ -169,6 +172,7 @@ export class Tunnel {
 
   private readonly out: TunnelOutput;
   private readonly sendPath: SendPath;
+  private readonly filters = new FilterTable();
   private eligible: number[] = [];
   private candidateLinks: Link[] = [];
   private dataSeq = 0;
@@ -210,6 +214,7 @@ export class Tunnel {
     });
     // ArrayBuffer-backed: native code (the AEAD) works on it in place, at a stable address.
     this.txBuf = new Uint8Array(new ArrayBuffer(opts.maxPacketSize + DATA_PREFIX_SIZE + TRANSPORT_HEADER_SIZE + TAG_SIZE + 64));
+    if (opts.filters) this.filters.setRules(opts.filters, this.live);
     this.instance = this.randomU32();
     this.handshakes = new Handshakes(
       {
@@ -251,9 +256,11 @@ export class Tunnel {
       }
       return;
     }
-    if (this.sendPath.express(packet, nowMs)) return;
+    // [filters]: the first matching entry whose link is up pins the packet to that link.
+    const pinned = this.filters.size > 0 ? this.filters.pick(packet) : undefined;
+    if (this.sendPath.express(packet, nowMs, pinned)) return;
     // A packet refused here takes no sequence number: a gap would hold the receiver back.
-    if (this.sendPath.schedule(packet, this.dataSeq, nowMs)) this.dataSeq++;
+    if (this.sendPath.schedule(packet, this.dataSeq, nowMs, 0, undefined, nowMs, pinned)) this.dataSeq++;
   }
 
   handleDatagram(linkIndex: number, d: Uint8Array, from: PeerAddress, nowMs: number): void {
@@ -358,6 +365,7 @@ export class Tunnel {
     this.slots.push(link);
     this.handshakes.addLink();
     this.live.push(link);
+    this.filters.resolve(this.live);
     return link.index;
   }
 
@@ -387,6 +395,7 @@ export class Tunnel {
     const disconnect = link.current !== undefined && this.send(link, link.current, DISCONNECT_MSG, EMPTY) >= 0;
     // Out of scheduling first, so that nothing it held is sent back to it.
     this.live = this.live.filter((l) => l !== link);
+    this.filters.resolve(this.live);
     if (link.isUp) this.linkDown(link, reason);
     link.clearSessions();
     link.retired = true;
@@ -399,7 +408,18 @@ export class Tunnel {
   orderLinks(indices: readonly number[]): void {
     const ordered = indices.map((i) => this.linkAt(i)).filter((l): l is Link => l !== undefined);
     this.live = [...new Set([...ordered, ...this.live])];
+    this.filters.resolve(this.live);
     this.updateEligible();
+  }
+
+  /** New `[filters]` (a reload): replaced at once, between two packets. */
+  setFilters(rules: FilterRules): void {
+    this.filters.setRules(rules, this.live);
+  }
+
+  /** Packets each `[filters]` entry pinned since it was set, in order. */
+  get filterMatches(): readonly number[] {
+    return this.filters.matched;
   }
 
   /** Links that may carry data now, as chosen by the last health tick or state change. */

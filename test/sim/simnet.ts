@@ -30,6 +30,7 @@ export interface LinkSpec {
   down?: PathSpec;
   bandwidth_upload?: number;
   fallback_only?: boolean;
+  priority?: number;
   timeout?: number;
   loss_tolerence?: number;
   latency_tolerence?: number;
@@ -258,6 +259,7 @@ export function linkConfig(l: LinkSpec, index: number): LinkConfig {
     loss_tolerence: l.loss_tolerence ?? 100,
     latency_tolerence: l.latency_tolerence ?? 1000,
     fallback_only: l.fallback_only ?? false,
+    priority: l.priority ?? 0,
   };
 }
 

@@ -290,8 +290,8 @@ const cases: Case[] = [
   {
     name: "filter for an unknown link",
     text: `${CLIENT_GENERAL}[filters]\nlte = "udp port 5060"\n${CLIENT_LINK}`,
-    exit: 0,
-    expect: [[5, "warning", '[filters] lte: filter for an unknown link "lte" is ignored']],
+    exit: 1,
+    expect: [[5, "error", '[filters] lte: filter for an unknown link "lte" (the links are adsl1)']],
   },
   {
     name: "link key in [general]",

@@ -32,8 +32,8 @@ describe("the guide's configurations", () => {
       cipher: "aes-256-gcm",
     });
     expect(c.links).toEqual([
-      { name: "adsl1", bindhost: "192.168.1.2", bindfib: 0, remotehost: "128.128.128.128", remoteport: 5080, bandwidth_upload: 0, timeout: 30, loss_tolerence: 50, latency_tolerence: 1000, fallback_only: false },
-      { name: "adsl2", bindhost: "192.168.2.2", bindfib: 0, remotehost: "128.128.128.128", remoteport: 5081, bandwidth_upload: 0, timeout: 30, loss_tolerence: 50, latency_tolerence: 1000, fallback_only: false },
+      { name: "adsl1", bindhost: "192.168.1.2", bindfib: 0, remotehost: "128.128.128.128", remoteport: 5080, bandwidth_upload: 0, timeout: 30, loss_tolerence: 50, latency_tolerence: 1000, fallback_only: false, priority: 0 },
+      { name: "adsl2", bindhost: "192.168.2.2", bindfib: 0, remotehost: "128.128.128.128", remoteport: 5081, bandwidth_upload: 0, timeout: 30, loss_tolerence: 50, latency_tolerence: 1000, fallback_only: false, priority: 0 },
     ]);
     expect(c.filters).toEqual([]);
   });

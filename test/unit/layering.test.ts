@@ -8,8 +8,8 @@ import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 
 const SRC = join(import.meta.dir, "..", "..", "src");
-const PURE = ["core", "wire"];
-const ALLOWED_IMPORT = /^(\.\/|\.\.\/(core|wire|crypto|config)\/)/;
+const PURE = ["core", "wire", "filter"];
+const ALLOWED_IMPORT = /^(\.\/|\.\.\/(core|wire|crypto|config|filter)\/)/;
 const FORBIDDEN_CALLS = [/\bDate\.now\b/, /\bperformance\.now\b/, /\bMath\.random\b/, /\bsetTimeout\b/, /\bsetInterval\b/, /\bsetImmediate\b/, /\bcrypto\.getRandomValues\b/, /\brandomBytes\b/, /\bBun\./, /\bprocess\./];
 
 const files = PURE.flatMap((dir) =>
