@@ -36,6 +36,7 @@ import { labSkipReason } from "../lab/netns.ts";
 import { createTopology, type Topology } from "../lab/topology.ts";
 import { transfer } from "../lab/transfer.ts";
 import { destroyLab, type LabTunnel, startTunnel } from "../lab/tunnel.ts";
+import { reportSkip } from "../helpers/skip.ts";
 
 const BUN = process.execPath;
 const LOAD = join(import.meta.dir, "..", "lab", "control-load.ts");
@@ -51,7 +52,7 @@ const RATE_MB_PER_S = 3;
 const PACKETS = (20 * 1024 * 1024) / 1400;
 
 const skip = labSkipReason();
-if (skip) console.log(`skipping the control e2e tests: ${skip}`);
+reportSkip(import.meta.file, "the control e2e tests", skip);
 
 let topo: Topology;
 let tunnel: LabTunnel;

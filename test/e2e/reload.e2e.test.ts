@@ -17,9 +17,10 @@ import type { Subprocess } from "bun";
 import { allUp, buildBinary, eventsOf, type Side, startEnd, writeEndConfigs } from "../lab/mlvpn.ts";
 import { labSkipReason, pingOk, waitFor } from "../lab/netns.ts";
 import { createTopology, type Topology } from "../lab/topology.ts";
+import { reportSkip } from "../helpers/skip.ts";
 
 const skip = labSkipReason();
-if (skip) console.log(`skipping the reload e2e tests: ${skip}`);
+reportSkip(import.meta.file, "the reload e2e tests", skip);
 
 let topo: Topology;
 let dir: string;

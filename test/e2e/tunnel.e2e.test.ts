@@ -15,9 +15,10 @@ import { labSkipReason, pingOk, waitFor } from "../lab/netns.ts";
 import { createTopology, type Topology } from "../lab/topology.ts";
 import { transfer } from "../lab/transfer.ts";
 import { destroyLab, type LabTunnel, startTunnel } from "../lab/tunnel.ts";
+import { reportSkip } from "../helpers/skip.ts";
 
 const skip = labSkipReason();
-if (skip) console.log(`skipping the tunnel e2e tests: ${skip}`);
+reportSkip(import.meta.file, "the tunnel e2e tests", skip);
 
 let topo: Topology;
 let tunnel: LabTunnel;

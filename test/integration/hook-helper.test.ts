@@ -11,9 +11,10 @@ import { createLogger } from "../../src/log.ts";
 import { waitFor } from "../lab/netns.ts";
 import { childrenOf, uidsOf } from "../helpers/procs.ts";
 import { runMain, tempDir, writeConfig } from "../helpers/run.ts";
+import { reportSkip } from "../helpers/skip.ts";
 
 const skip = process.getuid?.() !== 0 ? "the hook helper and the privilege drop need root" : "";
-if (skip) console.log(`hook-helper.test.ts: skipping: ${skip}`);
+reportSkip(import.meta.file, "the hook helper and whom to run as", skip);
 
 const MLVPN = join(import.meta.dir, "..", "..", "src", "mlvpn.ts");
 

@@ -11,13 +11,14 @@ import { join } from "node:path";
 import type { Subprocess } from "bun";
 import { cleanupByPrefix, labRunDir, labSkipReason, pingOk, waitFor } from "./netns.ts";
 import { createTopology, type Topology } from "./topology.ts";
+import { reportSkip } from "../helpers/skip.ts";
 
 const skipReason =
   labSkipReason() ??
   (Bun.which("ping") ? null : "`ping` not found (apt-get install iputils-ping)") ??
   (Bun.which("iperf3") ? null : "`iperf3` not found (apt-get install iperf3)") ??
   (Bun.which("tc") ? null : "`tc` not found (apt-get install iproute2)");
-if (skipReason) console.log(`skipping the lab self-test: ${skipReason}`);
+reportSkip(import.meta.file, "the lab topology self-test", skipReason);
 
 const prefixesUsed = new Set<string>();
 
