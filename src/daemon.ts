@@ -57,6 +57,8 @@ interface Running {
   reload(next: Config): Promise<void>;
   /** Set once privileges are dropped: the root hook helper reads the configuration file. */
   readConfig?(): Promise<{ text: string; valid: boolean }>;
+  /** Counts a reload refused before it reached the daemon (a file with errors). */
+  refused(): void;
   /** The /status document now. */
   status(): StatusDocument;
 }
@@ -262,11 +264,12 @@ export async function startDaemon(config: Config, options: CliOptions, log: Logg
   const startedEpochMs = performance.timeOrigin;
   let lastReloadEpochMs = startedEpochMs; // set by a successful reload
   let running = config; // what is in effect: the start-up configuration, then each reload's
+  let reloadsRefused = 0;
   const status = (): StatusDocument =>
     buildStatus(
       tunnel.snapshot(),
       running,
-      { instance: options.name, version: VERSION, pid: process.pid, startedEpochMs, lastReloadEpochMs, deviceName: tun.name, coreToEpochMs: performance.timeOrigin, shellDrops: { "tun-write": tunWriteDrops } },
+      { instance: options.name, version: VERSION, pid: process.pid, startedEpochMs, lastReloadEpochMs, deviceName: tun.name, coreToEpochMs: performance.timeOrigin, shellDrops: { "tun-write": tunWriteDrops }, controlRejected: control.rejected, reloadsRefused },
       Date.now(),
     );
   let control: ControlServer;
@@ -343,7 +346,10 @@ export async function startDaemon(config: Config, options: CliOptions, log: Logg
         running = await applyReload(running, next, reloadTarget, log);
         lastReloadEpochMs = Date.now();
       })
-      .catch((e: Error) => log.error("config", `reload failed: ${e.message}; the links not yet changed keep their old settings`));
+      .catch((e: Error) => {
+        reloadsRefused++;
+        log.error("config", `reload failed: ${e.message}; the links not yet changed keep their old settings`);
+      });
     return reloading;
   }
 
@@ -370,5 +376,5 @@ export async function startDaemon(config: Config, options: CliOptions, log: Logg
     return stopped;
   }
 
-  return { stop, stopped, reload, status, readConfig: hookHelper ? () => hookHelper.reload() : undefined };
+  return { stop, stopped, reload, status, refused: () => void reloadsRefused++, readConfig: hookHelper ? () => hookHelper.reload() : undefined };
 }

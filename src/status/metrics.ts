@@ -73,6 +73,13 @@ export function buildMetrics(doc: StatusDocument): string {
     "Packets dropped on the data path, by reason.",
     Object.entries(doc.drops).map(([reason, n]) => [{ reason }, n]),
   );
+  e.family(
+    "mlvpn_control_rejected_total",
+    "counter",
+    "Control clients refused or cut off, by reason.",
+    Object.entries(doc.control_rejected).map(([reason, n]) => [{ reason }, n]),
+  );
+  e.family("mlvpn_reloads_refused_total", "counter", "SIGHUP reloads refused (a file with errors) or failed.", [[{}, doc.reloads_refused]]);
 
   const r = doc.reorder;
   if (r) {
