@@ -27,6 +27,8 @@ commit="$(git -C "$repo" rev-parse --short HEAD)"
 logs="${FLAKE_LOG_DIR:-/tmp/mlvpn-flake-$(date -u +%Y%m%dT%H%M%SZ)}"
 mkdir -p "$logs"
 work="$(mktemp -d /tmp/mlvpn-flake-clone.XXXXXX)"
+# As readable as an ordinary checkout: tests that drop to nobody run code from it.
+chmod 755 "$work"
 hog_pid=""
 cleanup() {
   if [ -n "$hog_pid" ]; then kill "$hog_pid" 2>/dev/null || true; fi

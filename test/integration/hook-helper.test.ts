@@ -114,7 +114,8 @@ describe.skipIf(skip !== "")("hook helper (root)", () => {
     const args = [process.execPath, MLVPN, "--hook-helper", conf, "ini", "mlvtest0", "1400"];
     const asNobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", ...args];
     for (const [cmd, stdin] of [[args, "ignore"], [asNobody, "pipe"]] as const) {
-      const r = Bun.spawnSync([...cmd], { stdin, stdout: "pipe", stderr: "pipe", timeout: 10_000 });
+      // cwd "/": nobody may not be allowed into the checkout's directory (Bun then fails before main).
+      const r = Bun.spawnSync([...cmd], { cwd: "/", stdin, stdout: "pipe", stderr: "pipe", timeout: 10_000 });
       expect(r.stderr.toString()).toContain("mlvpn: unknown option --hook-helper");
       expect(r.exitCode).toBe(2);
     }
