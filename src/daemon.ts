@@ -53,6 +53,12 @@ function bindFailure(e: Error, port: number): string {
 interface Running {
   stop(): Promise<void>;
   stopped: Promise<void>;
+  /**
+   * Why the daemon stopped by itself (the tun device failed), or undefined after a requested
+   * stop: the process then exits with a failure status, so that a supervisor
+   * (systemd Restart=on-failure, procd) starts it again.
+   */
+  readonly failure: string | undefined;
   /** Applies a validated configuration read again (SIGHUP); reloads run one at a time. */
   reload(next: Config): Promise<void>;
   /** Set once privileges are dropped: the root hook helper reads the configuration file. */
@@ -265,11 +271,13 @@ export async function startDaemon(config: Config, options: CliOptions, log: Logg
   let lastReloadEpochMs = startedEpochMs; // set by a successful reload
   let running = config; // what is in effect: the start-up configuration, then each reload's
   let reloadsRefused = 0;
+  let reloadsApplied = 0;
+  let failure: string | undefined;
   const status = (): StatusDocument =>
     buildStatus(
       tunnel.snapshot(),
       running,
-      { instance: options.name, version: VERSION, pid: process.pid, startedEpochMs, lastReloadEpochMs, deviceName: tun.name, coreToEpochMs: performance.timeOrigin, shellDrops: { "tun-write": tunWriteDrops }, controlRejected: control.rejected, reloadsRefused },
+      { instance: options.name, version: VERSION, pid: process.pid, startedEpochMs, lastReloadEpochMs, deviceName: tun.name, coreToEpochMs: performance.timeOrigin, shellDrops: { "tun-write": tunWriteDrops }, controlRejected: control.rejected, reloadsRefused, reloadsApplied },
       Date.now(),
     );
   let control: ControlServer;
@@ -292,7 +300,8 @@ export async function startDaemon(config: Config, options: CliOptions, log: Logg
     },
     onDrainEnd: afterInput,
     onError(e) {
-      log.error("tuntap", `reading ${tun.name} failed: ${e.message}`);
+      log.error("tuntap", `reading ${tun.name} failed: ${e.message}; stopping`);
+      failure ??= `reading ${tun.name} failed: ${e.message}`;
       void stop();
     },
   });
@@ -345,6 +354,7 @@ export async function startDaemon(config: Config, options: CliOptions, log: Logg
         if (stopping) return;
         running = await applyReload(running, next, reloadTarget, log);
         lastReloadEpochMs = Date.now();
+        reloadsApplied++;
       })
       .catch((e: Error) => {
         reloadsRefused++;
@@ -376,5 +386,15 @@ export async function startDaemon(config: Config, options: CliOptions, log: Logg
     return stopped;
   }
 
-  return { stop, stopped, reload, status, refused: () => void reloadsRefused++, readConfig: hookHelper ? () => hookHelper.reload() : undefined };
+  return {
+    stop,
+    stopped,
+    get failure() {
+      return failure;
+    },
+    reload,
+    status,
+    refused: () => void reloadsRefused++,
+    readConfig: hookHelper ? () => hookHelper.reload() : undefined,
+  };
 }

@@ -4,9 +4,10 @@
  */
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { eventsOf, startEnd } from "../../test/lab/mlvpn.ts";
+import { eventsOf, type Side, startEnd } from "../../test/lab/mlvpn.ts";
+import { waitFor } from "../../test/lab/netns.ts";
 import { SeededRandom } from "../../test/helpers/random.ts";
-import { alive, type ChaosLab, logSince, logSize, row, type Row, stackTraces, startChaosLab, startPing } from "./harness.ts";
+import { alive, type ChaosLab, logSince, logSize, row, type Row, stackTraces, startChaosLab, startPing, tunUps } from "./harness.ts";
 
 const RESTART_BOUND_S = 3;
 
@@ -24,13 +25,32 @@ export async function faults(_unused: ChaosLab, _scale: number): Promise<{ rows:
       data[what] = s;
       rows.push(row(what, s === null ? "not back within 15 s" : `${s.toFixed(2)} s`, `≤ ${bound} s`, s !== null && s <= bound));
     };
+    /**
+     * Restarts the given ends and times the tunnel's return from the moment the new processes
+     * are up (their status scripts saw tuntap_up): how long a process takes to start on a busy
+     * machine is not the protocol's doing, and is shown beside.
+     */
+    const restarted = async (what: string, sides: Side[]) => {
+      const ups = Object.fromEntries(sides.map((s) => [s, tunUps(dir, s)]));
+      const t0 = performance.now();
+      for (const s of sides) lab.proc[s] = startEnd(topo.lab, dir, s);
+      try {
+        await waitFor(() => sides.every((s) => tunUps(dir, s) > ups[s]!), { timeoutMs: 15_000, intervalMs: 10, what: "the new processes up" });
+      } catch {
+        rows.push(row(what, "the new processes were not up within 15 s", `≤ ${RESTART_BOUND_S} s`, false));
+        return;
+      }
+      const startup = (performance.now() - t0) / 1000;
+      const s = await lab.probeBack(15_000);
+      data[what] = { startup, back: s };
+      rows.push(row(what, s === null ? "not back within 15 s" : `${s.toFixed(2)} s (process start-up before it: ${startup.toFixed(2)} s)`, `≤ ${RESTART_BOUND_S} s after up`, s !== null && s <= RESTART_BOUND_S));
+    };
 
     // Server SIGKILL, restarted 0.5 s later (as a supervisor would).
     lab.proc.server.kill("SIGKILL");
     await lab.proc.server.exited;
     await Bun.sleep(500);
-    lab.proc.server = startEnd(topo.lab, dir, "server");
-    await back("server SIGKILL + restart: tunnel back after the restart");
+    await restarted("server SIGKILL + restart: tunnel back after the new server is up", ["server"]);
 
     // Server stopped for 10 s: the client sees it gone (timeout 5 s), then it continues.
     lab.proc.server.kill("SIGSTOP");
@@ -40,16 +60,15 @@ export async function faults(_unused: ChaosLab, _scale: number): Promise<{ rows:
     rows.push(row("server still the same process after SIGCONT", alive(lab.proc.server) ? "yes" : "no", "yes", alive(lab.proc.server)));
 
     // Client restart.
-    await lab.restart("client", "SIGKILL");
-    await back("client SIGKILL + restart: tunnel back after the restart");
+    lab.proc.client.kill("SIGKILL");
+    await lab.proc.client.exited;
+    await restarted("client SIGKILL + restart: tunnel back after the new client is up", ["client"]);
 
     // Both at once.
     lab.proc.client.kill("SIGKILL");
     lab.proc.server.kill("SIGKILL");
     await Promise.all([lab.proc.client.exited, lab.proc.server.exited]);
-    lab.proc.server = startEnd(topo.lab, dir, "server");
-    lab.proc.client = startEnd(topo.lab, dir, "client");
-    await back("both killed and restarted at once: tunnel back after the restart");
+    await restarted("both killed and restarted at once: tunnel back after both are up", ["server", "client"]);
 
     // The tun device deleted under the running client: it must not limp on without a tunnel.
     // Either it goes on with a tunnel (the probe passes) or it exits with a failure status, so
@@ -63,8 +82,7 @@ export async function faults(_unused: ChaosLab, _scale: number): Promise<{ rows:
     rows.push(row("tun device deleted under the client", exited ? `exited with status ${code}: ${said}` : `still running, probe ${ok ? "passes" : "fails"}`, "exit status ≠ 0 (supervisor restarts), or the tunnel still works", ok));
     if (!exited) lab.proc.client.kill("SIGKILL");
     await lab.proc.client.exited;
-    lab.proc.client = startEnd(topo.lab, dir, "client");
-    await back("client restarted after that: tunnel back");
+    await restarted("client restarted after that: tunnel back after it is up", ["client"]);
 
     // The status script hanging, then failing, while uplink 1 goes down and comes back (events
     // rtun_down / rtun_up run it).

@@ -7,7 +7,7 @@
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
-import { cpuSeconds, type Side, startEnd } from "../../test/lab/mlvpn.ts";
+import { cpuSeconds, eventsOf, type Side, startEnd } from "../../test/lab/mlvpn.ts";
 import { pingOk, waitFor } from "../../test/lab/netns.ts";
 import { createTopology, type Topology, type UplinkShape } from "../../test/lab/topology.ts";
 import { destroyLab, type LabTunnel, startTunnel } from "../../test/lab/tunnel.ts";
@@ -132,7 +132,13 @@ export function alive(p: Subprocess): boolean {
 
 /** Lines of a daemon log that belong to a stack trace or a crash report. */
 export function stackTraces(text: string): string[] {
-  return text.split("\n").filter((l) => /^\s+at .*(\(|:\d+)/.test(l) || /^(\w*Error|panic|Segmentation fault|Bun v\d)/.test(l) || /Illegal instruction|core dumped/.test(l));
+  // Not "Error: ..." alone: the lab's status scripts run `ip`, which prints such lines.
+  return text.split("\n").filter((l) => /^\s+at .*(\(|:\d+)/.test(l) || /^(panic|Segmentation fault|Bun v\d|oh no: Bun has crashed)/.test(l) || /Illegal instruction|core dumped/.test(l));
+}
+
+/** How many times a side's status script saw tuntap_up (a new process is up once it grows). */
+export function tunUps(dir: string, side: Side): number {
+  return eventsOf(dir, side).filter((e) => e === "tuntap_up").length;
 }
 
 /** A daemon log from byte `from` on (to look only at what a test caused). */

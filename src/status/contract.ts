@@ -112,4 +112,6 @@ export interface StatusDocument {
   control_rejected: Record<string, number>;
   /** SIGHUP reloads refused (a file with errors, unreadable) or failed since the start. */
   reloads_refused: number;
+  /** SIGHUP reloads applied since the start. */
+  reloads_applied: number;
 }

@@ -31,6 +31,8 @@ export interface ProcessFacts {
   controlRejected?: Readonly<Record<string, number>>;
   /** SIGHUP reloads refused or failed. */
   reloadsRefused?: number;
+  /** SIGHUP reloads applied. */
+  reloadsApplied?: number;
 }
 
 const UP_STATES: ReadonlySet<string> = new Set<LinkStatusText>(["connected", "lossy link", "slow link"]);
@@ -129,6 +131,7 @@ export function buildStatus(snapshot: TunnelSnapshot, config: Config, facts: Pro
     drops: dropEntry(snapshot, facts),
     control_rejected: { ...facts.controlRejected },
     reloads_refused: facts.reloadsRefused ?? 0,
+    reloads_applied: facts.reloadsApplied ?? 0,
   };
 }
 

@@ -80,6 +80,7 @@ export function buildMetrics(doc: StatusDocument): string {
     Object.entries(doc.control_rejected).map(([reason, n]) => [{ reason }, n]),
   );
   e.family("mlvpn_reloads_refused_total", "counter", "SIGHUP reloads refused (a file with errors) or failed.", [[{}, doc.reloads_refused]]);
+  e.family("mlvpn_reloads_applied_total", "counter", "SIGHUP reloads applied.", [[{}, doc.reloads_applied]]);
 
   const r = doc.reorder;
   if (r) {
