@@ -50,8 +50,13 @@ function packCaptures(caps: Uint8Array[]): Uint8Array {
 
 /** What every hostile-input test checks after the attack: alive, no restart, no trace, probe, memory. */
 async function afterAttack(lab: ChaosLab, before: Record<"client" | "server", { pid: number; rssKiB: number; log: number }>, rows: Row[]): Promise<void> {
-  // Memory "back to its level": read after the daemons have been idle a while (the GC runs lazily).
-  await Bun.sleep(5000);
+  // Memory "back to its level": the GC gives memory back lazily, so RSS is read every 2 s for up
+  // to 30 s after the attack, until it is within 120 % of before.
+  const t0 = performance.now();
+  const settled = () => (["server", "client"] as const).every((side) => !alive(lab.proc[side]) || sample(lab.proc[side].pid).rssKiB <= before[side].rssKiB * 1.2);
+  await Bun.sleep(2000);
+  while (!settled() && performance.now() - t0 < 30_000) await Bun.sleep(2000);
+  const settleS = ((performance.now() - t0) / 1000).toFixed(0);
   for (const side of ["server", "client"] as const) {
     const p = lab.proc[side];
     const up = alive(p) && p.pid === before[side].pid;
@@ -62,7 +67,7 @@ async function afterAttack(lab: ChaosLab, before: Record<"client" | "server", { 
       const rss = sample(p.pid).rssKiB;
       // RSS may stay up by what the allocator keeps for reuse; a leak grows with the input.
       const bound = before[side].rssKiB * 1.2;
-      rows.push(row(`${side}: RSS before → 5 s after (MiB)`, `${mib(before[side].rssKiB)} → ${mib(rss)}`, "≤ 120 % of before", rss <= bound));
+      rows.push(row(`${side}: RSS before → ${settleS} s after (MiB)`, `${mib(before[side].rssKiB)} → ${mib(rss)}`, "≤ 120 % of before within 30 s", rss <= bound));
     }
   }
   const probe = await lab.probeBack(10_000);
@@ -327,6 +332,21 @@ export async function hostileConfig(lab: ChaosLab, scale: number): Promise<{ row
   }
   const statusAfter = alive(lab.proc.server) ? await lab.status("server") : undefined;
   const refused = statusAfter ? statusAfter.reloads_refused - statusBefore.reloads_refused : NaN;
+  // A leak grows with the number of reloads: RSS over 300 more reloads of the same file (after
+  // the mutants, so the heap is warm), each waited for, then 5 s idle.
+  let plateau: Row | undefined;
+  if (alive(lab.proc.server)) {
+    await Bun.sleep(5000);
+    const a = sample(lab.proc.server.pid).rssKiB;
+    for (let k = 0; k < 300 && alive(lab.proc.server); k++) {
+      const seen = await outcomes();
+      lab.proc.server.kill("SIGHUP");
+      for (let w = 0; w < 500 && (await outcomes()) === seen; w++) await Bun.sleep(2);
+    }
+    await Bun.sleep(5000);
+    const b = alive(lab.proc.server) ? sample(lab.proc.server.pid).rssKiB : NaN;
+    plateau = row("server RSS over 300 more reloads of the same file (MiB)", `${mib(a)} → ${mib(b)}`, "growth < 5 %", b < a * 1.05);
+  }
   const failedReloads = (logSince(lab.dir, "server", before.server.log).match(/reload failed/g) ?? []).length;
   const mismatched = Math.abs(refused - failedReloads - expectedRefused);
   if (disagreements.length) notes.push(`-t and SIGHUP disagree: ${disagreements.slice(0, 5).join("; ")}`);
@@ -335,6 +355,14 @@ export async function hostileConfig(lab: ChaosLab, scale: number): Promise<{ row
   took.sort((a, b) => a - b);
   rows.push(row("SIGHUP to its outcome (median, max)", `${(took[Math.floor(took.length / 2)] ?? NaN).toFixed(0)} ms, ${(took.at(-1) ?? NaN).toFixed(0)} ms (with a /status read per poll)`, "informative", true));
   rows.push(row("reloads_refused added vs files `-t` refused", `${refused} (of which ${failedReloads} failed while applying) vs ${expectedRefused}`, "equal", mismatched === 0));
+  if (plateau) rows.push(plateau);
   await afterAttack(lab, before, rows);
-  return { rows, notes, data: { nTest, valid, crashes, unclear, nHup, expectedRefused, refused, failedReloads, testSeconds, hupSeconds } };
+  const rssRow = rows.find((r) => r.figure.startsWith("server: RSS before"));
+  if (rssRow && !rssRow.pass && plateau?.pass) {
+    notes.push(
+      "The server's RSS stays above its start-up level after the mutants (some carry 100 KB lines, parsed and logged), but does not grow with more reloads (the row above): " +
+        "the JavaScript heap, once grown, is kept rather than given back to the system. A bound not met, not a leak.",
+    );
+  }
+  return { rows, notes, data: { nTest, valid, crashes, unclear, nHup, expectedRefused, refused, failedReloads, testSeconds, hupSeconds, plateau } };
 }
