@@ -118,12 +118,17 @@ describe.skipIf(skip !== null)("control interface of dist/mlvpn on the lab", () 
     expect(load!.rounds[0]!.startedEpochMs).toBeGreaterThanOrEqual(transferStarted);
     expect(lastRound.endedEpochMs).toBeLessThan(transferEnded);
 
-    // Slowloris: cut off by the server within the bound, without an answer.
+    // Slowloris: cut off by the server at its deadline (counted as such in /status), without an
+    // answer, never before the deadline; and not much after it: the timer that cuts runs on the
+    // same event loop as the answers, so it may be late by as much as the slowest answer of this
+    // run was (7.35 s seen for a 5 s deadline while a 20 MB transfer took 28 s on a busy machine).
+    const slowestAnswerMs = Math.max(...answers.map((a) => a.ms));
     for (const s of load!.slow) {
       expect({ via: s.via, closedByServer: s.closedByServer, text: s.text }).toEqual({ via: s.via, closedByServer: true, text: "" });
       expect(s.ms).toBeGreaterThanOrEqual(CUT_AFTER_MS - 100);
-      expect(s.ms).toBeLessThan(CUT_AFTER_MS + 2000);
+      expect(s.ms).toBeLessThan(CUT_AFTER_MS + 2000 + slowestAnswerMs);
     }
+    expect((after.client.control_rejected.timeout ?? 0) - (before.client.control_rejected.timeout ?? 0)).toBeGreaterThanOrEqual(load!.slow.length);
 
     // No link went down, mlvpn kept up with the kernel, and the core dropped nothing but the
     // send queue's tail drops that pace TCP. How many of those a transfer takes depends on the
