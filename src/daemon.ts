@@ -53,10 +53,18 @@ function bindFailure(e: Error, port: number): string {
 interface Running {
   stop(): Promise<void>;
   stopped: Promise<void>;
+  /**
+   * Why the daemon stopped by itself (the tun device failed), or undefined after a requested
+   * stop: the process then exits with a failure status, so that a supervisor
+   * (systemd Restart=on-failure, procd) starts it again.
+   */
+  readonly failure: string | undefined;
   /** Applies a validated configuration read again (SIGHUP); reloads run one at a time. */
   reload(next: Config): Promise<void>;
   /** Set once privileges are dropped: the root hook helper reads the configuration file. */
   readConfig?(): Promise<{ text: string; valid: boolean }>;
+  /** Counts a reload refused before it reached the daemon (a file with errors). */
+  refused(): void;
   /** The /status document now. */
   status(): StatusDocument;
 }
@@ -281,11 +289,14 @@ export async function startDaemon(config: Config, options: CliOptions, log: Logg
   const startedEpochMs = performance.timeOrigin;
   let lastReloadEpochMs = startedEpochMs; // set by a successful reload
   let running = config; // what is in effect: the start-up configuration, then each reload's
+  let reloadsRefused = 0;
+  let reloadsApplied = 0;
+  let failure: string | undefined;
   const status = (): StatusDocument =>
     buildStatus(
       tunnel.snapshot(),
       running,
-      { instance: options.name, version: VERSION, pid: process.pid, startedEpochMs, lastReloadEpochMs, deviceName: tun.name, coreToEpochMs: performance.timeOrigin, shellDrops: { "tun-write": tunWriteDrops } },
+      { instance: options.name, version: VERSION, pid: process.pid, startedEpochMs, lastReloadEpochMs, deviceName: tun.name, coreToEpochMs: performance.timeOrigin, shellDrops: { "tun-write": tunWriteDrops }, controlRejected: control.rejected, reloadsRefused, reloadsApplied },
       Date.now(),
     );
   let control: ControlServer;
@@ -312,7 +323,8 @@ export async function startDaemon(config: Config, options: CliOptions, log: Logg
     },
     onDrainEnd: afterInput,
     onError(e) {
-      log.error("tuntap", `reading ${tun.name} failed: ${e.message}`);
+      log.error("tuntap", `reading ${tun.name} failed: ${e.message}; stopping`);
+      failure ??= `reading ${tun.name} failed: ${e.message}`;
       void stop();
     },
   });
@@ -368,8 +380,12 @@ export async function startDaemon(config: Config, options: CliOptions, log: Logg
         if (stopping) return;
         running = await applyReload(running, next, reloadTarget, log);
         lastReloadEpochMs = Date.now();
+        reloadsApplied++;
       })
-      .catch((e: Error) => log.error("config", `reload failed: ${e.message}; the links not yet changed keep their old settings`));
+      .catch((e: Error) => {
+        reloadsRefused++;
+        log.error("config", `reload failed: ${e.message}; the links not yet changed keep their old settings`);
+      });
     return reloading;
   }
 
@@ -396,5 +412,15 @@ export async function startDaemon(config: Config, options: CliOptions, log: Logg
     return stopped;
   }
 
-  return { stop, stopped, reload, status, readConfig: hookHelper ? () => hookHelper.reload() : undefined };
+  return {
+    stop,
+    stopped,
+    get failure() {
+      return failure;
+    },
+    reload,
+    status,
+    refused: () => void reloadsRefused++,
+    readConfig: hookHelper ? () => hookHelper.reload() : undefined,
+  };
 }

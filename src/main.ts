@@ -101,5 +101,9 @@ export async function main(argv: readonly string[], io: MainIo): Promise<number>
   process.off("SIGTERM", onTerm);
   process.off("SIGHUP", onHup);
   log.flush?.();
+  if (daemon.failure) {
+    io.stderr(`mlvpn: stopped: ${daemon.failure}\n`);
+    return EXIT_ERROR;
+  }
   return EXIT_OK;
 }

@@ -114,6 +114,8 @@ export interface Reloadable {
   reload(next: Config): Promise<void>;
   /** After a privilege drop the file is read by the root hook helper. */
   readConfig?(): Promise<{ text: string; valid: boolean }>;
+  /** Counts a reload refused here (shown in /status as reloads_refused). */
+  refused?(): void;
 }
 
 /**
@@ -128,6 +130,7 @@ export async function reloadFromFile(file: string, format: ConfigFormat | undefi
       read = await daemon.readConfig();
     } catch (e) {
       log.error("config", `${(e as Error).message}; reload rejected, keeping the running configuration`);
+      daemon.refused?.();
       return false;
     }
   }
@@ -140,6 +143,7 @@ export async function reloadFromFile(file: string, format: ConfigFormat | undefi
   if (loaded.config && read && !read.valid) log.error("config", "the root hook helper found an error in the file (logged above)");
   if (!loaded.config || (read && !read.valid)) {
     log.error("config", "reload rejected, keeping the running configuration");
+    daemon.refused?.();
     return false;
   }
   await daemon.reload(loaded.config);

@@ -64,9 +64,27 @@ export interface ControlOptions {
   limits?: Partial<ControlLimits>;
 }
 
+/**
+ * Why control clients were refused or cut off, counted for /status (`control_rejected`). Every
+ * key is always present, so dashboards see a stable set.
+ */
+export const CONTROL_REJECT_REASONS = [
+  "too-many-clients", // over maxClients: told "busy" and closed
+  "timeout", // idle line client, or no complete HTTP request within requestMs
+  "line-too-long", // a command line over maxLineBytes
+  "head-too-large", // an HTTP request head over maxHeadBytes (431)
+  "bad-request", // an HTTP answer of status 400 or more, or an unknown line command
+  "unread-output", // more than maxUnsentBytes left unread
+  "flooding", // sent more than a request head while its answer waited its turn
+  "socket-error", // a write failed or the socket reported an error
+] as const;
+export type ControlRejectReason = (typeof CONTROL_REJECT_REASONS)[number];
+
 export interface ControlServer {
   /** The HTTP listener's port (useful when 0 was asked for). */
   readonly httpPort: number | undefined;
+  /** Refusals and cut-offs so far, by reason (every reason present). */
+  readonly rejected: Readonly<Record<ControlRejectReason, number>>;
   /** Clients connected now. */
   readonly clients: number;
   close(): void;
@@ -110,6 +128,7 @@ export async function startControl(o: ControlOptions): Promise<ControlServer> {
   const answers = new KeyedRateLimiter(limits.maxAnswersPerSec, limits.answerBurst, 1);
   const waiting: Client[] = [];
   let retry: ReturnType<typeof setTimeout> | undefined;
+  const rejected = Object.fromEntries(CONTROL_REJECT_REASONS.map((r) => [r, 0])) as Record<ControlRejectReason, number>;
 
   /** Runs `answer` now if the answer rate allows and nobody is waiting, else queues it in order. */
   function inTurn(c: Client, answer: () => void): void {
@@ -134,8 +153,9 @@ export async function startControl(o: ControlOptions): Promise<ControlServer> {
     if (waiting.length > 0) retry = setTimeout(answerWaiting, 1000 / limits.maxAnswersPerSec);
   }
 
-  function cut(c: Client, why: string): void {
+  function cut(c: Client, why: string, reason?: ControlRejectReason): void {
     if (c.closed) return;
+    if (reason) rejected[reason]++;
     log.debug("control", `client cut off: ${why}`);
     release(c);
     c.socket.terminate();
@@ -157,7 +177,7 @@ export async function startControl(o: ControlOptions): Promise<ControlServer> {
       if (c.closed) return;
       const left = c.deadline - performance.now();
       if (left > 0) c.timer = setTimeout(fire, left);
-      else cut(c, c.protocol === "line" ? `idle for ${limits.idleMs} ms` : `no complete request within ${limits.requestMs} ms`);
+      else cut(c, c.protocol === "line" ? `idle for ${limits.idleMs} ms` : `no complete request within ${limits.requestMs} ms`, "timeout");
     };
     c.timer = setTimeout(fire, Math.max(0, deadline - performance.now()));
   }
@@ -166,7 +186,7 @@ export async function startControl(o: ControlOptions): Promise<ControlServer> {
     while (c.unsent.length > 0 && !c.closed) {
       const chunk = c.unsent[0]!;
       const n = c.socket.write(chunk);
-      if (n < 0) return cut(c, "write failed");
+      if (n < 0) return cut(c, "write failed", "socket-error");
       c.unsentBytes -= n;
       if (n < chunk.length) {
         c.unsent[0] = chunk.subarray(n);
@@ -185,7 +205,7 @@ export async function startControl(o: ControlOptions): Promise<ControlServer> {
     if (b.length === 0) return flush(c);
     c.unsent.push(b);
     c.unsentBytes += b.length;
-    if (c.unsentBytes > limits.maxUnsentBytes) return cut(c, `more than ${limits.maxUnsentBytes} bytes of output left unread`);
+    if (c.unsentBytes > limits.maxUnsentBytes) return cut(c, `more than ${limits.maxUnsentBytes} bytes of output left unread`, "unread-output");
     flush(c);
   }
 
@@ -210,16 +230,19 @@ export async function startControl(o: ControlOptions): Promise<ControlServer> {
     inTurn(c, () => {
       const a = safely(
         () => answerLine(line, o.content),
-        (m) => ({ kind: "reply", text: jsonError(`internal error: ${m}`) }) as const,
+        (m) => ({ kind: "reply", text: jsonError(`internal error: ${m}`), error: true }) as const,
       );
-      if (a.kind === "reply") send(c, a.text);
-      else if (a.kind === "quit") finish(c, a.text);
+      if (a.kind === "reply") {
+        if (a.error) rejected["bad-request"]++;
+        send(c, a.text);
+      } else if (a.kind === "quit") finish(c, a.text);
     });
   }
 
   function onHttpInput(c: Client): void {
     const end = headEnd(c.input);
     if (end < 0 ? c.input.length > limits.maxHeadBytes : end > limits.maxHeadBytes) {
+      rejected["head-too-large"]++;
       return finish(c, encodeHttp(httpError(431, `request head larger than ${limits.maxHeadBytes} bytes`)));
     }
     if (end < 0) return;
@@ -231,6 +254,7 @@ export async function startControl(o: ControlOptions): Promise<ControlServer> {
         () => answerHttp(requestLine, o.content),
         (m) => httpError(500, `internal error: ${m}`),
       );
+      if (a.status >= 400) rejected["bad-request"]++;
       finish(c, encodeHttp(a));
     });
   }
@@ -238,7 +262,7 @@ export async function startControl(o: ControlOptions): Promise<ControlServer> {
   function onData(c: Client, chunk: Buffer): void {
     if (c.closed || c.ending) return;
     c.input = c.input.length === 0 ? chunk : Buffer.concat([c.input, chunk]);
-    if (c.pending && c.input.length > limits.maxHeadBytes) return cut(c, "sent too much while waiting for an answer");
+    if (c.pending && c.input.length > limits.maxHeadBytes) return cut(c, "sent too much while waiting for an answer", "flooding");
     processInput(c);
   }
 
@@ -250,10 +274,16 @@ export async function startControl(o: ControlOptions): Promise<ControlServer> {
       // Ctrl-D ends the session, as in C.
       if (eot >= 0 && (lf < 0 || eot < lf)) return finish(c, "");
       if (lf < 0) {
-        if (c.input.length > limits.maxLineBytes) finish(c, jsonError(`line longer than ${limits.maxLineBytes} bytes`));
+        if (c.input.length > limits.maxLineBytes) {
+          rejected["line-too-long"]++;
+          finish(c, jsonError(`line longer than ${limits.maxLineBytes} bytes`));
+        }
         return;
       }
-      if (lf > limits.maxLineBytes) return finish(c, jsonError(`line longer than ${limits.maxLineBytes} bytes`));
+      if (lf > limits.maxLineBytes) {
+        rejected["line-too-long"]++;
+        return finish(c, jsonError(`line longer than ${limits.maxLineBytes} bytes`));
+      }
       const line = c.input.subarray(0, lf).toString("utf8");
       if (c.protocol === "undecided") {
         // The request line stays in the input: the HTTP reader takes the whole head.
@@ -272,6 +302,7 @@ export async function startControl(o: ControlOptions): Promise<ControlServer> {
         socket.data = c;
         if (closed || clients.size >= limits.maxClients) {
           c.closed = true;
+          rejected["too-many-clients"]++;
           const busy = protocol === "http" ? encodeHttp(httpError(503, "too many control clients")) : jsonError("too many control clients");
           socket.write(busy);
           socket.end();
@@ -285,7 +316,7 @@ export async function startControl(o: ControlOptions): Promise<ControlServer> {
         try {
           onData(c, chunk);
         } catch (e) {
-          cut(c, `error: ${(e as Error).message}`);
+          cut(c, `error: ${(e as Error).message}`, "socket-error");
         }
       },
       drain(socket: Socket<Client>) {
@@ -295,6 +326,7 @@ export async function startControl(o: ControlOptions): Promise<ControlServer> {
         if (socket.data) release(socket.data);
       },
       error(socket: Socket<Client>, e: Error) {
+        if (socket.data && !socket.data.closed) rejected["socket-error"]++;
         if (socket.data) release(socket.data);
         log.debug("control", `client error: ${e.message}`);
       },
@@ -333,6 +365,7 @@ export async function startControl(o: ControlOptions): Promise<ControlServer> {
 
   return {
     httpPort: httpListener?.port,
+    rejected,
     get clients() {
       return clients.size;
     },

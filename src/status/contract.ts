@@ -108,4 +108,10 @@ export interface StatusDocument {
   reorder: StatusReorder | null;
   /** Packets dropped on the data path, by reason (see src/core/stats.ts DROP_REASONS). */
   drops: Record<string, number>;
+  /** Control clients refused or cut off, by reason (src/io/control.ts CONTROL_REJECT_REASONS). */
+  control_rejected: Record<string, number>;
+  /** SIGHUP reloads refused (a file with errors, unreadable) or failed since the start. */
+  reloads_refused: number;
+  /** SIGHUP reloads applied since the start. */
+  reloads_applied: number;
 }

@@ -27,6 +27,12 @@ export interface ProcessFacts {
   coreToEpochMs: number;
   /** Drops counted by the I/O shell rather than the core (e.g. "tun-write"). */
   shellDrops?: Record<string, number>;
+  /** Control clients refused or cut off, by reason. */
+  controlRejected?: Readonly<Record<string, number>>;
+  /** SIGHUP reloads refused or failed. */
+  reloadsRefused?: number;
+  /** SIGHUP reloads applied. */
+  reloadsApplied?: number;
 }
 
 const UP_STATES: ReadonlySet<string> = new Set<LinkStatusText>(["connected", "lossy link", "slow link"]);
@@ -123,6 +129,9 @@ export function buildStatus(snapshot: TunnelSnapshot, config: Config, facts: Pro
     tunnel_status: tunnels.some((t) => isUpStatus(t.status)) ? "up" : "down",
     reorder: reorderEntry(snapshot.reorder),
     drops: dropEntry(snapshot, facts),
+    control_rejected: { ...facts.controlRejected },
+    reloads_refused: facts.reloadsRefused ?? 0,
+    reloads_applied: facts.reloadsApplied ?? 0,
   };
 }
 

@@ -73,6 +73,14 @@ export function buildMetrics(doc: StatusDocument): string {
     "Packets dropped on the data path, by reason.",
     Object.entries(doc.drops).map(([reason, n]) => [{ reason }, n]),
   );
+  e.family(
+    "mlvpn_control_rejected_total",
+    "counter",
+    "Control clients refused or cut off, by reason.",
+    Object.entries(doc.control_rejected).map(([reason, n]) => [{ reason }, n]),
+  );
+  e.family("mlvpn_reloads_refused_total", "counter", "SIGHUP reloads refused (a file with errors) or failed.", [[{}, doc.reloads_refused]]);
+  e.family("mlvpn_reloads_applied_total", "counter", "SIGHUP reloads applied.", [[{}, doc.reloads_applied]]);
 
   const r = doc.reorder;
   if (r) {

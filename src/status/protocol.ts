@@ -15,7 +15,8 @@ export interface ControlContent {
   page?: () => string;
 }
 
-export type LineAnswer = { kind: "reply"; text: string } | { kind: "quit"; text: string } | { kind: "none" };
+/** `error`: the reply refuses the line (an unknown command), counted as a rejection. */
+export type LineAnswer = { kind: "reply"; text: string; error?: boolean } | { kind: "quit"; text: string } | { kind: "none" };
 
 const MAX_ECHO = 64;
 
@@ -39,7 +40,7 @@ export function answerLine(line: string, content: ControlContent): LineAnswer {
     case "exit":
       return { kind: "quit", text: "bye.\n" };
     default:
-      return { kind: "reply", text: jsonError(`unknown command ${JSON.stringify(word.slice(0, MAX_ECHO))}: try status, metrics or quit`) };
+      return { kind: "reply", text: jsonError(`unknown command ${JSON.stringify(word.slice(0, MAX_ECHO))}: try status, metrics or quit`), error: true };
   }
 }
 

@@ -14,9 +14,10 @@ import type { Subprocess } from "bun";
 import { childrenOf, threadsOf, uidsOf } from "../helpers/procs.ts";
 import { allUp, buildBinary, SERVER_TUN, type Side, startEnd, writeEndConfigs } from "../lab/mlvpn.ts";
 import { addVeth, createLab, type Lab, labSkipReason, pingOk, waitFor } from "../lab/netns.ts";
+import { reportSkip } from "../helpers/skip.ts";
 
 const skip = labSkipReason();
-if (skip) console.log(`skipping the privilege-drop e2e tests: ${skip}`);
+reportSkip(import.meta.file, "the privilege-drop e2e tests", skip);
 
 const NOBODY = 65534;
 const HELPER_FLAG = "--hook-helper";

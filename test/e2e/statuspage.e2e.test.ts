@@ -14,6 +14,7 @@ import { buildBinary, ROOT } from "../lab/mlvpn.ts";
 import { labSkipReason } from "../lab/netns.ts";
 import { createTopology, type Topology } from "../lab/topology.ts";
 import { type LabTunnel, startTunnel } from "../lab/tunnel.ts";
+import { reportSkip } from "../helpers/skip.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
 const CONTROL_PORT = 18_765;
@@ -23,7 +24,7 @@ const SCREENSHOT = join(ROOT, "test", "artifacts", "status-page.png");
 const TRAFFIC_S = 25;
 
 const skip = labSkipReason() ?? (existsSync(CHROMIUM) ? null : `${CHROMIUM} not found (Debian: apt-get install chromium)`);
-if (skip) console.log(`skipping the status page e2e test: ${skip}`);
+reportSkip(import.meta.file, "the status page e2e test", skip);
 
 let topo: Topology;
 let tunnel: LabTunnel;

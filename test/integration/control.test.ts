@@ -259,3 +259,23 @@ test("the HTTP port in use: a clear error", async () => {
   const { tcp } = await start({ unix: false, http: true });
   await expect(startControl({ http: { host: "127.0.0.1", port: tcp.port }, content, log })).rejects.toThrow(`control: cannot listen on 127.0.0.1:${tcp.port}: address already in use (another mlvpn running?)`);
 });
+
+test("every refusal and cut-off is counted by reason (control_rejected in /status)", async () => {
+  const { s, unix, tcp } = await start({ http: true, limits: { maxClients: 3, requestMs: 300, idleMs: 300 } });
+  expect(Object.values(s.rejected).every((n) => n === 0)).toBe(true);
+  await talk(unix, ["x".repeat(1500)]); // line-too-long
+  await talk(unix, ["frobnicate\nquit\n"]); // bad-request (unknown command)
+  await talk(tcp, [`GET /status HTTP/1.1\r\nX-Big: ${"y".repeat(9000)}\r\n\r\n`]); // head-too-large
+  await talk(tcp, ["GET /nowhere HTTP/1.1\r\n\r\n"]); // bad-request (404)
+  await talk(tcp, ["GET /status HTTP/1.1\r\n"], { timeoutMs: 3000 }); // timeout: the head never ends
+  expect({ ...s.rejected }).toEqual({
+    "too-many-clients": 0,
+    timeout: 1,
+    "line-too-long": 1,
+    "head-too-large": 1,
+    "bad-request": 2,
+    "unread-output": 0,
+    flooding: 0,
+    "socket-error": 0,
+  });
+});

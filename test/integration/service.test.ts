@@ -14,9 +14,10 @@ import { UnixDatagramSocket } from "../../src/io/unix-dgram.ts";
 import { BIN, buildBinary } from "../lab/mlvpn.ts";
 import { createLab, type Lab, labSkipReason, waitFor } from "../lab/netns.ts";
 import { tempDir, writeConfig } from "../helpers/run.ts";
+import { reportSkip } from "../helpers/skip.ts";
 
 const skip = labSkipReason() ?? (existsSync("/dev/net/tun") ? null : "/dev/net/tun is missing");
-if (skip) console.log(`service.test.ts: skipping: ${skip}`);
+reportSkip(import.meta.file, "dist/mlvpn under a service manager", skip);
 
 const PASSWORD = "correct horse battery staple 42";
 const PORT = 5391;

@@ -8,6 +8,7 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { close, Errno, F_GETFL, fcntl, O_NONBLOCK, open, setsockopt, SOCK_DGRAM, socket, SOL_SOCKET, SysError, tryRead, AF_INET } from "../../src/io/libc.ts";
 import { openTun } from "../../src/io/tun.ts";
+import { reportSkip } from "../helpers/skip.ts";
 
 const FIXTURE = join(import.meta.dir, "tun-echo.fixture.ts");
 const PEER = "10.77.0.2"; // inside the namespace, routed into the fixture's tun
@@ -57,7 +58,7 @@ const skipReason = process.getuid?.() !== 0 ? "not running as root"
   : !existsSync("/dev/net/tun") ? "/dev/net/tun is missing"
   : !Bun.which("ip") ? "the ip command (iproute2) is missing"
   : "";
-if (skipReason) console.log(`tun.test.ts: skipping the tun device tests: ${skipReason}`);
+reportSkip(import.meta.file, "the tun device tests", skipReason);
 const pingReason = Bun.which("ping") ? "" : "ping (iputils-ping) is not installed";
 
 type Event = { event: string; [k: string]: unknown };
@@ -230,4 +231,4 @@ describe.skipIf(skipReason !== "")("tun/tap devices (root, private network names
   });
 });
 
-if (pingReason && !skipReason) console.log(`tun.test.ts: skipping the ping tests: ${pingReason}`);
+if (!skipReason) reportSkip(import.meta.file, "the ping tests through a tun device", pingReason);

@@ -4,9 +4,10 @@ import { existsSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { addVeth, cleanupByPrefix, createLab, labSkipReason, pingOk, setForwarding, setLinkUp, waitFor, type Lab } from "./netns.ts";
+import { reportSkip } from "../helpers/skip.ts";
 
 const skipReason = labSkipReason() ?? (Bun.which("ping") ? null : "`ping` not found (apt-get install iputils-ping)");
-if (skipReason) console.log(`skipping network-namespace lab tests: ${skipReason}`);
+reportSkip(import.meta.file, "the network-namespace lab tests", skipReason);
 
 const NETNS_TS = join(import.meta.dir, "netns.ts");
 const prefixesUsed = new Set<string>();

@@ -10,15 +10,16 @@ import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
 import { cleanupByPrefix, labRunDir, labSkipReason, pingOk, waitFor } from "./netns.ts";
-import { createTopology, type Topology } from "./topology.ts";
+import { createTopology, type Topology, WIRE_PRIORITY } from "./topology.ts";
 import { loadTrace, traceMeanMbit, traceSeries } from "./trace.ts";
+import { reportSkip } from "../helpers/skip.ts";
 
 const skipReason =
   labSkipReason() ??
   (Bun.which("ping") ? null : "`ping` not found (apt-get install iputils-ping)") ??
   (Bun.which("iperf3") ? null : "`iperf3` not found (apt-get install iperf3)") ??
   (Bun.which("tc") ? null : "`tc` not found (apt-get install iproute2)");
-if (skipReason) console.log(`skipping the lab self-test: ${skipReason}`);
+reportSkip(import.meta.file, "the lab topology self-test", skipReason);
 
 const prefixesUsed = new Set<string>();
 
@@ -56,7 +57,7 @@ describe.skipIf(skipReason !== null)("lab topology self-test (root)", () => {
   let iperfServers: Subprocess[] = [];
   const log = (msg: string) => console.log(`  [lab] ${msg}`);
 
-  /** Interface counters inside a namespace. */
+  /** Interface counters inside a namespace, read between two clock readings (t: their middle). */
   async function stats(ns: string, dev: string): Promise<{ rxBytes: number; rxPackets: number; t: number }> {
     const t0 = performance.now();
     const r = await topo.lab.exec(ns, ["ip", "-s", "-j", "link", "show", "dev", dev], { check: true });
@@ -65,22 +66,63 @@ describe.skipIf(skipReason !== null)("lab topology self-test (root)", () => {
   }
 
   /**
-   * Received Ethernet-frame rate (what htb limits) on uplink i, in Mbit/s: UDP offered at 1.5×
-   * the rate for 5 s, counted at the receiving TAP between 1.5 s and 4.5 s, clear of the start
-   * (htb burst) and the end (the queue draining after the sender stops).
+   * What the htb root qdisc on dev inside ns has sent (what it rate-limits: Ethernet frames), how
+   * often it held a packet back for the rate, and its backlog, read by tc between two clock
+   * readings taken in the same shell: the counters were read at some instant in [t0, t1] (ms).
    */
-  async function measureRate(i: number, download: boolean, mbit: number): Promise<number> {
+  async function htbSent(ns: string, dev: string): Promise<{ bytes: number; overlimits: number; backlog: number; t0: number; t1: number }> {
+    const r = await topo.lab.exec(ns, ["sh", "-c", 'date +%s%N; tc -s qdisc show dev "$1"; date +%s%N', "sh", dev], { check: true });
+    const lines = r.stdout.trim().split("\n");
+    // tc prints no JSON for these statistics here:
+    // "qdisc htb 1: root ... \n Sent B bytes P pkt (dropped D, overlimits O requeues R) \n backlog 138Kb 98p ..."
+    const m = /^qdisc htb 1: .*\n\s*Sent (\d+) bytes \d+ pkt \(dropped \d+, overlimits (\d+) .*\n\s*backlog \S+ (\d+)p/m.exec(r.stdout);
+    if (!m) throw new Error(`no htb root qdisc on ${dev} in ${ns}: ${r.stdout}`);
+    return { bytes: Number(m[1]), overlimits: Number(m[2]), backlog: Number(m[3]), t0: Number(lines[0]) / 1e6, t1: Number(lines.at(-1)) / 1e6 };
+  }
+
+  /**
+   * The rate htb lets through on uplink i, in Mbit/s of Ethernet frames, as an interval: UDP
+   * offered at 3× the rate for 6 s (four streams), htb's own counters read every 200 ms, and the
+   * rate taken over the longest stretch during which htb was saturated — a backlog at every
+   * reading and packets held back for the rate in every gap. Counted where htb dequeues, and only
+   * while it had more than it may send: how fast the userspace sender and delay line are (a busy
+   * machine makes them wait, and start late) is not the shaper's rate. The interval is what the
+   * readings allow (each taken somewhere between its two clock readings). The stretch must last
+   * at least 2 s, or the figure says nothing about the limit.
+   */
+  async function measureRate(i: number, download: boolean, mbit: number): Promise<{ lo: number; hi: number; seconds: number }> {
     const u = topo.uplinks[i]!;
-    const args = ["iperf3", "-c", u.serverAddr, "-B", u.clientAddr, "-u", "-b", `${mbit * 1.5}M`, "-l", "1400", "-t", "5"];
-    const run = topo.lab.exec("client", download ? [...args, "-R"] : args, { timeoutMs: 20_000 });
-    const [ns, dev] = download ? ["client", u.clientIf] : ["server", u.serverIf];
-    await Bun.sleep(1500);
-    const a = await stats(ns, dev);
-    await Bun.sleep(3000);
-    const b = await stats(ns, dev);
+    // Four streams of 0.75× the rate each, at the wire's priority: each socket's send buffer keeps
+    // htb's queue full while a sender waits, so that htb, not the sender, sets the pace.
+    const args = [...WIRE_PRIORITY, "iperf3", "-c", u.serverAddr, "-B", u.clientAddr, "-u", "-P", "4", "-b", `${mbit * 0.75}M`, "-l", "1400", "-t", "6"];
+    const run = topo.lab.exec("client", download ? [...args, "-R"] : args, { timeoutMs: 30_000 });
+    const [txNs, txDev] = download ? ["server", u.serverIf] : ["client", u.clientIf];
+    const readings: Awaited<ReturnType<typeof htbSent>>[] = [];
+    const started = performance.now();
+    for (let k = 0; k < 60 && performance.now() - started < 6500; k++) {
+      readings.push(await htbSent(txNs, txDev));
+      await Bun.sleep(200);
+    }
     const r = await run;
     expect(r.code, r.stderr).toBe(0);
-    return ((b.rxBytes - a.rxBytes) * 8) / ((b.t - a.t) * 1000);
+    // The longest run of readings a..b with a backlog at each and overlimits growing in each gap.
+    let best = { a: 0, b: 0 };
+    for (let a = 0; a < readings.length; a++) {
+      let b = a;
+      while (b + 1 < readings.length && readings[b]!.backlog > 0 && readings[b + 1]!.backlog > 0 && readings[b + 1]!.overlimits > readings[b]!.overlimits) b++;
+      if (readings[b]!.t0 - readings[a]!.t1 > readings[best.b]!.t0 - readings[best.a]!.t1) best = { a, b };
+    }
+    const [x, y] = [readings[best.a]!, readings[best.b]!];
+    const seconds = (y.t0 - x.t1) / 1000;
+    expect(seconds, `htb on ${txDev} was never saturated for 2 s: the sender did not keep more than ${mbit} Mbit/s offered`).toBeGreaterThanOrEqual(2);
+    const bits = (y.bytes - x.bytes) * 8;
+    return { lo: bits / ((y.t1 - x.t0) * 1000), hi: bits / ((y.t0 - x.t1) * 1000), seconds };
+  }
+
+  /** A measured rate interval meets `mbit` within 5 %: some rate it allows lies within 5 % of mbit. */
+  function expectRateNear(m: { lo: number; hi: number }, mbit: number) {
+    expect(m.lo).toBeLessThan(mbit * 1.05);
+    expect(m.hi).toBeGreaterThan(mbit * 0.95);
   }
 
   /** Ping over uplink i (source bound to its address); RTTs in arrival order, with icmp_seq. */
@@ -95,7 +137,8 @@ describe.skipIf(skipReason !== null)("lab topology self-test (root)", () => {
   beforeAll(async () => {
     topo = await createTopology({ uplinks: [{ rateMbit: 20, delayMs: 10 }, { rateMbit: 5, delayMs: 40 }, {}], seed: 42 });
     prefixesUsed.add(topo.lab.prefix);
-    iperfServers = topo.uplinks.map((u) => topo.lab.spawn("server", ["iperf3", "-s", "-B", u.serverAddr], { stdout: "ignore", stderr: "ignore" }));
+    // At the wire's priority: they are the senders of the download measurements.
+    iperfServers = topo.uplinks.map((u) => topo.lab.spawn("server", [...WIRE_PRIORITY, "iperf3", "-s", "-B", u.serverAddr], { stdout: "ignore", stderr: "ignore" }));
     await waitFor(
       async () => (await topo.lab.exec("server", ["ss", "-Hltn", "sport = :5201"])).stdout.trim().split("\n").filter(Boolean).length === topo.uplinks.length,
       { timeoutMs: 5000, what: "the iperf3 servers" },
@@ -122,27 +165,39 @@ describe.skipIf(skipReason !== null)("lab topology self-test (root)", () => {
   });
 
   test("rate: within 5 % at 20 and 5 Mbit/s, both directions, and a live change", async () => {
-    const [up20, up5] = await Promise.all([measureRate(0, false, 20), measureRate(1, false, 5)]);
-    const [down20, down5] = await Promise.all([measureRate(0, true, 20), measureRate(1, true, 5)]);
-    log(`rate 20 Mbit/s: up ${up20.toFixed(2)}, down ${down20.toFixed(2)}; 5 Mbit/s: up ${up5.toFixed(2)}, down ${down5.toFixed(2)}`);
-    for (const r of [up20, down20]) expect(Math.abs(r - 20) / 20).toBeLessThan(0.05);
-    for (const r of [up5, down5]) expect(Math.abs(r - 5) / 5).toBeLessThan(0.05);
+    // One at a time: every frame crosses userspace three times (sender, delay line, receiver),
+    // and measuring two uplinks at once only doubles the CPU they compete for.
+    const up20 = await measureRate(0, false, 20);
+    const up5 = await measureRate(1, false, 5);
+    const down20 = await measureRate(0, true, 20);
+    const down5 = await measureRate(1, true, 5);
+    const f = (m: { lo: number; hi: number; seconds: number }) => `${m.lo.toFixed(2)}…${m.hi.toFixed(2)} (over ${m.seconds.toFixed(1)} s)`;
+    log(`rate 20 Mbit/s: up ${f(up20)}, down ${f(down20)}; 5 Mbit/s: up ${f(up5)}, down ${f(down5)}`);
+    for (const r of [up20, down20]) expectRateNear(r, 20);
+    for (const r of [up5, down5]) expectRateNear(r, 5);
     await topo.shape(0, { rateMbit: 8, queuePackets: 30 });
     expect((await topo.lab.exec("client", ["tc", "qdisc", "show", "dev", topo.uplinks[0]!.clientIf])).stdout).toContain("limit 30p");
     const live = await measureRate(0, false, 8);
-    log(`rate after live change to 8 Mbit/s: ${live.toFixed(2)}`);
-    expect(Math.abs(live - 8) / 8).toBeLessThan(0.05);
-  }, 40_000);
+    log(`rate after live change to 8 Mbit/s: ${f(live)}`);
+    expectRateNear(live, 8);
+  }, 60_000);
 
-  test("delay: median RTT − 2 × one-way delay within 1 ms at 10 and 40 ms, and after a live change", async () => {
-    const [d10, d40] = await Promise.all([ping(0, 100, 10), ping(1, 100, 10)]);
-    const err10 = median(d10.rtts) - 20;
-    const err40 = median(d40.rtts) - 80;
+  test("delay: RTT − 2 × one-way delay within 1 ms of the undelayed uplink's at 10 and 40 ms, and after a live change", async () => {
+    // The delay added is judged against uplink 2 (no delay) pinged at the same time: a round trip
+    // through the lab costs some time of its own (processes woken per packet), which is no part of
+    // the emulated delay. And on the lower tenth of the RTTs rather than the median: other work
+    // on the machine only ever adds to a round trip (a delay line woken late, ping itself), and
+    // with two helpers per packet more than an undelayed one, so at a load of 9 on 2 cores the
+    // median gained 1.1 ms while the delay line did what it should.
+    const low = (sorted: number[]) => sorted[Math.floor(sorted.length / 10)]!;
+    const [d10, d40, base1] = await Promise.all([ping(0, 100, 10), ping(1, 100, 10), ping(2, 100, 10)]);
+    const err10 = low(d10.rtts) - low(base1.rtts) - 20;
+    const err40 = low(d40.rtts) - low(base1.rtts) - 80;
     await topo.shape(0, { delayMs: 25 });
-    const d25 = await ping(0, 100, 10);
-    const err25 = median(d25.rtts) - 50;
-    log(`delay error (median RTT − 2d): 10 ms ${err10.toFixed(3)}, 40 ms ${err40.toFixed(3)}, 25 ms (live) ${err25.toFixed(3)} ms`);
-    for (const [e, n] of [[err10, d10], [err40, d40], [err25, d25]] as const) {
+    const [d25, base2] = await Promise.all([ping(0, 100, 10), ping(2, 100, 10)]);
+    const err25 = low(d25.rtts) - low(base2.rtts) - 50;
+    log(`delay error (p10 RTT − 2d − the undelayed uplink's p10): 10 ms ${err10.toFixed(3)}, 40 ms ${err40.toFixed(3)}, 25 ms (live) ${err25.toFixed(3)} ms; medians ${median(d10.rtts)}, ${median(d40.rtts)}, ${median(d25.rtts)}; undelayed p10 ${low(base1.rtts)}, ${low(base2.rtts)} ms`);
+    for (const [e, n] of [[err10, d10], [err40, d40], [err25, d25], [0, base1], [0, base2]] as const) {
       expect(n.replies.length).toBeGreaterThanOrEqual(98);
       expect(Math.abs(e)).toBeLessThan(1);
     }
@@ -150,43 +205,69 @@ describe.skipIf(skipReason !== null)("lab topology self-test (root)", () => {
 
   test("loss: 3 % each way, within 1 percentage point over 10 000 packets", async () => {
     await topo.shape(2, { lossPct: 3 });
-    const u = topo.uplinks[2]!;
-    const results: number[] = [];
-    for (const reverse of [false, true]) {
-      const args = ["iperf3", "-c", u.serverAddr, "-B", u.clientAddr, "-u", "-b", "40M", "-l", "1000", "-k", "10000", "-J"];
-      const r = await topo.lab.exec("client", reverse ? [...args, "-R"] : args, { timeoutMs: 30_000 });
-      const sum = JSON.parse(r.stdout).end.sum;
-      expect(sum.packets).toBeGreaterThanOrEqual(10_000);
-      results.push((100 * sum.lost_packets) / sum.packets);
+    try {
+      const u = topo.uplinks[2]!;
+      const results: { dir: "ab" | "ba"; iperf: number; delayLine: number; frames: number }[] = [];
+      for (const reverse of [false, true]) {
+        const dir = reverse ? "ba" : "ab";
+        const before = (await topo.delayLine(2)).counters[dir];
+        const args = ["iperf3", "-c", u.serverAddr, "-B", u.clientAddr, "-u", "-b", "40M", "-l", "1000", "-k", "10000", "-J"];
+        const r = await topo.lab.exec("client", reverse ? [...args, "-R"] : args, { timeoutMs: 30_000 });
+        const after = (await topo.delayLine(2)).counters[dir];
+        const sum = JSON.parse(r.stdout).end.sum;
+        expect(sum.packets).toBeGreaterThanOrEqual(10_000);
+        const frames = after.rxFrames - before.rxFrames;
+        results.push({ dir, iperf: (100 * sum.lost_packets) / sum.packets, delayLine: (100 * (after.lost - before.lost)) / frames, frames });
+      }
+      log(`loss at 3 %: ${results.map((x) => `${x.dir} ${x.delayLine.toFixed(2)} % of ${x.frames} frames (iperf3 saw ${x.iperf.toFixed(2)} %)`).join(", ")}`);
+      // The emulated loss is what the delay line dropped at random. iperf3 sees it plus whatever
+      // its receiver, a process, failed to read in time on a busy machine (4.4 % seen at a load
+      // of 9): never less.
+      for (const x of results) {
+        expect(x.frames).toBeGreaterThanOrEqual(10_000);
+        expect(Math.abs(x.delayLine - 3)).toBeLessThan(1);
+        expect(x.iperf).toBeGreaterThanOrEqual(x.delayLine - 0.2);
+      }
+    } finally {
+      await topo.shape(2, { lossPct: 0 });
     }
-    const dl = await topo.delayLine(2);
-    log(`loss at 3 %: up ${results[0]!.toFixed(2)} %, down ${results[1]!.toFixed(2)} % (delay line: ${dl.counters.ab.lost}/${dl.counters.ab.rxFrames} and ${dl.counters.ba.lost}/${dl.counters.ba.rxFrames} frames)`);
-    for (const l of results) expect(Math.abs(l - 3)).toBeLessThan(1);
-    await topo.shape(2, { lossPct: 0 });
   }, 40_000);
 
   test("jitter: spreads the RTTs within [2d, 2d + 2j] and never reorders", async () => {
     await topo.shape(2, { delayMs: 20, jitterMs: 10 });
-    await ping(2, 1, 10); // ARP resolved first: it would add a round trip to the first probe
-    const j = await ping(2, 200, 5);
-    // 1250 datagrams/s (0.8 ms apart) under 10 ms of jitter: a delay line that reordered would do it constantly.
-    const u = topo.uplinks[2]!;
-    const args = ["iperf3", "-c", u.serverAddr, "-B", u.clientAddr, "-u", "-b", "5M", "-l", "500", "-t", "2", "-J"];
-    const udp = JSON.parse((await topo.lab.exec("client", args, { timeoutMs: 20_000 })).stdout).end.streams[0].udp;
-    await topo.shape(2, { jitterMs: 0 });
-    const flat = await ping(2, 50, 10);
-    const spread = (r: number[]) => r[Math.floor(r.length * 0.9)]! - r[Math.floor(r.length * 0.1)]!;
-    log(`jitter 10 ms: RTT ${j.rtts[0]}…${j.rtts.at(-1)} ms, p10–p90 spread ${spread(j.rtts).toFixed(2)} ms (without: ${spread(flat.rtts).toFixed(2)} ms); ${udp.out_of_order} of ${udp.packets} datagrams out of order`);
-    expect(j.replies.length).toBeGreaterThanOrEqual(195);
-    expect(udp.packets).toBeGreaterThan(2000);
-    expect(udp.out_of_order).toBe(0);
-    expect(j.rtts[0]!).toBeGreaterThanOrEqual(40);
-    expect(j.rtts.at(-1)!).toBeLessThan(40 + 20 + 2);
-    expect(spread(j.rtts)).toBeGreaterThan(4);
-    expect(spread(flat.rtts)).toBeLessThan(1);
-    const seqs = j.replies.map((r) => r.seq);
-    expect(seqs).toEqual([...seqs].sort((a, b) => a - b)); // replies printed in arrival order
-    await topo.shape(2, { delayMs: 0 });
+    try {
+      await ping(2, 1, 10); // ARP resolved first: it would add a round trip to the first probe
+      // Uplink 1 (40 ms each way, no jitter) pinged alongside: what the machine's load adds to a
+      // round trip at this moment (the delay lines are processes; on a busy machine they are woken late).
+      const [j, ref] = await Promise.all([ping(2, 200, 5), ping(1, 200, 5)]);
+      const noise = ref.rtts.map((r) => r - 80);
+      // 1250 datagrams/s (0.8 ms apart) under 10 ms of jitter: a delay line that reordered would do it constantly.
+      const u = topo.uplinks[2]!;
+      const args = ["iperf3", "-c", u.serverAddr, "-B", u.clientAddr, "-u", "-b", "5M", "-l", "500", "-t", "2", "-J"];
+      const udp = JSON.parse((await topo.lab.exec("client", args, { timeoutMs: 20_000 })).stdout).end.streams[0].udp;
+      await topo.shape(2, { jitterMs: 0 });
+      const flat = await ping(2, 50, 10);
+      const spread = (r: number[]) => r[Math.floor(r.length * 0.9)]! - r[Math.floor(r.length * 0.1)]!;
+      const noise90 = noise[Math.floor(noise.length * 0.9)]!;
+      log(`jitter 10 ms: RTT ${j.rtts[0]}…${j.rtts.at(-1)} ms, p10–p90 spread ${spread(j.rtts).toFixed(2)} ms (without: ${spread(flat.rtts).toFixed(2)} ms); load's own p90 ${noise90.toFixed(2)} ms; ${udp.out_of_order} of ${udp.packets} datagrams out of order`);
+      expect(j.replies.length).toBeGreaterThanOrEqual(195);
+      expect(udp.packets).toBeGreaterThan(2000);
+      expect(udp.out_of_order).toBe(0);
+      // Nothing arrives before 2d. The upper end 2d + 2j holds for what the delay line does, plus
+      // what the load adds at that moment: with RTT = 2d + J + N, J ≤ 2j, at most 10 % of the RTTs
+      // exceed 2d + 2j + p90(N) (N measured on uplink 1 alongside); 15 % allowed for sampling. A
+      // delay line whose jitter went to 2j per way would put about a quarter above 2d + 2j.
+      // (At a load of 12 with a busy core, 19 of 200 exceeded 2d + 2j + 2 ms; N's p90 was 14 ms.)
+      expect(j.rtts[0]!).toBeGreaterThanOrEqual(40);
+      expect(j.rtts.filter((r) => r < 40 + 20 + 2 + Math.max(0, noise90)).length).toBeGreaterThanOrEqual(Math.ceil(j.rtts.length * 0.85));
+      // The jitter's own spread, over the same uplink's without jitter measured just after: what
+      // the machine's load adds to both is no part of it.
+      expect(spread(j.rtts) - spread(flat.rtts)).toBeGreaterThan(4);
+      const seqs = j.replies.map((r) => r.seq);
+      expect(seqs).toEqual([...seqs].sort((a, b) => a - b)); // replies printed in arrival order
+    } finally {
+      await topo.shape(2, { delayMs: 0, jitterMs: 0 });
+    }
   }, 20_000);
 
   test("trace-driven rate: a saturated link delivers the trace's mean within 5 % over 30 s, and a rewind replays the same per-second profile", async () => {
@@ -300,14 +381,19 @@ describe.skipIf(skipReason !== null)("lab topology self-test (root)", () => {
     await topo.shape(2, { delayMs: 100 });
     const probes = ping(2, 80, 10);
     await Bun.sleep(500);
+    const cutStarted = performance.now();
     await topo.cut(2);
     await Bun.sleep(20);
     await topo.restore(2);
+    // The cut lasted at most this long (a busy machine may stretch the 20 ms).
+    const cutMs = performance.now() - cutStarted;
     const seqs = new Set((await probes).replies.map((r) => r.seq));
     const missing = Array.from({ length: 80 }, (_, k) => k + 1).filter((q) => !seqs.has(q));
-    log(`20 ms cut with 100 ms one-way delay: probes ${missing[0]}…${missing.at(-1)} lost (${missing.length})`);
+    log(`${cutMs.toFixed(0)} ms cut with 100 ms one-way delay: probes ${missing[0]}…${missing.at(-1)} lost (${missing.length})`);
     expect(missing.length).toBeGreaterThanOrEqual(8);
-    expect(missing.length).toBeLessThan(30);
+    // At most the probes sent (10 ms apart at the fastest) during the cut and the 200 ms before it
+    // that were still in flight, one more at each end.
+    expect(missing.length).toBeLessThanOrEqual(Math.ceil((200 + cutMs) / 10) + 2);
     expect(missing.at(-1)! - missing[0]! + 1).toBe(missing.length); // one contiguous gap
     await topo.shape(2, { delayMs: 0 });
   });

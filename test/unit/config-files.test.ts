@@ -3,12 +3,13 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { chmodSync, chownSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { runMain, tempDir, writeConfig } from "../helpers/run.ts";
+import { reportSkip } from "../helpers/skip.ts";
 
 const { dir, cleanup } = tempDir();
 afterAll(cleanup);
 
 const isRoot = process.getuid?.() === 0;
-if (!isRoot) console.log("skipping the status-script ownership test: changing a file's owner needs root");
+reportSkip(import.meta.file, "the status-script ownership test", isRoot ? null : "changing a file's owner needs root");
 
 function script(name: string, mode: number, uid?: number): string {
   const file = join(dir, name);

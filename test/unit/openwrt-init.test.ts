@@ -7,6 +7,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "../../src/cli.ts";
 import { tempDir } from "../helpers/run.ts";
+import { reportSkip } from "../helpers/skip.ts";
 
 const INIT = join(import.meta.dir, "..", "..", "scripts", "openwrt", "mlvpn.init");
 const { dir, cleanup } = tempDir("mlvpn-openwrt-");
@@ -32,7 +33,7 @@ describe("scripts/openwrt/mlvpn.init", () => {
   });
 
   const shellcheck = Bun.which("shellcheck");
-  if (!shellcheck) console.log("openwrt-init.test.ts: skipping shellcheck: not installed (Debian package shellcheck)");
+  reportSkip(import.meta.file, "shellcheck on the init script", shellcheck ? null : "shellcheck is not installed (Debian package shellcheck)");
   test.skipIf(!shellcheck)("shellcheck finds nothing", () => {
     const r = Bun.spawnSync([shellcheck!, INIT], { stdout: "pipe", stderr: "pipe", timeout: 30_000 });
     expect(`${r.stdout}${r.stderr}`).toBe("");

@@ -4,11 +4,13 @@
  * configuration is in effect afterwards.
  */
 import { describe, expect, test } from "bun:test";
+import { join } from "node:path";
 import { Diagnostics } from "../../src/config/diagnostics.ts";
 import { parseIni } from "../../src/config/ini.ts";
 import { type Config, toConfig } from "../../src/config/schema.ts";
 import type { Logger } from "../../src/log.ts";
-import { applyReload, type ReloadTarget } from "../../src/reload.ts";
+import { applyReload, reloadFromFile, type ReloadTarget } from "../../src/reload.ts";
+import { tempDir, writeConfig } from "../helpers/run.ts";
 import { serverAddr, SimPair } from "../sim/simnet.ts";
 
 function ini(text: string): Config {
@@ -117,4 +119,21 @@ describe("applyReload", () => {
       "warn/config: the mode changed: no link change is applied until mlvpn restarts",
     ]);
   });
+});
+
+test("reloadFromFile: a file with errors is refused, counted once, and never reaches the daemon", async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    const file = writeConfig(dir, "bad.conf", `[general]\nmode = "client"\npassword = "x"\ntimeout = soon\n`);
+    let refused = 0;
+    let reloaded = 0;
+    const log = recordingLog();
+    const daemon = { reload: async () => void reloaded++, refused: () => void refused++ };
+    expect(await reloadFromFile(file, undefined, daemon, log)).toBe(false);
+    expect(await reloadFromFile(join(dir, "missing.conf"), undefined, daemon, log)).toBe(false);
+    expect({ refused, reloaded }).toEqual({ refused: 2, reloaded: 0 });
+    expect(log.lines.some((l) => l.includes("bad.conf:4"))).toBe(true);
+  } finally {
+    cleanup();
+  }
 });

@@ -1,0 +1,189 @@
+/**
+ * What every `npm run chaos` test (scripts/chaos.ts) shares: the lab topology with two real
+ * dist/mlvpn processes and their control sockets, the probe through the tunnel, the processes'
+ * resources (RSS, CPU, fds) read from /proc, their logs scanned for stack traces, and results as
+ * rows of figure / bound / pass.
+ */
+import { readdirSync, readFileSync, statSync } from "node:fs";
+import { join } from "node:path";
+import type { Subprocess } from "bun";
+import { cpuSeconds, eventsOf, type Side, startEnd } from "../../test/lab/mlvpn.ts";
+import { pingOk, waitFor } from "../../test/lab/netns.ts";
+import { createTopology, type Topology, type UplinkShape } from "../../test/lab/topology.ts";
+import { destroyLab, type LabTunnel, startTunnel } from "../../test/lab/tunnel.ts";
+import type { StatusDocument } from "../../src/status/contract.ts";
+
+export const CONTROL_PORT = 7080;
+
+export interface Row {
+  figure: string;
+  value: string;
+  bound: string;
+  pass: boolean;
+}
+
+export interface TestResult {
+  name: string;
+  title: string;
+  rows: Row[];
+  notes: string[];
+  seconds: number;
+  /** Raw figures for the JSON file. */
+  data: Record<string, unknown>;
+}
+
+export const row = (figure: string, value: string | number, bound: string, pass: boolean): Row => ({ figure, value: String(value), bound, pass });
+
+export interface ChaosLab {
+  topo: Topology;
+  tunnel: LabTunnel;
+  dir: string;
+  proc: Record<Side, Subprocess>;
+  sock(side: Side): string;
+  status(side: Side): Promise<StatusDocument>;
+  /** Restarts one end (SIGKILL or SIGTERM first), keeping its configuration and log. */
+  restart(side: Side, signal?: "SIGKILL" | "SIGTERM"): Promise<void>;
+  /** Every ping of `count` through the tunnel (LAN host → internet host) answered. */
+  probe(count?: number): Promise<boolean>;
+  /** Waits until the probe passes; returns the seconds it took, or null after timeoutMs. */
+  probeBack(timeoutMs: number): Promise<number | null>;
+  destroy(): Promise<void>;
+}
+
+export async function startChaosLab(o: { uplinks?: UplinkShape[]; timeout?: number; general?: (side: Side, dir: string) => string } = {}): Promise<ChaosLab> {
+  const topo = await createTopology({ uplinks: o.uplinks ?? [{ rateMbit: 20, delayMs: 5 }, { rateMbit: 20, delayMs: 5 }] });
+  let tunnel: LabTunnel;
+  try {
+    tunnel = await startTunnel(topo, {
+      timeout: o.timeout ?? 5,
+      general: (side, dir) =>
+        `control_unix_path = "${join(dir, `${side}.sock`)}"\ncontrol_bind_host = "127.0.0.1"\ncontrol_bind_port = ${CONTROL_PORT}\n${o.general?.(side, dir) ?? ""}`,
+    });
+  } catch (e) {
+    await topo.destroy();
+    throw e;
+  }
+  const dir = tunnel.dir;
+  const proc: Record<Side, Subprocess> = { client: tunnel.client, server: tunnel.server };
+  const sock = (side: Side) => join(dir, `${side}.sock`);
+  const lab: ChaosLab = {
+    topo,
+    tunnel,
+    dir,
+    proc,
+    sock,
+    async status(side) {
+      const r = await fetch("http://mlvpn/status", { unix: sock(side), signal: AbortSignal.timeout(10_000) } as RequestInit);
+      return (await r.json()) as StatusDocument;
+    },
+    async restart(side, signal = "SIGKILL") {
+      proc[side].kill(signal);
+      await Promise.race([proc[side].exited, Bun.sleep(10_000)]);
+      proc[side] = startEnd(topo.lab, dir, side);
+    },
+    async probe(count = 5) {
+      return (await pingOk(topo.lab, "lan", topo.internetHost, { count, intervalMs: 50, replyTimeoutMs: 500 })).ok;
+    },
+    async probeBack(timeoutMs) {
+      const t0 = performance.now();
+      try {
+        await waitFor(async () => (await pingOk(topo.lab, "lan", topo.internetHost, { count: 1, replyTimeoutMs: 200 })).received === 1, {
+          timeoutMs,
+          intervalMs: 20,
+          what: "the probe through the tunnel",
+        });
+        return (performance.now() - t0) / 1000;
+      } catch {
+        return null;
+      }
+    },
+    async destroy() {
+      for (const p of Object.values(proc)) p.kill("SIGTERM");
+      await Promise.race([Promise.all(Object.values(proc).map((p) => p.exited)), Bun.sleep(5000)]);
+      await destroyLab(topo, tunnel);
+    },
+  };
+  return lab;
+}
+
+export interface ProcSample {
+  rssKiB: number;
+  fds: number;
+  cpuSeconds: number;
+  threads: number;
+}
+
+/** RSS, open fds, CPU time and threads of a live process, from /proc. */
+export function sample(pid: number): ProcSample {
+  const status = readFileSync(`/proc/${pid}/status`, "utf8");
+  const field = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+)`, "m").exec(status)?.[1] ?? NaN);
+  return { rssKiB: field("VmRSS"), fds: readdirSync(`/proc/${pid}/fd`).length, cpuSeconds: cpuSeconds(pid), threads: field("Threads") };
+}
+
+/** True while the process runs (not exited, not a zombie). */
+export function alive(p: Subprocess): boolean {
+  if (p.exitCode !== null || p.signalCode !== null) return false;
+  try {
+    return !/\) Z /.test(readFileSync(`/proc/${p.pid}/stat`, "utf8"));
+  } catch {
+    return false;
+  }
+}
+
+/** Lines of a daemon log that belong to a stack trace or a crash report. */
+export function stackTraces(text: string): string[] {
+  // Not "Error: ..." alone: the lab's status scripts run `ip`, which prints such lines.
+  return text.split("\n").filter((l) => /^\s+at .*(\(|:\d+)/.test(l) || /^(panic|Segmentation fault|Bun v\d|oh no: Bun has crashed)/.test(l) || /Illegal instruction|core dumped/.test(l));
+}
+
+/** How many times a side's status script saw tuntap_up (a new process is up once it grows). */
+export function tunUps(dir: string, side: Side): number {
+  return eventsOf(dir, side).filter((e) => e === "tuntap_up").length;
+}
+
+/** A daemon log from byte `from` on (to look only at what a test caused). */
+export function logSince(dir: string, side: Side, from: number): string {
+  const buf = readFileSync(join(dir, `${side}.log`));
+  return buf.subarray(from).toString("utf8");
+}
+
+export function logSize(dir: string, side: Side): number {
+  return statSync(join(dir, `${side}.log`)).size;
+}
+
+export const sum = (r: Record<string, number>): number => Object.values(r).reduce((a, b) => a + b, 0);
+
+/** b − a per key. */
+export function delta(a: Record<string, number>, b: Record<string, number>): Record<string, number> {
+  const d: Record<string, number> = {};
+  for (const k of new Set([...Object.keys(a), ...Object.keys(b)])) {
+    const v = (b[k] ?? 0) - (a[k] ?? 0);
+    if (v !== 0) d[k] = v;
+  }
+  return d;
+}
+
+/** The kernel's UDP counters in a namespace (/proc/net/snmp, "Udp:" lines). */
+export async function udpCounters(topo: Topology, ns: string): Promise<Record<string, number>> {
+  const text = (await topo.lab.exec(ns, ["cat", "/proc/net/snmp"], { check: true })).stdout;
+  const lines = text.split("\n").filter((l) => l.startsWith("Udp:"));
+  const names = lines[0]!.split(/\s+/).slice(1);
+  const values = lines[1]!.split(/\s+/).slice(1).map(Number);
+  return Object.fromEntries(names.map((n, i) => [n, values[i]!]));
+}
+
+export const mib = (kib: number): string => (kib / 1024).toFixed(1);
+
+/** A ping from the LAN host through the tunnel, running until stop(); stop() gives its counts. */
+export function startPing(lab: ChaosLab, intervalS: number): { stop(): Promise<{ transmitted: number; received: number }> } {
+  const p = lab.topo.lab.spawn("lan", ["ping", "-n", "-q", "-i", String(intervalS), lab.topo.internetHost], { stdout: "pipe", stderr: "ignore" });
+  const out = new Response(p.stdout as ReadableStream).text();
+  return {
+    async stop() {
+      p.kill("SIGINT"); // by its own pid: ping prints its summary and exits
+      const text = await Promise.race([out, Bun.sleep(5000).then(() => "")]);
+      const m = /(\d+) packets transmitted, (\d+) received/.exec(text);
+      return { transmitted: Number(m?.[1] ?? 0), received: Number(m?.[2] ?? 0) };
+    },
+  };
+}
