@@ -6,6 +6,7 @@
  *                                   packed for routers into dist/packed/ (scripts/pack.ts:
  *                                   a self-unpacking file of at most 40 MB)
  *   bun scripts/build.ts --all --no-pack   → the four targets only (packing takes minutes)
+ *   bun scripts/build.ts --target linux-arm64   → dist/mlvpn and that target only, not packed
  *
  * Cross-compiling makes Bun fetch the target's runtime from the npm registry (cached after the
  * first time). A target that cannot be built is reported by name and the script exits 1.
@@ -74,7 +75,17 @@ async function packAll(targets: typeof CROSS_TARGETS): Promise<boolean> {
 
 mkdirSync(DIST, { recursive: true });
 let ok = build(join(DIST, "mlvpn"));
-if (process.argv.includes("--all")) {
+const only = process.argv.flatMap((a, i) => (process.argv[i - 1] === "--target" ? [a] : []));
+if (only.length > 0) {
+  for (const name of only) {
+    const t = CROSS_TARGETS.find((c) => c.target === `bun-${name}` || c.target === name);
+    if (!t) {
+      console.error(`build: unknown target ${name} (known: ${CROSS_TARGETS.map((c) => c.target.replace(/^bun-/, "")).join(", ")})`);
+      process.exit(2);
+    }
+    ok = build(join(DIST, t.out), t.target) && ok;
+  }
+} else if (process.argv.includes("--all")) {
   const built = CROSS_TARGETS.filter((t) => build(join(DIST, t.out), t.target));
   ok = ok && built.length === CROSS_TARGETS.length;
   if (!process.argv.includes("--no-pack")) ok = (await packAll(built)) && ok;

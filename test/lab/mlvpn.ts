@@ -93,12 +93,14 @@ export interface StartOptions {
   user?: string;
   /** Run src/mlvpn.ts with Bun instead of dist/mlvpn. */
   fromSource?: boolean;
+  /** The command that runs mlvpn instead of dist/mlvpn (e.g. the arm64 build under qemu). */
+  program?: string[];
 }
 
 /** Starts one end; its stdout and stderr go to DIR/SIDE.log. */
 export function startEnd(lab: Lab, dir: string, side: Side, o: StartOptions = {}): Subprocess {
   const log = join(dir, `${side}.log`);
-  const program = o.fromSource ? [process.execPath, join(ROOT, "src", "mlvpn.ts")] : [BIN];
+  const program = o.program ?? (o.fromSource ? [process.execPath, join(ROOT, "src", "mlvpn.ts")] : [BIN]);
   const privileges = o.user ? ["--user", o.user] : ["--yes-run-as-root"];
   return lab.spawn(side, [...program, "-c", join(dir, `${side}.conf`), ...privileges, "--debug", ...(process.env.MLVPN_LAB_DEBUG ? ["-D", process.env.MLVPN_LAB_DEBUG] : [])], { stdout: log, stderr: log });
 }

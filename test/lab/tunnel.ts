@@ -16,6 +16,10 @@ export interface TunnelOptions {
   timeout?: number;
   general?: string | ((side: Side, dir: string) => string);
   link?: (i: number) => string;
+  /** The command that runs the client end instead of dist/mlvpn (startEnd's `program`). */
+  clientProgram?: string[];
+  /** How long both ends may take to come up (default 20 s; more under emulation). */
+  upTimeoutMs?: number;
 }
 
 export interface LabTunnel {
@@ -43,9 +47,9 @@ export async function startTunnel(topo: Topology, o: TunnelOptions = {}): Promis
     serverRoutes: "10.10.0.0/24",
   });
   const server = startEnd(topo.lab, dir, "server");
-  const client = startEnd(topo.lab, dir, "client");
+  const client = startEnd(topo.lab, dir, "client", { program: o.clientProgram });
   const n = topo.uplinks.length;
-  await waitFor(() => allUp(dir, "client", n) && allUp(dir, "server", n), { timeoutMs: 20_000, what: "the tunnel up on both ends" });
+  await waitFor(() => allUp(dir, "client", n) && allUp(dir, "server", n), { timeoutMs: o.upTimeoutMs ?? 20_000, what: "the tunnel up on both ends" });
   return {
     dir,
     client,
