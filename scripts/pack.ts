@@ -60,7 +60,9 @@ export function pack(binary: string, out: string, target: string, o: PackOptions
   const bytes = readFileSync(binary);
   const sha256 = createHash("sha256").update(bytes).digest("hex");
   // One thread: the single-block stream compresses best and any xz/unxz (busybox too) reads it.
-  const xz = Bun.spawnSync(["xz", `-${level}`, "-T1", "-c", binary], { stdout: "pipe", stderr: "pipe", maxBuffer: bytes.length + (1 << 20) });
+  // No BCJ filter (--x86/--arm64): busybox's unxz refuses them. The bytes hashed are the bytes
+  // compressed (a build replacing the file meanwhile cannot mix two versions).
+  const xz = Bun.spawnSync(["xz", `-${level}`, "-T1", "-c"], { stdin: bytes, stdout: "pipe", stderr: "pipe", maxBuffer: bytes.length + (1 << 20) });
   if (xz.exitCode !== 0) throw new Error(`pack: xz failed on ${binary}: ${xz.stderr.toString().trim() || `exit ${xz.exitCode}`}`);
   const payload = xz.stdout;
   const stub = Buffer.from(stubFor(target, o.version ?? VERSION, sha256, bytes.length, payload.length));
