@@ -16,7 +16,7 @@ export const SERVER_TUN = "10.66.0.1";
 export type Side = "client" | "server";
 
 export interface Uplink {
-  /** The client's address on this uplink (its bindhost), e.g. 192.168.101.2. */
+  /** The client's address on this uplink (its bindhost), e.g. 192.168.101.2; "" for none. */
   client: string;
   /** The server address the client sends to over this uplink (its remotehost). */
   server: string;
@@ -30,8 +30,8 @@ export interface EndsOptions {
   reorderBufferSize?: number;
   /** Extra [general] lines, e.g. "cleartext_data = 1"; a function gives each side its own (dir: the lab files). */
   general?: string | ((side: Side, dir: string) => string);
-  /** Extra lines for every link section, e.g. "bandwidth_upload = 2500000". */
-  link?: (i: number) => string;
+  /** Extra lines for every link section, e.g. "bandwidth_upload = 2500000" (side: which end's file). */
+  link?: (i: number, side: Side) => string;
   /** Routes the status script adds through the tunnel on each end (IP4_ROUTES). */
   clientRoutes?: string;
   serverRoutes?: string;
@@ -78,9 +78,9 @@ ${(typeof o.general === "function" ? o.general(side, o.dir) : o.general) ?? ""}
     o.uplinks.forEach((u, i) => {
       text +=
         side === "client"
-          ? `\n[adsl${i + 1}]\nbindhost = "${u.client}"\nremotehost = "${u.server}"\nremoteport = ${u.port}\n`
+          ? `\n[adsl${i + 1}]\n${u.client ? `bindhost = "${u.client}"\n` : ""}remotehost = "${u.server}"\nremoteport = ${u.port}\n`
           : `\n[adsl${i + 1}]\nbindport = ${u.port}\n`;
-      text += o.link ? `${o.link(i)}\n` : "";
+      text += o.link ? `${o.link(i, side)}\n` : "";
     });
     const conf = join(o.dir, `${side}.conf`);
     writeFileSync(conf, text);
