@@ -269,6 +269,14 @@ export async function startDaemon(config: Config, options: CliOptions, log: Logg
   const where = (l: LinkConfig, s: LinkSocket) =>
     `${s.localAddress}:${s.localPort}${l.bindinterface ? ` on ${l.bindinterface}` : ""}${mode === "client" ? ` → ${l.remotehost}:${l.remoteport}` : ""}`;
 
+  /** Why link i's socket cannot be opened, in words. */
+  function whyNotBound(l: LinkConfig, e: Error): string {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === "EADDRNOTAVAIL") return `bindhost ${l.bindhost} is not an address of this machine`;
+    if (code === "ENODEV") return `interface ${l.bindinterface} does not exist`;
+    return e.message;
+  }
+
   /** Logs once what link i waits for (its address or interface), until it is bound again. */
   function waiting(i: number, l: LinkConfig, why: string): void {
     const b = (bindings[i] ??= { stale: true, busy: false });
@@ -286,7 +294,7 @@ export async function startDaemon(config: Config, options: CliOptions, log: Logg
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
       // A client uplink that is down at start (PPPoE, LTE) comes later: wait for it.
-      if (mode === "client" && code && NOT_THERE_YET.has(code)) waiting(i, l, (e as Error).message);
+      if (mode === "client" && code && NOT_THERE_YET.has(code)) waiting(i, l, whyNotBound(l, e as Error));
       else throw new Error(`[${l.name}] cannot bind ${hostname}:${port}${l.bindinterface ? ` on ${l.bindinterface}` : ""}: ${bindFailure(e as Error, port)}`);
     }
     if (peer) tunnel.setPeer(i, peer, now());
@@ -312,7 +320,7 @@ export async function startDaemon(config: Config, options: CliOptions, log: Logg
       socket = await openSocket(i, l, families[i] ?? 4);
     } catch (e) {
       b.busy = false;
-      return waiting(i, l, (e as Error).message);
+      return waiting(i, l, whyNotBound(l, e as Error));
     }
     if (stopping || tunnel.linkAt(i)?.config !== l) {
       // Stopped or reloaded meanwhile: this socket is nobody's.

@@ -4,7 +4,9 @@
  * interface. During a transfer its address changes (DHCP renew: new address, the route in its
  * table set again), then it is deleted and made again (PPPoE reconnect: a new interface). Each
  * time, uplink 1 must carry data again within 3 s, the transfer arrives intact and mlvpn is not
- * restarted. The client runs as `--user nobody` (opening the socket again needs no privilege).
+ * restarted. Then adsl1 (bindhost) loses its address and gets it back, and a client started
+ * without that address waits for it. The client runs as `--user nobody` (opening a socket
+ * again needs no privilege).
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -117,4 +119,39 @@ describe.skipIf(skip !== null)("a link bound to an interface whose address chang
     expect(clientLog().match(/\[adsl2\] interface wan1 is gone: waiting for it/g)?.length).toBe(1);
     expect(ends.client!.exitCode).toBeNull();
   }, 120_000);
+
+  // A socket stays bound to an address that goes away: once the address is back, it works again
+  // (here the link went down because the address's routes went with it: ENETUNREACH).
+  test("adsl1's bindhost address removed, then back 2 s later (no bindinterface): the link comes back by itself", async () => {
+    const u = topo.uplinks[0]!;
+    const ups = () => clientLog().split("[adsl1] link up").length - 1;
+    const before = ups();
+    const { sent, received } = await transfer(topo, dir, 12, 0, async () => {
+      await Bun.sleep(2000);
+      await ip("addr", "del", `${u.clientAddr}/24`, "dev", u.clientIf);
+      await waitFor(() => clientLog().includes("[adsl1] link down"), { timeoutMs: 12_000, what: "adsl1 down once its address is gone" });
+      await Bun.sleep(2000);
+      await ip("addr", "add", `${u.clientAddr}/24`, "dev", u.clientIf);
+      await ip("route", "replace", "default", "via", u.serverAddr, "dev", u.clientIf, "table", "100");
+      await waitFor(() => ups() > before, { timeoutMs: 3_000, what: "adsl1 up again within 3 s" });
+    });
+    expect(received.sha256).toBe(sent.sha256);
+    expect(ends.client!.exitCode).toBeNull();
+  }, 120_000);
+
+  test("a client started while adsl1's bindhost is missing waits for it (logged once), binds when it appears, and comes up", async () => {
+    const u = topo.uplinks[0]!;
+    ends.client!.kill("SIGTERM");
+    expect(await ends.client!.exited).toBe(0);
+    await ip("addr", "del", `${u.clientAddr}/24`, "dev", u.clientIf);
+    rmSync(join(dir, "client.log"), { force: true });
+    ends.client = startEnd(topo.lab, dir, "client", { user: "nobody" });
+    await waitFor(() => clientLog().includes("[adsl2] link up"), { timeoutMs: 15_000, what: "the client up on adsl2 alone" });
+    await Bun.sleep(3000); // three reconnect attempts of adsl1 without its address
+    await ip("addr", "add", `${u.clientAddr}/24`, "dev", u.clientIf);
+    await ip("route", "replace", "default", "via", u.serverAddr, "dev", u.clientIf, "table", "100");
+    await waitFor(() => clientLog().includes("[adsl1] link up"), { timeoutMs: 5_000, what: "adsl1 up once its address is there" });
+    expect(clientLog().match(/\[adsl1\] bindhost 192\.168\.101\.2 is not an address of this machine: waiting for it/g)?.length).toBe(1);
+    expect(clientLog()).toMatch(/\[adsl1\] bound again: 192\.168\.101\.2:\d+ → 172\.31\.255\.1:5080/);
+  }, 60_000);
 });
