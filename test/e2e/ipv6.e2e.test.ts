@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { allUp, buildBinary, startEnd, writeEndConfigs } from "../lab/mlvpn.ts";
+import { buildBinary, removeLab, startEnds, writeLanTunnelConfigs } from "../lab/mlvpn.ts";
 import { labSkipReason, pingOk, waitFor } from "../lab/netns.ts";
 import { createTopology, type Topology } from "../lab/topology.ts";
 import { transfer } from "../lab/transfer.ts";
@@ -52,22 +52,14 @@ for (const kind of ["IPv6 only", "mixed IPv4 and IPv6"] as const) {
         for (const u of topo.uplinks) await topo.lab.exec("client", ["ip", "-4", "addr", "flush", "dev", u.clientIf], { check: true });
       }
       dir = mkdtempSync(join(tmpdir(), "mlvpn-ipv6-"));
-      writeEndConfigs({
+      writeLanTunnelConfigs({
         dir,
         uplinks: topo.uplinks.map((u, i) => (v6Links.includes(i) ? { client: v6(i, 2), server: SERVER6, port: 5080 + i } : { client: u.clientAddr, server: topo.serverPublic, port: 5080 + i })),
-        timeout: 10,
-        clientRoutes: "0.0.0.0/1 128.0.0.0/1",
-        serverRoutes: "10.10.0.0/24",
       });
-      startEnd(topo.lab, dir, "server");
-      startEnd(topo.lab, dir, "client");
-      await waitFor(() => allUp(dir, "client", 2) && allUp(dir, "server", 2), { timeoutMs: 20_000, what: "the tunnel up on both ends" });
+      await startEnds(topo.lab, dir, 2);
     }, 60_000);
 
-    afterAll(async () => {
-      await topo?.destroy();
-      if (dir && !process.env.MLVPN_KEEP_E2E) rmSync(dir, { recursive: true, force: true });
-    }, 30_000);
+    afterAll(() => removeLab(topo, dir), 30_000);
 
     test("the server listens on :: for both families; the client's IPv6 links send to the server's IPv6 address", () => {
       const server = readFileSync(join(dir, "server.log"), "utf8");
@@ -122,23 +114,14 @@ describe.skipIf(dnsSkip !== null)("a server name with only an IPv6 address, re-r
     mkdirSync(hostsDir, { recursive: true });
     writeFileSync(join(hostsDir, "hosts"), `127.0.0.1 localhost\n${SERVER6} vpn.lab\n`);
     dir = mkdtempSync(join(tmpdir(), "mlvpn-dns-"));
-    writeEndConfigs({
-      dir,
-      uplinks: topo.uplinks.map((_u, i) => ({ client: v6(i, 2), server: "vpn.lab", port: 5080 + i })),
-      timeout: 3,
-      clientRoutes: "0.0.0.0/1 128.0.0.0/1",
-      serverRoutes: "10.10.0.0/24",
-    });
-    startEnd(topo.lab, dir, "server");
-    startEnd(topo.lab, dir, "client");
-    await waitFor(() => allUp(dir, "client", 2) && allUp(dir, "server", 2), { timeoutMs: 20_000, what: "the tunnel up on both ends" });
+    writeLanTunnelConfigs({ dir, uplinks: topo.uplinks.map((_u, i) => ({ client: v6(i, 2), server: "vpn.lab", port: 5080 + i })), timeout: 3 });
+    await startEnds(topo.lab, dir, 2);
   }, 60_000);
 
   afterAll(async () => {
-    await topo?.destroy();
     if (hostsDir) rmSync(hostsDir, { recursive: true, force: true });
     if (madeNetnsDir) rmSync("/etc/netns", { recursive: true, force: true });
-    if (dir && !process.env.MLVPN_KEEP_E2E) rmSync(dir, { recursive: true, force: true });
+    await removeLab(topo, dir);
   }, 30_000);
 
   test("resolved to its IPv6 address at start", () => {

@@ -8,11 +8,10 @@
  * answers leave from the address the NAT mapping expects.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { Subprocess } from "bun";
-import { allUp, buildBinary, startEnd, writeEndConfigs } from "../lab/mlvpn.ts";
+import { buildBinary, removeLab, startEnds, writeLanTunnelConfigs } from "../lab/mlvpn.ts";
 import { labSkipReason, waitFor } from "../lab/netns.ts";
 import { createTopology, type Topology } from "../lab/topology.ts";
 import { transfer } from "../lab/transfer.ts";
@@ -23,7 +22,6 @@ if (skip) console.log(`skipping the NAT rebinding e2e test: ${skip}`);
 
 let topo: Topology;
 let dir: string;
-const ends: Partial<Record<"client" | "server", Subprocess>> = {};
 
 describe.skipIf(skip !== null)("a client behind a NAT whose mapping is flushed mid-transfer", () => {
   beforeAll(async () => {
@@ -39,23 +37,15 @@ describe.skipIf(skip !== null)("a client behind a NAT whose mapping is flushed m
     const r = Bun.spawnSync(["ip", "netns", "exec", topo.lab.ns("client"), "nft", "-f", "-"], { stdin: new TextEncoder().encode(nat), stderr: "pipe" });
     if (r.exitCode !== 0) throw new Error(`nft: ${r.stderr}`);
     dir = mkdtempSync(join(tmpdir(), "mlvpn-nat-"));
-    writeEndConfigs({
+    writeLanTunnelConfigs({
       dir,
       uplinks: topo.uplinks.map((u, i) => ({ client: u.clientAddr, server: topo.serverPublic, port: 5080 + i })),
-      timeout: 10,
       link: (_i, side) => (side === "server" ? `bindhost = "${topo.serverPublic}"` : ""),
-      clientRoutes: "0.0.0.0/1 128.0.0.0/1",
-      serverRoutes: "10.10.0.0/24",
     });
-    ends.server = startEnd(topo.lab, dir, "server");
-    ends.client = startEnd(topo.lab, dir, "client");
-    await waitFor(() => allUp(dir, "client", 2) && allUp(dir, "server", 2), { timeoutMs: 20_000, what: "the tunnel up on both ends" });
+    await startEnds(topo.lab, dir, 2);
   }, 60_000);
 
-  afterAll(async () => {
-    await topo?.destroy();
-    if (dir && !process.env.MLVPN_KEEP_E2E) rmSync(dir, { recursive: true, force: true });
-  }, 30_000);
+  afterAll(() => removeLab(topo, dir), 30_000);
 
   const serverLog = () => readFileSync(join(dir, "server.log"), "utf8");
 

@@ -13,7 +13,7 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
-import { allUp, buildBinary, startEnd, writeEndConfigs } from "../lab/mlvpn.ts";
+import { buildBinary, removeLab, startEnd, startEnds, writeLanTunnelConfigs } from "../lab/mlvpn.ts";
 import { labSkipReason, waitFor } from "../lab/netns.ts";
 import { createTopology, type Topology } from "../lab/topology.ts";
 import { transfer } from "../lab/transfer.ts";
@@ -24,7 +24,7 @@ if (skip) console.log(`skipping the uplinks e2e tests: ${skip}`);
 const WAN = "wan1";
 let topo: Topology;
 let dir: string;
-const ends: Partial<Record<"client" | "server", Subprocess>> = {};
+let ends: Record<"client" | "server", Subprocess>;
 
 const ip = (...args: string[]) => topo.lab.exec("client", ["ip", ...args], { check: true });
 
@@ -62,23 +62,15 @@ describe.skipIf(skip !== null)("a link bound to an interface whose address chang
     await ip("addr", "del", `${topo.uplinks[1]!.clientAddr}/24`, "dev", topo.uplinks[1]!.clientIf);
     await makeWan(topo.uplinks[1]!.clientAddr);
     dir = mkdtempSync(join(tmpdir(), "mlvpn-uplinks-"));
-    writeEndConfigs({
+    writeLanTunnelConfigs({
       dir,
       uplinks: topo.uplinks.map((u, i) => ({ client: i === 1 ? "" : u.clientAddr, server: topo.serverPublic, port: 5080 + i })),
-      timeout: 10,
       link: (i, side) => (i === 1 && side === "client" ? `bindinterface = "${WAN}"` : ""),
-      clientRoutes: "0.0.0.0/1 128.0.0.0/1",
-      serverRoutes: "10.10.0.0/24",
     });
-    ends.server = startEnd(topo.lab, dir, "server");
-    ends.client = startEnd(topo.lab, dir, "client", { user: "nobody" });
-    await waitFor(() => allUp(dir, "client", 2) && allUp(dir, "server", 2), { timeoutMs: 20_000, what: "the tunnel up on both ends" });
+    ends = await startEnds(topo.lab, dir, 2, { user: "nobody" });
   }, 60_000);
 
-  afterAll(async () => {
-    await topo?.destroy();
-    if (dir && !process.env.MLVPN_KEEP_E2E) rmSync(dir, { recursive: true, force: true });
-  }, 30_000);
+  afterAll(() => removeLab(topo, dir), 30_000);
 
   const clientLog = () => readFileSync(join(dir, "client.log"), "utf8");
 
@@ -98,7 +90,7 @@ describe.skipIf(skip !== null)("a link bound to an interface whose address chang
     console.log(`address change: uplink 1 carried data again after ${ms.toFixed(0)} ms`);
     expect(received.sha256).toBe(sent.sha256);
     expect(ms).toBeLessThanOrEqual(3000);
-    expect(ends.client!.exitCode).toBeNull();
+    expect(ends.client.exitCode).toBeNull();
   }, 120_000);
 
   test("wan1 deleted, then made again 2 s later: uplink 1 carries data within 3 s of its return", async () => {
@@ -117,7 +109,7 @@ describe.skipIf(skip !== null)("a link bound to an interface whose address chang
     expect(clientLog()).toMatch(/\[adsl2\] bound again: 0\.0\.0\.0:\d+ on wan1/);
     // Logged once while it was gone, not on every attempt.
     expect(clientLog().match(/\[adsl2\] interface wan1 is gone: waiting for it/g)?.length).toBe(1);
-    expect(ends.client!.exitCode).toBeNull();
+    expect(ends.client.exitCode).toBeNull();
   }, 120_000);
 
   // A socket stays bound to an address that goes away: once the address is back, it works again
@@ -136,13 +128,13 @@ describe.skipIf(skip !== null)("a link bound to an interface whose address chang
       await waitFor(() => ups() > before, { timeoutMs: 3_000, what: "adsl1 up again within 3 s" });
     });
     expect(received.sha256).toBe(sent.sha256);
-    expect(ends.client!.exitCode).toBeNull();
+    expect(ends.client.exitCode).toBeNull();
   }, 120_000);
 
   test("a client started while adsl1's bindhost is missing waits for it (logged once), binds when it appears, and comes up", async () => {
     const u = topo.uplinks[0]!;
-    ends.client!.kill("SIGTERM");
-    expect(await ends.client!.exited).toBe(0);
+    ends.client.kill("SIGTERM");
+    expect(await ends.client.exited).toBe(0);
     await ip("addr", "del", `${u.clientAddr}/24`, "dev", u.clientIf);
     rmSync(join(dir, "client.log"), { force: true });
     ends.client = startEnd(topo.lab, dir, "client", { user: "nobody" });

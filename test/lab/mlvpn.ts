@@ -3,10 +3,10 @@
  * script that configures the tun and logs every event) and starts dist/mlvpn in the client and
  * server namespaces. Shared by the end-to-end tests and the benchmarks.
  */
-import { chmodSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
-import type { Lab } from "./netns.ts";
+import { type Lab, waitFor } from "./netns.ts";
 
 export const ROOT = join(import.meta.dir, "..", "..");
 export const BIN = join(ROOT, "dist", "mlvpn");
@@ -103,6 +103,25 @@ export function startEnd(lab: Lab, dir: string, side: Side, o: StartOptions = {}
   const program = o.program ?? (o.fromSource ? [process.execPath, join(ROOT, "src", "mlvpn.ts")] : [BIN]);
   const privileges = o.user ? ["--user", o.user] : ["--yes-run-as-root"];
   return lab.spawn(side, [...program, "-c", join(dir, `${side}.conf`), ...privileges, "--debug", ...(process.env.MLVPN_LAB_DEBUG ? ["-D", process.env.MLVPN_LAB_DEBUG] : [])], { stdout: log, stderr: log });
+}
+
+/** The usual lab tunnel's configurations: the LAN routed through it (as tunnel.ts does), timeout 10 s unless given. */
+export function writeLanTunnelConfigs(o: Omit<EndsOptions, "clientRoutes" | "serverRoutes">): void {
+  writeEndConfigs({ timeout: 10, ...o, clientRoutes: "0.0.0.0/1 128.0.0.0/1", serverRoutes: "10.10.0.0/24" });
+}
+
+/** Starts the server, then the client, and waits until every link and the tunnel are up on both ends. */
+export async function startEnds(lab: Lab, dir: string, links: number, client: StartOptions = {}): Promise<Record<Side, Subprocess>> {
+  const server = startEnd(lab, dir, "server");
+  const c = startEnd(lab, dir, "client", client);
+  await waitFor(() => allUp(dir, "client", links) && allUp(dir, "server", links), { timeoutMs: 20_000, what: "the tunnel up on both ends" });
+  return { server, client: c };
+}
+
+/** Test teardown: the lab goes, and the tunnel's files unless MLVPN_KEEP_E2E is set. */
+export async function removeLab(lab: { destroy(): Promise<void> } | undefined, dir: string | undefined): Promise<void> {
+  await lab?.destroy();
+  if (dir && !process.env.MLVPN_KEEP_E2E) rmSync(dir, { recursive: true, force: true });
 }
 
 /** The status-script events of one end, in order ("rtun_up adsl1", "tuntap_up", …). */
