@@ -16,6 +16,7 @@
 import { mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { BIN, buildBinary, cpuSeconds, ROOT } from "../test/lab/mlvpn.ts";
+import { footprintMetrics, measure as measureFootprint, startBareBun } from "./bench-footprint.ts";
 import { answered, iperf, type IperfResult, largestGap, percentile, pingSeries, startIperfServer } from "../test/lab/measure.ts";
 import { labSkipReason } from "../test/lab/netns.ts";
 import { createTopology, type Topology, type UplinkShape } from "../test/lab/topology.ts";
@@ -322,19 +323,18 @@ const SCENARIOS: Scenario[] = [
   },
   {
     id: 10,
-    name: "idle: CPU and memory, binary size, start-up",
+    name: "idle: memory, CPU and wake-ups beside a bare Bun, binary size, start-up",
     uplinks: [{ rateMbit: 20, delayMs: 10 }, { rateMbit: 20, delayMs: 10 }],
     quick: true,
     async run(ctx) {
       const seconds = QUICK ? 10 : 30;
-      const pids = [ctx.tunnel.client.pid, ctx.tunnel.server.pid];
-      const cpu0 = pids.map(cpuSeconds);
-      await Bun.sleep(seconds * 1000);
-      const pct = pids.map((p, i) => (100 * (cpuSeconds(p) - cpu0[i]!)) / seconds);
-      const rss = pids.map((p) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${p}/status`, "utf8"))?.[1] ?? 0) / 1024);
+      // Beside a bare Bun doing nothing, over the same seconds (scripts/bench-footprint.ts).
+      const bare = startBareBun();
+      await Bun.sleep(500);
+      const [client, server, idleBun] = await measureFootprint([ctx.tunnel.client.pid, ctx.tunnel.server.pid, bare.pid], seconds);
+      bare.kill();
       return [
-        { name: `idle CPU over ${seconds} s, client / server`, value: `${pct[0]!.toFixed(2)} / ${pct[1]!.toFixed(2)}`, unit: "%" },
-        { name: "RSS, client / server", value: `${f1(rss[0]!)} / ${f1(rss[1]!)}`, unit: "MiB" },
+        ...footprintMetrics(client!, server!, idleBun!, seconds),
         { name: "binary size (dist/mlvpn)", value: f1(statSync(BIN).size / 1024 / 1024), unit: "MiB" },
         { name: "start-up to tunnel up (both ends, 2 links, status scripts included)", value: f1(ctx.startupMs / 1000), unit: "s" },
       ];

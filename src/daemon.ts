@@ -22,6 +22,7 @@ import { dropPrivileges, type UnixUser, userToDropTo } from "./io/privileges.ts"
 import type { ServiceStatus } from "./io/service-status.ts";
 import { startTunReader, type TunReader } from "./io/tun-reader.ts";
 import { openTun, type TunDevice } from "./io/tun.ts";
+import { ifNameToIndex } from "./io/libc.ts";
 import { type LinkSocket, openLinkSocket } from "./io/udp.ts";
 import type { Logger } from "./log.ts";
 import { applyReload } from "./reload.ts";
@@ -33,7 +34,23 @@ import { statusPageHtml } from "./status/page.ts";
 import { VERSION } from "./version.ts";
 
 /** Send errors that mean the link's path is gone (interface down, address removed). */
-const LINK_GONE = new Set(["ENETUNREACH", "EHOSTUNREACH", "ENETDOWN", "EADDRNOTAVAIL", "EPERM"]);
+const LINK_GONE = new Set(["ENETUNREACH", "EHOSTUNREACH", "ENETDOWN", "EADDRNOTAVAIL", "EPERM", "ENODEV", "ENXIO", "EINVAL"]);
+/** Send errors that mean the socket's own address or interface is gone: it is opened again. */
+const BINDING_GONE = new Set(["EADDRNOTAVAIL", "EINVAL", "ENODEV", "ENXIO"]);
+/** Bind errors a client link waits out: its bindhost or bindinterface is not there (yet). */
+const NOT_THERE_YET = new Set(["EADDRNOTAVAIL", "ENODEV"]);
+
+/** How a link's socket is bound, for opening it again when its address or interface changes. */
+interface Binding {
+  /** bindinterface's index when the socket was bound to it (a new index: the interface was made again). */
+  ifindex?: number;
+  /** A send failed because the address or the interface is gone. */
+  stale: boolean;
+  /** What the link is waiting for, logged once until it is bound again. */
+  waiting?: string;
+  /** An open is in flight. */
+  busy: boolean;
+}
 /** The status scripts get this long to finish at shutdown. */
 const SHUTDOWN_HOOKS_MS = 35_000;
 
@@ -152,6 +169,7 @@ export async function startDaemon(config: Config, options: CliOptions, log: Logg
   /** Reads the tun and the sockets (created once the sockets are bound). */
   let reader: TunReader | undefined;
   const socketFds = () => sockets.flatMap((s) => (s && s.fd >= 0 ? [s.fd] : []));
+  const bindings: Array<Binding | undefined> = [];
   const sendFailures: Array<[number, string]> = [];
   let tunnel: Tunnel;
   let tunWriteDrops = 0;
@@ -175,6 +193,8 @@ export async function startDaemon(config: Config, options: CliOptions, log: Logg
       case "link-status":
         return log.debug("protocol", `[${tunnel.nameOf(e.link)}] ${STATUS_TEXT[e.status]}`);
       case "resolve":
+        // Every reconnect attempt of a client link: its socket too may need opening again.
+        void rebind(e.link);
         return void reResolve(e.link);
     }
   };
@@ -195,6 +215,7 @@ export async function startDaemon(config: Config, options: CliOptions, log: Logg
         const err = sockets[link]?.send(datagram, peer.address, peer.port);
         // Reported after the current input: the core is not re-entered from its own output.
         if (err && LINK_GONE.has(err)) sendFailures.push([link, err]);
+        if (err && BINDING_GONE.has(err) && bindings[link]) bindings[link].stale = true;
       },
       deliver(packet) {
         if (!tun.write(packet)) tunWriteDrops++;
@@ -247,33 +268,99 @@ export async function startDaemon(config: Config, options: CliOptions, log: Logg
     timer = setTimeout(onTimer, Math.max(0, next - now()));
   }
 
+  /** Opens link i's socket on its bindhost (or the wildcard) and bindinterface; throws the bind error. */
+  async function openSocket(i: number, l: LinkConfig, family: 4 | 6): Promise<LinkSocket> {
+    const ifindex = l.bindinterface ? ifNameToIndex(l.bindinterface) : undefined;
+    // The core only reads the source during the call (it copies what it keeps): one object per link.
+    const from: PeerAddress = { address: "", port: 0 };
+    const socket = await openLinkSocket({
+      hostname: bindAddress(l.bindhost, family),
+      port: l.bindport ?? 0,
+      device: l.bindinterface,
+      // Each datagram comes in a buffer of its own, so the core may decrypt in place and keep
+      // views into it (held by the reorder buffer).
+      onDatagram(bytes, address, srcPort) {
+        from.address = address;
+        from.port = srcPort;
+        tunnel.handleDatagram(i, bytes, from, now());
+      },
+      // Datagrams read by the poll loop are followed by afterInput at the end of its drain.
+      afterDatagrams: afterInput,
+    });
+    sockets[i] = socket;
+    bindings[i] = { ifindex, stale: false, busy: false };
+    reader?.watch(socketFds());
+    return socket;
+  }
+
+  const where = (l: LinkConfig, s: LinkSocket) =>
+    `${s.localAddress}:${s.localPort}${l.bindinterface ? ` on ${l.bindinterface}` : ""}${mode === "client" ? ` → ${l.remotehost}:${l.remoteport}` : ""}`;
+
+  /** Why link i's socket cannot be opened, in words. */
+  function whyNotBound(l: LinkConfig, e: Error): string {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === "EADDRNOTAVAIL") return `bindhost ${l.bindhost} is not an address of this machine`;
+    if (code === "ENODEV") return `interface ${l.bindinterface} does not exist`;
+    return e.message;
+  }
+
+  /** Logs once what link i waits for (its address or interface), until it is bound again. */
+  function waiting(i: number, l: LinkConfig, why: string): void {
+    const b = (bindings[i] ??= { stale: true, busy: false });
+    if (b.waiting === undefined) log.warn("net", `[${l.name}] ${why}: waiting for it (tried again on every reconnect attempt)`);
+    b.waiting = why;
+  }
+
   /** Binds link i's socket (throws "[name] cannot bind …") and gives the core its peer. */
   async function bindLink(i: number, l: LinkConfig, family: 4 | 6, peer: PeerAddress | undefined): Promise<void> {
     const hostname = bindAddress(l.bindhost, family);
     const port = l.bindport ?? 0;
-    // The core only reads the source during the call (it copies what it keeps): one object per link.
-    const from: PeerAddress = { address: "", port: 0 };
     try {
-      sockets[i] = await openLinkSocket({
-        hostname,
-        port,
-        // Bun hands each datagram over in a fresh buffer, so the core may decrypt in place and
-        // keep views into it (held by the reorder buffer).
-        onDatagram(bytes, address, srcPort) {
-          from.address = address;
-          from.port = srcPort;
-          tunnel.handleDatagram(i, bytes, from, now());
-        },
-        // Datagrams read by the poll loop are followed by afterInput at the end of its drain.
-        afterDatagrams: afterInput,
-      });
-      reader?.watch(socketFds());
+      await openSocket(i, l, family);
+      log.info("net", `[${l.name}] ${mode === "client" ? where(l, sockets[i]!) : `listening on ${where(l, sockets[i]!)}`}`);
     } catch (e) {
-      throw new Error(`[${l.name}] cannot bind ${hostname}:${port}: ${bindFailure(e as Error, port)}`);
+      const code = (e as NodeJS.ErrnoException).code;
+      // A client uplink that is down at start (PPPoE, LTE) comes later: wait for it.
+      if (mode === "client" && code && NOT_THERE_YET.has(code)) waiting(i, l, whyNotBound(l, e as Error));
+      else throw new Error(`[${l.name}] cannot bind ${hostname}:${port}${l.bindinterface ? ` on ${l.bindinterface}` : ""}: ${bindFailure(e as Error, port)}`);
     }
-    log.info("net", `[${l.name}] ${mode === "client" ? `${sockets[i]!.localAddress}:${sockets[i]!.localPort} → ${l.remotehost}:${l.remoteport}` : `listening on ${sockets[i]!.localAddress}:${sockets[i]!.localPort}`}`);
     if (peer) tunnel.setPeer(i, peer, now());
   }
+
+  /**
+   * On a client link's reconnect attempt: opens its socket again if its bindhost or
+   * bindinterface went away (a send failed), the interface was made again (a new index), or
+   * the first bind is still waiting. A link without either keeps its wildcard socket.
+   */
+  async function rebind(i: number): Promise<void> {
+    const l = tunnel.linkAt(i)?.config;
+    const b = bindings[i];
+    if (!l || !b || b.busy || stopping || (!l.bindhost && !l.bindinterface)) return;
+    const ifindex = l.bindinterface ? ifNameToIndex(l.bindinterface) : undefined;
+    if (sockets[i] && !b.stale && ifindex === b.ifindex) return;
+    const old = sockets[i];
+    sockets[i] = undefined;
+    reader?.watch(socketFds()); // out of the poll set before its fd is closed
+    old?.close();
+    if (l.bindinterface && !ifindex) return waiting(i, l, `interface ${l.bindinterface} is gone`);
+    b.busy = true;
+    let socket: LinkSocket;
+    try {
+      socket = await openSocket(i, l, families[i] ?? 4);
+    } catch (e) {
+      b.busy = false;
+      return waiting(i, l, whyNotBound(l, e as Error));
+    }
+    if (stopping || tunnel.linkAt(i)?.config !== l) {
+      // Stopped or reloaded meanwhile: this socket is nobody's.
+      if (sockets[i] === socket) sockets[i] = undefined;
+      reader?.watch(socketFds());
+      socket.close();
+      return;
+    }
+    log.info("net", `[${l.name}] bound again: ${where(l, socket)}`);
+  }
+
   for (let i = 0; i < config.links.length; i++) {
     try {
       await bindLink(i, config.links[i]!, families[i]!, peers[i]);
@@ -370,6 +457,7 @@ export async function startDaemon(config: Config, options: CliOptions, log: Logg
       sockets[i] = undefined;
       reader?.watch(socketFds());
       socket?.close();
+      bindings[i] = undefined;
       afterInput();
       return disconnected;
     },

@@ -49,6 +49,7 @@ export const GeneralSchema = v.object({
 
 export const LinkSchema = v.object({
   bindhost: v.optional(host()),
+  bindinterface: v.optional(interfaceName()),
   bindport: v.optional(port(0)),
   bindfib: v.optional(uint(), 0),
   remotehost: v.optional(host()),

@@ -101,6 +101,8 @@ const SYMBOLS = {
   geteuid: { args: [], returns: FFIType.u32 },
   getgid: { args: [], returns: FFIType.u32 },
   getegid: { args: [], returns: FFIType.u32 },
+  // A link's bindinterface: its index tells that the interface is there, or was made again.
+  if_nametoindex: { args: [FFIType.ptr], returns: FFIType.u32 },
   // errno is thread-local; glibc and musl both export this accessor.
   __errno_location: { args: [], returns: FFIType.ptr },
 } as const;
@@ -206,6 +208,11 @@ export function socket(domain: number, type: number, protocol = 0): number {
 export function setsockopt(fd: number, level: number, name: number, value: Uint8Array | number, what = `option ${name}`): void {
   const v = typeof value === "number" ? new Uint8Array(new Int32Array([value]).buffer) : value;
   if (libc().setsockopt(fd, level, name, v, v.length) < 0) throw new SysError("setsockopt", errno(), what);
+}
+
+/** The interface's index in this network namespace, or 0 when there is no such interface. */
+export function ifNameToIndex(name: string): number {
+  return libc().if_nametoindex(cstr(name));
 }
 
 /** `read()` without throwing: bytes read (≥ 0), or `-errno`. */

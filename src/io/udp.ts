@@ -1,5 +1,6 @@
 /**
- * One UDP socket per link, bound to the link's bindhost/bindport when given.
+ * One UDP socket per link, bound to the link's bindhost/bindport when given, and to its
+ * bindinterface with SO_BINDTODEVICE (on the socket's fd, which Bun exposes).
  *
  * Bun.udpSocket binds it (name resolution, dual stack, the error messages users see); then we
  * take the socket over: a duplicate of its fd stays with us and Bun's handle is closed, so Bun
@@ -15,10 +16,11 @@
  * socket we keep it is turned off, so that an unread error queue cannot keep poll() awake.)
  */
 import { type Pointer, ptr } from "bun:ffi";
-import { AF_INET, AF_INET6, errno, errnoName, Errno, F_DUPFD_CLOEXEC, IPPROTO_IP, IPPROTO_IPV6, libc, setsockopt, SOL_SOCKET } from "./libc.ts";
+import { AF_INET, AF_INET6, errno, errnoName, Errno, F_DUPFD_CLOEXEC, IPPROTO_IP, IPPROTO_IPV6, libc, setsockopt, SOL_SOCKET, type SysError } from "./libc.ts";
 
 const SO_SNDBUF = 7;
 const SO_RCVBUF = 8;
+const SO_BINDTODEVICE = 25;
 const SO_SNDBUFFORCE = 32;
 const SO_RCVBUFFORCE = 33;
 const IP_RECVERR = 11;
@@ -50,6 +52,8 @@ export interface OpenOptions {
    * A datagram, in a buffer of its own (the receiver may modify it and keep views into it), and
    * its source, valid during the call only.
    */
+  /** Network interface to bind to (SO_BINDTODEVICE); the socket is closed and the error thrown if that fails. */
+  device?: string;
   onDatagram(bytes: Uint8Array, address: string, port: number): void;
   /** After datagrams that Bun delivered itself (when the socket is not polled: fd = -1). */
   afterDatagrams(): void;
@@ -144,6 +148,21 @@ function cstr(s: string): Uint8Array {
   return new TextEncoder().encode(`${s}\0`);
 }
 
+/**
+ * SO_BINDTODEVICE: packets leave through `device` only, with its current address as source (for
+ * a socket bound to the wildcard address). Throws an error whose `code` is the errno name
+ * (ENODEV: no such interface now).
+ */
+function bindToDevice(fd: number, device: string): void {
+  try {
+    setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, new TextEncoder().encode(`${device}\0`), `SO_BINDTODEVICE ${device}`);
+  } catch (e) {
+    const errno = (e as SysError).errno;
+    const code = errno === Errno.ENODEV ? "ENODEV" : errno === Errno.EPERM ? "EPERM" : `errno ${errno}`;
+    throw Object.assign(new Error(`cannot bind to interface ${device}: ${(e as Error).message}`), { code });
+  }
+}
+
 export async function openLinkSocket(opts: OpenOptions): Promise<LinkSocket> {
   const { onDatagram, afterDatagrams } = opts;
   const sock = await Bun.udpSocket({
@@ -164,6 +183,16 @@ export async function openLinkSocket(opts: OpenOptions): Promise<LinkSocket> {
   const ipv6 = sock.address.family === "IPv6";
   const sys = libc();
   const bunFd = (sock as unknown as { fd?: number }).fd;
+  if (opts.device !== undefined) {
+    // On the socket itself (shared by the duplicate below): packets leave through the device only.
+    try {
+      if (typeof bunFd !== "number" || bunFd < 0) throw Object.assign(new Error("this Bun does not expose the UDP socket's fd"), { code: "ENOTSUP" });
+      bindToDevice(bunFd, opts.device);
+    } catch (e) {
+      sock.close();
+      throw e;
+    }
+  }
   const fd = typeof bunFd === "number" && bunFd >= 0 ? sys.fcntl(bunFd, F_DUPFD_CLOEXEC, 0) : -1;
   if (fd < 0) return bunSocket(sock, bunFd);
   sock.close(); // Bun stops reading; the socket lives on in our fd

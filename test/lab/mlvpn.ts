@@ -3,10 +3,10 @@
  * script that configures the tun and logs every event) and starts dist/mlvpn in the client and
  * server namespaces. Shared by the end-to-end tests and the benchmarks.
  */
-import { chmodSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
-import type { Lab } from "./netns.ts";
+import { type Lab, waitFor } from "./netns.ts";
 
 export const ROOT = join(import.meta.dir, "..", "..");
 export const BIN = join(ROOT, "dist", "mlvpn");
@@ -16,7 +16,7 @@ export const SERVER_TUN = "10.66.0.1";
 export type Side = "client" | "server";
 
 export interface Uplink {
-  /** The client's address on this uplink (its bindhost), e.g. 192.168.101.2. */
+  /** The client's address on this uplink (its bindhost), e.g. 192.168.101.2; "" for none. */
   client: string;
   /** The server address the client sends to over this uplink (its remotehost). */
   server: string;
@@ -30,8 +30,8 @@ export interface EndsOptions {
   reorderBufferSize?: number;
   /** Extra [general] lines, e.g. "cleartext_data = 1"; a function gives each side its own (dir: the lab files). */
   general?: string | ((side: Side, dir: string) => string);
-  /** Extra lines for every link section, e.g. "bandwidth_upload = 2500000". */
-  link?: (i: number) => string;
+  /** Extra lines for every link section, e.g. "bandwidth_upload = 2500000" (side: which end's file). */
+  link?: (i: number, side: Side) => string;
   /** Routes the status script adds through the tunnel on each end (IP4_ROUTES). */
   clientRoutes?: string;
   serverRoutes?: string;
@@ -78,9 +78,9 @@ ${(typeof o.general === "function" ? o.general(side, o.dir) : o.general) ?? ""}
     o.uplinks.forEach((u, i) => {
       text +=
         side === "client"
-          ? `\n[adsl${i + 1}]\nbindhost = "${u.client}"\nremotehost = "${u.server}"\nremoteport = ${u.port}\n`
+          ? `\n[adsl${i + 1}]\n${u.client ? `bindhost = "${u.client}"\n` : ""}remotehost = "${u.server}"\nremoteport = ${u.port}\n`
           : `\n[adsl${i + 1}]\nbindport = ${u.port}\n`;
-      text += o.link ? `${o.link(i)}\n` : "";
+      text += o.link ? `${o.link(i, side)}\n` : "";
     });
     const conf = join(o.dir, `${side}.conf`);
     writeFileSync(conf, text);
@@ -99,14 +99,35 @@ export interface StartOptions {
   sourceRoot?: string;
   /** With fromSource: flags for Bun before the script (e.g. --cpu-prof). */
   runtimeArgs?: string[];
+  /** The command that runs mlvpn instead of dist/mlvpn (e.g. the arm64 build under qemu). */
+  program?: string[];
 }
 
 /** Starts one end; its stdout and stderr go to DIR/SIDE.log. */
 export function startEnd(lab: Lab, dir: string, side: Side, o: StartOptions = {}): Subprocess {
   const log = join(dir, `${side}.log`);
-  const program = o.fromSource ? [process.execPath, ...(o.runtimeArgs ?? []), join(o.sourceRoot ?? ROOT, "src", "mlvpn.ts")] : [o.bin ?? BIN];
+  const program = o.program ?? (o.fromSource ? [process.execPath, ...(o.runtimeArgs ?? []), join(o.sourceRoot ?? ROOT, "src", "mlvpn.ts")] : [o.bin ?? BIN]);
   const privileges = o.user ? ["--user", o.user] : ["--yes-run-as-root"];
   return lab.spawn(side, [...program, "-c", join(dir, `${side}.conf`), ...privileges, "--debug", ...(process.env.MLVPN_LAB_DEBUG ? ["-D", process.env.MLVPN_LAB_DEBUG] : [])], { stdout: log, stderr: log });
+}
+
+/** The usual lab tunnel's configurations: the LAN routed through it (as tunnel.ts does), timeout 10 s unless given. */
+export function writeLanTunnelConfigs(o: Omit<EndsOptions, "clientRoutes" | "serverRoutes">): void {
+  writeEndConfigs({ timeout: 10, ...o, clientRoutes: "0.0.0.0/1 128.0.0.0/1", serverRoutes: "10.10.0.0/24" });
+}
+
+/** Starts the server, then the client, and waits until every link and the tunnel are up on both ends. */
+export async function startEnds(lab: Lab, dir: string, links: number, client: StartOptions = {}): Promise<Record<Side, Subprocess>> {
+  const server = startEnd(lab, dir, "server");
+  const c = startEnd(lab, dir, "client", client);
+  await waitFor(() => allUp(dir, "client", links) && allUp(dir, "server", links), { timeoutMs: 20_000, what: "the tunnel up on both ends" });
+  return { server, client: c };
+}
+
+/** Test teardown: the lab goes, and the tunnel's files unless MLVPN_KEEP_E2E is set. */
+export async function removeLab(lab: { destroy(): Promise<void> } | undefined, dir: string | undefined): Promise<void> {
+  await lab?.destroy();
+  if (dir && !process.env.MLVPN_KEEP_E2E) rmSync(dir, { recursive: true, force: true });
 }
 
 /** The status-script events of one end, in order ("rtun_up adsl1", "tuntap_up", …). */

@@ -20,6 +20,10 @@ export interface TunnelOptions {
   link?: (i: number) => string;
   /** How to start each end: another binary, from source, with profiling flags… */
   start?: (side: Side) => StartOptions;
+  /** The command that runs the client end instead of dist/mlvpn (startEnd's `program`). */
+  clientProgram?: string[];
+  /** How long both ends may take to come up (default 20 s; more under emulation). */
+  upTimeoutMs?: number;
 }
 
 export interface LabTunnel {
@@ -50,9 +54,9 @@ export async function startTunnel(topo: Topology, o: TunnelOptions = {}): Promis
     serverRoutes: "10.10.0.0/24",
   });
   const server = startEnd(topo.lab, dir, "server", o.start?.("server"));
-  const client = startEnd(topo.lab, dir, "client", o.start?.("client"));
+  const client = startEnd(topo.lab, dir, "client", { ...o.start?.("client"), ...(o.clientProgram ? { program: o.clientProgram } : {}) });
   const n = topo.uplinks.length;
-  await waitFor(() => allUp(dir, "client", n) && allUp(dir, "server", n), { timeoutMs: 20_000, what: "the tunnel up on both ends" });
+  await waitFor(() => allUp(dir, "client", n) && allUp(dir, "server", n), { timeoutMs: o.upTimeoutMs ?? 20_000, what: "the tunnel up on both ends" });
   return {
     dir,
     client,
