@@ -97,6 +97,11 @@ export class RateEstimator {
     return this.btlBw;
   }
 
+  /** Smallest one-way delay sample in the window (relative to the link's first sample), ms. */
+  get minOneWayDelayMs(): number {
+    return this.minOwdMs;
+  }
+
   get inStartup(): boolean {
     return this.startup;
   }

@@ -42,6 +42,8 @@ export class LinkSender {
   private readonly slotLen = new Uint16Array(STORE_SLOTS);
   private readonly slotDataSeq = new Float64Array(STORE_SLOTS);
   private readonly slotQueuedMs = new Float64Array(STORE_SLOTS);
+  /** Not sent before this time: the hold that makes the packet arrive in sequence (sendpath.ts). */
+  private readonly slotReleaseMs = new Float64Array(STORE_SLOTS);
   /** How many times the packet in the slot was already sent again (limited by the caller). */
   private readonly slotResends = new Uint8Array(STORE_SLOTS);
   private writeSeq = 0;
@@ -90,8 +92,11 @@ export class LinkSender {
     return this.writeSeq - this.queueHead;
   }
 
-  /** Copies a packet into the queue; returns false when the ring is full of queued packets. */
-  enqueue(packet: Uint8Array, dataSeq: number, nowMs: number, resends = 0): boolean {
+  /**
+   * Copies a packet into the queue, to be sent at `releaseMs` at the earliest; returns false
+   * when the ring is full of queued packets.
+   */
+  enqueue(packet: Uint8Array, dataSeq: number, nowMs: number, resends = 0, releaseMs = 0): boolean {
     if (this.writeSeq - this.queueHead >= STORE_SLOTS / 2 || packet.length > this.maxPacket) return false;
     const slot = this.writeSeq % STORE_SLOTS;
     this.store.set(packet, slot * this.maxPacket);
@@ -99,6 +104,7 @@ export class LinkSender {
     this.slotDataSeq[slot] = dataSeq;
     this.slotQueuedMs[slot] = nowMs;
     this.slotResends[slot] = resends;
+    this.slotReleaseMs[slot] = releaseMs;
     this.writeSeq++;
     this.queuedBytes += packet.length;
     return true;
@@ -144,8 +150,14 @@ export class LinkSender {
     this.refilledMs = nowMs;
   }
 
-  /** May a packet of `bytes` go now? (Tokens and the in-flight cap.) */
+  /** When the queue's head may leave (its hold), or Infinity with an empty queue. */
+  headReleaseMs(): number {
+    return this.queueHead < this.writeSeq ? this.slotReleaseMs[this.queueHead % STORE_SLOTS]! : Number.POSITIVE_INFINITY;
+  }
+
+  /** May the head of the queue, of `bytes`, go now? (Its hold, tokens and the in-flight cap.) */
   canSend(bytes: number, nowMs: number): boolean {
+    if (this.headReleaseMs() > nowMs) return false;
     this.refill(nowMs);
     return this.tokens + TOKEN_EPSILON >= bytes && this.inflightBytes < this.estimator.inflightCap();
   }
@@ -156,6 +168,8 @@ export class LinkSender {
    * fires and finds nothing to do, forever.
    */
   sendableAt(bytes: number, nowMs: number): number {
+    const release = this.headReleaseMs();
+    if (release > nowMs && Number.isFinite(release)) return release;
     this.refill(nowMs);
     if (this.tokens + TOKEN_EPSILON >= bytes) return nowMs;
     return nowMs + Math.max(MIN_WAIT_MS, (bytes - this.tokens) / this.estimator.pacingRate());
@@ -199,6 +213,21 @@ export class LinkSender {
     }
     this.inflightBytes += bytes;
     this.sentPackets++;
+  }
+
+  /**
+   * How much later than `ref`'s a packet sent now arrives on this link, in ms, from both links'
+   * one-way delays (their minima in the estimator's window): exact even when a link's two
+   * directions differ (ADSL, LTE), which the RTT cannot tell. Both are measured against the same
+   * peer clock; its unknown offset cancels out (32-bit arithmetic, like the samples). Undefined
+   * without samples on both.
+   */
+  forwardDelayOver(ref: LinkSender): number | undefined {
+    const a = this.estimator.minOneWayDelayMs;
+    const b = ref.estimator.minOneWayDelayMs;
+    if (this.owdBase === undefined || ref.owdBase === undefined || !Number.isFinite(a) || !Number.isFinite(b)) return undefined;
+    if (this.owdPeer !== ref.owdPeer) return undefined;
+    return ((this.owdBase - ref.owdBase) | 0) / 10 + a - b;
   }
 
   private owdBase: number | undefined;

@@ -19,8 +19,11 @@ import type { Link } from "./link.ts";
 import type { DropReason } from "./stats.ts";
 import { TUNNEL_OVERHEAD } from "../wire/layout.ts";
 
-/** A packet may wait this long in our queues beyond the links' delay spread before it is dropped. */
-export const QUEUE_DELAY_MS = 15;
+/**
+ * The queue limit is never below the time our side holds packets for reasons other than
+ * congestion: the pacer's burst and the peer's acknowledgement hold, each way.
+ */
+const MIN_QUEUE_MS = 2 * ACK_DELAY_MS + 2;
 /** While the chosen link is still in startup its estimate is low by design: allow more. */
 const STARTUP_QUEUE_DELAY_MS = 100;
 /** Lost data older than this is not sent again: the receiver has given up on it by then. */
@@ -56,25 +59,6 @@ function owd(l: Link): number {
 }
 
 /**
- * How much of a slower link's extra one-way delay counts against it. Counting all of it is
- * earliest-arrival proper: ideal per packet, but the slower link is then used only once the fast
- * link's queue is as deep as the delay spread, which a rate-based TCP (BBR) never builds: its
- * probes find no extra delivery rate and it stays at the fast link's rate (lab scenario 3:
- * 20+20 Mbit/s at 10+40 ms gave 18 Mbit/s). Counting a tenth lets the slower link take the
- * excess as soon as the fast one is backlogged by a few ms; the receiver's reorder buffer evens
- * out the spread. At low load every queue is empty, so the fastest link still carries everything.
- * A link too small to be worth the reordering (under an eighth of the fast link's estimate, like
- * a 1 Mbit/s satellite backup beside 20 Mbit/s) keeps full earliest-arrival: used only when
- * it really is earlier.
- */
-const SPREAD_WEIGHT = 0.1;
-const MIN_USEFUL_SHARE = 1 / 8;
-function spreadWeight(l: Link, fastest: Link): number {
-  if (l === fastest) return 0;
-  return l.sender.estimator.bandwidth >= fastest.sender.estimator.bandwidth * MIN_USEFUL_SHARE ? SPREAD_WEIGHT : 1;
-}
-
-/**
  * Packets this small skip the queues: TCP acknowledgements, ping, DNS, VoIP and game packets,
  * SSH keystrokes. Under load they would otherwise wait behind a full queue of large packets
  * (and, at the receiver, behind any hole in the sequence): interactive traffic keeps the idle
@@ -87,12 +71,19 @@ export const EXPRESS_MAX_BYTES = 200;
 const EXPRESS_SHARE = 0.1;
 const EXPRESS_BURST_BYTES = 16 * 1024;
 
+/**
+ * No acknowledgement for this long with packets in flight: the link is stalled. Before any RTT
+ * sample the link cannot be judged by its RTT (a guess below the real one would stall it before
+ * its first answer, every time): it gets the time of a blackout.
+ */
 export function stallTimeoutMs(l: Link): number {
-  const srtt = l.rtt.samples > 0 ? l.rtt.smoothed : 2 * DEFAULT_OWD_MS;
-  return Math.max(STALL_MIN_MS, 2 * srtt + 4 * l.rtt.variance + 2 * ACK_DELAY_MS);
+  if (l.rtt.samples === 0) return BLACKOUT_MS;
+  return Math.max(STALL_MIN_MS, 2 * l.rtt.smoothed + 4 * l.rtt.variance + 2 * ACK_DELAY_MS);
 }
 
 export class SendPath {
+  /** Scratch: each candidate's extra one-way delay over the fastest, ms. */
+  private delay = new Float64Array(8);
   private expressTokens = EXPRESS_BURST_BYTES;
   private expressRefilledMs = Number.NEGATIVE_INFINITY;
 
@@ -127,42 +118,85 @@ export class SendPath {
   /**
    * Step 1: queue a packet on the link where it arrives first (never on `exclude`). `resends`
    * counts earlier sendings of the same packet; those are not subject to the queue limit.
+   *
+   * Every link's expected arrival = its pacing queue's wait + its extra one-way delay over the
+   * fastest link. A fresh packet is also never meant to arrive before `spread` (the slowest
+   * link's extra delay): on a faster link it is held that long before it may leave. So every
+   * sequenced packet sees the same delay whichever link carries it, they arrive in sequence, and
+   * to TCP the links look like one link of their summed rate and the slowest one's delay: its
+   * probes find the slower links' capacity without first having to build a queue as deep as the
+   * spread (a rate-based TCP such as BBR never does). Among links that meet the target the
+   * packet goes to the one where it would have arrived first without the hold, so the fastest
+   * link takes everything until its queue is as long as the spread, then the others share the
+   * excess by their rates. Resent and evacuated packets are late already: no hold.
    */
   schedule(packet: Uint8Array, dataSeq: number, nowMs: number, resends = 0, exclude?: Link, queuedMs = nowMs): boolean {
     const candidates = this.host.candidates();
-    let fastest: Link | undefined;
-    let minOwd = Number.POSITIVE_INFINITY;
-    let maxOwd = 0;
-    for (const l of candidates) {
-      if (l.stalled || l === exclude) continue;
-      const d = owd(l);
-      if (d < minOwd) (minOwd = d), (fastest = l);
-      maxOwd = Math.max(maxOwd, d);
-    }
+    const spread = this.measureDelays(candidates, exclude);
+    const fresh = resends === 0 && queuedMs === nowMs;
+    const bytes = packet.length + TUNNEL_OVERHEAD;
     let best: Link | undefined;
     let bestArrival = Number.POSITIVE_INFINITY;
-    let bestWait = 0;
-    for (const l of candidates) {
+    let bestNatural = Number.POSITIVE_INFINITY;
+    let bestDelay = 0;
+    for (let i = 0; i < candidates.length; i++) {
+      const l = candidates[i]!;
       if (l.stalled || l === exclude) continue;
-      const wait = l.sender.waitFor(packet.length + TUNNEL_OVERHEAD, nowMs);
-      const arrival = wait + (owd(l) - minOwd) * spreadWeight(l, fastest!);
-      if (arrival < bestArrival) {
+      const d = this.delay[i]!;
+      const natural = l.sender.waitFor(bytes, nowMs) + d;
+      const arrival = fresh ? Math.max(spread, natural) : natural;
+      if (arrival < bestArrival || (arrival === bestArrival && natural < bestNatural)) {
         bestArrival = arrival;
-        bestWait = wait;
+        bestNatural = natural;
+        bestDelay = d;
         best = l;
       }
     }
     // Every candidate stalled: better to try one than to drop everything.
     best ??= candidates.find((l) => l !== exclude);
     if (!best) return this.refuse("no-link");
-    // Aggregating links of unequal delay needs a queue as deep as the spread on the faster one,
-    // plus room for TCP's sawtooth: about the slower link's one-way delay, at least QUEUE_DELAY_MS.
-    const room = best.sender.estimator.inStartup ? STARTUP_QUEUE_DELAY_MS : Math.max(QUEUE_DELAY_MS, maxOwd - minOwd > 0 ? maxOwd : 0);
-    const limit = room + (maxOwd - minOwd);
-    if (bestWait > limit && resends === 0) return this.refuse("queue-full");
-    if (!best.sender.enqueue(packet, dataSeq, queuedMs, resends)) return this.refuse("queue-full");
+    // Beyond the spread, a queue of one round trip of the bonded path lets a loss-based TCP keep
+    // the links busy through its backoff (one bandwidth-delay product of buffer); deeper, TCP
+    // must slow down instead of our queues growing (latency under load stays near idle latency).
+    const limit = best.sender.estimator.inStartup ? STARTUP_QUEUE_DELAY_MS : Math.max(MIN_QUEUE_MS, this.bondedRttMs(candidates, exclude));
+    if (bestNatural - spread > limit && resends === 0) return this.refuse("queue-full");
+    const release = fresh ? nowMs + spread - bestDelay : 0;
+    if (!best.sender.enqueue(packet, dataSeq, queuedMs, resends, release)) return this.refuse("queue-full");
     this.pump(best, nowMs);
     return true;
+  }
+
+  /** Each candidate's extra one-way delay over the fastest one (into this.delay); returns the largest. */
+  private measureDelays(candidates: readonly Link[], exclude?: Link): number {
+    if (this.delay.length < candidates.length) this.delay = new Float64Array(candidates.length);
+    let ref: Link | undefined;
+    let oneWay = true;
+    for (const l of candidates) {
+      if (l.stalled || l === exclude) continue;
+      ref ??= l;
+      const d = l.sender.forwardDelayOver(ref.sender);
+      if (d === undefined) oneWay = false;
+    }
+    let min = Number.POSITIVE_INFINITY;
+    let max = Number.NEGATIVE_INFINITY;
+    for (let i = 0; i < candidates.length; i++) {
+      const l = candidates[i]!;
+      if (l.stalled || l === exclude) continue;
+      const d = oneWay ? l.sender.forwardDelayOver(ref!.sender)! : owd(l);
+      this.delay[i] = d;
+      min = Math.min(min, d);
+      max = Math.max(max, d);
+    }
+    if (!Number.isFinite(min)) return 0;
+    for (let i = 0; i < candidates.length; i++) this.delay[i] = this.delay[i]! - min;
+    return max - min;
+  }
+
+  /** Round trip of the bonded path: the slowest candidate's minimum RTT. */
+  private bondedRttMs(candidates: readonly Link[], exclude?: Link): number {
+    let rtt = 0;
+    for (const l of candidates) if (!l.stalled && l !== exclude) rtt = Math.max(rtt, 2 * owd(l));
+    return rtt;
   }
 
   private refuse(reason: DropReason): false {
