@@ -25,16 +25,37 @@ function pick(links: Link[], keep: (l: Link) => boolean): Link[] | undefined {
 }
 
 /**
- * Hold out-of-order packets as long as the delay spread between links plus jitter, plus the
- * time a lost packet takes to be detected and sent again (one RTT of the fastest link).
- * Undefined before any link has an RTT sample.
+ * Packets the receiver may hold at most. The hold is bounded by time (reorderHoldMs); the count
+ * only caps memory, so it is never below what arrives during a hold at the rates a pair of links
+ * carries (a hold of a few hundred ms at 100 Mbit/s is about 3000 packets of 1400 bytes; 4096
+ * of them are 6 MB). A larger reorder_buffer_size is kept as configured.
+ */
+export const REORDER_MEMORY_PACKETS = 4096;
+export function reorderCapacity(configured: number): number {
+  return Math.max(configured, REORDER_MEMORY_PACKETS);
+}
+
+/**
+ * How long the receiver holds a gap: until a packet lost on any link has been sent again and
+ * has arrived. Sequenced packets are sent to arrive together (sendpath.ts), so a gap is noticed
+ * when the missing packet was due; its link finds the loss when later packets on it are
+ * acknowledged, at the earliest one RTT (plus the peer's acknowledgement hold) after sending,
+ * and the packet is then sent again on the fastest link. So the hold covers, for the slowest
+ * link, its RTT + the acknowledgement hold + the fastest link's one-way delay − its own, and the
+ * RTT variation of both (4 × rttvar, as an RTO does). Packet count is only the buffer's memory
+ * cap. Undefined before any link has an RTT sample.
  */
 export function reorderHoldMs(links: readonly Link[]): number | undefined {
   const measured = links.filter((l) => l.isUp && l.rtt.samples > 0);
   if (measured.length === 0) return undefined;
-  const srtts = measured.map((l) => l.rtt.smoothed);
-  const jitter = Math.max(...measured.map((l) => l.rtt.variance));
-  const spread = (Math.max(...srtts) - Math.min(...srtts)) / 2;
-  const resend = Math.min(...srtts) + 2 * ACK_DELAY_MS;
-  return Math.min(REORDER_HOLD_MAX_MS, Math.max(REORDER_HOLD_MIN_MS, Math.ceil(spread + 2 * jitter + resend)));
+  let slowest = measured[0]!;
+  let fastest = measured[0]!;
+  for (const l of measured) {
+    if (l.rtt.smoothed > slowest.rtt.smoothed) slowest = l;
+    if (l.rtt.smoothed < fastest.rtt.smoothed) fastest = l;
+  }
+  const detect = slowest.rtt.smoothed + ACK_DELAY_MS;
+  const resend = (fastest.rtt.smoothed - slowest.rtt.smoothed) / 2;
+  const variation = 4 * Math.max(slowest.rtt.variance, fastest.rtt.variance);
+  return Math.min(REORDER_HOLD_MAX_MS, Math.max(REORDER_HOLD_MIN_MS, Math.ceil(detect + resend + variation + 2 * ACK_DELAY_MS)));
 }

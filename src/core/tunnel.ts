@@ -33,7 +33,7 @@ import {
 import { buildPacketTooBig } from "./icmp.ts";
 import { Link, LinkStatus, type PeerAddress, STATUS_TEXT } from "./link.ts";
 import { KeyedRateLimiter, LogLimiter } from "./ratelimit.ts";
-import { chooseCarriers, reorderHoldMs } from "./policy.ts";
+import { chooseCarriers, reorderCapacity, reorderHoldMs } from "./policy.ts";
 import { ReorderBuffer, type ReorderStats } from "./reorder.ts";
 import { SendPath } from "./sendpath.ts";
 import type { Session } from "./session.ts";
@@ -199,7 +199,7 @@ export class Tunnel {
     this.txBuf = new Uint8Array(opts.maxPacketSize + DATA_PREFIX_SIZE + TRANSPORT_HEADER_SIZE + TAG_SIZE + 64);
     this.instance = this.randomU32();
     if (opts.reorderBufferSize > 0) {
-      this.reorder = new ReorderBuffer(opts.reorderBufferSize, (p) => this.out.deliver(p));
+      this.reorder = new ReorderBuffer(reorderCapacity(opts.reorderBufferSize), (p) => this.out.deliver(p));
       this.reorder.holdMs = REORDER_HOLD_DEFAULT_MS;
     }
   }

@@ -8,7 +8,7 @@
  */
 import type { LinkConfig } from "../../src/config/schema.ts";
 import { LinkStatus, Link } from "../../src/core/link.ts";
-import { chooseCarriers, reorderHoldMs } from "../../src/core/policy.ts";
+import { chooseCarriers, reorderCapacity, reorderHoldMs } from "../../src/core/policy.ts";
 import { ReorderBuffer } from "../../src/core/reorder.ts";
 import { SendPath } from "../../src/core/sendpath.ts";
 import { HEALTH_TICK_MS, REORDER_HOLD_DEFAULT_MS } from "../../src/core/constants.ts";
@@ -22,7 +22,7 @@ const ACK_PACKET = 52;
 const SESSION = 1;
 const WARMUP_MS = 1000;
 
-type Kind = "data" | "express" | "feedback" | "probe";
+type Kind = "data" | "express" | "feedback" | "probe" | "keepalive";
 interface Msg {
   kind: Kind;
   link: number;
@@ -59,6 +59,7 @@ class CoreEnd {
   private dataSeq = 0;
   private nextHealth = 0;
   private now = 0;
+  readonly drops = new Map<string, number>();
   /** Set by every input: nextTimeout() must be computed again. */
   dirty = true;
   private cachedTimeout = 0;
@@ -86,10 +87,10 @@ class CoreEnd {
       candidates: () => this.carriers,
       active: () => this.links.filter((l) => l.isUp),
       stallChanged: () => {},
-      drop: () => {},
+      drop: (reason) => this.drops.set(reason, (this.drops.get(reason) ?? 0) + 1),
     });
     if (reorderSize > 0) {
-      this.reorder = new ReorderBuffer(reorderSize, deliver);
+      this.reorder = new ReorderBuffer(reorderCapacity(reorderSize), deliver);
       this.reorder.holdMs = REORDER_HOLD_DEFAULT_MS;
     }
   }
@@ -153,7 +154,11 @@ class CoreEnd {
     this.sendPath.onTimer(now);
     if (now < this.nextHealth) return;
     this.nextHealth = now + HEALTH_TICK_MS;
-    for (const l of this.links) l.loss.rotate();
+    for (const l of this.links) {
+      l.loss.rotate();
+      // tunnel.ts healthTick: a keepalive on every up link (acknowledged like data).
+      this.send(l, { kind: "keepalive", link: l.index, counter: 0, dataSeq: -1 }, TRANSPORT_HEADER_SIZE + KEEPALIVE_SIZE + TAG_SIZE, -1);
+    }
     if (this.reorder) this.reorder.holdMs = reorderHoldMs(this.links) ?? this.reorder.holdMs;
     this.carriers = chooseCarriers(this.links, now, () => true);
   }
@@ -177,6 +182,9 @@ export interface TransferResult {
   /** In-order TCP payload per 100 ms, Mbit/s. */
   goodput100ms: number[];
   retransmits: number;
+  rtos: number;
+  /** Segments the receiver got twice (spurious retransmissions, or the tunnel's). */
+  duplicates: number;
 }
 
 function tag(p: Uint8Array, id: number, kind: number): Uint8Array {
@@ -201,7 +209,7 @@ export function runTransfer(opts: {
   reorderSize: number;
   bare?: boolean;
   seed?: number;
-  onTick?: (nowMs: number, paths: Path[][], ends: readonly { links: readonly Link[]; reorder: ReorderBuffer | undefined }[]) => void;
+  onTick?: (nowMs: number, paths: Path[][], ends: readonly { links: readonly Link[]; reorder: ReorderBuffer | undefined; drops: Map<string, number> }[]) => void;
 }): TransferResult {
   const rand = new SeededRandom(opts.seed ?? 1);
   // Traces start at 0: a bare transfer, which needs no warm-up, sees them from where the tunnel's transfer does.
@@ -287,7 +295,7 @@ export function runTransfer(opts: {
     if (started && sender.nextTimeout() <= now) sender.handleTimeout(now);
     if (receiver.ackDueMs + warmup <= now) receiver.handleTimeout(now - warmup);
   }
-  return { goodput100ms: Array.from(receiver.buckets, (b) => (b * 8) / 1000 / 100), retransmits: sender.retransmits };
+  return { goodput100ms: Array.from(receiver.buckets, (b) => (b * 8) / 1000 / 100), retransmits: sender.retransmits, rtos: sender.rtos, duplicates: receiver.duplicates };
 }
 
 /** Mean of the 100 ms goodputs over [fromMs, toMs). */

@@ -148,6 +148,7 @@ export class TcpSender {
   // pacing
   private nextSendAt = 0;
   retransmits = 0;
+  rtos = 0;
 
   constructor(
     readonly packetBytes: number,
@@ -206,6 +207,7 @@ export class TcpSender {
   handleTimeout(now: number): void {
     if (this.inflight > 0 && now >= this.lastProgress + this.rto()) {
       // RTO: everything in flight is lost; start again from one packet.
+      this.rtos++;
       for (let s = this.sndUna; s < this.sndNxt; s++) if (this.state[s] === OUT) this.markLost(s);
       this.enterRecovery();
       this.cwnd = 1;
@@ -328,7 +330,9 @@ export class TcpSender {
       if (this.srtt === 0) (this.srtt = rtt), (this.rttvar = rtt / 2);
       else (this.rttvar = 0.75 * this.rttvar + 0.25 * Math.abs(this.srtt - rtt)), (this.srtt = 0.875 * this.srtt + 0.125 * rtt);
     }
-    if (this.sentAt[p]! > this.rackXmit) (this.rackXmit = this.sentAt[p]!), (this.rackRtt = rtt);
+    // A retransmission acknowledged faster than the min RTT: the original was (tcp_rack_advance).
+    const ambiguous = this.retrans[p] === 1 && rtt < this.minRtt;
+    if (!ambiguous && this.sentAt[p]! > this.rackXmit) (this.rackXmit = this.sentAt[p]!), (this.rackRtt = rtt);
     // rounds and the bandwidth filter
     const roundStart = this.delivAtSend[p]! >= this.nextRoundDelivered;
     if (roundStart) {
