@@ -48,6 +48,9 @@ export class LinkSender {
   private readonly slotResends = new Uint8Array(STORE_SLOTS);
   private writeSeq = 0;
   private queueHead = 0;
+  /** Queued packets before this slot sequence are released (their hold is over); their bytes. */
+  private releasedUpTo = 0;
+  private releasedBytes = 0;
   queuedBytes = 0;
 
   // ---- pacer
@@ -117,8 +120,23 @@ export class LinkSender {
 
   /** Takes the head of the queue (after it was sent or moved elsewhere). */
   dequeue(): void {
-    this.queuedBytes -= this.slotLen[this.queueHead % STORE_SLOTS]!;
+    const len = this.slotLen[this.queueHead % STORE_SLOTS]!;
+    this.queuedBytes -= len;
+    if (this.queueHead < this.releasedUpTo) this.releasedBytes -= len;
     this.queueHead++;
+  }
+
+  /** Bytes queued whose hold is over (the pacer's backlog). */
+  private released(nowMs: number): number {
+    if (this.releasedUpTo < this.queueHead) {
+      this.releasedUpTo = this.queueHead;
+      this.releasedBytes = 0;
+    }
+    while (this.releasedUpTo < this.writeSeq && this.slotReleaseMs[this.releasedUpTo % STORE_SLOTS]! <= nowMs) {
+      this.releasedBytes += this.slotLen[this.releasedUpTo % STORE_SLOTS]!;
+      this.releasedUpTo++;
+    }
+    return this.releasedBytes;
   }
 
   /** The bytes of a stored packet (valid until the slot is reused), or undefined if reused. */
@@ -150,9 +168,9 @@ export class LinkSender {
     this.refilledMs = nowMs;
   }
 
-  /** When the queue's head may leave (its hold), or Infinity with an empty queue. */
+  /** When the queue's head may leave (its hold; 0 with an empty queue). */
   headReleaseMs(): number {
-    return this.queueHead < this.writeSeq ? this.slotReleaseMs[this.queueHead % STORE_SLOTS]! : Number.POSITIVE_INFINITY;
+    return this.queueHead < this.writeSeq ? this.slotReleaseMs[this.queueHead % STORE_SLOTS]! : 0;
   }
 
   /** May the head of the queue, of `bytes`, go now? (Its hold, tokens and the in-flight cap.) */
@@ -169,7 +187,7 @@ export class LinkSender {
    */
   sendableAt(bytes: number, nowMs: number): number {
     const release = this.headReleaseMs();
-    if (release > nowMs && Number.isFinite(release)) return release;
+    if (release > nowMs) return release;
     this.refill(nowMs);
     if (this.tokens + TOKEN_EPSILON >= bytes) return nowMs;
     return nowMs + Math.max(MIN_WAIT_MS, (bytes - this.tokens) / this.estimator.pacingRate());
@@ -180,11 +198,14 @@ export class LinkSender {
    * the heart of earliest-arrival scheduling.
    */
   waitFor(bytes: number, nowMs: number): number {
+    // Held packets leave at their release times, spaced as they came: only the pacer's backlog
+    // (what is released and not yet sent) delays a new packet, and counts against the in-flight
+    // cap, over which it waits for acknowledgements as well.
     this.refill(nowMs);
-    const ahead = this.queuedBytes + bytes - this.tokens;
-    const overCap = Math.max(0, this.inflightBytes + this.queuedBytes + bytes - this.estimator.inflightCap());
-    const rate = this.estimator.pacingRate();
-    return Math.max(0, ahead / rate, overCap / Math.max(this.estimator.bandwidth, 1e-3));
+    const backlog = this.released(nowMs);
+    const bw = Math.max(this.estimator.bandwidth, 1e-3);
+    const overCap = Math.max(0, this.inflightBytes + backlog + bytes - this.estimator.inflightCap());
+    return Math.max(0, (backlog + bytes - this.tokens) / this.estimator.pacingRate(), overCap / bw);
   }
 
   // ---------------------------------------------------------------- in flight
@@ -204,7 +225,8 @@ export class LinkSender {
     this.fBytes[i] = bytes;
     this.fDelivered[i] = this.delivered;
     this.fDeliveredAt[i] = Number.isFinite(this.lastAckMs) ? Math.min(this.lastAckMs, nowMs) : nowMs;
-    this.fAppLimited[i] = this.queueLength === 0 ? 1 : 0;
+    // Nothing more to send now (held packets are not yet ours to send): application-limited.
+    this.fAppLimited[i] = this.queueLength === 0 || this.headReleaseMs() > nowMs ? 1 : 0;
     this.fSlot[i] = slotSeq;
     if (counter > this.highestSent) this.highestSent = counter;
     if (this.inflightBytes === 0) {
@@ -317,7 +339,7 @@ export class LinkSender {
     }
     if (rttSample >= 0) this.estimator.onRttSample(Math.max(0.05, rttSample), nowMs);
     if (rateSample > 0) this.estimator.onRateSample(rateSample, appLimited, nowMs);
-    this.estimator.onTick(nowMs, this.queueLength > 0);
+    this.estimator.onTick(nowMs, this.queueLength > 0 && this.headReleaseMs() <= nowMs);
     return { lost, newlyAcked, rttMs: rttSample >= 0 ? Math.max(0.05, rttSample) : -1 };
   }
 

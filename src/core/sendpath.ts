@@ -159,7 +159,7 @@ export class SendPath {
     // the links busy through its backoff (one bandwidth-delay product of buffer); deeper, TCP
     // must slow down instead of our queues growing (latency under load stays near idle latency).
     const limit = best.sender.estimator.inStartup ? STARTUP_QUEUE_DELAY_MS : Math.max(MIN_QUEUE_MS, this.bondedRttMs(candidates, exclude));
-    if (bestNatural - spread > limit && resends === 0) return this.refuse("queue-full");
+    if (bestNatural - spread > limit && fresh) return this.refuse("queue-full");
     const release = fresh ? nowMs + spread - bestDelay : 0;
     if (!best.sender.enqueue(packet, dataSeq, queuedMs, resends, release)) return this.refuse("queue-full");
     this.pump(best, nowMs);
