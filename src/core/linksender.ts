@@ -52,6 +52,8 @@ export class LinkSender {
   private releasedUpTo = 0;
   private releasedBytes = 0;
   queuedBytes = 0;
+  /** Of those, bytes of packets late already (resent, or moved from a dead link: no hold). */
+  lateBytes = 0;
 
   // ---- pacer
   private tokens = 0;
@@ -108,6 +110,7 @@ export class LinkSender {
     this.slotQueuedMs[slot] = nowMs;
     this.slotResends[slot] = resends;
     this.slotReleaseMs[slot] = releaseMs;
+    if (releaseMs === 0) this.lateBytes += packet.length;
     this.writeSeq++;
     this.queuedBytes += packet.length;
     return true;
@@ -122,6 +125,7 @@ export class LinkSender {
   dequeue(): void {
     const len = this.slotLen[this.queueHead % STORE_SLOTS]!;
     this.queuedBytes -= len;
+    if (this.slotReleaseMs[this.queueHead % STORE_SLOTS] === 0) this.lateBytes -= len;
     if (this.queueHead < this.releasedUpTo) this.releasedBytes -= len;
     this.queueHead++;
   }

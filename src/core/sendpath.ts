@@ -159,7 +159,9 @@ export class SendPath {
     // the links busy through its backoff (one bandwidth-delay product of buffer); deeper, TCP
     // must slow down instead of our queues growing (latency under load stays near idle latency).
     const limit = best.sender.estimator.inStartup ? STARTUP_QUEUE_DELAY_MS : Math.max(MIN_QUEUE_MS, this.bondedRttMs(candidates, exclude));
-    if (bestNatural - spread > limit && fresh) return this.refuse("queue-full");
+    // What was resent or moved from a dead link is a one-off burst, not the offered load.
+    const late = best.sender.lateBytes / Math.max(best.sender.estimator.bandwidth, 1e-3);
+    if (bestNatural - late - spread > limit && fresh) return this.refuse("queue-full");
     const release = fresh ? nowMs + spread - bestDelay : 0;
     if (!best.sender.enqueue(packet, dataSeq, queuedMs, resends, release)) return this.refuse("queue-full");
     this.pump(best, nowMs);

@@ -114,7 +114,7 @@ describe("data", () => {
     expect(bytesOn(1) / bytesOn(0)).toBeGreaterThan(0.6);
   });
 
-  test("a lost data packet is sent again and the receiver gets everything, in order", () => {
+  test("a lost data packet is sent again and the receiver gets everything once; only resent ones late", () => {
     const sim = new SimPair({
       links: [
         { up: { delayMs: 5, loss: 0.03 }, down: { delayMs: 5 } },
@@ -129,8 +129,15 @@ describe("data", () => {
       sim.run(sim.now + 1);
     }
     sim.run(sim.now + 1000);
-    expect(sim.rec.server.delivered.map(packetId)).toEqual([...Array(2000).keys()]);
-    expect(sim.client.links[0]!.sender.lostPackets).toBeGreaterThan(20);
+    // Everything arrives exactly once. The receiver holds a gap only as long as the links' delays
+    // vary (docs/scheduler.md): a lost packet's resend comes a round trip later and is delivered
+    // then, out of order, rather than stopping the stream for that round trip at every loss.
+    const got = sim.rec.server.delivered.map(packetId);
+    expect([...got].sort((a, b) => a - b)).toEqual([...Array(2000).keys()]);
+    const lost = sim.client.links[0]!.sender.lostPackets;
+    expect(lost).toBeGreaterThan(20);
+    const late = got.filter((id, i) => i > 0 && id < got[i - 1]!).length;
+    expect(late).toBeLessThanOrEqual(lost);
   });
 
   test("bandwidth_upload caps a link: traffic beyond it goes to the other link", () => {
