@@ -38,6 +38,13 @@ const QUEUE_RTT_FACTOR = 1.25;
 const QUEUE_RTT_SLACK_MS = 5;
 /** How long the peer may hold an acknowledgement (ackstate.ts ACK_DELAY_MS). */
 const ACK_HOLD_MS = 4;
+/**
+ * Loss above this share of what was sent means the estimate overshoots the link (its queue
+ * overflows), as in BBRv2 (inflight_hi's loss_thresh): random loss on a radio link stays below
+ * it. The share is judged over at least 1 / LOSS_THRESHOLD packets, so that one random loss in a
+ * small round does not count as overflow.
+ */
+const LOSS_THRESHOLD = 0.02;
 /** A round is at least this long, so that very short RTTs do not cycle faster than timers tick. */
 const MIN_ROUND_MS = 10;
 /** Before any sample: 4 Mbit/s, quickly corrected by the startup phase. */
@@ -76,6 +83,11 @@ export class RateEstimator {
   /** Queueing delay on the way back (from RTT and one-way delay), ms. */
   private returnQueueMs = 0;
   private backloggedRounds = 0;
+  /** Packets found lost and delivered since the loss share was last judged. */
+  private lossCount = 0;
+  private lossTotal = 0;
+  private overflowing = false;
+  private lastRate = Number.POSITIVE_INFINITY;
   private backloggedThisRound = false;
   /** Upper bound from bandwidth_upload, bytes per millisecond (Infinity when unset). */
   private cap: number;
@@ -176,10 +188,21 @@ export class RateEstimator {
     if (Number.isFinite(this.rttRoundMin)) this.returnQueueMs = Math.min(MAX_RETURN_QUEUE_MS, Math.max(0, this.rttRoundMin - minRtt - forwardQueue));
   }
 
+  /** Packets acknowledged and found lost, for the loss share (see LOSS_THRESHOLD). */
+  onDelivery(acked: number, lost: number): void {
+    this.lossCount += lost;
+    this.lossTotal += acked + lost;
+    if (this.lossTotal < 1 / LOSS_THRESHOLD) return;
+    if (this.lossCount > LOSS_THRESHOLD * this.lossTotal) this.overflowing = true;
+    this.lossCount = 0;
+    this.lossTotal = 0;
+  }
+
   /** A delivery-rate sample in bytes per millisecond. */
   onRateSample(rate: number, appLimited: boolean, nowMs: number): void {
     if (!(rate > 0) || !Number.isFinite(rate)) return;
     if (!appLimited) {
+      this.lastRate = rate;
       this.recent.push({ atMs: nowMs, rate });
       while (this.recent.length > 0 && nowMs - this.recent[0]!.atMs > this.roundMs()) this.recent.shift();
     }
@@ -194,11 +217,11 @@ export class RateEstimator {
     return Math.max(MIN_ROUND_MS, Number.isFinite(this.minRttMs) ? this.minRttMs : 100);
   }
 
-  /** The best delivery rate of the last round (what the link carries now). */
+  /** The best delivery rate of the last round (what the link carries now); without any, the last one measured. */
   private recentMax(): number {
     let max = 0;
     for (const s of this.recent) max = Math.max(max, s.rate);
-    return max > 0 ? max : this.btlBw;
+    return max > 0 ? max : Math.min(this.btlBw, this.lastRate);
   }
 
   private setBandwidth(rate: number): void {
@@ -212,6 +235,14 @@ export class RateEstimator {
     this.roundStartMs = nowMs;
     this.backloggedRounds = this.backloggedThisRound ? this.backloggedRounds + 1 : 0;
     this.backloggedThisRound = false;
+    // The link's queue overflows: what got through in the last round is what it carries now.
+    if (this.overflowing) {
+      this.overflowing = false;
+      this.startup = false;
+      this.cycleIndex = 2;
+      this.setBandwidth(this.recentMax());
+      return;
+    }
     if (this.startup) {
       // A queue builds: the capacity is reached (or was overshot). Cruise at what gets through.
       if (this.queueing && this.recent.length > 0) {

@@ -326,6 +326,7 @@ export class LinkSender {
     if (newlyAcked > 0) this.lastAckMs = nowMs;
     // Everything unacknowledged well below the highest acknowledgement is lost.
     const lossBelow = highest - REORDER_THRESHOLD;
+    let lostCount = 0;
     let c = this.lowestUnacked;
     for (; c <= Math.min(lossBelow, this.highestSent); c++) {
       const i = c % FLIGHT_SLOTS;
@@ -333,6 +334,7 @@ export class LinkSender {
       this.fState[i] = LOST;
       this.inflightBytes -= this.fBytes[i]!;
       this.lostPackets++;
+      lostCount++;
       if (this.fSlot[i]! >= 0) lost.push(this.fSlot[i]!);
     }
     // Advance past what is settled.
@@ -341,6 +343,7 @@ export class LinkSender {
       if (this.fCounter[i] === this.lowestUnacked && this.fState[i] === IN_FLIGHT) break;
       this.lowestUnacked++;
     }
+    this.estimator.onDelivery(newlyAcked, lostCount);
     if (rttSample >= 0) this.estimator.onRttSample(Math.max(0.05, rttSample), nowMs);
     if (rateSample > 0) this.estimator.onRateSample(rateSample, appLimited, nowMs);
     this.estimator.onTick(nowMs, this.queueLength > 0 && this.headReleaseMs() <= nowMs);
