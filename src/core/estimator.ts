@@ -89,6 +89,8 @@ export class RateEstimator {
   private overflowing = false;
   private lastRate = Number.POSITIVE_INFINITY;
   private backloggedThisRound = false;
+  /** Bytes sent since the round started. */
+  private sentThisRound = 0;
   /** Upper bound from bandwidth_upload, bytes per millisecond (Infinity when unset). */
   private cap: number;
 
@@ -188,6 +190,11 @@ export class RateEstimator {
     if (Number.isFinite(this.rttRoundMin)) this.returnQueueMs = Math.min(MAX_RETURN_QUEUE_MS, Math.max(0, this.rttRoundMin - minRtt - forwardQueue));
   }
 
+  /** A packet of `bytes` was sent. */
+  onSent(bytes: number): void {
+    this.sentThisRound += bytes;
+  }
+
   /** Packets acknowledged and found lost, for the loss share (see LOSS_THRESHOLD). */
   onDelivery(acked: number, lost: number): void {
     this.lossCount += lost;
@@ -231,7 +238,14 @@ export class RateEstimator {
   /** Advances the gain cycle; call often (e.g. on every acknowledgement). `backlogged`: the link has packets waiting. */
   onTick(nowMs: number, backlogged = false): void {
     if (backlogged) this.backloggedThisRound = true;
-    if (nowMs - this.roundStartMs < this.roundMs()) return;
+    const elapsed = nowMs - this.roundStartMs;
+    if (elapsed < this.roundMs()) return;
+    // A link that carried traffic in a round without its rate growing is full or has all it is
+    // given: either way startup is over (at startup gain our pacer would pass everything on, and
+    // on sub-millisecond links the excess queues in the modem with no delay signal above timer
+    // jitter: the other links never see a backlog to take). An unused link stays in startup.
+    if (this.sentThisRound >= MIN_INFLIGHT_BYTES) this.backloggedThisRound = true;
+    this.sentThisRound = 0;
     this.roundStartMs = nowMs;
     this.backloggedRounds = this.backloggedThisRound ? this.backloggedRounds + 1 : 0;
     this.backloggedThisRound = false;

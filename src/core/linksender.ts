@@ -217,6 +217,7 @@ export class LinkSender {
   /** Records a transport packet just sent with `counter` (slotSeq -1 for non-data). */
   onSent(counter: number, bytes: number, slotSeq: number, nowMs: number): void {
     this.tokens -= bytes;
+    this.estimator.onSent(bytes);
     const i = counter % FLIGHT_SLOTS;
     if (this.fState[i] === IN_FLIGHT) {
       // Wrapped onto a record never acknowledged: count it lost.

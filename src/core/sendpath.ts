@@ -2,11 +2,14 @@
  * Where each packet from the tun goes, and when: earliest-arrival scheduling over the links,
  * pacing at each link's estimated rate, loss recovery, and failover.
  *
- *   1. schedule: pick the link on which the packet is expected to arrive first
- *      (wait behind that link's queue at its pacing rate + its one-way delay, the extra delay of
- *      a slower link weighted down: see spreadWeight); a packet that
- *      would wait longer than the queue-delay limit is dropped (so TCP slows down instead of
- *      our queues growing: latency under load stays near idle latency)
+ *   1. schedule: every sequenced packet is meant to arrive one delay spread after it came (the
+ *      slowest link's extra one-way delay, measured): on a faster link it is held that long, so
+ *      whatever link carries it, packets arrive in sequence and the links look like one link of
+ *      their summed rate to TCP; among the links that meet that target the packet takes the one
+ *      where it would arrive first (the fastest until its queue is as long as the spread, then
+ *      the others by their rates). A packet that would wait longer than one round trip of the
+ *      bonded path beyond the spread is dropped (so TCP slows down instead of our queues
+ *      growing: latency under load stays near idle latency). Design: docs/scheduler.md
  *   2. pump: send from each link's queue as its pacer and in-flight cap allow
  *   3. feedback: the peer's acknowledgements update the link's estimate; data packets found
  *      lost are sent again (once) on the best link
