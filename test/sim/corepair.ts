@@ -18,6 +18,8 @@ import { EventHeap, Path, type PathSpec } from "./pathmodel.ts";
 import { type AckRecord, TcpReceiver, TcpSender } from "./tcpmodel.ts";
 
 export const TUN_MTU = 1432;
+/** TCP payload ÷ wire bytes of a full tunnelled packet (1380 of 1500 on IPv4). */
+export const PAYLOAD_SHARE = (TUN_MTU - 52) / (TUN_MTU + TUNNEL_OVERHEAD + UDP_IPV4_OVERHEAD);
 const ACK_PACKET = 52;
 const SESSION = 1;
 const WARMUP_MS = 1000;
