@@ -240,11 +240,10 @@ export class RateEstimator {
     if (backlogged) this.backloggedThisRound = true;
     const elapsed = nowMs - this.roundStartMs;
     if (elapsed < this.roundMs()) return;
-    // A link that carried traffic in a round without its rate growing is full or has all it is
-    // given: either way startup is over (at startup gain our pacer would pass everything on, and
-    // on sub-millisecond links the excess queues in the modem with no delay signal above timer
-    // jitter: the other links never see a backlog to take). An unused link stays in startup.
-    if (this.sentThisRound >= MIN_INFLIGHT_BYTES) this.backloggedThisRound = true;
+    // Sent a growth step more than the link delivered: it had more than it took, even though our
+    // queue stayed empty (the excess queued in the modem). A link that only carries what it is
+    // given (a spill link) stays in startup, ready to grow when given more.
+    if (this.sentThisRound / elapsed >= STARTUP_GROWTH * this.recentMax()) this.backloggedThisRound = true;
     this.sentThisRound = 0;
     this.roundStartMs = nowMs;
     this.backloggedRounds = this.backloggedThisRound ? this.backloggedRounds + 1 : 0;
