@@ -9,7 +9,6 @@
  * reused it. No allocation per packet.
  */
 import { RateEstimator } from "./estimator.ts";
-import { TUNNEL_OVERHEAD } from "../wire/layout.ts";
 
 /** Slots for packets (queued and in flight) per link; bounds memory to slots × max packet. */
 export const STORE_SLOTS = 2048;
@@ -52,8 +51,6 @@ export class LinkSender {
   /** Queued packets before this slot sequence are released (their hold is over); their bytes. */
   private releasedUpTo = 0;
   private releasedBytes = 0;
-  /** When the pacer is expected to be free after the last queued packet (holds included). */
-  private tailFreeMs = 0;
   queuedBytes = 0;
   /** Of those, bytes of packets late already (resent, or moved from a dead link: no hold). */
   lateBytes = 0;
@@ -106,10 +103,6 @@ export class LinkSender {
    */
   enqueue(packet: Uint8Array, dataSeq: number, nowMs: number, resends = 0, releaseMs = 0): boolean {
     if (this.writeSeq - this.queueHead >= STORE_SLOTS / 2 || packet.length > this.maxPacket) return false;
-    // A packet held past the moment the pacer is free leaves at its release; otherwise it waits
-    // its turn at the pacing rate behind those ahead of it.
-    const free = this.pacerFree(packet.length + TUNNEL_OVERHEAD, nowMs);
-    this.tailFreeMs = releaseMs >= free ? releaseMs : free + (packet.length + TUNNEL_OVERHEAD) / this.estimator.pacingRate();
     const slot = this.writeSeq % STORE_SLOTS;
     this.store.set(packet, slot * this.maxPacket);
     this.slotLen[slot] = packet.length;
@@ -215,19 +208,8 @@ export class LinkSender {
     const backlog = this.released(nowMs);
     const bw = Math.max(this.estimator.bandwidth, 1e-3);
     const overCap = Math.max(0, this.inflightBytes + backlog + bytes - this.estimator.inflightCap());
-    return Math.max(0, this.pacerFree(bytes, nowMs) - nowMs, overCap / bw);
-  }
-
-  /**
-   * When the pacer could send a new packet of `bytes` (ignoring any hold of its own): after the
-   * queued packets, each leaving at its release or its turn at the pacing rate, whichever is
-   * later — and never before the released backlog is drained at that rate.
-   */
-  private pacerFree(bytes: number, nowMs: number): number {
-    if (this.queueLength === 0) return this.sendableAt(bytes, nowMs);
     this.refill(nowMs);
-    const drained = nowMs + Math.max(0, this.released(nowMs) + bytes - this.tokens) / this.estimator.pacingRate();
-    return Math.max(this.tailFreeMs, drained);
+    return Math.max(0, (backlog + bytes - this.tokens) / this.estimator.pacingRate(), overCap / bw);
   }
 
   // ---------------------------------------------------------------- in flight

@@ -2,6 +2,7 @@
  * Which links carry data, and how long the receiver holds a gap: small rules over the links'
  * measured state, shared by the tunnel and the simulations that drive the core without it.
  */
+import { ACK_DELAY_MS } from "./ackstate.ts";
 import { REORDER_HOLD_MAX_MS, REORDER_HOLD_MIN_MS, SUSPECT_AFTER_MS } from "./constants.ts";
 import { type Link, LinkStatus } from "./link.ts";
 
@@ -35,18 +36,26 @@ export function reorderCapacity(configured: number): number {
 }
 
 /**
- * How long the receiver holds a gap. Sequenced packets are sent to arrive together whatever link
- * carries them (sendpath.ts), so a gap that lasts longer than the links' delay varies is a loss:
- * the hold covers that variation (4 × the RTT variation, as an RTO does, of the most variable
- * link) and no more. A lost packet is then left to TCP, which tolerates late or lost segments
- * far better than a stream that stops for a round trip at each loss (at 1 % loss on a link the
- * stops would overlap); the tunnel's own resend still arrives, late, and is delivered. Packet
- * count is only the buffer's memory cap. Undefined before any link has an RTT sample.
+ * How long the receiver holds a gap: until a packet lost on any link has been sent again and
+ * has arrived. Sequenced packets are sent to arrive together (sendpath.ts), so a gap is noticed
+ * when the missing packet was due; its link finds the loss when later packets on it are
+ * acknowledged, at the earliest one RTT (plus the peer's acknowledgement hold) after sending,
+ * and the packet is then sent again on the fastest link. So the hold covers, for the slowest
+ * link, its RTT + the acknowledgement hold + the fastest link's one-way delay − its own, and the
+ * RTT variation of both (4 × rttvar, as an RTO does). Packet count is only the buffer's memory
+ * cap. Undefined before any link has an RTT sample.
  */
 export function reorderHoldMs(links: readonly Link[]): number | undefined {
   const measured = links.filter((l) => l.isUp && l.rtt.samples > 0);
   if (measured.length === 0) return undefined;
-  let variation = 0;
-  for (const l of measured) variation = Math.max(variation, 4 * l.rtt.variance);
-  return Math.min(REORDER_HOLD_MAX_MS, Math.max(REORDER_HOLD_MIN_MS, Math.ceil(variation)));
+  let slowest = measured[0]!;
+  let fastest = measured[0]!;
+  for (const l of measured) {
+    if (l.rtt.smoothed > slowest.rtt.smoothed) slowest = l;
+    if (l.rtt.smoothed < fastest.rtt.smoothed) fastest = l;
+  }
+  const detect = slowest.rtt.smoothed + ACK_DELAY_MS;
+  const resend = (fastest.rtt.smoothed - slowest.rtt.smoothed) / 2;
+  const variation = 4 * Math.max(slowest.rtt.variance, fastest.rtt.variance);
+  return Math.min(REORDER_HOLD_MAX_MS, Math.max(REORDER_HOLD_MIN_MS, Math.ceil(detect + resend + variation + 2 * ACK_DELAY_MS)));
 }
