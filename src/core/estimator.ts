@@ -88,6 +88,8 @@ export class RateEstimator {
   private lossTotal = 0;
   private overflowing = false;
   private lastRate = Number.POSITIVE_INFINITY;
+  /** The last delivery sample was application-limited: the estimate is only a lower bound. */
+  appLimited = true;
   private backloggedThisRound = false;
   /** Bytes sent since the round started. */
   private sentThisRound = 0;
@@ -118,6 +120,16 @@ export class RateEstimator {
 
   get inStartup(): boolean {
     return this.startup;
+  }
+
+  /**
+   * The rate this link is sure to drain a queue at: the pacing rate, or, while the link has only
+   * carried what it was given (its estimate is then a lower bound), the rate its next probe
+   * would try (PROBE_GAIN, the cycle's first phase).
+   */
+  drainRate(): number {
+    const r = this.pacingRate();
+    return this.appLimited && !this.startup ? Math.max(r, Math.min(this.cap, CYCLE[0]! * this.btlBw)) : r;
   }
 
   private get gain(): number {
@@ -208,6 +220,7 @@ export class RateEstimator {
   /** A delivery-rate sample in bytes per millisecond. */
   onRateSample(rate: number, appLimited: boolean, nowMs: number): void {
     if (!(rate > 0) || !Number.isFinite(rate)) return;
+    this.appLimited = appLimited;
     if (!appLimited) {
       this.lastRate = rate;
       this.recent.push({ atMs: nowMs, rate });

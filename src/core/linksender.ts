@@ -202,14 +202,16 @@ export class LinkSender {
    * the heart of earliest-arrival scheduling.
    */
   waitFor(bytes: number, nowMs: number): number {
-    // Held packets leave at their release times, spaced as they came: only the pacer's backlog
-    // (what is released and not yet sent) delays a new packet, and counts against the in-flight
-    // cap, over which it waits for acknowledgements as well.
+    // Everything queued ahead leaves first, held packets included (they are released before a
+    // new one would be): at light load the queue is what arrives during the hold, which the link
+    // drains in less than the hold; above the link's rate it takes longer, and the packet is
+    // better sent elsewhere. Against the in-flight cap, only released packets count: held ones
+    // leave over the hold while earlier ones are acknowledged.
+    this.refill(nowMs);
     const backlog = this.released(nowMs);
     const bw = Math.max(this.estimator.bandwidth, 1e-3);
     const overCap = Math.max(0, this.inflightBytes + backlog + bytes - this.estimator.inflightCap());
-    this.refill(nowMs);
-    return Math.max(0, (backlog + bytes - this.tokens) / this.estimator.pacingRate(), overCap / bw);
+    return Math.max(0, (this.queuedBytes + bytes - this.tokens) / this.estimator.drainRate(), overCap / bw);
   }
 
   // ---------------------------------------------------------------- in flight
