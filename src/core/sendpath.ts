@@ -55,6 +55,10 @@ export interface SendPathHost {
   drop(reason: DropReason): void;
 }
 
+function measured(l: Link): boolean {
+  return l.rtt.samples > 0 || Number.isFinite(l.sender.estimator.minRttMs);
+}
+
 function owd(l: Link): number {
   const min = l.sender.estimator.minRttMs;
   if (Number.isFinite(min)) return min / 2;
@@ -144,7 +148,7 @@ export class SendPath {
     let bestDelay = 0;
     for (let i = 0; i < candidates.length; i++) {
       const l = candidates[i]!;
-      if (l.stalled || l === exclude) continue;
+      if (l.stalled || l === exclude || Number.isNaN(this.delay[i]!)) continue;
       const d = this.delay[i]!;
       const natural = l.sender.waitFor(bytes, nowMs) + d;
       const arrival = fresh ? Math.max(spread, natural) : natural;
@@ -174,19 +178,23 @@ export class SendPath {
   /** Each candidate's extra one-way delay over the fastest one (into this.delay); returns the largest. */
   private measureDelays(candidates: readonly Link[], exclude?: Link): number {
     if (this.delay.length < candidates.length) this.delay = new Float64Array(candidates.length);
+    // A link with no delay measured yet cannot be placed in time: it carries nothing while
+    // another one is measured (its keepalives measure it within a second or two).
+    let anyMeasured = false;
+    for (const l of candidates) if (!l.stalled && l !== exclude && measured(l)) anyMeasured = true;
     let ref: Link | undefined;
     let oneWay = true;
     for (const l of candidates) {
-      if (l.stalled || l === exclude) continue;
+      if (l.stalled || l === exclude || (anyMeasured && !measured(l))) continue;
       ref ??= l;
-      const d = l.sender.forwardDelayOver(ref.sender);
-      if (d === undefined) oneWay = false;
+      if (l.sender.forwardDelayOver(ref.sender) === undefined) oneWay = false;
     }
     let min = Number.POSITIVE_INFINITY;
     let max = Number.NEGATIVE_INFINITY;
     for (let i = 0; i < candidates.length; i++) {
       const l = candidates[i]!;
-      if (l.stalled || l === exclude) continue;
+      this.delay[i] = Number.NaN;
+      if (l.stalled || l === exclude || (anyMeasured && !measured(l))) continue;
       const d = oneWay ? l.sender.forwardDelayOver(ref!.sender)! : owd(l);
       this.delay[i] = d;
       min = Math.min(min, d);
