@@ -273,7 +273,8 @@ export function runTransfer(opts: {
   for (const e of ends) e.probeAll(0);
   let started = false;
   let nextTick = 100;
-  for (let steps = 0; steps < 50_000_000; steps++) {
+  for (let steps = 0; ; steps++) {
+    if (steps >= 50_000_000) throw new Error(`simulation stuck at ${now} ms (livelock?)`);
     if (!started && now >= warmup) {
       started = true;
       sender.start(now);
@@ -295,7 +296,8 @@ export function runTransfer(opts: {
     }
     for (let i = 0; i < ends.length; i++) if (endTimes[i]! <= now) ends[i]!.handleTimeout(now);
     if (started && sender.nextTimeout() <= now) sender.handleTimeout(now);
-    if (receiver.ackDueMs + warmup <= now) receiver.handleTimeout(now - warmup);
+    // (now − warmup can round below ackDueMs when ackDueMs + warmup rounded to now)
+    if (receiver.ackDueMs + warmup <= now) receiver.handleTimeout(Math.max(now - warmup, receiver.ackDueMs));
   }
   return { goodput100ms: Array.from(receiver.buckets, (b) => (b * 8) / 1000 / 100), retransmits: sender.retransmits, rtos: sender.rtos, duplicates: receiver.duplicates };
 }
