@@ -123,14 +123,13 @@ export class RateEstimator {
   }
 
   /**
-   * The rate this link drains a queue at over a hold, which spans the gain cycle's phases: the
-   * estimate (not the momentary phase's pacing); while the link has only carried what it was
-   * given (the estimate is then a lower bound), the rate its next probe would try (the cycle's
-   * first phase); in startup, the startup pacing.
+   * The rate this link is sure to drain a queue at: the pacing rate, or, while the link has only
+   * carried what it was given (its estimate is then a lower bound), the rate its next probe
+   * would try (the cycle's first phase).
    */
   drainRate(): number {
-    if (this.startup) return this.pacingRate();
-    return Math.min(this.cap, Math.max(MIN_RATE_BYTES_PER_MS, (this.appLimited ? CYCLE[0]! : 1) * this.btlBw));
+    const r = this.pacingRate();
+    return this.appLimited && !this.startup ? Math.max(r, Math.min(this.cap, CYCLE[0]! * this.btlBw)) : r;
   }
 
   private get gain(): number {
