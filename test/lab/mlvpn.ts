@@ -50,14 +50,15 @@ export function writeEndConfigs(o: EndsOptions): void {
       script,
       `#!/bin/sh
 # statuscommand: $1 = device, $2 = event, $3 = link
-echo "$2 $3" >> ${o.dir}/${side}-events.log
-echo "$2 $3 uid=$(id -u)" >> ${o.dir}/${side}-uids.log
 case "$2" in
   tuntap_up)
     ip link set dev "$DEVICE" mtu "$MTU" up && ip addr add "$IP4" dev "$DEVICE"
     for r in $IP4_ROUTES; do ip route replace "$r" dev "$DEVICE"; done ;;
   tuntap_down) ip link set dev "$DEVICE" down ;;
 esac
+# Logged once done: tests wait for these lines, so tuntap_up means the tun is configured.
+echo "$2 $3" >> ${o.dir}/${side}-events.log
+echo "$2 $3 uid=$(id -u)" >> ${o.dir}/${side}-uids.log
 exit 0
 `,
     );
