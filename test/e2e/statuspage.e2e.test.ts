@@ -119,8 +119,12 @@ describe.skipIf(skip !== null)("status page in headless Chromium against dist/ml
   test("a cut link's pill turns to a red 'stalled' while MLVPN still says connected, and back on restore", async () => {
     await topo.cut(0);
     try {
-      // Idle tunnel: the cut shows once a keepalive goes unanswered (one a second), then within a page poll (250 ms).
-      await page.waitForFunction(`document.querySelector(".card .pill").textContent === "stalled"`, undefined, { timeout: 3000, polling: 50 });
+      // Idle tunnel: the cut shows once the peer's next keepalive tick (one a second) finds the
+      // link silent, it is probed and the probe goes unanswered, then within a page poll (250 ms):
+      // about 1.5 s, bounded here at 6 s (3 s failed once in a clean-clone CI run). How fast a
+      // cut shows under traffic (≤ 0.5 s) is test/e2e/stall.e2e.test.ts's and stall.sim's job;
+      // this test is about the page showing it.
+      await page.waitForFunction(`document.querySelector(".card .pill").textContent === "stalled"`, undefined, { timeout: 6000, polling: 50 });
       expect(await page.$eval(".card .pill", (p) => p.className)).toBe("pill bad");
       expect(await page.$eval(".card .tags", (t) => t.textContent)).toBe("no answer: probing (connected until timeout)");
     } finally {
