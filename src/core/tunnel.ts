@@ -28,16 +28,13 @@ import {
   REKEY_AFTER_MESSAGES,
   REKEY_AFTER_MS,
   REORDER_HOLD_DEFAULT_MS,
-  REORDER_HOLD_MAX_MS,
-  REORDER_HOLD_MIN_MS,
   SILENCE_REHANDSHAKE_MS,
-  SUSPECT_AFTER_MS,
 } from "./constants.ts";
 import { type FilterRules, FilterTable } from "./filters.ts";
 import { buildPacketTooBig } from "./icmp.ts";
 import { Link, LinkStatus, type PeerAddress, STATUS_TEXT } from "./link.ts";
-import { ACK_DELAY_MS } from "./ackstate.ts";
 import { LogLimiter } from "./ratelimit.ts";
+import { chooseCarriers, reorderHoldMs } from "./policy.ts";
 import { ReorderBuffer, type ReorderStats } from "./reorder.ts";
 import { SendPath } from "./sendpath.ts";
 import type { Session } from "./session.ts";
@@ -670,40 +667,18 @@ export class Tunnel {
     if (--this.linksUp === 0) this.out.event({ type: "tunnel-down" });
   }
 
-  /**
-   * Which links carry data: up links with keys, preferring those heard from recently; among
-   * them healthy normal links, else healthy fallback links, else degraded ones — never none
-   * while some link is up (the C scheduler could end up empty: reference §12 #19).
-   */
   private updateEligible(): void {
-    const up = this.links.filter((l) => l.isUp && l.current);
-    const fresh = up.filter((l) => this.now - l.lastRecvMs <= SUSPECT_AFTER_MS);
-    const pool = fresh.length > 0 ? fresh : up;
-    const healthy = pool.filter((l) => l.status === LinkStatus.AuthOk);
-    const choice =
-      pick(healthy, (l) => !l.config.fallback_only) ??
-      pick(healthy, (l) => l.config.fallback_only) ??
-      pick(pool, (l) => !l.config.fallback_only) ??
-      pool;
+    const choice = chooseCarriers(this.links, this.now, (l) => Boolean(l.current));
     const next = choice.map((l) => l.index);
     if (next.length === this.eligible.length && next.every((v, i) => v === this.eligible[i])) return;
     this.eligible = next;
     this.candidateLinks = choice;
   }
 
-  /**
-   * Hold out-of-order packets as long as the delay spread between links plus jitter, plus the
-   * time a lost packet takes to be detected and sent again (one RTT of the fastest link).
-   */
   private updateReorderHold(): void {
     if (!this.reorder) return;
-    const measured = this.links.filter((l) => l.isUp && l.rtt.samples > 0);
-    if (measured.length === 0) return;
-    const srtts = measured.map((l) => l.rtt.smoothed);
-    const jitter = Math.max(...measured.map((l) => l.rtt.variance));
-    const spread = (Math.max(...srtts) - Math.min(...srtts)) / 2;
-    const resend = Math.min(...srtts) + 2 * ACK_DELAY_MS;
-    this.reorder.holdMs = Math.min(REORDER_HOLD_MAX_MS, Math.max(REORDER_HOLD_MIN_MS, Math.ceil(spread + 2 * jitter + resend)));
+    const hold = reorderHoldMs(this.links);
+    if (hold !== undefined) this.reorder.holdMs = hold;
   }
 
   // ---------------------------------------------------------------- helpers
@@ -789,11 +764,6 @@ function describeSender(l: Link): string {
   const e = s.estimator;
   const mbit = (bytesPerMs: number) => ((bytesPerMs * 8) / 1000).toFixed(1);
   return `[${l.name}] estimate ${mbit(e.bandwidth)} Mbit/s, pacing ${mbit(e.pacingRate())}${e.inStartup ? " (startup)" : ""}, min RTT ${e.minRttMs.toFixed(1)} ms, srtt ${l.rtt.smoothed.toFixed(1)} ms, in flight ${s.inflightBytes}/${Math.round(e.inflightCap())} B, queued ${s.queueLength}, sent ${s.sentPackets}, lost ${s.lostPackets}${l.stalled ? ", STALLED" : ""}`;
-}
-
-function pick(links: Link[], keep: (l: Link) => boolean): Link[] | undefined {
-  const r = links.filter(keep);
-  return r.length > 0 ? r : undefined;
 }
 
 /** A C MLVPN 2.x datagram: 28-byte header whose first u16 is the payload length. */
