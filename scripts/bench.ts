@@ -25,7 +25,7 @@ import { TUNNEL_OVERHEAD, UDP_IPV4_OVERHEAD } from "../src/wire/layout.ts";
 import { handshakeBench } from "./bench-handshake.ts";
 import { SPEED_NAME, SPEED_UPLINKS, speedMetrics, speedRuns } from "./bench-speed.ts";
 import { rerenderSweep, runSweep, sweepSectionOf } from "./bench-sweep.ts";
-import { fetchStatus } from "../src/io/control-client.ts";
+import { fetchStatus } from "../src/control/client.ts";
 import { filterBenchResult } from "./bench-filter.ts";
 
 const argv = process.argv.slice(2);

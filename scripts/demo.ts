@@ -9,8 +9,8 @@
  * the cut. Ends with a summary and removes everything (Ctrl-C too).
  * Needs root and iperf3.
  */
-import { fetchStatus } from "../src/io/control-client.ts";
-import { isUpStatus } from "../src/status/document.ts";
+import { fetchStatus } from "../src/control/client.ts";
+import { isUpStatus } from "../src/control/document.ts";
 import { buildBinary } from "../test/lab/mlvpn.ts";
 import { answered, iperf, percentile, pingSeries, startIperfServer } from "../test/lab/measure.ts";
 import { labSkipReason } from "../test/lab/netns.ts";

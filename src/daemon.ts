@@ -15,7 +15,7 @@ import { STATUS_TEXT } from "./core/link.ts";
 import { tunnelMtu } from "./core/mtu.ts";
 import { type PeerAddress, Tunnel, type TunnelEvent } from "./core/tunnel.ts";
 import { aeadBackend } from "./crypto/aead.ts";
-import { type ControlServer, ControlStartError, listenersOf, startControl } from "./io/control.ts";
+import { type ControlServer, ControlStartError, listenersOf, startControl } from "./control/server.ts";
 import { HookHelperClient } from "./io/hook-client.ts";
 import { HookRunner, hookEnv } from "./io/hooks.ts";
 import { dropPrivileges, type UnixUser, userToDropTo } from "./io/privileges.ts";
@@ -27,10 +27,10 @@ import { type LinkSocket, openLinkSocket } from "./io/udp.ts";
 import type { Logger } from "./log.ts";
 import { applyReload } from "./reload.ts";
 import { compileFilterRules } from "./core/filters.ts";
-import type { StatusDocument } from "./status/contract.ts";
-import { buildStatus, statusJson } from "./status/document.ts";
-import { buildMetrics } from "./status/metrics.ts";
-import { statusPageHtml } from "./status/page.ts";
+import type { StatusDocument } from "./control/contract.ts";
+import { buildStatus, statusJson } from "./control/document.ts";
+import { buildMetrics } from "./control/metrics.ts";
+import { statusPageHtml } from "./control/page.ts";
 import { VERSION } from "./version.ts";
 
 /** Send errors that mean the link's path is gone (interface down, address removed). */

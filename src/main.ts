@@ -13,7 +13,7 @@ import { syslogSink } from "./io/syslog.ts";
 import { createLogger, lineSink } from "./log.ts";
 import { reloadFromFile } from "./reload.ts";
 import { runFilter } from "./filter-command.ts";
-import { runStatus } from "./status/command.ts";
+import { runStatus } from "./control/command.ts";
 import { VERSION } from "./version.ts";
 
 export interface MainIo {

@@ -11,7 +11,7 @@ import { cpuSeconds, eventsOf, type Side, startEnd } from "../../test/lab/mlvpn.
 import { pingOk, waitFor } from "../../test/lab/netns.ts";
 import { createTopology, type Topology, type UplinkShape } from "../../test/lab/topology.ts";
 import { destroyLab, type LabTunnel, startTunnel } from "../../test/lab/tunnel.ts";
-import type { StatusDocument } from "../../src/status/contract.ts";
+import type { StatusDocument } from "../../src/control/contract.ts";
 
 export const CONTROL_PORT = 7080;
 

@@ -27,8 +27,8 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { fetchStatus } from "../../src/io/control-client.ts";
-import type { StatusDocument } from "../../src/status/contract.ts";
+import { fetchStatus } from "../../src/control/client.ts";
+import type { StatusDocument } from "../../src/control/contract.ts";
 import { cContractProblems } from "../helpers/c-contract.ts";
 import { runMain } from "../helpers/run.ts";
 import { BIN, buildBinary, ifaceStat } from "../lab/mlvpn.ts";
@@ -41,7 +41,7 @@ import { reportSkip } from "../helpers/skip.ts";
 const BUN = process.execPath;
 const LOAD = join(import.meta.dir, "..", "lab", "control-load.ts");
 const HTTP_PORT = 7070;
-/** src/io/control.ts DEFAULT_LIMITS: requestMs and idleMs. */
+/** src/control/server.ts DEFAULT_LIMITS: requestMs and idleMs. */
 const CUT_AFTER_MS = 5000;
 const CLIENTS = 200;
 /** A round of clients every ROUND_EVERY_MS for LOAD_MS, most of the transfer. */

@@ -8,7 +8,7 @@
  * machine, the time is logged and bounded only loosely, well below the 10 s timeout.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { fetchStatus } from "../../src/io/control-client.ts";
+import { fetchStatus } from "../../src/control/client.ts";
 import { buildBinary } from "../lab/mlvpn.ts";
 import { iperf, startIperfServer } from "../lab/measure.ts";
 import { labSkipReason, waitFor } from "../lab/netns.ts";

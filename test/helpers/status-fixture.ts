@@ -6,7 +6,7 @@ import { Diagnostics } from "../../src/config/diagnostics.ts";
 import { parseIni } from "../../src/config/ini.ts";
 import { type Config, toConfig } from "../../src/config/schema.ts";
 import type { TunnelSnapshot } from "../../src/core/tunnel.ts";
-import type { ProcessFacts } from "../../src/status/document.ts";
+import type { ProcessFacts } from "../../src/control/document.ts";
 import { SimPair } from "../sim/simnet.ts";
 
 export function configFromIni(text: string): Config {

@@ -6,9 +6,9 @@
 import { afterAll, afterEach, describe, expect, test } from "bun:test";
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { type ControlLimits, type ControlServer, ControlStartError, startControl } from "../../src/io/control.ts";
+import { type ControlLimits, type ControlServer, ControlStartError, startControl } from "../../src/control/server.ts";
 import type { Logger } from "../../src/log.ts";
-import { type ControlContent, METRICS_TYPE } from "../../src/status/protocol.ts";
+import { type ControlContent, METRICS_TYPE } from "../../src/control/protocol.ts";
 import { parseHttp, talk } from "../helpers/rawclient.ts";
 import { tempDir } from "../helpers/run.ts";
 

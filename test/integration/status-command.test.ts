@@ -4,11 +4,11 @@
  */
 import { afterAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
-import { type ControlServer, startControl } from "../../src/io/control.ts";
-import type { StatusDocument } from "../../src/status/contract.ts";
-import { buildStatus, statusJson } from "../../src/status/document.ts";
-import { buildMetrics } from "../../src/status/metrics.ts";
-import { formatDuration, formatRate, formatStatus } from "../../src/status/table.ts";
+import { type ControlServer, startControl } from "../../src/control/server.ts";
+import type { StatusDocument } from "../../src/control/contract.ts";
+import { buildStatus, statusJson } from "../../src/control/document.ts";
+import { buildMetrics } from "../../src/control/metrics.ts";
+import { formatDuration, formatRate, formatStatus } from "../../src/control/table.ts";
 import { CLIENT, FACTS, runningClient, STARTED } from "../helpers/status-fixture.ts";
 import { runMain, tempDir, writeConfig } from "../helpers/run.ts";
 

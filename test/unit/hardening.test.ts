@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { MAX_CONFIG_BYTES, readConfigSafely } from "../../src/io/hook-helper.ts";
 import { HookRunner } from "../../src/io/hooks.ts";
 import { createLogger } from "../../src/log.ts";
-import { encodeHttp, httpError, refuseHost } from "../../src/status/protocol.ts";
+import { encodeHttp, httpError, refuseHost } from "../../src/control/protocol.ts";
 import { tempDir } from "../helpers/run.ts";
 
 const { dir, cleanup } = tempDir();

@@ -4,9 +4,9 @@
  * behaviour in a browser is tested in test/e2e/statuspage.e2e.test.ts.)
  */
 import { describe, expect, test } from "bun:test";
-import type { StatusDocument, StatusTunnel } from "../../src/status/contract.ts";
-import { buildStatus, statusJson } from "../../src/status/document.ts";
-import { statusPageHtml } from "../../src/status/page.ts";
+import type { StatusDocument, StatusTunnel } from "../../src/control/contract.ts";
+import { buildStatus, statusJson } from "../../src/control/document.ts";
+import { statusPageHtml } from "../../src/control/page.ts";
 import { CLIENT, FACTS, runningClient, STARTED } from "../helpers/status-fixture.ts";
 
 const html = statusPageHtml();

@@ -6,9 +6,9 @@
 import { describe, expect, test } from "bun:test";
 import type { LinkSnapshot, TunnelSnapshot } from "../../src/core/tunnel.ts";
 import { DROP_REASONS } from "../../src/core/stats.ts";
-import type { StatusDocument } from "../../src/status/contract.ts";
-import { buildStatus, statusJson } from "../../src/status/document.ts";
-import { buildMetrics, escapeLabel, LINK_STATES } from "../../src/status/metrics.ts";
+import type { StatusDocument } from "../../src/control/contract.ts";
+import { buildStatus, statusJson } from "../../src/control/document.ts";
+import { buildMetrics, escapeLabel, LINK_STATES } from "../../src/control/metrics.ts";
 import { cContractProblems } from "../helpers/c-contract.ts";
 import { parsePrometheus, valueOf } from "../helpers/prometheus.ts";
 import { CLIENT, FACTS, runningClient, STARTED } from "../helpers/status-fixture.ts";

@@ -1,7 +1,7 @@
 /**
  * What the control interface answers, without the sockets: line commands (the C MLVPN's
  * `status`, `metrics`, `quit`) and HTTP/1.1 requests (`GET /status`, `GET /metrics`, `GET /`).
- * src/io/control.ts does the I/O and enforces the limits.
+ * src/control/server.ts does the I/O and enforces the limits.
  *
  * Unlike C (reference §9, §12 #13): the unknown-command error is valid JSON, `quit` really says
  * `bye.`, HTTP errors carry proper status codes, and every reply has a Content-Length.

@@ -7,7 +7,7 @@
 import { DEFAULT_OPTIONS } from "../cli.ts";
 import type { ConfigFormat } from "../config/load.ts";
 import { loadConfig } from "../config/load.ts";
-import { ControlClientError, type ControlTarget, fetchStatus } from "../io/control-client.ts";
+import { ControlClientError, type ControlTarget, fetchStatus } from "./client.ts";
 import { formatStatus } from "./table.ts";
 
 export interface StatusOptions {

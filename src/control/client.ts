@@ -3,7 +3,7 @@
  * `status`, answered by one line of JSON) or over HTTP. Every failure becomes a one-line
  * ControlClientError saying what to check.
  */
-import type { StatusDocument } from "../status/contract.ts";
+import type { StatusDocument } from "./contract.ts";
 
 export type ControlTarget = { unix: string } | { url: string };
 

@@ -108,7 +108,7 @@ export interface StatusDocument {
   reorder: StatusReorder | null;
   /** Packets dropped on the data path, by reason (see src/core/stats.ts DROP_REASONS). */
   drops: Record<string, number>;
-  /** Control clients refused or cut off, by reason (src/io/control.ts CONTROL_REJECT_REASONS). */
+  /** Control clients refused or cut off, by reason (src/control/server.ts CONTROL_REJECT_REASONS). */
   control_rejected: Record<string, number>;
   /** SIGHUP reloads refused (a file with errors, unreadable) or failed since the start. */
   reloads_refused: number;

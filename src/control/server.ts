@@ -1,7 +1,7 @@
 /**
  * The control interface's listeners: a Unix stream socket (`control_unix_path`, mode 0600) and an
  * HTTP listener (`control_bind_host`:`control_bind_port`). Answers come from
- * src/status/protocol.ts; this file owns the sockets and the limits.
+ * src/control/protocol.ts; this file owns the sockets and the limits.
  *
  * Both listeners are plain Bun.listen sockets with our own bounded HTTP/1.1 reading, not
  * Bun.serve: Bun.serve's only timeout is an idle timer that every received byte resets, so a
@@ -19,8 +19,8 @@ import type { Socket, SocketHandler, SocketListener, TCPSocketListener } from "b
 import type { GeneralConfig } from "../config/schema.ts";
 import { KeyedRateLimiter } from "../core/ratelimit.ts";
 import type { Logger } from "../log.ts";
-import { answerHttp, answerLine, type ControlContent, encodeHttp, httpError, isHttpRequestLine, jsonError, refuseHost } from "../status/protocol.ts";
-import { listenError, listenUnixPrivate, removeUnixSocket, SocketPathError, takeUnixPath } from "./unix-socket.ts";
+import { answerHttp, answerLine, type ControlContent, encodeHttp, httpError, isHttpRequestLine, jsonError, refuseHost } from "./protocol.ts";
+import { listenError, listenUnixPrivate, removeUnixSocket, SocketPathError, takeUnixPath } from "../io/unix-socket.ts";
 
 export interface ControlLimits {
   /** Clients connected at once, both listeners together. */
