@@ -3,10 +3,14 @@
  * and `--format`. getopt_long rules: `-c FILE`, `-cFILE`, `--config FILE`, `--config=FILE`,
  * bundled flags (`-vv`, `-tc FILE`), `--` ends the options.
  *
+ * The same reader, with the same rules and messages, reads `mlvpn status`'s options.
+ *
  * Differences from C, on purpose: `-q` works (C only knew `--quiet`), `-h` prints help to stdout
  * and exits 0, and a stray argument is a usage error instead of being ignored.
  */
+import { parseArgs as parseTokens } from "node:util";
 import type { ConfigFormat } from "./config/load.ts";
+import { runStatus, type StatusIo, type StatusOptions } from "./control/command.ts";
 
 export interface CliOptions {
   config: string;
@@ -40,112 +44,153 @@ export const DEFAULT_OPTIONS: CliOptions = {
 /** C accepts at most 40 `-D` tokens. */
 const MAX_DEBUG_TOKENS = 40;
 
-interface OptionSpec {
+/**
+ * One option: its names and what it does to the options being built. `apply` returns an error
+ * message for a bad value. `rawName` is the spelling used (`-c` or `--config`), for messages.
+ */
+interface OptionSpec<O> {
   long: string;
   short?: string;
   takesValue: boolean;
-  apply: (o: CliOptions, value: string) => string | undefined;
+  apply: (o: O, value: string, rawName: string) => string | undefined;
 }
 
-const SPECS: OptionSpec[] = [
-  { long: "config", short: "c", takesValue: true, apply: (o, v) => void (o.config = v) },
-  { long: "user", short: "u", takesValue: true, apply: (o, v) => void (o.user = v) },
-  { long: "name", short: "n", takesValue: true, apply: (o, v) => void (o.name = v) },
-  { long: "natural-title", takesValue: false, apply: (o) => void (o.naturalTitle = true) },
-  { long: "debug", takesValue: false, apply: (o) => void (o.debug = true) },
+/**
+ * Applies `argv` to `o` in order, following getopt_long's rules (node:util parseArgs in its
+ * non-strict mode reads them: `-c FILE`, `-cFILE`, `--config FILE`, `--config=FILE`, bundled
+ * flags, `--` ends the options, a value may start with `-`); the checks are ours, so every
+ * message names the argument. Returns the first error, or undefined.
+ */
+function applyArgs<O>(argv: readonly string[], specs: readonly OptionSpec<O>[], o: O): string | undefined {
+  const options = Object.fromEntries(specs.map((s) => [s.long, { type: s.takesValue ? ("string" as const) : ("boolean" as const), multiple: true, ...(s.short ? { short: s.short } : {}) }]));
+  const { tokens } = parseTokens({ args: [...argv], options, strict: false, allowPositionals: true, tokens: true });
+  for (const t of tokens) {
+    if (t.kind === "option-terminator") continue;
+    if (t.kind === "positional") return `unexpected argument ${JSON.stringify(t.value)}`;
+    const spec = specs.find((s) => t.rawName === `--${s.long}` || (s.short !== undefined && t.rawName === `-${s.short}`));
+    if (!spec) return `unknown option ${t.rawName}`;
+    if (spec.takesValue && t.value === undefined) return `option ${t.rawName} needs a value`;
+    if (!spec.takesValue && t.value !== undefined) return `option ${t.rawName} takes no value`;
+    const err = spec.apply(o, t.value ?? "", t.rawName);
+    if (err) return err;
+  }
+  return undefined;
+}
+
+function formatOf(v: string): { format?: ConfigFormat; error?: string } {
+  return v === "ini" || v === "toml" ? { format: v } : { error: `--format takes "ini" or "toml", not ${JSON.stringify(v)}` };
+}
+
+interface MlvpnArgs {
+  options: CliOptions;
+  help: boolean;
+  version: boolean;
+}
+
+const SPECS: OptionSpec<MlvpnArgs>[] = [
+  { long: "config", short: "c", takesValue: true, apply: ({ options }, v) => void (options.config = v) },
+  { long: "user", short: "u", takesValue: true, apply: ({ options }, v) => void (options.user = v) },
+  { long: "name", short: "n", takesValue: true, apply: ({ options }, v) => void (options.name = v) },
+  { long: "natural-title", takesValue: false, apply: ({ options }) => void (options.naturalTitle = true) },
+  { long: "debug", takesValue: false, apply: ({ options }) => void (options.debug = true) },
   {
     long: "debug-token",
     short: "D",
     takesValue: true,
-    apply: (o, v) => {
-      if (o.debugTokens.length >= MAX_DEBUG_TOKENS) return `at most ${MAX_DEBUG_TOKENS} -D tokens`;
-      o.debugTokens.push(v);
-      o.debug = true;
+    apply: ({ options }, v) => {
+      if (options.debugTokens.length >= MAX_DEBUG_TOKENS) return `at most ${MAX_DEBUG_TOKENS} -D tokens`;
+      options.debugTokens.push(v);
+      options.debug = true;
       return undefined;
     },
   },
-  { long: "verbose", short: "v", takesValue: false, apply: (o) => void o.verbosity++ },
-  { long: "quiet", short: "q", takesValue: false, apply: (o) => void o.verbosity-- },
-  { long: "yes-run-as-root", takesValue: false, apply: (o) => void (o.yesRunAsRoot = true) },
-  { long: "check", short: "t", takesValue: false, apply: (o) => void (o.check = true) },
+  { long: "verbose", short: "v", takesValue: false, apply: ({ options }) => void options.verbosity++ },
+  { long: "quiet", short: "q", takesValue: false, apply: ({ options }) => void options.verbosity-- },
+  { long: "yes-run-as-root", takesValue: false, apply: ({ options }) => void (options.yesRunAsRoot = true) },
+  { long: "check", short: "t", takesValue: false, apply: ({ options }) => void (options.check = true) },
   {
     long: "format",
     takesValue: true,
-    apply: (o, v) => {
-      if (v !== "ini" && v !== "toml") return `--format takes "ini" or "toml", not ${JSON.stringify(v)}`;
-      o.format = v;
-      return undefined;
+    apply: ({ options }, v) => {
+      const f = formatOf(v);
+      options.format = f.format;
+      return f.error;
     },
   },
+  { long: "help", short: "h", takesValue: false, apply: (a) => void (a.help = true) },
+  { long: "version", short: "V", takesValue: false, apply: (a) => void (a.version = true) },
 ];
 
 export function parseArgs(argv: readonly string[]): CliCommand {
-  const options: CliOptions = { ...DEFAULT_OPTIONS, debugTokens: [] };
-  const usage = (message: string): CliCommand => ({ kind: "usage-error", message });
-  let wantHelp = false;
-  let wantVersion = false;
+  const a: MlvpnArgs = { options: { ...DEFAULT_OPTIONS, debugTokens: [] }, help: false, version: false };
+  const error = applyArgs(argv, SPECS, a);
+  if (error) return { kind: "usage-error", message: error };
+  if (a.help) return { kind: "help" };
+  if (a.version) return { kind: "version" };
+  return { kind: "run", options: a.options };
+}
 
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    if (arg === "--") {
-      if (i + 1 < argv.length) return usage(`unexpected argument ${JSON.stringify(argv[i + 1])}`);
-      break;
-    }
-    if (arg === "--help") {
-      wantHelp = true;
-      continue;
-    }
-    if (arg === "--version") {
-      wantVersion = true;
-      continue;
-    }
-    if (arg.startsWith("--")) {
-      const eq = arg.indexOf("=");
-      const name = arg.slice(2, eq < 0 ? undefined : eq);
-      const spec = SPECS.find((s) => s.long === name);
-      if (!spec) return usage(`unknown option --${name}`);
-      let value = "";
-      if (spec.takesValue) {
-        if (eq >= 0) value = arg.slice(eq + 1);
-        else if (i + 1 < argv.length) value = argv[++i]!;
-        else return usage(`option --${name} needs a value`);
-      } else if (eq >= 0) {
-        return usage(`option --${name} takes no value`);
-      }
-      const err = spec.apply(options, value);
-      if (err) return usage(err);
-      continue;
-    }
-    if (arg.startsWith("-") && arg.length > 1) {
-      for (let j = 1; j < arg.length; j++) {
-        const ch = arg[j]!;
-        if (ch === "h") {
-          wantHelp = true;
-          continue;
-        }
-        if (ch === "V") {
-          wantVersion = true;
-          continue;
-        }
-        const spec = SPECS.find((s) => s.short === ch);
-        if (!spec) return usage(`unknown option -${ch}`);
-        let value = "";
-        if (spec.takesValue) {
-          if (j + 1 < arg.length) value = arg.slice(j + 1);
-          else if (i + 1 < argv.length) value = argv[++i]!;
-          else return usage(`option -${ch} needs a value`);
-          j = arg.length;
-        }
-        const err = spec.apply(options, value);
-        if (err) return usage(err);
-      }
-      continue;
-    }
-    return usage(`unexpected argument ${JSON.stringify(arg)}`);
-  }
-  if (wantHelp) return { kind: "help" };
-  if (wantVersion) return { kind: "version" };
-  return { kind: "run", options };
+export const STATUS_HELP = `usage: mlvpn status [--json] [-c FILE | --socket PATH | --url URL]
+
+Shows the links of a running mlvpn: state, round-trip time, loss both ways,
+estimated capacity, send rate and bytes.
+
+Options:
+  -c, --config FILE   find the control interface in this configuration
+                      (default: ${DEFAULT_OPTIONS.config}): control_unix_path, else
+                      control_bind_host/control_bind_port
+      --format FORMAT force the configuration format: ini or toml
+      --socket PATH   ask the control socket at PATH
+      --url URL       ask over HTTP, e.g. http://127.0.0.1:7070
+      --json          print the /status JSON document instead of the table
+  -h, --help          print this help and exit
+
+Exit status: 0 success, 1 no answer from mlvpn, 2 usage error.
+`;
+
+export type StatusCommand = { kind: "run"; options: StatusOptions } | { kind: "help" } | { kind: "usage-error"; message: string };
+
+interface StatusArgs {
+  options: StatusOptions;
+  help: boolean;
+  /** How many of -c, --socket and --url were given. */
+  sources: number;
+}
+
+/** Values of `mlvpn status`'s options must not be empty: an empty path is never meant. */
+function source(set: (a: StatusArgs, v: string) => void): OptionSpec<StatusArgs>["apply"] {
+  return (a, v, rawName) => {
+    if (v === "") return `option ${rawName} needs a value`;
+    set(a, v);
+    a.sources++;
+    return undefined;
+  };
+}
+
+const STATUS_SPECS: OptionSpec<StatusArgs>[] = [
+  { long: "config", short: "c", takesValue: true, apply: source((a, v) => (a.options.config = v)) },
+  { long: "socket", takesValue: true, apply: source((a, v) => (a.options.target = { unix: v })) },
+  { long: "url", takesValue: true, apply: source((a, v) => (a.options.target = { url: v })) },
+  {
+    long: "format",
+    takesValue: true,
+    apply: (a, v) => {
+      const f = formatOf(v);
+      a.options.format = f.format;
+      return f.error;
+    },
+  },
+  { long: "json", takesValue: false, apply: (a) => void (a.options.json = true) },
+  { long: "help", short: "h", takesValue: false, apply: (a) => void (a.help = true) },
+];
+
+export function parseStatusArgs(argv: readonly string[]): StatusCommand {
+  const a: StatusArgs = { options: { json: false, config: DEFAULT_OPTIONS.config }, help: false, sources: 0 };
+  const error = applyArgs(argv, STATUS_SPECS, a);
+  if (error) return { kind: "usage-error", message: error };
+  if (a.help) return { kind: "help" };
+  if (a.sources > 1) return { kind: "usage-error", message: "give only one of -c, --socket and --url" };
+  return { kind: "run", options: a.options };
 }
 
 export const HELP = `usage: mlvpn [options]
@@ -174,3 +219,17 @@ Options:
 
 Exit status: 0 success, 1 configuration or runtime error, 2 usage error.
 `;
+
+/** `mlvpn status ARGS`: exit status 0 success, 1 no answer from mlvpn, 2 usage error. */
+export async function runStatusCommand(argv: readonly string[], io: StatusIo): Promise<number> {
+  const cmd = parseStatusArgs(argv);
+  if (cmd.kind === "help") {
+    io.stdout(STATUS_HELP);
+    return 0;
+  }
+  if (cmd.kind === "usage-error") {
+    io.stderr(`mlvpn status: ${cmd.message}\nTry 'mlvpn status --help' for more information.\n`);
+    return 2;
+  }
+  return runStatus(cmd.options, io);
+}

@@ -2,7 +2,7 @@
  * The program: parse the command line, read the configuration, then either print it (`--check`)
  * or run the tunnel. Output goes through `io` so tests run it in-process.
  */
-import { HELP, parseArgs } from "./cli.ts";
+import { HELP, parseArgs, runStatusCommand } from "./cli.ts";
 import { generateKey, passwordWarning } from "./config/password.ts";
 import { formatDiagnostic } from "./config/diagnostics.ts";
 import { dumpConfig } from "./config/dump.ts";
@@ -13,7 +13,6 @@ import { syslogSink } from "./io/syslog.ts";
 import { createLogger, lineSink } from "./log.ts";
 import { reloadFromFile } from "./reload.ts";
 import { runFilter } from "./filter-command.ts";
-import { runStatus } from "./control/command.ts";
 import { VERSION } from "./version.ts";
 
 export interface MainIo {
@@ -28,7 +27,7 @@ export const EXIT_ERROR = 1;
 export const EXIT_USAGE = 2;
 
 export async function main(argv: readonly string[], io: MainIo): Promise<number> {
-  if (argv[0] === "status") return runStatus(argv.slice(1), io);
+  if (argv[0] === "status") return runStatusCommand(argv.slice(1), io);
   if (argv[0] === "genkey" && argv.length === 1) {
     io.stdout(`${generateKey((b) => void crypto.getRandomValues(b))}\n`);
     return EXIT_OK;

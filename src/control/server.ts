@@ -391,9 +391,8 @@ function asStartError(e: unknown, prefix: string): unknown {
 /** Index just past the blank line ending an HTTP head (CRLF or bare LF line ends), or -1. */
 function headEnd(b: Buffer): number {
   const crlf = b.indexOf("\r\n\r\n");
-  if (crlf >= 0) return crlf + 4;
-  const lf = b.indexOf("\n\n");
-  return lf >= 0 ? lf + 2 : -1;
+  const lf = crlf >= 0 ? -1 : b.indexOf("\n\n");
+  return crlf >= 0 ? crlf + 4 : lf >= 0 ? lf + 2 : -1;
 }
 
 function isLoopback(host: string): boolean {

@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { join } from "node:path";
-import { DEFAULT_OPTIONS, parseArgs } from "../../src/cli.ts";
+import { DEFAULT_OPTIONS, parseArgs, parseStatusArgs } from "../../src/cli.ts";
 import { runMain } from "../helpers/run.ts";
 
 const run = (argv: string[]) => {
@@ -65,6 +65,38 @@ describe("command line (mlvpn(1))", () => {
     [["extra"], 'unexpected argument "extra"'],
   ])("usage error %p", (argv, message) => {
     expect(parseArgs(argv)).toEqual({ kind: "usage-error", message });
+  });
+});
+
+describe("command line of mlvpn status: the same reader, rules and messages", () => {
+  const status = (argv: string[]) => {
+    const r = parseStatusArgs(argv);
+    if (r.kind !== "run") throw new Error(`expected run, got ${r.kind}`);
+    return r.options;
+  };
+
+  test("every spelling, and the defaults", () => {
+    expect(status([])).toEqual({ json: false, config: DEFAULT_OPTIONS.config });
+    expect(status(["-ca.conf", "--json"])).toEqual({ json: true, config: "a.conf" });
+    expect(status(["--config=a.toml", "--format", "ini"])).toEqual({ json: false, config: "a.toml", format: "ini" });
+    expect(status(["--socket", "/run/m.sock"]).target).toEqual({ unix: "/run/m.sock" });
+    expect(status(["--url=http://127.0.0.1:7070"]).target).toEqual({ url: "http://127.0.0.1:7070" });
+    expect(parseStatusArgs(["-h"]).kind).toBe("help");
+    expect(parseStatusArgs(["--json", "--help"]).kind).toBe("help");
+  });
+
+  test.each([
+    [["--bogus"], "unknown option --bogus"],
+    [["-x"], "unknown option -x"],
+    [["extra"], 'unexpected argument "extra"'],
+    [["--socket"], "option --socket needs a value"],
+    [["-c", ""], "option -c needs a value"],
+    [["--url="], "option --url needs a value"],
+    [["--json=1"], "option --json takes no value"],
+    [["--format", "xml"], '--format takes "ini" or "toml", not "xml"'],
+    [["-c", "a", "--url", "http://x"], "give only one of -c, --socket and --url"],
+  ])("usage error %p", (argv, message) => {
+    expect(parseStatusArgs(argv)).toEqual({ kind: "usage-error", message });
   });
 });
 
