@@ -3,6 +3,7 @@
  * separate process: version, `--check` of the guide's configs, error exits without stack traces.
  */
 import { beforeAll, describe, expect, test } from "bun:test";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 
 const ROOT = join(import.meta.dir, "..", "..");
@@ -40,6 +41,14 @@ describe("dist/mlvpn", () => {
     expect(r.code).toBe(1);
     expect(r.stderr).toContain("/nonexistent.conf: error: cannot read the configuration: no such file");
     expect(r.stderr).not.toMatch(/^\s+at /m);
+  });
+
+  test("embeds the status page's script, src/control/page-script.js, whole (served at GET /: test/e2e/statuspage.e2e.test.ts)", () => {
+    const script = readFileSync(join(ROOT, "src", "control", "page-script.js"), "utf8");
+    expect(script.length).toBeGreaterThan(1000);
+    // Bun keeps the bundle's source in the binary, as UTF-16 when it holds characters beyond Latin-1 (the page's "…" and "−").
+    const bin = readFileSync(BIN);
+    expect(Math.max(bin.indexOf(Buffer.from(script, "utf8")), bin.indexOf(Buffer.from(script, "utf16le")))).toBeGreaterThan(0);
   });
 
   test("a usage error: exit 2", () => {

@@ -4,10 +4,20 @@
  * behaviour in a browser is tested in test/e2e/statuspage.e2e.test.ts.)
  */
 import { describe, expect, test } from "bun:test";
+import { copyFileSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import type { StatusDocument, StatusTunnel } from "../../src/control/contract.ts";
 import { buildStatus, statusJson } from "../../src/control/document.ts";
 import { statusPageHtml } from "../../src/control/page.ts";
+import { tempDir } from "../helpers/run.ts";
 import { CLIENT, FACTS, runningClient, STARTED } from "../helpers/status-fixture.ts";
+
+const ROOT = join(import.meta.dir, "..", "..");
+const CONTROL = join(ROOT, "src", "control");
+const tsc = (project: string) => {
+  const r = Bun.spawnSync([join(ROOT, "node_modules", ".bin", "tsc"), "-p", project], { cwd: ROOT, stdout: "pipe", stderr: "pipe" });
+  return { code: r.exitCode, output: `${r.stdout}${r.stderr}` };
+};
 
 const html = statusPageHtml();
 const scripts = [...html.matchAll(/<script([^>]*)>([\s\S]*?)<\/script>/g)];
@@ -51,6 +61,26 @@ describe("status page", () => {
     expect(script).not.toMatch(/innerHTML|outerHTML|insertAdjacentHTML|document\.write|\beval\(|new Function|setAttribute\(\s*["']on/);
     expect(script).toContain("textContent");
   });
+
+  test("its script is src/control/page-script.js, as it is", () => {
+    expect(script).toBe(readFileSync(join(CONTROL, "page-script.js"), "utf8"));
+    expect(script).not.toMatch(/<\/script|<!--/i); // nothing that would end the inline script early
+  });
+
+  test("its script type-checks against the DOM, and a misspelled DOM call fails the check", () => {
+    expect(tsc(join(CONTROL, "page-script.tsconfig.json"))).toEqual({ code: 0, output: "" });
+    const { dir, cleanup } = tempDir("mlvpn-page-");
+    try {
+      copyFileSync(join(CONTROL, "page-script.tsconfig.json"), join(dir, "page-script.tsconfig.json"));
+      expect(script).toContain("document.getElementById(");
+      writeFileSync(join(dir, "page-script.js"), script.replace("document.getElementById(", "document.getElementByID("));
+      const broken = tsc(join(dir, "page-script.tsconfig.json"));
+      expect(broken.code).not.toBe(0);
+      expect(broken.output).toContain("Property 'getElementByID' does not exist");
+    } finally {
+      cleanup();
+    }
+  }, 60_000);
 
   test("its script compiles", () => {
     expect(script.length).toBeGreaterThan(1000);
