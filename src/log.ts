@@ -6,8 +6,13 @@
  *
  * Identical warnings and errors are collapsed: the first is written, the repeats within the next
  * `repeatWindowMs` are counted, and one line "… (repeated N more times)" reports them when the
- * window ends. A flood from one source thus costs one line per window, whatever its rate.
+ * window ends. A flood from one source thus costs one line per window, whatever its rate. This is
+ * the program's one limiter of log lines, RepeatLimiter of src/core/ratelimit.ts: the core uses it
+ * too, keyed by what happened rather than by the text (which names a source address a spoofed
+ * flood varies), and without a timer.
  */
+import { RepeatLimiter } from "./core/ratelimit.ts";
+
 export type Level = "error" | "warn" | "info" | "debug";
 
 const LABEL: Record<Level, string> = { error: " ERR", warn: "WARN", info: "INFO", debug: " DBG" };
@@ -38,66 +43,53 @@ export const REPEAT_WINDOW_MS = 10_000;
 /** Distinct messages tracked at once; a flood of distinct ones evicts the oldest (after reporting it). */
 const MAX_REPEAT_KEYS = 256;
 
-interface Repeat {
+interface Line {
   level: Level;
   token: string;
   message: string;
-  count: number;
-  timer: ReturnType<typeof setTimeout>;
 }
 
+/**
+ * Collapses identical warnings and errors with the limiter the core uses (RepeatLimiter), keyed by
+ * the whole line; one timer, armed for the oldest open window, reports the counts as windows end.
+ */
 class RepeatFilter {
-  private readonly open = new Map<string, Repeat>();
+  private readonly repeats: RepeatLimiter<Line>;
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  private readonly report = (l: Line, count: number): void => this.sink(l.level, l.token, `${l.message} (repeated ${count} more time${count === 1 ? "" : "s"})`);
 
   constructor(
     private readonly sink: LogSink,
-    private readonly windowMs: number,
-  ) {}
+    windowMs: number,
+  ) {
+    this.repeats = new RepeatLimiter(windowMs, MAX_REPEAT_KEYS, this.report);
+  }
 
   write(level: Level, token: string, message: string): void {
-    const key = `${level}\0${token}\0${message}`;
-    const seen = this.open.get(key);
-    if (seen) {
-      seen.count++;
-      return;
-    }
-    if (this.open.size >= MAX_REPEAT_KEYS) this.close(this.open.keys().next().value!);
+    const line = { level, token, message };
+    const earlier = this.repeats.pass(`${level}\0${token}\0${message}`, line, performance.now());
+    if (earlier < 0) return;
+    // A window that ended while its timer was late: its count first.
+    if (earlier > 0) this.report(line, earlier);
     this.sink(level, token, message);
-    this.open.set(key, { level, token, message, count: 0, timer: this.arm(key) });
+    this.arm(performance.now());
   }
 
   flush(): void {
-    for (const key of [...this.open.keys()]) this.close(key);
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.repeats.flush(this.report);
   }
 
-  private arm(key: string): ReturnType<typeof setTimeout> {
-    const timer = setTimeout(() => this.windowEnded(key), this.windowMs);
-    timer.unref?.(); // a pending report never keeps the process alive
-    return timer;
-  }
-
-  /** Reports the repeats and keeps counting for one more window; a quiet window ends it. */
-  private windowEnded(key: string): void {
-    const r = this.open.get(key);
-    if (!r) return;
-    if (r.count === 0) {
-      this.open.delete(key);
-      return;
-    }
-    this.report(r);
-    r.timer = this.arm(key);
-  }
-
-  private close(key: string): void {
-    const r = this.open.get(key)!;
-    clearTimeout(r.timer);
-    this.open.delete(key);
-    if (r.count > 0) this.report(r);
-  }
-
-  private report(r: Repeat): void {
-    this.sink(r.level, r.token, `${r.message} (repeated ${r.count} more time${r.count === 1 ? "" : "s"})`);
-    r.count = 0;
+  private arm(nowMs: number): void {
+    if (this.timer) return;
+    const next = this.repeats.expire(nowMs, this.report);
+    if (next === undefined) return;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.arm(performance.now());
+    }, next - nowMs);
+    this.timer.unref?.(); // a pending report never keeps the process alive
   }
 }
 
