@@ -23,7 +23,7 @@ import type { GeneralConfig } from "../config/schema.ts";
 import { KeyedRateLimiter } from "../core/ratelimit.ts";
 import type { Logger } from "../log.ts";
 import { answerHttp, answerLine, type ControlContent, encodeHttp, httpError, isHttpRequestLine, jsonError, refuseHost } from "./protocol.ts";
-import { listenError, listenUnixPrivate, removeUnixSocket, SocketPathError, takeUnixPath } from "../io/unix-socket.ts";
+import { listenError, listenUnixPrivate, removeUnixSocket, SocketPathError, takeUnixPath } from "./unix-socket.ts";
 
 export interface ControlLimits {
   /** Clients connected at once, both listeners together. */
