@@ -10,9 +10,13 @@
  * Also part of `npm run bench` (scenario H).
  */
 import { createAead } from "../src/crypto/aead.ts";
+import { installNativeAead } from "../src/io/libcrypto.ts";
 import { consumeConfirm, consumeResp, cookie, createChallenge, createHello, createInit, createResp, handshakeSecrets, helloNonce, parseChallenge, parseInit } from "../src/core/handshake.ts";
 import { Session } from "../src/core/session.ts";
 import { hkdf, hmac, sha256, x25519, x25519KeyPair } from "../src/crypto/primitives.ts";
+
+// The data path as the daemon runs it: libcrypto when the system has it.
+installNativeAead();
 
 export interface HandshakeMetric {
   name: string;
