@@ -11,9 +11,10 @@
  * test/unit/cpace.test.ts). The scalar multiplications are the runtime's native X25519
  * (primitives.ts), which clamps the scalar and ignores bit 255 of u as RFC 7748 requires.
  *
- * Elligator 2 here is the straight-line formula of the draft's Appendix A.5 on BigInt: it runs in
- * time that does not depend on the password beyond BigInt's own arithmetic, which is not
- * constant-time; the generator is computed once per handshake, on the local machine only.
+ * Elligator 2 here is the draft's Appendix A.5 map on BigInt with a single exponentiation (see
+ * elligator2): it runs in time that does not depend on the password beyond BigInt's own
+ * arithmetic, which is not constant-time; the generator is computed once per handshake, on the
+ * local machine only, and never cached: it depends on the session id, as CPace requires.
  */
 import { createHash } from "node:crypto";
 
@@ -70,19 +71,39 @@ export function sha512(...parts: Uint8Array[]): Uint8Array {
 }
 
 // BigInt's own % is faster here than a reduction using 2^255 ≡ 19 (measured on Bun).
-function modPow(base: bigint, exp: bigint): bigint {
-  let r = 1n;
-  let b = base % P;
-  let e = exp;
-  while (e > 0n) {
-    if (e & 1n) r = (r * b) % P;
-    b = (b * b) % P;
-    e >>= 1n;
-  }
-  return r;
+const mod = (x: bigint) => ((x % P) + P) % P;
+
+/** x^(2^n) mod P, for x in [0, P). */
+function sqn(x: bigint, n: number): bigint {
+  for (let i = 0; i < n; i++) x = (x * x) % P;
+  return x;
 }
 
-const mod = (x: bigint) => ((x % P) + P) % P;
+/**
+ * z^((P-5)/8) = z^(2^252-3) mod P by the usual addition chain for this prime (the exponent of
+ * curve25519's inverse square root): 252 squarings and 11 multiplications, where square and
+ * multiply would take about 250 multiplications more.
+ */
+function pow22523(z: bigint): bigint {
+  const z2 = (z * z) % P;
+  const z9 = (sqn(z2, 2) * z) % P;
+  const z11 = (z9 * z2) % P;
+  const z5 = (((z11 * z11) % P) * z9) % P; // z^(2^5-1)
+  const z10 = (sqn(z5, 5) * z5) % P;
+  const z20 = (sqn(z10, 10) * z10) % P;
+  const z40 = (sqn(z20, 20) * z20) % P;
+  const z50 = (sqn(z40, 10) * z10) % P;
+  const z100 = (sqn(z50, 50) * z50) % P;
+  const z200 = (sqn(z100, 100) * z100) % P;
+  const z250 = (sqn(z200, 50) * z50) % P; // z^(2^250-1)
+  return (sqn(z250, 2) * z) % P;
+}
+
+/** √−1 mod P (2^((P−1)/4)). */
+const SQRT_M1 = 19681161376707505956807079304988542015446066515923890162744021073123829784752n;
+/** 2 / √−1 = −2·√−1: turns the non-square branch's root into u = −v − A (see elligator2). */
+const UFACTOR = mod(-2n * SQRT_M1);
+const A2 = (A * A) % P;
 
 /** RFC 7748 decodeUCoordinate for 255 bits: little-endian, bit 255 cleared. */
 function decodeU(b: Uint8Array): bigint {
@@ -100,14 +121,34 @@ function encodeU(x: bigint): Uint8Array {
   return out;
 }
 
-/** Elligator 2 onto Curve25519, u-coordinate only (draft Appendix A.5). */
+/**
+ * Elligator 2 onto Curve25519, u-coordinate only: the draft's Appendix A.5 computes, with Z = 2,
+ *
+ *   v = −A / (1 + Z·r²),  gv = v³ + A·v² + v,  u = v if gv is a square (or 0), else −v − A
+ *
+ * with two exponentiations (an inversion and a Legendre symbol). The same result here from one
+ * (as Monocypher's crypto_elligator_map does): with d = 1 + 2r² and N = −A·(A² − A²·d + d²),
+ * gv = N / d³, so gv is a square exactly when x = N·d³ is, and one inverse square root of x,
+ * y = x^((P−5)/8) corrected by √−1, gives both: y² = 1/x (square) or √−1/x (not), whence
+ * v = −A·N·d²·y² and −v − A = −2r²·A/d = −UFACTOR·r²·A·N·d²·y². x is never 0: d = 0 needs
+ * r² = −1/2, and N = 0 a root of d² − A²·d + A², neither of which is a square mod P
+ * (test/unit/cpace.test.ts checks both, and this function against the two-exponentiation
+ * formula and the draft's vectors).
+ */
 export function elligator2(r: bigint): Uint8Array {
-  const v = mod(-A * modPow(mod(1n + Z * r * r), P - 2n));
-  const gv = mod(v * v * v + A * v * v + v);
-  const legendre = modPow(gv, (P - 1n) / 2n);
-  // epsilon = 1 (gv a square, or 0): u = v; epsilon = -1: u = -v - A.
-  const u = legendre === P - 1n ? mod(-v - A) : v;
-  return encodeU(u);
+  const s = (r * r) % P;
+  const w = (2n * s) % P;
+  const d = (w + 1n) % P;
+  const d2 = (d * d) % P;
+  const n = mod(A * ((A2 * w - d2) % P));
+  const x = (((n * d2) % P) * d) % P;
+  let y = pow22523(x);
+  const q = (((y * y) % P) * x) % P; // x^((P−1)/4): 1 or −1 when x is a square, ±√−1 when not
+  if (q === P - 1n || q === P - SQRT_M1) y = (y * SQRT_M1) % P;
+  const square = q === 1n || q === P - 1n;
+  let u = (((((A * n) % P) * d2) % P) * ((y * y) % P)) % P;
+  if (!square) u = (((u * s) % P) * UFACTOR) % P;
+  return encodeU(mod(-u));
 }
 
 /** calculate_generator: the password-dependent base point for this session. */
