@@ -11,12 +11,13 @@
  * test/unit/cpace.test.ts). The scalar multiplications are the runtime's native X25519
  * (primitives.ts), which clamps the scalar and ignores bit 255 of u as RFC 7748 requires.
  *
- * Elligator 2 here is the draft's Appendix A.5 map on BigInt with a single exponentiation (see
- * elligator2): it runs in time that does not depend on the password beyond BigInt's own
- * arithmetic, which is not constant-time; the generator is computed once per handshake, on the
- * local machine only, and never cached: it depends on the session id, as CPace requires.
+ * Elligator 2 here is the draft's Appendix A.5 map with a single exponentiation (see
+ * elligator2), done by the runtime's constant-time modular exponentiation; the few other field
+ * operations are on BigInt, which is not constant-time. The generator is computed once per
+ * handshake, on the local machine only, and never cached: it depends on the session id, as
+ * CPace requires.
  */
-import { createHash } from "node:crypto";
+import { createDiffieHellman, createHash, type DiffieHellman } from "node:crypto";
 
 export const DSI = new TextEncoder().encode("CPace255");
 export const DSI_ISK = new TextEncoder().encode("CPace255_ISK");
@@ -99,6 +100,44 @@ function pow22523(z: bigint): bigint {
   return (sqn(z250, 2) * z) % P;
 }
 
+/** A 256-bit big-endian buffer. */
+function be32(x: bigint): Buffer {
+  return Buffer.from(x.toString(16).padStart(64, "0"), "hex");
+}
+
+/**
+ * The same power natively: a finite-field Diffie-Hellman object over the prime P whose "private
+ * key" is the public exponent (P−5)/8 computes computeSecret(x) = x^((P−5)/8) mod P: slightly
+ * faster than the chain on BigInt (about 10 %, conversions included) and, above all, by the
+ * runtime's constant-time modular exponentiation, whose time does not depend on x, which is
+ * derived from the password; BigInt's does. Made once per process: it holds only P and that
+ * exponent, nothing derived from a password. undefined when the runtime refuses it, or for
+ * x = 1 or P − 1, which it refuses as a DH public value (pow22523 then does it).
+ */
+let field: DiffieHellman | null | undefined;
+function pow22523Native(x: bigint): bigint | undefined {
+  if (field === undefined) {
+    try {
+      field = createDiffieHellman(be32(P), Buffer.from([2]));
+      field.setPrivateKey(be32((P - 5n) / 8n));
+    } catch {
+      field = null;
+    }
+  }
+  if (!field) return undefined;
+  const base = be32(x);
+  try {
+    const y = field.computeSecret(base);
+    const out = BigInt(`0x${y.toString("hex")}`);
+    y.fill(0);
+    return out;
+  } catch {
+    return undefined;
+  } finally {
+    base.fill(0);
+  }
+}
+
 /** √−1 mod P (2^((P−1)/4)). */
 const SQRT_M1 = 19681161376707505956807079304988542015446066515923890162744021073123829784752n;
 /** 2 / √−1 = −2·√−1: turns the non-square branch's root into u = −v − A (see elligator2). */
@@ -107,17 +146,19 @@ const A2 = (A * A) % P;
 
 /** RFC 7748 decodeUCoordinate for 255 bits: little-endian, bit 255 cleared. */
 function decodeU(b: Uint8Array): bigint {
-  let x = 0n;
-  for (let i = 31; i >= 0; i--) x = (x << 8n) | BigInt(i === 31 ? b[i]! & 0x7f : b[i]!);
+  const be = Buffer.from(b.subarray(0, 32)).reverse();
+  be[0]! &= 0x7f;
+  const x = BigInt(`0x${be.toString("hex")}`);
+  be.fill(0);
   return x;
 }
 
+/** RFC 7748 encodeUCoordinate of a reduced x: 32 bytes little-endian. */
 function encodeU(x: bigint): Uint8Array {
+  const be = be32(x);
   const out = new Uint8Array(32);
-  for (let i = 0; i < 32; i++) {
-    out[i] = Number(x & 0xffn);
-    x >>= 8n;
-  }
+  for (let i = 0; i < 32; i++) out[i] = be[31 - i]!;
+  be.fill(0);
   return out;
 }
 
@@ -133,16 +174,16 @@ function encodeU(x: bigint): Uint8Array {
  * v = −A·N·d²·y² and −v − A = −2r²·A/d = −UFACTOR·r²·A·N·d²·y². x is never 0: d = 0 needs
  * r² = −1/2, and N = 0 a root of d² − A²·d + A², neither of which is a square mod P
  * (test/unit/cpace.test.ts checks both, and this function against the two-exponentiation
- * formula and the draft's vectors).
+ * formula and the draft's vectors). `native: false` uses the BigInt chain only (tests compare).
  */
-export function elligator2(r: bigint): Uint8Array {
+export function elligator2(r: bigint, native = true): Uint8Array {
   const s = (r * r) % P;
   const w = (2n * s) % P;
   const d = (w + 1n) % P;
   const d2 = (d * d) % P;
   const n = mod(A * ((A2 * w - d2) % P));
   const x = (((n * d2) % P) * d) % P;
-  let y = pow22523(x);
+  let y = (native ? pow22523Native(x) : undefined) ?? pow22523(x);
   const q = (((y * y) % P) * x) % P; // x^((P−1)/4): 1 or −1 when x is a square, ±√−1 when not
   if (q === P - 1n || q === P - SQRT_M1) y = (y * SQRT_M1) % P;
   const square = q === 1n || q === P - 1n;

@@ -41,7 +41,7 @@ describe("CPace X25519 SHA-512, draft Appendix B.1", () => {
   });
 });
 
-describe("Elligator 2 with one exponentiation", () => {
+describe("Elligator 2 with one exponentiation, native and on BigInt", () => {
   const P = (1n << 255n) - 19n;
   const A = 486662n;
   const modPow = (b: bigint, e: bigint) => {
@@ -76,6 +76,7 @@ describe("Elligator 2 with one exponentiation", () => {
     let nonSquare = 0;
     for (const r of inputs) {
       expect(toHex(elligator2(r))).toBe(reference(r));
+      expect(toHex(elligator2(r, false))).toBe(reference(r));
       const v = mod(-A * modPow(mod(1n + 2n * r * r), P - 2n));
       if (legendre(v * v * v + A * v * v + v) === P - 1n) nonSquare++;
     }
@@ -83,4 +84,18 @@ describe("Elligator 2 with one exponentiation", () => {
     expect(nonSquare).toBeGreaterThan(100);
     expect(nonSquare).toBeLessThan(inputs.length - 100);
   });
+});
+
+test("x25519Raw reuses a scalar's key object only while its array still holds that scalar", () => {
+  const g = hex(v.g);
+  const scalar = hex(v.ya);
+  expect(toHex(x25519Raw(scalar, g))).toBe(v.Ya);
+  expect(toHex(x25519Raw(scalar, hex(v.Yb)))).toBe(v.K);
+  // The same array, another scalar (as a reused buffer would be): the other scalar's results.
+  scalar.set(hex(v.yb));
+  expect(toHex(x25519Raw(scalar, g))).toBe(v.Yb);
+  expect(toHex(x25519Raw(scalar, hex(v.Ya)))).toBe(v.K);
+  // Zeroed after use, as the handshake does: no longer the old key.
+  scalar.fill(0);
+  expect(toHex(x25519Raw(scalar, g))).not.toBe(v.Yb);
 });
