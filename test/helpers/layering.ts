@@ -93,7 +93,7 @@ const PURE_BUILTINS = new Set(["node:crypto", "node:util", "node:path", "node:bu
 
 /** Reading a clock, sleeping or drawing randomness: forbidden in the pure layers' code. */
 export const FORBIDDEN_CALLS = [/\bDate\.now\b/, /\bnew Date\(\s*\)/, /\bperformance\.now\b/, /\bMath\.random\b/, /\bsetTimeout\b/, /\bsetInterval\b/, /\bsetImmediate\b/, /\bgetRandomValues\b/, /\brandomBytes\b/, /\brandomUUID\b/, /\bBun\./, /\bprocess\./];
-export const NO_CALLS_LAYERS: Layer[] = ["core", "wire", "filter", "crypto"];
+export const NO_CALLS_LAYERS: Layer[] = ["core", "wire", "filter", "crypto", "config", "version"];
 
 /** Every layer `layer` may depend on, itself excluded. */
 export function reach(layer: Layer): Set<Layer> {
