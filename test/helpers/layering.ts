@@ -18,20 +18,34 @@
  *   log          log.ts                                         log levels, sinks, repeat folding
  *   version      version.ts                                     the version string
  *
- * A layer may depend on the layers of ALLOWED below, and on what those may depend on
- * (transitively), never upwards and never in a cycle. Every kind of reference counts, also the
+ * The graph (ALLOWED below; a layer may also use whatever the layers it may use may use):
+ *
+ *   main → daemon → control → io → core → config → filter
+ *               ↘────────────↗     ↘ wire, crypto
+ *   io → config-load → config (the root hook helper reads the configuration again); io → log, version
+ *   main → filter (the `filter` subcommand); daemon, control, main → config-load
+ *
+ * control sits on io (its listeners use io's sockets), never the reverse; the core neither logs
+ * nor reads files: it returns events, and takes its configuration as values. Never upwards,
+ * never in a cycle: a cycle between two layers is reported as such, with the file edges that
+ * close it; a longer one needs an edge the graph forbids, which is reported. Every kind of
+ * reference counts, also the
  * type-only ones: `import`, `import type`, `export … from`, `import()` (also in type positions),
  * `require()` and a module started by path (`new URL("../x.ts", import.meta.url)`). A type-only
  * import costs nothing at run time, but it ties the two layers' code together as much as any
  * other and closes a cycle just the same.
  *
- * Modules from outside the tree: the pure layers (core, wire, filter, crypto, config, log,
- * version) may use only the packages listed in EXTERNAL; in particular never Bun (`bun`,
- * `bun:*`) nor a Node built-in with I/O. `node:crypto` is allowed in crypto/ only (hashes,
- * HMAC, HKDF, X25519, scrypt, AES-GCM: functions of their inputs; randomness is the caller's,
- * and the call check below forbids drawing it). The shell layers (main, daemon, control, io) may
- * use any. Purity is also checked transitively: nothing a core or wire file reaches, by any chain
- * of imports, may be Bun or an I/O built-in.
+ * Modules from outside the tree: the layers below the shell (core, wire, filter, crypto,
+ * config, config-load, log, version) may use only the packages listed in EXTERNAL; in
+ * particular never Bun (`bun`, `bun:*`), and a Node built-in with I/O only in config-load
+ * (`node:fs`: it is the file of config/ that reads files). `node:crypto` is allowed in crypto/
+ * only (hashes, HMAC, HKDF, X25519, scrypt, AES-GCM, a modular exponentiation: functions of
+ * their inputs; randomness is the caller's, and the call check forbids drawing it). The shell
+ * layers (main, daemon, control, io) may use any. Purity is also checked transitively: nothing
+ * a core or wire file reaches, by any chain of imports, may be Bun or an I/O built-in.
+ *
+ * The call check: the code of core, wire, filter, crypto, config and version reads no clock,
+ * sets no timer, draws no randomness and touches neither `Bun` nor `process` (FORBIDDEN_CALLS).
  */
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { builtinModules } from "node:module";
