@@ -110,9 +110,9 @@ function be32(x: bigint): Buffer {
  * key" is the public exponent (P−5)/8 computes computeSecret(x) = x^((P−5)/8) mod P. About as
  * fast as the chain on BigInt (within ±10 %, either way, on the shared development machine),
  * but by the runtime's constant-time modular exponentiation, whose time does not depend on x,
- * which is derived from the password; BigInt's does. Made once per process: it holds only P and that
- * exponent, nothing derived from a password. undefined when the runtime refuses it, or for
- * x = 1 or P − 1, which it refuses as a DH public value (pow22523 then does it).
+ * which is derived from the password; BigInt's does. Made once per process: it holds only P
+ * and that exponent, nothing derived from a password. undefined when the runtime refuses it, or
+ * for x = 1 or P − 1, which it refuses as a DH public value (pow22523 then does it).
  */
 let field: DiffieHellman | null | undefined;
 function pow22523Native(x: bigint): bigint | undefined {
