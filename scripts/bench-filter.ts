@@ -9,7 +9,11 @@
 import { compileFilterRules, FilterTable } from "../src/core/filters.ts";
 import type { Link } from "../src/core/link.ts";
 import { createAead } from "../src/crypto/aead.ts";
+import { installNativeAead } from "../src/io/libcrypto.ts";
 import { icmp, ipv4, ipv6, tcp, udp } from "../test/helpers/packets.ts";
+
+// The data path as the daemon runs it: libcrypto when the system has it.
+installNativeAead();
 
 /** A typical list: VoIP, SSH, games, a host, a subnet, SYNs, DNS over IPv6, ICMPv6, big HTTPS, DSCP EF. */
 export const FILTER_LIST = [

@@ -6,13 +6,20 @@
  * seal of a 1400-byte packet (unchanged by v2). The machine may be shared: compare the columns
  * of one run, not runs with each other.
  *
- *   bun scripts/bench-handshake.ts [--runs 300]
- * Also part of `npm run bench` (scenario H).
+ *   bun scripts/bench-handshake.ts [--runs 300] [--against DIR]
+ * Also part of `npm run bench` (scenario H). `--against DIR` also times, interleaved in the same
+ * run, the v2 handshake of another checkout (e.g. `git archive main src | tar -x -C DIR` with
+ * node_modules linked in): a before/after comparison on one noisy machine.
  */
+import { resolve } from "node:path";
 import { createAead } from "../src/crypto/aead.ts";
-import { consumeConfirm, consumeResp, cookie, createChallenge, createHello, createInit, createResp, handshakeSecrets, helloNonce, parseChallenge, parseInit } from "../src/core/handshake.ts";
+import { installNativeAead } from "../src/io/libcrypto.ts";
+import * as handshake from "../src/core/handshake.ts";
 import { Session } from "../src/core/session.ts";
 import { hkdf, hmac, sha256, x25519, x25519KeyPair } from "../src/crypto/primitives.ts";
+
+// The data path as the daemon runs it: libcrypto when the system has it.
+installNativeAead();
 
 export interface HandshakeMetric {
   name: string;
@@ -27,16 +34,18 @@ function median(xs: number[]): number {
 
 const rand = (n: number) => crypto.getRandomValues(new Uint8Array(n));
 
-/** One v2 handshake, both ends, from HELLO to the verified CONFIRM. */
-function v2Handshake(secrets: ReturnType<typeof handshakeSecrets>, prs: Uint8Array, salt: Uint8Array, cookieKey: Uint8Array): void {
-  const hello = createHello(rand(16));
-  const nonce = helloNonce(hello)!;
-  const ch = parseChallenge(createChallenge(nonce, cookie(cookieKey, 0, "192.0.2.1", 40000, nonce), salt))!;
-  const sent = createInit(secrets, prs, ch, 1, false, rand(32))!;
-  const init = parseInit(sent.message)!;
-  const resp = createResp(secrets, prs, sent.message, init, 2, 7, false, rand(32), 0)!;
-  const r = consumeResp(secrets, sent, resp.message, 9, 0)!;
-  if (consumeConfirm(resp.confirm, r.confirm) !== 9) throw new Error("handshake failed");
+type Handshake = typeof handshake;
+
+/** One v2 handshake, both ends, from HELLO to the verified CONFIRM, with the functions of `h`. */
+function v2Handshake(h: Handshake, secrets: handshake.HandshakeSecrets, prs: Uint8Array, salt: Uint8Array, cookieKey: Uint8Array): void {
+  const hello = h.createHello(rand(16));
+  const nonce = h.helloNonce(hello)!;
+  const ch = h.parseChallenge(h.createChallenge(nonce, h.cookie(cookieKey, 0, "192.0.2.1", 40000, nonce), salt))!;
+  const sent = h.createInit(secrets, prs, ch, 1, false, rand(32))!;
+  const init = h.parseInit(sent.message)!;
+  const resp = h.createResp(secrets, prs, sent.message, init, 2, 7, false, rand(32), 0)!;
+  const r = h.consumeResp(secrets, sent, resp.message, 9, 0)!;
+  if (h.consumeConfirm(resp.confirm, r.confirm) !== 9) throw new Error("handshake failed");
 }
 
 /** What v1 computed per handshake (docs of protocol v1): for comparison only. */
@@ -52,8 +61,10 @@ function v1Operations(macKey: Uint8Array, psk: Uint8Array): void {
   for (const shared of [x25519(r.privateKey, i.publicKey)!, x25519(i.privateKey, r.publicKey)!]) hkdf(shared, psk, sha256(initMsg, respMsg), 64);
 }
 
-export function handshakeBench(runs = 300): HandshakeMetric[] {
-  const secrets = handshakeSecrets("bench password", "aes-256-gcm");
+/** `against`: another checkout's handshake module, timed beside this one (see the header). */
+export function handshakeBench(runs = 300, against?: { dir: string; h: Handshake }): HandshakeMetric[] {
+  const secrets = handshake.handshakeSecrets("bench password", "aes-256-gcm");
+  const otherSecrets = against?.h.handshakeSecrets("bench password", "aes-256-gcm");
   const salt = rand(16);
   const t0 = performance.now();
   const prs = secrets.crypto.stretch(secrets.password, salt);
@@ -61,19 +72,23 @@ export function handshakeBench(runs = 300): HandshakeMetric[] {
   const cookieKey = rand(32);
   const psk = rand(32);
   const macKey = rand(32);
-  for (let i = 0; i < 20; i++) {
-    v2Handshake(secrets, prs, salt, cookieKey);
-    v1Operations(macKey, psk);
-  }
   const v2: number[] = [];
   const v1: number[] = [];
-  for (let i = 0; i < runs; i++) {
+  const other: number[] = [];
+  for (let i = -20; i < runs; i++) {
+    // The first 20 rounds warm up and are not counted.
+    const keep = (xs: number[], t: number) => i >= 0 && xs.push(performance.now() - t);
     let t = performance.now();
-    v2Handshake(secrets, prs, salt, cookieKey);
-    v2.push(performance.now() - t);
+    v2Handshake(handshake, secrets, prs, salt, cookieKey);
+    keep(v2, t);
     t = performance.now();
     v1Operations(macKey, psk);
-    v1.push(performance.now() - t);
+    keep(v1, t);
+    if (against && otherSecrets) {
+      t = performance.now();
+      v2Handshake(against.h, otherSecrets, prs, salt, cookieKey);
+      keep(other, t);
+    }
   }
   // The data path: one AES-256-GCM seal of a 1400-byte packet, as the tunnel does it.
   const s = new Session(1, 2, createAead("aes-256-gcm", rand(32)), createAead("aes-256-gcm", rand(32)), 0, true, 0);
@@ -87,12 +102,18 @@ export function handshakeBench(runs = 300): HandshakeMetric[] {
   return [
     { name: "v2 handshake, both ends (CPace: 4 X25519, 2 Elligator 2), median", value: Number(median(v2).toFixed(3)), unit: "ms" },
     { name: "v1 handshake operations, both ends (2 key pairs, 2 DH), median, same run", value: Number(median(v1).toFixed(3)), unit: "ms" },
+    ...(against ? [{ name: `v2 handshake of ${against.dir}, median, same run`, value: Number(median(other).toFixed(3)), unit: "ms" }] : []),
     { name: "password stretching (scrypt N=2^14 r=8, once per server salt)", value: Number(stretchMs.toFixed(1)), unit: "ms" },
     { name: "data path: AES-256-GCM seal of a 1400-byte packet", value: Number(sealUs.toFixed(2)), unit: "µs" },
   ];
 }
 
 if (import.meta.main) {
-  const i = process.argv.indexOf("--runs");
-  for (const m of handshakeBench(i > 0 ? Number(process.argv[i + 1]) : 300)) console.log(`${m.name}: ${m.value} ${m.unit ?? ""}`);
+  const arg = (name: string) => {
+    const i = process.argv.indexOf(name);
+    return i > 0 ? process.argv[i + 1] : undefined;
+  };
+  const dir = arg("--against");
+  const against = dir ? { dir, h: (await import(resolve(dir, "src/core/handshake.ts"))) as Handshake } : undefined;
+  for (const m of handshakeBench(Number(arg("--runs") ?? 300), against)) console.log(`${m.name}: ${m.value} ${m.unit ?? ""}`);
 }

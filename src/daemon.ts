@@ -15,6 +15,7 @@ import { STATUS_TEXT } from "./core/link.ts";
 import { tunnelMtu } from "./core/mtu.ts";
 import { type PeerAddress, Tunnel, type TunnelEvent } from "./core/tunnel.ts";
 import { aeadBackend } from "./crypto/aead.ts";
+import { installNativeAead } from "./io/libcrypto.ts";
 import { type ControlServer, ControlStartError, listenersOf, startControl } from "./control/server.ts";
 import { HookHelperClient } from "./io/hook-client.ts";
 import { HookRunner, hookEnv } from "./io/hooks.ts";
@@ -144,6 +145,7 @@ export async function startDaemon(config: Config, options: CliOptions, log: Logg
       return prs;
     },
   };
+  installNativeAead();
   log.debug("protocol", `${g.cipher} from ${aeadBackend(g.cipher)}`);
 
   let tun: TunDevice;

@@ -3,7 +3,7 @@
  * section name (a renamed section is one link removed and another added). Pure: the daemon
  * applies the result (src/reload.ts).
  *
- * Unlike the C MLVPN (reference §1.6), a link whose addresses did not change is never bounced,
+ * Unlike the C MLVPN (README.md, "Reload"), a link whose addresses did not change is never bounced,
  * address changes really take effect (new socket, new handshake), and timeout is reloaded too.
  */
 import { GENERAL_DOCS } from "./reference.ts";

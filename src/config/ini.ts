@@ -2,8 +2,9 @@
  * Reader for MLVPN's INI dialect.
  *
  * Every file the C MLVPN 2.3.5 accepts means the same here, except where the C parser silently
- * changes what the user wrote (reference §1.1, §12 #22). There we do the sane thing and warn,
- * naming the line and what the C program would have read:
+ * changes what the user wrote (README.md, "Where mlvpn reads a file differently from the C
+ * MLVPN"). There we do the sane thing and warn, naming the line and what the C program would
+ * have read:
  *   - unquoted spaces inside a value are kept (C deletes them: `a b` → `ab`);
  *   - a tab next to a key is whitespace (C keeps it in the key, which then never matches);
  *   - `key = [::1]` is a key/value line (C takes any line with `[`…`]` as a section header);

@@ -2,12 +2,12 @@
  * The `/status` JSON document: the contract shared by the control server (which builds it), the
  * live status page and `mlvpn status` (which read it), and existing MLVPN dashboards.
  *
- * Every field of the C MLVPN 2.3.5 (reference §9.1) keeps its name and JSON type; unlike C the
+ * Every field of the C MLVPN 2.3.5 (docs/c-mlvpn.md, "Control interface") keeps its name and JSON type; unlike C the
  * values are real (pid, version, configured bandwidth) and strings are escaped. Our own fields
  * are added next to them; the C ones are never renamed or retyped.
  */
 
-/** MLVPN's state texts (reference §4.1). */
+/** MLVPN's state texts (docs/c-mlvpn.md, "Link states"). */
 export type LinkStatusText = "disconnected" | "waiting peer" | "connected" | "lossy link" | "slow link";
 
 export interface StatusTunnel {

@@ -3,7 +3,7 @@
  * `status`, `metrics`, `quit`) and HTTP/1.1 requests (`GET /status`, `GET /metrics`, `GET /`).
  * src/control/server.ts does the I/O and enforces the limits.
  *
- * Unlike C (reference §9, §12 #13): the unknown-command error is valid JSON, `quit` really says
+ * Unlike C (docs/c-mlvpn.md, "Control interface" and "Weaknesses" #13): the unknown-command error is valid JSON, `quit` really says
  * `bye.`, HTTP errors carry proper status codes, and every reply has a Content-Length.
  */
 

@@ -14,7 +14,7 @@
  * do not fit the kernel buffer wait for `drain`, a client over its budget is cut off, and a flood
  * of requests waits its turn instead of taking the event loop from the packets.
  *
- * Unix socket clients speak lines (`status`, `metrics`, `quit`; reference §9), or HTTP when
+ * Unix socket clients speak lines (`status`, `metrics`, `quit`; docs/c-mlvpn.md, "Control interface"), or HTTP when
  * their first line is an HTTP request line (so `curl --unix-socket` works too). The HTTP
  * listener speaks HTTP only; one request per connection.
  */

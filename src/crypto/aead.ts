@@ -6,14 +6,15 @@
  * counter (Session enforces that).
  *
  * Implementations, fastest first (docs/performance.md):
- * - the system's libcrypto through FFI (libcrypto.ts): AES-256-GCM and ChaCha20-Poly1305, one
- *   cipher context per key, no allocation per packet;
+ * - a native backend when the shell installed one (useNativeAead): the system's libcrypto
+ *   through FFI (src/io/libcrypto.ts), AES-256-GCM and ChaCha20-Poly1305, one cipher context per
+ *   key, no allocation per packet. It is injected because loading a library is I/O, which this
+ *   layer does not do (test/helpers/layering.ts);
  * - without it, AES-256-GCM from the runtime's `node:crypto` (a cipher object per packet) and
  *   ChaCha20-Poly1305 from `@noble/ciphers` (pure JS, for CPUs without AES instructions).
  */
 import { chacha20poly1305 } from "@noble/ciphers/chacha.js";
 import { type KeyObject, createCipheriv, createDecipheriv, createSecretKey } from "node:crypto";
-import { NativeAead } from "./libcrypto.ts";
 import { writeNonce } from "./nonce.ts";
 
 export const TAG_SIZE = 16;
@@ -111,16 +112,31 @@ class ChaCha implements Aead {
   }
 }
 
-/** Which implementation createAead uses for a cipher ("libcrypto" when the system has one). */
+/** A native implementation for a cipher and key, or undefined when it has none. */
+export type NativeAeadFactory = (cipher: CipherName, key: Uint8Array) => Aead | undefined;
+
+/**
+ * The process's native backend. One per process, set once by the shell at start-up (the daemon
+ * calls src/io/libcrypto.ts installNativeAead) so that the core, which creates the sessions'
+ * AEADs, needs no port for it: a backend changes speed only, never a byte of output.
+ */
+let native: NativeAeadFactory | undefined;
+
+/** Installs the native backend createAead prefers; undefined goes back to the fallbacks. */
+export function useNativeAead(factory: NativeAeadFactory | undefined): void {
+  native = factory;
+}
+
+/** Which implementation createAead uses for a cipher ("libcrypto" when a native backend is installed and has it). */
 export function aeadBackend(cipher: CipherName): "libcrypto" | "node:crypto" | "noble" {
-  if (NativeAead.create(cipher, new Uint8Array(32))) return "libcrypto";
+  if (native?.(cipher, new Uint8Array(32))) return "libcrypto";
   return cipher === "aes-256-gcm" ? "node:crypto" : "noble";
 }
 
-/** `native: false` forces the fallback implementations (tests compare both). */
-export function createAead(cipher: CipherName, key: Uint8Array, native = true): Aead {
+/** `useNative: false` forces the fallback implementations (tests compare both). */
+export function createAead(cipher: CipherName, key: Uint8Array, useNative = true): Aead {
   if (key.length !== 32) throw new RangeError(`AEAD key must be 32 bytes, got ${key.length}`);
-  const fast = native ? NativeAead.create(cipher, key) : undefined;
+  const fast = useNative ? native?.(cipher, key) : undefined;
   if (fast) return fast;
   return cipher === "aes-256-gcm" ? new AesGcm(key) : new ChaCha(key);
 }

@@ -7,11 +7,12 @@
  * Errors are FilterError: a message, the offending token and its position. docs/filters.md
  * lists what is supported and how it matches tcpdump.
  */
-import { Compiler, generateList, type LinkType, lastMatchHitEnd, type ListPred, type Pred, runPred } from "./compile.ts";
+import { generateList, type LinkType, lastMatchHitEnd, type ListPred, type Pred, runPred } from "./codegen.ts";
+import { Compiler } from "./compile.ts";
 import { formatFilter, parseFilter } from "./parser.ts";
 
 export { FilterError } from "./lexer.ts";
-export type { LinkType } from "./compile.ts";
+export type { LinkType } from "./codegen.ts";
 
 export interface PacketFilter {
   /** The expression as written. */

@@ -3,7 +3,7 @@
  * Link types: raw IP (101, and 12/14 as some systems write it), Ethernet (1), Linux cooked
  * captures SLL (113) and SLL2 (276).
  */
-import type { LinkType } from "./compile.ts";
+import type { LinkType } from "./codegen.ts";
 
 export interface PcapRecord {
   /** The captured bytes (may be fewer than `length`). */

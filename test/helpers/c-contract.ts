@@ -1,7 +1,7 @@
 /**
- * The C MLVPN's /status contract (reference §9.1): every field and its JSON type, so that a
- * document can be checked the way an existing dashboard reads it. "integer" is a number the C
- * program printed with %d/%u.
+ * The C MLVPN's /status contract (README.md, "`/status` fields", column C): every field and its
+ * JSON type, so that a document can be checked the way an existing dashboard reads it.
+ * "integer" is a number the C program printed with %d/%u.
  */
 type JsonType = "string" | "integer" | "object" | "array";
 

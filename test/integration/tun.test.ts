@@ -174,7 +174,7 @@ describe.skipIf(skipReason !== "")("tun/tap devices (root, private network names
     let f: Fixture;
     let dev = "";
     beforeAll(async () => {
-      // A 4096-packet queue (bun-io.md §7: 1000–4096) absorbs ~100 ms of descheduling at 40 k pps on a busy CI box.
+      // A 4096-packet queue (docs/bun-runtime.md, "Reading the tun device") absorbs ~100 ms of descheduling at 40 k pps on a busy CI box.
       f = start(["serve", "--name", "mlvt%d", "--kind", "tun", "--mtu", "1400", "--txq", "4096", "--up"]);
       dev = String((await f.next("ready", 10_000)).name);
     }, 15_000);

@@ -3,9 +3,10 @@
  * (node:crypto, @noble/ciphers) must produce the same messages and accept each other's, in place,
  * on views at any offset; any change to header, payload or tag must be refused.
  */
-import { expect, test } from "bun:test";
+import { beforeAll, expect, test } from "bun:test";
 import { existsSync } from "node:fs";
-import { aeadBackend, type CipherName, createAead, TAG_SIZE } from "../../src/crypto/aead.ts";
+import { aeadBackend, type CipherName, createAead, TAG_SIZE, useNativeAead } from "../../src/crypto/aead.ts";
+import { installNativeAead } from "../../src/io/libcrypto.ts";
 import { SeededRandom } from "../helpers/random.ts";
 
 const CIPHERS: CipherName[] = ["aes-256-gcm", "chacha20poly1305"];
@@ -20,6 +21,19 @@ function message(aadLen: number, plainLen: number, offset: number): { buf: Uint8
   rnd.fill(buf.subarray(0, aadLen + plainLen));
   return { buf, plain: buf.slice(aadLen, aadLen + plainLen) };
 }
+
+// As the daemon does at start-up (src/daemon.ts).
+beforeAll(installNativeAead);
+
+test("without an installed native backend, createAead uses the fallbacks", () => {
+  useNativeAead(undefined);
+  try {
+    expect(aeadBackend("aes-256-gcm")).toBe("node:crypto");
+    expect(aeadBackend("chacha20poly1305")).toBe("noble");
+  } finally {
+    installNativeAead();
+  }
+});
 
 test("the libcrypto backend is used when the system has libcrypto", () => {
   const dirs = ["/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib", "/lib"];

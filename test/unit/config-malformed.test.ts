@@ -1,7 +1,8 @@
 /**
  * Malformed and surprising configurations: each case asserts the exit code of `mlvpn -t` and the
  * exact `file:line: severity: [section] key…` start of the message. Where the C MLVPN silently
- * reads something else, we must say so (reference §1.1, §12 #22).
+ * reads something else, we must say so (README.md, "Where mlvpn reads a file differently from
+ * the C MLVPN").
  */
 import { afterAll, describe, expect, test } from "bun:test";
 import { runMain, tempDir, writeConfig } from "../helpers/run.ts";

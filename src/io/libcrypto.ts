@@ -6,11 +6,16 @@
  * cipher object per packet, and it also gives ChaCha20-Poly1305 natively (Bun's node:crypto has
  * none; the pure-JS fallback costs ~37 µs per packet). docs/performance.md has the measurements.
  *
- * Optional: without a loadable libcrypto (a router without OpenSSL) aead.ts falls back to
- * node:crypto and @noble/ciphers. MLVPN_LIBCRYPTO names the library to load, or "off".
+ * Optional: without a loadable libcrypto (a router without OpenSSL) src/crypto/aead.ts falls
+ * back to node:crypto and @noble/ciphers. MLVPN_LIBCRYPTO names the library to load, or "off".
+ *
+ * It lives in the shell because it loads a library and reads the environment; the pure crypto
+ * layer only knows the Aead interface, and the daemon installs this backend at start-up
+ * (installNativeAead), as do the benchmarks and the tests that compare implementations.
  */
 import { dlopen, FFIType, type Pointer, ptr } from "bun:ffi";
-import { writeNonce } from "./nonce.ts";
+import { type Aead, type CipherName, useNativeAead } from "../crypto/aead.ts";
+import { writeNonce } from "../crypto/nonce.ts";
 
 const SYMBOLS = {
   EVP_CIPHER_CTX_new: { args: [], returns: FFIType.ptr },
@@ -60,7 +65,7 @@ const contexts = new FinalizationRegistry<Pointer>((ctx) => lib?.EVP_CIPHER_CTX_
  * One key in one direction. `seal` and `open` work in place on `buf`: associated data
  * buf[0, aadLen), then the payload, then the 16-byte tag.
  */
-export class NativeAead {
+export class NativeAead implements Aead {
   private readonly nonce = new Uint8Array(new ArrayBuffer(12));
   private readonly outLen = new Int32Array(new ArrayBuffer(4));
   private readonly tag = new Uint8Array(new ArrayBuffer(TAG));
@@ -72,7 +77,7 @@ export class NativeAead {
   ) {}
 
   /** undefined when libcrypto is unavailable or lacks the cipher. */
-  static create(cipher: "aes-256-gcm" | "chacha20poly1305", key: Uint8Array): NativeAead | undefined {
+  static create(cipher: CipherName, key: Uint8Array): NativeAead | undefined {
     const l = load();
     if (!l) return undefined;
     const evp = cipher === "aes-256-gcm" ? l.EVP_aes_256_gcm() : l.EVP_chacha20_poly1305();
@@ -117,4 +122,14 @@ export class NativeAead {
     if (l.EVP_CIPHER_CTX_ctrl(dec, CTRL_SET_TAG, TAG, tag) !== 1) return false;
     return l.EVP_DecryptFinal_ex(dec, at(p, aadLen + ctLen), outLen) === 1;
   }
+}
+
+/** The native AEAD for a cipher and key; undefined without libcrypto or without that cipher. */
+export function nativeAead(cipher: CipherName, key: Uint8Array): Aead | undefined {
+  return NativeAead.create(cipher, key);
+}
+
+/** Makes createAead (src/crypto/aead.ts) prefer libcrypto from now on, in this process. */
+export function installNativeAead(): void {
+  useNativeAead(nativeAead);
 }
