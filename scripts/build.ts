@@ -18,7 +18,7 @@ import { MAX_PACKED_BYTES } from "./pack.ts";
 
 const ROOT = join(import.meta.dir, "..");
 const ENTRY = join(ROOT, "src", "mlvpn.ts");
-// Worker entry files must be compiled in as extra entrypoints (bun-io.md §5).
+// Worker entry files must be compiled in as extra entrypoints (docs/bun-runtime.md, "Compiled binaries").
 const WORKERS = [join(ROOT, "src", "io", "tun-poll-worker.ts")];
 const DIST = join(ROOT, "dist");
 

@@ -1,5 +1,5 @@
 /**
- * Command line of mlvpn(1), as the C MLVPN 2.3.5 reads it (reference §2.1), plus our `--check`
+ * Command line of mlvpn(1), as the C MLVPN 2.3.5 reads it (docs/c-mlvpn.md, "Command line"), plus our `--check`
  * and `--format`. getopt_long rules: `-c FILE`, `-cFILE`, `--config FILE`, `--config=FILE`,
  * bundled flags (`-vv`, `-tc FILE`), `--` ends the options.
  *
@@ -20,7 +20,7 @@ export interface CliOptions {
   /** Log to stderr instead of syslog (`--debug` or any `-D`). */
   debug: boolean;
   debugTokens: string[];
-  /** 2 by default; `-v` adds one, `-q` takes one away (reference §11.1). */
+  /** 2 by default; `-v` adds one, `-q` takes one away (docs/c-mlvpn.md, "Logging"). */
   verbosity: number;
   yesRunAsRoot: boolean;
   check: boolean;

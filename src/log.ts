@@ -1,5 +1,5 @@
 /**
- * Logging as the C MLVPN does it (reference §11.1). Warnings always show; info at verbosity ≥ 2
+ * Logging as the C MLVPN does it (docs/c-mlvpn.md, "Logging"). Warnings always show; info at verbosity ≥ 2
  * (the default); debug at ≥ 3, or at 2 for the tokens given with -D. Where lines go is a sink:
  * `lineSink` writes the `--debug` format `YYYY-MM-DDTHH:MM:SS [LEVL/token] message`, and
  * src/io/syslog.ts sends to syslog.

@@ -1,7 +1,7 @@
 /**
  * SIGHUP: read the configuration file again and apply what changed to the running tunnel.
  *
- * Unlike the C MLVPN (reference §1.6, §12 #15): a file that does not validate is refused as a
+ * Unlike the C MLVPN (README "Reload"; docs/c-mlvpn.md, "Weaknesses" #15): a file that does not validate is refused as a
  * whole and the tunnel keeps running as it was; links whose settings did not change are not
  * touched; a changed address or port really gets a new socket and a new handshake; timeout is
  * reloaded too. Keys read only at start-up are named in one "needs restart" warning.
