@@ -6,8 +6,8 @@
  * - send failures met while the core was sending are reported to it now, after its input, so
  *   that the core is never re-entered from its own output;
  * - a change of the links' states is told to the service manager once per batch;
- * - the one timer is set to the core's next deadline, and moved only when that deadline comes
- *   earlier: when idle, the process sleeps until the core has something to do.
+ * - the one timer is set to the core's next deadline, and moved whenever that deadline moves:
+ *   when idle, the process sleeps until the core has something to do.
  *
  * Everything it touches in the operating system comes through ports (Clock, Timer, TunFactory,
  * SocketFactory), so that tests run two daemons in one process on a fake tun and real UDP
@@ -114,11 +114,14 @@ export class Driver {
       this.changed = false;
       this.handlers.linksChanged();
     }
+    // The timer follows the deadline both ways: one that moved later would wake the process
+    // for nothing. Rounded up, so that it never fires before the deadline (and again after it).
     const next = core.nextTimeout();
-    if (next >= this.armedAt) return;
+    if (next === this.armedAt) return;
     if (this.timer !== undefined) this.ports.timer.clear(this.timer);
+    this.timer = undefined;
     this.armedAt = next;
-    this.timer = this.ports.timer.set(this.onTimer, Math.max(0, next - this.clock.now()));
+    if (next !== Number.POSITIVE_INFINITY) this.timer = this.ports.timer.set(this.onTimer, Math.max(0, Math.ceil(next - this.clock.now())));
   };
 
   constructor(
