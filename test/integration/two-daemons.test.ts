@@ -229,8 +229,11 @@ describe("two daemons in one process (fake tun, real UDP, no root)", () => {
   test("a link lost: it goes down after its (reloaded) timeout, and traffic goes on over the other", async () => {
     const c = client!;
     c.blackholed.add(ports[0]!);
-    await within("link1 down on the client", () => c.links.find((l) => l.name === "link1")?.status === "disconnected" || c.links.find((l) => l.name === "link1")?.status === "waiting peer", 10_000);
-    expect(c.links.find((l) => l.name === "link2")?.status).toBe("connected");
+    const link1 = () => c.links.find((l) => l.name === "link1")?.status;
+    await within("link1 down on the client", () => link1() === "disconnected" || link1() === "waiting peer", 10_000);
+    // (On a machine too busy to send a keepalive within the 2 s timeout, link2 may go down and
+    // come back: the tunnel must then be carried by it again.)
+    await within("link2 connected on the client", () => c.links.find((l) => l.name === "link2")?.status === "connected", 10_000);
     const before = statusOf(c, "link2").sentpackets;
     await passes(c, server!, 100, "over link2 alone");
     expect(statusOf(c, "link2").sentpackets).toBeGreaterThanOrEqual(before + 100);
