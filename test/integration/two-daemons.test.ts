@@ -52,6 +52,8 @@ interface Side {
   sentByType: number[];
   /** Peer ports whose traffic is dropped both ways (a link lost). */
   blackholed: Set<number>;
+  openedSockets: number;
+  closedSockets: number;
   lines: string[];
 }
 
@@ -65,6 +67,7 @@ function observedSockets(side: Omit<Side, "daemon">): SocketFactory {
           if (!side.blackholed.has(port)) o.onDatagram(bytes, address, port);
         },
       });
+      side.openedSockets++;
       const socket: LinkSocket = {
         get fd() {
           return real.fd;
@@ -72,7 +75,10 @@ function observedSockets(side: Omit<Side, "daemon">): SocketFactory {
         localAddress: real.localAddress,
         localPort: real.localPort,
         drain: (max) => real.drain(max),
-        close: () => real.close(),
+        close() {
+          side.closedSockets++;
+          real.close();
+        },
         send(bytes, address, port) {
           side.sentByType[bytes[0]!] = (side.sentByType[bytes[0]!] ?? 0) + 1;
           signal.poke();
@@ -90,9 +96,10 @@ function load(file: string): Config {
   return loaded.config;
 }
 
-async function start(name: string, file: string): Promise<Side> {
+/** Starts a daemon on `file`; `side` gets what it opens as it opens it (also when the start fails). */
+async function start(name: string, file: string, into: Partial<Side> = {}): Promise<Side> {
   const clock = new TestClock();
-  const partial: Omit<Side, "daemon" | "tun"> & { tun?: FakeTun } = { name, clock, links: [], sentByType: [], blackholed: new Set(), lines: [] };
+  const partial = Object.assign(into, { name, clock, links: [], sentByType: [], blackholed: new Set(), openedSockets: 0, closedSockets: 0, lines: [] }) as Omit<Side, "daemon" | "tun"> & { tun?: FakeTun };
   const ports: Partial<Ports> = {
     clock,
     tun: {
@@ -143,7 +150,8 @@ async function passes(from: Side, to: Side, n: number, what: string): Promise<vo
   }
   const seen = new Set<number>();
   let scanned = 0;
-  await within(`${what}: ${n} packets from ${from.name} out of ${to.name}'s tun`, () => {
+  const counts = () => `${seen.size} came out; ${from.name} drops ${JSON.stringify(from.daemon.status().drops ?? {})}, ${to.name} drops ${JSON.stringify(to.daemon.status().drops ?? {})}`;
+  await within(`${what}: ${n} packets from ${from.name} out of ${to.name}'s tun`, counts, () => {
     for (; scanned < to.tun.written.length; scanned++) {
       const p = to.tun.written[scanned]!;
       const id = p.length >= 32 ? idOf(p) : -1;
@@ -162,12 +170,15 @@ let clientFile = "";
 const ports: number[] = [];
 
 /** Waits for `done` (bounded); on failure the error carries both daemons' last log lines. */
-async function within(what: string, done: () => boolean, ms: number): Promise<void> {
+async function within(what: string, done: () => boolean, ms: number): Promise<void>;
+async function within(what: string, state: () => string, done: () => boolean, ms: number): Promise<void>;
+async function within(what: string, ...rest: [() => boolean, number] | [() => string, () => boolean, number]): Promise<void> {
+  const [state, done, ms] = rest.length === 3 ? rest : [() => "", ...rest];
   try {
     await signal.until(what, done, ms);
   } catch (e) {
     const tail = [...(server?.lines ?? []), ...(client?.lines ?? [])].slice(-40).join("\n");
-    throw new Error(`${(e as Error).message}\n${tail}`);
+    throw new Error(`${(e as Error).message}: ${state()}\n${tail}`);
   }
 }
 
@@ -177,6 +188,8 @@ const statusOf = (s: Side, link: string) => s.daemon.status().tunnels.find((t) =
 function clientConfig(timeout: number): string {
   return `[general]\nmode = "client"\npassword = "${PASSWORD}"\ntimeout = ${timeout}\n` + ports.map((p, i) => `\n[link${i + 1}]\nbindhost = "127.0.0.1"\nremotehost = "127.0.0.1"\nremoteport = ${p}\n`).join("");
 }
+
+afterAll(cleanup);
 
 describe("two daemons in one process (fake tun, real UDP, no root)", () => {
   beforeAll(async () => {
@@ -191,7 +204,6 @@ describe("two daemons in one process (fake tun, real UDP, no root)", () => {
   afterAll(async () => {
     await client?.daemon.stop();
     await server?.daemon.stop();
-    cleanup();
   }, 60_000);
 
   test("both links come up on both ends", async () => {
@@ -199,6 +211,10 @@ describe("two daemons in one process (fake tun, real UDP, no root)", () => {
   }, 20_000);
 
   test("packets written into one tun come out of the other, both ways", async () => {
+    // Once every link has an RTT sample on both ends: before it, a burst sent back the other
+    // way right after one received can be refused whole by the core's scheduler (queue-full).
+    const measured = (s: Side) => s.daemon.status().tunnels.every((t) => t.min_rtt !== null);
+    await within("an RTT measured on every link, both ends", () => measured(client!) && measured(server!), 10_000);
     await passes(client!, server!, 100, "upstream");
     await passes(server!, client!, 100, "downstream");
   }, 30_000);
@@ -245,4 +261,22 @@ describe("two daemons in one process (fake tun, real UDP, no root)", () => {
     expect(client!.tun.fd).toBe(-1);
     expect(server!.tun.fd).toBe(-1);
   }, 60_000);
+});
+
+describe("a start that fails", () => {
+  test("closes what it opened, in one teardown: the sockets bound so far and the tun device", async () => {
+    const taken = await Bun.udpSocket({ hostname: "127.0.0.1", port: 0 });
+    try {
+      const file = writeConfig(dir, "busy.conf", `[general]\nmode = "server"\npassword = "${PASSWORD}"\n\n[free]\nbindhost = "127.0.0.1"\nbindport = ${await freePort()}\n\n[busy]\nbindhost = "127.0.0.1"\nbindport = ${taken.port}\n`);
+      const side: Partial<Side> = {};
+      const error = await start("busy", file, side).then(() => undefined, (e: Error) => e);
+      expect(error?.constructor.name).toBe("StartError");
+      expect(error?.message).toContain(`[busy] cannot bind 127.0.0.1:${taken.port}`);
+      expect(side.openedSockets).toBe(1);
+      expect(side.closedSockets).toBe(1);
+      expect(side.tun?.fd).toBe(-1);
+    } finally {
+      taken.close();
+    }
+  }, 20_000);
 });
