@@ -2,13 +2,14 @@
  * The program: parse the command line, read the configuration, then either print it (`--check`)
  * or run the tunnel. Output goes through `io` so tests run it in-process.
  */
-import { HELP, parseArgs, runStatusCommand } from "./cli.ts";
+import { fileURLToPath } from "node:url";
+import { type CliOptions, HELP, parseArgs, runStatusCommand } from "./cli.ts";
 import { generateKey, passwordWarning } from "./config/password.ts";
 import { formatDiagnostic } from "./config/diagnostics.ts";
 import { dumpConfig } from "./config/dump.ts";
 import { loadConfig } from "./config/load.ts";
-import { StartError, startDaemon } from "./daemon.ts";
-import { createServiceStatus } from "./io/service-status.ts";
+import { type DaemonOptions, StartError, startDaemon } from "./daemon.ts";
+import { createServiceStatus, type ServiceStatus } from "./io/service-status.ts";
 import { syslogSink } from "./io/syslog.ts";
 import { createLogger, lineSink } from "./log.ts";
 import { reloadFromFile } from "./reload.ts";
@@ -20,6 +21,21 @@ export interface MainIo {
   stderr(text: string): void;
   /** Set by the binary's entry point: main() is the whole process and may rewrite its title. */
   ownsProcess?: boolean;
+}
+
+/**
+ * How to start this program again (the root hook helper is this program in a hidden mode): the
+ * compiled binary runs itself; from source, Bun runs the entry point beside this file, whatever
+ * runs main() now (the entry point, or a test calling main() in-process).
+ */
+function selfCommand(): string[] {
+  if (import.meta.url.startsWith("file:///$bunfs/")) return [process.execPath];
+  return [process.execPath, fileURLToPath(new URL("./mlvpn.ts", import.meta.url))];
+}
+
+/** The daemon's part of the command line. */
+export function daemonOptions(options: CliOptions, service?: ServiceStatus): DaemonOptions {
+  return { name: options.name, user: options.user, yesRunAsRoot: options.yesRunAsRoot, selfCommand: selfCommand(), service };
 }
 
 export const EXIT_OK = 0;
@@ -61,7 +77,7 @@ export async function main(argv: readonly string[], io: MainIo): Promise<number>
     io.stdout(dumpConfig(loaded.config, `mlvpn ${VERSION}: ${options.config} is valid; normalized with defaults, password redacted`));
     return EXIT_OK;
   }
-  // Syslog unless --debug or -D (reference §11.1); a missing syslog falls back to stderr.
+  // Syslog unless --debug or -D (docs/c-mlvpn.md, "Logging"); a missing syslog falls back to stderr.
   const sink = options.debug ? lineSink(io.stderr) : syslogSink({ ident: options.name, fallback: io.stderr });
   const log = createLogger({ verbosity: options.verbosity, debugTokens: options.debugTokens, sink });
   const service = createServiceStatus({ name: options.name, title: io.ownsProcess === true && !options.naturalTitle, log });
@@ -72,7 +88,7 @@ export async function main(argv: readonly string[], io: MainIo): Promise<number>
   process.on("SIGHUP", onEarlyHup);
   let daemon;
   try {
-    daemon = await startDaemon(loaded.config, options, log, service);
+    daemon = await startDaemon(loaded.config, daemonOptions(options, service), log);
   } catch (e) {
     if (!(e instanceof StartError)) throw e;
     io.stderr(`mlvpn: ${e.message}\n`);

@@ -3,7 +3,6 @@
  * offers HookRunner's interface (run, idle), so the daemon does not care where scripts run.
  * run() only queues a line on the pipe: the data path never waits for a script.
  */
-import { fileURLToPath } from "node:url";
 import type { Subprocess } from "bun";
 import type { Logger } from "../log.ts";
 import { type HookHelperArgs, helperArgv } from "./hook-helper.ts";
@@ -17,15 +16,6 @@ const MAX_REPLY_BYTES = 2 << 20;
 
 type Reply = Extract<HookReply, { text: string }>;
 
-/**
- * The helper is this same program: the compiled binary re-runs itself; from source, Bun runs
- * src/mlvpn.ts again (whatever the current entry point is, e.g. a test file).
- */
-function selfCommand(): string[] {
-  if (import.meta.url.startsWith("file:///$bunfs/")) return [process.execPath];
-  return [process.execPath, fileURLToPath(new URL("../mlvpn.ts", import.meta.url))];
-}
-
 export class HookHelperClient {
   private readonly pending: Array<(r: Reply | undefined) => void> = [];
   private waiters: Array<() => void> = [];
@@ -37,9 +27,13 @@ export class HookHelperClient {
     private readonly log: Logger,
   ) {}
 
-  /** Spawns the helper and waits for it to have read the configuration. Throws a one-line Error. */
-  static async start(args: HookHelperArgs, log: Logger): Promise<HookHelperClient> {
-    const proc = Bun.spawn([...selfCommand(), HOOK_HELPER_FLAG, ...helperArgv(args)], {
+  /**
+   * Spawns the helper and waits for it to have read the configuration. Throws a one-line Error.
+   * The helper is this same program: `command` starts it (the entry point knows how: see
+   * selfCommand in src/main.ts).
+   */
+  static async start(command: readonly string[], args: HookHelperArgs, log: Logger): Promise<HookHelperClient> {
+    const proc = Bun.spawn([...command, HOOK_HELPER_FLAG, ...helperArgv(args)], {
       stdin: "pipe",
       stdout: "pipe",
       stderr: "inherit",

@@ -140,12 +140,15 @@ class Source {
     const v6 = family === AF_INET6;
     libc().inet_ntop(v6 ? AF_INET6 : AF_INET, sa.subarray(v6 ? 8 : 4), this.text, this.text.length);
     const end = this.text.indexOf(0);
-    this.address = new TextDecoder().decode(this.text.subarray(0, end < 0 ? this.text.length : end));
+    this.address = decoder.decode(this.text.subarray(0, end < 0 ? this.text.length : end));
   }
 }
 
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
 function cstr(s: string): Uint8Array {
-  return new TextEncoder().encode(`${s}\0`);
+  return encoder.encode(`${s}\0`);
 }
 
 /**
@@ -155,7 +158,7 @@ function cstr(s: string): Uint8Array {
  */
 function bindToDevice(fd: number, device: string): void {
   try {
-    setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, new TextEncoder().encode(`${device}\0`), `SO_BINDTODEVICE ${device}`);
+    setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, cstr(device), `SO_BINDTODEVICE ${device}`);
   } catch (e) {
     const errno = (e as SysError).errno;
     const code = errno === Errno.ENODEV ? "ENODEV" : errno === Errno.EPERM ? "EPERM" : `errno ${errno}`;

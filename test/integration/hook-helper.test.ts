@@ -39,7 +39,7 @@ describe.skipIf(skip !== "")("hook helper (root)", () => {
     chmodSync(script, 0o700);
     conf = writeConfig(dir, "helper.conf", config(script, ["adsl1", "adsl2"]));
     process.env.MLVPN_TEST_SECRET = "the daemon's environment must not reach the script";
-    helper = await HookHelperClient.start({ configFile: conf, format: "ini", device: "mlvtest0", tunMtu: 1400 }, log);
+    helper = await HookHelperClient.start([process.execPath, MLVPN], { configFile: conf, format: "ini", device: "mlvtest0", tunMtu: 1400 }, log);
   }, 20_000);
 
   afterAll(() => {

@@ -41,7 +41,6 @@ const TEMPORARY_EXCEPTIONS = [
   "src/io/tun-reader.ts",
   "src/io/tun.ts",
   "src/io/udp.ts",
-  "src/main.ts",
 ];
 
 const OUTSIDE = [/\.\.\/shared\//, /\/work\/shared\b/, /\b(?:design\s+)?reference\s+§|\bdesign reference\b/i, /\bbun-io\b(?!\.md)/];

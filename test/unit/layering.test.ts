@@ -13,16 +13,10 @@ const SRC = join(import.meta.dir, "..", "..", "src");
 const FIXTURES = join(import.meta.dir, "..", "fixtures", "layering");
 
 /**
- * TEMPORARY exceptions, edge by edge: known violations that the work of #12 §2/§3 removes (the
- * driver and control branches). The lead empties this list at merge: an entry that no longer
- * occurs fails the test, so it cannot outlive its violation.
+ * Known violations tolerated edge by edge, each with its reason. Empty since #12 §2/§3 landed;
+ * an entry that no longer occurs fails the test, so none can outlive its violation.
  */
-const TEMPORARY_EXCEPTIONS = [
-  // #12 §2 (driver): startDaemon takes CliOptions; it is to take DaemonOptions.
-  "daemon.ts → cli.ts",
-  // #12 §2 (driver): the hook helper is started by the entry point's path.
-  "io/hook-client.ts → mlvpn.ts",
-];
+const TEMPORARY_EXCEPTIONS: string[] = [];
 
 describe("src/", () => {
   const report = checkLayering(SRC, TEMPORARY_EXCEPTIONS);

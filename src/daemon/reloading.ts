@@ -1,0 +1,75 @@
+/**
+ * Reloads of a running daemon (SIGHUP): one at a time, applied by src/reload.ts through the link
+ * set-up and tear-down lent here, and counted for /status.
+ */
+import type { Config, LinkConfig } from "../config/schema.ts";
+import type { Tunnel } from "../core/tunnel.ts";
+import type { Clock } from "../io/driver.ts";
+import type { Logger } from "../log.ts";
+import { applyReload, type ReloadTarget } from "../reload.ts";
+import type { LinkSockets } from "./links.ts";
+import { type Mode, resolveLink } from "./setup.ts";
+
+export class Reloads {
+  /** What is in effect: the start-up configuration, then each reload's. */
+  running: Config;
+  /** When the last reload was applied (epoch ms); the start until then. */
+  lastEpochMs: number;
+  applied = 0;
+  refused = 0;
+  private queue = Promise.resolve();
+  private stopping = false;
+  private readonly target: ReloadTarget;
+
+  constructor(config: Config, startedEpochMs: number, tunnel: Tunnel, links: LinkSockets, clock: Clock, afterInput: () => void, private readonly log: Logger) {
+    this.running = config;
+    this.lastEpochMs = startedEpochMs;
+    const mode: Mode = config.general.mode;
+    const now = () => clock.now();
+    this.target = {
+      tunnel,
+      now,
+      async openLink(l: LinkConfig): Promise<number> {
+        const i = tunnel.addLink(l, now());
+        const r = await resolveLink(mode, l, log);
+        try {
+          await links.bind(i, l, r.family, r.peer);
+        } catch (e) {
+          tunnel.removeLink(i, now());
+          throw e;
+        }
+        afterInput();
+        return i;
+      },
+      closeLink(i: number, reason?: string): boolean {
+        // The DISCONNECT goes out synchronously: the socket can go after it.
+        const disconnected = tunnel.removeLink(i, now(), reason);
+        links.close(i);
+        afterInput();
+        return disconnected;
+      },
+    };
+  }
+
+  /** Applies a validated configuration after the reloads before it; resolves when done (a failure is logged and counted). */
+  reload(next: Config): Promise<void> {
+    this.queue = this.queue
+      .then(async () => {
+        if (this.stopping) return;
+        this.running = await applyReload(this.running, next, this.target, this.log);
+        this.lastEpochMs = Date.now();
+        this.applied++;
+      })
+      .catch((e: Error) => {
+        this.refused++;
+        this.log.error("config", `reload failed: ${e.message}; the links not yet changed keep their old settings`);
+      });
+    return this.queue;
+  }
+
+  /** No reload from now on; resolves when the one under way (binding a socket, maybe) is done. */
+  stop(): Promise<void> {
+    this.stopping = true;
+    return this.queue;
+  }
+}
