@@ -41,15 +41,28 @@ import type { Session } from "./session.ts";
 import { DropCounters, type DropReason } from "./stats.ts";
 import {
   DATA_PREFIX_SIZE,
+  dataSeq,
+  DISCONNECT_SIZE,
+  EXPRESS_PREFIX_SIZE,
   FEEDBACK_SIZE,
-  KEEPALIVE_FLAG_PROBE,
+  feedbackSession,
+  isProbe,
   KEEPALIVE_SIZE,
   KIND_DATA,
   KIND_DATA_EXPRESS,
   KIND_DISCONNECT,
   KIND_FEEDBACK,
   KIND_KEEPALIVE,
-  LOSS_UNKNOWN,
+  newFeedback,
+  newKeepalive,
+  readFeedback,
+  readKeepalive,
+  writeDataPrefix,
+  writeDisconnect,
+  writeExpressPrefix,
+  writeKeepalive,
+} from "../wire/inner.ts";
+import {
   MSG_CHALLENGE,
   MSG_CONFIRM,
   MSG_HELLO,
@@ -57,16 +70,12 @@ import {
   MSG_RESP,
   MSG_TRANSPORT,
   MSG_TRANSPORT_CLEAR,
-  NO_ECHO,
   readU32,
-  readU56,
   readU64,
   TAG_SIZE,
   TRANSPORT_COUNTER_OFF,
   TRANSPORT_HEADER_SIZE,
   TRANSPORT_RECEIVER_OFF,
-  writeU32,
-  writeU56,
 } from "../wire/layout.ts";
 
 export type { PeerAddress } from "./link.ts";
@@ -181,15 +190,19 @@ export class Tunnel {
   private readonly activeLinks: Link[] = [];
   private readonly icmpBuf = new Uint8Array(1500);
   private readonly dataPrefix = new Uint8Array(DATA_PREFIX_SIZE);
-  private readonly expressPrefix = Uint8Array.of(KIND_DATA_EXPRESS);
+  private readonly expressPrefix = new Uint8Array(EXPRESS_PREFIX_SIZE);
   private readonly keepalive = new Uint8Array(KEEPALIVE_SIZE);
   private readonly feedback = new Uint8Array(FEEDBACK_SIZE);
+  private readonly keepaliveOut = newKeepalive();
+  private readonly keepaliveIn = newKeepalive();
+  private readonly feedbackIn = newFeedback();
   private readonly logLimiter = new LogLimiter();
   private readonly handshakes: Handshakes;
   private now: number;
 
   constructor(private readonly opts: TunnelOptions) {
     this.out = opts.output;
+    writeExpressPrefix(this.expressPrefix, 0);
     this.now = opts.nowMs;
     this.nextHealthMs = opts.nowMs;
     this.slots = opts.links.map((c, i) => new Link(i, c, opts.maxPacketSize, opts.nowMs));
@@ -481,17 +494,16 @@ export class Tunnel {
     const kind = inner[0];
     if (kind !== KIND_FEEDBACK) {
       // Acknowledge everything but acknowledgements; a probe at once.
-      const probe = kind === KIND_KEEPALIVE && inner.length > 1 && (inner[1]! & KEEPALIVE_FLAG_PROBE) !== 0;
-      link.acks.onReceive(session.localIndex, counter, this.now, probe);
+      link.acks.onReceive(session.localIndex, counter, this.now, isProbe(inner));
       if (link.acks.dueMs <= this.now) this.sendFeedback(link);
     }
 
     switch (kind) {
       case KIND_DATA:
         if (inner.length < DATA_PREFIX_SIZE) return this.drops.add("short");
-        return this.receiveData(readU56(inner, 1), inner.subarray(DATA_PREFIX_SIZE));
+        return this.receiveData(dataSeq(inner), inner.subarray(DATA_PREFIX_SIZE));
       case KIND_DATA_EXPRESS:
-        return this.out.deliver(inner.subarray(1));
+        return this.out.deliver(inner.subarray(EXPRESS_PREFIX_SIZE));
       case KIND_FEEDBACK:
         return this.receiveFeedback(link, inner);
       case KIND_KEEPALIVE:
@@ -515,21 +527,20 @@ export class Tunnel {
   private receiveFeedback(link: Link, f: Uint8Array): void {
     if (f.length < FEEDBACK_SIZE) return this.drops.add("short");
     // Acknowledgements of another session (before a rekey) are of no use any more.
-    if (!link.current || readU32(f, 4) !== link.current.remoteIndex) return;
-    const ackDelayMs = ((f[2]! << 8) | f[3]!) / 10;
-    this.sendPath.onFeedback(link, readU32(f, 8), readU32(f, 12), readU32(f, 16), ackDelayMs, readU32(f, 20), this.now);
+    if (!link.current || feedbackSession(f) !== link.current.remoteIndex) return;
+    const fb = this.feedbackIn;
+    readFeedback(f, fb);
+    this.sendPath.onFeedback(link, fb.highest, fb.bitmapHi, fb.bitmapLo, fb.ackDelayMs, fb.receiverClock, this.now);
   }
 
-  private receiveKeepalive(link: Link, k: Uint8Array): void {
-    if (k.length < KEEPALIVE_SIZE) return this.drops.add("short");
-    const loss = (k[2]! << 8) | k[3]!;
-    link.peerLossPercent = loss === LOSS_UNKNOWN ? undefined : loss / 10;
-    link.echoTs = readU32(k, 4);
+  private receiveKeepalive(link: Link, m: Uint8Array): void {
+    const k = this.keepaliveIn;
+    if (!readKeepalive(m, k)) return this.drops.add("short");
+    link.peerLossPercent = k.lossPercent;
+    link.echoTs = k.clock;
     link.echoRecvMs = this.now;
-    const echoed = readU32(k, 8);
-    const held = readU32(k, 12);
-    if (echoed !== NO_ECHO && held !== NO_ECHO) {
-      const rtt = (((this.now >>> 0) - echoed) >>> 0) - held;
+    if (k.echo !== undefined) {
+      const rtt = (((this.now >>> 0) - k.echo) >>> 0) - k.heldMs;
       if (rtt >= 0 && rtt < MAX_RTT_SAMPLE_MS) link.rtt.update(rtt);
     }
   }
@@ -604,19 +615,16 @@ export class Tunnel {
   private sendKeepalive(link: Link, probe = false): void {
     const s = link.current;
     if (!s) return;
-    const k = this.keepalive;
-    k[0] = KIND_KEEPALIVE;
-    k[1] = probe ? KEEPALIVE_FLAG_PROBE : 0;
-    const loss = link.loss.percent();
-    const permille = loss === undefined ? LOSS_UNKNOWN : Math.round(loss * 10);
-    k[2] = permille >>> 8;
-    k[3] = permille;
-    writeU32(k, 4, this.now >>> 0);
+    const k = this.keepaliveOut;
+    k.probe = probe;
+    k.lossPercent = link.loss.percent();
+    k.clock = this.now;
     const fresh = link.echoTs !== undefined && this.now - link.echoRecvMs <= MAX_ECHO_HOLD_MS;
-    writeU32(k, 8, fresh ? link.echoTs! : NO_ECHO);
-    writeU32(k, 12, fresh ? this.now - link.echoRecvMs : NO_ECHO);
+    k.echo = fresh ? link.echoTs : undefined;
+    k.heldMs = fresh ? this.now - link.echoRecvMs : 0;
+    writeKeepalive(this.keepalive, 0, k);
     link.echoTs = undefined;
-    this.send(link, s, k, EMPTY);
+    this.send(link, s, this.keepalive, EMPTY);
   }
 
   /** loss_tolerence / latency_tolerence (reference §5.4, §5.5): lossy and slow links and back. */
@@ -711,8 +719,7 @@ export class Tunnel {
     const s = link.current;
     if (!s) return this.drops.add("no-link");
     const prefix = this.dataPrefix;
-    prefix[0] = KIND_DATA;
-    writeU56(prefix, 1, dataSeq);
+    writeDataPrefix(prefix, 0, dataSeq);
     this.send(link, s, prefix, packet, slot);
   }
 
@@ -756,7 +763,8 @@ export class Tunnel {
   }
 }
 
-const DISCONNECT_MSG = new Uint8Array([KIND_DISCONNECT]);
+const DISCONNECT_MSG = new Uint8Array(DISCONNECT_SIZE);
+writeDisconnect(DISCONNECT_MSG, 0);
 
 /** One line on a link's sending state, for `-D wrr` (the C MLVPN's scheduler debug token). */
 function describeSender(l: Link): string {
