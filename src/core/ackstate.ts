@@ -45,8 +45,8 @@ export class AckState {
   /** The FEEDBACK fields, reused for every message written. */
   private readonly fields: Feedback = newFeedback();
 
-  /** Writes a FEEDBACK payload into `out` (FEEDBACK_SIZE bytes) and clears what was pending. */
-  write(out: Uint8Array, nowMs: number): void {
+  /** Writes a FEEDBACK payload at `off` in `out` (FEEDBACK_SIZE bytes) and clears what was pending. */
+  write(out: Uint8Array, off: number, nowMs: number): void {
     const f = this.fields;
     f.ackDelayMs = nowMs - this.highestAtMs;
     f.session = this.session;
@@ -56,7 +56,7 @@ export class AckState {
     // Our clock when `highest` arrived (0.1 ms, wrapping): against its send time, the sender
     // sees the one-way delay of its own direction change, whatever queues the acks meet.
     f.receiverClock = Math.round(this.highestAtMs * 10);
-    writeFeedback(out, 0, f);
+    writeFeedback(out, off, f);
     this.pending = 0;
     this.dueMs = Number.POSITIVE_INFINITY;
   }

@@ -152,17 +152,7 @@ export function parseChallenge(m: Uint8Array): Challenge | undefined {
 
 // ---------------------------------------------------------------- INIT, RESP, CONFIRM
 
-/**
- * The initiator's progress on a link (Link.initSent): the phase, the message it sent last (sent
- * again until answered), when the handshake started and when the message was last sent.
- */
-export type InitSent = { message: Uint8Array; startMs: number; sentMs: number } & (
-  | { phase: "hello"; nonce: Uint8Array; localIndex?: undefined }
-  | { phase: "init"; state: InitState; localIndex: number }
-  | { phase: "confirm"; session: Session; localIndex: number }
-);
-
-/** The initiator between INIT and RESP. */
+/** The initiator between INIT and RESP (handshake-state.ts, phase "init"). */
 export interface InitState {
   localIndex: number;
   message: Uint8Array;

@@ -73,6 +73,7 @@ export const CONFIRM_TAG_OFF = 12;
 export const FLAG_CLEARTEXT = 1;
 
 export const TRANSPORT_HEADER_SIZE = 16;
+export const TRANSPORT_TYPE_OFF = 0;
 export const TRANSPORT_RECEIVER_OFF = 4;
 export const TRANSPORT_COUNTER_OFF = 8;
 

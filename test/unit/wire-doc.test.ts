@@ -189,7 +189,7 @@ describe("docs/protocol.md inner messages", () => {
     const received = [100, 99, 97, 68, 67, 40, 37];
     for (const c of received) acks.onReceive(5, c, 0, false);
     const b = new Uint8Array(FEEDBACK_SIZE);
-    acks.write(b, 0);
+    acks.write(b, 0, 0);
     const highest = readInt(b, field("FEEDBACK", 8));
     const first = readInt(b, field("FEEDBACK", 12));
     const second = readInt(b, field("FEEDBACK", 16));

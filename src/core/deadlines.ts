@@ -1,0 +1,35 @@
+/**
+ * One table of when the tunnel next needs the timer: the health tick, the reorder buffer's
+ * oldest hole, and per link the send path's (pacing, a due acknowledgement, a stall check, a
+ * probe) and the initiator's handshake (send again, start over). The tunnel refreshes it at
+ * the end of every input, where computing a link's pacing deadline may settle its pacer's
+ * tokens; reading it (`next`) changes nothing.
+ */
+import type { Link } from "./link.ts";
+
+export class Deadlines {
+  /** The next health tick. */
+  healthMs: number;
+  private reorderMs = Number.POSITIVE_INFINITY;
+  /** By link slot index: the earliest of its send path's and its handshake's deadlines. */
+  private readonly links: number[] = [];
+
+  constructor(nowMs: number) {
+    this.healthMs = nowMs;
+  }
+
+  /** Recomputes every entry but the health tick (which the tick itself sets). */
+  refresh(links: readonly Link[], reorderMs: number, linkDeadline: (l: Link) => number): void {
+    this.reorderMs = reorderMs;
+    this.links.fill(Number.POSITIVE_INFINITY);
+    for (const l of links) this.links[l.index] = linkDeadline(l);
+  }
+
+  /** The earliest deadline (a pure minimum over the table). */
+  next(): number {
+    let t = Math.min(this.healthMs, this.reorderMs);
+    const a = this.links;
+    for (let i = 0; i < a.length; i++) if (a[i]! < t) t = a[i]!;
+    return t;
+  }
+}
