@@ -5,7 +5,10 @@
  * the end of every input, where computing a link's pacing deadline may settle its pacer's
  * tokens; reading it (`next`) changes nothing.
  */
+import { inProgress } from "./handshake-state.ts";
+import type { Handshakes } from "./handshakes.ts";
 import type { Link } from "./link.ts";
+import type { SendPath } from "./sendpath.ts";
 
 export class Deadlines {
   /** The next health tick. */
@@ -19,10 +22,13 @@ export class Deadlines {
   }
 
   /** Recomputes every entry but the health tick (which the tick itself sets). */
-  refresh(links: readonly Link[], reorderMs: number, linkDeadline: (l: Link) => number): void {
+  refresh(links: readonly Link[], reorderMs: number, sendPath: SendPath, handshakes: Handshakes, nowMs: number): void {
     this.reorderMs = reorderMs;
     this.links.fill(Number.POSITIVE_INFINITY);
-    for (const l of links) this.links[l.index] = linkDeadline(l);
+    for (const l of links) {
+      const sending = l.isUp && l.current ? sendPath.deadline(l, nowMs) : Number.POSITIVE_INFINITY;
+      this.links[l.index] = inProgress(l.handshake) ? Math.min(sending, handshakes.deadline(l)) : sending;
+    }
   }
 
   /** The earliest deadline (a pure minimum over the table). */

@@ -188,6 +188,10 @@ export class Link {
     this.counters.sentBytes += bytes;
   }
 
+  countDisconnect(): void {
+    this.counters.disconnects++;
+  }
+
   countReceived(bytes: number): void {
     this.counters.recvPackets++;
     this.counters.recvBytes += bytes;

@@ -9,6 +9,7 @@ import type { LinkConfig } from "../config/schema.ts";
 import { type FilterRules, FilterTable } from "./filters.ts";
 import { Link } from "./link.ts";
 import { chooseCarriers } from "./policy.ts";
+import { type Random, randomU32 } from "./ports.ts";
 
 export class LinkTable {
   private readonly slots: Link[];
@@ -68,9 +69,12 @@ export class LinkTable {
     this.filters.resolve(this.live);
   }
 
-  /** Whether a receiver index is taken by any session or handshake of any link. */
-  usesIndex(receiverIndex: number): boolean {
-    return this.live.some((l) => l.usesIndex(receiverIndex));
+  /** A random receiver index unused by any session or handshake of any link. */
+  newLocalIndex(random: Random): number {
+    for (;;) {
+      const i = randomU32(random);
+      if (!this.live.some((l) => l.usesIndex(i))) return i;
+    }
   }
 
   // ---------------------------------------------------------------- carriers

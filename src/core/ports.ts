@@ -1,8 +1,9 @@
 /**
  * What the tunnel core takes from and gives to the I/O shell (src/daemon.ts, the simulator in
- * test/sim/simnet.ts): options, randomness, and the output port. Plain types only.
+ * test/sim/simnet.ts): options, randomness, and the output port.
  */
 import type { LinkConfig } from "../config/schema.ts";
+import { readU32 } from "../wire/bytes.ts";
 import type { FilterRules } from "./filters.ts";
 import type { HandshakeSecrets } from "./handshake.ts";
 import type { LinkStatus, PeerAddress } from "./link.ts";
@@ -10,6 +11,13 @@ import type { LinkStatus, PeerAddress } from "./link.ts";
 /** Randomness is injected: tests seed it, the daemon uses the system CSPRNG. */
 export interface Random {
   fill(buf: Uint8Array): void;
+}
+
+/** A random u32 (instance ids, receiver indices). */
+export function randomU32(random: Random): number {
+  const b = new Uint8Array(4);
+  random.fill(b);
+  return readU32(b, 0);
 }
 
 export type TunnelEvent =

@@ -40,6 +40,12 @@ export class Transmitter {
     this.buf = new Uint8Array(new ArrayBuffer(PAYLOAD + DATA_PREFIX_SIZE + maxPacketSize + TAG_SIZE + 64));
   }
 
+  /** A handshake message (built by handshake.ts, not sealed). */
+  handshake(link: Link, message: Uint8Array, to: PeerAddress): void {
+    this.transmit(link.index, message, to);
+    link.countSent(message.length);
+  }
+
   /** A data packet from store slot `slot`, under the data sequence number `dataSeq`. */
   data(link: Link, dataSeq: number, packet: Uint8Array, slot: number, nowMs: number): void {
     const s = link.current;

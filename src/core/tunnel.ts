@@ -1,11 +1,10 @@
 /**
  * The tunnel: every link's protocol, scheduling and reordering as one sans-I/O state machine.
- * This file dispatches the inputs and wires the parts together; each part is its own module:
- *   linktable.ts  the links, reload operations, carriers, filters    health.ts   the health rules
- *   receive.ts    the receive path (transport → inner messages)       peers.ts    restarts, roaming
- *   handshakes.ts handshake orchestration (handshake-state.ts)        transmit.ts sealing
- *   sendpath.ts   scheduling, pacing, stalls                          deadlines.ts the timer table
- *   snapshot.ts   the status projection                               describe.ts log lines
+ * This file only dispatches the inputs and wires the parts, each a module of its own: linktable
+ * (links, reload, carriers, filters), lifecycle (up, down, status, the health tick) and health
+ * (its rules), receive (transport → inner messages), peers (restarts, roaming), handshakes and
+ * handshake-state, transmit (sealing), sendpath (scheduling, pacing, stalls), deadlines (the
+ * timer table), snapshot (the status projection), describe (log lines).
  *
  * Inputs (time never goes backwards across calls):
  *   handleTunPacket(packet, now)           a packet read from the tun device
@@ -19,28 +18,25 @@
  * only), deliver (to the tun), event (state changes, for hooks and the process title), log.
  */
 import type { LinkConfig } from "../config/schema.ts";
-import { readU32 } from "../wire/bytes.ts";
-import { MSG_CHALLENGE, MSG_CONFIRM, MSG_HELLO, MSG_INIT, MSG_RESP, MSG_TRANSPORT, MSG_TRANSPORT_CLEAR } from "../wire/layout.ts";
-import { HEALTH_TICK_MS, REORDER_HOLD_DEFAULT_MS } from "./constants.ts";
+import { looksLikeLegacyMlvpn, MSG_CHALLENGE, MSG_CONFIRM, MSG_HELLO, MSG_INIT, MSG_RESP, MSG_TRANSPORT, MSG_TRANSPORT_CLEAR } from "../wire/layout.ts";
+import { REORDER_HOLD_DEFAULT_MS } from "./constants.ts";
 import { Deadlines } from "./deadlines.ts";
-import { describeLegacyPeer, describeSender, describeSilence, describeStall } from "./describe.ts";
+import { describeLegacyPeer, describeStall } from "./describe.ts";
 import type { FilterRules } from "./filters.ts";
 import { inProgress } from "./handshake-state.ts";
 import { Handshakes } from "./handshakes.ts";
-import { needsHandshake, sessionExpired, silentPastTimeout, toleranceStatus } from "./health.ts";
 import { buildPacketTooBig } from "./icmp.ts";
-import { type Link, LinkStatus, type PeerAddress } from "./link.ts";
+import type { Link, PeerAddress } from "./link.ts";
 import { LinkTable } from "./linktable.ts";
+import { Lifecycle } from "./lifecycle.ts";
 import { PeerIdentity } from "./peers.ts";
-import { reorderHoldMs } from "./policy.ts";
-import type { LogLevel, TunnelOptions, TunnelOutput } from "./ports.ts";
+import { type LogLevel, randomU32, type TunnelOptions, type TunnelOutput } from "./ports.ts";
 import { LogLimiter } from "./ratelimit.ts";
 import { Receiver } from "./receive.ts";
 import { ReorderBuffer } from "./reorder.ts";
 import { SendPath } from "./sendpath.ts";
-import type { Session } from "./session.ts";
 import { type TunnelSnapshot, tunnelSnapshot } from "./snapshot.ts";
-import { DropCounters, type DropReason } from "./stats.ts";
+import { DropCounters } from "./stats.ts";
 import { Transmitter } from "./transmit.ts";
 
 export type { PeerAddress } from "./link.ts";
@@ -61,9 +57,8 @@ export class Tunnel {
   private readonly handshakes: Handshakes;
   private readonly peers = new PeerIdentity();
   private readonly deadlines: Deadlines;
-  private readonly linkDeadline = (l: Link): number => this.deadlineOf(l);
+  private readonly life: Lifecycle;
   private dataSeq = 0;
-  private linksUp = 0;
   private readonly icmpBuf = new Uint8Array(1500);
   private readonly logLimiter = new LogLimiter();
   private now: number;
@@ -83,23 +78,16 @@ export class Tunnel {
       stallChanged: (link) => this.out.log("debug", "net", describeStall(link)),
       drop: (reason) => this.drops.add(reason),
     });
-    this.instance = this.randomU32();
+    this.instance = randomU32(opts.random);
+    const { mode, secrets, cleartextData, random } = opts;
     this.handshakes = new Handshakes(
       {
-        mode: opts.mode,
-        secrets: opts.secrets,
-        cleartextData: opts.cleartextData,
-        drops: this.drops,
-        instance: this.instance,
-        now: () => this.now,
-        fill: (b) => opts.random.fill(b),
-        newLocalIndex: () => this.newLocalIndex(),
-        transmit: (link, message, to) => {
-          this.out.transmit(link.index, message, to);
-          link.countSent(message.length);
-        },
+        mode, secrets, cleartextData, drops: this.drops, instance: this.instance, now: () => this.now,
+        fill: (b) => random.fill(b),
+        newLocalIndex: () => this.table.newLocalIndex(random),
+        transmit: (link, message, to) => this.tx.handshake(link, message, to),
         logLimited: (level, token, key, message) => this.logLimited(level, token, key, message),
-        established: (link, s) => this.established(link, s),
+        established: (link, s) => this.life.established(link, s),
         sendKeepalive: (link) => this.tx.keepalive(link, false, this.now),
       },
       opts.links.length,
@@ -108,16 +96,9 @@ export class Tunnel {
       this.reorder = new ReorderBuffer(opts.reorderBufferSize, (p) => this.out.deliver(p));
       this.reorder.holdMs = REORDER_HOLD_DEFAULT_MS;
     }
-    this.receiver = new Receiver({
-      drops: this.drops,
-      reorder: this.reorder,
-      sendPath: this.sendPath,
-      tx: this.tx,
-      handshakes: this.handshakes,
-      peers: this.peers,
-      out: this.out,
-      linkDown: (link, reason) => this.linkDown(link, reason),
-    });
+    const { out, table, sendPath, tx, reorder, peers, deadlines, drops, handshakes } = this;
+    this.life = new Lifecycle({ mode, out, table, sendPath, tx, reorder, peers, deadlines, now: () => this.now, initiate: (l) => handshakes.initiate(l) });
+    this.receiver = new Receiver({ drops, reorder, sendPath, tx, handshakes, peers, out, linkDown: (l, why) => this.life.linkDown(l, why) });
     this.settle();
   }
 
@@ -128,11 +109,9 @@ export class Tunnel {
     if (packet.length === 0) return;
     if (packet.length > this.opts.maxPacketSize) {
       this.drops.add("too-big");
-      if (this.opts.kind === "tun") {
-        const n = buildPacketTooBig(packet, this.opts.maxPacketSize, this.icmpBuf);
-        if (n > 0) this.out.deliver(this.icmpBuf.subarray(0, n));
-      }
-      return;
+      // tun: ICMP "too big" back into it (a tap frame gets none).
+      const n = this.opts.kind === "tun" ? buildPacketTooBig(packet, this.opts.maxPacketSize, this.icmpBuf) : 0;
+      return n > 0 ? this.out.deliver(this.icmpBuf.subarray(0, n)) : undefined;
     }
     // [filters]: the first matching entry whose link is up pins the packet to that link.
     const pinned = this.table.pinned(packet);
@@ -153,7 +132,7 @@ export class Tunnel {
     for (const l of this.links) if (l.acks.dueMs <= nowMs) this.tx.feedback(l, nowMs);
     this.sendPath.onTimer(nowMs);
     for (const l of this.links) if (inProgress(l.handshake)) this.handshakes.onTimer(l);
-    if (nowMs >= this.deadlines.healthMs) this.healthTick();
+    if (nowMs >= this.deadlines.healthMs) this.life.healthTick();
     this.settle();
   }
 
@@ -177,7 +156,7 @@ export class Tunnel {
   linkSendFailed(linkIndex: number, reason: string, nowMs: number): void {
     this.now = nowMs;
     const link = this.linkAt(linkIndex);
-    if (link?.isUp) this.linkDown(link, `send failed: ${reason}`);
+    if (link?.isUp) this.life.linkDown(link, `send failed: ${reason}`);
     this.settle();
   }
 
@@ -186,7 +165,7 @@ export class Tunnel {
     this.now = nowMs;
     for (const link of this.links) {
       this.tx.disconnect(link, nowMs);
-      if (link.isUp) this.linkDown(link, "shutdown");
+      if (link.isUp) this.life.linkDown(link, "shutdown");
     }
     this.settle();
   }
@@ -229,10 +208,7 @@ export class Tunnel {
   updateLink(index: number, config: LinkConfig, nowMs: number): void {
     this.now = nowMs;
     const link = this.linkAt(index);
-    if (!link) return;
-    link.reconfigure(config);
-    if (link.isUp) this.checkTolerances(link);
-    this.table.chooseCarriers(nowMs);
+    if (link) this.life.reconfigure(link, config);
     this.settle();
   }
 
@@ -245,13 +221,8 @@ export class Tunnel {
     this.now = nowMs;
     const link = this.linkAt(index);
     if (!link) return false;
-    const disconnect = this.tx.disconnect(link, nowMs);
-    // Out of scheduling first, so that nothing it held is sent back to it.
-    this.table.remove(link);
-    if (link.isUp) this.linkDown(link, reason);
-    link.retire();
+    const disconnect = this.life.remove(link, reason);
     this.handshakes.removeLink(index);
-    this.table.chooseCarriers(nowMs);
     this.settle();
     return disconnect;
   }
@@ -313,91 +284,7 @@ export class Tunnel {
 
   /** After every input: the deadline table catches up with what the input changed. */
   private settle(): void {
-    this.deadlines.refresh(this.links, this.reorder?.nextDeadline() ?? Number.POSITIVE_INFINITY, this.linkDeadline);
-  }
-
-  private deadlineOf(l: Link): number {
-    const sending = l.isUp && l.current ? this.sendPath.deadline(l, this.now) : Number.POSITIVE_INFINITY;
-    return inProgress(l.handshake) ? Math.min(sending, this.handshakes.deadline(l)) : sending;
-  }
-
-  // ---------------------------------------------------------------- health and state changes
-
-  private healthTick(): void {
-    this.deadlines.healthMs = this.now + HEALTH_TICK_MS;
-    for (const link of this.links) this.checkHealth(link);
-    for (const l of this.links) if (l.isUp) this.out.log("debug", "wrr", describeSender(l));
-    if (this.reorder) this.reorder.holdMs = reorderHoldMs(this.links) ?? this.reorder.holdMs;
-    this.table.chooseCarriers(this.now);
-  }
-
-  private checkHealth(link: Link): void {
-    link.loss.rotate();
-    if (this.opts.mode === "client" && needsHandshake(link, this.now)) this.sendInit(link);
-    if (!link.isUp) return;
-    const silent = silentPastTimeout(link, this.now);
-    if (silent !== undefined) return this.linkDown(link, describeSilence(link, silent));
-    const s = link.current;
-    if (s && sessionExpired(s, this.now)) link.current = undefined;
-    else if (s) this.tx.keepalive(link, false, this.now);
-    this.checkTolerances(link);
-  }
-
-  private checkTolerances(link: Link): void {
-    const status = toleranceStatus(link);
-    if (status !== undefined) this.setStatus(link, status);
-  }
-
-  private sendInit(link: Link): void {
-    if (!link.isUp) {
-      // Every reconnect attempt re-resolves the server's name (it may have moved).
-      this.out.event({ type: "resolve", link: link.index });
-      if (link.status !== LinkStatus.AuthSent) this.setStatus(link, LinkStatus.AuthSent);
-    }
-    this.handshakes.initiate(link);
-  }
-
-  /** A session's keys are proven (initiator: RESP checked; responder: the peer's first packet). */
-  private established(link: Link, s: Session): void {
-    const change = this.peers.note(s.peerInstance, link, this.links);
-    // A new peer instance: its sequence numbers start again.
-    if (change !== "same") this.reorder?.reset();
-    if (change === "restarted") {
-      this.out.log("info", "protocol", `[${link.name}] the peer restarted; resynchronising every link`);
-      // Links whose sessions died with the old instance renegotiate at once.
-      this.deadlines.healthMs = this.now;
-    }
-    link.install(s);
-    if (!link.isUp) this.linkUp(link);
-    this.table.chooseCarriers(this.now);
-  }
-
-  private setStatus(link: Link, status: LinkStatus): void {
-    link.setStatus(status, this.now);
-    this.out.event({ type: "link-status", link: link.index, status });
-    this.table.chooseCarriers(this.now);
-  }
-
-  private linkUp(link: Link): void {
-    link.clearStall();
-    this.setStatus(link, LinkStatus.AuthOk);
-    this.out.event({ type: "link-up", link: link.index });
-    if (this.linksUp++ === 0) {
-      this.reorder?.reset();
-      this.out.event({ type: "tunnel-up" });
-    }
-  }
-
-  private linkDown(link: Link, reason: string): void {
-    link.counters.disconnects++;
-    link.clearSessions();
-    this.setStatus(link, LinkStatus.Disconnected);
-    // What waited or was in flight on it goes to the links still up.
-    this.sendPath.evacuate(link, this.now);
-    this.out.event({ type: "link-down", link: link.index, reason });
-    // What was in flight on the dead link will not come: stop waiting for it.
-    this.reorder?.flush();
-    if (--this.linksUp === 0) this.out.event({ type: "tunnel-down" });
+    this.deadlines.refresh(this.links, this.reorder?.nextDeadline() ?? Number.POSITIVE_INFINITY, this.sendPath, this.handshakes, this.now);
   }
 
   // ---------------------------------------------------------------- helpers
@@ -407,24 +294,4 @@ export class Tunnel {
     if (text !== undefined) this.out.log(level, token, text);
   }
 
-  private randomU32(): number {
-    const b = new Uint8Array(4);
-    this.opts.random.fill(b);
-    return readU32(b, 0);
-  }
-
-  /** A receiver index unused by any session of any link. */
-  private newLocalIndex(): number {
-    for (;;) {
-      const i = this.randomU32();
-      if (!this.table.usesIndex(i)) return i;
-    }
-  }
 }
-
-/** A C MLVPN 2.x datagram: 28-byte header whose first u16 is the payload length. */
-function looksLikeLegacyMlvpn(d: Uint8Array): boolean {
-  return d.length >= 28 && ((d[0]! << 8) | d[1]!) === d.length - 28 && (d[2]! & 0x0f) <= 1;
-}
-
-export type { DropReason };

@@ -91,6 +91,15 @@ export const LABEL_CHANNEL = "mlvpn v2";
 export const LABEL_COOKIE = "mlvpn v2 cookie";
 export const LABEL_SESSION_KEYS = "mlvpn v2 session keys";
 
+const LEGACY_HEADER_SIZE = 28;
+/**
+ * A C MLVPN 2.x datagram: a 28-byte header whose first u16 is the payload length (recognised
+ * only to say so in the log: docs/protocol.md).
+ */
+export function looksLikeLegacyMlvpn(d: Uint8Array): boolean {
+  return d.length >= LEGACY_HEADER_SIZE && ((d[0]! << 8) | d[1]!) === d.length - LEGACY_HEADER_SIZE && (d[2]! & 0x0f) <= 1;
+}
+
 // ---- field access and the inner messages, for the modules that import them from here ----
 export { readU16, readU32, readU56, readU64, writeU16, writeU32, writeU56, writeU64 } from "./bytes.ts";
 export {
