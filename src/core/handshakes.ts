@@ -14,14 +14,14 @@
  */
 import type { CipherName } from "../crypto/aead.ts";
 import { constantTimeEqual } from "../crypto/primitives.ts";
-import { COOKIE_ROTATE_MS, HANDSHAKE_BURST, HANDSHAKE_GLOBAL_PER_SEC, HANDSHAKE_RATE_PER_SEC, HANDSHAKE_RETRY_MS } from "./constants.ts";
+import { AnsweredInits, CookieKeys } from "./cookies.ts";
+import { HANDSHAKE_BURST, HANDSHAKE_GLOBAL_PER_SEC, HANDSHAKE_RATE_PER_SEC, HANDSHAKE_RETRY_MS } from "./constants.ts";
 import { fmt } from "./describe.ts";
 import { abandon, givenUp, handshakeDeadline, IDLE, inProgress, retryDue } from "./handshake-state.ts";
 import {
   consumeConfirm,
   consumeResp,
   confirmReceiver,
-  cookie,
   createChallenge,
   createHello,
   createInit,
@@ -71,23 +71,18 @@ export class Handshakes {
   /** Responder: the salt sent in CHALLENGE (random per process start) and the stretched password. */
   private readonly salt = new Uint8Array(SALT_SIZE);
   private prs: Uint8Array | undefined;
-  /** Responder: cookie keys, current and previous, and when the current one is replaced. */
-  private cookieKeys: [Uint8Array, Uint8Array];
-  private cookieRotateMs: number;
-  /**
-   * Responder, per link: client nonces of INITs already answered, until their cookie expires,
-   * with the RESP (sent again for a repeated INIT while its session is pending).
-   */
-  private readonly answered: Map<string, { expiryMs: number; resp: Uint8Array; session: Session }>[];
+  /** Responder: cookie keys (cookies.ts). */
+  private readonly cookies: CookieKeys;
+  /** Responder, per link: the INITs already answered, with their RESP (cookies.ts). */
+  private readonly answered: AnsweredInits;
   /** Responder: what checks the CONFIRM of a session, until the initiator has used the session. */
   private readonly pending = new WeakMap<Session, PendingConfirm & { answeredMs: number }>();
   /** Initiator: the password stretched for the responder's salt (one salt at a time). */
   private stretched: { salt: Uint8Array; prs: Uint8Array } | undefined;
 
   constructor(private readonly host: HandshakeHost, links: number) {
-    this.answered = Array.from({ length: links }, () => new Map());
-    this.cookieKeys = [this.freshBytes(32), this.freshBytes(32)];
-    this.cookieRotateMs = host.now() + COOKIE_ROTATE_MS;
+    this.answered = new AnsweredInits(links);
+    this.cookies = new CookieKeys((n) => this.freshBytes(n), host.now());
     if (host.mode === "server") {
       host.fill(this.salt);
       this.prs = host.secrets.crypto.stretch(host.secrets.password, this.salt);
@@ -95,11 +90,11 @@ export class Handshakes {
   }
 
   addLink(): void {
-    this.answered.push(new Map());
+    this.answered.addLink();
   }
 
   removeLink(index: number): void {
-    this.answered[index]!.clear();
+    this.answered.removeLink(index);
   }
 
   // ---------------------------------------------------------------- responder
@@ -110,8 +105,7 @@ export class Handshakes {
     if (h.mode !== "server") return h.drops.add("unexpected-handshake");
     const nonce = helloNonce(d);
     if (!nonce) return h.drops.add("bad-size");
-    this.rotateCookieKeys();
-    h.transmit(link, createChallenge(nonce, cookie(this.cookieKeys[0], link.index, from.address, from.port, nonce), this.salt), from);
+    h.transmit(link, createChallenge(nonce, this.cookies.issue(link.index, from, nonce, h.now()), this.salt), from);
   }
 
   /** INIT: cookie, replay, limits, cipher — then CPace. Nothing changes until the CONFIRM. */
@@ -120,15 +114,11 @@ export class Handshakes {
     if (h.mode !== "server") return h.drops.add("unexpected-handshake");
     const init = parseInit(d);
     if (!init) return h.drops.add("bad-size");
-    this.rotateCookieKeys();
-    const valid = this.cookieKeys.some((k) => constantTimeEqual(cookie(k, link.index, from.address, from.port, init.nonce), init.cookie));
-    if (!valid) {
+    if (!this.cookies.valid(link.index, from, init.nonce, init.cookie, h.now())) {
       h.drops.add("bad-cookie");
       return h.logLimited("debug", "protocol", "init:bad-cookie", `[${link.name}] handshake from ${fmt(from)} ignored: no valid cookie (old, replayed, from another address or for another link)`);
     }
-    const seen = this.answered[link.index]!;
-    const id = hex(init.nonce);
-    const earlier = seen.get(id);
+    const earlier = this.answered.find(link.index, init.nonce);
     if (earlier) {
       // The initiator sending its INIT again (our RESP was lost) gets the same RESP; anything later is a replay.
       if (link.next !== earlier.session) return h.drops.add("replay");
@@ -144,12 +134,7 @@ export class Handshakes {
     }
     const resp = createResp(h.secrets, this.prs!, d, init, h.newLocalIndex(), h.instance, h.cleartextData, this.freshBytes(KEY_SIZE), now);
     if (!resp) return h.drops.add("bad-key");
-    // Bounded by the limits above: at most the global rate times a cookie's lifetime.
-    for (const [k, e] of seen) {
-      if (e.expiryMs > now) break;
-      seen.delete(k);
-    }
-    seen.set(id, { expiryMs: now + 2 * COOKIE_ROTATE_MS, resp: resp.message, session: resp.session });
+    this.answered.remember(link.index, init.nonce, resp.message, resp.session, now);
     link.next = resp.session;
     this.pending.set(resp.session, { ...resp.confirm, answeredMs: Number.NEGATIVE_INFINITY });
     h.transmit(link, resp.message, from);
@@ -292,26 +277,9 @@ export class Handshakes {
     return prs;
   }
 
-  private rotateCookieKeys(): void {
-    const now = this.host.now();
-    if (now < this.cookieRotateMs) return;
-    const [current, previous] = this.cookieKeys;
-    previous.fill(0);
-    // After a long quiet time both keys are stale: replace both.
-    this.cookieKeys = now - this.cookieRotateMs >= COOKIE_ROTATE_MS ? [this.freshBytes(32), this.freshBytes(32)] : [this.freshBytes(32), current];
-    if (this.cookieKeys[1] !== current) current.fill(0);
-    this.cookieRotateMs = now + COOKIE_ROTATE_MS;
-  }
-
   private freshBytes(n: number): Uint8Array {
     const b = new Uint8Array(n);
     this.host.fill(b);
     return b;
   }
-}
-
-function hex(b: Uint8Array): string {
-  let s = "";
-  for (let i = 0; i < b.length; i++) s += b[i]!.toString(16).padStart(2, "0");
-  return s;
 }

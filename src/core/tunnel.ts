@@ -18,7 +18,7 @@
  * only), deliver (to the tun), event (state changes, for hooks and the process title), log.
  */
 import type { LinkConfig } from "../config/schema.ts";
-import { looksLikeLegacyMlvpn, MSG_CHALLENGE, MSG_CONFIRM, MSG_HELLO, MSG_INIT, MSG_RESP, MSG_TRANSPORT, MSG_TRANSPORT_CLEAR } from "../wire/layout.ts";
+import { looksLikeLegacyMlvpn, MSG_CHALLENGE, MSG_CONFIRM, MSG_HELLO, MSG_INIT, MSG_RESP, MSG_TRANSPORT, MSG_TRANSPORT_CLEAR, MSG_TYPE_OFF } from "../wire/layout.ts";
 import { REORDER_HOLD_DEFAULT_MS } from "./constants.ts";
 import { Deadlines } from "./deadlines.ts";
 import { describeLegacyPeer, describeStall } from "./describe.ts";
@@ -259,7 +259,7 @@ export class Tunnel {
     const link = this.linkAt(linkIndex);
     if (!link) return this.drops.add("bad-link");
     if (d.length < 1) return this.drops.add("short");
-    switch (d[0]) {
+    switch (d[MSG_TYPE_OFF]) {
       case MSG_TRANSPORT:
       case MSG_TRANSPORT_CLEAR:
         return this.receiver.transport(link, d, from, this.now);

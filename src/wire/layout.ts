@@ -39,6 +39,12 @@ export const SALT_SIZE = 16;
 /** Key-confirmation tags Ta, Tb. */
 export const CONFIRM_TAG_SIZE = 16;
 
+/** Every message: its type in byte 0. HELLO/CHALLENGE: the version in byte 1; INIT/RESP: cipher and flags in bytes 1 and 2. */
+export const MSG_TYPE_OFF = 0;
+export const VERSION_OFF = 1;
+export const CIPHER_OFF = 1;
+export const FLAGS_OFF = 2;
+
 export const HELLO_SIZE = 64;
 export const HELLO_NONCE_OFF = 4;
 
