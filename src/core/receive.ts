@@ -2,8 +2,9 @@
  * The receive path of a transport message (docs/protocol.md "Transport"):
  *   1. find the session by receiver index  2. replay quick-check  3. open (in place)
  *   4. mark the counter, roam, liveness, acknowledgement  5. dispatch the inner kind
- * The datagram is the core's from then on: it is decrypted in place and a data packet is
- * delivered (or held by the reorder buffer) as a view into it, never copied.
+ * The datagram is the core's from then on: it is decrypted in place, its inner message read
+ * where it lies, and a data packet delivered (or held by the reorder buffer) as the one view
+ * into it, never copied.
  */
 import {
   DATA_PREFIX_SIZE,
@@ -64,8 +65,10 @@ export class Receiver {
     if (d[TRANSPORT_TYPE_OFF] === MSG_TRANSPORT_CLEAR && !session.clear) return h.drops.add("cleartext-refused");
     const counter = readU64(d, TRANSPORT_COUNTER_OFF);
     if (!session.replay.check(counter)) return h.drops.add("replay");
-    const inner = session.open(counter, d);
-    if (!inner || inner.length < 1) return h.drops.add(inner ? "short" : "bad-mac");
+    if (!session.openInPlace(counter, d)) return h.drops.add("bad-mac");
+    // The inner message is read where it lies, between the header and the tag: no view.
+    const off = TRANSPORT_HEADER_SIZE;
+    const end = d.length - TAG_SIZE;
     const newest = counter > session.replay.highest;
     session.replay.mark(counter);
     if (session.peerInstance !== h.peers.instance && session !== link.next) return h.drops.add("stale-peer");
@@ -79,23 +82,23 @@ export class Receiver {
     link.loss.onReceive(counter);
     link.countReceived(d.length);
     h.sendPath.unstall(link, nowMs);
-    const kind = inner[KIND_OFF];
+    const kind = d[off + KIND_OFF];
     if (kind !== KIND_FEEDBACK) {
       // Acknowledge everything but acknowledgements; a probe at once.
-      link.acks.onReceive(session.localIndex, counter, nowMs, isProbe(inner));
+      link.acks.onReceive(session.localIndex, counter, nowMs, isProbe(d, off, end));
       if (link.acks.dueMs <= nowMs) h.tx.feedback(link, nowMs);
     }
 
     switch (kind) {
       case KIND_DATA:
-        if (inner.length < DATA_PREFIX_SIZE) return h.drops.add("short");
-        return this.data(dataSeq(inner), inner.subarray(DATA_PREFIX_SIZE), nowMs);
+        if (end - off < DATA_PREFIX_SIZE) return h.drops.add("short");
+        return this.data(dataSeq(d, off), d.subarray(off + DATA_PREFIX_SIZE, end), nowMs);
       case KIND_DATA_EXPRESS:
-        return h.out.deliver(inner.subarray(EXPRESS_PREFIX_SIZE));
+        return h.out.deliver(d.subarray(off + EXPRESS_PREFIX_SIZE, end));
       case KIND_FEEDBACK:
-        return this.onFeedback(link, inner, nowMs);
+        return this.onFeedback(link, d, off, end, nowMs);
       case KIND_KEEPALIVE:
-        if (!readKeepalive(inner, this.keepalive)) return h.drops.add("short");
+        if (!readKeepalive(d, off, end, this.keepalive)) return h.drops.add("short");
         return link.onKeepalive(this.keepalive, nowMs);
       case KIND_DISCONNECT:
         if (link.isUp) h.linkDown(link, "the peer disconnected");
@@ -113,12 +116,12 @@ export class Receiver {
     else this.h.out.deliver(packet);
   }
 
-  private onFeedback(link: Link, m: Uint8Array, nowMs: number): void {
-    if (m.length < FEEDBACK_SIZE) return this.h.drops.add("short");
+  private onFeedback(link: Link, m: Uint8Array, off: number, end: number, nowMs: number): void {
+    if (end - off < FEEDBACK_SIZE) return this.h.drops.add("short");
     // Acknowledgements of another session (before a rekey) are of no use any more.
-    if (!link.current || feedbackSession(m) !== link.current.remoteIndex) return;
+    if (!link.current || feedbackSession(m, off) !== link.current.remoteIndex) return;
     const f = this.feedback;
-    readFeedback(m, f);
+    readFeedback(m, off, end, f);
     this.h.sendPath.onFeedback(link, f.highest, f.bitmapHi, f.bitmapLo, f.ackDelayMs, f.receiverClock, nowMs);
   }
 }

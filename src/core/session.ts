@@ -62,15 +62,19 @@ export class Session {
 
   /**
    * Authenticates (and decrypts, in place) a transport message whose counter the caller already
-   * checked against the replay window. Returns the inner payload, a view into `datagram`, or
-   * undefined if authentication fails (the datagram's payload is then garbage).
+   * checked against the replay window. True when it is authentic: its payload is then the
+   * bytes from TRANSPORT_HEADER_SIZE to the tag (otherwise they are garbage).
    */
-  open(counter: number, datagram: Uint8Array): Uint8Array | undefined {
+  openInPlace(counter: number, datagram: Uint8Array): boolean {
     const h = TRANSPORT_HEADER_SIZE;
     const end = datagram.length - TAG_SIZE;
-    if (end < h) return undefined;
+    if (end < h) return false;
     // Sealed: decrypted in place; cleartext: the whole message up to the tag is associated data.
-    if (!this.receiver.open(counter, datagram, datagram[TRANSPORT_TYPE_OFF] === MSG_TRANSPORT ? h : end)) return undefined;
-    return datagram.subarray(h, end);
+    return this.receiver.open(counter, datagram, datagram[TRANSPORT_TYPE_OFF] === MSG_TRANSPORT ? h : end);
+  }
+
+  /** openInPlace, returning the payload as a view (undefined if not authentic). */
+  open(counter: number, datagram: Uint8Array): Uint8Array | undefined {
+    return this.openInPlace(counter, datagram) ? datagram.subarray(TRANSPORT_HEADER_SIZE, datagram.length - TAG_SIZE) : undefined;
   }
 }

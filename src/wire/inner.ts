@@ -2,8 +2,9 @@
  * The inner messages: what a transport message carries once opened (docs/protocol.md
  * "Transport", the "Payload, first byte = kind" table). Every offset used on them is named
  * here; the core reads and writes them only through these functions. Encoders write into a
- * caller's buffer and decoders fill a caller's reusable record, so that no message costs an
- * allocation (the hot path: docs/performance.md).
+ * caller's buffer; decoders read a message where it lies (at `off` in the opened datagram, `end`
+ * where its tag starts) and fill a caller's reusable record: no message costs an allocation or
+ * a view (the hot path: docs/performance.md).
  *
  *   DATA        0 kind=0 | 1 u56 tunnel data sequence | 8 IP packet (tun) or Ethernet frame (tap)
  *   KEEPALIVE   0 kind=1 | 1 u8 flags (1 = probe) | 2 u16 receive loss, per mille (0xFFFF unknown)
@@ -37,9 +38,9 @@ export function writeDataPrefix(out: Uint8Array, off: number, dataSeq: number): 
   writeU56(out, off + DATA_SEQ_OFF, dataSeq);
 }
 
-/** The tunnel data sequence of a DATA message at least DATA_PREFIX_SIZE long. */
-export function dataSeq(inner: Uint8Array): number {
-  return readU56(inner, DATA_SEQ_OFF);
+/** The tunnel data sequence of a DATA message (at least DATA_PREFIX_SIZE long) at `off`. */
+export function dataSeq(m: Uint8Array, off: number): number {
+  return readU56(m, off + DATA_SEQ_OFF);
 }
 
 // ---- EXPRESS
@@ -93,24 +94,24 @@ export function writeKeepalive(out: Uint8Array, off: number, k: Keepalive): void
   writeU32(out, off + KEEPALIVE_HELD_OFF, k.echo === undefined ? NO_ECHO : k.heldMs);
 }
 
-/** Fills `into` from a KEEPALIVE; false when the message is too short. */
-export function readKeepalive(m: Uint8Array, into: Keepalive): boolean {
-  if (m.length < KEEPALIVE_SIZE) return false;
-  into.probe = (m[KEEPALIVE_FLAGS_OFF]! & KEEPALIVE_FLAG_PROBE) !== 0;
-  const loss = readU16(m, KEEPALIVE_LOSS_OFF);
+/** Fills `into` from the KEEPALIVE in m[off..end]; false when it is too short. */
+export function readKeepalive(m: Uint8Array, off: number, end: number, into: Keepalive): boolean {
+  if (end - off < KEEPALIVE_SIZE) return false;
+  into.probe = (m[off + KEEPALIVE_FLAGS_OFF]! & KEEPALIVE_FLAG_PROBE) !== 0;
+  const loss = readU16(m, off + KEEPALIVE_LOSS_OFF);
   into.lossPercent = loss === LOSS_UNKNOWN ? undefined : loss / 10;
-  into.clock = readU32(m, KEEPALIVE_CLOCK_OFF);
-  const echo = readU32(m, KEEPALIVE_ECHO_OFF);
-  const held = readU32(m, KEEPALIVE_HELD_OFF);
+  into.clock = readU32(m, off + KEEPALIVE_CLOCK_OFF);
+  const echo = readU32(m, off + KEEPALIVE_ECHO_OFF);
+  const held = readU32(m, off + KEEPALIVE_HELD_OFF);
   const none = echo === NO_ECHO || held === NO_ECHO;
   into.echo = none ? undefined : echo;
   into.heldMs = none ? 0 : held;
   return true;
 }
 
-/** Whether an inner message asks to be acknowledged at once (a probe keepalive). */
-export function isProbe(m: Uint8Array): boolean {
-  return m[KIND_OFF] === KIND_KEEPALIVE && m.length > KEEPALIVE_FLAGS_OFF && (m[KEEPALIVE_FLAGS_OFF]! & KEEPALIVE_FLAG_PROBE) !== 0;
+/** Whether the inner message in m[off..end] asks to be acknowledged at once (a probe keepalive). */
+export function isProbe(m: Uint8Array, off: number, end: number): boolean {
+  return m[off + KIND_OFF] === KIND_KEEPALIVE && end - off > KEEPALIVE_FLAGS_OFF && (m[off + KEEPALIVE_FLAGS_OFF]! & KEEPALIVE_FLAG_PROBE) !== 0;
 }
 
 // ---- FEEDBACK
@@ -154,19 +155,19 @@ export function writeFeedback(out: Uint8Array, off: number, f: Feedback): void {
   writeU32(out, off + FEEDBACK_CLOCK_OFF, f.receiverClock >>> 0);
 }
 
-/** Fills `into` from a FEEDBACK; false when the message is too short. */
-export function readFeedback(m: Uint8Array, into: Feedback): boolean {
-  if (m.length < FEEDBACK_SIZE) return false;
-  into.ackDelayMs = readU16(m, FEEDBACK_DELAY_OFF) / 10;
-  into.session = readU32(m, FEEDBACK_SESSION_OFF);
-  into.highest = readU32(m, FEEDBACK_HIGHEST_OFF);
-  into.bitmapHi = readU32(m, FEEDBACK_BITMAP_HI_OFF);
-  into.bitmapLo = readU32(m, FEEDBACK_BITMAP_LO_OFF);
-  into.receiverClock = readU32(m, FEEDBACK_CLOCK_OFF);
+/** Fills `into` from the FEEDBACK in m[off..end]; false when it is too short. */
+export function readFeedback(m: Uint8Array, off: number, end: number, into: Feedback): boolean {
+  if (end - off < FEEDBACK_SIZE) return false;
+  into.ackDelayMs = readU16(m, off + FEEDBACK_DELAY_OFF) / 10;
+  into.session = readU32(m, off + FEEDBACK_SESSION_OFF);
+  into.highest = readU32(m, off + FEEDBACK_HIGHEST_OFF);
+  into.bitmapHi = readU32(m, off + FEEDBACK_BITMAP_HI_OFF);
+  into.bitmapLo = readU32(m, off + FEEDBACK_BITMAP_LO_OFF);
+  into.receiverClock = readU32(m, off + FEEDBACK_CLOCK_OFF);
   return true;
 }
 
-/** The receiver index a FEEDBACK acknowledges (checked before decoding the rest). */
-export function feedbackSession(m: Uint8Array): number {
-  return readU32(m, FEEDBACK_SESSION_OFF);
+/** The receiver index the FEEDBACK at `off` acknowledges (checked before decoding the rest). */
+export function feedbackSession(m: Uint8Array, off: number): number {
+  return readU32(m, off + FEEDBACK_SESSION_OFF);
 }

@@ -118,7 +118,7 @@ describe("docs/protocol.md inner messages", () => {
     b[0] = KIND_DATA;
     writeInt(b, field("DATA", 1), seq);
     expect(field("DATA", 1).text).toContain("data sequence");
-    expect(dataSeq(b)).toBe(seq);
+    expect(dataSeq(b, 0)).toBe(seq);
     const c = new Uint8Array(DATA_PREFIX_SIZE);
     writeDataPrefix(c, 0, seq);
     expect(readInt(c, field("DATA", 1))).toBe(seq);
@@ -144,7 +144,7 @@ describe("docs/protocol.md inner messages", () => {
       writeInt(b, field("KEEPALIVE", off), raws[i]!);
     });
     const k = newKeepalive();
-    expect(readKeepalive(b, k)).toBe(true);
+    expect(readKeepalive(b, 0, b.length, k)).toBe(true);
     keepaliveMap.forEach(([, key, conv], i) => expect(k[key]).toBe(conv(raws[i]!) as never));
     const out = new Uint8Array(KEEPALIVE_SIZE);
     writeKeepalive(out, 0, k);
@@ -153,7 +153,7 @@ describe("docs/protocol.md inner messages", () => {
     for (const off of [2, 8, 12]) writeInt(b, field("KEEPALIVE", off), 2 ** (8 * field("KEEPALIVE", off).size!) - 1);
     expect(field("KEEPALIVE", 2).text).toContain("0xFFFF unknown");
     expect(field("KEEPALIVE", 8).text).toContain("0xFFFFFFFF none");
-    readKeepalive(b, k);
+    readKeepalive(b, 0, b.length, k);
     expect(k.lossPercent).toBeUndefined();
     expect(k.echo).toBeUndefined();
   });
@@ -177,7 +177,7 @@ describe("docs/protocol.md inner messages", () => {
       writeInt(b, field("FEEDBACK", off), raws[i]!);
     });
     const f = newFeedback();
-    expect(readFeedback(b, f)).toBe(true);
+    expect(readFeedback(b, 0, b.length, f)).toBe(true);
     feedbackMap.forEach(([, key, conv], i) => expect(f[key]).toBe(conv(raws[i]!)));
     const out = new Uint8Array(FEEDBACK_SIZE);
     writeFeedback(out, 0, f);
