@@ -14,7 +14,7 @@ export class Deadlines {
   /** The next health tick. */
   healthMs: number;
   private reorderMs = Number.POSITIVE_INFINITY;
-  /** By link slot index: the earliest of its send path's and its handshake's deadlines. */
+  /** Per link in use, in the order of the links: the earliest of its send path's and its handshake's deadlines. */
   private readonly links: number[] = [];
 
   constructor(nowMs: number) {
@@ -24,10 +24,12 @@ export class Deadlines {
   /** Recomputes every entry but the health tick (which the tick itself sets). */
   refresh(links: readonly Link[], reorderMs: number, sendPath: SendPath, handshakes: Handshakes, nowMs: number): void {
     this.reorderMs = reorderMs;
-    this.links.fill(Number.POSITIVE_INFINITY);
-    for (const l of links) {
+    const a = this.links;
+    a.length = links.length;
+    for (let i = 0; i < links.length; i++) {
+      const l = links[i]!;
       const sending = l.isUp && l.current ? sendPath.deadline(l, nowMs) : Number.POSITIVE_INFINITY;
-      this.links[l.index] = inProgress(l.handshake) ? Math.min(sending, handshakes.deadline(l)) : sending;
+      a[i] = inProgress(l.handshake) ? Math.min(sending, handshakes.deadline(l)) : sending;
     }
   }
 
