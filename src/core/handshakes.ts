@@ -135,7 +135,7 @@ export class Handshakes {
     const resp = createResp(h.secrets, this.prs!, d, init, h.newLocalIndex(), h.instance, h.cleartextData, this.freshBytes(KEY_SIZE), now);
     if (!resp) return h.drops.add("bad-key");
     this.answered.remember(link.index, init.nonce, resp.message, resp.session, now);
-    link.next = resp.session;
+    link.pend(resp.session);
     this.pending.set(resp.session, { ...resp.confirm, answeredMs: Number.NEGATIVE_INFINITY });
     h.transmit(link, resp.message, from);
   }
@@ -162,7 +162,7 @@ export class Handshakes {
     const now = h.now();
     if (s === link.next) {
       s.peerInstance = instance;
-      link.peer = { address: from.address, port: from.port };
+      link.movePeer(from);
       link.heard(now);
       h.established(link, s);
     } else if (now - p.answeredMs < HANDSHAKE_RETRY_MS / 2) {
@@ -246,7 +246,7 @@ export class Handshakes {
     h.transmit(link, r.confirm, link.peer);
     if (link.current) {
       // A rekey: the old session carries on until the responder is heard under the new one.
-      link.next = r.session;
+      link.pend(r.session);
     } else {
       // Nothing to lose: the link comes up now. The CONFIRM, sent just before on the same path,
       // reaches the responder before our data; it drops anything under the session until then.

@@ -56,7 +56,7 @@ export class Lifecycle {
     const silent = silentPastTimeout(link, now);
     if (silent !== undefined) return this.linkDown(link, describeSilence(link, silent));
     const s = link.current;
-    if (s && sessionExpired(s, now)) link.current = undefined;
+    if (s && sessionExpired(s, now)) link.expireCurrent();
     else if (s) this.p.tx.keepalive(link, false, now);
     this.checkTolerances(link);
   }

@@ -14,43 +14,19 @@ import { LinkSender } from "./linksender.ts";
 import { LossMeter } from "./loss.ts";
 import { RttEstimator } from "./rtt.ts";
 import type { Session } from "./session.ts";
+import { type LinkCounters, LinkStatus, type PeerAddress } from "./link-types.ts";
 import { type LinkSettings, linkSettings } from "./settings.ts";
 
-/** MLVPN's link states (reference §4.1); the strings are those of its /status JSON. */
-export const LinkStatus = {
-  Disconnected: 0,
-  AuthSent: 1,
-  AuthOk: 2,
-  Lossy: 3,
-  HighLatency: 4,
-} as const;
-export type LinkStatus = (typeof LinkStatus)[keyof typeof LinkStatus];
-export const STATUS_TEXT: Record<LinkStatus, string> = ["disconnected", "waiting peer", "connected", "lossy link", "slow link"];
-
-export interface PeerAddress {
-  address: string;
-  port: number;
-}
-
-export interface LinkCounters {
-  sentPackets: number;
-  sentBytes: number;
-  recvPackets: number;
-  recvBytes: number;
-  disconnects: number;
-}
+export { LinkStatus, STATUS_TEXT } from "./link-types.ts";
+export type { LinkCounters, PeerAddress } from "./link-types.ts";
 
 export class Link {
   private _status: LinkStatus = LinkStatus.Disconnected;
   private _statusSinceMs = 0;
-  /** Where we send: the resolved remotehost (client) or the last authenticated source (server). */
-  peer: PeerAddress | undefined;
-
-  /** Sending uses `current`; `previous` still opens late packets after a rekey. */
-  current: Session | undefined;
-  previous: Session | undefined;
-  /** The pending session: responder, answered INIT waiting for its CONFIRM; initiator, a rekey's session until the responder is heard under it. */
-  next: Session | undefined;
+  private _peer: PeerAddress | undefined;
+  private _current: Session | undefined;
+  private _previous: Session | undefined;
+  private _next: Session | undefined;
   /** Initiator: the handshake in progress on this link. */
   handshake: HandshakeState = IDLE;
 
@@ -237,7 +213,46 @@ export class Link {
     this._peerLossPercent = undefined;
   }
 
-  // ---------------------------------------------------------------- keyring
+  // ---------------------------------------------------------------- peer and keyring
+
+  /** Where we send: the resolved remotehost (client) or the last authenticated source (server). */
+  get peer(): PeerAddress | undefined {
+    return this._peer;
+  }
+
+  /** A new peer address (kept as given: the caller hands it over). */
+  setPeer(peer: PeerAddress): void {
+    this._peer = peer;
+  }
+
+  /** The peer heard from `from`: a copy, as the shell reuses its source object. */
+  movePeer(from: PeerAddress): void {
+    this._peer = { address: from.address, port: from.port };
+  }
+
+  /** Sending uses `current`; `previous` still opens late packets after a rekey. */
+  get current(): Session | undefined {
+    return this._current;
+  }
+
+  get previous(): Session | undefined {
+    return this._previous;
+  }
+
+  /** The pending session: responder, answered INIT waiting for its CONFIRM; initiator, a rekey's session until the responder is heard under it. */
+  get next(): Session | undefined {
+    return this._next;
+  }
+
+  /** A session waiting for its confirmation (it opens packets, and `install` makes it current). */
+  pend(s: Session): void {
+    this._next = s;
+  }
+
+  /** Past REJECT_AFTER_MS the sending session is dropped, whatever happens. */
+  expireCurrent(): void {
+    this._current = undefined;
+  }
 
   /** The session a transport packet with this receiver index belongs to. */
   sessionFor(receiverIndex: number): Session | undefined {
@@ -254,9 +269,9 @@ export class Link {
 
   /** Makes `s` the sending session; the old one stays for packets still in flight. */
   install(s: Session): void {
-    if (this.current) this.previous = this.current;
-    this.current = s;
-    if (this.next === s) this.next = undefined;
+    if (this._current) this._previous = this._current;
+    this._current = s;
+    if (this._next === s) this._next = undefined;
     this.loss.onNewSession();
     // Counters restart in the new session; acknowledgements of the old one are ignored.
     this.sender.resetFlight(s.peerInstance);
@@ -264,14 +279,14 @@ export class Link {
 
   /** The peer restarted: the sending sessions died with its old instance. */
   dropSendingSessions(): void {
-    this.current = undefined;
-    this.previous = undefined;
+    this._current = undefined;
+    this._previous = undefined;
   }
 
   clearSessions(): void {
-    this.current = undefined;
-    this.previous = undefined;
-    this.next = undefined;
+    this._current = undefined;
+    this._previous = undefined;
+    this._next = undefined;
     this.handshake = abandon(this.handshake);
   }
 }

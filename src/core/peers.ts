@@ -33,6 +33,6 @@ export class PeerIdentity {
 export function roam(link: Link, from: PeerAddress): PeerAddress | undefined {
   const p = link.peer;
   if (p && p.address === from.address && p.port === from.port) return undefined;
-  link.peer = { address: from.address, port: from.port };
+  link.movePeer(from);
   return p;
 }

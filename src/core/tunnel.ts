@@ -147,7 +147,7 @@ export class Tunnel {
     const link = this.linkAt(linkIndex);
     if (!link) return;
     const changed = link.peer?.address !== peer.address || link.peer?.port !== peer.port;
-    link.peer = peer;
+    link.setPeer(peer);
     if (changed && this.opts.mode === "client" && !link.isUp) this.handshakes.start(link);
     this.settle();
   }
