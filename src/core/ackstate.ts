@@ -3,7 +3,7 @@
  * current session and which of the 64 below it arrived, sent back in FEEDBACK messages every
  * ACK_EVERY packets or ACK_DELAY_MS after the first unacknowledged one (or at once for a probe).
  */
-import { KIND_FEEDBACK, writeU32 } from "../wire/layout.ts";
+import { type Feedback, newFeedback, writeFeedback } from "../wire/inner.ts";
 
 export const ACK_EVERY = 8;
 export const ACK_DELAY_MS = 4;
@@ -42,20 +42,21 @@ export class AckState {
     else if (this.dueMs === Number.POSITIVE_INFINITY) this.dueMs = nowMs + ACK_DELAY_MS;
   }
 
-  /** Writes a FEEDBACK payload into `out` (FEEDBACK_SIZE bytes) and clears what was pending. */
-  write(out: Uint8Array, nowMs: number): void {
-    out[0] = KIND_FEEDBACK;
-    out[1] = 0;
-    const delay = Math.min(0xffff, Math.round((nowMs - this.highestAtMs) * 10));
-    out[2] = delay >>> 8;
-    out[3] = delay;
-    writeU32(out, 4, this.session >>> 0);
-    writeU32(out, 8, this.highest >>> 0);
-    writeU32(out, 12, this.hi);
-    writeU32(out, 16, this.lo);
+  /** The FEEDBACK fields, reused for every message written. */
+  private readonly fields: Feedback = newFeedback();
+
+  /** Writes a FEEDBACK payload at `off` in `out` (FEEDBACK_SIZE bytes) and clears what was pending. */
+  write(out: Uint8Array, off: number, nowMs: number): void {
+    const f = this.fields;
+    f.ackDelayMs = nowMs - this.highestAtMs;
+    f.session = this.session;
+    f.highest = this.highest;
+    f.bitmapHi = this.hi;
+    f.bitmapLo = this.lo;
     // Our clock when `highest` arrived (0.1 ms, wrapping): against its send time, the sender
     // sees the one-way delay of its own direction change, whatever queues the acks meet.
-    writeU32(out, 20, Math.round(this.highestAtMs * 10) >>> 0);
+    f.receiverClock = Math.round(this.highestAtMs * 10);
+    writeFeedback(out, off, f);
     this.pending = 0;
     this.dueMs = Number.POSITIVE_INFINITY;
   }

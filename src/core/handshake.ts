@@ -21,11 +21,8 @@ import { type CipherName, createAead } from "../crypto/aead.ts";
 import { calculateGenerator, concat, intermediateSessionKey } from "../crypto/cpace.ts";
 import { constantTimeEqual, hkdf, hmac, passwordKey, x25519Raw } from "../crypto/primitives.ts";
 import {
-  CHALLENGE_COOKIE_OFF,
-  CHALLENGE_NONCE_OFF,
-  CHALLENGE_SALT_OFF,
-  CHALLENGE_SIZE,
   CIPHER_IDS,
+  CIPHER_OFF,
   CONFIRM_INSTANCE_OFF,
   CONFIRM_RECEIVER_OFF,
   CONFIRM_SIZE,
@@ -33,8 +30,7 @@ import {
   CONFIRM_TAG_SIZE,
   COOKIE_SIZE,
   FLAG_CLEARTEXT,
-  HELLO_NONCE_OFF,
-  HELLO_SIZE,
+  FLAGS_OFF,
   INIT_AD_END,
   INIT_COOKIE_OFF,
   INIT_NONCE_OFF,
@@ -43,16 +39,13 @@ import {
   INIT_SIZE,
   KEY_SIZE,
   LABEL_CHANNEL,
-  LABEL_COOKIE,
   LABEL_PASSWORD_SALT,
   LABEL_SESSION_KEYS,
-  MSG_CHALLENGE,
   MSG_CONFIRM,
-  MSG_HELLO,
   MSG_INIT,
   MSG_RESP,
+  MSG_TYPE_OFF,
   NONCE_SIZE,
-  PROTOCOL_VERSION,
   readU32,
   RESP_AD_END,
   RESP_INSTANCE_OFF,
@@ -61,14 +54,13 @@ import {
   RESP_SHARE_OFF,
   RESP_SIZE,
   RESP_TAG_OFF,
-  SALT_SIZE,
   writeU32,
 } from "../wire/layout.ts";
+import type { Challenge } from "./hello.ts";
 import { Session } from "./session.ts";
 
 const text = new TextEncoder();
 const CI = text.encode(LABEL_CHANNEL);
-const COOKIE_LABEL = text.encode(LABEL_COOKIE);
 const KEYS_LABEL = text.encode(LABEL_SESSION_KEYS);
 const SALT_LABEL = text.encode(LABEL_PASSWORD_SALT);
 
@@ -97,72 +89,12 @@ export function handshakeSecrets(password: string | Uint8Array, cipher: CipherNa
   return { password: typeof password === "string" ? text.encode(password.normalize("NFC")) : password, cipher, crypto };
 }
 
-// ---------------------------------------------------------------- HELLO, CHALLENGE, cookies
-
-export function createHello(nonce: Uint8Array): Uint8Array {
-  const m = new Uint8Array(HELLO_SIZE);
-  m[0] = MSG_HELLO;
-  m[1] = PROTOCOL_VERSION;
-  m.set(nonce, HELLO_NONCE_OFF);
-  return m;
-}
-
-/** The client nonce of a well-formed HELLO. */
-export function helloNonce(m: Uint8Array): Uint8Array | undefined {
-  if (m.length !== HELLO_SIZE || m[1] !== PROTOCOL_VERSION) return undefined;
-  return m.subarray(HELLO_NONCE_OFF, HELLO_NONCE_OFF + NONCE_SIZE);
-}
-
-/**
- * The responder's stateless cookie: binds the link (the responder's own index for it), the
- * source address and port, and the client nonce, under a key that changes every few seconds.
- */
-export function cookie(key: Uint8Array, link: number, address: string, port: number, nonce: Uint8Array): Uint8Array {
-  const where = new Uint8Array(6);
-  writeU32(where, 0, link);
-  where[4] = port >>> 8;
-  where[5] = port;
-  return hmac(key, COOKIE_LABEL, where, text.encode(address), nonce).subarray(0, COOKIE_SIZE);
-}
-
-export function createChallenge(nonce: Uint8Array, cookieValue: Uint8Array, salt: Uint8Array): Uint8Array {
-  const m = new Uint8Array(CHALLENGE_SIZE);
-  m[0] = MSG_CHALLENGE;
-  m[1] = PROTOCOL_VERSION;
-  m.set(nonce, CHALLENGE_NONCE_OFF);
-  m.set(cookieValue, CHALLENGE_COOKIE_OFF);
-  m.set(salt, CHALLENGE_SALT_OFF);
-  return m;
-}
-
-export interface Challenge {
-  nonce: Uint8Array;
-  cookie: Uint8Array;
-  salt: Uint8Array;
-}
-
-export function parseChallenge(m: Uint8Array): Challenge | undefined {
-  if (m.length !== CHALLENGE_SIZE || m[1] !== PROTOCOL_VERSION) return undefined;
-  return {
-    nonce: m.slice(CHALLENGE_NONCE_OFF, CHALLENGE_NONCE_OFF + NONCE_SIZE),
-    cookie: m.slice(CHALLENGE_COOKIE_OFF, CHALLENGE_COOKIE_OFF + COOKIE_SIZE),
-    salt: m.slice(CHALLENGE_SALT_OFF, CHALLENGE_SALT_OFF + SALT_SIZE),
-  };
-}
+// HELLO, CHALLENGE and cookies: the stateless round trip before any curve work (hello.ts).
+export { type Challenge, cookie, createChallenge, createHello, helloNonce, parseChallenge } from "./hello.ts";
 
 // ---------------------------------------------------------------- INIT, RESP, CONFIRM
 
-/**
- * The initiator's progress on a link (Link.initSent): the phase, the message it sent last (sent
- * again until answered), when the handshake started and when the message was last sent.
- */
-export type InitSent = { message: Uint8Array; startMs: number; sentMs: number } & (
-  | { phase: "hello"; nonce: Uint8Array; localIndex?: undefined }
-  | { phase: "init"; state: InitState; localIndex: number }
-  | { phase: "confirm"; session: Session; localIndex: number }
-);
-
-/** The initiator between INIT and RESP. */
+/** The initiator between INIT and RESP (handshake-state.ts, phase "init"). */
 export interface InitState {
   localIndex: number;
   message: Uint8Array;
@@ -193,9 +125,9 @@ export function createInit(
   g.fill(0);
   if (!ya) return undefined;
   const m = new Uint8Array(INIT_SIZE);
-  m[0] = MSG_INIT;
-  m[1] = CIPHER_IDS[secrets.cipher];
-  m[2] = wantCleartext ? FLAG_CLEARTEXT : 0;
+  m[MSG_TYPE_OFF] = MSG_INIT;
+  m[CIPHER_OFF] = CIPHER_IDS[secrets.cipher];
+  m[FLAGS_OFF] = wantCleartext ? FLAG_CLEARTEXT : 0;
   writeU32(m, INIT_SENDER_OFF, localIndex);
   m.set(challenge.nonce, INIT_NONCE_OFF);
   m.set(challenge.cookie, INIT_COOKIE_OFF);
@@ -215,8 +147,8 @@ export interface InitReceived {
 export function parseInit(m: Uint8Array): InitReceived | undefined {
   if (m.length !== INIT_SIZE) return undefined;
   return {
-    cipher: m[1]!,
-    wantsCleartext: (m[2]! & FLAG_CLEARTEXT) !== 0,
+    cipher: m[CIPHER_OFF]!,
+    wantsCleartext: (m[FLAGS_OFF]! & FLAG_CLEARTEXT) !== 0,
     senderIndex: readU32(m, INIT_SENDER_OFF),
     nonce: m.subarray(INIT_NONCE_OFF, INIT_NONCE_OFF + NONCE_SIZE),
     cookie: m.subarray(INIT_COOKIE_OFF, INIT_COOKIE_OFF + COOKIE_SIZE),
@@ -288,9 +220,9 @@ export function createResp(
   if (!yb || !k) return undefined;
   const clear = allowCleartext && init.wantsCleartext;
   const m = new Uint8Array(RESP_SIZE);
-  m[0] = MSG_RESP;
-  m[1] = CIPHER_IDS[secrets.cipher];
-  m[2] = clear ? FLAG_CLEARTEXT : 0;
+  m[MSG_TYPE_OFF] = MSG_RESP;
+  m[CIPHER_OFF] = CIPHER_IDS[secrets.cipher];
+  m[FLAGS_OFF] = clear ? FLAG_CLEARTEXT : 0;
   writeU32(m, RESP_SENDER_OFF, localIndex);
   writeU32(m, RESP_RECEIVER_OFF, init.senderIndex);
   m.set(yb, RESP_SHARE_OFF);
@@ -326,7 +258,7 @@ export function consumeResp(
   instance: number,
   nowMs: number,
 ): { session: Session; confirm: Uint8Array } | undefined {
-  if (m.length !== RESP_SIZE || m[1] !== CIPHER_IDS[secrets.cipher] || readU32(m, RESP_RECEIVER_OFF) !== sent.localIndex) return undefined;
+  if (m.length !== RESP_SIZE || m[CIPHER_OFF] !== CIPHER_IDS[secrets.cipher] || readU32(m, RESP_RECEIVER_OFF) !== sent.localIndex) return undefined;
   const yb = m.subarray(RESP_SHARE_OFF, RESP_SHARE_OFF + KEY_SIZE);
   const k = secrets.crypto.scalarMult(sent.scalar, yb);
   sent.scalar.fill(0);
@@ -338,7 +270,7 @@ export function consumeResp(
   try {
     if (!constantTimeEqual(tag(keys.tagR, m.subarray(0, RESP_TAG_OFF)), m.subarray(RESP_TAG_OFF))) return undefined;
     // Cleartext only if we asked for it and the responder agreed; a responder cannot force it.
-    const clear = (sent.message[2]! & FLAG_CLEARTEXT) !== 0 && (m[2]! & FLAG_CLEARTEXT) !== 0;
+    const clear = (sent.message[FLAGS_OFF]! & FLAG_CLEARTEXT) !== 0 && (m[FLAGS_OFF]! & FLAG_CLEARTEXT) !== 0;
     const remote = readU32(m, RESP_SENDER_OFF);
     const peerInstance = masked(m, RESP_INSTANCE_OFF, keys.maskR);
     const session = new Session(sent.localIndex, remote, createAead(secrets.cipher, keys.i2r), createAead(secrets.cipher, keys.r2i), nowMs, true, peerInstance, clear);

@@ -14,12 +14,14 @@
  */
 import type { CipherName } from "../crypto/aead.ts";
 import { constantTimeEqual } from "../crypto/primitives.ts";
-import { COOKIE_ROTATE_MS, HANDSHAKE_BURST, HANDSHAKE_GIVE_UP_MS, HANDSHAKE_GLOBAL_PER_SEC, HANDSHAKE_RATE_PER_SEC, HANDSHAKE_RETRY_MS } from "./constants.ts";
+import { AnsweredInits, CookieKeys } from "./cookies.ts";
+import { HANDSHAKE_BURST, HANDSHAKE_GLOBAL_PER_SEC, HANDSHAKE_RATE_PER_SEC, HANDSHAKE_RETRY_MS } from "./constants.ts";
+import { fmt } from "./describe.ts";
+import { abandon, givenUp, handshakeDeadline, IDLE, inProgress, retryDue } from "./handshake-state.ts";
 import {
   consumeConfirm,
   consumeResp,
   confirmReceiver,
-  cookie,
   createChallenge,
   createHello,
   createInit,
@@ -32,12 +34,12 @@ import {
   respReceiver,
 } from "./handshake.ts";
 import type { Link, PeerAddress } from "./link.ts";
+import type { LogLevel } from "./ports.ts";
 import { KeyedRateLimiter } from "./ratelimit.ts";
 import type { Session } from "./session.ts";
 import type { DropCounters } from "./stats.ts";
 import { CIPHER_IDS, CONFIRM_SIZE, KEY_SIZE, NONCE_SIZE, RESP_SIZE, SALT_SIZE } from "../wire/layout.ts";
 
-export type LogLevel = "warn" | "info" | "debug";
 
 /** What the handshakes need from the tunnel. */
 export interface HandshakeHost {
@@ -69,23 +71,18 @@ export class Handshakes {
   /** Responder: the salt sent in CHALLENGE (random per process start) and the stretched password. */
   private readonly salt = new Uint8Array(SALT_SIZE);
   private prs: Uint8Array | undefined;
-  /** Responder: cookie keys, current and previous, and when the current one is replaced. */
-  private cookieKeys: [Uint8Array, Uint8Array];
-  private cookieRotateMs: number;
-  /**
-   * Responder, per link: client nonces of INITs already answered, until their cookie expires,
-   * with the RESP (sent again for a repeated INIT while its session is pending).
-   */
-  private readonly answered: Map<string, { expiryMs: number; resp: Uint8Array; session: Session }>[];
+  /** Responder: cookie keys (cookies.ts). */
+  private readonly cookies: CookieKeys;
+  /** Responder, per link: the INITs already answered, with their RESP (cookies.ts). */
+  private readonly answered: AnsweredInits;
   /** Responder: what checks the CONFIRM of a session, until the initiator has used the session. */
   private readonly pending = new WeakMap<Session, PendingConfirm & { answeredMs: number }>();
   /** Initiator: the password stretched for the responder's salt (one salt at a time). */
   private stretched: { salt: Uint8Array; prs: Uint8Array } | undefined;
 
   constructor(private readonly host: HandshakeHost, links: number) {
-    this.answered = Array.from({ length: links }, () => new Map());
-    this.cookieKeys = [this.freshBytes(32), this.freshBytes(32)];
-    this.cookieRotateMs = host.now() + COOKIE_ROTATE_MS;
+    this.answered = new AnsweredInits(links);
+    this.cookies = new CookieKeys((n) => this.freshBytes(n), host.now());
     if (host.mode === "server") {
       host.fill(this.salt);
       this.prs = host.secrets.crypto.stretch(host.secrets.password, this.salt);
@@ -93,11 +90,11 @@ export class Handshakes {
   }
 
   addLink(): void {
-    this.answered.push(new Map());
+    this.answered.addLink();
   }
 
   removeLink(index: number): void {
-    this.answered[index]!.clear();
+    this.answered.removeLink(index);
   }
 
   // ---------------------------------------------------------------- responder
@@ -108,8 +105,7 @@ export class Handshakes {
     if (h.mode !== "server") return h.drops.add("unexpected-handshake");
     const nonce = helloNonce(d);
     if (!nonce) return h.drops.add("bad-size");
-    this.rotateCookieKeys();
-    h.transmit(link, createChallenge(nonce, cookie(this.cookieKeys[0], link.index, from.address, from.port, nonce), this.salt), from);
+    h.transmit(link, createChallenge(nonce, this.cookies.issue(link.index, from, nonce, h.now()), this.salt), from);
   }
 
   /** INIT: cookie, replay, limits, cipher — then CPace. Nothing changes until the CONFIRM. */
@@ -118,15 +114,11 @@ export class Handshakes {
     if (h.mode !== "server") return h.drops.add("unexpected-handshake");
     const init = parseInit(d);
     if (!init) return h.drops.add("bad-size");
-    this.rotateCookieKeys();
-    const valid = this.cookieKeys.some((k) => constantTimeEqual(cookie(k, link.index, from.address, from.port, init.nonce), init.cookie));
-    if (!valid) {
+    if (!this.cookies.valid(link.index, from, init.nonce, init.cookie, h.now())) {
       h.drops.add("bad-cookie");
       return h.logLimited("debug", "protocol", "init:bad-cookie", `[${link.name}] handshake from ${fmt(from)} ignored: no valid cookie (old, replayed, from another address or for another link)`);
     }
-    const seen = this.answered[link.index]!;
-    const id = hex(init.nonce);
-    const earlier = seen.get(id);
+    const earlier = this.answered.find(link.index, init.nonce);
     if (earlier) {
       // The initiator sending its INIT again (our RESP was lost) gets the same RESP; anything later is a replay.
       if (link.next !== earlier.session) return h.drops.add("replay");
@@ -142,13 +134,8 @@ export class Handshakes {
     }
     const resp = createResp(h.secrets, this.prs!, d, init, h.newLocalIndex(), h.instance, h.cleartextData, this.freshBytes(KEY_SIZE), now);
     if (!resp) return h.drops.add("bad-key");
-    // Bounded by the limits above: at most the global rate times a cookie's lifetime.
-    for (const [k, e] of seen) {
-      if (e.expiryMs > now) break;
-      seen.delete(k);
-    }
-    seen.set(id, { expiryMs: now + 2 * COOKIE_ROTATE_MS, resp: resp.message, session: resp.session });
-    link.next = resp.session;
+    this.answered.remember(link.index, init.nonce, resp.message, resp.session, now);
+    link.pend(resp.session);
     this.pending.set(resp.session, { ...resp.confirm, answeredMs: Number.NEGATIVE_INFINITY });
     h.transmit(link, resp.message, from);
   }
@@ -175,8 +162,8 @@ export class Handshakes {
     const now = h.now();
     if (s === link.next) {
       s.peerInstance = instance;
-      link.peer = { address: from.address, port: from.port };
-      link.lastRecvMs = now;
+      link.movePeer(from);
+      link.heard(now);
       h.established(link, s);
     } else if (now - p.answeredMs < HANDSHAKE_RETRY_MS / 2) {
       // A CONFIRM sent again because our keepalive was lost: answered, but not faster than it is resent.
@@ -191,28 +178,26 @@ export class Handshakes {
 
   /** Health tick (the link needs new keys): start a handshake unless one is in progress. */
   initiate(link: Link): void {
-    if (!link.initSent) this.start(link);
+    if (!inProgress(link.handshake)) this.start(link);
   }
 
   /** When the initiator next has something to do on this link (send again or start over). */
   deadline(link: Link): number {
-    const st = link.initSent;
-    if (!st) return Number.POSITIVE_INFINITY;
-    return Math.min(st.startMs + HANDSHAKE_GIVE_UP_MS, st.sentMs + this.retryMs(link));
+    return handshakeDeadline(link.handshake, link.srttMs);
   }
 
   /** Sends the last handshake message again if unanswered, or starts over after HANDSHAKE_GIVE_UP_MS. */
   onTimer(link: Link): void {
-    const st = link.initSent;
+    const st = link.handshake;
     const now = this.host.now();
-    if (!st || !link.peer) return;
+    if (st.phase === "idle" || !link.peer) return;
     if (st.phase === "confirm" && st.session === link.current && st.session.replay.highest >= 0) {
       // The responder answered under the new session: it has our CONFIRM.
-      link.initSent = undefined;
+      link.handshake = IDLE;
       return;
     }
-    if (now - st.startMs >= HANDSHAKE_GIVE_UP_MS) return this.start(link);
-    if (now - st.sentMs < this.retryMs(link)) return;
+    if (givenUp(st, now)) return this.start(link);
+    if (!retryDue(st, now, link.srttMs)) return;
     st.sentMs = now;
     this.host.transmit(link, st.message, link.peer);
   }
@@ -220,25 +205,25 @@ export class Handshakes {
   /** Sends a fresh HELLO on the link (when it has a peer address). */
   start(link: Link): void {
     if (!link.peer) return;
-    this.abandon(link);
+    link.handshake = abandon(link.handshake);
     const nonce = this.freshBytes(NONCE_SIZE);
     const now = this.host.now();
     const message = createHello(nonce);
-    link.initSent = { phase: "hello", nonce, message, startMs: now, sentMs: now };
+    link.handshake = { phase: "hello", nonce, message, startMs: now, sentMs: now };
     this.host.transmit(link, message, link.peer);
   }
 
   receiveChallenge(link: Link, d: Uint8Array): void {
     const h = this.host;
     if (h.mode !== "client") return h.drops.add("unexpected-handshake");
-    const st = link.initSent;
+    const st = link.handshake;
     const ch = parseChallenge(d);
     if (!ch) return h.drops.add("bad-size");
-    if (st?.phase !== "hello" || !constantTimeEqual(ch.nonce, st.nonce) || !link.peer) return h.drops.add("unknown-session");
+    if (st.phase !== "hello" || !constantTimeEqual(ch.nonce, st.nonce) || !link.peer) return h.drops.add("unknown-session");
     const localIndex = h.newLocalIndex();
     const init = createInit(h.secrets, this.stretch(ch.salt), ch, localIndex, h.cleartextData, this.freshBytes(KEY_SIZE));
     if (!init) return h.drops.add("bad-key");
-    link.initSent = { phase: "init", state: init, message: init.message, startMs: st.startMs, sentMs: h.now(), localIndex };
+    link.handshake = { phase: "init", state: init, message: init.message, startMs: st.startMs, sentMs: h.now(), localIndex };
     h.transmit(link, init.message, link.peer);
   }
 
@@ -246,26 +231,25 @@ export class Handshakes {
     const h = this.host;
     if (h.mode !== "client") return h.drops.add("unexpected-handshake");
     if (d.length !== RESP_SIZE) return h.drops.add("bad-size");
-    const st = link.initSent;
-    if (st?.phase !== "init" || respReceiver(d) !== st.localIndex || !link.peer) return h.drops.add("unknown-session");
+    const st = link.handshake;
+    if (st.phase !== "init" || respReceiver(d) !== st.localIndex || !link.peer) return h.drops.add("unknown-session");
     const r = consumeResp(h.secrets, st.state, d, h.instance, h.now());
     if (!r) {
       // The scalar is gone: the next tick starts over.
-      link.initSent = undefined;
+      link.handshake = IDLE;
       h.drops.add("bad-mac");
       return h.logLimited("warn", "protocol", "resp:bad-mac", `[${link.name}] handshake answer refused: wrong password, another cipher, or not an mlvpn peer`);
     }
     // Tb proved the RESP comes from the peer: the link is heard from.
-    link.lastRecvMs = h.now();
-    link.initSent = { phase: "confirm", session: r.session, message: r.confirm, startMs: st.startMs, sentMs: h.now(), localIndex: st.localIndex };
+    link.heard(h.now());
+    link.handshake = { phase: "confirm", session: r.session, message: r.confirm, startMs: st.startMs, sentMs: h.now(), localIndex: st.localIndex };
     h.transmit(link, r.confirm, link.peer);
     if (link.current) {
       // A rekey: the old session carries on until the responder is heard under the new one.
-      link.next = r.session;
+      link.pend(r.session);
     } else {
       // Nothing to lose: the link comes up now. The CONFIRM, sent just before on the same path,
       // reaches the responder before our data; it drops anything under the session until then.
-      link.handshakeWanted = false;
       h.established(link, r.session);
       h.sendKeepalive(link);
     }
@@ -277,23 +261,12 @@ export class Handshakes {
    */
   confirmedByPacket(link: Link, s: Session): boolean {
     if (this.host.mode === "server") return false;
-    link.initSent = undefined;
-    link.handshakeWanted = false;
+    link.handshake = IDLE;
     this.host.established(link, s);
     return true;
   }
 
   // ---------------------------------------------------------------- helpers
-
-  private retryMs(link: Link): number {
-    return Math.max(HANDSHAKE_RETRY_MS, link.rtt.samples > 0 ? 2 * link.rtt.smoothed : 0);
-  }
-
-  /** Forgets an initiator handshake in progress, zeroing its secret scalar. */
-  private abandon(link: Link): void {
-    if (link.initSent?.phase === "init") link.initSent.state.scalar.fill(0);
-    link.initSent = undefined;
-  }
 
   private stretch(salt: Uint8Array): Uint8Array {
     const s = this.stretched;
@@ -304,30 +277,9 @@ export class Handshakes {
     return prs;
   }
 
-  private rotateCookieKeys(): void {
-    const now = this.host.now();
-    if (now < this.cookieRotateMs) return;
-    const [current, previous] = this.cookieKeys;
-    previous.fill(0);
-    // After a long quiet time both keys are stale: replace both.
-    this.cookieKeys = now - this.cookieRotateMs >= COOKIE_ROTATE_MS ? [this.freshBytes(32), this.freshBytes(32)] : [this.freshBytes(32), current];
-    if (this.cookieKeys[1] !== current) current.fill(0);
-    this.cookieRotateMs = now + COOKIE_ROTATE_MS;
-  }
-
   private freshBytes(n: number): Uint8Array {
     const b = new Uint8Array(n);
     this.host.fill(b);
     return b;
   }
-}
-
-export function fmt(p: PeerAddress): string {
-  return p.address.includes(":") ? `[${p.address}]:${p.port}` : `${p.address}:${p.port}`;
-}
-
-function hex(b: Uint8Array): string {
-  let s = "";
-  for (let i = 0; i < b.length; i++) s += b[i]!.toString(16).padStart(2, "0");
-  return s;
 }

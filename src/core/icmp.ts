@@ -1,7 +1,7 @@
 /**
  * "Packet too big" errors written back into the tun for packets larger than the tunnel carries,
  * so the sender's path-MTU discovery (RFC 1191, RFC 8201) shrinks its packets instead of them
- * vanishing (the C MLVPN silently truncated them, design reference §12 #10).
+ * vanishing (the C MLVPN silently truncated them, docs/c-mlvpn.md, "Weaknesses" #10).
  *
  * The rules on when an ICMP error must not be sent come from RFC 1122 §3.2.2, RFC 1812
  * §4.3.2.7 (IPv4) and RFC 4443 §2.4 (IPv6). Every read is bounds-checked: the input comes from

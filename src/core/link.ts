@@ -1,65 +1,42 @@
 /**
- * Per-link state: status (MLVPN's five states), sessions (keyring), health measurements and
- * counters. The protocol flow that changes them lives in tunnel.ts; this file owns the data and
- * the small rules about it (which session a packet belongs to, how keys rotate).
+ * Per-link state: status (MLVPN's five states), sessions (keyring), the initiator's handshake,
+ * health measurements and counters. The protocol flow that changes them lives in the tunnel's
+ * modules (tunnel.ts, receive.ts, health.ts, handshakes.ts, sendpath.ts); they change a link
+ * through its methods, and this file owns the small rules about it (which session a packet
+ * belongs to, how keys rotate, what a stall or a keepalive changes).
  */
 import type { LinkConfig } from "../config/schema.ts";
-import type { InitSent } from "./handshake.ts";
+import type { Keepalive } from "../wire/inner.ts";
 import { AckState } from "./ackstate.ts";
+import { MAX_ECHO_HOLD_MS, MAX_RTT_SAMPLE_MS } from "./constants.ts";
+import { abandon, type HandshakeState, IDLE } from "./handshake-state.ts";
 import { LinkSender } from "./linksender.ts";
 import { LossMeter } from "./loss.ts";
 import { RttEstimator } from "./rtt.ts";
 import type { Session } from "./session.ts";
+import { type LinkCounters, LinkStatus, type PeerAddress } from "./link-types.ts";
+import { type LinkSettings, linkSettings } from "./settings.ts";
 
-/** MLVPN's link states (reference §4.1); the strings are those of its /status JSON. */
-export const LinkStatus = {
-  Disconnected: 0,
-  AuthSent: 1,
-  AuthOk: 2,
-  Lossy: 3,
-  HighLatency: 4,
-} as const;
-export type LinkStatus = (typeof LinkStatus)[keyof typeof LinkStatus];
-export const STATUS_TEXT: Record<LinkStatus, string> = ["disconnected", "waiting peer", "connected", "lossy link", "slow link"];
-
-export interface PeerAddress {
-  address: string;
-  port: number;
-}
-
-export interface LinkCounters {
-  sentPackets: number;
-  sentBytes: number;
-  recvPackets: number;
-  recvBytes: number;
-  disconnects: number;
-}
+export { LinkStatus, STATUS_TEXT } from "./link-types.ts";
+export type { LinkCounters, PeerAddress } from "./link-types.ts";
 
 export class Link {
-  status: LinkStatus = LinkStatus.Disconnected;
-  /** Where we send: the resolved remotehost (client) or the last authenticated source (server). */
-  peer: PeerAddress | undefined;
+  private _status: LinkStatus = LinkStatus.Disconnected;
+  private _statusSinceMs = 0;
+  private _peer: PeerAddress | undefined;
+  private _current: Session | undefined;
+  private _previous: Session | undefined;
+  private _next: Session | undefined;
+  /** Initiator: the handshake in progress on this link. */
+  handshake: HandshakeState = IDLE;
 
-  /** Sending uses `current`; `previous` still opens late packets after a rekey. */
-  current: Session | undefined;
-  previous: Session | undefined;
-  /** Responder only: answered INIT, waiting for the peer's first packet under the new keys. */
-  next: Session | undefined;
-  /** Initiator only: INIT sent, waiting for RESP. */
-  initSent: InitSent | undefined;
-  /** Initiator: send an INIT at the next health tick even if the session looks fine. */
-  handshakeWanted = false;
-
-  lastRecvMs = Number.NEGATIVE_INFINITY;
-  /** Wall of the last state change, for status output. */
-  statusSinceMs = 0;
+  private _lastRecvMs = Number.NEGATIVE_INFINITY;
   readonly rtt = new RttEstimator();
   readonly loss = new LossMeter();
-  /** Loss the peer reports for what we send on this link, percent (undefined: not reported). */
-  peerLossPercent: number | undefined;
-  /** Last peer keepalive timestamp and when it arrived, echoed in our next keepalive. */
-  echoTs: number | undefined;
-  echoRecvMs = 0;
+  private _peerLossPercent: number | undefined;
+  /** Last peer keepalive clock and when it arrived, echoed in our next keepalive. */
+  private echoClock: number | undefined;
+  private echoRecvMs = 0;
 
   readonly counters: LinkCounters = { sentPackets: 0, sentBytes: 0, recvPackets: 0, recvBytes: 0, disconnects: 0 };
 
@@ -67,29 +44,214 @@ export class Link {
   readonly sender: LinkSender;
   /** Receiving: what to acknowledge to the peer. */
   readonly acks = new AckState();
-  /** No acknowledgement for a while although packets are in flight: not used until it answers. */
-  stalled = false;
-  stalledSinceMs = 0;
-  nextProbeMs = 0;
+  private _stalled = false;
+  private stalledSinceMs = 0;
+  private _nextProbeMs = 0;
   /** Removed by a reload: its index is never used again. */
-  retired = false;
+  private _retired = false;
+  private _settings: LinkSettings;
 
   constructor(
     readonly index: number,
-    /** Replaced by a reload that changes settings in place (tolerances, timeout, bandwidth…). */
-    public config: LinkConfig,
+    /** The section this link was made from, kept for the I/O shell (addresses, binding); the core reads `settings`. */
+    private _config: LinkConfig,
     maxPacket: number,
     nowMs: number,
   ) {
-    this.sender = new LinkSender(maxPacket, config.bandwidth_upload, nowMs);
+    this._settings = linkSettings(_config);
+    this.sender = new LinkSender(maxPacket, this._settings.uploadLimitBytesPerSec, nowMs);
+  }
+
+  get config(): LinkConfig {
+    return this._config;
+  }
+
+  get settings(): LinkSettings {
+    return this._settings;
+  }
+
+  /** A reload's new settings for this link (those that need no new handshake). */
+  reconfigure(config: LinkConfig): void {
+    const next = linkSettings(config);
+    if (next.uploadLimitBytesPerSec !== this._settings.uploadLimitBytesPerSec) this.sender.estimator.setUploadLimit(next.uploadLimitBytesPerSec);
+    this._config = config;
+    this._settings = next;
   }
 
   get name(): string {
-    return this.config.name;
+    return this._settings.name;
+  }
+
+  get status(): LinkStatus {
+    return this._status;
+  }
+
+  /** When the status last changed (core clock), for status output. */
+  get statusSinceMs(): number {
+    return this._statusSinceMs;
+  }
+
+  setStatus(status: LinkStatus, nowMs: number): void {
+    this._status = status;
+    this._statusSinceMs = nowMs;
   }
 
   get isUp(): boolean {
-    return this.status >= LinkStatus.AuthOk;
+    return this._status >= LinkStatus.AuthOk;
+  }
+
+  get retired(): boolean {
+    return this._retired;
+  }
+
+  /** Taken out by a reload: sessions and handshake forgotten, the index never used again. */
+  retire(): void {
+    this.clearSessions();
+    this._retired = true;
+  }
+
+  // ---------------------------------------------------------------- what we hear
+
+  /** When the last authenticated packet arrived (core clock). */
+  get lastRecvMs(): number {
+    return this._lastRecvMs;
+  }
+
+  /** An authenticated packet (or a verified handshake answer) arrived. */
+  heard(nowMs: number): void {
+    this._lastRecvMs = nowMs;
+  }
+
+  /** Loss the peer reports for what we send on this link, percent (undefined: not reported). */
+  get peerLossPercent(): number | undefined {
+    return this._peerLossPercent;
+  }
+
+  /** A peer keepalive: its loss report, its clock (to echo), and an RTT sample from our echoed clock. */
+  onKeepalive(k: Keepalive, nowMs: number): void {
+    this._peerLossPercent = k.lossPercent;
+    this.echoClock = k.clock;
+    this.echoRecvMs = nowMs;
+    if (k.echo !== undefined) {
+      const rtt = (((nowMs >>> 0) - k.echo) >>> 0) - k.heldMs;
+      if (rtt >= 0 && rtt < MAX_RTT_SAMPLE_MS) this.rtt.update(rtt);
+    }
+  }
+
+  /** Fills our keepalive's fields (the echo is sent once, and only while fresh). */
+  writeKeepalive(k: Keepalive, probe: boolean, nowMs: number): void {
+    k.probe = probe;
+    k.lossPercent = this.loss.percent();
+    k.clock = nowMs;
+    const fresh = this.echoClock !== undefined && nowMs - this.echoRecvMs <= MAX_ECHO_HOLD_MS;
+    k.echo = fresh ? this.echoClock : undefined;
+    k.heldMs = fresh ? nowMs - this.echoRecvMs : 0;
+    this.echoClock = undefined;
+  }
+
+  /** Worst of what we measure inbound and what the peer reports for our outbound, percent. */
+  lossPercent(): number {
+    return Math.max(this.loss.percent() ?? 0, this._peerLossPercent ?? 0);
+  }
+
+  /** Smoothed RTT, undefined before any sample. */
+  get srttMs(): number | undefined {
+    return this.rtt.samples > 0 ? this.rtt.smoothed : undefined;
+  }
+
+  countSent(bytes: number): void {
+    this.counters.sentPackets++;
+    this.counters.sentBytes += bytes;
+  }
+
+  countDisconnect(): void {
+    this.counters.disconnects++;
+  }
+
+  countReceived(bytes: number): void {
+    this.counters.recvPackets++;
+    this.counters.recvBytes += bytes;
+  }
+
+  // ---------------------------------------------------------------- stalls (sendpath.ts decides)
+
+  /** No acknowledgement for a while although packets are in flight: not used until it answers. */
+  get stalled(): boolean {
+    return this._stalled;
+  }
+
+  /** When a stalled or silent link is probed next. */
+  get nextProbeMs(): number {
+    return this._nextProbeMs;
+  }
+
+  probeAt(ms: number): void {
+    this._nextProbeMs = ms;
+  }
+
+  /** Stalled now: probed at once. */
+  stall(nowMs: number): void {
+    this._stalled = true;
+    this.stalledSinceMs = nowMs;
+    this._nextProbeMs = nowMs;
+  }
+
+  /** Answers again; returns how long it was stalled, ms. */
+  resume(nowMs: number): number {
+    this._stalled = false;
+    return nowMs - this.stalledSinceMs;
+  }
+
+  /** Up again after being down: not stalled. */
+  clearStall(): void {
+    this._stalled = false;
+  }
+
+  /** A blackout was a failure, not loss: what the loss window remembers of it is dropped. */
+  forgetLoss(): void {
+    this.loss.reset();
+    this._peerLossPercent = undefined;
+  }
+
+  // ---------------------------------------------------------------- peer and keyring
+
+  /** Where we send: the resolved remotehost (client) or the last authenticated source (server). */
+  get peer(): PeerAddress | undefined {
+    return this._peer;
+  }
+
+  /** A new peer address (kept as given: the caller hands it over). */
+  setPeer(peer: PeerAddress): void {
+    this._peer = peer;
+  }
+
+  /** The peer heard from `from`: a copy, as the shell reuses its source object. */
+  movePeer(from: PeerAddress): void {
+    this._peer = { address: from.address, port: from.port };
+  }
+
+  /** Sending uses `current`; `previous` still opens late packets after a rekey. */
+  get current(): Session | undefined {
+    return this._current;
+  }
+
+  get previous(): Session | undefined {
+    return this._previous;
+  }
+
+  /** The pending session: responder, answered INIT waiting for its CONFIRM; initiator, a rekey's session until the responder is heard under it. */
+  get next(): Session | undefined {
+    return this._next;
+  }
+
+  /** A session waiting for its confirmation (it opens packets, and `install` makes it current). */
+  pend(s: Session): void {
+    this._next = s;
+  }
+
+  /** Past REJECT_AFTER_MS the sending session is dropped, whatever happens. */
+  expireCurrent(): void {
+    this._current = undefined;
   }
 
   /** The session a transport packet with this receiver index belongs to. */
@@ -100,27 +262,31 @@ export class Link {
     return undefined;
   }
 
+  /** Whether a receiver index is taken by a session or a handshake of this link. */
+  usesIndex(receiverIndex: number): boolean {
+    return this.sessionFor(receiverIndex) !== undefined || this.handshake.localIndex === receiverIndex;
+  }
+
   /** Makes `s` the sending session; the old one stays for packets still in flight. */
   install(s: Session): void {
-    if (this.current) this.previous = this.current;
-    this.current = s;
-    if (this.next === s) this.next = undefined;
+    if (this._current) this._previous = this._current;
+    this._current = s;
+    if (this._next === s) this._next = undefined;
     this.loss.onNewSession();
     // Counters restart in the new session; acknowledgements of the old one are ignored.
     this.sender.resetFlight(s.peerInstance);
   }
 
-  clearSessions(): void {
-    this.current = undefined;
-    this.previous = undefined;
-    this.next = undefined;
-    // A handshake in progress holds a secret scalar: zeroed, not just dropped.
-    if (this.initSent?.phase === "init") this.initSent.state.scalar.fill(0);
-    this.initSent = undefined;
+  /** The peer restarted: the sending sessions died with its old instance. */
+  dropSendingSessions(): void {
+    this._current = undefined;
+    this._previous = undefined;
   }
 
-  /** Worst of what we measure inbound and what the peer reports for our outbound, percent. */
-  lossPercent(): number {
-    return Math.max(this.loss.percent() ?? 0, this.peerLossPercent ?? 0);
+  clearSessions(): void {
+    this._current = undefined;
+    this._previous = undefined;
+    this._next = undefined;
+    this.handshake = abandon(this.handshake);
   }
 }

@@ -1,6 +1,6 @@
 /**
  * How large the tun MTU may be so that one inner packet plus our encapsulation fits a 1500-byte
- * path without IP fragmentation (the C MLVPN's defaults overflow it: reference §3.7).
+ * path without IP fragmentation (the C MLVPN's defaults overflow it: docs/c-mlvpn.md, "Sizes and MTU").
  */
 import { TUNNEL_OVERHEAD, UDP_IPV4_OVERHEAD, UDP_IPV6_OVERHEAD } from "../wire/layout.ts";
 

@@ -88,7 +88,7 @@ const EXPRESS_SHARE = 0.1;
 const EXPRESS_BURST_BYTES = 16 * 1024;
 
 /** A link's `priority` (lower is preferred; 0 by default). */
-const priority = (l: Link): number => l.config.priority ?? 0;
+const priority = (l: Link): number => l.settings.priority;
 
 /** The best priority above `after` among the links that can send now; undefined when none. */
 function nextTier(links: readonly Link[], after: number, exclude: Link | undefined): number | undefined {
@@ -245,10 +245,10 @@ export class SendPath {
     for (const l of links) {
       if (!l.stalled && this.isStalled(l, nowMs)) this.stall(l, nowMs);
       if (l.stalled && nowMs >= l.nextProbeMs) {
-        l.nextProbeMs = nowMs + PROBE_INTERVAL_MS;
+        l.probeAt(nowMs + PROBE_INTERVAL_MS);
         this.host.transmitProbe(l);
       } else if (!l.stalled && this.isSilent(l, heardMs, nowMs)) {
-        l.nextProbeMs = nowMs + stallTimeoutMs(l);
+        l.probeAt(nowMs + stallTimeoutMs(l));
         this.host.transmitProbe(l);
       }
       this.pump(l, nowMs);
@@ -275,20 +275,14 @@ export class SendPath {
   /** The link answered again. */
   unstall(l: Link, nowMs: number): void {
     if (!l.stalled) return;
-    l.stalled = false;
     // A blackout was a failure, handled as such; it must not keep the link "lossy" for the
     // seconds its loss window still remembers it. (Brief stalls on a lossy link do count.)
-    if (nowMs - l.stalledSinceMs >= BLACKOUT_MS) {
-      l.loss.reset();
-      l.peerLossPercent = undefined;
-    }
+    if (l.resume(nowMs) >= BLACKOUT_MS) l.forgetLoss();
     this.host.stallChanged(l);
   }
 
   private stall(l: Link, nowMs: number): void {
-    l.stalled = true;
-    l.stalledSinceMs = nowMs;
-    l.nextProbeMs = nowMs;
+    l.stall(nowMs);
     this.host.stallChanged(l);
     this.evacuate(l, nowMs);
   }

@@ -4,7 +4,7 @@
  * link's keyring (link.ts).
  */
 import { type Aead, TAG_SIZE } from "../crypto/aead.ts";
-import { MSG_TRANSPORT, MSG_TRANSPORT_CLEAR, TRANSPORT_HEADER_SIZE, writeU32, writeU64 } from "../wire/layout.ts";
+import { MSG_TRANSPORT, MSG_TRANSPORT_CLEAR, TRANSPORT_COUNTER_OFF, TRANSPORT_HEADER_SIZE, TRANSPORT_RECEIVER_OFF, TRANSPORT_TYPE_OFF, writeU32, writeU64 } from "../wire/layout.ts";
 import { ReplayWindow } from "./replay.ts";
 
 /** A session stops sending at this many messages (far below any AES-GCM counter limit). */
@@ -35,35 +35,46 @@ export class Session {
    * unencrypted but is still authenticated (header and payload are the associated data).
    */
   seal(prefix: Uint8Array, body: Uint8Array, out: Uint8Array, clear: boolean): number {
+    const h = TRANSPORT_HEADER_SIZE;
+    out.set(prefix, h);
+    if (body.length > 0) out.set(body, h + prefix.length);
+    return this.sealInPlace(out, prefix.length + body.length, clear);
+  }
+
+  /**
+   * Seals the `payloadLength` bytes the caller already wrote at TRANSPORT_HEADER_SIZE in `out`
+   * (where they are encrypted in place: no copy) behind a transport header; returns the
+   * message's length, or 0 when this session may not send any more.
+   */
+  sealInPlace(out: Uint8Array, payloadLength: number, clear: boolean): number {
     if (this.sendCounter >= REJECT_AFTER_MESSAGES) return 0;
     const counter = this.sendCounter++;
-    out[0] = clear ? MSG_TRANSPORT_CLEAR : MSG_TRANSPORT;
+    out[TRANSPORT_TYPE_OFF] = clear ? MSG_TRANSPORT_CLEAR : MSG_TRANSPORT;
     out[1] = 0;
     out[2] = 0;
     out[3] = 0;
-    writeU32(out, 4, this.remoteIndex);
-    writeU64(out, 8, counter);
+    writeU32(out, TRANSPORT_RECEIVER_OFF, this.remoteIndex);
+    writeU64(out, TRANSPORT_COUNTER_OFF, counter);
     const h = TRANSPORT_HEADER_SIZE;
-    // The one copy of the payload: into the message, where it is encrypted in place.
-    if (prefix.length === 1) out[h] = prefix[0]!;
-    else out.set(prefix, h);
-    if (body.length > 0) out.set(body, h + prefix.length);
-    const len = prefix.length + body.length;
-    if (!clear) return h + this.sender.seal(counter, out, h, len);
-    return h + len + this.sender.seal(counter, out, h + len, 0);
+    if (!clear) return h + this.sender.seal(counter, out, h, payloadLength);
+    return h + payloadLength + this.sender.seal(counter, out, h + payloadLength, 0);
   }
 
   /**
    * Authenticates (and decrypts, in place) a transport message whose counter the caller already
-   * checked against the replay window. Returns the inner payload, a view into `datagram`, or
-   * undefined if authentication fails (the datagram's payload is then garbage).
+   * checked against the replay window. True when it is authentic: its payload is then the
+   * bytes from TRANSPORT_HEADER_SIZE to the tag (otherwise they are garbage).
    */
-  open(counter: number, datagram: Uint8Array): Uint8Array | undefined {
+  openInPlace(counter: number, datagram: Uint8Array): boolean {
     const h = TRANSPORT_HEADER_SIZE;
     const end = datagram.length - TAG_SIZE;
-    if (end < h) return undefined;
+    if (end < h) return false;
     // Sealed: decrypted in place; cleartext: the whole message up to the tag is associated data.
-    if (!this.receiver.open(counter, datagram, datagram[0] === MSG_TRANSPORT ? h : end)) return undefined;
-    return datagram.subarray(h, end);
+    return this.receiver.open(counter, datagram, datagram[TRANSPORT_TYPE_OFF] === MSG_TRANSPORT ? h : end);
+  }
+
+  /** openInPlace, returning the payload as a view (undefined if not authentic). */
+  open(counter: number, datagram: Uint8Array): Uint8Array | undefined {
+    return this.openInPlace(counter, datagram) ? datagram.subarray(TRANSPORT_HEADER_SIZE, datagram.length - TAG_SIZE) : undefined;
   }
 }

@@ -6,7 +6,7 @@
  *   E <event> <link>     rtun_up | rtun_down, for a link of the helper's own configuration
  *   R                    re-read the configuration file (after SIGHUP)
  * Nothing else is accepted: the script, its arguments and its environment come from the
- * configuration the helper read itself, never from the request (fixes reference §12 #14).
+ * configuration the helper read itself, never from the request (fixes docs/c-mlvpn.md, "Weaknesses" #14).
  *
  * Replies (helper → daemon), in request order, one line each: `done <outcome>`,
  * `refused <reason>` (for a reload: why the file was not read, or its errors as file:line, never its

@@ -1,6 +1,6 @@
 /**
  * Runs the user's statuscommand on tunnel events, exactly with the C MLVPN's arguments and
- * environment (reference §8): `SCRIPT DEVICE rtun_up|rtun_down LINK` and
+ * environment (docs/c-mlvpn.md, "Hooks"): `SCRIPT DEVICE rtun_up|rtun_down LINK` and
  * `SCRIPT DEVICE tuntap_up|tuntap_down`, with IP4, IP6, IP4_GATEWAY, IP6_GATEWAY, IP4_ROUTES,
  * IP6_ROUTES, DEVICE and MTU set.
  *
@@ -37,7 +37,7 @@ async function outputLines(stream: ReadableStream<Uint8Array>): Promise<string[]
   return lines.slice(0, MAX_OUTPUT_LINES);
 }
 
-/** The eight variables of reference §8, from the configuration and the opened tun device. */
+/** The eight variables of docs/c-mlvpn.md ("Hooks"), from the configuration and the opened tun device. */
 export function hookEnv(g: Config["general"], device: string, tunMtu: number): Record<string, string> {
   return {
     IP4: g.ip4 ?? "",

@@ -9,7 +9,7 @@
  *
  * Memory that native code keeps a pointer to beyond one call must be ArrayBuffer-backed
  * (`new Uint8Array(new ArrayBuffer(n))`): small `new Uint8Array(n)` storage lives in the GC heap
- * and can be relocated (bun-io.md §1(g)). Pointers passed for the duration of a call are safe.
+ * and can be relocated (docs/bun-runtime.md, "Memory shared with native code"). Pointers passed for the duration of a call are safe.
  */
 import { dlopen, FFIType, read as peek, type Pointer } from "bun:ffi";
 

@@ -1,5 +1,5 @@
 /**
- * Dropping root after start-up (reference §2.4, minus the chroot): once the tun device and the
+ * Dropping root after start-up (docs/c-mlvpn.md, "Privilege separation", minus the chroot): once the tun device and the
  * sockets are open, the daemon becomes `--user` for good. The status scripts keep running as root
  * through the hook helper (hook-helper.ts), started before the drop.
  *

@@ -1,5 +1,5 @@
 /**
- * The process title (reference §11.2): `mlvpn: NAME @adsl !lte ~sat`, one mark per link in
+ * The process title (docs/c-mlvpn.md, "Process title"): `mlvpn: NAME @adsl !lte ~sat`, one mark per link in
  * config order: `@` connected, `~` lossy or slow, `!` anything else.
  *
  * Linux has no setproctitle(): `ps -o args`, `ps aux`, `top -c` and `pgrep -f` read

@@ -3,7 +3,7 @@
  * one datagram to the unix socket named by `$NOTIFY_SOCKET` (a path, or `@name` for an abstract
  * socket). A `Type=notify` unit counts as started when READY=1 arrives, so mlvpn sends it only
  * once the tun device exists and every link socket is bound (the C MLVPN sent it before parsing
- * its configuration, reference §12 #21).
+ * its configuration, docs/c-mlvpn.md, "Weaknesses" #21).
  *
  * Without `$NOTIFY_SOCKET` (not started by systemd) every call does nothing. Each returns
  * undefined, or a one-line reason when the message could not be sent.

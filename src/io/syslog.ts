@@ -1,7 +1,7 @@
 /**
  * Syslog as glibc's syslog() writes it to `/dev/log` (what the C MLVPN gets from
  * `openlog(name, LOG_PID | LOG_NDELAY, LOG_DAEMON)`): one datagram per message,
- * `<PRI>Mmm dd hh:mm:ss IDENT[PID]: message`, local time, no token (reference §11.1).
+ * `<PRI>Mmm dd hh:mm:ss IDENT[PID]: message`, local time, no token (docs/c-mlvpn.md, "Logging").
  * journald, rsyslog, busybox syslogd and OpenWrt's logd all read this format.
  *
  * When the socket is missing or nobody reads it (ENOENT, ECONNREFUSED) or it refuses a message,

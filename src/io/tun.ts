@@ -1,6 +1,6 @@
 /**
  * Linux TUN/TAP devices through /dev/net/tun (FFI; Bun has no API for them, and its stream/socket
- * wrappers misbehave on a tun fd, bun-io.md §1). The fd is non-blocking: reads are driven by
+ * wrappers misbehave on a tun fd, docs/bun-runtime.md, "Reading the tun device"). The fd is non-blocking: reads are driven by
  * tun-reader.ts, writes are one synchronous syscall per packet (tun cannot batch writes).
  *
  * openTun() only creates the interface and sets MTU and txqueuelen; bringing it up and assigning

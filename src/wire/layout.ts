@@ -15,16 +15,10 @@
  * Transport (header = AEAD associated data):
  *   0 type=0x13 (sealed) or 0x14 (cleartext_data: plaintext, authenticated only)
  *   | 1 u8 0 | 2 u16 0 | 4 u32 receiver index | 8 u64 counter | 16 payload | tag [16]
- * Payload ("inner"), first byte = kind:
- *   DATA       0 kind=0 | 1 u56 tunnel data sequence | 8 IP packet (or Ethernet frame in tap mode)
- *   KEEPALIVE  0 kind=1 | 1 u8 flags (1 = probe: acknowledge at once) | 2 u16 rx loss (per mille,
- *              0xFFFF unknown) | 4 u32 timestamp | 8 u32 echoed peer timestamp
- *              | 12 u32 ms the echo was held (0xFFFFFFFF: none)
- *   DISCONNECT 0 kind=2
- *   FEEDBACK   0 kind=3 | 1 u8 0 | 2 u16 ack delay (0.1 ms) | 4 u32 session acknowledged (its
- *              receiver index) | 8 u32 highest counter received (low 32 bits)
- *              | 12 u32 bitmap of the 32 counters below it … | 16 u32 … and the 32 below those
+ * The payload ("inner" messages: DATA, KEEPALIVE, DISCONNECT, FEEDBACK, EXPRESS) is in inner.ts.
  */
+
+import { DATA_PREFIX_SIZE } from "./inner.ts";
 
 // ---- specification constants ----
 /** The version of this wire format (the one docs/protocol.md describes). */
@@ -44,6 +38,12 @@ export const COOKIE_SIZE = 16;
 export const SALT_SIZE = 16;
 /** Key-confirmation tags Ta, Tb. */
 export const CONFIRM_TAG_SIZE = 16;
+
+/** Every message: its type in byte 0. HELLO/CHALLENGE: the version in byte 1; INIT/RESP: cipher and flags in bytes 1 and 2. */
+export const MSG_TYPE_OFF = 0;
+export const VERSION_OFF = 1;
+export const CIPHER_OFF = 1;
+export const FLAGS_OFF = 2;
 
 export const HELLO_SIZE = 64;
 export const HELLO_NONCE_OFF = 4;
@@ -79,22 +79,9 @@ export const CONFIRM_TAG_OFF = 12;
 export const FLAG_CLEARTEXT = 1;
 
 export const TRANSPORT_HEADER_SIZE = 16;
+export const TRANSPORT_TYPE_OFF = 0;
 export const TRANSPORT_RECEIVER_OFF = 4;
 export const TRANSPORT_COUNTER_OFF = 8;
-
-export const KIND_DATA = 0;
-export const KIND_KEEPALIVE = 1;
-export const KIND_DISCONNECT = 2;
-export const KIND_FEEDBACK = 3;
-/** A small packet sent ahead of the queues and delivered at once, out of sequence (sendpath.ts). */
-export const KIND_DATA_EXPRESS = 4;
-export const FEEDBACK_SIZE = 24;
-export const KEEPALIVE_FLAG_PROBE = 1;
-
-export const DATA_PREFIX_SIZE = 8;
-export const KEEPALIVE_SIZE = 16;
-export const NO_ECHO = 0xffff_ffff;
-export const LOSS_UNKNOWN = 0xffff;
 
 export const CIPHER_IDS = { "aes-256-gcm": 0, chacha20poly1305: 1 } as const;
 
@@ -110,38 +97,27 @@ export const LABEL_CHANNEL = "mlvpn v2";
 export const LABEL_COOKIE = "mlvpn v2 cookie";
 export const LABEL_SESSION_KEYS = "mlvpn v2 session keys";
 
-// ---- field access ----
-export function readU32(b: Uint8Array, off: number): number {
-  return ((b[off]! << 24) | (b[off + 1]! << 16) | (b[off + 2]! << 8) | b[off + 3]!) >>> 0;
+const LEGACY_HEADER_SIZE = 28;
+/**
+ * A C MLVPN 2.x datagram: a 28-byte header whose first u16 is the payload length (recognised
+ * only to say so in the log: docs/protocol.md).
+ */
+export function looksLikeLegacyMlvpn(d: Uint8Array): boolean {
+  return d.length >= LEGACY_HEADER_SIZE && ((d[0]! << 8) | d[1]!) === d.length - LEGACY_HEADER_SIZE && (d[2]! & 0x0f) <= 1;
 }
 
-export function writeU32(b: Uint8Array, off: number, v: number): void {
-  b[off] = v >>> 24;
-  b[off + 1] = v >>> 16;
-  b[off + 2] = v >>> 8;
-  b[off + 3] = v;
-}
-
-/** Unsigned 64-bit as a Number; values above 2^53 lose precision (counters never get there). */
-export function readU64(b: Uint8Array, off: number): number {
-  return readU32(b, off) * 0x1_0000_0000 + readU32(b, off + 4);
-}
-
-export function writeU64(b: Uint8Array, off: number, v: number): void {
-  writeU32(b, off, Math.floor(v / 0x1_0000_0000));
-  writeU32(b, off + 4, v >>> 0);
-}
-
-/** 56-bit sequence in bytes off..off+6. */
-export function readU56(b: Uint8Array, off: number): number {
-  const hi = (b[off]! << 16) | (b[off + 1]! << 8) | b[off + 2]!;
-  return hi * 0x1_0000_0000 + readU32(b, off + 3);
-}
-
-export function writeU56(b: Uint8Array, off: number, v: number): void {
-  const hi = Math.floor(v / 0x1_0000_0000);
-  b[off] = hi >>> 16;
-  b[off + 1] = hi >>> 8;
-  b[off + 2] = hi;
-  writeU32(b, off + 3, v >>> 0);
-}
+// ---- field access and the inner messages, for the modules that import them from here ----
+export { readU16, readU32, readU56, readU64, writeU16, writeU32, writeU56, writeU64 } from "./bytes.ts";
+export {
+  DATA_PREFIX_SIZE,
+  FEEDBACK_SIZE,
+  KEEPALIVE_FLAG_PROBE,
+  KEEPALIVE_SIZE,
+  KIND_DATA,
+  KIND_DATA_EXPRESS,
+  KIND_DISCONNECT,
+  KIND_FEEDBACK,
+  KIND_KEEPALIVE,
+  LOSS_UNKNOWN,
+  NO_ECHO,
+} from "./inner.ts";

@@ -22,7 +22,7 @@ function snapshot(t: Tunnel, delivered: number, events: number) {
       currentRecvHighest: l.current?.replay.highest,
       previous: l.previous?.localIndex,
       next: l.next?.localIndex,
-      initSent: l.initSent?.localIndex,
+      initSent: l.handshake.localIndex,
       lastRecvMs: l.lastRecvMs,
       recvPackets: l.counters.recvPackets,
       rtt: l.rtt.samples,

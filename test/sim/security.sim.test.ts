@@ -281,7 +281,7 @@ describe("fuzz of every v2 handshake message", () => {
     sim.run(1000);
     sim.sendStream("client", 20, 5);
     sim.run(sim.now + 50);
-    const state = (t: Tunnel) => JSON.stringify(t.links.map((l) => [l.status, l.current?.localIndex, l.previous?.localIndex, l.next?.localIndex, l.initSent?.phase, l.peer]));
+    const state = (t: Tunnel) => JSON.stringify(t.links.map((l) => [l.status, l.current?.localIndex, l.previous?.localIndex, l.next?.localIndex, l.handshake.phase, l.peer]));
     const before = { client: state(sim.client), server: state(sim.server) };
     const rnd = new SeededRandom(2027);
     for (const type of [T.HELLO, T.CHALLENGE, T.INIT, T.RESP, T.CONFIRM]) {

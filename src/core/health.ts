@@ -1,0 +1,52 @@
+/**
+ * The health rules, checked on every link once per tick (docs/protocol.md "Timing"): when a
+ * client needs new keys (rekey policy, silence), when a link is down for silence (MLVPN's
+ * `timeout`), when a session is too old to use, and when a link is lossy or slow and back
+ * (MLVPN's tolerances: docs/c-mlvpn.md, "Loss and latency tolerances"). Pure functions of a link's state and the time;
+ * the tunnel applies what they say.
+ */
+import { HEALTH_TICK_MS, REJECT_AFTER_MS, REKEY_AFTER_MESSAGES, REKEY_AFTER_MS, SILENCE_REHANDSHAKE_MS } from "./constants.ts";
+import { type Link, LinkStatus } from "./link.ts";
+import type { Session } from "./session.ts";
+
+/**
+ * Client: whether this link needs a handshake now: not up or without keys, silent longer than a
+ * tick plus max(SILENCE_REHANDSHAKE_MS, 2·srtt) (a restarted server is found again this way), or
+ * its keys due for renewal by age or use.
+ */
+export function needsHandshake(link: Link, nowMs: number): boolean {
+  const s = link.current;
+  if (!link.isUp || !s) return true;
+  const silence = HEALTH_TICK_MS + Math.max(SILENCE_REHANDSHAKE_MS, 2 * link.rtt.smoothed);
+  return nowMs - link.lastRecvMs > silence || nowMs - s.createdMs > REKEY_AFTER_MS || s.sendCounter > REKEY_AFTER_MESSAGES;
+}
+
+/** Silent for longer than its `timeout`: how long, else undefined. */
+export function silentPastTimeout(link: Link, nowMs: number): number | undefined {
+  const silent = nowMs - link.lastRecvMs;
+  return silent > link.settings.timeoutMs ? silent : undefined;
+}
+
+/** Sessions are never used past REJECT_AFTER_MS, whatever happens. */
+export function sessionExpired(s: Session, nowMs: number): boolean {
+  return nowMs - s.createdMs > REJECT_AFTER_MS;
+}
+
+/**
+ * Lossy and slow links and back: the status an up link should move to, or undefined to stay.
+ * A check turned off (by a reload, maybe while the link is lossy or slow) brings it back.
+ */
+export function toleranceStatus(link: Link): LinkStatus | undefined {
+  const { lossTolerancePercent: maxLoss, latencyToleranceMs: maxRtt } = link.settings;
+  const status = link.status;
+  // A stalled link is already out of use; its blackout is not "loss".
+  if (!link.stalled) {
+    const loss = link.lossPercent();
+    if (status === LinkStatus.AuthOk && maxLoss !== undefined && loss >= maxLoss) return LinkStatus.Lossy;
+    if (status === LinkStatus.Lossy && (maxLoss === undefined || loss < maxLoss)) return LinkStatus.AuthOk;
+  }
+  const srtt = link.srttMs;
+  if (status === LinkStatus.AuthOk && maxRtt !== undefined && srtt !== undefined && srtt >= maxRtt) return LinkStatus.HighLatency;
+  if (status === LinkStatus.HighLatency && (maxRtt === undefined || (srtt ?? 0) < maxRtt)) return LinkStatus.AuthOk;
+  return undefined;
+}

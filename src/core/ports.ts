@@ -1,0 +1,57 @@
+/**
+ * What the tunnel core takes from and gives to the I/O shell (src/daemon.ts, the simulator in
+ * test/sim/simnet.ts): options, randomness, and the output port.
+ */
+import type { LinkConfig } from "../config/schema.ts";
+import { readU32 } from "../wire/bytes.ts";
+import type { FilterRules } from "./filters.ts";
+import type { HandshakeSecrets } from "./handshake.ts";
+import type { LinkStatus, PeerAddress } from "./link.ts";
+
+/** Randomness is injected: tests seed it, the daemon uses the system CSPRNG. */
+export interface Random {
+  fill(buf: Uint8Array): void;
+}
+
+/** A random u32 (instance ids, receiver indices). */
+export function randomU32(random: Random): number {
+  const b = new Uint8Array(4);
+  random.fill(b);
+  return readU32(b, 0);
+}
+
+export type TunnelEvent =
+  | { type: "link-up"; link: number }
+  | { type: "link-down"; link: number; reason: string }
+  | { type: "link-status"; link: number; status: LinkStatus }
+  | { type: "tunnel-up" }
+  | { type: "tunnel-down" }
+  /** Client: (re)resolve this link's remotehost and call setPeer. */
+  | { type: "resolve"; link: number };
+
+export type LogLevel = "warn" | "info" | "debug";
+
+export interface TunnelOutput {
+  transmit(link: number, datagram: Uint8Array, peer: PeerAddress): void;
+  deliver(packet: Uint8Array): void;
+  event(e: TunnelEvent): void;
+  log(level: LogLevel, token: string, message: string): void;
+}
+
+export interface TunnelOptions {
+  mode: "client" | "server";
+  /** The configuration's sections; the core maps each to its LinkSettings (settings.ts). */
+  links: readonly LinkConfig[];
+  secrets: HandshakeSecrets;
+  cleartextData: boolean;
+  reorderBufferSize: number;
+  /** Largest packet read from the tun that fits the tunnel (the tun MTU, + 14 in tap mode). */
+  maxPacketSize: number;
+  /** tun: IP packets (ICMP "too big" can be answered); tap: Ethernet frames. */
+  kind: "tun" | "tap";
+  random: Random;
+  output: TunnelOutput;
+  nowMs: number;
+  /** `[filters]`, compiled (src/core/filters.ts); none: every packet is scheduled. */
+  filters?: FilterRules;
+}

@@ -1,0 +1,127 @@
+/**
+ * The receive path of a transport message (docs/protocol.md "Transport"):
+ *   1. find the session by receiver index  2. replay quick-check  3. open (in place)
+ *   4. mark the counter, roam, liveness, acknowledgement  5. dispatch the inner kind
+ * The datagram is the core's from then on: it is decrypted in place, its inner message read
+ * where it lies, and a data packet delivered (or held by the reorder buffer) as the one view
+ * into it, never copied.
+ */
+import {
+  DATA_PREFIX_SIZE,
+  dataSeq,
+  EXPRESS_PREFIX_SIZE,
+  type Feedback,
+  FEEDBACK_SIZE,
+  feedbackSession,
+  isProbe,
+  type Keepalive,
+  KIND_DATA,
+  KIND_DATA_EXPRESS,
+  KIND_DISCONNECT,
+  KIND_FEEDBACK,
+  KIND_KEEPALIVE,
+  KIND_OFF,
+  newFeedback,
+  newKeepalive,
+  readFeedback,
+  readKeepalive,
+} from "../wire/inner.ts";
+import { readU32, readU64 } from "../wire/bytes.ts";
+import { MSG_TRANSPORT_CLEAR, TAG_SIZE, TRANSPORT_COUNTER_OFF, TRANSPORT_HEADER_SIZE, TRANSPORT_RECEIVER_OFF, TRANSPORT_TYPE_OFF } from "../wire/layout.ts";
+import { describeRoam } from "./describe.ts";
+import type { Handshakes } from "./handshakes.ts";
+import type { Link, PeerAddress } from "./link.ts";
+import { type PeerIdentity, roam } from "./peers.ts";
+import type { TunnelOutput } from "./ports.ts";
+import type { ReorderBuffer } from "./reorder.ts";
+import type { SendPath } from "./sendpath.ts";
+import type { DropCounters } from "./stats.ts";
+import type { Transmitter } from "./transmit.ts";
+
+export interface ReceiveHost {
+  readonly drops: DropCounters;
+  readonly reorder: ReorderBuffer | undefined;
+  readonly sendPath: SendPath;
+  readonly tx: Transmitter;
+  readonly handshakes: Handshakes;
+  readonly peers: PeerIdentity;
+  readonly out: TunnelOutput;
+  linkDown(link: Link, reason: string): void;
+}
+
+export class Receiver {
+  /** Decoded messages, one record each, reused: no object per packet. */
+  private readonly keepalive: Keepalive = newKeepalive();
+  private readonly feedback: Feedback = newFeedback();
+
+  constructor(private readonly h: ReceiveHost) {}
+
+  transport(link: Link, d: Uint8Array, from: PeerAddress, nowMs: number): void {
+    const h = this.h;
+    if (d.length < TRANSPORT_HEADER_SIZE + TAG_SIZE + 1) return h.drops.add("short");
+    const session = link.sessionFor(readU32(d, TRANSPORT_RECEIVER_OFF));
+    if (!session) return h.drops.add("unknown-session");
+    // cleartext_data only where both ends agreed to it in the handshake.
+    if (d[TRANSPORT_TYPE_OFF] === MSG_TRANSPORT_CLEAR && !session.clear) return h.drops.add("cleartext-refused");
+    const counter = readU64(d, TRANSPORT_COUNTER_OFF);
+    if (!session.replay.check(counter)) return h.drops.add("replay");
+    if (!session.openInPlace(counter, d)) return h.drops.add("bad-mac");
+    // The inner message is read where it lies, between the header and the tag: no view.
+    const off = TRANSPORT_HEADER_SIZE;
+    const end = d.length - TAG_SIZE;
+    const newest = counter > session.replay.highest;
+    session.replay.mark(counter);
+    if (session.peerInstance !== h.peers.instance && session !== link.next) return h.drops.add("stale-peer");
+
+    if (session === link.next && !h.handshakes.confirmedByPacket(link, session)) return h.drops.add("unconfirmed");
+    if (newest && session === link.current) {
+      const was = roam(link, from);
+      if (was) h.out.log("info", "net", describeRoam(link, was, from));
+    }
+    link.heard(nowMs);
+    link.loss.onReceive(counter);
+    link.countReceived(d.length);
+    h.sendPath.unstall(link, nowMs);
+    const kind = d[off + KIND_OFF];
+    if (kind !== KIND_FEEDBACK) {
+      // Acknowledge everything but acknowledgements; a probe at once.
+      link.acks.onReceive(session.localIndex, counter, nowMs, isProbe(d, off, end));
+      if (link.acks.dueMs <= nowMs) h.tx.feedback(link, nowMs);
+    }
+
+    switch (kind) {
+      case KIND_DATA:
+        if (end - off < DATA_PREFIX_SIZE) return h.drops.add("short");
+        return this.data(dataSeq(d, off), d.subarray(off + DATA_PREFIX_SIZE, end), nowMs);
+      case KIND_DATA_EXPRESS:
+        return h.out.deliver(d.subarray(off + EXPRESS_PREFIX_SIZE, end));
+      case KIND_FEEDBACK:
+        return this.onFeedback(link, d, off, end, nowMs);
+      case KIND_KEEPALIVE:
+        if (!readKeepalive(d, off, end, this.keepalive)) return h.drops.add("short");
+        return link.onKeepalive(this.keepalive, nowMs);
+      case KIND_DISCONNECT:
+        if (link.isUp) h.linkDown(link, "the peer disconnected");
+        link.clearSessions();
+        return;
+      default:
+        return h.drops.add("bad-kind");
+    }
+  }
+
+  private data(seq: number, packet: Uint8Array, nowMs: number): void {
+    // Our senders count from 0 and never get near 2^53; a larger value is not ours.
+    if (seq > Number.MAX_SAFE_INTEGER) return this.h.drops.add("bad-seq");
+    if (this.h.reorder) this.h.reorder.insert(seq, packet, nowMs);
+    else this.h.out.deliver(packet);
+  }
+
+  private onFeedback(link: Link, m: Uint8Array, off: number, end: number, nowMs: number): void {
+    if (end - off < FEEDBACK_SIZE) return this.h.drops.add("short");
+    // Acknowledgements of another session (before a rekey) are of no use any more.
+    if (!link.current || feedbackSession(m, off) !== link.current.remoteIndex) return;
+    const f = this.feedback;
+    readFeedback(m, off, end, f);
+    this.h.sendPath.onFeedback(link, f.highest, f.bitmapHi, f.bitmapLo, f.ackDelayMs, f.receiverClock, nowMs);
+  }
+}
