@@ -188,11 +188,13 @@ async function control(path: string, req: ControlRequest): Promise<DelayLineStat
  * The dequeue runs from the watchdog timer's softirq, deferred to ksoftirqd (an ordinary thread)
  * on a busy machine: with that default bucket the lab's 20 Mbit/s link passed 17.3–19.5 Mbit/s
  * while htb was backlogged (load 2–11 on 2 cores, test/lab/selftest.test.ts), 8 Mbit/s passed
- * 7.47. With this tolerance it passes the set rate. The price: after an idle spell htb sends this
- * much at once (at 20 Mbit/s, 12.5 kB: 8 frames, 5 ms of queueing spared), which a real
- * link's first frames after idle also skip.
+ * 7.47; with 5 ms, 18.9 once in 20 measurements at a load of 7–11 (a sampler reading htb every
+ * ~20 ms saw it backlogged throughout: tokens lost, not a sender that paused); with 10 ms, none
+ * in 45 (9 self-test runs at a load of 7–15; a 10th failed when no sender could keep htb busy,
+ * at a load of 28). The price: after an idle spell htb sends this much at once (at 20 Mbit/s, 25 kB: 17
+ * frames, 10 ms of queueing spared), which a real link's first frames after idle also skip.
  */
-export const HTB_LATE_DEQUEUE_MS = 5;
+export const HTB_LATE_DEQUEUE_MS = 10;
 /** The largest frame at the lab's MTU (1500 + Ethernet header): the bucket holds at least one. */
 const MAX_FRAME_BYTES = 1514;
 
