@@ -67,14 +67,6 @@ describe.skipIf(skipReason !== null)("lab topology self-test (root)", () => {
   let iperfServers: Subprocess[] = [];
   const log = (msg: string) => console.log(`  [lab] ${msg}`);
 
-  /** Interface counters inside a namespace, read between two clock readings (t: their middle). */
-  async function stats(ns: string, dev: string): Promise<{ rxBytes: number; rxPackets: number; t: number }> {
-    const t0 = performance.now();
-    const r = await topo.lab.exec(ns, ["ip", "-s", "-j", "link", "show", "dev", dev], { check: true });
-    const s = JSON.parse(r.stdout)[0].stats64;
-    return { rxBytes: s.rx.bytes, rxPackets: s.rx.packets, t: (t0 + performance.now()) / 2 };
-  }
-
   /**
    * What the htb root qdisc on dev inside ns has sent (what it rate-limits: Ethernet frames), how
    * often it held a packet back for the rate, and its backlog, read by tc between two clock
