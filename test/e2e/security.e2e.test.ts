@@ -54,10 +54,13 @@ describe.skipIf(skip !== null)("protocol v2 against a hostile host on the lab", 
         topo.lab.spawn("server", ["nice", "-n", "19", process.execPath, ATTACKER, "replay", "--from", topo.uplinks.map((u) => u.serverAddr).join(","), "--to", serverPorts(), "--ports", ports, "--seconds", String(SECONDS)], { stdout: "pipe", stderr: "inherit" }),
         topo.lab.spawn("client", ["nice", "-n", "19", process.execPath, ATTACKER, "replay", "--from", clientAddrs(), "--peers", "--ports", ports, "--seconds", String(SECONDS)], { stdout: "pipe", stderr: "inherit" }),
       ];
-      const drops = async () => Promise.all((["client", "server"] as const).map(async (side) => (await fetchStatus({ unix: controlSocketOf(tunnel, side) }, 2000)).doc.drops));
+      const status = async () => Promise.all((["client", "server"] as const).map(async (side) => (await fetchStatus({ unix: controlSocketOf(tunnel, side) }, 2000)).doc));
+      const drops = async () => (await status()).map((d) => d.drops);
       const dropsBefore = await drops();
       const result = await iperf(topo.lab, "lan", topo.internetHost, { seconds: SECONDS, intervalS: 1 });
-      const dropsAfter = await drops();
+      const after = await status();
+      const dropsAfter = after.map((d) => d.drops);
+      console.log(`replay: links after the transfer, client: ${after[0]!.tunnels.map((l) => l.status).join(", ")}; server: ${after[1]!.tunnels.map((l) => l.status).join(", ")}`);
       const reports = await Promise.all(attackers.map(async (a) => JSON.parse((await new Response(a.stdout as ReadableStream).text()).trim().split("\n").at(-1) || "{}")));
       const report = { captured: reports[0].captured + reports[1].captured, sent: reports[0].sent + reports[1].sent };
       // What each end refused meanwhile, by reason (the replays land in "replay", those sent to another link's port in "unknown-session").
