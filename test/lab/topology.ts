@@ -179,6 +179,30 @@ async function control(path: string, req: ControlRequest): Promise<DelayLineStat
   return { params: r.params, counters: r.counters };
 }
 
+/**
+ * How late htb's dequeue may come without the link losing capacity. htb earns tokens with time
+ * and caps them at its bucket (burst); a dequeue that comes later than the bucket lasts loses the
+ * difference for good. tc's default bucket is rate/HZ + 1600 bytes with HZ read from
+ * /proc/net/psched, which a high-resolution-timer kernel reports as 10^9: the bucket is one frame,
+ * and any dequeue more than ~0.06 ms late (a frame's time at 20 Mbit/s is 0.58 ms) costs rate.
+ * The dequeue runs from the watchdog timer's softirq, deferred to ksoftirqd (an ordinary thread)
+ * on a busy machine: with that default bucket the lab's 20 Mbit/s link passed 17.3–19.5 Mbit/s
+ * while htb was backlogged (load 2–11 on 2 cores, test/lab/selftest.test.ts), 8 Mbit/s passed
+ * 7.47; with 5 ms, 18.9 once in 20 measurements at a load of 7–11 (a sampler reading htb every
+ * ~20 ms saw it backlogged throughout: tokens lost, not a sender that paused); with 10 ms, none
+ * in 45 (9 self-test runs at a load of 7–15; a 10th failed when no sender could keep htb busy,
+ * at a load of 28). The price: after an idle spell htb sends this much at once (at 20 Mbit/s, 25 kB: 17
+ * frames, 10 ms of queueing spared), which a real link's first frames after idle also skip.
+ */
+export const HTB_LATE_DEQUEUE_MS = 10;
+/** The largest frame at the lab's MTU (1500 + Ethernet header): the bucket holds at least one. */
+const MAX_FRAME_BYTES = 1514;
+
+/** htb's bucket (burst and cburst), bytes, for a rate in Mbit/s: one frame plus HTB_LATE_DEQUEUE_MS of tokens. */
+export function htbBurstBytes(rateMbit: number): number {
+  return Math.ceil(MAX_FRAME_BYTES + (rateMbit * 1e6 * HTB_LATE_DEQUEUE_MS) / 8000);
+}
+
 /** htb on the egress of one end of an uplink: rate and leaf queue length, or no qdisc of ours when unlimited. */
 async function applyRate(lab: Lab, ns: string, dev: string, s: UplinkShape): Promise<void> {
   if (s.rateMbit === undefined) {
@@ -193,7 +217,8 @@ async function applyRate(lab: Lab, ns: string, dev: string, s: UplinkShape): Pro
   const current = await tc("qdisc", "show", "dev", dev, "root");
   if (!/^qdisc htb 1: /m.test(current.stdout)) await tc("qdisc", "replace", "dev", dev, "root", "handle", "1:", "htb", "default", "1");
   // One class: quantum only matters between classes; a fixed one avoids htb's "quantum is big" warnings.
-  await tc("class", "replace", "dev", dev, "parent", "1:", "classid", "1:1", "htb", "rate", rate, "ceil", rate, "quantum", "1514");
+  const burst = String(htbBurstBytes(s.rateMbit));
+  await tc("class", "replace", "dev", dev, "parent", "1:", "classid", "1:1", "htb", "rate", rate, "ceil", rate, "burst", burst, "cburst", burst, "quantum", "1514");
   await tc("qdisc", "replace", "dev", dev, "parent", "1:1", "handle", "10:", "pfifo", "limit", String(s.queuePackets ?? DEFAULT_QUEUE_PACKETS));
 }
 
