@@ -9,7 +9,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
-import { fetchStatus } from "../../src/io/control-client.ts";
+import { fetchStatus } from "../../src/control/client.ts";
 import { buildBinary, ROOT, startEnd } from "../lab/mlvpn.ts";
 import { iperf, startIperfServer } from "../lab/measure.ts";
 import { labSkipReason, waitFor } from "../lab/netns.ts";
