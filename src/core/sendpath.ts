@@ -182,9 +182,14 @@ export class SendPath {
           best = l;
         }
       }
-      // Every candidate stalled: better to try one than to drop everything.
-      best ??= candidates.find((l) => l !== exclude);
-      if (!best) return this.refuse("no-link");
+      if (!best) {
+        // Every candidate stalled (a link not yet measured stalls at a guessed timeout): better
+        // to try one than to drop everything. No spread was measured: it waits for its own queue.
+        best = candidates.find((l) => l !== exclude);
+        if (!best) return this.refuse("no-link");
+        minOwd = maxOwd = owd(best);
+        bestWait = best.sender.waitFor(packet.length + TUNNEL_OVERHEAD, nowMs);
+      }
       // Aggregating links of unequal delay needs a queue as deep as the spread on the faster one,
       // plus room for TCP's sawtooth: about the slower link's one-way delay, at least QUEUE_DELAY_MS.
       const room = best.sender.estimator.inStartup ? STARTUP_QUEUE_DELAY_MS : Math.max(QUEUE_DELAY_MS, maxOwd - minOwd > 0 ? maxOwd : 0);

@@ -211,10 +211,8 @@ describe("two daemons in one process (fake tun, real UDP, no root)", () => {
   }, 20_000);
 
   test("packets written into one tun come out of the other, both ways", async () => {
-    // Once every link has an RTT sample on both ends: before it, a burst sent back the other
-    // way right after one received can be refused whole by the core's scheduler (queue-full).
-    const measured = (s: Side) => s.daemon.status().tunnels.every((t) => t.min_rtt !== null);
-    await within("an RTT measured on every link, both ends", () => measured(client!) && measured(server!), 10_000);
+    // Right after the links came up, before every link has an RTT sample: the core must take a
+    // burst each way (test/sim/firstburst.sim.test.ts holds the deterministic case).
     await passes(client!, server!, 100, "upstream");
     await passes(server!, client!, 100, "downstream");
   }, 30_000);
