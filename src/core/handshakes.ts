@@ -179,10 +179,11 @@ export class Handshakes {
       s.peerInstance = instance;
       // The peer is where the INIT came from, not where this CONFIRM did: a CONFIRM is a fixed
       // message, and a copy replayed from elsewhere (its original lost) must not send the link
-      // there. And at a rekey, only if the peer's address went silent (the rule of roaming,
-      // peers.ts): an attacker relaying the handshake faster than the path does not take over
-      // a live link.
-      const was = roam(link, p.initFrom, now);
+      // there. At a rekey (the same client instance), only if the peer's address went silent
+      // (the rule of roaming, peers.ts): an attacker relaying the handshake faster than the path
+      // does not take over a live link. A restarted client (new instance) is followed at once.
+      const sameClient = link.current !== undefined && link.current.peerInstance === instance;
+      const was = roam(link, p.initFrom, now, !sameClient);
       if (was) h.logLimited("info", "net", "confirm:moved", describeRoam(link, was, p.initFrom));
       link.heard(now);
       h.established(link, s);
