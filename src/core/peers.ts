@@ -37,14 +37,14 @@ export class PeerIdentity {
  * packet, duplicates included) for as long as makes a client handshake again (health.ts
  * `silenceMs`): a NAT that rebound leaves the old address silent, whereas an attacker replaying
  * the client's packets — faster than the path, or ones whose original was lost — leaves it alive,
- * since the client goes on sending from there (docs/protocol.md "Threat model"). `now`: move
+ * since the client goes on sending from there (docs/protocol.md "Threat model"). `force`: move
  * whatever the old address does (the first session, or a restarted client's).
  * Returns where the peer was if it moved, else undefined.
  */
-export function roam(link: Link, from: PeerAddress, nowMs: number, now = false): PeerAddress | undefined {
+export function roam(link: Link, from: PeerAddress, nowMs: number, force = false): PeerAddress | undefined {
   const p = link.peer;
   if (link.isPeer(from)) return undefined;
-  if (p && !now && nowMs - link.peerHeardMs <= silenceMs(link)) return undefined;
+  if (p && !force && nowMs - link.peerHeardMs <= silenceMs(link)) return undefined;
   link.movePeer(from, nowMs);
   return p;
 }
