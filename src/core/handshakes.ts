@@ -16,7 +16,7 @@ import type { CipherName } from "../crypto/aead.ts";
 import { constantTimeEqual } from "../crypto/primitives.ts";
 import { AnsweredInits, CookieKeys } from "./cookies.ts";
 import { HANDSHAKE_BURST, HANDSHAKE_GLOBAL_PER_SEC, HANDSHAKE_RATE_PER_SEC, HANDSHAKE_RETRY_MS } from "./constants.ts";
-import { fmt } from "./describe.ts";
+import { describeRoam, fmt } from "./describe.ts";
 import { abandon, givenUp, handshakeDeadline, IDLE, inProgress, retryDue } from "./handshake-state.ts";
 import {
   consumeConfirm,
@@ -36,6 +36,7 @@ import {
 import type { Link, PeerAddress } from "./link.ts";
 import type { LogLevel } from "./ports.ts";
 import { KeyedRateLimiter } from "./ratelimit.ts";
+import { roam } from "./peers.ts";
 import type { Session } from "./session.ts";
 import type { DropCounters } from "./stats.ts";
 import { CIPHER_IDS, CONFIRM_SIZE, KEY_SIZE, NONCE_SIZE, RESP_SIZE, SALT_SIZE } from "../wire/layout.ts";
@@ -63,6 +64,17 @@ export interface HandshakeHost {
   sendKeepalive(link: Link): void;
 }
 
+/**
+ * Initiator: whether a handshake answer comes from the port this link sends to. The server
+ * answers from the socket the HELLO/INIT reached, whatever address a NAT or a multi-homed host
+ * shows; an answer from another port was relayed, e.g. an attacker replaying our HELLO to another
+ * link's port and the CHALLENGE back to us, which would pair this link with the server's other
+ * link (docs/protocol.md "Threat model").
+ */
+function fromServerPort(link: Link, from: PeerAddress): boolean {
+  return link.peer !== undefined && link.peer.port === from.port;
+}
+
 const CIPHER_NAMES = Object.fromEntries(Object.entries(CIPHER_IDS).map(([name, id]) => [id, name])) as Record<number, CipherName>;
 
 export class Handshakes {
@@ -75,8 +87,11 @@ export class Handshakes {
   private readonly cookies: CookieKeys;
   /** Responder, per link: the INITs already answered, with their RESP (cookies.ts). */
   private readonly answered: AnsweredInits;
-  /** Responder: what checks the CONFIRM of a session, until the initiator has used the session. */
-  private readonly pending = new WeakMap<Session, PendingConfirm & { answeredMs: number }>();
+  /**
+   * Responder: what checks the CONFIRM of a session, until the initiator has used the session,
+   * and where its INIT came from (the cookie proved that address receives our answers).
+   */
+  private readonly pending = new WeakMap<Session, PendingConfirm & { answeredMs: number; initFrom: PeerAddress }>();
   /** Initiator: the password stretched for the responder's salt (one salt at a time). */
   private stretched: { salt: Uint8Array; prs: Uint8Array } | undefined;
 
@@ -136,7 +151,7 @@ export class Handshakes {
     if (!resp) return h.drops.add("bad-key");
     this.answered.remember(link.index, init.nonce, resp.message, resp.session, now);
     link.pend(resp.session);
-    this.pending.set(resp.session, { ...resp.confirm, answeredMs: Number.NEGATIVE_INFINITY });
+    this.pending.set(resp.session, { ...resp.confirm, answeredMs: Number.NEGATIVE_INFINITY, initFrom: { address: from.address, port: from.port } });
     h.transmit(link, resp.message, from);
   }
 
@@ -162,7 +177,14 @@ export class Handshakes {
     const now = h.now();
     if (s === link.next) {
       s.peerInstance = instance;
-      link.movePeer(from);
+      // The peer is where the INIT came from, not where this CONFIRM did: a CONFIRM is a fixed
+      // message, and a copy replayed from elsewhere (its original lost) must not send the link
+      // there. At a rekey (the same client instance), only if the peer's address went silent
+      // (the rule of roaming, peers.ts): an attacker relaying the handshake faster than the path
+      // does not take over a live link. A restarted client (new instance) is followed at once.
+      const sameClient = link.current !== undefined && link.current.peerInstance === instance;
+      const was = roam(link, p.initFrom, now, !sameClient);
+      if (was) h.logLimited("info", "net", "confirm:moved", describeRoam(link, was, p.initFrom));
       link.heard(now);
       h.established(link, s);
     } else if (now - p.answeredMs < HANDSHAKE_RETRY_MS / 2) {
@@ -213,9 +235,10 @@ export class Handshakes {
     this.host.transmit(link, message, link.peer);
   }
 
-  receiveChallenge(link: Link, d: Uint8Array): void {
+  receiveChallenge(link: Link, d: Uint8Array, from: PeerAddress): void {
     const h = this.host;
     if (h.mode !== "client") return h.drops.add("unexpected-handshake");
+    if (!fromServerPort(link, from)) return h.drops.add("unexpected-handshake");
     const st = link.handshake;
     const ch = parseChallenge(d);
     if (!ch) return h.drops.add("bad-size");
@@ -227,9 +250,10 @@ export class Handshakes {
     h.transmit(link, init.message, link.peer);
   }
 
-  receiveResp(link: Link, d: Uint8Array): void {
+  receiveResp(link: Link, d: Uint8Array, from: PeerAddress): void {
     const h = this.host;
     if (h.mode !== "client") return h.drops.add("unexpected-handshake");
+    if (!fromServerPort(link, from)) return h.drops.add("unexpected-handshake");
     if (d.length !== RESP_SIZE) return h.drops.add("bad-size");
     const st = link.handshake;
     if (st.phase !== "init" || respReceiver(d) !== st.localIndex || !link.peer) return h.drops.add("unknown-session");

@@ -17,8 +17,16 @@ import type { Session } from "./session.ts";
 export function needsHandshake(link: Link, nowMs: number): boolean {
   const s = link.current;
   if (!link.isUp || !s) return true;
-  const silence = HEALTH_TICK_MS + Math.max(SILENCE_REHANDSHAKE_MS, 2 * link.rtt.smoothed);
-  return nowMs - link.lastRecvMs > silence || nowMs - s.createdMs > REKEY_AFTER_MS || s.sendCounter > REKEY_AFTER_MESSAGES;
+  return nowMs - link.lastRecvMs > silenceMs(link) || nowMs - s.createdMs > REKEY_AFTER_MS || s.sendCounter > REKEY_AFTER_MESSAGES;
+}
+
+/**
+ * How long a link may be silent before its peer counts as gone: a tick plus
+ * max(SILENCE_REHANDSHAKE_MS, 2·srtt). A client then handshakes again; a server then lets the
+ * link's peer address move (peers.ts).
+ */
+export function silenceMs(link: Link): number {
+  return HEALTH_TICK_MS + Math.max(SILENCE_REHANDSHAKE_MS, 2 * link.rtt.smoothed);
 }
 
 /** Silent for longer than its `timeout`: how long, else undefined. */

@@ -24,6 +24,8 @@ export class Link {
   private _status: LinkStatus = LinkStatus.Disconnected;
   private _statusSinceMs = 0;
   private _peer: PeerAddress | undefined;
+  /** When an authenticated packet (a duplicate included) last came from `_peer`. */
+  private _peerHeardMs = Number.NEGATIVE_INFINITY;
   private _current: Session | undefined;
   private _previous: Session | undefined;
   private _next: Session | undefined;
@@ -226,8 +228,25 @@ export class Link {
   }
 
   /** The peer heard from `from`: a copy, as the shell reuses its source object. */
-  movePeer(from: PeerAddress): void {
+  movePeer(from: PeerAddress, nowMs: number): void {
     this._peer = { address: from.address, port: from.port };
+    this._peerHeardMs = nowMs;
+  }
+
+  /** Whether `from` is where this link sends. */
+  isPeer(from: PeerAddress): boolean {
+    const p = this._peer;
+    return p !== undefined && p.address === from.address && p.port === from.port;
+  }
+
+  /** An authenticated packet (new or a duplicate) came from the peer's address: it is still there. */
+  peerAlive(nowMs: number): void {
+    this._peerHeardMs = nowMs;
+  }
+
+  /** When an authenticated packet last came from the peer's address (core clock). */
+  get peerHeardMs(): number {
+    return this._peerHeardMs;
   }
 
   /** Sending uses `current`; `previous` still opens late packets after a rekey. */

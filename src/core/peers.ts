@@ -1,9 +1,11 @@
 /**
  * Who the peer is and where: its process instance (a new one means it restarted: its data
- * sequence starts again and its old sessions are dead) and each link's peer address (moved
- * only by an authenticated packet newer than all before it: roaming, as WireGuard does;
- * docs/protocol.md "Transport").
+ * sequence starts again and its old sessions are dead) and each link's peer address. Only a
+ * server's links move, and only on an authenticated packet of the current session newer than all
+ * before it (roaming, as WireGuard does; docs/protocol.md "Transport"); a client always sends to
+ * its configured server address, re-resolved at every reconnect.
  */
+import { silenceMs } from "./health.ts";
 import type { Link, PeerAddress } from "./link.ts";
 
 export type InstanceChange = "same" | "first" | "restarted";
@@ -29,10 +31,20 @@ export class PeerIdentity {
   }
 }
 
-/** Moves a link's peer to `from` if it differs; returns where it was (undefined: unchanged or first). */
-export function roam(link: Link, from: PeerAddress): PeerAddress | undefined {
+/**
+ * Server: an authenticated packet of the link's current session, newer than all before it, came
+ * from `from`. The peer moves there only if its address has been silent (no authenticated
+ * packet, duplicates included) for as long as makes a client handshake again (health.ts
+ * `silenceMs`): a NAT that rebound leaves the old address silent, whereas an attacker replaying
+ * the client's packets — faster than the path, or ones whose original was lost — leaves it alive,
+ * since the client goes on sending from there (docs/protocol.md "Threat model"). `force`: move
+ * whatever the old address does (the first session, or a restarted client's).
+ * Returns where the peer was if it moved, else undefined.
+ */
+export function roam(link: Link, from: PeerAddress, nowMs: number, force = false): PeerAddress | undefined {
   const p = link.peer;
-  if (p && p.address === from.address && p.port === from.port) return undefined;
-  link.movePeer(from);
+  if (link.isPeer(from)) return undefined;
+  if (p && !force && nowMs - link.peerHeardMs <= silenceMs(link)) return undefined;
+  link.movePeer(from, nowMs);
   return p;
 }

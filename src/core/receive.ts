@@ -46,6 +46,8 @@ export interface ReceiveHost {
   readonly handshakes: Handshakes;
   readonly peers: PeerIdentity;
   readonly out: TunnelOutput;
+  /** Server only: the client's address may change (NAT rebinding); a client sends to its configured server. */
+  readonly roams: boolean;
   linkDown(link: Link, reason: string): void;
 }
 
@@ -64,8 +66,14 @@ export class Receiver {
     // cleartext_data only where both ends agreed to it in the handshake.
     if (d[TRANSPORT_TYPE_OFF] === MSG_TRANSPORT_CLEAR && !session.clear) return h.drops.add("cleartext-refused");
     const counter = readU64(d, TRANSPORT_COUNTER_OFF);
-    if (!session.replay.check(counter)) return h.drops.add("replay");
+    if (!session.replay.check(counter)) {
+      // A server that sends to `from` learns from an authentic copy that its peer is still there
+      // (an attacker's replay of the same packet may have arrived first): see peers.ts `roam`.
+      if (h.roams && link.isPeer(from) && session.openInPlace(counter, d)) link.peerAlive(nowMs);
+      return h.drops.add("replay");
+    }
     if (!session.openInPlace(counter, d)) return h.drops.add("bad-mac");
+    if (h.roams && link.isPeer(from)) link.peerAlive(nowMs);
     // The inner message is read where it lies, between the header and the tag: no view.
     const off = TRANSPORT_HEADER_SIZE;
     const end = d.length - TAG_SIZE;
@@ -74,8 +82,12 @@ export class Receiver {
     if (session.peerInstance !== h.peers.instance && session !== link.next) return h.drops.add("stale-peer");
 
     if (session === link.next && !h.handshakes.confirmedByPacket(link, session)) return h.drops.add("unconfirmed");
-    if (newest && session === link.current) {
-      const was = roam(link, from);
+    // Roaming (docs/protocol.md "Transport"): only the server follows its peer, only on a packet
+    // of the current session that advances its highest counter, and only away from an address
+    // gone silent (peers.ts). The client never follows anybody: it never stops sending from and
+    // to the real addresses, which is what keeps the server's peer where it is.
+    if (h.roams && newest && session === link.current) {
+      const was = roam(link, from, nowMs);
       if (was) h.out.log("info", "net", describeRoam(link, was, from));
     }
     link.heard(nowMs);

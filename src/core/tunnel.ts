@@ -98,7 +98,7 @@ export class Tunnel {
     }
     const { out, table, sendPath, tx, reorder, peers, deadlines, drops, handshakes } = this;
     this.life = new Lifecycle({ mode, out, table, sendPath, tx, reorder, peers, deadlines, now: () => this.now, initiate: (l) => handshakes.initiate(l) });
-    this.receiver = new Receiver({ drops, reorder, sendPath, tx, handshakes, peers, out, linkDown: (l, why) => this.life.linkDown(l, why) });
+    this.receiver = new Receiver({ drops, reorder, sendPath, tx, handshakes, peers, out, roams: mode === "server", linkDown: (l, why) => this.life.linkDown(l, why) });
     this.settle();
   }
 
@@ -266,11 +266,11 @@ export class Tunnel {
       case MSG_HELLO:
         return this.handshakes.receiveHello(link, d, from);
       case MSG_CHALLENGE:
-        return this.handshakes.receiveChallenge(link, d);
+        return this.handshakes.receiveChallenge(link, d, from);
       case MSG_INIT:
         return this.handshakes.receiveInit(link, d, from);
       case MSG_RESP:
-        return this.handshakes.receiveResp(link, d);
+        return this.handshakes.receiveResp(link, d, from);
       case MSG_CONFIRM:
         return this.handshakes.receiveConfirm(link, d, from);
       default:

@@ -347,7 +347,7 @@ describe("tolerances and fallback", () => {
 });
 
 describe("roaming", () => {
-  test("the server follows the client to a new address only on authenticated, fresh packets", () => {
+  test("the server follows the client to a new address only on authenticated, fresh packets, once the old address is silent", () => {
     const sim = twoLinks();
     sim.run(1100); // the keepalives of the 1000 ms tick have arrived
     const moved = { address: "203.0.113.77", port: 1234 };
@@ -355,11 +355,32 @@ describe("roaming", () => {
     // Replaying an old packet from the new address changes nothing.
     sim.inject("server", 0, last.bytes, moved);
     expect(sim.server.links[0]!.peer).toEqual({ address: "192.168.1.2", port: 40000 });
-    // A fresh authenticated packet from the new address moves the link.
+    // A fresh authenticated packet from the new address while the client's address is alive
+    // (an attacker's copy that arrived first) changes nothing either.
     sim.client.handleTunPacket(new Uint8Array(40).fill(3), sim.now);
     const fresh = sim.captured.at(-1)!;
     sim.inject("server", fresh.link, fresh.bytes, moved);
-    expect(sim.server.links[fresh.link]!.peer).toEqual(moved);
+    expect(sim.server.links[fresh.link]!.peer).toEqual(fresh.link === 0 ? { address: "192.168.1.2", port: 40000 } : { address: "192.168.2.2", port: 40001 });
+    // A NAT rebinding: from now on link 0's packets arrive from the new address only. The server
+    // follows once the old address has been silent 1 s + max(0.5 s, 2·srtt); the link stays up.
+    const rebound: typeof sim.captured = [];
+    sim.filter = (d) => {
+      if (d.from !== "client" || d.link !== 0) return true;
+      rebound.push(d);
+      return false;
+    };
+    const startMs = sim.now;
+    let movedAt: number | undefined;
+    while (sim.now < startMs + 4000 && movedAt === undefined) {
+      sim.run(sim.now + 10);
+      for (const d of rebound.splice(0)) sim.inject("server", 0, d.bytes, moved);
+      if (sim.server.links[0]!.peer?.address === moved.address) movedAt = sim.now;
+    }
+    expect(movedAt).toBeDefined();
+    expect(movedAt! - startMs).toBeGreaterThanOrEqual(1500);
+    expect(movedAt! - startMs).toBeLessThanOrEqual(2600);
+    expect(sim.server.links[0]!.isUp).toBe(true);
+    expect(sim.rec.server.logs.some((l) => l.includes("[link0] peer moved from 192.168.1.2:40000 to 203.0.113.77:1234"))).toBe(true);
     expect(serverAddr(0).port).toBe(5080);
   });
 });
