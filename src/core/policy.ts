@@ -9,7 +9,7 @@ import { type Link, LinkStatus } from "./link.ts";
 /**
  * Which links carry data: up links with keys, preferring those heard from recently; among
  * them healthy normal links, else healthy fallback links, else degraded ones — never none
- * while some link is up (the C scheduler could end up empty: docs/scheduler.md).
+ * while some link is up (the C scheduler could end up empty: docs/c-mlvpn.md, "Weaknesses" #19).
  */
 export function chooseCarriers(links: readonly Link[], nowMs: number, keyed: (l: Link) => boolean): Link[] {
   const up = links.filter((l) => l.isUp && keyed(l));

@@ -5,11 +5,12 @@
  * TCP reads reordering as loss. This buffer holds early packets until the gap before them
  * fills, the gap has waited `holdMs`, or holding more would exceed `capacity`.
  *
- * What the C MLVPN reorder buffer got wrong, and this one does instead (design reference §7, §12 #12):
+ * What the C MLVPN reorder buffer got wrong, and this one does instead (docs/c-mlvpn.md,
+ * "Reordering" and "Weaknesses" #12):
  * - any capacity, not only powers of two (the ring is rounded up internally);
  * - a packet that arrives after its hole was given up is delivered at once, out of order:
  *   TCP copes with reordering far better than with loss, and the C buffer's overflow turned a
- *   slower link's packets into loss (the 17 Mbit/s of 20+20 in peers.md §4);
+ *   slower link's packets into loss (20+20 Mbit/s links gave about 17 as one stream);
  * - a duplicate is dropped, never stored twice or delivered twice; a packet too old to tell
  *   (beyond the ring's memory of released sequences) is dropped and counted as stale;
  * - reset() resynchronises on the next packet, so a peer restart (sequence back at 0) works;

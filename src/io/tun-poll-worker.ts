@@ -31,7 +31,7 @@ function run({ fd, state, pollTimeoutMs }: PollWorkerInit): void {
     const v = Atomics.load(s, STATE);
     if (v === STOP) return;
     if (v === READY) {
-      // Wait with the value just compared, so a re-arm in between is not lost (bun-io.md §1(f)).
+      // Wait with the value just compared, so a re-arm in between is not lost (docs/bun-runtime.md, "Waiting on shared memory").
       // The timeout only bounds how long a missed notify could delay us; STOP also notifies.
       Atomics.wait(s, STATE, READY, pollTimeoutMs);
       continue;

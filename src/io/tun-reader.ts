@@ -1,5 +1,5 @@
 /**
- * The "hybrid" tun reader (bun-io.md §0/§7), the cheapest and lowest-latency design measured:
+ * The "hybrid" tun reader (docs/bun-runtime.md, "Reading the tun device"), the cheapest and lowest-latency design measured:
  *
  * - idle: a Worker (tun-poll-worker.ts) blocks in poll(); the main thread awaits
  *   `Atomics.waitAsync` on a shared state word. No timers run, so 0 % CPU.
@@ -88,7 +88,7 @@ export function startTunReader(tun: TunDevice, handlers: TunReaderHandlers): Tun
   const { onPacket, drainOthers, onDrainEnd, onError } = handlers;
   const stateBuf = new SharedArrayBuffer(4 * (FDS + MAX_WATCHED));
   const state = new Int32Array(stateBuf);
-  // ArrayBuffer-backed so native code writes into stable memory (bun-io.md §1(g)).
+  // ArrayBuffer-backed so native code writes into stable memory (docs/bun-runtime.md, "Memory shared with native code").
   const buf = new Uint8Array(new ArrayBuffer(BUF_SIZE));
   // One reusable view per packet length, created on first use: no allocation per packet.
   const views: (Uint8Array | undefined)[] = [];

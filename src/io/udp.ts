@@ -12,7 +12,7 @@
  * (docs/performance.md). Where the fd is not available, Bun's own receive and send are used.
  *
  * Sending never throws: errors come back as an error code for the caller. (Bun enables
- * IP_RECVERR, which makes ICMP errors throw from its send(): bun-io.md §2, pitfall 3; on the
+ * IP_RECVERR, which makes ICMP errors throw from its send() (docs/bun-runtime.md, "UDP sockets"); on the
  * socket we keep it is turned off, so that an unread error queue cannot keep poll() awake.)
  */
 import { type Pointer, ptr } from "bun:ffi";
@@ -25,7 +25,7 @@ const SO_SNDBUFFORCE = 32;
 const SO_RCVBUFFORCE = 33;
 const IP_RECVERR = 11;
 const IPV6_RECVERR = 25;
-/** Without larger buffers the receiver dropped ~7 % at full rate (bun-io.md §4). */
+/** Without larger buffers the receiver dropped ~7 % at full rate (docs/bun-runtime.md, "UDP sockets"). */
 const SOCKET_BUFFER_BYTES = 4 * 1024 * 1024;
 /** Datagrams are received into slabs this large; each datagram is a view into one. */
 const SLAB_BYTES = 1 << 20;

@@ -16,19 +16,8 @@ import { scan } from "../helpers/source-scan.ts";
 
 const ROOT = join(import.meta.dir, "..", "..");
 
-/**
- * TEMPORARY exceptions, file by file: comments in files other helpers own this session (#12
- * §1/§2/§3 are rewriting them). The lead empties this list at merge; an entry whose file no
- * longer cites anything outside the repository fails the test.
- */
-const TEMPORARY_EXCEPTIONS = [
-  // The scheduler's document is being written on the sched2 branch (#11).
-  "src/core/policy.ts",
-  "src/core/reorder.ts",
-  "src/io/tun-poll-worker.ts",
-  "src/io/tun-reader.ts",
-  "src/io/udp.ts",
-];
+/** Files tolerated with a citation outside the repository, each with its reason: none left. */
+const TEMPORARY_EXCEPTIONS: string[] = [];
 
 const OUTSIDE = [/\.\.\/shared\//, /\/work\/shared\b/, /\b(?:design\s+)?reference\s+§|\bdesign reference\b/i, /\bbun-io\b(?!\.md)/];
 const MD_PATH = /(?<![\w/.-])(?:\.{0,2}\/)?[\w./-]*[\w-]\.md\b/g;
