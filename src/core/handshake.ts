@@ -46,7 +46,6 @@ import {
   MSG_RESP,
   MSG_TYPE_OFF,
   NONCE_SIZE,
-  readU32,
   RESP_AD_END,
   RESP_INSTANCE_OFF,
   RESP_RECEIVER_OFF,
@@ -54,8 +53,8 @@ import {
   RESP_SHARE_OFF,
   RESP_SIZE,
   RESP_TAG_OFF,
-  writeU32,
 } from "../wire/layout.ts";
+import { readU32, writeU32 } from "../wire/bytes.ts";
 import type { Challenge } from "./hello.ts";
 import { Session } from "./session.ts";
 

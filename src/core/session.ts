@@ -4,7 +4,8 @@
  * link's keyring (link.ts).
  */
 import { type Aead, TAG_SIZE } from "../crypto/aead.ts";
-import { MSG_TRANSPORT, MSG_TRANSPORT_CLEAR, TRANSPORT_COUNTER_OFF, TRANSPORT_HEADER_SIZE, TRANSPORT_RECEIVER_OFF, TRANSPORT_TYPE_OFF, writeU32, writeU64 } from "../wire/layout.ts";
+import { MSG_TRANSPORT, MSG_TRANSPORT_CLEAR, TRANSPORT_COUNTER_OFF, TRANSPORT_HEADER_SIZE, TRANSPORT_RECEIVER_OFF, TRANSPORT_TYPE_OFF } from "../wire/layout.ts";
+import { writeU32, writeU64 } from "../wire/bytes.ts";
 import { ReplayWindow } from "./replay.ts";
 
 /** A session stops sending at this many messages (far below any AES-GCM counter limit). */

@@ -105,19 +105,3 @@ const LEGACY_HEADER_SIZE = 28;
 export function looksLikeLegacyMlvpn(d: Uint8Array): boolean {
   return d.length >= LEGACY_HEADER_SIZE && ((d[0]! << 8) | d[1]!) === d.length - LEGACY_HEADER_SIZE && (d[2]! & 0x0f) <= 1;
 }
-
-// ---- field access and the inner messages, for the modules that import them from here ----
-export { readU16, readU32, readU56, readU64, writeU16, writeU32, writeU56, writeU64 } from "./bytes.ts";
-export {
-  DATA_PREFIX_SIZE,
-  FEEDBACK_SIZE,
-  KEEPALIVE_FLAG_PROBE,
-  KEEPALIVE_SIZE,
-  KIND_DATA,
-  KIND_DATA_EXPRESS,
-  KIND_DISCONNECT,
-  KIND_FEEDBACK,
-  KIND_KEEPALIVE,
-  LOSS_UNKNOWN,
-  NO_ECHO,
-} from "./inner.ts";
