@@ -33,6 +33,7 @@ import { PeerIdentity } from "./peers.ts";
 import { type LogLevel, randomU32, type TunnelOptions, type TunnelOutput } from "./ports.ts";
 import { LogLimiter } from "./ratelimit.ts";
 import { Receiver } from "./receive.ts";
+import { Redundancy, type RedundantRules } from "./redundant.ts";
 import { ReorderBuffer } from "./reorder.ts";
 import { SendPath } from "./sendpath.ts";
 import { type TunnelSnapshot, tunnelSnapshot } from "./snapshot.ts";
@@ -48,6 +49,8 @@ export class Tunnel {
   /** This process's random instance id, sent masked in handshakes so the peer (only) sees restarts. */
   readonly instance: number;
   readonly reorder: ReorderBuffer | undefined;
+  /** Redundant mode: copies sent, and the first copy of each delivered (redundant.ts). */
+  readonly redundancy: Redundancy;
 
   private readonly out: TunnelOutput;
   private readonly table: LinkTable;
@@ -68,6 +71,7 @@ export class Tunnel {
     this.now = opts.nowMs;
     this.deadlines = new Deadlines(opts.nowMs);
     this.table = new LinkTable(opts.links, opts.maxPacketSize, opts.nowMs, opts.filters);
+    this.redundancy = new Redundancy(opts.redundant);
     this.tx = new Transmitter(opts.maxPacketSize, (link, datagram, peer) => this.out.transmit(link, datagram, peer), this.drops);
     this.sendPath = new SendPath({
       transmitData: (link, seq, packet, slot) => this.tx.data(link, seq, packet, slot, this.now),
@@ -98,7 +102,7 @@ export class Tunnel {
     }
     const { out, table, sendPath, tx, reorder, peers, deadlines, drops, handshakes } = this;
     this.life = new Lifecycle({ mode, out, table, sendPath, tx, reorder, peers, deadlines, now: () => this.now, initiate: (l) => handshakes.initiate(l) });
-    this.receiver = new Receiver({ drops, reorder, sendPath, tx, handshakes, peers, out, roams: mode === "server", linkDown: (l, why) => this.life.linkDown(l, why) });
+    this.receiver = new Receiver({ drops, reorder, redundancy: this.redundancy, sendPath, tx, handshakes, peers, out, roams: mode === "server", linkDown: (l, why) => this.life.linkDown(l, why) });
     this.settle();
   }
 
@@ -115,6 +119,8 @@ export class Tunnel {
     }
     // [filters]: the first matching entry whose link is up pins the packet to that link.
     const pinned = this.table.pinned(packet);
+    // `redundant`: an unpinned match goes out at once as copies on the best links (redundant.ts).
+    if (!pinned && this.redundancy.enabled && this.redundancy.matches(packet) && this.sendRedundant(packet, nowMs)) return this.settle();
     // A packet refused here takes no sequence number: a gap would hold the receiver back.
     if (!this.sendPath.express(packet, nowMs, pinned) && this.sendPath.schedule(packet, this.dataSeq, nowMs, 0, undefined, nowMs, pinned)) this.dataSeq++;
     this.settle();
@@ -238,6 +244,11 @@ export class Tunnel {
     this.table.setFilters(rules);
   }
 
+  /** New `redundant` rules (a reload): in effect from the next packet. */
+  setRedundant(rules: RedundantRules): void {
+    this.redundancy.setRules(rules);
+  }
+
   /** Packets each `[filters]` entry pinned since it was set, in order. */
   get filterMatches(): readonly number[] {
     return this.table.filterMatches;
@@ -250,7 +261,7 @@ export class Tunnel {
 
   /** Everything the status interface shows, as plain data (snapshot.ts). */
   snapshot(): TunnelSnapshot {
-    return tunnelSnapshot(this.links, this.eligibleLinks, this.reorder, this.drops);
+    return tunnelSnapshot(this.links, this.eligibleLinks, this.reorder, this.drops, this.redundancy.stats);
   }
 
   // ---------------------------------------------------------------- dispatch
@@ -288,6 +299,12 @@ export class Tunnel {
   }
 
   // ---------------------------------------------------------------- helpers
+
+  private readonly sendCopy = (link: Link, seq: number, packet: Uint8Array): void => this.tx.redundant(link, seq, packet, this.now);
+
+  private sendRedundant(packet: Uint8Array, nowMs: number): boolean {
+    return this.redundancy.send(packet, this.table.active(), this.table.candidates, nowMs, this.sendCopy);
+  }
 
   private logLimited(level: LogLevel, token: string, key: string, message: string): void {
     const text = this.logLimiter.pass(key, message, this.now);
