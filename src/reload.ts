@@ -105,7 +105,7 @@ function applyRedundant(running: Config, next: Config, tunnel: Tunnel, log: Logg
     log.error("config", `redundant not changed: ${e.describe()} for a ${running.general.tuntap} device; the running expression stays`);
     return was;
   }
-  tunnel.setRedundant(rules);
+  tunnel.redundancy.setRules(rules);
   log.info("config", now.redundant ? `redundant: ${JSON.stringify(now.redundant)} on ${now.redundant_copies} links` : "redundant: off");
   return now;
 }

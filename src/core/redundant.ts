@@ -72,6 +72,16 @@ function better(a: Link, b: Link): boolean {
   return pa !== pb ? pa < pb : expectedDelay(a) < expectedDelay(b);
 }
 
+/** What the sender needs of the tunnel. */
+export interface RedundancyHost {
+  /** Every link that is up with keys. */
+  active(): readonly Link[];
+  /** The links the scheduler may use now (a resting fallback link is not among them). */
+  candidates(): readonly Link[];
+  /** Seals and sends one copy on `link`. */
+  send(link: Link, seq: number, packet: Uint8Array): void;
+}
+
 export class Redundancy {
   private rules: RedundantRules;
   private seq = 0;
@@ -83,7 +93,10 @@ export class Redundancy {
   private seenInstance: number | undefined;
   readonly stats: RedundantStats = { packets: 0, copiesSent: 0, overShare: 0, delivered: 0, duplicatesDropped: 0 };
 
-  constructor(rules: RedundantRules = NO_REDUNDANCY) {
+  constructor(
+    private readonly host: RedundancyHost,
+    rules: RedundantRules = NO_REDUNDANCY,
+  ) {
     this.rules = rules;
   }
 
@@ -92,22 +105,15 @@ export class Redundancy {
     this.rules = rules;
   }
 
-  get enabled(): boolean {
-    return this.rules.filter !== undefined;
-  }
-
-  /** Whether a packet read from the tun is to be sent redundantly. */
-  matches(packet: Uint8Array): boolean {
-    return this.rules.filter?.match(packet) ?? false;
-  }
-
   /**
-   * Sends the copies of a matching packet: on the best `copies` of `active` (up with keys) that
-   * are not stalled, and not a resting fallback link (one `candidates` leaves out). `send` seals
-   * and transmits one copy. False, nothing sent: the packet takes the normal path.
+   * A packet read from the tun: when it matches, its copies go out on the best `copies` links
+   * that are up with keys, not stalled, and not a resting fallback link. False, nothing sent:
+   * no match, over the share or no link; the packet takes the normal path.
    */
-  send(packet: Uint8Array, active: readonly Link[], candidates: readonly Link[], nowMs: number, send: (link: Link, seq: number, packet: Uint8Array) => void): boolean {
-    const chosen = this.choose(active, candidates);
+  take(packet: Uint8Array, nowMs: number): boolean {
+    const filter = this.rules.filter;
+    if (filter === undefined || !filter.match(packet)) return false;
+    const chosen = this.choose(this.host.active(), this.host.candidates());
     if (chosen.length === 0) return this.overShare();
     let capacity = 0; // bytes per ms
     for (const l of chosen) capacity += l.sender.estimator.bandwidth;
@@ -118,7 +124,7 @@ export class Redundancy {
     if (this.tokens < cost) return this.overShare();
     this.tokens -= cost;
     const seq = this.seq++;
-    for (const l of chosen) send(l, seq, packet);
+    for (const l of chosen) this.host.send(l, seq, packet);
     this.stats.packets++;
     this.stats.copiesSent += chosen.length;
     return true;

@@ -33,7 +33,7 @@ import { PeerIdentity } from "./peers.ts";
 import { type LogLevel, randomU32, type TunnelOptions, type TunnelOutput } from "./ports.ts";
 import { LogLimiter } from "./ratelimit.ts";
 import { Receiver } from "./receive.ts";
-import { Redundancy, type RedundantRules } from "./redundant.ts";
+import { Redundancy } from "./redundant.ts";
 import { ReorderBuffer } from "./reorder.ts";
 import { SendPath } from "./sendpath.ts";
 import { type TunnelSnapshot, tunnelSnapshot } from "./snapshot.ts";
@@ -49,9 +49,7 @@ export class Tunnel {
   /** This process's random instance id, sent masked in handshakes so the peer (only) sees restarts. */
   readonly instance: number;
   readonly reorder: ReorderBuffer | undefined;
-  /** Redundant mode: copies sent, and the first copy of each delivered (redundant.ts). */
-  readonly redundancy: Redundancy;
-
+  readonly redundancy: Redundancy; // redundant mode (redundant.ts); a reload calls its setRules
   private readonly out: TunnelOutput;
   private readonly table: LinkTable;
   private readonly sendPath: SendPath;
@@ -71,7 +69,7 @@ export class Tunnel {
     this.now = opts.nowMs;
     this.deadlines = new Deadlines(opts.nowMs);
     this.table = new LinkTable(opts.links, opts.maxPacketSize, opts.nowMs, opts.filters);
-    this.redundancy = new Redundancy(opts.redundant);
+    this.redundancy = new Redundancy({ active: () => this.table.active(), candidates: () => this.table.candidates, send: (l, seq, p) => this.tx.redundant(l, seq, p, this.now) }, opts.redundant);
     this.tx = new Transmitter(opts.maxPacketSize, (link, datagram, peer) => this.out.transmit(link, datagram, peer), this.drops);
     this.sendPath = new SendPath({
       transmitData: (link, seq, packet, slot) => this.tx.data(link, seq, packet, slot, this.now),
@@ -117,10 +115,10 @@ export class Tunnel {
       const n = this.opts.kind === "tun" ? buildPacketTooBig(packet, this.opts.maxPacketSize, this.icmpBuf) : 0;
       return n > 0 ? this.out.deliver(this.icmpBuf.subarray(0, n)) : undefined;
     }
-    // [filters]: the first matching entry whose link is up pins the packet to that link.
+    // [filters]: the first matching entry whose link is up pins the packet to that link; an
+    // unpinned packet that matches `redundant` goes out at once as copies (redundant.ts).
     const pinned = this.table.pinned(packet);
-    // `redundant`: an unpinned match goes out at once as copies on the best links (redundant.ts).
-    if (!pinned && this.redundancy.enabled && this.redundancy.matches(packet) && this.sendRedundant(packet, nowMs)) return this.settle();
+    if (!pinned && this.redundancy.take(packet, nowMs)) return this.settle();
     // A packet refused here takes no sequence number: a gap would hold the receiver back.
     if (!this.sendPath.express(packet, nowMs, pinned) && this.sendPath.schedule(packet, this.dataSeq, nowMs, 0, undefined, nowMs, pinned)) this.dataSeq++;
     this.settle();
@@ -244,11 +242,6 @@ export class Tunnel {
     this.table.setFilters(rules);
   }
 
-  /** New `redundant` rules (a reload): in effect from the next packet. */
-  setRedundant(rules: RedundantRules): void {
-    this.redundancy.setRules(rules);
-  }
-
   /** Packets each `[filters]` entry pinned since it was set, in order. */
   get filterMatches(): readonly number[] {
     return this.table.filterMatches;
@@ -300,15 +293,8 @@ export class Tunnel {
 
   // ---------------------------------------------------------------- helpers
 
-  private readonly sendCopy = (link: Link, seq: number, packet: Uint8Array): void => this.tx.redundant(link, seq, packet, this.now);
-
-  private sendRedundant(packet: Uint8Array, nowMs: number): boolean {
-    return this.redundancy.send(packet, this.table.active(), this.table.candidates, nowMs, this.sendCopy);
-  }
-
   private logLimited(level: LogLevel, token: string, key: string, message: string): void {
     const text = this.logLimiter.pass(key, message, this.now);
     if (text !== undefined) this.out.log(level, token, text);
   }
-
 }

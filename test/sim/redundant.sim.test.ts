@@ -34,7 +34,7 @@ interface Run {
 function stream(links: LinkSpec[], o: { redundant?: string; copies?: number; seconds: number; bulkPerTick?: number; cutLink?: number; cutAtMs?: number; cutMs?: number; reorder?: number }): Run {
   const sim = new SimPair({ links, reorderBufferSize: o.reorder ?? 64 });
   sim.run(1000);
-  sim.client.setRedundant(rules(o.redundant, o.copies));
+  sim.client.redundancy.setRules(rules(o.redundant, o.copies));
   const t0 = sim.now;
   const sentAt: number[] = [];
   const ticks = o.seconds * 50;
@@ -153,7 +153,7 @@ describe("redundant mode: limits and restarts", () => {
   test("beyond the capacity share, matching packets go the normal way, still delivered once", () => {
     const sim = new SimPair({ links: TWO, reorderBufferSize: 64 });
     sim.run(1000);
-    sim.client.setRedundant(rules("udp"));
+    sim.client.redundancy.setRules(rules("udp"));
     // 1200-byte UDP packets at 40 Mbit/s of copies: far over 25 % of 2 × 20 Mbit/s.
     for (let i = 0; i < 400; i++) {
       sim.client.handleTunPacket(numberedPacket(i, 1200), sim.now);
@@ -172,12 +172,12 @@ describe("redundant mode: limits and restarts", () => {
   test("a restarted peer's sequence (from 0 again) is not taken for duplicates", () => {
     const sim = new SimPair({ links: TWO });
     sim.run(1000);
-    sim.client.setRedundant(rules("udp"));
+    sim.client.redundancy.setRules(rules("udp"));
     sim.sendStream("client", 20, 20, 200);
     expect(sim.server.snapshot().redundant?.delivered).toBe(20);
     sim.restart("client", 99);
     sim.run(sim.now + 5000);
-    sim.client.setRedundant(rules("udp"));
+    sim.client.redundancy.setRules(rules("udp"));
     sim.sendStream("client", 20, 20, 200, 1000);
     sim.run(sim.now + 500);
     const ids = sim.rec.server.delivered.map(packetId).filter((id) => id >= 1000);
@@ -188,9 +188,9 @@ describe("redundant mode: limits and restarts", () => {
   test("a reload to no expression stops the copies at the next packet", () => {
     const sim = new SimPair({ links: TWO });
     sim.run(1000);
-    sim.client.setRedundant(rules("udp"));
+    sim.client.redundancy.setRules(rules("udp"));
     sim.sendStream("client", 10, 20, 200);
-    sim.client.setRedundant(rules(undefined));
+    sim.client.redundancy.setRules(rules(undefined));
     sim.sendStream("client", 10, 20, 200, 100);
     sim.run(sim.now + 500);
     expect(sim.client.snapshot().redundant).toMatchObject({ packets: 10, copiesSent: 20 });
