@@ -65,8 +65,13 @@ function expectedDelay(l: Link): number {
   return l.rtt.samples > 0 ? l.rtt.smoothed / 2 : DEFAULT_OWD_MS;
 }
 
-/** Better first: a lower priority, then an earlier expected arrival. */
+/**
+ * Better first: not stalled, then a lower priority, then an earlier expected arrival. A stalled
+ * link (no acknowledgement for a few RTTs) is still up: it takes a copy when too few others can,
+ * so that a stall that is only a slow answer (a busy peer) costs no packet of the stream.
+ */
 function better(a: Link, b: Link): boolean {
+  if (a.stalled !== b.stalled) return b.stalled;
   const pa = a.settings.priority;
   const pb = b.settings.priority;
   return pa !== pb ? pa < pb : expectedDelay(a) < expectedDelay(b);
@@ -107,7 +112,7 @@ export class Redundancy {
 
   /**
    * A packet read from the tun: when it matches, its copies go out on the best `copies` links
-   * that are up with keys, not stalled, and not a resting fallback link. False, nothing sent:
+   * that are up with keys and not a resting fallback link (stalled ones last). False, nothing sent:
    * no match, over the share or no link; the packet takes the normal path.
    */
   take(packet: Uint8Array, nowMs: number): boolean {
@@ -161,7 +166,7 @@ export class Redundancy {
     while (chosen.length < want) {
       let best: Link | undefined;
       for (const l of active) {
-        if (l.stalled || l.current === undefined || chosen.includes(l)) continue;
+        if (l.current === undefined || chosen.includes(l)) continue;
         if (l.settings.fallbackOnly && !candidates.includes(l)) continue;
         if (!best || better(l, best)) best = l;
       }
