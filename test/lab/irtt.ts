@@ -5,7 +5,9 @@
  * one-way delays are exact). Every command is bounded in time.
  */
 import type { Subprocess } from "bun";
+import { iperf } from "./measure.ts";
 import type { Lab } from "./netns.ts";
+import type { Topology } from "./topology.ts";
 
 export const IRTT_PORT = 2112;
 /** irtt's headers and the UDP/IPv4 ones: `-l` counts the UDP payload, the stream's packets are 28 bytes larger. */
@@ -64,4 +66,29 @@ export async function irtt(lab: Lab, ns: string, target: string, o: IrttOptions)
     if (t.lost === "false") out.maxDownMs = Math.max(out.maxDownMs, ms(t.delay?.receive));
   }
   return out;
+}
+
+export interface CutOptions extends IrttOptions {
+  /** Uplink blackholed (both ways) from cutAtS to cutAtS + cutForS seconds into the stream. */
+  cutLink: number;
+  cutAtS: number;
+  cutForS: number;
+  /** A bulk TCP transfer both ways (iperf3 --bidir to the internet host's iperf3 server) beside the stream. */
+  bulk?: boolean;
+}
+
+/** The stream from the LAN host to the internet host's irtt server through the tunnel, with one uplink cut for a while. */
+export async function streamThroughCut(topo: Topology, o: CutOptions): Promise<{ stream: IrttResult; bulkMbps: number | undefined }> {
+  const stream = irtt(topo.lab, "lan", topo.internetHost, o);
+  const bulk = o.bulk ? iperf(topo.lab, "lan", topo.internetHost, { seconds: o.seconds, bidir: true }) : undefined;
+  try {
+    await Bun.sleep(o.cutAtS * 1000);
+    await topo.cut(o.cutLink);
+    await Bun.sleep(o.cutForS * 1000);
+  } finally {
+    await topo.restore(o.cutLink);
+  }
+  const r = await stream;
+  const b = await bulk;
+  return { stream: r, bulkMbps: b ? b.mbps + (b.reverseMbps ?? 0) : undefined };
 }
