@@ -442,15 +442,20 @@ const SCENARIOS: Scenario[] = [
       const worst = (xs: typeof runs.with) => Math.max(...xs.map((x) => Math.max(x.r.maxUpMs, x.r.maxDownMs)));
       const limit = slowerOwd + 20;
       const lostWith = runs.with.reduce((a, x) => a + irttLost(x.r), 0);
+      const delays = (x: { r: IrttResult }) => [...x.r.upMs, ...x.r.downMs];
+      const p99 = (x: { r: IrttResult }) => f1(percentile(delays(x), 99));
+      const over = (x: { r: IrttResult }) => delays(x).filter((d) => d > limit).length;
       return [
         { name: "runs, alternating with / without `redundant`", value: runs.with.length },
         { name: "with redundant: packets sent per run", value: each(runs.with, (x) => x.r.sent) },
         { name: "with redundant: lost up+down per run", value: each(runs.with, lostOf), target: "target: 0", met: lostWith === 0 },
         { name: "with redundant: largest one-way delay per run, up / down", value: each(runs.with, (x) => `${f1(x.r.maxUpMs)} / ${f1(x.r.maxDownMs)}`), unit: "ms", target: `target: ≤ ${limit} ms (slower link ${slowerOwd} + 20)`, met: worst(runs.with) <= limit },
+        { name: `with redundant: one-way delays over ${limit} ms per run (of both directions' packets) / 99th percentile`, value: each(runs.with, (x) => `${over(x)} / ${p99(x)} ms`) },
         { name: "with redundant: copies sent / duplicates dropped (both ends, /status)", value: each(runs.with, (x) => `${x.sent} / ${x.dropped}`) },
         { name: "with redundant: bulk TCP both ways", value: each(runs.with, (x) => f1(x.bulk)), unit: "Mbit/s" },
         { name: "without: lost up+down per run", value: each(runs.without, lostOf) },
         { name: "without: largest one-way delay per run, up / down", value: each(runs.without, (x) => `${f1(x.r.maxUpMs)} / ${f1(x.r.maxDownMs)}`), unit: "ms" },
+        { name: `without: one-way delays over ${limit} ms per run / 99th percentile`, value: each(runs.without, (x) => `${over(x)} / ${p99(x)} ms`) },
         { name: "without: bulk TCP both ways", value: each(runs.without, (x) => f1(x.bulk)), unit: "Mbit/s" },
       ];
     },

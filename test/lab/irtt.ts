@@ -29,14 +29,22 @@ export interface IrttResult {
   /** Largest one-way delay of the packets that arrived, ms, each direction. */
   maxUpMs: number;
   maxDownMs: number;
+  /** Every one-way delay measured, ms, in order: client → server, server → client. */
+  upMs: number[];
+  downMs: number[];
   ok: boolean;
   error?: string;
 }
 
 export const irttLost = (r: IrttResult): number => r.lostUp + r.lostDown + r.lostUnknown;
 
+/**
+ * `-i 0`: no minimum interval between a client's packets. irtt's default (10 ms, bursts of 5)
+ * drops requests that arrive bunched, as they do after a stall of a busy machine: the tunnel
+ * would be blamed for the echo server's own drops ("lost up").
+ */
 export function startIrttServer(lab: Lab, ns: string, bind: string): Subprocess {
-  return lab.spawn(ns, ["irtt", "server", "-b", `${bind}:${IRTT_PORT}`, "-q"], { stdout: "ignore", stderr: "ignore" });
+  return lab.spawn(ns, ["irtt", "server", "-b", `${bind}:${IRTT_PORT}`, "-i", "0"], { stdout: "ignore", stderr: "ignore" });
 }
 
 interface RoundTrip {
@@ -48,7 +56,7 @@ interface RoundTrip {
 export async function irtt(lab: Lab, ns: string, target: string, o: IrttOptions): Promise<IrttResult> {
   const args = ["irtt", "client", "-i", `${o.intervalMs}ms`, "-l", String(o.packetBytes - UDP_IPV4_HEADERS), "-d", `${o.seconds}s`, "--wait=1s", "--fill=rand", "-Q", "-o", "-", `${target}:${IRTT_PORT}`];
   const r = await lab.exec(ns, args, { timeoutMs: (o.seconds + 15) * 1000 });
-  const fail = (error: string): IrttResult => ({ sent: 0, lostUp: 0, lostDown: 0, lostUnknown: 0, maxUpMs: 0, maxDownMs: 0, ok: false, error });
+  const fail = (error: string): IrttResult => ({ sent: 0, lostUp: 0, lostDown: 0, lostUnknown: 0, maxUpMs: 0, maxDownMs: 0, upMs: [], downMs: [], ok: false, error });
   if (r.code !== 0) return fail(`irtt exited ${r.code}: ${r.stderr.trim().slice(0, 300)}`);
   let trips: RoundTrip[];
   try {
@@ -57,14 +65,16 @@ export async function irtt(lab: Lab, ns: string, target: string, o: IrttOptions)
     return fail(`irtt output: ${(e as Error).message}`);
   }
   const ms = (ns?: number) => (ns ?? 0) / 1e6;
-  const out: IrttResult = { sent: trips.length, lostUp: 0, lostDown: 0, lostUnknown: 0, maxUpMs: 0, maxDownMs: 0, ok: true };
+  const out: IrttResult = { sent: trips.length, lostUp: 0, lostDown: 0, lostUnknown: 0, maxUpMs: 0, maxDownMs: 0, upMs: [], downMs: [], ok: true };
   for (const t of trips) {
     if (t.lost === "true_up") out.lostUp++;
     else if (t.lost === "true_down") out.lostDown++;
     else if (t.lost === "true") out.lostUnknown++;
-    if (t.lost === "false" || t.lost === "true_down") out.maxUpMs = Math.max(out.maxUpMs, ms(t.delay?.send));
-    if (t.lost === "false") out.maxDownMs = Math.max(out.maxDownMs, ms(t.delay?.receive));
+    if ((t.lost === "false" || t.lost === "true_down") && t.delay?.send !== undefined) out.upMs.push(ms(t.delay.send));
+    if (t.lost === "false" && t.delay?.receive !== undefined) out.downMs.push(ms(t.delay.receive));
   }
+  out.maxUpMs = Math.max(0, ...out.upMs);
+  out.maxDownMs = Math.max(0, ...out.downMs);
   return out;
 }
 
