@@ -65,19 +65,13 @@ function expectedDelay(l: Link): number {
   return l.rtt.samples > 0 ? l.rtt.smoothed / 2 : DEFAULT_OWD_MS;
 }
 
-/**
- * Better first: not stalled, then a lower priority, then an earlier expected arrival. A stalled
- * link (no acknowledgement for a few RTTs) is still up: it takes a copy when too few others can,
- * so that a stall that is only a slow answer (a busy peer) costs no packet of the stream.
- */
+/** Better first: a lower priority, then an earlier expected arrival. */
 function better(a: Link, b: Link): boolean {
-  if (a.stalled !== b.stalled) return b.stalled;
   const pa = a.settings.priority;
   const pb = b.settings.priority;
   return pa !== pb ? pa < pb : expectedDelay(a) < expectedDelay(b);
 }
 
-/** What the sender needs of the tunnel. */
 export interface RedundancyHost {
   /** Every link that is up with keys. */
   active(): readonly Link[];
@@ -112,7 +106,8 @@ export class Redundancy {
 
   /**
    * A packet read from the tun: when it matches, its copies go out on the best `copies` links
-   * that are up with keys and not a resting fallback link (stalled ones last). False, nothing sent:
+   * that are up with keys, not stalled and not a resting fallback link (every link stalled:
+   * on the stalled ones, which may only be slow to answer). False, nothing sent:
    * no match, over the share or no link; the packet takes the normal path.
    */
   take(packet: Uint8Array, nowMs: number): boolean {
@@ -158,21 +153,30 @@ export class Redundancy {
     return false;
   }
 
-  /** The best `copies` links by (priority, expected arrival), by selection: copies and links are few. */
+  /**
+   * The best `copies` links by (priority, expected arrival), by selection: copies and links are
+   * few. A stalled link is left out while another can send: a copy there would most likely be
+   * lost, and its acknowledgement missing would keep the link's estimate down once it answers.
+   */
   private choose(active: readonly Link[], candidates: readonly Link[]): readonly Link[] {
     const chosen = this.chosen;
     chosen.length = 0;
-    const want = this.rules.copies;
-    while (chosen.length < want) {
+    this.pick(active, candidates, false);
+    if (chosen.length === 0) this.pick(active, candidates, true);
+    return chosen;
+  }
+
+  private pick(active: readonly Link[], candidates: readonly Link[], stalled: boolean): void {
+    const chosen = this.chosen;
+    while (chosen.length < this.rules.copies) {
       let best: Link | undefined;
       for (const l of active) {
-        if (l.current === undefined || chosen.includes(l)) continue;
+        if (l.current === undefined || l.stalled !== stalled || chosen.includes(l)) continue;
         if (l.settings.fallbackOnly && !candidates.includes(l)) continue;
         if (!best || better(l, best)) best = l;
       }
-      if (!best) break;
+      if (!best) return;
       chosen.push(best);
     }
-    return chosen;
   }
 }

@@ -32,7 +32,7 @@ interface Run {
  * 20 ms; link `cutLink` (if any) is blackholed both ways from `cutAtMs` for `cutMs` after start.
  */
 function stream(links: LinkSpec[], o: { redundant?: string; copies?: number; seconds: number; bulkPerTick?: number; cutLink?: number; cutAtMs?: number; cutMs?: number; reorder?: number }): Run {
-  const sim = new SimPair({ links, reorderBufferSize: o.reorder ?? 64 });
+  const sim = new SimPair({ links: links.map((l) => ({ ...l })), reorderBufferSize: o.reorder ?? 64 });
   sim.run(1000);
   sim.client.redundancy.setRules(rules(o.redundant, o.copies));
   const t0 = sim.now;
@@ -135,10 +135,28 @@ describe("redundant mode: a link blackholed for 5 s", () => {
     expect(lost(r)).toBe(0);
     expect(r.voipDeliveries).toBe(450);
     expect(maxDelay(r)).toBeLessThanOrEqual(30 + 20);
-    // The dead link stays up (its timeout is 30 s): stalled, it still takes a copy of each
-    // packet, as the second best of two; every packet went on both links.
+    // Copies went on the dead link until it stalled, on the other alone during the stall, and
+    // on both again once the dead link answered.
     const c = r.sim.client.snapshot().redundant!;
-    expect(c).toMatchObject({ packets: 450, copiesSent: 900 });
+    expect(c.packets).toBe(450);
+    expect(c.copiesSent).toBeGreaterThan(450 + 150);
+    expect(c.copiesSent).toBeLessThan(900 - 200);
+  });
+
+  test("every link stalled: the copies still go out, on the stalled links", () => {
+    const sim = new SimPair({ links: TWO.map((l) => ({ ...l })) });
+    sim.run(1000);
+    sim.client.redundancy.setRules(rules("udp"));
+    const cut = (on: boolean) => sim.links.forEach((l) => ((l.up = { ...l.up!, cut: on }), (l.down = { ...l.down!, cut: on })));
+    cut(true);
+    sim.sendStream("client", 50, 20, 200);
+    cut(false);
+    expect(sim.client.snapshot().links.map((l) => l.stalled)).toEqual([true, true]);
+    const before = sim.client.snapshot().redundant!.copiesSent;
+    sim.client.handleTunPacket(numberedPacket(999, 200), sim.now);
+    expect(sim.client.snapshot().redundant!.copiesSent).toBe(before + 2);
+    sim.run(sim.now + 200);
+    expect(sim.rec.server.delivered.map(packetId)).toContain(999);
   });
 
   test("with redundant, a link that goes down takes no copies until it is back; still nothing lost", () => {
@@ -161,7 +179,7 @@ describe("redundant mode: a link blackholed for 5 s", () => {
 
 describe("redundant mode: limits and restarts", () => {
   test("beyond the capacity share, matching packets go the normal way, still delivered once", () => {
-    const sim = new SimPair({ links: TWO, reorderBufferSize: 64 });
+    const sim = new SimPair({ links: TWO.map((l) => ({ ...l })), reorderBufferSize: 64 });
     sim.run(1000);
     sim.client.redundancy.setRules(rules("udp"));
     // 1200-byte UDP packets at 40 Mbit/s of copies: far over 25 % of 2 × 20 Mbit/s.
@@ -180,7 +198,7 @@ describe("redundant mode: limits and restarts", () => {
   });
 
   test("a restarted peer's sequence (from 0 again) is not taken for duplicates", () => {
-    const sim = new SimPair({ links: TWO });
+    const sim = new SimPair({ links: TWO.map((l) => ({ ...l })) });
     sim.run(1000);
     sim.client.redundancy.setRules(rules("udp"));
     sim.sendStream("client", 20, 20, 200);
@@ -196,7 +214,7 @@ describe("redundant mode: limits and restarts", () => {
   });
 
   test("a reload to no expression stops the copies at the next packet", () => {
-    const sim = new SimPair({ links: TWO });
+    const sim = new SimPair({ links: TWO.map((l) => ({ ...l })) });
     sim.run(1000);
     sim.client.redundancy.setRules(rules("udp"));
     sim.sendStream("client", 10, 20, 200);
