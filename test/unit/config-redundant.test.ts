@@ -4,6 +4,7 @@
  * SIGHUP that replaces the rule atomically: a file with a bad expression keeps the running one.
  */
 import { describe, expect, test } from "bun:test";
+import { dumpConfig } from "../../src/config/dump.ts";
 import type { Config } from "../../src/config/schema.ts";
 import { applyReload, reloadFromFile, type ReloadTarget } from "../../src/reload.ts";
 import { iniConfig as ini, loadText as load, recordingLog } from "../helpers/config-text.ts";
@@ -26,6 +27,12 @@ describe("redundant in the configuration", () => {
     }
     const off = load(`${GENERAL}${LINKS}`);
     expect(off.config!.general.redundant).toBeUndefined();
+  });
+
+  test("--check shows the expression and the copies, and neither when redundant is unset", () => {
+    const on = load(`${GENERAL}redundant = "udp port 5060"\nredundant_copies = 2\n${LINKS}`).config!;
+    expect(dumpConfig(on, "x")).toContain('redundant = "udp port 5060"\nredundant_copies = 2\n');
+    expect(dumpConfig(load(`${GENERAL}${LINKS}`).config!, "x")).not.toContain("redundant");
   });
 
   test("a bad expression: file:line, the expression and the offending token (INI and TOML)", () => {
