@@ -27,6 +27,7 @@ import { SPEED_NAME, SPEED_UPLINKS, speedMetrics, speedRuns } from "./bench-spee
 import { rerenderSweep, runSweep, sweepSectionOf } from "./bench-sweep.ts";
 import { fetchStatus } from "../src/control/client.ts";
 import { filterBenchResult } from "./bench-filter.ts";
+import { type IrttResult, irttLost, startIrttServer, streamThroughCut } from "../test/lab/irtt.ts";
 
 const argv = process.argv.slice(2);
 const flag = (name: string) => argv.includes(`--${name}`);
@@ -403,6 +404,59 @@ const SCENARIOS: Scenario[] = [
         { name: "28 Mbit/s offered: the priority-1 link carries the excess (28 − what priority 0 sent)", value: `${f1(high.mbit[1]!)} of ${f1(excess)}`, unit: "Mbit/s", target: "target: at least 80 % of the excess", met: high.mbit[1]! >= 0.8 * excess },
         { name: "priority-0 link cut, 8 Mbit/s offered: uplink Mbit/s, priority 0 / 1", value: link(cut), unit: "Mbit/s" },
         { name: "priority-0 link cut: share of the bytes on the priority-1 link", value: f1(cut.share), unit: "%", target: "target: everything (≥ 98 %)", met: cut.share >= 98 },
+      ];
+    },
+  },
+  {
+    id: 14,
+    name: "redundant mode: a VoIP-like stream (irtt, 50 packets/s of 200 bytes each way) beside a bulk TCP transfer both ways; 20 Mbit/s 10 ms + 20 Mbit/s 30 ms, the 10 ms link blackholed for 5 s",
+    uplinks: [{ rateMbit: 20, delayMs: 10 }, { rateMbit: 20, delayMs: 30 }],
+    quick: false,
+    async run(ctx) {
+      // Issue 14 §2. Each run starts its own tunnel, with and without `redundant`, alternating.
+      await ctx.tunnel.stop();
+      const irttServer = startIrttServer(ctx.topo.lab, "inet", ctx.topo.internetHost);
+      const slowerOwd = Math.max(...ctx.shapes.map((u) => u.delayMs ?? 0));
+      const runs: Record<"with" | "without", { r: IrttResult; bulk: number; sent: number; dropped: number }[]> = { with: [], without: [] };
+      try {
+        for (let k = 0; k < Math.max(2, REPEATS - 1); k++) {
+          for (const mode of ["with", "without"] as const) {
+            const tunnel = await startTunnel(ctx.topo, { reorderBufferSize: 64, timeout: 10, controlSockets: true, general: mode === "with" ? 'redundant = "udp port 2112"' : "" });
+            try {
+              await Bun.sleep(500);
+              const m = await streamThroughCut(ctx.topo, { seconds: 14, intervalMs: 20, packetBytes: 200, cutLink: 0, cutAtS: 4, cutForS: 5, bulk: true });
+              const doc = (side: "client" | "server") => fetchStatus({ unix: controlSocketOf(tunnel, side) }, 1000).then((x) => x.doc, () => undefined);
+              const [client, server] = await Promise.all([doc("client"), doc("server")]);
+              if (!m.stream.ok) throw new Error(m.stream.error);
+              runs[mode].push({ r: m.stream, bulk: m.bulkMbps ?? 0, sent: (client?.redundant.redundant_sent ?? 0) + (server?.redundant.redundant_sent ?? 0), dropped: (client?.redundant.duplicates_dropped ?? 0) + (server?.redundant.duplicates_dropped ?? 0) });
+            } finally {
+              await tunnel.stop();
+            }
+          }
+        }
+      } finally {
+        irttServer.kill();
+      }
+      const each = (xs: typeof runs.with, f: (x: (typeof runs.with)[number]) => number | string) => xs.map(f).join(", ");
+      const lostOf = (x: { r: IrttResult }) => `${x.r.lostUp}+${x.r.lostDown}${x.r.lostUnknown > 0 ? `+${x.r.lostUnknown}?` : ""}`;
+      const worst = (xs: typeof runs.with) => Math.max(...xs.map((x) => Math.max(x.r.maxUpMs, x.r.maxDownMs)));
+      const limit = slowerOwd + 20;
+      const lostWith = runs.with.reduce((a, x) => a + irttLost(x.r), 0);
+      const delays = (x: { r: IrttResult }) => [...x.r.upMs, ...x.r.downMs];
+      const p99 = (x: { r: IrttResult }) => f1(percentile(delays(x), 99));
+      const over = (x: { r: IrttResult }) => delays(x).filter((d) => d > limit).length;
+      return [
+        { name: "runs, alternating with / without `redundant`", value: runs.with.length },
+        { name: "with redundant: packets sent per run", value: each(runs.with, (x) => x.r.sent) },
+        { name: "with redundant: lost up+down per run", value: each(runs.with, lostOf), target: "target: 0", met: lostWith === 0 },
+        { name: "with redundant: largest one-way delay per run, up / down", value: each(runs.with, (x) => `${f1(x.r.maxUpMs)} / ${f1(x.r.maxDownMs)}`), unit: "ms", target: `target: ≤ ${limit} ms (slower link ${slowerOwd} + 20)`, met: worst(runs.with) <= limit },
+        { name: `with redundant: one-way delays over ${limit} ms per run (of both directions' packets) / 99th percentile`, value: each(runs.with, (x) => `${over(x)} / ${p99(x)} ms`) },
+        { name: "with redundant: copies sent / duplicates dropped (both ends, /status)", value: each(runs.with, (x) => `${x.sent} / ${x.dropped}`) },
+        { name: "with redundant: bulk TCP both ways", value: each(runs.with, (x) => f1(x.bulk)), unit: "Mbit/s" },
+        { name: "without: lost up+down per run", value: each(runs.without, lostOf) },
+        { name: "without: largest one-way delay per run, up / down", value: each(runs.without, (x) => `${f1(x.r.maxUpMs)} / ${f1(x.r.maxDownMs)}`), unit: "ms" },
+        { name: `without: one-way delays over ${limit} ms per run / 99th percentile`, value: each(runs.without, (x) => `${over(x)} / ${p99(x)} ms`) },
+        { name: "without: bulk TCP both ways", value: each(runs.without, (x) => f1(x.bulk)), unit: "Mbit/s" },
       ];
     },
   },

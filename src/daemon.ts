@@ -11,6 +11,7 @@
 import { chownSync } from "node:fs";
 import type { Config } from "./config/schema.ts";
 import { compileFilterRules } from "./core/filters.ts";
+import { compileRedundant } from "./core/redundant.ts";
 import { handshakeSecrets } from "./core/handshake.ts";
 import { Tunnel } from "./core/tunnel.ts";
 import { aeadBackend } from "./crypto/aead.ts";
@@ -135,6 +136,7 @@ export async function startDaemon(config: Config, options: DaemonOptions, log: L
     maxPacketSize: mtu.maxPacket,
     kind: g.tuntap,
     filters: compileFilterRules(config.filters, g.tuntap),
+    redundant: compileRedundant(g),
     random: { fill: (b) => void crypto.getRandomValues(b) },
     nowMs: clock.now(),
     output: driver.output,

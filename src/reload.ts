@@ -11,6 +11,7 @@ import { formatDiagnostic, shown } from "./config/diagnostics.ts";
 import { type ConfigFormat, loadConfig } from "./config/load.ts";
 import type { Config, GeneralConfig, LinkConfig } from "./config/schema.ts";
 import { compileFilterRules, type FilterRules } from "./core/filters.ts";
+import { compileRedundant, type RedundantRules } from "./core/redundant.ts";
 import type { Tunnel } from "./core/tunnel.ts";
 import { FilterError } from "./filter/index.ts";
 import type { Logger } from "./log.ts";
@@ -81,9 +82,32 @@ export async function applyReload(running: Config, next: Config, target: ReloadT
   const links = next.links.filter((l) => !failed.has(l.name));
   tunnel.orderLinks(links.map((l) => indexOf(tunnel, l.name)).filter((i): i is number => i !== undefined));
   const filters = applyFilters(running, next, tunnel, log);
+  const redundant = applyRedundant(running, next, tunnel, log);
   const changes = d.added.length + d.removed.length + d.updated.length + d.rebound.length;
   log.info("config", changes === 0 ? "reloaded: no link changed" : `reloaded: ${d.added.length} added, ${d.removed.length} removed, ${d.updated.length} changed in place, ${d.rebound.length} with a new socket${failed.size > 0 ? `, ${failed.size} failed` : ""}`);
-  return { ...next, general: general as GeneralConfig, links, filters };
+  return { ...next, general: { ...(general as GeneralConfig), ...redundant }, links, filters };
+}
+
+/**
+ * `redundant` and `redundant_copies`, replaced together between two packets. The file was
+ * validated, so the expression compiles; if the tun/tap kind changed (applied only at restart)
+ * and it does not fit the running kind, the old rule stays. Returns the keys in effect.
+ */
+function applyRedundant(running: Config, next: Config, tunnel: Tunnel, log: Logger): Pick<GeneralConfig, "redundant" | "redundant_copies"> {
+  const was = { redundant: running.general.redundant, redundant_copies: running.general.redundant_copies };
+  const now = { redundant: next.general.redundant, redundant_copies: next.general.redundant_copies };
+  if (was.redundant === now.redundant && was.redundant_copies === now.redundant_copies) return was;
+  let rules: RedundantRules;
+  try {
+    rules = compileRedundant({ ...now, tuntap: running.general.tuntap });
+  } catch (e) {
+    if (!(e instanceof FilterError)) throw e;
+    log.error("config", `redundant not changed: ${e.describe()} for a ${running.general.tuntap} device; the running expression stays`);
+    return was;
+  }
+  tunnel.redundancy.setRules(rules);
+  log.info("config", now.redundant ? `redundant: ${JSON.stringify(now.redundant)} on ${now.redundant_copies} links` : "redundant: off");
+  return now;
 }
 
 const sameFilters = (a: Config["filters"], b: Config["filters"]): boolean =>

@@ -27,7 +27,9 @@ const sectionName = (name: string, format: "ini" | "toml"): string =>
 
 export function dumpConfig(config: Config, header: string): string {
   const f = config.format;
-  const out: string[] = [`# ${header}`, "", "[general]", ...lines(config.general, GENERAL_KEYS, f)];
+  // redundant_copies means nothing without redundant: not shown then.
+  const general = config.general.redundant === undefined ? { ...config.general, redundant_copies: undefined } : config.general;
+  const out: string[] = [`# ${header}`, "", "[general]", ...lines(general, GENERAL_KEYS, f)];
   if (config.filters.length > 0) {
     out.push("", "[filters]");
     if (f === "ini") {

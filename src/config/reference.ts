@@ -34,6 +34,8 @@ export const GENERAL_DOCS: KeyDoc[] = [
   { key: "ip4_routes", type: "space-separated list", default: "empty", startOnly: true, doc: "Handed to the status script as `IP4_ROUTES`. In TOML also a list of strings." },
   { key: "ip6_routes", type: "space-separated list", default: "empty", startOnly: true, doc: "Handed to the status script as `IP6_ROUTES`. In TOML also a list of strings." },
   { key: "mtu", type: "bytes (68–9000)", default: "1432 for the script", startOnly: true, doc: "Handed to the status script as `MTU` (1432 when unset, as in MLVPN)." },
+  { key: "redundant", type: "pcap-filter expression", default: "none", doc: 'mlvpn only. Packets read from the tun that match (e.g. `"udp port 5060 or udp portrange 10000-20000"`) are sent at once on `redundant_copies` links, those where they arrive first, and the peer delivers the first copy: a call or a game loses nothing when one link dies. Copies skip the queues within 25 % of the capacity of their links. Set it on both ends for both directions. Errors name the offending token. Reloaded on SIGHUP. See [Redundant mode](#redundant-mode).' },
+  { key: "redundant_copies", type: "2–32, at most the number of links", default: "2", doc: "mlvpn only. On how many links each `redundant` packet is sent (fewer while fewer links can send)." },
   { key: "cipher", type: '"aes-256-gcm" or "chacha20poly1305"', default: '"aes-256-gcm"', startOnly: true, doc: "mlvpn only. AEAD for the tunnel; choose chacha20poly1305 on CPUs without AES instructions. Must match on both ends." },
 ];
 

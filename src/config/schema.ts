@@ -8,6 +8,7 @@
 import * as v from "valibot";
 import { compileFilter, FilterError } from "../filter/index.ts";
 import { type Diagnostics, shown } from "./diagnostics.ts";
+import { checkRedundant } from "./redundant.ts";
 import type { RawDocument, RawEntry, RawSection, RawValue } from "./raw.ts";
 import { flag, host, interfaceName, oneOf, path, port, routes, secret, text, uint } from "./values.ts";
 
@@ -45,6 +46,8 @@ export const GeneralSchema = v.object({
   ip6_routes: v.optional(routes()),
   mtu: v.optional(uint({ min: 68, max: 9000, unit: "of bytes" })),
   cipher: v.optional(oneOf(CIPHERS), "aes-256-gcm"),
+  redundant: v.optional(text()),
+  redundant_copies: v.optional(uint({ min: 2, max: MAX_LINKS, unit: "of links" }), 2),
 });
 
 export const LinkSchema = v.object({
@@ -226,6 +229,7 @@ export function toConfig(doc: RawDocument, file: string, format: "ini" | "toml",
   }
 
   let general: GeneralConfig | undefined;
+  let generalEntries = new Map<string, RawEntry>();
   if (!generalSection) {
     diags.error(undefined, "general", undefined, 'no [general] section: it must set at least mode = "client"|"server" and password = "…"');
   } else {
@@ -233,9 +237,9 @@ export function toConfig(doc: RawDocument, file: string, format: "ini" | "toml",
     if (firstLink) {
       diags.warn(generalSection.line, "general", undefined, `this section comes after the link [${firstLink.name}] (line ${firstLink.line}); mlvpn applies it to every link, the C MLVPN would give that link client mode and default timeout/tolerances (move [general] to the top)`);
     }
-    const entries = collect(generalSection, GENERAL_KEYS, LINK_KEYS, "a link section", diags);
-    general = parseSection(GeneralSchema, generalSection, entries, {}, diags);
-    if (general) applyClamps(general, generalSection, entries, diags);
+    generalEntries = collect(generalSection, GENERAL_KEYS, LINK_KEYS, "a link section", diags);
+    general = parseSection(GeneralSchema, generalSection, generalEntries, {}, diags);
+    if (general) applyClamps(general, generalSection, generalEntries, diags);
   }
 
   const links: LinkConfig[] = [];
@@ -261,6 +265,7 @@ export function toConfig(doc: RawDocument, file: string, format: "ini" | "toml",
     diags.error(linkSections[MAX_LINKS]?.line, linkSections[MAX_LINKS]?.name, undefined, `too many links: ${links.length} (at most ${MAX_LINKS})`);
   }
   if (general) checkDuplicateEndpoints(links, linkSections, general.mode, diags);
+  if (general) checkRedundant(general, generalEntries, links.length, diags);
   if (general?.control_bind_host !== undefined && general.control_bind_port === undefined) {
     diags.warn(generalSection!.line, "general", "control_bind_port", "control_bind_host is set without control_bind_port: the HTTP control interface stays off");
   }

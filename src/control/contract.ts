@@ -61,6 +61,18 @@ export interface StatusTunnel {
   peer: string;
 }
 
+export interface StatusRedundant {
+  /** Packets that matched `redundant` and went out as copies. */
+  packets: number;
+  /** Copies sent, on all links (about `packets` × `redundant_copies`). */
+  redundant_sent: number;
+  /** Matching packets sent the normal way (over the capacity share, or no link to send on). */
+  over_share: number;
+  /** Received: first copies delivered, later copies dropped. */
+  delivered: number;
+  duplicates_dropped: number;
+}
+
 export interface StatusReorder {
   /** Packets held at most this long waiting for a hole, ms. */
   hold_ms: number;
@@ -108,6 +120,8 @@ export interface StatusDocument {
   reorder: StatusReorder | null;
   /** Packets dropped on the data path, by reason (see src/core/stats.ts DROP_REASONS). */
   drops: Record<string, number>;
+  /** Redundant mode (src/core/redundant.ts); every counter 0 while `redundant` is unset. */
+  redundant: StatusRedundant;
   /** Control clients refused or cut off, by reason (src/control/server.ts CONTROL_REJECT_REASONS). */
   control_rejected: Record<string, number>;
   /** SIGHUP reloads refused (a file with errors, unreadable) or failed since the start. */

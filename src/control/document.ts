@@ -11,7 +11,7 @@ import type { Config } from "../config/schema.ts";
 import type { LinkSnapshot, TunnelSnapshot } from "../core/tunnel.ts";
 import { DROP_REASONS } from "../core/stats.ts";
 import { PROTOCOL_VERSION } from "../wire/layout.ts";
-import type { LinkStatusText, StatusDocument, StatusReorder, StatusTunnel } from "./contract.ts";
+import type { LinkStatusText, StatusDocument, StatusRedundant, StatusReorder, StatusTunnel } from "./contract.ts";
 
 export interface ProcessFacts {
   /** `--name` of this instance. */
@@ -104,6 +104,10 @@ function reorderEntry(r: TunnelSnapshot["reorder"]): StatusReorder | null {
   };
 }
 
+function redundantEntry(r: TunnelSnapshot["redundant"]): StatusRedundant {
+  return { packets: r?.packets ?? 0, redundant_sent: r?.copiesSent ?? 0, over_share: r?.overShare ?? 0, delivered: r?.delivered ?? 0, duplicates_dropped: r?.duplicatesDropped ?? 0 };
+}
+
 /** Every drop reason is present (0 when none), so dashboards see a stable set of keys. */
 function dropEntry(snapshot: TunnelSnapshot, facts: ProcessFacts): Record<string, number> {
   const drops: Record<string, number> = {};
@@ -129,6 +133,7 @@ export function buildStatus(snapshot: TunnelSnapshot, config: Config, facts: Pro
     tunnel_status: tunnels.some((t) => isUpStatus(t.status)) ? "up" : "down",
     reorder: reorderEntry(snapshot.reorder),
     drops: dropEntry(snapshot, facts),
+    redundant: redundantEntry(snapshot.redundant),
     control_rejected: { ...facts.controlRejected },
     reloads_refused: facts.reloadsRefused ?? 0,
     reloads_applied: facts.reloadsApplied ?? 0,

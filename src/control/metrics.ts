@@ -82,6 +82,15 @@ export function buildMetrics(doc: StatusDocument): string {
   e.family("mlvpn_reloads_refused_total", "counter", "SIGHUP reloads refused (a file with errors) or failed.", [[{}, doc.reloads_refused]]);
   e.family("mlvpn_reloads_applied_total", "counter", "SIGHUP reloads applied.", [[{}, doc.reloads_applied]]);
 
+  const red = doc.redundant;
+  e.family("mlvpn_redundant_packets_total", "counter", "Redundant mode: packets sent as copies, copies sent, matching packets sent once (over the share), first copies delivered, later copies dropped.", [
+    [{ event: "packets" }, red.packets],
+    [{ event: "copies_sent" }, red.redundant_sent],
+    [{ event: "over_share" }, red.over_share],
+    [{ event: "delivered" }, red.delivered],
+    [{ event: "duplicates_dropped" }, red.duplicates_dropped],
+  ]);
+
   const r = doc.reorder;
   if (r) {
     e.family("mlvpn_reorder_hold_seconds", "gauge", "How long the reorder buffer holds a packet waiting for a hole.", [[{}, r.hold_ms / 1000]]);

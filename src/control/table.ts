@@ -86,6 +86,8 @@ export function formatStatus(doc: StatusDocument): string {
   const r = doc.reorder;
   out.push(r ? `reorder: hold ${r.hold_ms} ms, ${r.held} held, ${r.delivered} delivered, ${r.reordered} reordered, ${r.late} late, ${r.holes_skipped} holes skipped` : "reorder: off");
   const drops = Object.entries(doc.drops).filter(([, n]) => n > 0);
+  const red = doc.redundant;
+  if (red.packets + red.delivered > 0) out.push(`redundant: ${red.packets} packets sent as ${red.redundant_sent} copies, ${red.over_share} over the share; ${red.delivered} delivered, ${red.duplicates_dropped} duplicates dropped`);
   out.push(`drops: ${drops.length > 0 ? drops.map(([k, n]) => `${k} ${n}`).join(", ") : "none"}`);
   return `${out.join("\n")}\n`;
 }

@@ -5,6 +5,7 @@
 import type { LinkConfig } from "../config/schema.ts";
 import { readU32 } from "../wire/bytes.ts";
 import type { FilterRules } from "./filters.ts";
+import type { RedundantRules } from "./redundant.ts";
 import type { HandshakeSecrets } from "./handshake.ts";
 import type { LinkStatus, PeerAddress } from "./link.ts";
 
@@ -54,4 +55,6 @@ export interface TunnelOptions {
   nowMs: number;
   /** `[filters]`, compiled (src/core/filters.ts); none: every packet is scheduled. */
   filters?: FilterRules;
+  /** `redundant` and `redundant_copies`, compiled (src/core/redundant.ts); none: no packet is copied. */
+  redundant?: RedundantRules;
 }

@@ -17,6 +17,7 @@ import {
   type Keepalive,
   KIND_DATA,
   KIND_DATA_EXPRESS,
+  KIND_DATA_REDUNDANT,
   KIND_DISCONNECT,
   KIND_FEEDBACK,
   KIND_KEEPALIVE,
@@ -33,6 +34,7 @@ import type { Handshakes } from "./handshakes.ts";
 import type { Link, PeerAddress } from "./link.ts";
 import { type PeerIdentity, roam } from "./peers.ts";
 import type { TunnelOutput } from "./ports.ts";
+import type { Redundancy } from "./redundant.ts";
 import type { ReorderBuffer } from "./reorder.ts";
 import type { SendPath } from "./sendpath.ts";
 import type { DropCounters } from "./stats.ts";
@@ -41,6 +43,7 @@ import type { Transmitter } from "./transmit.ts";
 export interface ReceiveHost {
   readonly drops: DropCounters;
   readonly reorder: ReorderBuffer | undefined;
+  readonly redundancy: Redundancy;
   readonly sendPath: SendPath;
   readonly tx: Transmitter;
   readonly handshakes: Handshakes;
@@ -107,6 +110,11 @@ export class Receiver {
         return this.data(dataSeq(d, off), d.subarray(off + DATA_PREFIX_SIZE, end), nowMs);
       case KIND_DATA_EXPRESS:
         return h.out.deliver(d.subarray(off + EXPRESS_PREFIX_SIZE, end));
+      case KIND_DATA_REDUNDANT:
+        // The first copy of a redundant packet is delivered at once, outside the reorder buffer.
+        if (end - off < DATA_PREFIX_SIZE) return h.drops.add("short");
+        if (h.redundancy.receive(dataSeq(d, off), h.peers.instance)) h.out.deliver(d.subarray(off + DATA_PREFIX_SIZE, end));
+        return;
       case KIND_FEEDBACK:
         return this.onFeedback(link, d, off, end, nowMs);
       case KIND_KEEPALIVE:

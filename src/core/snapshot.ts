@@ -5,6 +5,7 @@
  * theirs; this file only chooses what leaves the core and in which units.
  */
 import { type Link, type PeerAddress, STATUS_TEXT } from "./link.ts";
+import type { RedundantStats } from "./redundant.ts";
 import type { ReorderBuffer, ReorderStats } from "./reorder.ts";
 import type { DropCounters, DropReason } from "./stats.ts";
 
@@ -44,6 +45,8 @@ export interface TunnelSnapshot {
   links: LinkSnapshot[];
   reorder: (ReorderStats & { holdMs: number }) | undefined;
   drops: Partial<Record<DropReason, number>>;
+  /** Redundant mode's counters (redundant.ts). */
+  redundant?: RedundantStats;
 }
 
 export function linkSnapshot(l: Link, scheduled: boolean): LinkSnapshot {
@@ -70,10 +73,11 @@ export function linkSnapshot(l: Link, scheduled: boolean): LinkSnapshot {
   };
 }
 
-export function tunnelSnapshot(links: readonly Link[], eligible: readonly number[], reorder: ReorderBuffer | undefined, drops: DropCounters): TunnelSnapshot {
+export function tunnelSnapshot(links: readonly Link[], eligible: readonly number[], reorder: ReorderBuffer | undefined, drops: DropCounters, redundant: RedundantStats): TunnelSnapshot {
   return {
     links: links.map((l) => linkSnapshot(l, eligible.includes(l.index))),
     reorder: reorder ? { ...reorder.stats, holdMs: reorder.holdMs } : undefined,
     drops: drops.snapshot(),
+    redundant: { ...redundant },
   };
 }

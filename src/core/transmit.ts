@@ -16,6 +16,7 @@ import {
   writeDisconnect,
   writeExpressPrefix,
   writeKeepalive,
+  writeRedundantPrefix,
 } from "../wire/inner.ts";
 import { TAG_SIZE, TRANSPORT_HEADER_SIZE } from "../wire/layout.ts";
 import type { Link, PeerAddress } from "./link.ts";
@@ -62,6 +63,15 @@ export class Transmitter {
     writeExpressPrefix(this.buf, PAYLOAD);
     this.buf.set(packet, PAYLOAD + EXPRESS_PREFIX_SIZE);
     this.seal(link, s, EXPRESS_PREFIX_SIZE + packet.length, s.clear, true, -1, nowMs);
+  }
+
+  /** One copy of a redundant packet (redundant.ts): acknowledged like data, never resent. */
+  redundant(link: Link, seq: number, packet: Uint8Array, nowMs: number): void {
+    const s = link.current;
+    if (!s) return this.drops.add("no-link");
+    writeRedundantPrefix(this.buf, PAYLOAD, seq);
+    this.buf.set(packet, PAYLOAD + DATA_PREFIX_SIZE);
+    this.seal(link, s, DATA_PREFIX_SIZE + packet.length, s.clear, true, -1, nowMs);
   }
 
   /** A keepalive; as a probe it asks the peer to acknowledge at once. */

@@ -33,6 +33,7 @@ import { PeerIdentity } from "./peers.ts";
 import { type LogLevel, randomU32, type TunnelOptions, type TunnelOutput } from "./ports.ts";
 import { LogLimiter } from "./ratelimit.ts";
 import { Receiver } from "./receive.ts";
+import { Redundancy } from "./redundant.ts";
 import { ReorderBuffer } from "./reorder.ts";
 import { SendPath } from "./sendpath.ts";
 import { type TunnelSnapshot, tunnelSnapshot } from "./snapshot.ts";
@@ -48,7 +49,7 @@ export class Tunnel {
   /** This process's random instance id, sent masked in handshakes so the peer (only) sees restarts. */
   readonly instance: number;
   readonly reorder: ReorderBuffer | undefined;
-
+  readonly redundancy: Redundancy; // redundant mode (redundant.ts); a reload calls its setRules
   private readonly out: TunnelOutput;
   private readonly table: LinkTable;
   private readonly sendPath: SendPath;
@@ -68,6 +69,7 @@ export class Tunnel {
     this.now = opts.nowMs;
     this.deadlines = new Deadlines(opts.nowMs);
     this.table = new LinkTable(opts.links, opts.maxPacketSize, opts.nowMs, opts.filters);
+    this.redundancy = new Redundancy({ active: () => this.table.active(), candidates: () => this.table.candidates, send: (l, seq, p) => this.tx.redundant(l, seq, p, this.now) }, opts.redundant);
     this.tx = new Transmitter(opts.maxPacketSize, (link, datagram, peer) => this.out.transmit(link, datagram, peer), this.drops);
     this.sendPath = new SendPath({
       transmitData: (link, seq, packet, slot) => this.tx.data(link, seq, packet, slot, this.now),
@@ -98,7 +100,7 @@ export class Tunnel {
     }
     const { out, table, sendPath, tx, reorder, peers, deadlines, drops, handshakes } = this;
     this.life = new Lifecycle({ mode, out, table, sendPath, tx, reorder, peers, deadlines, now: () => this.now, initiate: (l) => handshakes.initiate(l) });
-    this.receiver = new Receiver({ drops, reorder, sendPath, tx, handshakes, peers, out, roams: mode === "server", linkDown: (l, why) => this.life.linkDown(l, why) });
+    this.receiver = new Receiver({ drops, reorder, redundancy: this.redundancy, sendPath, tx, handshakes, peers, out, roams: mode === "server", linkDown: (l, why) => this.life.linkDown(l, why) });
     this.settle();
   }
 
@@ -113,8 +115,10 @@ export class Tunnel {
       const n = this.opts.kind === "tun" ? buildPacketTooBig(packet, this.opts.maxPacketSize, this.icmpBuf) : 0;
       return n > 0 ? this.out.deliver(this.icmpBuf.subarray(0, n)) : undefined;
     }
-    // [filters]: the first matching entry whose link is up pins the packet to that link.
+    // [filters]: the first matching entry whose link is up pins the packet to that link; an
+    // unpinned packet that matches `redundant` goes out at once as copies (redundant.ts).
     const pinned = this.table.pinned(packet);
+    if (!pinned && this.redundancy.take(packet, nowMs)) return this.settle();
     // A packet refused here takes no sequence number: a gap would hold the receiver back.
     if (!this.sendPath.express(packet, nowMs, pinned) && this.sendPath.schedule(packet, this.dataSeq, nowMs, 0, undefined, nowMs, pinned)) this.dataSeq++;
     this.settle();
@@ -250,7 +254,7 @@ export class Tunnel {
 
   /** Everything the status interface shows, as plain data (snapshot.ts). */
   snapshot(): TunnelSnapshot {
-    return tunnelSnapshot(this.links, this.eligibleLinks, this.reorder, this.drops);
+    return tunnelSnapshot(this.links, this.eligibleLinks, this.reorder, this.drops, this.redundancy.stats);
   }
 
   // ---------------------------------------------------------------- dispatch
@@ -293,5 +297,4 @@ export class Tunnel {
     const text = this.logLimiter.pass(key, message, this.now);
     if (text !== undefined) this.out.log(level, token, text);
   }
-
 }

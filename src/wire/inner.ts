@@ -17,6 +17,8 @@
  *               | 16 u32 counters highest−1 … highest−32 (bit i: highest−1−i)
  *               | 20 u32 receiver's clock when the highest arrived, 0.1 ms, wrapping
  *   EXPRESS     0 kind=4 | 1 a small IP packet or Ethernet frame, delivered at once
+ *   REDUNDANT   0 kind=5 | 1 u56 redundant sequence | 8 IP packet or Ethernet frame, one of its
+ *               copies on several links; the first copy is delivered at once (src/core/redundant.ts)
  */
 import { readU16, readU32, readU56, writeU16, writeU32, writeU56 } from "./bytes.ts";
 
@@ -27,6 +29,8 @@ export const KIND_DISCONNECT = 2;
 export const KIND_FEEDBACK = 3;
 /** A small packet sent ahead of the queues and delivered at once, out of sequence (sendpath.ts). */
 export const KIND_DATA_EXPRESS = 4;
+/** One copy of a packet sent on several links at once (`redundant`): same layout as DATA, its own sequence. */
+export const KIND_DATA_REDUNDANT = 5;
 
 // ---- DATA
 export const DATA_SEQ_OFF = 1;
@@ -41,6 +45,14 @@ export function writeDataPrefix(out: Uint8Array, off: number, dataSeq: number): 
 /** The tunnel data sequence of a DATA message (at least DATA_PREFIX_SIZE long) at `off`. */
 export function dataSeq(m: Uint8Array, off: number): number {
   return readU56(m, off + DATA_SEQ_OFF);
+}
+
+// ---- REDUNDANT (DATA's layout: the sequence is the redundant one)
+export const REDUNDANT_PREFIX_SIZE = DATA_PREFIX_SIZE;
+
+export function writeRedundantPrefix(out: Uint8Array, off: number, redundantSeq: number): void {
+  out[off + KIND_OFF] = KIND_DATA_REDUNDANT;
+  writeU56(out, off + DATA_SEQ_OFF, redundantSeq);
 }
 
 // ---- EXPRESS

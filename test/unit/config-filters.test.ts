@@ -4,23 +4,12 @@
  * expressions kept with a warning, and `--check` printing them normalized.
  */
 import { describe, expect, test } from "bun:test";
-import { formatDiagnostic } from "../../src/config/diagnostics.ts";
 import { loadConfig } from "../../src/config/load.ts";
+import { loadText as load } from "../helpers/config-text.ts";
 import { runMain, tempDir, writeConfig } from "../helpers/run.ts";
 
 const GENERAL = `[general]\nmode = "client"\npassword = "p"\n`;
 const LINKS = `[adsl1]\nremotehost = "203.0.113.1"\nremoteport = 5080\n\n[adsl2]\nremotehost = "203.0.113.1"\nremoteport = 5081\n`;
-
-function load(text: string, name = "mlvpn.conf") {
-  const tmp = tempDir();
-  try {
-    const file = writeConfig(tmp.dir, name, text);
-    const r = loadConfig(file);
-    return { config: r.config, diags: r.diagnostics.map((d) => formatDiagnostic(d).replace(`${file}:`, "")) };
-  } finally {
-    tmp.cleanup();
-  }
-}
 
 describe("[filters] in the configuration", () => {
   test("INI: several entries per link, all kept in file order", () => {

@@ -30,6 +30,7 @@ describe("the guide's configurations", () => {
       loss_tolerence: 50,
       latency_tolerence: 1000,
       cipher: "aes-256-gcm",
+      redundant_copies: 2,
     });
     expect(c.links).toEqual([
       { name: "adsl1", bindhost: "192.168.1.2", bindfib: 0, remotehost: "128.128.128.128", remoteport: 5080, bandwidth_upload: 0, timeout: 30, loss_tolerence: 50, latency_tolerence: 1000, fallback_only: false, priority: 0 },

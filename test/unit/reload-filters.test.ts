@@ -3,10 +3,8 @@
  * changes nothing, and a file with one bad filter is refused as a whole: the running set stays.
  */
 import { describe, expect, test } from "bun:test";
-import { Diagnostics } from "../../src/config/diagnostics.ts";
-import { parseIni } from "../../src/config/ini.ts";
-import { type Config, toConfig } from "../../src/config/schema.ts";
-import type { Logger } from "../../src/log.ts";
+import type { Config } from "../../src/config/schema.ts";
+import { iniConfig as ini, recordingLog } from "../helpers/config-text.ts";
 import { compileFilterRules } from "../../src/core/filters.ts";
 import { applyReload, reloadFromFile, type ReloadTarget } from "../../src/reload.ts";
 import { ipv4, udp } from "../helpers/packets.ts";
@@ -15,19 +13,6 @@ import { SimPair } from "../sim/simnet.ts";
 
 const LINKS = `[link0]\nremotehost = "203.0.113.1"\nremoteport = 5080\n[link1]\nremotehost = "203.0.113.1"\nremoteport = 5081\n`;
 const text = (filters: string) => `[general]\nmode = "client"\npassword = "p"\n[filters]\n${filters}\n${LINKS}`;
-
-function ini(t: string): Config {
-  const diags = new Diagnostics("test.conf");
-  const config = toConfig(parseIni(t, diags), "test.conf", "ini", diags);
-  expect(diags.list.filter((d) => d.severity === "error")).toEqual([]);
-  return config!;
-}
-
-function recordingLog(): Logger & { lines: string[] } {
-  const lines: string[] = [];
-  const at = (level: string) => (token: string, message: string) => void lines.push(`${level}/${token}: ${message}`);
-  return { lines, error: at("error"), warn: at("warn"), info: at("info"), debug: at("debug") };
-}
 
 function setup() {
   const sim = new SimPair({ links: [{ name: "link0", up: { delayMs: 5 } }, { name: "link1", up: { delayMs: 30 } }] });

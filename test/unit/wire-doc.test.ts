@@ -16,6 +16,7 @@ import {
   KEEPALIVE_SIZE,
   KIND_DATA,
   KIND_DATA_EXPRESS,
+  KIND_DATA_REDUNDANT,
   KIND_DISCONNECT,
   KIND_FEEDBACK,
   KIND_KEEPALIVE,
@@ -23,8 +24,10 @@ import {
   newKeepalive,
   readFeedback,
   readKeepalive,
+  REDUNDANT_PREFIX_SIZE,
   writeDataPrefix,
   writeFeedback,
+  writeRedundantPrefix,
   writeKeepalive,
 } from "../../src/wire/inner.ts";
 import * as layout from "../../src/wire/layout.ts";
@@ -99,14 +102,15 @@ function docSize(msg: string): number {
 
 describe("docs/protocol.md inner messages", () => {
   test("the page lists every kind the code sends, with the code's kind numbers", () => {
-    expect([...inner.keys()].sort()).toEqual(["DATA", "DISCONNECT", "EXPRESS", "FEEDBACK", "KEEPALIVE"]);
+    expect([...inner.keys()].sort()).toEqual(["DATA", "DISCONNECT", "EXPRESS", "FEEDBACK", "KEEPALIVE", "REDUNDANT"]);
     const kinds = Object.fromEntries([...inner].map(([k, f]) => [k, f[0]!.fixed]));
-    expect(kinds).toEqual({ DATA: KIND_DATA, KEEPALIVE: KIND_KEEPALIVE, DISCONNECT: KIND_DISCONNECT, FEEDBACK: KIND_FEEDBACK, EXPRESS: KIND_DATA_EXPRESS });
+    expect(kinds).toEqual({ DATA: KIND_DATA, KEEPALIVE: KIND_KEEPALIVE, DISCONNECT: KIND_DISCONNECT, FEEDBACK: KIND_FEEDBACK, EXPRESS: KIND_DATA_EXPRESS, REDUNDANT: KIND_DATA_REDUNDANT });
   });
 
   test("sizes: the fixed part of each message as the page counts it", () => {
     expect(field("DATA", DATA_PREFIX_SIZE).size).toBeUndefined(); // the packet starts right after the prefix
     expect(field("EXPRESS", EXPRESS_PREFIX_SIZE).size).toBeUndefined();
+    expect(field("REDUNDANT", REDUNDANT_PREFIX_SIZE).size).toBeUndefined();
     expect(docSize("DISCONNECT")).toBe(DISCONNECT_SIZE);
     expect(docSize("KEEPALIVE")).toBe(KEEPALIVE_SIZE);
     expect(docSize("FEEDBACK")).toBe(FEEDBACK_SIZE);
@@ -123,6 +127,16 @@ describe("docs/protocol.md inner messages", () => {
     writeDataPrefix(c, 0, seq);
     expect(readInt(c, field("DATA", 1))).toBe(seq);
     expect(c[0]).toBe(KIND_DATA);
+  });
+
+  test("REDUNDANT as the page describes it: its kind, then DATA's sequence field", () => {
+    const seq = 0x00_0a0b_0c0d_0e0f;
+    const c = new Uint8Array(REDUNDANT_PREFIX_SIZE);
+    writeRedundantPrefix(c, 0, seq);
+    expect(field("REDUNDANT", 1).text).toContain("redundant sequence");
+    expect(readInt(c, field("REDUNDANT", 1))).toBe(seq);
+    expect(c[0]).toBe(KIND_DATA_REDUNDANT);
+    expect(dataSeq(c, 0)).toBe(seq);
   });
 
   // Doc offset → decoded field, with the page's unit conversion.
