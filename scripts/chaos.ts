@@ -52,13 +52,13 @@ export const TESTS: Record<string, ChaosTest> = {
   },
   faults: {
     title: "Peer faults",
-    what: "Server SIGKILL and restart, server SIGSTOP for 10 s then SIGCONT, client restart, both restarted at once, the tun device deleted under a running daemon, the status script hanging and failing.",
+    what: "Server SIGKILL and restart, server SIGSTOP for 10 s then SIGCONT, client restart, both restarted at once, the tun device deleted under a running daemon, the status script hanging and failing, the real-time clock stepped +1 h then −1 h for 8 s each (adjtimex, stepped back exactly; the whole machine's clock, so both ends) with a 50 pps ping running.",
     body: faults,
     ownLab: true,
   },
   flaps: {
     title: "Link flaps",
-    what: "Cycles of one uplink at a time going away and coming back (blackhole, interface down, 100 % loss for 200 ms … 20 s), both uplinks in turn, with a 50 pps ping running through the tunnel; after each restore, the time until both links carry traffic again.",
+    what: "100 cycles (× scale) of one uplink at a time going away and coming back (blackhole, interface down, 100 % loss, or its address removed then another one given, as a DHCP renewal; for 200 ms … 20 s), both uplinks in turn (address changes on uplink 2, whose link is bound with `bindinterface`), with a 50 pps ping running through the tunnel; after each restore, the time until both links carry traffic again.",
     body: flaps,
   },
   soak: {
@@ -68,7 +68,7 @@ export const TESTS: Record<string, ChaosTest> = {
   },
   exhaustion: {
     title: "Resource exhaustion",
-    what: "The server restarted with a low open-files limit (then 100 control clients at once), with its log on a full disk, and throttled to 20 % of a core by a cgroup, a transfer through the tunnel each time.",
+    what: "The server restarted with a low open-files limit (then 100 control clients at once), with its log on a full disk, throttled to 20 % of a core by a cgroup, and with tiny UDP socket buffers (`socket_buffer = 4096` on its links), a transfer through the tunnel each time.",
     body: exhaustion,
     ownLab: true,
   },
