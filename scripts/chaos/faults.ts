@@ -85,6 +85,10 @@ export async function faults(_unused: ChaosLab, _scale: number): Promise<{ rows:
     await lab.proc.client.exited;
     await restarted("client restarted after that: tunnel back after it is up", ["client"]);
 
+    // The real-time clock stepped by ±1 h (scripts/chaos/clock.ts); before the status scripts,
+    // whose hanging one is killed 30 s later (a warning of its own).
+    await clockSteps(lab, rows, notes, data);
+
     // The status script hanging, then failing, while uplink 1 goes down and comes back (events
     // rtun_down / rtun_up run it).
     const script = join(dir, "client-updown.sh");
@@ -109,8 +113,6 @@ export async function faults(_unused: ChaosLab, _scale: number): Promise<{ rows:
       writeFileSync(script, original);
       data[`events-${what}`] = eventsOf(dir, "client").slice(ev);
     }
-    // The real-time clock stepped by ±1 h (scripts/chaos/clock.ts).
-    await clockSteps(lab, rows, notes, data);
     const traces = ["client", "server"].flatMap((s) => stackTraces(logSince(dir, s as "client", logStart[s as "client"])));
     rows.push(row("stack traces in the logs", traces.length, "0", traces.length === 0));
     if (traces.length) notes.push(`first trace lines: ${traces.slice(0, 3).join(" / ")}`);
