@@ -104,13 +104,7 @@ export async function main(argv: readonly string[], io: MainIo): Promise<number>
   const onTerm = () => stop("SIGTERM");
   const onHup = () => {
     service.reloading();
-    void reloadFromFile(options.config, options.format, daemon, log).finally(() => {
-      service.reloaded();
-      // A reload's garbage (the file, its diagnostics: a mangled file can carry 100 KB lines)
-      // would otherwise keep the heap at its peak: a full collection (~5 ms, once per reload)
-      // gives it back (RELIABILITY.md, "Mutated configuration files").
-      Bun.gc(true);
-    });
+    void reloadFromFile(options.config, options.format, daemon, log).finally(() => service.reloaded());
   };
   process.on("SIGINT", onInt);
   process.on("SIGTERM", onTerm);
