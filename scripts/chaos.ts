@@ -5,7 +5,7 @@
  * bench/results/chaos-<tests>-<time>.json; RELIABILITY.md is then written from the latest
  * result of every test found there, each table with the commit it ran at.
  *
- *   sudo npm run chaos                      every test at its default size (about 30 minutes)
+ *   sudo npm run chaos                      every test at its default size (about 35 minutes: config 12, soak 10, flaps 7.5)
  *   sudo npm run chaos -- --long            sizes and durations × 6 (the soak 60 min)
  *   sudo npm run chaos -- --only datagrams,control
  *   sudo npm run chaos -- --scale 0.1       a quick run (sizes × 0.1)
@@ -122,7 +122,7 @@ exhaustion. Each table is the latest run of that test, with the commit it ran at
 (scale 1 = the defaults, 6 = \`--long\`). The machine is small and shared (2 cores, other work
 running beside it, load average given): times are what that run saw.
 
-Reproduce: \`npm run build && sudo npm run chaos\` (all, about 30 minutes), or
+Reproduce: \`npm run build && sudo npm run chaos\` (all, about 35 minutes on this machine: the config test 12, the soak 10, the flaps 7.5), or
 \`sudo npm run chaos -- --only NAME[,NAME] [--scale X | --long]\`. Raw figures:
 bench/results/chaos-*.json.
 
