@@ -5,7 +5,7 @@
  * bench/results/chaos-<tests>-<time>.json; RELIABILITY.md is then written from the latest
  * result of every test found there, each table with the commit it ran at.
  *
- *   sudo npm run chaos                      every test at its default size (about 30 minutes)
+ *   sudo npm run chaos                      every test at its default size (about 35 minutes: config 12, soak 10, flaps 7.5)
  *   sudo npm run chaos -- --long            sizes and durations × 6 (the soak 60 min)
  *   sudo npm run chaos -- --only datagrams,control
  *   sudo npm run chaos -- --scale 0.1       a quick run (sizes × 0.1)
@@ -52,13 +52,13 @@ export const TESTS: Record<string, ChaosTest> = {
   },
   faults: {
     title: "Peer faults",
-    what: "Server SIGKILL and restart, server SIGSTOP for 10 s then SIGCONT, client restart, both restarted at once, the tun device deleted under a running daemon, the status script hanging and failing.",
+    what: "Server SIGKILL and restart, server SIGSTOP for 10 s then SIGCONT, client restart, both restarted at once, the tun device deleted under a running daemon, the status script hanging and failing, the real-time clock stepped +1 h then −1 h for 8 s each (adjtimex, stepped back exactly; the whole machine's clock, so both ends) with a 50 pps ping running.",
     body: faults,
     ownLab: true,
   },
   flaps: {
     title: "Link flaps",
-    what: "Cycles of one uplink at a time going away and coming back (blackhole, interface down, 100 % loss for 200 ms … 20 s), both uplinks in turn, with a 50 pps ping running through the tunnel; after each restore, the time until both links carry traffic again.",
+    what: "100 cycles (× scale) of one uplink at a time going away and coming back (blackhole, interface down, 100 % loss, or its address removed then another one given, as a DHCP renewal; for 200 ms … 20 s), both uplinks in turn (address changes on uplink 2, whose link is bound with `bindinterface`), with a 50 pps ping running through the tunnel; after each restore, the time until both links carry traffic again.",
     body: flaps,
   },
   soak: {
@@ -68,7 +68,7 @@ export const TESTS: Record<string, ChaosTest> = {
   },
   exhaustion: {
     title: "Resource exhaustion",
-    what: "The server restarted with a low open-files limit (then 100 control clients at once), with its log on a full disk, and throttled to 20 % of a core by a cgroup, a transfer through the tunnel each time.",
+    what: "The server restarted with a low open-files limit (then 100 control clients at once), with its log on a full disk, throttled to 20 % of a core by a cgroup, and with tiny UDP socket buffers (`socket_buffer = 4096` on its links), a transfer through the tunnel each time.",
     body: exhaustion,
     ownLab: true,
   },
@@ -122,7 +122,7 @@ exhaustion. Each table is the latest run of that test, with the commit it ran at
 (scale 1 = the defaults, 6 = \`--long\`). The machine is small and shared (2 cores, other work
 running beside it, load average given): times are what that run saw.
 
-Reproduce: \`npm run build && sudo npm run chaos\` (all, about 30 minutes), or
+Reproduce: \`npm run build && sudo npm run chaos\` (all, about 35 minutes on this machine: the config test 12, the soak 10, the flaps 7.5), or
 \`sudo npm run chaos -- --only NAME[,NAME] [--scale X | --long]\`. Raw figures:
 bench/results/chaos-*.json.
 

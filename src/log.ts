@@ -53,43 +53,59 @@ interface Line {
  * Collapses identical warnings and errors with the limiter the core uses (RepeatLimiter), keyed by
  * the whole line; one timer, armed for the oldest open window, reports the counts as windows end.
  */
+/** The monotonic clock and the one-shot timer the collapsing runs on (injected by tests). */
+export interface RepeatClock {
+  now(): number;
+  /** Calls `fn` once after `ms`; the result cancels it. The timer must not keep the process alive. */
+  after(ms: number, fn: () => void): () => void;
+}
+
+const REAL_CLOCK: RepeatClock = {
+  now: () => performance.now(),
+  after(ms, fn) {
+    const t = setTimeout(fn, ms);
+    t.unref?.(); // a pending report never keeps the process alive
+    return () => clearTimeout(t);
+  },
+};
+
 class RepeatFilter {
   private readonly repeats: RepeatLimiter<Line>;
-  private timer: ReturnType<typeof setTimeout> | undefined;
+  private cancel: (() => void) | undefined;
   private readonly report = (l: Line, count: number): void => this.sink(l.level, l.token, `${l.message} (repeated ${count} more time${count === 1 ? "" : "s"})`);
 
   constructor(
     private readonly sink: LogSink,
     windowMs: number,
+    private readonly clock: RepeatClock,
   ) {
     this.repeats = new RepeatLimiter(windowMs, MAX_REPEAT_KEYS, this.report);
   }
 
   write(level: Level, token: string, message: string): void {
     const line = { level, token, message };
-    const earlier = this.repeats.pass(`${level}\0${token}\0${message}`, line, performance.now());
+    const earlier = this.repeats.pass(`${level}\0${token}\0${message}`, line, this.clock.now());
     if (earlier < 0) return;
     // A window that ended while its timer was late: its count first.
     if (earlier > 0) this.report(line, earlier);
     this.sink(level, token, message);
-    this.arm(performance.now());
+    this.arm(this.clock.now());
   }
 
   flush(): void {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = undefined;
+    this.cancel?.();
+    this.cancel = undefined;
     this.repeats.flush(this.report);
   }
 
   private arm(nowMs: number): void {
-    if (this.timer) return;
+    if (this.cancel) return;
     const next = this.repeats.expire(nowMs, this.report);
     if (next === undefined) return;
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      this.arm(performance.now());
-    }, next - nowMs);
-    this.timer.unref?.(); // a pending report never keeps the process alive
+    this.cancel = this.clock.after(next - nowMs, () => {
+      this.cancel = undefined;
+      this.arm(this.clock.now());
+    });
   }
 }
 
@@ -102,11 +118,13 @@ export function createLogger(opts: {
   now?: () => Date;
   /** 0 turns the collapsing of identical warnings off. */
   repeatWindowMs?: number;
+  /** The collapsing's clock and timer (default: performance.now() and setTimeout). */
+  repeatClock?: RepeatClock;
 }): Logger {
   const tokens = new Set(opts.debugTokens);
   const sink = opts.sink ?? lineSink(opts.write ?? (() => {}), opts.now);
   const windowMs = opts.repeatWindowMs ?? REPEAT_WINDOW_MS;
-  const repeats = windowMs > 0 ? new RepeatFilter(sink, windowMs) : undefined;
+  const repeats = windowMs > 0 ? new RepeatFilter(sink, windowMs, opts.repeatClock ?? REAL_CLOCK) : undefined;
   const shows = (level: Level, token: string): boolean => {
     if (level === "error" || level === "warn") return true;
     if (level === "info") return opts.verbosity >= 2;

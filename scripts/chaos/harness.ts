@@ -73,8 +73,13 @@ export async function startChaosLab(o: { uplinks?: UplinkShape[]; timeout?: numb
     proc,
     sock,
     async status(side) {
-      const r = await fetch("http://mlvpn/status", { unix: sock(side), signal: AbortSignal.timeout(10_000) } as RequestInit);
-      return (await r.json()) as StatusDocument;
+      const r = await fetch("http://localhost/status", { unix: sock(side), signal: AbortSignal.timeout(10_000) } as RequestInit);
+      const text = await r.text();
+      try {
+        return JSON.parse(text) as StatusDocument;
+      } catch {
+        throw new Error(`${side}'s /status answered ${r.status}: ${text.slice(0, 200)}`);
+      }
     },
     async restart(side, signal = "SIGKILL") {
       proc[side].kill(signal);

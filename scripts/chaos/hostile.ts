@@ -10,6 +10,8 @@ import { alive, type ChaosLab, CONTROL_PORT, delta, logSince, logSize, mib, row,
 
 const BUN = process.execPath;
 const HERE = import.meta.dir;
+/** Reloads that each give a link a new socket, after the mutants (a leak per socket shows as growth). */
+const REBINDS = 100;
 
 /** Payloads of the UDP datagrams in a pcap file (Ethernet, IPv4), in capture order. */
 export function pcapPayloads(file: Uint8Array): Uint8Array[] {
@@ -347,6 +349,23 @@ export async function hostileConfig(lab: ChaosLab, scale: number): Promise<{ row
     const b = alive(lab.proc.server) ? sample(lab.proc.server.pid).rssKiB : NaN;
     plateau = row("server RSS over 300 more reloads of the same file (MiB)", `${mib(a)} → ${mib(b)}`, "growth < 5 %", b < a * 1.05);
   }
+  // Reloads that change a link's socket (its bindport switched back and forth): each opens a new
+  // socket, which the same file never does.
+  let rebinds: Row | undefined;
+  if (alive(lab.proc.server)) {
+    const port = /\[adsl2\]\nbindport = (\d+)/.exec(original)?.[1];
+    const a = sample(lab.proc.server.pid).rssKiB;
+    for (let k = 0; k < REBINDS && port && alive(lab.proc.server); k++) {
+      writeFileSync(conf, original.replace(`[adsl2]\nbindport = ${port}`, `[adsl2]\nbindport = ${k % 2 === 0 ? Number(port) + 10 : port}`));
+      const seen = await outcomes();
+      lab.proc.server.kill("SIGHUP");
+      for (let w = 0; w < 500 && (await outcomes()) === seen; w++) await Bun.sleep(2);
+    }
+    writeFileSync(conf, original);
+    await Bun.sleep(5000);
+    const b = alive(lab.proc.server) ? sample(lab.proc.server.pid).rssKiB : NaN;
+    rebinds = row(`server RSS over ${REBINDS} reloads that each give adsl2 a new socket (MiB)`, port ? `${mib(a)} → ${mib(b)} (${((b - a) / REBINDS).toFixed(0)} KiB per new socket)` : "no bindport in [adsl2]", "growth < 5 %", b < a * 1.05);
+  }
   const failedReloads = (logSince(lab.dir, "server", before.server.log).match(/reload failed/g) ?? []).length;
   const mismatched = Math.abs(refused - failedReloads - expectedRefused);
   if (disagreements.length) notes.push(`-t and SIGHUP disagree: ${disagreements.slice(0, 5).join("; ")}`);
@@ -356,12 +375,16 @@ export async function hostileConfig(lab: ChaosLab, scale: number): Promise<{ row
   rows.push(row("SIGHUP to its outcome (median, max)", `${(took[Math.floor(took.length / 2)] ?? NaN).toFixed(0)} ms, ${(took.at(-1) ?? NaN).toFixed(0)} ms (with a /status read per poll)`, "informative", true));
   rows.push(row("reloads_refused added vs files `-t` refused", `${refused} (of which ${failedReloads} failed while applying) vs ${expectedRefused}`, "equal", mismatched === 0));
   if (plateau) rows.push(plateau);
+  if (rebinds) rows.push(rebinds);
   await afterAttack(lab, before, rows);
   const rssRow = rows.find((r) => r.figure.startsWith("server: RSS before"));
-  if (rssRow && !rssRow.pass && plateau?.pass) {
+  if (rssRow && !rssRow.pass) {
     notes.push(
-      "The server's RSS stays above its start-up level after the mutants (some carry 100 KB lines, parsed and logged), but does not grow with more reloads (the row above): " +
-        "the JavaScript heap, once grown, is kept rather than given back to the system. A bound not met, not a leak.",
+      "The server's RSS after the mutants: it does not grow over reloads of one file, refused or applied without a new socket, " +
+        "but it grows with every reload that gives a link a new socket (the rebinds row), and stays there. " +
+        "Measured apart (the lab, 200 reloads each): bindport switched back and forth 62.9 → 95.7 MiB, still 95.5 MiB 30 s later; " +
+        "refused files with a 100 KB line 80.5 → 77.9 MiB. A full GC after each reload (Bun.gc(true)) did not bring it back at scale 1, so it is not garbage the heap keeps: " +
+        "something of each closed link socket stays (src/io/udp.ts, src/daemon/links.ts). Not fixed here.",
     );
   }
   return { rows, notes, data: { nTest, valid, crashes, unclear, nHup, expectedRefused, refused, failedReloads, testSeconds, hupSeconds, plateau } };

@@ -12,9 +12,9 @@ import type { Config, GeneralConfig, LinkConfig } from "./schema.ts";
 /** Link keys applied to the running link, without a new handshake. */
 export const IN_PLACE_LINK_KEYS = ["bandwidth_upload", "timeout", "loss_tolerence", "latency_tolerence", "fallback_only", "bindfib", "priority"] as const;
 /** Link keys that need a new socket and a new handshake. */
-export const REBIND_LINK_KEYS = ["bindhost", "bindinterface", "bindport", "remotehost", "remoteport"] as const;
+export const REBIND_LINK_KEYS = ["bindhost", "bindinterface", "bindport", "socket_buffer", "remotehost", "remoteport"] as const;
 /** A server's remotehost/remoteport are only shown in the status: no new socket for them. */
-const SERVER_REBIND_KEYS = ["bindhost", "bindinterface", "bindport"] as const;
+const SERVER_REBIND_KEYS = ["bindhost", "bindinterface", "bindport", "socket_buffer"] as const;
 const SERVER_IN_PLACE_KEYS = [...IN_PLACE_LINK_KEYS, "remotehost", "remoteport"] as const;
 
 /**

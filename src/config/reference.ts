@@ -42,6 +42,7 @@ export const GENERAL_DOCS: KeyDoc[] = [
 export const LINK_DOCS: KeyDoc[] = [
   { key: "bindhost", type: "host", default: "all addresses", doc: "Local address of the link's UDP socket. On a client this picks the uplink (with source routing); on a server, unset means all addresses (the C MLVPN never bound it). A client link whose address is not there (yet) waits for it and binds when it appears (PPPoE, DHCP)." },
   { key: "bindinterface", type: "interface name", default: "none", doc: "mlvpn only. Network interface the link's socket is bound to (`SO_BINDTODEVICE`), e.g. `wwan0` or `pppoe-wan`: its packets leave through it, from whatever address it has now (without `bindhost`). The link survives the address changing and the interface going away and coming back, without a restart." },
+  { key: "socket_buffer", type: "bytes (4096–67108864)", default: "4194304 (4 MiB)", doc: "mlvpn only. Receive and send buffer of the link's UDP socket (`SO_RCVBUF`/`SO_SNDBUF`; as root beyond `net.core.rmem_max`). Smaller saves memory on a small router, at the cost of datagrams dropped by the kernel in bursts; a change rebinds the link." },
   { key: "bindport", type: "port", default: "server: **required**; client: any", doc: "Local UDP port. Required on a server; optional on a client." },
   { key: "bindfib", type: "number", default: "0", doc: "FreeBSD/OpenBSD routing table; no effect on Linux (warning)." },
   { key: "remotehost", type: "host", default: "client: **required**", doc: "Server address for this link (name, IPv4 or IPv6). Display only on a server." },

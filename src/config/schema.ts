@@ -53,6 +53,7 @@ export const GeneralSchema = v.object({
 export const LinkSchema = v.object({
   bindhost: v.optional(host()),
   bindinterface: v.optional(interfaceName()),
+  socket_buffer: v.optional(uint({ min: 4096, max: 64 * 1024 * 1024, unit: "of bytes" })),
   bindport: v.optional(port(0)),
   bindfib: v.optional(uint(), 0),
   remotehost: v.optional(host()),

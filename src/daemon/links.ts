@@ -77,7 +77,7 @@ export class LinkSockets {
   /** Opens link i's socket on its bindhost (or the wildcard) and bindinterface; throws the bind error. */
   private async open(i: number, l: LinkConfig, family: 4 | 6): Promise<LinkSocket> {
     const ifindex = l.bindinterface ? ifNameToIndex(l.bindinterface) : undefined;
-    const socket = await this.factory.open({ hostname: bindAddress(l.bindhost, family), port: l.bindport ?? 0, device: l.bindinterface, ...this.driver.receiver(i) });
+    const socket = await this.factory.open({ hostname: bindAddress(l.bindhost, family), port: l.bindport ?? 0, device: l.bindinterface, bufferBytes: l.socket_buffer, ...this.driver.receiver(i) });
     this.driver.setSocket(i, socket);
     this.bindings[i] = { ifindex, stale: false, busy: false };
     return socket;

@@ -54,22 +54,24 @@ export interface OpenOptions {
    */
   /** Network interface to bind to (SO_BINDTODEVICE); the socket is closed and the error thrown if that fails. */
   device?: string;
+  /** SO_RCVBUF/SO_SNDBUF in bytes (the link's socket_buffer); SOCKET_BUFFER_BYTES when unset. */
+  bufferBytes?: number;
   onDatagram(bytes: Uint8Array, address: string, port: number): void;
   /** After datagrams that Bun delivered itself (when the socket is not polled: fd = -1). */
   afterDatagrams(): void;
 }
 
-function enlargeBuffers(fd: number): void {
+function setBuffers(fd: number, bytes: number): void {
   for (const [force, plain] of [
     [SO_RCVBUFFORCE, SO_RCVBUF],
     [SO_SNDBUFFORCE, SO_SNDBUF],
   ] as const) {
     try {
-      setsockopt(fd, SOL_SOCKET, force, SOCKET_BUFFER_BYTES);
+      setsockopt(fd, SOL_SOCKET, force, bytes);
     } catch {
       // Not root (or no CAP_NET_ADMIN): the plain option is capped by net.core.*mem_max.
       try {
-        setsockopt(fd, SOL_SOCKET, plain, SOCKET_BUFFER_BYTES);
+        setsockopt(fd, SOL_SOCKET, plain, bytes);
       } catch {}
     }
   }
@@ -197,12 +199,12 @@ export async function openLinkSocket(opts: OpenOptions): Promise<LinkSocket> {
     }
   }
   const fd = typeof bunFd === "number" && bunFd >= 0 ? sys.fcntl(bunFd, F_DUPFD_CLOEXEC, 0) : -1;
-  if (fd < 0) return bunSocket(sock, bunFd);
+  if (fd < 0) return bunSocket(sock, bunFd, opts.bufferBytes ?? SOCKET_BUFFER_BYTES);
   sock.close(); // Bun stops reading; the socket lives on in our fd
   try {
     setsockopt(fd, ipv6 ? IPPROTO_IPV6 : IPPROTO_IP, ipv6 ? IPV6_RECVERR : IP_RECVERR, 0);
   } catch {}
-  enlargeBuffers(fd);
+  setBuffers(fd, opts.bufferBytes ?? SOCKET_BUFFER_BYTES);
 
   const dest = new Destination(ipv6);
   const src = new Source();
@@ -261,8 +263,8 @@ interface BunUdp {
 }
 
 /** Bun's own socket, when its fd cannot be taken over. */
-function bunSocket(sock: BunUdp, fd: number | undefined): LinkSocket {
-  if (typeof fd === "number" && fd >= 0) enlargeBuffers(fd);
+function bunSocket(sock: BunUdp, fd: number | undefined, bufferBytes: number): LinkSocket {
+  if (typeof fd === "number" && fd >= 0) setBuffers(fd, bufferBytes);
   return {
     fd: -1,
     localAddress: sock.address.address,

@@ -108,16 +108,16 @@ export function labSkipReason(): string | null {
   return null;
 }
 
-/** Polls predicate until it returns true; every call is also cut off by the deadline. */
+/** Polls predicate until it returns true; every call is also cut off by the deadline (on the monotonic clock: a step of the machine's real-time clock must not end or stretch the wait). */
 export async function waitFor(
   predicate: () => Promise<boolean> | boolean,
   opts: { timeoutMs: number; intervalMs?: number; what: string },
 ): Promise<void> {
   const interval = Math.max(1, opts.intervalMs ?? 50);
-  const deadline = Date.now() + opts.timeoutMs;
+  const deadline = performance.now() + opts.timeoutMs;
   const maxTries = Math.ceil(opts.timeoutMs / interval) + 1; // bound the count as well as the time
   for (let i = 0; i < maxTries; i++) {
-    const left = deadline - Date.now();
+    const left = deadline - performance.now();
     if (left <= 0) break;
     let timer: Timer | undefined;
     const cutoff = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), left)));
@@ -126,7 +126,7 @@ export async function waitFor(
     } finally {
       clearTimeout(timer);
     }
-    await Bun.sleep(Math.min(interval, Math.max(0, deadline - Date.now())));
+    await Bun.sleep(Math.min(interval, Math.max(0, deadline - performance.now())));
   }
   throw new Error(`timed out after ${opts.timeoutMs}ms waiting for ${opts.what}`);
 }

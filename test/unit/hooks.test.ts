@@ -41,13 +41,18 @@ test("arguments, environment and order are those of the C MLVPN; nothing else le
   expect(lines.filter((l) => l.includes("exit 0")).length).toBe(3);
 });
 
-test("run() returns at once: scripts never block the caller", () => {
-  const hooks = new HookRunner(script("slow.sh", "sleep 1"), ENV, logger().log);
-  const t0 = performance.now();
+test("run() returns at once: scripts never block the caller", async () => {
+  // The script waits (at most 10 s) for a file that the test writes only after run() returned:
+  // had run() waited for the script, the file would never come and the script would say so.
+  // A readiness signal rather than a time bound, which a busy machine could miss.
+  const go = join(dir, "go");
+  const out = join(dir, "released");
+  const hooks = new HookRunner(script("gated.sh", `i=0; while [ ! -e ${go} ] && [ $i -lt 1000 ]; do sleep 0.01; i=$((i+1)); done; [ -e ${go} ] && echo released > ${out}`), ENV, logger().log, 20_000);
   hooks.run(["mlvpn0", "tuntap_up"]);
-  expect(performance.now() - t0).toBeLessThan(100);
-  return hooks.idle();
-});
+  writeFileSync(go, "");
+  await hooks.idle();
+  expect(readFileSync(out, "utf8")).toBe("released\n");
+}, 15_000);
 
 test("a failing script's exit status is logged as a warning", async () => {
   const { lines, log } = logger();

@@ -1,12 +1,38 @@
 /** The logger: C's verbosity rules, its --debug line format, and the collapsing of repeated warnings. */
 import { describe, expect, test } from "bun:test";
-import { createLogger, type Level } from "../../src/log.ts";
+import { createLogger, type Level, type RepeatClock } from "../../src/log.ts";
 
 const at = () => new Date(2026, 10, 26, 8, 4, 5);
 
-function capture(opts: { verbosity?: number; debugTokens?: string[]; repeatWindowMs?: number } = {}) {
+/** A clock the test moves by hand; due timers fire as it passes them, in order. */
+class ManualClock implements RepeatClock {
+  private t = 0;
+  private timers: { at: number; fn: () => void; live: boolean }[] = [];
+  now(): number {
+    return this.t;
+  }
+  after(ms: number, fn: () => void): () => void {
+    const timer = { at: this.t + ms, fn, live: true };
+    this.timers.push(timer);
+    return () => void (timer.live = false);
+  }
+  advance(ms: number): void {
+    const end = this.t + ms;
+    for (;;) {
+      const due = this.timers.filter((x) => x.live && x.at <= end).sort((a, b) => a.at - b.at)[0];
+      if (!due) break;
+      due.live = false;
+      this.t = due.at;
+      due.fn();
+    }
+    this.timers = this.timers.filter((x) => x.live);
+    this.t = end;
+  }
+}
+
+function capture(opts: { verbosity?: number; debugTokens?: string[]; repeatWindowMs?: number; repeatClock?: RepeatClock } = {}) {
   const lines: string[] = [];
-  const log = createLogger({ verbosity: opts.verbosity ?? 2, debugTokens: opts.debugTokens ?? [], write: (l) => lines.push(l), now: at, repeatWindowMs: opts.repeatWindowMs ?? 0 });
+  const log = createLogger({ verbosity: opts.verbosity ?? 2, debugTokens: opts.debugTokens ?? [], write: (l) => lines.push(l), now: at, repeatWindowMs: opts.repeatWindowMs ?? 0, repeatClock: opts.repeatClock });
   return { log, lines };
 }
 
@@ -33,8 +59,11 @@ describe("createLogger", () => {
     expect(shown(3)).toEqual(["error", "warn", "info", "debug", "debug wrr"]);
   });
 
-  test("identical warnings are collapsed: first line, then one count per window, nothing after a quiet window", async () => {
-    const { log, lines } = capture({ repeatWindowMs: 80 });
+  test("identical warnings are collapsed: first line, then one count per window, nothing after a quiet window", () => {
+    // On a clock moved by hand: with real timers, a busy machine that runs the test late would
+    // end the second window before the line meant to fall inside it.
+    const clock = new ManualClock();
+    const { log, lines } = capture({ repeatWindowMs: 80, repeatClock: clock });
     for (let i = 0; i < 50; i++) log.warn("protocol", "bad packet from 192.0.2.1:5080");
     log.warn("protocol", "bad packet from 192.0.2.9:5080"); // another message: its own line
     log.info("", "info is never collapsed");
@@ -45,12 +74,12 @@ describe("createLogger", () => {
       "[INFO] info is never collapsed",
       "[INFO] info is never collapsed",
     ]);
-    await Bun.sleep(120); // first window over: the 49 repeats are reported
+    clock.advance(120); // first window over: the 49 repeats are reported
     expect(lines.slice(4).map((l) => l.slice(20, -1))).toEqual(["[WARN/protocol] bad packet from 192.0.2.1:5080 (repeated 49 more times)"]);
     log.warn("protocol", "bad packet from 192.0.2.1:5080"); // inside the second window: counted
-    await Bun.sleep(100);
+    clock.advance(100);
     expect(lines.slice(5).map((l) => l.slice(20, -1))).toEqual(["[WARN/protocol] bad packet from 192.0.2.1:5080 (repeated 1 more time)"]);
-    await Bun.sleep(200); // a quiet window ends it: the next one is written at once
+    clock.advance(200); // a quiet window ends it: the next one is written at once
     log.warn("protocol", "bad packet from 192.0.2.1:5080");
     expect(lines.slice(6).map((l) => l.slice(20, -1))).toEqual(["[WARN/protocol] bad packet from 192.0.2.1:5080"]);
   });
