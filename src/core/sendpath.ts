@@ -101,7 +101,7 @@ function nextTier(links: readonly Link[], after: number, exclude: Link | undefin
   return tier;
 }
 
-/** The peer was heard on some link (at `heardMs`) more than a stall timeout after it was last heard on `l`. */
+/** The peer's data arrived on some link (at `heardMs`) more than a stall timeout after `l` last heard anything. */
 function heardLaterElsewhere(l: Link, heardMs: number): boolean {
   return heardMs - l.lastRecvMs > stallTimeoutMs(l);
 }
@@ -247,10 +247,16 @@ export class SendPath {
     this.schedule(packet, s.dataSeqOf(slot), nowMs, resends + 1, away, since);
   }
 
-  /** When the peer was last heard, on any link in use. */
+  /**
+   * When the peer last showed traffic on any link in use: its data, or acknowledgements that
+   * came within a stall timeout of data we sent on that link (the sending end of a transfer).
+   */
   private heardMs(): number {
     let heardMs = Number.NEGATIVE_INFINITY;
-    for (const l of this.host.active()) heardMs = Math.max(heardMs, l.lastRecvMs);
+    for (const l of this.host.active()) {
+      heardMs = Math.max(heardMs, l.dataHeardMs);
+      if (l.feedbackHeardMs - l.dataSentMs <= stallTimeoutMs(l)) heardMs = Math.max(heardMs, l.feedbackHeardMs);
+    }
     return heardMs;
   }
 
@@ -272,14 +278,15 @@ export class SendPath {
   }
 
   /**
-   * Nothing in flight and nothing heard on this link for a stall timeout, while the peer is heard
-   * on another link: worth a probe (at most one per stall timeout). The probe is in flight, so
-   * no answer within the stall timeout stalls the link. Without it, the end that only receives
-   * on a link (the server of an upload, or a link the express lane does not use) would notice a
-   * cut only with its next keepalive, up to a second later. "Heard on another link" means heard
-   * more than a stall timeout after this link was: when idle, the keepalives of one tick reach
-   * the links a few ms apart, and that is no sign of this link being cut (it made one probe,
-   * and one more timer, per link and second).
+   * Nothing in flight and nothing heard on this link for a stall timeout, while the peer's
+   * traffic (heardMs) arrives on another link: worth a probe (at most one per stall timeout). The probe is in
+   * flight, so no answer within the stall timeout stalls the link. Without it, the end that only
+   * receives on a link (the server of an upload, or a link the express lane does not use) would
+   * notice a cut only with its next keepalive, up to a second later. Data, heard more than a
+   * stall timeout after this link was: an idle tunnel's keepalives and their acknowledgements
+   * reach the links at different moments of each second, and that is no sign of a cut (it made
+   * a probe, its acknowledgement and a timer per link and second); an idle link's cut is seen
+   * by its keepalive going unacknowledged.
    */
   private isSilent(l: Link, heardMs: number, nowMs: number): boolean {
     const t = stallTimeoutMs(l);
