@@ -35,6 +35,25 @@ export function silentPastTimeout(link: Link, nowMs: number): number | undefined
   return silent > link.settings.timeoutMs ? silent : undefined;
 }
 
+/**
+ * Whether the health tick sends this link a keepalive: not when one went less than a tick ago,
+ * which is the case when we answered the peer's (keepaliveAnswered). Both ends then keep to one
+ * exchange per link and tick, the peer's keepalive and our answer, in one wake-up of ours, as
+ * MLVPN does, instead of two exchanges at unrelated phases (docs/protocol.md "Timing").
+ */
+export function keepaliveDue(link: Link, nowMs: number): boolean {
+  return nowMs - link.keepaliveSentMs >= HEALTH_TICK_MS;
+}
+
+/**
+ * A peer keepalive just arrived: answer it with ours now when ours went half a tick ago or more
+ * (the answer to one of ours comes within the RTT and is not answered again). The first end to
+ * send after the other leads; the other answers and its tick finds nothing due.
+ */
+export function keepaliveAnswered(link: Link, nowMs: number): boolean {
+  return nowMs - link.keepaliveSentMs >= HEALTH_TICK_MS / 2;
+}
+
 /** Sessions are never used past REJECT_AFTER_MS, whatever happens. */
 export function sessionExpired(s: Session, nowMs: number): boolean {
   return nowMs - s.createdMs > REJECT_AFTER_MS;

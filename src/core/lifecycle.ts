@@ -8,7 +8,7 @@ import type { LinkConfig } from "../config/schema.ts";
 import { HEALTH_TICK_MS } from "./constants.ts";
 import type { Deadlines } from "./deadlines.ts";
 import { describeSender, describeSilence } from "./describe.ts";
-import { needsHandshake, sessionExpired, silentPastTimeout, toleranceStatus } from "./health.ts";
+import { keepaliveDue, needsHandshake, sessionExpired, silentPastTimeout, toleranceStatus } from "./health.ts";
 import { type Link, LinkStatus } from "./link.ts";
 import type { LinkTable } from "./linktable.ts";
 import type { PeerIdentity } from "./peers.ts";
@@ -57,7 +57,7 @@ export class Lifecycle {
     if (silent !== undefined) return this.linkDown(link, describeSilence(link, silent));
     const s = link.current;
     if (s && sessionExpired(s, now)) link.expireCurrent();
-    else if (s) this.p.tx.keepalive(link, false, now);
+    else if (s && keepaliveDue(link, now)) this.p.tx.keepalive(link, false, now);
     this.checkTolerances(link);
   }
 

@@ -39,6 +39,15 @@ export class Link {
   /** Last peer keepalive clock and when it arrived, echoed in our next keepalive. */
   private echoClock: number | undefined;
   private echoRecvMs = 0;
+  /** When we last sent this link a keepalive of our own (not a probe): health.ts keepaliveDue. */
+  keepaliveSentMs = Number.NEGATIVE_INFINITY;
+  /**
+   * Traffic, as opposed to keepalives (sendpath.ts isSilent): when the peer's data last arrived
+   * on this link, when we last sent data on it, and when its acknowledgements last arrived.
+   */
+  dataHeardMs = Number.NEGATIVE_INFINITY;
+  dataSentMs = Number.NEGATIVE_INFINITY;
+  feedbackHeardMs = Number.NEGATIVE_INFINITY;
 
   readonly counters: LinkCounters = { sentPackets: 0, sentBytes: 0, recvPackets: 0, recvBytes: 0, disconnects: 0 };
 
@@ -143,6 +152,7 @@ export class Link {
   /** Fills our keepalive's fields (the echo is sent once, and only while fresh). */
   writeKeepalive(k: Keepalive, probe: boolean, nowMs: number): void {
     k.probe = probe;
+    if (!probe) this.keepaliveSentMs = nowMs;
     k.lossPercent = this.loss.percent();
     k.clock = nowMs;
     const fresh = this.echoClock !== undefined && nowMs - this.echoRecvMs <= MAX_ECHO_HOLD_MS;

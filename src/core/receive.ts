@@ -30,6 +30,7 @@ import {
 import { readU32, readU64 } from "../wire/bytes.ts";
 import { MSG_TRANSPORT_CLEAR, TAG_SIZE, TRANSPORT_COUNTER_OFF, TRANSPORT_HEADER_SIZE, TRANSPORT_RECEIVER_OFF, TRANSPORT_TYPE_OFF } from "../wire/layout.ts";
 import { describeRoam } from "./describe.ts";
+import { keepaliveAnswered } from "./health.ts";
 import type { Handshakes } from "./handshakes.ts";
 import type { Link, PeerAddress } from "./link.ts";
 import { type PeerIdentity, roam } from "./peers.ts";
@@ -107,8 +108,10 @@ export class Receiver {
     switch (kind) {
       case KIND_DATA:
         if (end - off < DATA_PREFIX_SIZE) return h.drops.add("short");
+        link.dataHeardMs = nowMs;
         return this.data(dataSeq(d, off), d.subarray(off + DATA_PREFIX_SIZE, end), nowMs);
       case KIND_DATA_EXPRESS:
+        link.dataHeardMs = nowMs;
         return h.out.deliver(d.subarray(off + EXPRESS_PREFIX_SIZE, end));
       case KIND_DATA_REDUNDANT:
         // The first copy of a redundant packet is delivered at once, outside the reorder buffer.
@@ -116,10 +119,17 @@ export class Receiver {
         if (h.redundancy.receive(dataSeq(d, off), h.peers.instance)) h.out.deliver(d.subarray(off + DATA_PREFIX_SIZE, end));
         return;
       case KIND_FEEDBACK:
+        link.feedbackHeardMs = nowMs;
         return this.onFeedback(link, d, off, end, nowMs);
       case KIND_KEEPALIVE:
         if (!readKeepalive(d, off, end, this.keepalive)) return h.drops.add("short");
-        return link.onKeepalive(this.keepalive, nowMs);
+        link.onKeepalive(this.keepalive, nowMs);
+        // Answered with ours (health.ts keepaliveAnswered), and acknowledged in the same breath.
+        if (!this.keepalive.probe && link.isUp && session === link.current && keepaliveAnswered(link, nowMs)) {
+          h.tx.feedback(link, nowMs);
+          h.tx.keepalive(link, false, nowMs);
+        }
+        return;
       case KIND_DISCONNECT:
         if (link.isUp) h.linkDown(link, "the peer disconnected");
         link.clearSessions();

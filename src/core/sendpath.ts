@@ -101,6 +101,11 @@ function nextTier(links: readonly Link[], after: number, exclude: Link | undefin
   return tier;
 }
 
+/** The peer's data arrived on some link (at `heardMs`) more than a stall timeout after `l` last heard anything. */
+function heardLaterElsewhere(l: Link, heardMs: number): boolean {
+  return heardMs - l.lastRecvMs > stallTimeoutMs(l);
+}
+
 export function stallTimeoutMs(l: Link): number {
   const srtt = l.rtt.samples > 0 ? l.rtt.smoothed : 2 * DEFAULT_OWD_MS;
   return Math.max(STALL_MIN_MS, 2 * srtt + 4 * l.rtt.variance + 2 * ACK_DELAY_MS);
@@ -242,11 +247,23 @@ export class SendPath {
     this.schedule(packet, s.dataSeqOf(slot), nowMs, resends + 1, away, since);
   }
 
+  /**
+   * When the peer last showed traffic on any link in use: its data, or acknowledgements that
+   * came within a stall timeout of data we sent on that link (the sending end of a transfer).
+   */
+  private heardMs(): number {
+    let heardMs = Number.NEGATIVE_INFINITY;
+    for (const l of this.host.active()) {
+      heardMs = Math.max(heardMs, l.dataHeardMs);
+      if (l.feedbackHeardMs - l.dataSentMs <= stallTimeoutMs(l)) heardMs = Math.max(heardMs, l.feedbackHeardMs);
+    }
+    return heardMs;
+  }
+
   /** Step 4: stalls, probes and pacing, on the timer. */
   onTimer(nowMs: number): void {
     const links = this.host.active();
-    let heardMs = Number.NEGATIVE_INFINITY; // the peer was last heard on some link
-    for (const l of links) heardMs = Math.max(heardMs, l.lastRecvMs);
+    const heardMs = this.heardMs();
     for (const l of links) {
       if (!l.stalled && this.isStalled(l, nowMs)) this.stall(l, nowMs);
       if (l.stalled && nowMs >= l.nextProbeMs) {
@@ -261,15 +278,19 @@ export class SendPath {
   }
 
   /**
-   * Nothing in flight and nothing heard on this link for a stall timeout, while the peer is heard
-   * on another link: worth a probe (at most one per stall timeout). The probe is in flight, so
-   * no answer within the stall timeout stalls the link. Without it, the end that only receives
-   * on a link (the server of an upload, or a link the express lane does not use) would notice a
-   * cut only with its next keepalive, up to a second later.
+   * Nothing in flight and nothing heard on this link for a stall timeout, while the peer's
+   * traffic (heardMs) arrives on another link: worth a probe (at most one per stall timeout). The probe is in
+   * flight, so no answer within the stall timeout stalls the link. Without it, the end that only
+   * receives on a link (the server of an upload, or a link the express lane does not use) would
+   * notice a cut only with its next keepalive, up to a second later. Data, heard more than a
+   * stall timeout after this link was: an idle tunnel's keepalives and their acknowledgements
+   * reach the links at different moments of each second, and that is no sign of a cut (it made
+   * a probe, its acknowledgement and a timer per link and second); an idle link's cut is seen
+   * by its keepalive going unacknowledged.
    */
   private isSilent(l: Link, heardMs: number, nowMs: number): boolean {
     const t = stallTimeoutMs(l);
-    return l.sender.inflightBytes === 0 && nowMs - l.lastRecvMs > t && nowMs - heardMs <= t && nowMs >= l.nextProbeMs;
+    return l.sender.inflightBytes === 0 && heardLaterElsewhere(l, heardMs) && nowMs - l.lastRecvMs > t && nowMs - heardMs <= t && nowMs >= l.nextProbeMs;
   }
 
   private isStalled(l: Link, nowMs: number): boolean {
@@ -312,10 +333,14 @@ export class SendPath {
     if (l.stalled) t = Math.min(t, l.nextProbeMs);
     else if (s.inflightBytes > 0) t = Math.min(t, Math.max(s.lastAckMs, s.flightSinceMs) + stallTimeoutMs(l) + 1);
     else {
-      // The silence check (isSilent). Once past, a packet heard on another link runs the timer
-      // soon enough: its acknowledgement is due within ACK_DELAY_MS.
-      const quietAt = Math.max(l.lastRecvMs + stallTimeoutMs(l), l.nextProbeMs) + 1;
-      if (quietAt > nowMs) t = Math.min(t, quietAt);
+      // The silence check (isSilent): the first time it holds, given what was heard so far (a
+      // later input refreshes the deadlines); none while the peer was not heard on another link
+      // well after this one, which is what keeps an idle tunnel asleep between keepalives.
+      const heardMs = this.heardMs();
+      if (heardLaterElsewhere(l, heardMs)) {
+        const quietAt = Math.max(Math.max(l.lastRecvMs + stallTimeoutMs(l), l.nextProbeMs) + 1, nowMs);
+        if (quietAt - heardMs <= stallTimeoutMs(l)) t = Math.min(t, quietAt);
+      }
     }
     return t;
   }

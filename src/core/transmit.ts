@@ -52,6 +52,7 @@ export class Transmitter {
     const s = link.current;
     if (!s) return this.drops.add("no-link");
     writeDataPrefix(this.buf, PAYLOAD, dataSeq);
+    link.dataSentMs = nowMs;
     this.buf.set(packet, PAYLOAD + DATA_PREFIX_SIZE);
     this.seal(link, s, DATA_PREFIX_SIZE + packet.length, s.clear, true, slot, nowMs);
   }
@@ -61,6 +62,7 @@ export class Transmitter {
     const s = link.current;
     if (!s) return this.drops.add("no-link");
     writeExpressPrefix(this.buf, PAYLOAD);
+    link.dataSentMs = nowMs;
     this.buf.set(packet, PAYLOAD + EXPRESS_PREFIX_SIZE);
     this.seal(link, s, EXPRESS_PREFIX_SIZE + packet.length, s.clear, true, -1, nowMs);
   }

@@ -8,23 +8,25 @@
  *
  * This file is a Worker entry point: `bun build --compile` must be given it as an extra entrypoint.
  */
-import { POLLERR, POLLHUP, POLLIN, POLLNVAL, poll } from "./libc.ts";
+import { libc, POLLERR, POLLHUP, POLLIN, POLLNVAL, poll } from "./libc.ts";
 import { ARMED, FD_COUNT, FDS, GENERATION, MAX_WATCHED, READY, STATE, STOP, type PollWorkerInit } from "./tun-reader.ts";
 
 declare var self: Worker;
 
-function run({ fd, state, pollTimeoutMs }: PollWorkerInit): void {
+function run({ fd, wakeFd, state, waitTimeoutMs }: PollWorkerInit): void {
   const s = new Int32Array(state);
-  // struct pollfd { int fd; short events; short revents; }[] — the tun first, then the watched
-  // fds; read by the kernel during the call only.
-  const pfd = new Uint8Array(new ArrayBuffer(8 * (1 + MAX_WATCHED)));
+  // struct pollfd { int fd; short events; short revents; }[] — the tun first, the wake-up eventfd,
+  // then the watched fds; read by the kernel during the call only.
+  const pfd = new Uint8Array(new ArrayBuffer(8 * (2 + MAX_WATCHED)));
+  const counter = new BigUint64Array(1);
   const view = new DataView(pfd.buffer);
   const entry = (i: number, f: number) => {
     view.setInt32(8 * i, f, true);
     view.setInt16(8 * i + 4, POLLIN, true);
   };
   entry(0, fd);
-  let nfds = 1;
+  entry(1, wakeFd);
+  let nfds = 2;
   let generation = -1;
 
   for (;;) {
@@ -33,19 +35,24 @@ function run({ fd, state, pollTimeoutMs }: PollWorkerInit): void {
     if (v === READY) {
       // Wait with the value just compared, so a re-arm in between is not lost (docs/bun-runtime.md, "Waiting on shared memory").
       // The timeout only bounds how long a missed notify could delay us; STOP also notifies.
-      Atomics.wait(s, STATE, READY, pollTimeoutMs);
+      Atomics.wait(s, STATE, READY, waitTimeoutMs);
       continue;
     }
     const g = Atomics.load(s, GENERATION);
     if (g !== generation) {
       generation = g;
       const count = Math.min(MAX_WATCHED, Atomics.load(s, FD_COUNT));
-      for (let i = 0; i < count; i++) entry(1 + i, Atomics.load(s, FDS + i));
-      nfds = 1 + count;
+      for (let i = 0; i < count; i++) entry(2 + i, Atomics.load(s, FDS + i));
+      nfds = 2 + count;
     }
-    // Bounded timeout: a stop request is noticed within pollTimeoutMs even with no traffic.
-    if (poll(pfd, nfds, pollTimeoutMs) === 0) continue;
+    // No timeout: stop() and watch() write to the eventfd, so an idle process sleeps here.
+    if (poll(pfd, nfds, -1) === 0) continue;
     if (view.getInt16(6, true) & POLLNVAL) throw new Error(`poll: tun fd ${fd} is not open`);
+    // The eventfd: reset it, then look at the state and the fd list again (and poll again).
+    if (view.getInt16(14, true) & POLLIN) {
+      libc().read(wakeFd, counter, 8);
+      continue;
+    }
     // POLLERR/POLLHUP (the device went away): wake the main thread, whose read() reports the error.
     // A watched fd closed meanwhile (POLLNVAL) only means the list is about to change.
     let ready = false;

@@ -18,6 +18,7 @@
  * too: the worker re-reads it when its generation word changes.
  */
 import { existsSync } from "node:fs";
+import { close, EFD_CLOEXEC, EFD_NONBLOCK, errno, libc, SysError } from "./libc.ts";
 import type { TunDevice } from "./tun.ts";
 
 /** State word values (index 0 of the shared Int32Array). */
@@ -36,8 +37,11 @@ export const MAX_WATCHED = 64;
 /** The one message the main thread sends to the poll worker. */
 export interface PollWorkerInit {
   fd: number;
+  /** An eventfd the worker polls beside the others: written when the fd list changes or on stop, so that poll() needs no timeout. */
+  wakeFd: number;
   state: SharedArrayBuffer;
-  pollTimeoutMs: number;
+  /** Bounds the worker's wait for a re-arm (a missed notify); poll() itself waits without a timeout. */
+  waitTimeoutMs: number;
 }
 
 export interface TunReaderHandlers {
@@ -66,7 +70,7 @@ const MAX_DRAIN = 1024; // packets per drain, so one drain cannot monopolise the
 const BUSY = 8; // drain size that switches to timer polling
 const FLOOD = 128; // drain size that switches to setImmediate
 const DENSE_MS = 1; // a wake-up this soon after re-arming switches to timer polling (≈ its period)
-const POLL_TIMEOUT_MS = 250; // bounds how long the worker takes to notice stop()
+const WAIT_TIMEOUT_MS = 250; // bounds the worker's wait for a re-arm, should a notify be missed
 const STOP_GRACE_MS = 2000; // after this the worker is terminated rather than awaited
 const BUF_SIZE = 65536; // tun truncates packets that do not fit
 
@@ -96,11 +100,18 @@ export function startTunReader(tun: TunDevice, handlers: TunReaderHandlers): Tun
   let polling = false; // true while draining from timers instead of waiting for the worker
   let rearmedMs = Number.NEGATIVE_INFINITY;
 
+  // The worker's poll() has no timeout, so that an idle process sleeps: it is woken through
+  // this eventfd when the fd list changes and on stop().
+  const wakeFd = libc().eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (wakeFd < 0) throw new SysError("eventfd", errno());
+  const one = new BigUint64Array([1n]);
+  const kick = () => libc().write(wakeFd, one, 8);
+
   const worker = new Worker(pollWorkerUrl());
   const exited = new Promise<void>((resolve) => worker.addEventListener("close", () => resolve()));
   worker.addEventListener("message", (ev: MessageEvent<{ error: string }>) => fail(new Error(`tun poll worker: ${ev.data.error}`)));
   worker.addEventListener("error", (ev: ErrorEvent) => fail(new Error(`tun poll worker: ${ev.message}`)));
-  worker.postMessage({ fd: tun.fd, state: stateBuf, pollTimeoutMs: POLL_TIMEOUT_MS } satisfies PollWorkerInit);
+  worker.postMessage({ fd: tun.fd, wakeFd, state: stateBuf, waitTimeoutMs: WAIT_TIMEOUT_MS } satisfies PollWorkerInit);
 
   function fail(e: unknown): void {
     if (stopped) return;
@@ -171,11 +182,13 @@ export function startTunReader(tun: TunDevice, handlers: TunReaderHandlers): Tun
     if (stopping) return stopping;
     stopped = true;
     Atomics.store(state, STATE, STOP);
-    Atomics.notify(state, STATE); // wakes the worker if it sleeps, and our own pending waitAsync
+    Atomics.notify(state, STATE); // wakes the worker if it waits for a re-arm, and our own pending waitAsync
+    kick(); // … or if it sleeps in poll()
     const timeout = new Promise<"timeout">((resolve) => setTimeout(resolve, STOP_GRACE_MS, "timeout").unref());
     stopping = Promise.race([exited, timeout]).then((r) => {
-      // Only if the worker is stuck (it re-checks the flag every POLL_TIMEOUT_MS).
+      // Only if the worker is stuck.
       if (r === "timeout") worker.terminate();
+      close(wakeFd);
     });
     return stopping;
   }
@@ -185,6 +198,7 @@ export function startTunReader(tun: TunDevice, handlers: TunReaderHandlers): Tun
     fds.forEach((fd, i) => Atomics.store(state, FDS + i, fd));
     Atomics.store(state, FD_COUNT, fds.length);
     Atomics.add(state, GENERATION, 1);
+    kick(); // a worker asleep in poll() takes the new list at once
   }
 
   wait();

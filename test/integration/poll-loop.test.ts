@@ -5,6 +5,7 @@
  * taken out of the watch list and closed while the loop runs.
  */
 import { afterEach, expect, test } from "bun:test";
+import { readdirSync, readFileSync } from "node:fs";
 import { tryRead } from "../../src/io/libc.ts";
 import { startTunReader, type TunReader } from "../../src/io/tun-reader.ts";
 import type { TunDevice } from "../../src/io/tun.ts";
@@ -78,4 +79,44 @@ test("watched sockets wake the loop and are drained beside the tun; unwatched on
   sender.send(Uint8Array.of(42), "127.0.0.1", links[1]!.localPort);
   expect(await until(() => got.includes(42))).toBe(true);
   expect(tunPackets).toEqual([100]);
+});
+
+/** Context switches of this process's threads named `name` (/proc/self/task/*). */
+function switchesOf(name: string): number {
+  let n = 0;
+  for (const t of readdirSync("/proc/self/task")) {
+    try {
+      const s = readFileSync(`/proc/self/task/${t}/status`, "utf8");
+      if (/^Name:\s+(.*)$/m.exec(s)?.[1]?.trim() !== name) continue;
+      n += Number(/^voluntary_ctxt_switches:\s+(\d+)/m.exec(s)?.[1]) + Number(/^nonvoluntary_ctxt_switches:\s+(\d+)/m.exec(s)?.[1]);
+    } catch {} // a thread that ended meanwhile
+  }
+  return n;
+}
+
+test("idle, the poll worker sleeps in poll() without a timeout; a new watch list and stop() still reach it", async () => {
+  const tunSide = await socket();
+  const got: number[] = [];
+  const link = await socket((b) => got.push(b[0]!));
+  const sender = await socket();
+  const reader = startTunReader(fakeTun(tunSide), { onPacket() {}, drainOthers: (max) => link.drain(max), onError: (e) => { throw e; } });
+  let stopped = false;
+  cleanup.push(() => (stopped ? undefined : reader.stop()));
+  // Once its start-up is over (its first windows may see module loading or a collection), the
+  // worker sleeps through a whole window: a poll timeout of 250 ms would wake it in every one.
+  let quiet = false;
+  for (let k = 0; k < 8 && !quiet; k++) {
+    const before = switchesOf("Worker");
+    await Bun.sleep(400);
+    quiet = switchesOf("Worker") === before;
+  }
+  expect(quiet).toBe(true);
+  // The new list is taken at once (the eventfd), not at some timeout.
+  reader.watch([link.fd]);
+  sender.send(Uint8Array.of(7), "127.0.0.1", link.localPort);
+  expect(await until(() => got.length === 1)).toBe(true);
+  stopped = true;
+  const t0 = performance.now();
+  await reader.stop();
+  expect(performance.now() - t0).toBeLessThan(1000); // not the 2 s grace: the worker ended by itself
 });
