@@ -41,9 +41,9 @@ function v2Handshake(h: Handshake, secrets: handshake.HandshakeSecrets, prs: Uin
   const hello = h.createHello(rand(16));
   const nonce = h.helloNonce(hello)!;
   const ch = h.parseChallenge(h.createChallenge(nonce, h.cookie(cookieKey, 0, "192.0.2.1", 40000, nonce), salt))!;
-  const sent = h.createInit(secrets, prs, ch, 1, false, rand(32))!;
+  const sent = h.createInit(secrets, prs, ch, 5080, 1, false, rand(32))!;
   const init = h.parseInit(sent.message)!;
-  const resp = h.createResp(secrets, prs, sent.message, init, 2, 7, false, rand(32), 0)!;
+  const resp = h.createResp(secrets, prs, sent.message, init, 5080, 2, 7, false, rand(32), 0)!;
   const r = h.consumeResp(secrets, sent, resp.message, 9, 0)!;
   if (h.consumeConfirm(resp.confirm, r.confirm) !== 9) throw new Error("handshake failed");
 }

@@ -253,6 +253,9 @@ export class SimPair {
 export function linkConfig(l: LinkSpec, index: number): LinkConfig {
   return {
     name: l.name ?? `link${index}`,
+    // The server's port for the link, as both ends configure it (it names the link in the handshake).
+    bindport: serverAddr(index).port,
+    remoteport: serverAddr(index).port,
     bindfib: 0,
     bandwidth_upload: l.bandwidth_upload ?? 0,
     timeout: l.timeout ?? 30,
