@@ -35,6 +35,7 @@ export const GENERAL_DOCS: KeyDoc[] = [
   { key: "ip6_routes", type: "space-separated list", default: "empty", startOnly: true, doc: "Handed to the status script as `IP6_ROUTES`. In TOML also a list of strings." },
   { key: "mtu", type: "bytes (68–9000)", default: "1432 for the script", startOnly: true, doc: "Handed to the status script as `MTU` (1432 when unset, as in MLVPN)." },
   { key: "cipher", type: '"aes-256-gcm" or "chacha20poly1305"', default: '"aes-256-gcm"', startOnly: true, doc: "mlvpn only. AEAD for the tunnel; choose chacha20poly1305 on CPUs without AES instructions. Must match on both ends." },
+  { key: "rekey_interval", type: "seconds (10–120)", default: "120", startOnly: true, doc: "mlvpn only. How often the client renews each link's keys with a new handshake (forward secrecy: a key stolen from memory opens at most this much traffic). Read by the client; a server answers whatever its client does and never uses a session past 180 s. Each renewal costs about 0.2 ms of CPU per link and end more than protocol v1's did (README, Handshake)." },
 ];
 
 export const LINK_DOCS: KeyDoc[] = [

@@ -45,6 +45,8 @@ export const GeneralSchema = v.object({
   ip6_routes: v.optional(routes()),
   mtu: v.optional(uint({ min: 68, max: 9000, unit: "of bytes" })),
   cipher: v.optional(oneOf(CIPHERS), "aes-256-gcm"),
+  // mlvpn only; left unset, the protocol's 120 s (src/core/constants.ts REKEY_AFTER_MS).
+  rekey_interval: v.optional(uint({ min: 10, max: 120, unit: "of seconds" })),
 });
 
 export const LinkSchema = v.object({

@@ -57,6 +57,7 @@ import {
 } from "../wire/layout.ts";
 import { readU32, writeU16, writeU32 } from "../wire/bytes.ts";
 import type { Challenge } from "./hello.ts";
+import { REKEY_AFTER_MS } from "./constants.ts";
 import { Session } from "./session.ts";
 
 const text = new TextEncoder();
@@ -83,10 +84,13 @@ export interface HandshakeSecrets {
   password: Uint8Array;
   cipher: CipherName;
   crypto: HandshakeCrypto;
+  /** The initiator renews a session's keys at this age (`rekey_interval`), at most REKEY_AFTER_MS. */
+  rekeyMs: number;
 }
 
-export function handshakeSecrets(password: string | Uint8Array, cipher: CipherName, crypto: HandshakeCrypto = nativeHandshakeCrypto): HandshakeSecrets {
-  return { password: typeof password === "string" ? text.encode(password.normalize("NFC")) : password, cipher, crypto };
+export function handshakeSecrets(password: string | Uint8Array, cipher: CipherName, crypto: HandshakeCrypto = nativeHandshakeCrypto, rekeyMs = REKEY_AFTER_MS): HandshakeSecrets {
+  if (!(rekeyMs > 0 && rekeyMs <= REKEY_AFTER_MS)) throw new RangeError(`rekey interval ${rekeyMs} ms: must be above 0 and at most ${REKEY_AFTER_MS} ms (sessions are never used past REJECT_AFTER_MS)`);
+  return { password: typeof password === "string" ? text.encode(password.normalize("NFC")) : password, cipher, crypto, rekeyMs };
 }
 
 // HELLO, CHALLENGE and cookies: the stateless round trip before any curve work (hello.ts).
@@ -293,6 +297,7 @@ export function consumeResp(
     const remote = readU32(m, RESP_SENDER_OFF);
     const peerInstance = masked(m, RESP_INSTANCE_OFF, keys.maskR);
     const session = new Session(sent.localIndex, remote, createAead(secrets.cipher, keys.i2r), createAead(secrets.cipher, keys.r2i), nowMs, true, peerInstance, clear);
+    session.rekeyAfterMs = secrets.rekeyMs;
     const c = new Uint8Array(CONFIRM_SIZE);
     c[0] = MSG_CONFIRM;
     writeU32(c, CONFIRM_RECEIVER_OFF, remote);

@@ -82,6 +82,14 @@ describe("handshake v2", () => {
     expect(consumeResp(secrets, sent, right.message, 1, 0)).toBeDefined();
   });
 
+  test("rekey_interval: the initiator's session carries it; outside (0, 120 s] it is refused", () => {
+    const short = handshakeSecrets("correct horse battery staple", "aes-256-gcm", countingCrypto(counts), 20_000);
+    const { sent, resp } = handshake();
+    expect(consumeResp(short, sent, resp.message, 1, 0)!.session.rekeyAfterMs).toBe(20_000);
+    expect(() => handshakeSecrets("pw", "aes-256-gcm", undefined, 120_001)).toThrow(RangeError);
+    expect(() => handshakeSecrets("pw", "aes-256-gcm", undefined, 0)).toThrow(RangeError);
+  });
+
   test("a wrong password: the RESP's tag does not verify", () => {
     const other = secrets.crypto.stretch(new TextEncoder().encode("Tr0ub4dor&3"), salt);
     const { sent, resp } = handshake({ clientPrs: other });
