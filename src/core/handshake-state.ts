@@ -28,9 +28,10 @@ export type HandshakeState =
    * INIT sent, waiting for the RESP. One INIT per distinct CHALLENGE seen for our Nc (at most
    * MAX_INITS; each holds its secret scalar and its own index): a CHALLENGE cannot be
    * authenticated, so a forged or relayed one must not make us ignore the real one that follows
-   * (docs/protocol.md "State machine, initiator"). `localIndex` is the first INIT's.
+   * (docs/protocol.md "State machine, initiator"). `localIndex` is the first INIT's;
+   * `stretched`: the password was stretched for a new salt in this handshake (once at most).
    */
-  | (InFlight & { phase: "init"; nonce: Uint8Array; inits: InitState[]; localIndex: number; respChecks: number })
+  | (InFlight & { phase: "init"; nonce: Uint8Array; inits: InitState[]; localIndex: number; respChecks: number; stretched: boolean })
   /** CONFIRM sent, waiting to hear the responder under the new session. */
   | (InFlight & { phase: "confirm"; session: Session; localIndex: number });
 

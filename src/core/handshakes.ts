@@ -88,6 +88,9 @@ function initCookie(m: Uint8Array): Uint8Array {
   return m.subarray(INIT_COOKIE_OFF, INIT_COOKIE_OFF + COOKIE_SIZE);
 }
 
+/** Salts whose stretched password the initiator keeps (the server's, and one more). */
+const STRETCHED_SALTS = 2;
+
 const CIPHER_NAMES = Object.fromEntries(Object.entries(CIPHER_IDS).map(([name, id]) => [id, name])) as Record<number, CipherName>;
 
 export class Handshakes {
@@ -105,8 +108,11 @@ export class Handshakes {
    * was lost), until the initiator has used the session.
    */
   private readonly confirmedSessions = new WeakMap<Session, PendingConfirm & { answeredMs: number; initFrom: PeerAddress }>();
-  /** Initiator: the password stretched for the responder's salt (one salt at a time). */
-  private stretched: { salt: Uint8Array; prs: Uint8Array } | undefined;
+  /**
+   * Initiator: the password stretched for the responder's salts, the last STRETCHED_SALTS used
+   * (a forged CHALLENGE's salt does not evict the real one).
+   */
+  private readonly stretched: { salt: Uint8Array; prs: Uint8Array }[] = [];
 
   constructor(private readonly host: HandshakeHost, links: number) {
     this.answered = new AnsweredInits(links);
@@ -265,13 +271,18 @@ export class Handshakes {
     // Each distinct one gets its own INIT (up to MAX_INITS), so a fake arriving first does not
     // make us ignore the real one.
     if (st.phase === "init" && (st.inits.length >= MAX_INITS || st.inits.some((i) => constantTimeEqual(initCookie(i.message), ch.cookie)))) return h.drops.add("replay");
+    // Stretching the password for a salt not seen yet (a server restarted, or a forged CHALLENGE)
+    // costs tens of ms and 16 MiB: once per HELLO at most.
+    const known = this.stretchedFor(ch.salt);
+    if (!known && st.phase === "init" && st.stretched) return h.drops.add("handshake-rate");
     const localIndex = this.newIndex(st.phase === "init" ? st.inits : []);
-    const init = createInit(h.secrets, this.stretch(ch.salt), ch, serverPort(h, link), localIndex, h.cleartextData, this.freshBytes(KEY_SIZE));
+    const init = createInit(h.secrets, known ?? this.stretch(ch.salt), ch, serverPort(h, link), localIndex, h.cleartextData, this.freshBytes(KEY_SIZE));
     if (!init) return h.drops.add("bad-key");
     if (st.phase === "init") {
       st.inits.push(init);
+      st.stretched ||= !known;
     } else {
-      link.handshake = { phase: "init", nonce: st.nonce, inits: [init], message: init.message, startMs: st.startMs, sentMs: h.now(), localIndex, respChecks: 0 };
+      link.handshake = { phase: "init", nonce: st.nonce, inits: [init], message: init.message, startMs: st.startMs, sentMs: h.now(), localIndex, respChecks: 0, stretched: !known };
     }
     h.transmit(link, init.message, link.peer);
   }
@@ -323,12 +334,19 @@ export class Handshakes {
 
   // ---------------------------------------------------------------- helpers
 
+  /** The stretched password for a salt already seen (the most recent first), else undefined. */
+  private stretchedFor(salt: Uint8Array): Uint8Array | undefined {
+    const i = this.stretched.findIndex((s) => constantTimeEqual(s.salt, salt));
+    if (i < 0) return undefined;
+    const [e] = this.stretched.splice(i, 1);
+    this.stretched.unshift(e!);
+    return e!.prs;
+  }
+
   private stretch(salt: Uint8Array): Uint8Array {
-    const s = this.stretched;
-    if (s && constantTimeEqual(s.salt, salt)) return s.prs;
-    s?.prs.fill(0);
     const prs = this.host.secrets.crypto.stretch(this.host.secrets.password, salt);
-    this.stretched = { salt: salt.slice(), prs };
+    this.stretched.unshift({ salt: salt.slice(), prs });
+    for (const old of this.stretched.splice(STRETCHED_SALTS)) old.prs.fill(0);
     return prs;
   }
 

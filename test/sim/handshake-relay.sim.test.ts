@@ -4,7 +4,8 @@
  * sends each at once to the server's link 1 port from its own address, and hands the server's
  * answers (CHALLENGE, RESP) back to the client's link 0 as if they came from the server's link 0
  * port — before the real answers arrive. And an attacker holding a cookie of its own sends an
- * INIT to a link while the real client's handshake there is pending.
+ * INIT to a link while the real client's handshake there is pending; and CHALLENGEs forged from
+ * a seen HELLO (random cookie and salt, the server's source port) that reach the client first.
  *
  * Asserted, through both links' rekeys under traffic both ways: no session ever pairs a client
  * link with another server link; every link keeps delivering in every 100 ms step; both links
@@ -136,5 +137,34 @@ describe("an INIT from an attacker with its own cookie, while the real client's 
     expect(s.localIndex).not.toBe(first);
     expect(sim.server.links[0]!.current!.remoteIndex).toBe(s.localIndex);
     expect(sim.server.drops.get("unknown-session")).toBe(0);
+  }, 60_000);
+});
+
+describe("CHALLENGEs forged from a seen HELLO, arriving before the real one", () => {
+  test("the rekey completes with the real CHALLENGE (no 5 s wait), and the password is stretched once for all the forged salts", () => {
+    const sim = new SimPair({ links: [{}], seed: 29 });
+    sim.run(1000);
+    let hello: Datagram | undefined;
+    sim.filter = (d) => {
+      if (!hello && d.from === "client" && d.bytes[0] === T.HELLO && d.atMs > 100_000) hello = d;
+      return true;
+    };
+    while (!hello && sim.now < 130_000) sim.run(sim.now + 1);
+    expect(hello).toBeDefined();
+    const stretches = sim.crypto.client.stretches;
+    for (let i = 0; i < 10; i++) {
+      const forged = new Uint8Array(64);
+      forged[0] = T.CHALLENGE;
+      forged[1] = 2;
+      forged.set(hello!.bytes.subarray(4, 20), 4);
+      forged.fill(i + 1, 20, 52); // cookie and salt of its own
+      sim.inject("client", 0, forged, serverAddr(0));
+    }
+    // The real CHALLENGE arrives 20 ms after the HELLO left, its RESP 20 ms after our INIT.
+    sim.run(hello!.atMs + 200);
+    const s = sim.client.links[0]!.current!;
+    expect(s.createdMs).toBeGreaterThan(hello!.atMs);
+    expect(sim.server.links[0]!.current!.remoteIndex).toBe(s.localIndex);
+    expect(sim.crypto.client.stretches - stretches).toBe(1);
   }, 60_000);
 });
