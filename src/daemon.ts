@@ -130,7 +130,7 @@ export async function startDaemon(config: Config, options: DaemonOptions, log: L
   tunnel = new Tunnel({
     mode,
     links: config.links,
-    secrets: handshakeSecrets(g.password, g.cipher, timedHandshakeCrypto(clock, log)),
+    secrets: handshakeSecrets(g.password, g.cipher, timedHandshakeCrypto(clock, log), g.rekey_interval !== undefined ? g.rekey_interval * 1000 : undefined),
     cleartextData: g.cleartext_data,
     reorderBufferSize: g.reorder_buffer_size,
     maxPacketSize: mtu.maxPacket,

@@ -37,6 +37,7 @@ export const GENERAL_DOCS: KeyDoc[] = [
   { key: "redundant", type: "pcap-filter expression", default: "none", doc: 'mlvpn only. Packets read from the tun that match (e.g. `"udp port 5060 or udp portrange 10000-20000"`) are sent at once on `redundant_copies` links, those where they arrive first, and the peer delivers the first copy: a call or a game loses nothing when one link dies. Copies skip the queues within 25 % of the capacity of their links. Set it on both ends for both directions. Errors name the offending token. Reloaded on SIGHUP. See [Redundant mode](#redundant-mode).' },
   { key: "redundant_copies", type: "2–32, at most the number of links", default: "2", doc: "mlvpn only. On how many links each `redundant` packet is sent (fewer while fewer links can send)." },
   { key: "cipher", type: '"aes-256-gcm" or "chacha20poly1305"', default: '"aes-256-gcm"', startOnly: true, doc: "mlvpn only. AEAD for the tunnel; choose chacha20poly1305 on CPUs without AES instructions. Must match on both ends." },
+  { key: "rekey_interval", type: "seconds (10–120)", default: "120", startOnly: true, doc: "mlvpn only. How often the client renews each link's keys with a new handshake (forward secrecy: a key stolen from memory opens at most this much traffic). Read by the client; a server answers whatever its client does and never uses a session past 180 s. Each renewal costs about 0.2 ms of CPU per link and end more than protocol v1's did (README, Handshake)." },
 ];
 
 export const LINK_DOCS: KeyDoc[] = [

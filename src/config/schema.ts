@@ -48,6 +48,8 @@ export const GeneralSchema = v.object({
   cipher: v.optional(oneOf(CIPHERS), "aes-256-gcm"),
   redundant: v.optional(text()),
   redundant_copies: v.optional(uint({ min: 2, max: MAX_LINKS, unit: "of links" }), 2),
+  // mlvpn only; left unset, the protocol's 120 s (src/core/constants.ts REKEY_AFTER_MS).
+  rekey_interval: v.optional(uint({ min: 10, max: 120, unit: "of seconds" })),
 });
 
 export const LinkSchema = v.object({

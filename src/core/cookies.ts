@@ -7,7 +7,7 @@
  */
 import { constantTimeEqual } from "../crypto/primitives.ts";
 import { COOKIE_ROTATE_MS } from "./constants.ts";
-import { cookie } from "./handshake.ts";
+import { cookie, type PendingConfirm } from "./handshake.ts";
 import type { PeerAddress } from "./link.ts";
 import type { Session } from "./session.ts";
 
@@ -48,39 +48,72 @@ export class CookieKeys {
   }
 }
 
+/** An INIT answered: its RESP (sent again while its session is pending) and, until the CONFIRM, that session. */
 export interface Answer {
   expiryMs: number;
   resp: Uint8Array;
   session: Session;
+  /** What checks the CONFIRM, and where the INIT came from (its cookie proved that source receives our answers). */
+  confirm: PendingConfirm & { initFrom: PeerAddress };
+  /** Still waiting for its CONFIRM (false once confirmed). */
+  pending: boolean;
 }
 
+/**
+ * Per link, the INITs answered until their cookie expires, by client nonce (a repeat gets the
+ * same RESP while pending, anything later is a replay) and by the responder's index (the CONFIRM
+ * names it). Any number of sessions may be pending on a link at once, each confirmed only by
+ * its own CONFIRM: an INIT from anyone (a relay, an attacker with a cookie of its own) adds one,
+ * never replaces another's (docs/protocol.md "Threat model").
+ */
 export class AnsweredInits {
-  private readonly byLink: Map<string, Answer>[];
+  private readonly byLink: { nonces: Map<string, Answer>; indices: Map<number, Answer> }[];
 
   constructor(links: number) {
-    this.byLink = Array.from({ length: links }, () => new Map());
+    this.byLink = Array.from({ length: links }, () => ({ nonces: new Map(), indices: new Map() }));
   }
 
   addLink(): void {
-    this.byLink.push(new Map());
+    this.byLink.push({ nonces: new Map(), indices: new Map() });
   }
 
   removeLink(index: number): void {
-    this.byLink[index]!.clear();
+    this.byLink[index]!.nonces.clear();
+    this.byLink[index]!.indices.clear();
   }
 
   find(link: number, nonce: Uint8Array): Answer | undefined {
-    return this.byLink[link]!.get(hex(nonce));
+    return this.byLink[link]!.nonces.get(hex(nonce));
+  }
+
+  /** The session pending on `link` under the responder's index `index`, if any and not expired. */
+  pending(link: number, index: number, nowMs: number): Answer | undefined {
+    const a = this.byLink[link]?.indices.get(index);
+    return a && a.pending && a.expiryMs > nowMs ? a : undefined;
+  }
+
+  /** Whether a responder index is held by an answered INIT of any link (new indices avoid it). */
+  usesIndex(index: number): boolean {
+    return this.byLink.some((l) => l.indices.has(index));
+  }
+
+  /** Confirmed: no longer pending (its nonce stays remembered until expiry, as a replay). */
+  confirmed(link: number, a: Answer): void {
+    a.pending = false;
+    this.byLink[link]!.indices.delete(a.session.localIndex);
   }
 
   /** Until its cookie expires. Bounded by the handshake limits: at most the global rate times a cookie's lifetime. */
-  remember(link: number, nonce: Uint8Array, resp: Uint8Array, session: Session, nowMs: number): void {
-    const seen = this.byLink[link]!;
-    for (const [k, e] of seen) {
+  remember(link: number, nonce: Uint8Array, a: Omit<Answer, "expiryMs" | "pending">, nowMs: number): void {
+    const { nonces, indices } = this.byLink[link]!;
+    for (const [k, e] of nonces) {
       if (e.expiryMs > nowMs) break;
-      seen.delete(k);
+      nonces.delete(k);
+      if (indices.get(e.session.localIndex) === e) indices.delete(e.session.localIndex);
     }
-    seen.set(hex(nonce), { expiryMs: nowMs + 2 * COOKIE_ROTATE_MS, resp, session });
+    const entry = { ...a, expiryMs: nowMs + 2 * COOKIE_ROTATE_MS, pending: true };
+    nonces.set(hex(nonce), entry);
+    indices.set(a.session.localIndex, entry);
   }
 }
 

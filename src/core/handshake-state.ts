@@ -6,8 +6,8 @@
  *
  *   idle ──HELLO──▶ hello ──CHALLENGE──▶ init ──RESP (Tb valid)──▶ confirm ──heard under it──▶ idle
  *
- * The responder keeps no per-link handshake state of its own besides the pending session
- * (`Link.next`): HELLO is answered statelessly, an INIT creates that session directly.
+ * The responder keeps no per-link handshake state of its own besides the pending sessions
+ * (cookies.ts `AnsweredInits`): HELLO is answered statelessly, an INIT creates a session directly.
  */
 import { HANDSHAKE_GIVE_UP_MS, HANDSHAKE_RETRY_MS } from "./constants.ts";
 import type { InitState } from "./handshake.ts";
@@ -24,12 +24,24 @@ export type HandshakeState =
   | { phase: "idle"; localIndex?: undefined }
   /** HELLO sent with nonce Nc, waiting for the CHALLENGE. */
   | (InFlight & { phase: "hello"; nonce: Uint8Array; localIndex?: undefined })
-  /** INIT sent (holds the secret scalar), waiting for the RESP. */
-  | (InFlight & { phase: "init"; state: InitState; localIndex: number })
+  /**
+   * INIT sent, waiting for the RESP. One INIT per distinct CHALLENGE seen for our Nc (at most
+   * MAX_INITS; each holds its secret scalar and its own index): a CHALLENGE cannot be
+   * authenticated, so a forged or relayed one must not make us ignore the real one that follows
+   * (docs/protocol.md "State machine, initiator"). `localIndex` is the first INIT's;
+   * `stretched`: the password was stretched for a new salt in this handshake (once at most).
+   */
+  | (InFlight & { phase: "init"; nonce: Uint8Array; inits: InitState[]; localIndex: number; respChecks: number; stretched: boolean })
   /** CONFIRM sent, waiting to hear the responder under the new session. */
   | (InFlight & { phase: "confirm"; session: Session; localIndex: number });
 
 export const IDLE: HandshakeState = Object.freeze({ phase: "idle" });
+
+/** INITs kept at once for one HELLO (one per distinct CHALLENGE; the real one is among the first few). */
+export const MAX_INITS = 4;
+
+/** RESPs checked (one X25519 each) for one HELLO: the real one, sent again a few times, and a few forged. */
+export const MAX_RESP_CHECKS = 4 * MAX_INITS;
 
 /** Whether a handshake is under way (some message waits for its answer). */
 export function inProgress(st: HandshakeState): st is Exclude<HandshakeState, { phase: "idle" }> {
@@ -38,7 +50,7 @@ export function inProgress(st: HandshakeState): st is Exclude<HandshakeState, { 
 
 /** A handshake dropped: its secret scalar is zeroed, not just forgotten. */
 export function abandon(st: HandshakeState): HandshakeState {
-  if (st.phase === "init") st.state.scalar.fill(0);
+  if (st.phase === "init") for (const i of st.inits) i.scalar.fill(0);
   return IDLE;
 }
 

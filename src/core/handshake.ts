@@ -4,7 +4,8 @@
  *
  *   I → R  HELLO      Nc                                  (Nc: 16 fresh random bytes)
  *   R → I  CHALLENGE  Nc, cookie, salt                    (cookie = MAC(cookie key, link, source, Nc))
- *   I → R  INIT       ADa, Nc, cookie, Ya = ya·g          (g from PRS = scrypt(password, salt), sid = Nc ‖ cookie)
+ *   I → R  INIT       ADa, Nc, cookie, Ya = ya·g          (g from PRS = scrypt(password, salt), sid = Nc ‖ cookie,
+ *                                                          CI = "mlvpn v2" ‖ the server link's port)
  *   R → I  RESP       ADb, Yb = yb·g, instance ⊕ mask, Tb
  *   I → R  CONFIRM    receiver index, instance ⊕ mask, Ta
  *
@@ -54,12 +55,13 @@ import {
   RESP_SIZE,
   RESP_TAG_OFF,
 } from "../wire/layout.ts";
-import { readU32, writeU32 } from "../wire/bytes.ts";
+import { readU32, writeU16, writeU32 } from "../wire/bytes.ts";
 import type { Challenge } from "./hello.ts";
+import { REKEY_AFTER_MS } from "./constants.ts";
 import { Session } from "./session.ts";
 
 const text = new TextEncoder();
-const CI = text.encode(LABEL_CHANNEL);
+const CHANNEL_LABEL = text.encode(LABEL_CHANNEL);
 const KEYS_LABEL = text.encode(LABEL_SESSION_KEYS);
 const SALT_LABEL = text.encode(LABEL_PASSWORD_SALT);
 
@@ -82,10 +84,13 @@ export interface HandshakeSecrets {
   password: Uint8Array;
   cipher: CipherName;
   crypto: HandshakeCrypto;
+  /** The initiator renews a session's keys at this age (`rekey_interval`), at most REKEY_AFTER_MS. */
+  rekeyMs: number;
 }
 
-export function handshakeSecrets(password: string | Uint8Array, cipher: CipherName, crypto: HandshakeCrypto = nativeHandshakeCrypto): HandshakeSecrets {
-  return { password: typeof password === "string" ? text.encode(password.normalize("NFC")) : password, cipher, crypto };
+export function handshakeSecrets(password: string | Uint8Array, cipher: CipherName, crypto: HandshakeCrypto = nativeHandshakeCrypto, rekeyMs = REKEY_AFTER_MS): HandshakeSecrets {
+  if (!(rekeyMs > 0 && rekeyMs <= REKEY_AFTER_MS)) throw new RangeError(`rekey interval ${rekeyMs} ms: must be above 0 and at most ${REKEY_AFTER_MS} ms (sessions are never used past REJECT_AFTER_MS)`);
+  return { password: typeof password === "string" ? text.encode(password.normalize("NFC")) : password, cipher, crypto, rekeyMs };
 }
 
 // HELLO, CHALLENGE and cookies: the stateless round trip before any curve work (hello.ts).
@@ -107,6 +112,21 @@ function sessionId(nonce: Uint8Array, cookieValue: Uint8Array): Uint8Array {
 }
 
 /**
+ * CPace's channel identifier: the protocol label and the link's identity, the server's UDP port
+ * for it (the client's `remoteport`, the server's `bindport`: how the configs pair links). Both
+ * ends put their own idea of the link into the generator, so a handshake relayed to another
+ * link's port (its answers sent back with a forged source port) derives other keys at each end:
+ * the RESP's Tb or the CONFIRM's Ta fails, and no session pairs two different links
+ * (docs/protocol.md "Keys", "Threat model").
+ */
+export function channelId(serverPort: number): Uint8Array {
+  const ci = new Uint8Array(CHANNEL_LABEL.length + 2);
+  ci.set(CHANNEL_LABEL, 0);
+  writeU16(ci, CHANNEL_LABEL.length, serverPort);
+  return ci;
+}
+
+/**
  * Builds an INIT; `scalar` is 32 fresh random bytes (kept in the returned state). Undefined only
  * if the generator is of low order, which Elligator 2 never yields for a usable hash.
  */
@@ -114,12 +134,13 @@ export function createInit(
   secrets: HandshakeSecrets,
   prs: Uint8Array,
   challenge: Challenge,
+  serverPort: number,
   localIndex: number,
   wantCleartext: boolean,
   scalar: Uint8Array,
 ): InitState | undefined {
   const sid = sessionId(challenge.nonce, challenge.cookie);
-  const g = calculateGenerator(prs, CI, sid);
+  const g = calculateGenerator(prs, channelId(serverPort), sid);
   const ya = secrets.crypto.scalarMult(scalar, g);
   g.fill(0);
   if (!ya) return undefined;
@@ -203,6 +224,7 @@ export function createResp(
   prs: Uint8Array,
   initMessage: Uint8Array,
   init: InitReceived,
+  serverPort: number,
   localIndex: number,
   instance: number,
   allowCleartext: boolean,
@@ -210,7 +232,7 @@ export function createResp(
   nowMs: number,
 ): { message: Uint8Array; session: Session; confirm: PendingConfirm } | undefined {
   const sid = sessionId(init.nonce, init.cookie);
-  const g = calculateGenerator(prs, CI, sid);
+  const g = calculateGenerator(prs, channelId(serverPort), sid);
   const yb = secrets.crypto.scalarMult(scalar, g);
   g.fill(0);
   const ya = initMessage.subarray(INIT_SHARE_OFF, INIT_SHARE_OFF + KEY_SIZE);
@@ -248,7 +270,9 @@ export function confirmReceiver(m: Uint8Array): number {
 /**
  * Verifies a RESP against our INIT: returns the initiator's session (to be installed once the
  * responder's first packet under it arrives) and the CONFIRM to send; undefined if Tb is wrong
- * (another password) or the share is unusable. The INIT's scalar is zeroed either way.
+ * (another password, another link, forged) or the share is unusable. The INIT's scalar is
+ * zeroed once a RESP verifies; a refused one leaves it, so that a forged RESP arriving first
+ * does not make us refuse the real one (the caller bounds how many it checks).
  */
 export function consumeResp(
   secrets: HandshakeSecrets,
@@ -260,7 +284,6 @@ export function consumeResp(
   if (m.length !== RESP_SIZE || m[CIPHER_OFF] !== CIPHER_IDS[secrets.cipher] || readU32(m, RESP_RECEIVER_OFF) !== sent.localIndex) return undefined;
   const yb = m.subarray(RESP_SHARE_OFF, RESP_SHARE_OFF + KEY_SIZE);
   const k = secrets.crypto.scalarMult(sent.scalar, yb);
-  sent.scalar.fill(0);
   if (!k) return undefined;
   const ya = sent.message.subarray(INIT_SHARE_OFF, INIT_SHARE_OFF + KEY_SIZE);
   const isk = intermediateSessionKey(sent.sid, k, ya, sent.message.subarray(0, INIT_AD_END), yb, m.subarray(0, RESP_AD_END));
@@ -268,11 +291,13 @@ export function consumeResp(
   const keys = sessionKeys(isk, sent.sid);
   try {
     if (!constantTimeEqual(tag(keys.tagR, m.subarray(0, RESP_TAG_OFF)), m.subarray(RESP_TAG_OFF))) return undefined;
+    sent.scalar.fill(0);
     // Cleartext only if we asked for it and the responder agreed; a responder cannot force it.
     const clear = (sent.message[FLAGS_OFF]! & FLAG_CLEARTEXT) !== 0 && (m[FLAGS_OFF]! & FLAG_CLEARTEXT) !== 0;
     const remote = readU32(m, RESP_SENDER_OFF);
     const peerInstance = masked(m, RESP_INSTANCE_OFF, keys.maskR);
     const session = new Session(sent.localIndex, remote, createAead(secrets.cipher, keys.i2r), createAead(secrets.cipher, keys.r2i), nowMs, true, peerInstance, clear);
+    session.rekeyAfterMs = secrets.rekeyMs;
     const c = new Uint8Array(CONFIRM_SIZE);
     c[0] = MSG_CONFIRM;
     writeU32(c, CONFIRM_RECEIVER_OFF, remote);

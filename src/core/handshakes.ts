@@ -17,7 +17,7 @@ import { constantTimeEqual } from "../crypto/primitives.ts";
 import { AnsweredInits, CookieKeys } from "./cookies.ts";
 import { HANDSHAKE_BURST, HANDSHAKE_GLOBAL_PER_SEC, HANDSHAKE_RATE_PER_SEC, HANDSHAKE_RETRY_MS } from "./constants.ts";
 import { describeRoam, fmt } from "./describe.ts";
-import { abandon, givenUp, handshakeDeadline, IDLE, inProgress, retryDue } from "./handshake-state.ts";
+import { abandon, givenUp, handshakeDeadline, IDLE, inProgress, MAX_INITS, MAX_RESP_CHECKS, retryDue } from "./handshake-state.ts";
 import {
   consumeConfirm,
   consumeResp,
@@ -39,7 +39,7 @@ import { KeyedRateLimiter } from "./ratelimit.ts";
 import { roam } from "./peers.ts";
 import type { Session } from "./session.ts";
 import type { DropCounters } from "./stats.ts";
-import { CIPHER_IDS, CONFIRM_SIZE, KEY_SIZE, NONCE_SIZE, RESP_SIZE, SALT_SIZE } from "../wire/layout.ts";
+import { CIPHER_IDS, CONFIRM_SIZE, COOKIE_SIZE, INIT_COOKIE_OFF, KEY_SIZE, NONCE_SIZE, RESP_SIZE, SALT_SIZE } from "../wire/layout.ts";
 
 
 /** What the handshakes need from the tunnel. */
@@ -75,6 +75,22 @@ function fromServerPort(link: Link, from: PeerAddress): boolean {
   return link.peer !== undefined && link.peer.port === from.port;
 }
 
+/**
+ * The link's identity in the handshake (handshake.ts `channelId`): the server's UDP port for it,
+ * as each end configures it (`remoteport` on the client, `bindport` on the server).
+ */
+function serverPort(h: HandshakeHost, link: Link): number {
+  return (h.mode === "client" ? link.config.remoteport : link.config.bindport) ?? 0;
+}
+
+/** The cookie an INIT carries (compared with a new CHALLENGE's). */
+function initCookie(m: Uint8Array): Uint8Array {
+  return m.subarray(INIT_COOKIE_OFF, INIT_COOKIE_OFF + COOKIE_SIZE);
+}
+
+/** Salts whose stretched password the initiator keeps (the server's, and one more). */
+const STRETCHED_SALTS = 2;
+
 const CIPHER_NAMES = Object.fromEntries(Object.entries(CIPHER_IDS).map(([name, id]) => [id, name])) as Record<number, CipherName>;
 
 export class Handshakes {
@@ -88,12 +104,15 @@ export class Handshakes {
   /** Responder, per link: the INITs already answered, with their RESP (cookies.ts). */
   private readonly answered: AnsweredInits;
   /**
-   * Responder: what checks the CONFIRM of a session, until the initiator has used the session,
-   * and where its INIT came from (the cookie proved that address receives our answers).
+   * Responder: what checks a CONFIRM sent again for a session already confirmed (our keepalive
+   * was lost), until the initiator has used the session.
    */
-  private readonly pending = new WeakMap<Session, PendingConfirm & { answeredMs: number; initFrom: PeerAddress }>();
-  /** Initiator: the password stretched for the responder's salt (one salt at a time). */
-  private stretched: { salt: Uint8Array; prs: Uint8Array } | undefined;
+  private readonly confirmedSessions = new WeakMap<Session, PendingConfirm & { answeredMs: number; initFrom: PeerAddress }>();
+  /**
+   * Initiator: the password stretched for the responder's salts, the last STRETCHED_SALTS used
+   * (a forged CHALLENGE's salt does not evict the real one).
+   */
+  private readonly stretched: { salt: Uint8Array; prs: Uint8Array }[] = [];
 
   constructor(private readonly host: HandshakeHost, links: number) {
     this.answered = new AnsweredInits(links);
@@ -136,7 +155,7 @@ export class Handshakes {
     const earlier = this.answered.find(link.index, init.nonce);
     if (earlier) {
       // The initiator sending its INIT again (our RESP was lost) gets the same RESP; anything later is a replay.
-      if (link.next !== earlier.session) return h.drops.add("replay");
+      if (!earlier.pending) return h.drops.add("replay");
       return h.transmit(link, earlier.resp, from);
     }
     const now = h.now();
@@ -147,11 +166,10 @@ export class Handshakes {
       const theirs = CIPHER_NAMES[init.cipher] ?? `cipher #${init.cipher}`;
       return h.logLimited("warn", "protocol", "init:cipher-mismatch", `[${link.name}] handshake from ${fmt(from)} refused: the peer uses ${theirs}, this end ${h.secrets.cipher}`);
     }
-    const resp = createResp(h.secrets, this.prs!, d, init, h.newLocalIndex(), h.instance, h.cleartextData, this.freshBytes(KEY_SIZE), now);
+    const resp = createResp(h.secrets, this.prs!, d, init, serverPort(h, link), this.newIndex(), h.instance, h.cleartextData, this.freshBytes(KEY_SIZE), now);
     if (!resp) return h.drops.add("bad-key");
-    this.answered.remember(link.index, init.nonce, resp.message, resp.session, now);
-    link.pend(resp.session);
-    this.pending.set(resp.session, { ...resp.confirm, answeredMs: Number.NEGATIVE_INFINITY, initFrom: { address: from.address, port: from.port } });
+    // Pending beside any other (cookies.ts AnsweredInits): the link's sessions change only at a CONFIRM.
+    this.answered.remember(link.index, init.nonce, { resp: resp.message, session: resp.session, confirm: { ...resp.confirm, initFrom: { address: from.address, port: from.port } } }, now);
     h.transmit(link, resp.message, from);
   }
 
@@ -161,12 +179,14 @@ export class Handshakes {
     if (h.mode !== "server") return h.drops.add("unexpected-handshake");
     if (d.length !== CONFIRM_SIZE) return h.drops.add("bad-size");
     const index = confirmReceiver(d);
-    const s = link.next?.localIndex === index ? link.next : link.current?.localIndex === index ? link.current : undefined;
-    const p = s && this.pending.get(s);
-    if (!s || !p) return h.drops.add("unknown-session");
+    const now = h.now();
+    const answer = this.answered.pending(link.index, index, now);
+    const current = link.current?.localIndex === index ? this.confirmedSessions.get(link.current) : undefined;
+    const p = answer?.confirm ?? current;
+    if (!p) return h.drops.add("unknown-session");
     // Once the initiator sent a packet under the session it knows we confirmed: a CONFIRM now is a copy.
-    if (s === link.current && s.replay.highest >= 0) {
-      this.pending.delete(s);
+    if (!answer && link.current!.replay.highest >= 0) {
+      this.confirmedSessions.delete(link.current!);
       return h.drops.add("replay");
     }
     const instance = consumeConfirm(p, d);
@@ -174,8 +194,9 @@ export class Handshakes {
       h.drops.add("bad-mac");
       return h.logLimited("warn", "protocol", "confirm:bad-mac", `[${link.name}] handshake confirmation from ${fmt(from)} refused`);
     }
-    const now = h.now();
-    if (s === link.next) {
+    if (answer) {
+      const s = answer.session;
+      this.answered.confirmed(link.index, answer);
       s.peerInstance = instance;
       // The peer is where the INIT came from, not where this CONFIRM did: a CONFIRM is a fixed
       // message, and a copy replayed from elsewhere (its original lost) must not send the link
@@ -187,11 +208,12 @@ export class Handshakes {
       if (was) h.logLimited("info", "net", "confirm:moved", describeRoam(link, was, p.initFrom));
       link.heard(now);
       h.established(link, s);
-    } else if (now - p.answeredMs < HANDSHAKE_RETRY_MS / 2) {
+      this.confirmedSessions.set(s, { ...p, answeredMs: now });
+    } else {
       // A CONFIRM sent again because our keepalive was lost: answered, but not faster than it is resent.
-      return h.drops.add("replay");
+      if (now - current!.answeredMs < HANDSHAKE_RETRY_MS / 2) return h.drops.add("replay");
+      current!.answeredMs = now;
     }
-    p.answeredMs = now;
     // The initiator switches to the session when it hears from us under it.
     h.sendKeepalive(link);
   }
@@ -221,7 +243,8 @@ export class Handshakes {
     if (givenUp(st, now)) return this.start(link);
     if (!retryDue(st, now, link.srttMs)) return;
     st.sentMs = now;
-    this.host.transmit(link, st.message, link.peer);
+    if (st.phase === "init") for (const i of st.inits) this.host.transmit(link, i.message, link.peer);
+    else this.host.transmit(link, st.message, link.peer);
   }
 
   /** Sends a fresh HELLO on the link (when it has a peer address). */
@@ -242,11 +265,25 @@ export class Handshakes {
     const st = link.handshake;
     const ch = parseChallenge(d);
     if (!ch) return h.drops.add("bad-size");
-    if (st.phase !== "hello" || !constantTimeEqual(ch.nonce, st.nonce) || !link.peer) return h.drops.add("unknown-session");
-    const localIndex = h.newLocalIndex();
-    const init = createInit(h.secrets, this.stretch(ch.salt), ch, localIndex, h.cleartextData, this.freshBytes(KEY_SIZE));
+    if ((st.phase !== "hello" && st.phase !== "init") || !constantTimeEqual(ch.nonce, st.nonce) || !link.peer) return h.drops.add("unknown-session");
+    // Another CHALLENGE for the same HELLO: the server's answer sent again (same cookie), or one
+    // relayed from another link or forged, which we cannot tell from the real one before its RESP.
+    // Each distinct one gets its own INIT (up to MAX_INITS), so a fake arriving first does not
+    // make us ignore the real one.
+    if (st.phase === "init" && (st.inits.length >= MAX_INITS || st.inits.some((i) => constantTimeEqual(initCookie(i.message), ch.cookie)))) return h.drops.add("replay");
+    // Stretching the password for a salt not seen yet (a server restarted, or a forged CHALLENGE)
+    // costs tens of ms and 16 MiB: once per HELLO at most.
+    const known = this.stretchedFor(ch.salt);
+    if (!known && st.phase === "init" && st.stretched) return h.drops.add("handshake-rate");
+    const localIndex = this.newIndex(st.phase === "init" ? st.inits : []);
+    const init = createInit(h.secrets, known ?? this.stretch(ch.salt), ch, serverPort(h, link), localIndex, h.cleartextData, this.freshBytes(KEY_SIZE));
     if (!init) return h.drops.add("bad-key");
-    link.handshake = { phase: "init", state: init, message: init.message, startMs: st.startMs, sentMs: h.now(), localIndex };
+    if (st.phase === "init") {
+      st.inits.push(init);
+      st.stretched ||= !known;
+    } else {
+      link.handshake = { phase: "init", nonce: st.nonce, inits: [init], message: init.message, startMs: st.startMs, sentMs: h.now(), localIndex, respChecks: 0, stretched: !known };
+    }
     h.transmit(link, init.message, link.peer);
   }
 
@@ -256,17 +293,22 @@ export class Handshakes {
     if (!fromServerPort(link, from)) return h.drops.add("unexpected-handshake");
     if (d.length !== RESP_SIZE) return h.drops.add("bad-size");
     const st = link.handshake;
-    if (st.phase !== "init" || respReceiver(d) !== st.localIndex || !link.peer) return h.drops.add("unknown-session");
-    const r = consumeResp(h.secrets, st.state, d, h.instance, h.now());
+    const sent = st.phase === "init" ? st.inits.find((i) => i.localIndex === respReceiver(d)) : undefined;
+    if (st.phase !== "init" || !sent || !link.peer) return h.drops.add("unknown-session");
+    // Each check costs an X25519: bounded per HELLO, so a flood of forged RESPs costs little.
+    if (st.respChecks >= MAX_RESP_CHECKS) return h.drops.add("bad-mac");
+    st.respChecks++;
+    const r = consumeResp(h.secrets, sent, d, h.instance, h.now());
     if (!r) {
-      // The scalar is gone: the next tick starts over.
-      link.handshake = IDLE;
+      // Refused, and nothing else changes: the real RESP (for this INIT or another) may follow.
+      // A wrong password is refused again at each answer, until the handshake starts over.
       h.drops.add("bad-mac");
-      return h.logLimited("warn", "protocol", "resp:bad-mac", `[${link.name}] handshake answer refused: wrong password, another cipher, or not an mlvpn peer`);
+      return h.logLimited("warn", "protocol", "resp:bad-mac", `[${link.name}] handshake answer refused: wrong password, another cipher, relayed from another link, or not an mlvpn peer`);
     }
+    abandon(st);
     // Tb proved the RESP comes from the peer: the link is heard from.
     link.heard(h.now());
-    link.handshake = { phase: "confirm", session: r.session, message: r.confirm, startMs: st.startMs, sentMs: h.now(), localIndex: st.localIndex };
+    link.handshake = { phase: "confirm", session: r.session, message: r.confirm, startMs: st.startMs, sentMs: h.now(), localIndex: sent.localIndex };
     h.transmit(link, r.confirm, link.peer);
     if (link.current) {
       // A rekey: the old session carries on until the responder is heard under the new one.
@@ -292,13 +334,29 @@ export class Handshakes {
 
   // ---------------------------------------------------------------- helpers
 
+  /** The stretched password for a salt already seen (the most recent first), else undefined. */
+  private stretchedFor(salt: Uint8Array): Uint8Array | undefined {
+    const i = this.stretched.findIndex((s) => constantTimeEqual(s.salt, salt));
+    if (i < 0) return undefined;
+    const [e] = this.stretched.splice(i, 1);
+    this.stretched.unshift(e!);
+    return e!.prs;
+  }
+
   private stretch(salt: Uint8Array): Uint8Array {
-    const s = this.stretched;
-    if (s && constantTimeEqual(s.salt, salt)) return s.prs;
-    s?.prs.fill(0);
     const prs = this.host.secrets.crypto.stretch(this.host.secrets.password, salt);
-    this.stretched = { salt: salt.slice(), prs };
+    this.stretched.unshift({ salt: salt.slice(), prs });
+    for (const old of this.stretched.splice(STRETCHED_SALTS)) old.prs.fill(0);
     return prs;
+  }
+
+  /** A receiver index unused by any link's session or handshake, any answered INIT, and `also`. */
+  private newIndex(also: readonly { localIndex: number }[] = []): number {
+    for (let tries = 0; ; tries++) {
+      const index = this.host.newLocalIndex();
+      // 2^32 indices for a few thousand in use: a second try is already rare.
+      if (tries >= 16 || (!this.answered.usesIndex(index) && !also.some((i) => i.localIndex === index))) return index;
+    }
   }
 
   private freshBytes(n: number): Uint8Array {

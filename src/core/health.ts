@@ -5,19 +5,19 @@
  * (MLVPN's tolerances: docs/c-mlvpn.md, "Loss and latency tolerances"). Pure functions of a link's state and the time;
  * the tunnel applies what they say.
  */
-import { HEALTH_TICK_MS, REJECT_AFTER_MS, REKEY_AFTER_MESSAGES, REKEY_AFTER_MS, SILENCE_REHANDSHAKE_MS } from "./constants.ts";
+import { HEALTH_TICK_MS, REJECT_AFTER_MS, REKEY_AFTER_MESSAGES, SILENCE_REHANDSHAKE_MS } from "./constants.ts";
 import { type Link, LinkStatus } from "./link.ts";
 import type { Session } from "./session.ts";
 
 /**
  * Client: whether this link needs a handshake now: not up or without keys, silent longer than a
  * tick plus max(SILENCE_REHANDSHAKE_MS, 2·srtt) (a restarted server is found again this way), or
- * its keys due for renewal by age or use.
+ * its keys due for renewal by age (`rekey_interval`, the session's rekeyAfterMs) or use.
  */
 export function needsHandshake(link: Link, nowMs: number): boolean {
   const s = link.current;
   if (!link.isUp || !s) return true;
-  return nowMs - link.lastRecvMs > silenceMs(link) || nowMs - s.createdMs > REKEY_AFTER_MS || s.sendCounter > REKEY_AFTER_MESSAGES;
+  return nowMs - link.lastRecvMs > silenceMs(link) || nowMs - s.createdMs > s.rekeyAfterMs || s.sendCounter > REKEY_AFTER_MESSAGES;
 }
 
 /**

@@ -6,6 +6,7 @@
 import { type Aead, TAG_SIZE } from "../crypto/aead.ts";
 import { MSG_TRANSPORT, MSG_TRANSPORT_CLEAR, TRANSPORT_COUNTER_OFF, TRANSPORT_HEADER_SIZE, TRANSPORT_RECEIVER_OFF, TRANSPORT_TYPE_OFF } from "../wire/layout.ts";
 import { writeU32, writeU64 } from "../wire/bytes.ts";
+import { REKEY_AFTER_MS } from "./constants.ts";
 import { ReplayWindow } from "./replay.ts";
 
 /** A session stops sending at this many messages (far below any AES-GCM counter limit). */
@@ -13,6 +14,8 @@ export const REJECT_AFTER_MESSAGES = 2 ** 40;
 
 export class Session {
   sendCounter = 0;
+  /** The initiator renews the keys once the session is this old (`rekey_interval`; handshake.ts sets it). */
+  rekeyAfterMs = REKEY_AFTER_MS;
   readonly replay = new ReplayWindow(4096);
 
   constructor(

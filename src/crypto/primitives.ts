@@ -5,8 +5,8 @@
 import { createHash, createHmac, createPrivateKey, createPublicKey, diffieHellman, hkdfSync, type KeyObject, scryptSync, timingSafeEqual } from "node:crypto";
 
 // DER prefixes that wrap a raw 32-byte X25519 key (RFC 8410) so node:crypto can import it.
-const PKCS8_X25519 = Buffer.from("302e020100300506032b656e04220420", "hex");
-const SPKI_X25519 = Buffer.from("302a300506032b656e032100", "hex");
+export const PKCS8_X25519 = Buffer.from("302e020100300506032b656e04220420", "hex");
+export const SPKI_X25519 = Buffer.from("302a300506032b656e032100", "hex");
 
 export interface X25519KeyPair {
   privateKey: KeyObject;
@@ -35,12 +35,14 @@ export function x25519(privateKey: KeyObject, peerPublic: Uint8Array): Uint8Arra
  * undefined when the result is the neutral element (u of low order) or u is unusable.
  */
 export function x25519Raw(scalar: Uint8Array, u: Uint8Array): Uint8Array | undefined {
-  let privateKey = imported.get(scalar);
-  if (!privateKey || !holds(privateKey, scalar)) {
+  const known = imported.get(scalar);
+  let privateKey = known && known.scalar.length === scalar.length && timingSafeEqual(known.scalar, scalar) ? known.key : undefined;
+  if (!privateKey) {
     const der = Buffer.concat([PKCS8_X25519, scalar]);
     privateKey = createPrivateKey({ key: der, format: "der", type: "pkcs8" });
     der.fill(0);
-    imported.set(scalar, privateKey);
+    known?.scalar.fill(0);
+    imported.set(scalar, { key: privateKey, scalar: scalar.slice() });
   }
   return x25519(privateKey, u);
 }
@@ -50,18 +52,12 @@ export function x25519Raw(scalar: Uint8Array, u: Uint8Array): Uint8Array | undef
  * also computes its public key, a base-point multiplication (about 30 µs, a third of what one
  * x25519Raw costs) that is wasted here. CPace multiplies with each scalar twice (the initiator
  * Ya = ya·g, then K = ya·Yb; the responder Yb = yb·g, then K = yb·Ya), so the second use finds
- * the key object of the first (checking it costs ~5 µs). An entry lives as long as its array
- * (a key object cannot be wiped either way) and serves only while the array still holds that
- * scalar: the handshake zeroes it after its last use.
+ * the key object of the first. An entry lives as long as its array and serves only while the
+ * array still holds that scalar (the handshake zeroes it after its last use): checked against a
+ * copy, which holds nothing the key object does not (a key object cannot be wiped either way),
+ * where exporting the key to compare cost ~5 µs per use.
  */
-const imported = new WeakMap<Uint8Array, KeyObject>();
-
-function holds(privateKey: KeyObject, scalar: Uint8Array): boolean {
-  const der = privateKey.export({ format: "der", type: "pkcs8" });
-  const same = der.length === PKCS8_X25519.length + scalar.length && timingSafeEqual(der.subarray(PKCS8_X25519.length), scalar);
-  der.fill(0);
-  return same;
-}
+const imported = new WeakMap<Uint8Array, { key: KeyObject; scalar: Uint8Array }>();
 
 export function hkdf(ikm: Uint8Array, salt: Uint8Array, info: Uint8Array, length: number): Uint8Array {
   return new Uint8Array(hkdfSync("sha256", ikm, salt, info, length));

@@ -1,13 +1,17 @@
 /**
  * Protocol v2 against a hostile host on the lab (dist/mlvpn at both ends, two shaped uplinks):
  *   - every datagram of a running transfer captured and replayed to every port, for longer than
- *     a rekey period (120 s): no 10 s window of the transfer below 75 % of its median;
+ *     a rekey period: no 10 s window of the transfer below 75 % of its median. `npm run
+ *     test:replay` (MLVPN_REPLAY_E2E=1): the client renews its keys every 20 s (`rekey_interval =
+ *     20`) and the attack lasts 50 s (two rekeys of each link); MLVPN_REPLAY_E2E=long: 140 s
+ *     against the protocol's default 120 s. Not in `npm test`: see the note at the test;
  *   - 200 junk datagrams/s per port from the client's own addresses while the client restarts:
  *     all links up within 10 s.
  * The attacker (test/lab/attacker.ts) runs in the client router's namespace, so that it can send
  * from the client's addresses.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { getPriority, setPriority } from "node:os";
 import { join } from "node:path";
 import { fetchStatus } from "../../src/control/client.ts";
 import { buildBinary, ROOT, startEnd } from "../lab/mlvpn.ts";
@@ -23,25 +27,48 @@ const ATTACKER = join(ROOT, "test", "lab", "attacker.ts");
 let topo: Topology;
 let tunnel: LabTunnel;
 
+const niceBefore = getPriority();
+const LAB_NICE = -10;
+
+/** MLVPN_REPLAY_E2E=long: the default rekey period (120 s); =1 (`npm run test:replay`): a 20 s one (`rekey_interval`). */
+const REPLAY = process.env.MLVPN_REPLAY_E2E;
+const LONG = REPLAY === "long";
+const REKEY_S = LONG ? 120 : 20;
+/** The attack and the transfer: longer than two rekey periods (one when the period is 120 s). */
+const SECONDS = LONG ? 140 : 50;
+
 describe.skipIf(skip !== null)("protocol v2 against a hostile host on the lab", () => {
   beforeAll(async () => {
+    // What this file measures is the tunnel under attack, not the other processes of a shared
+    // machine: the ends, iperf3 and the attackers (at nice 19 from here, so 9) inherit nice -10;
+    // the delay lines run at a wire's priority anyway (test/lab/topology.ts). Restored after.
+    setPriority(LAB_NICE);
     buildBinary();
     topo = await createTopology({ uplinks: [{ rateMbit: 4, delayMs: 5 }, { rateMbit: 4, delayMs: 5 }] });
-    tunnel = await startTunnel(topo, { timeout: 10, reorderBufferSize: 64, controlSockets: true });
+    tunnel = await startTunnel(topo, { timeout: 10, reorderBufferSize: 64, controlSockets: true, general: (side) => (side === "client" && !LONG ? `rekey_interval = ${REKEY_S}\n` : "") });
   }, 60_000);
 
-  afterAll(() => destroyLab(topo, tunnel), 30_000);
+  afterAll(async () => {
+    setPriority(niceBefore);
+    await destroyLab(topo, tunnel);
+  }, 30_000);
 
   const clientAddrs = () => topo.uplinks.map((u) => u.clientAddr).join(",");
   const serverPorts = () => topo.uplinks.map((_, i) => `${topo.serverPublic}:${5080 + i}`).join(",");
 
-  // A throughput figure over 140 s (≥ 75 % of the median in every 10 s window): run with
-  // `npm run test:replay`. Not in `npm test`: it must outlast a rekey (REKEY_AFTER_MS, 120 s, not
-  // configurable), and its 10 s windows are a throughput figure that a machine shared with other
-  // CPU-heavy labs moves by itself (the same transfer without the attack dipped to 1.6 Mbit/s
-  // seconds at a load of 15; a 10 s stall of both ends once, at a load of 28).
-  (process.env.MLVPN_REPLAY_E2E === "1" ? test : () => {})("every captured datagram replayed to every port across a rekey: the transfer keeps ≥ 75 % of its median in every 10 s window", async () => {
-    const SECONDS = 140;
+  // Its 10 s windows are a throughput figure that a machine shared with other CPU-heavy labs
+  // moves by itself (the 140 s variant once dipped to 1.6 Mbit/s seconds without any attack at a
+  // load of 15): the windows are compared with this run's own median, and the lab's processes
+  // run at nice -10 (beforeAll) while the attacker and its captures run 19 lower.
+  // Not in `npm test`, because it is not reliable yet at 20 s rekeys: on the shared machine (load
+  // 5–20) the attacked transfer's worst window read 89, 89, 92, 70, 70, 97, 62 and 71 % of its
+  // median in eight runs of the same code (four under 75 %), while the same attack without a
+  // rekey in the 50 s read 96 and 81 %, and 20 s rekeys without the attack 79 and 98 %: the
+  // rekeys under attack dent the transfer, a cause not found yet. With replays accepted (the
+  // replay window switched off, a local break) it read 63, 68 % and, once at 88 %, failed on
+  // the rekeys missing instead.
+  // Not registered at all otherwise (not a skip: CI counts skips as failures, scripts/check-skips.sh).
+  (REPLAY === "1" || LONG ? test : () => {})(`every captured datagram replayed to every port for ${SECONDS} s, across rekeys every ${REKEY_S} s: the transfer keeps ≥ 75 % of its median in every 10 s window`, async () => {
     const iperfServer = startIperfServer(topo.lab, "inet", topo.internetHost);
     try {
       await Bun.sleep(300);
@@ -77,18 +104,18 @@ describe.skipIf(skip !== null)("protocol v2 against a hostile host on the lab", 
       expect(reports[0].captured).toBeGreaterThan(10_000);
       expect(reports[1].captured).toBeGreaterThan(10_000);
       expect(reports[0].sent).toBeGreaterThan(1.5 * reports[0].captured);
-      // The rekey (every 120 s) happened during the capture: its handshakes (5 messages a link)
+      // Rekeys happened during the capture: their handshakes (5 messages a link each)
       // were replayed too. Each side's tcpdump sees every message, but drops some when its
       // reader (at nice 19) falls behind on a loaded machine (4 of 10 seen at the server once):
       // the better of the two captures.
-      expect(Math.max(reports[0].handshakes, reports[1].handshakes)).toBeGreaterThanOrEqual(5);
+      expect(Math.max(reports[0].handshakes, reports[1].handshakes)).toBeGreaterThanOrEqual(LONG ? 5 : 10);
       expect(sorted[0]!).toBeGreaterThanOrEqual(0.75 * median);
       // A rekey happened during the run on every link, and nothing went down.
       for (const side of ["client", "server"] as const) expect(tunnel.events(side).filter((e) => e.startsWith("rtun_down"))).toEqual([]);
     } finally {
       iperfServer.kill();
     }
-  }, 240_000);
+  }, (SECONDS + 100) * 1000);
 
   test("client restart under 200 junk datagrams/s per port from its own addresses: all links up within 10 s", async () => {
     const attacker = topo.lab.spawn("client", [process.execPath, ATTACKER, "junk", "--from", clientAddrs(), "--to", serverPorts(), "--rate", "200", "--seconds", "25"], { stdout: "pipe", stderr: "inherit" });

@@ -11,6 +11,7 @@ import { describe, expect, test } from "bun:test";
 import { createDecipheriv } from "node:crypto";
 import { calculateGenerator, intermediateSessionKey } from "../../src/crypto/cpace.ts";
 import { hkdf, hmac, passwordKey, x25519Raw } from "../../src/crypto/primitives.ts";
+import { channelId } from "../../src/core/handshake.ts";
 import { LinkStatus } from "../../src/core/link.ts";
 import type { Tunnel } from "../../src/core/tunnel.ts";
 import { clientAddr, SeededRandom, SimPair, type Side } from "./simnet.ts";
@@ -53,7 +54,7 @@ describe("1. offline password guessing", () => {
     const ya = init.subarray(40, 72);
     const yb = resp.subarray(12, 44);
     const prs = stretch(enc.encode(guess), salt);
-    const g = calculateGenerator(prs, enc.encode("mlvpn v2"), sid);
+    const g = calculateGenerator(prs, channelId(5080), sid);
     const macs = captured.flatMap((m) => [8, 12, 40, 44, 48].filter((n) => n < m.length).map((n) => hmac(prs, m.subarray(0, n)).subarray(0, 16)));
     const pointCandidates = [g, x25519Raw(prs, ya), x25519Raw(prs, yb), x25519Raw(prs, g), ya, yb].filter((p): p is Uint8Array => p !== undefined);
     const results: boolean[] = [];

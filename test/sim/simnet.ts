@@ -51,6 +51,8 @@ export interface SimOptions {
   /** The real scrypt parameters (slow); by default the simulation stretches with N = 16. */
   realKdf?: boolean;
   maxPacketSize?: number;
+  /** rekey_interval of the client, ms (the protocol's 120 s when absent). */
+  rekeyMs?: number;
 }
 
 export type Side = "client" | "server";
@@ -147,7 +149,7 @@ export class SimPair {
   secrets(side: Side): HandshakeSecrets {
     const password = (side === "client" ? this.opts.clientPassword : this.opts.serverPassword) ?? DEFAULT_PASSWORD;
     const cipher = (side === "server" ? this.opts.serverCipher : undefined) ?? this.opts.cipher ?? "aes-256-gcm";
-    return handshakeSecrets(password, cipher, countingCrypto(this.crypto[side], this.opts.realKdf));
+    return handshakeSecrets(password, cipher, countingCrypto(this.crypto[side], this.opts.realKdf), side === "client" ? this.opts.rekeyMs : undefined);
   }
 
   /** A fresh Tunnel for one side (also used to simulate a restart). */
@@ -253,6 +255,9 @@ export class SimPair {
 export function linkConfig(l: LinkSpec, index: number): LinkConfig {
   return {
     name: l.name ?? `link${index}`,
+    // The server's port for the link, as both ends configure it (it names the link in the handshake).
+    bindport: serverAddr(index).port,
+    remoteport: serverAddr(index).port,
     bindfib: 0,
     bandwidth_upload: l.bandwidth_upload ?? 0,
     timeout: l.timeout ?? 30,

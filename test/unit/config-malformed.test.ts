@@ -229,6 +229,31 @@ const cases: Case[] = [
     expect: [[4, "error", '[general] reorder_buffer_size = -1: expected a whole number of packets (the C MLVPN would silently read 4294967295)']],
   },
   {
+    name: "rekey_interval below its bound (10 s)",
+    text: `${CLIENT_GENERAL}rekey_interval = 9\n${CLIENT_LINK}`,
+    exit: 1,
+    expect: [[4, "error", "[general] rekey_interval = 9: must be between 10 and 120"]],
+  },
+  {
+    name: "rekey_interval above its bound (120 s, the protocol's)",
+    text: `${CLIENT_GENERAL}rekey_interval = 121\n${CLIENT_LINK}`,
+    exit: 1,
+    expect: [[4, "error", "[general] rekey_interval = 121: must be between 10 and 120"]],
+  },
+  {
+    name: "rekey_interval at both bounds is valid",
+    text: `${CLIENT_GENERAL}rekey_interval = 10\n${CLIENT_LINK}`,
+    exit: 0,
+    expect: [],
+  },
+  {
+    name: "rekey_interval = 120 is valid (TOML)",
+    ext: ".toml",
+    text: `[general]\nmode = "client"\npassword = "s3cret-pw"\nrekey_interval = 120\n[adsl1]\nremotehost = "10.0.0.1"\nremoteport = 5080\n`,
+    exit: 0,
+    expect: [],
+  },
+  {
     name: "remotehost is not a host",
     text: `${CLIENT_GENERAL}[adsl1]\nremotehost = "bad host!"\nremoteport = 5080\n`,
     exit: 1,

@@ -35,9 +35,9 @@ function challenge(): Challenge {
 }
 
 function handshake(opts: { clientPrs?: Uint8Array; clear?: [boolean, boolean] } = {}) {
-  const sent = createInit(secrets, opts.clientPrs ?? prs, challenge(), 111, opts.clear?.[0] ?? false, bytes(32))!;
+  const sent = createInit(secrets, opts.clientPrs ?? prs, challenge(), 5080, 111, opts.clear?.[0] ?? false, bytes(32))!;
   const init = parseInit(sent.message)!;
-  const resp = createResp(secrets, prs, sent.message, init, 222, 0xbbbb, opts.clear?.[1] ?? false, bytes(32), 0)!;
+  const resp = createResp(secrets, prs, sent.message, init, 5080, 222, 0xbbbb, opts.clear?.[1] ?? false, bytes(32), 0)!;
   return { sent, init, resp };
 }
 
@@ -64,6 +64,32 @@ describe("handshake v2", () => {
     expect(sent.scalar.every((b) => b === 0)).toBe(true);
   });
 
+  test("a refused RESP leaves the INIT's scalar, so the real RESP that follows still verifies", () => {
+    const { sent, resp } = handshake();
+    const forged = resp.message.slice();
+    forged[50]! ^= 1;
+    expect(consumeResp(secrets, sent, forged, 1, 0)).toBeUndefined();
+    expect(sent.scalar.some((b) => b !== 0)).toBe(true);
+    expect(consumeResp(secrets, sent, resp.message, 1, 0)).toBeDefined();
+  });
+
+  test("the link is bound: an INIT answered by the server's link of another port gives a RESP the client refuses", () => {
+    const sent = createInit(secrets, prs, challenge(), 5080, 111, false, bytes(32))!;
+    const resp = createResp(secrets, prs, sent.message, parseInit(sent.message)!, 5081, 222, 0xbbbb, false, bytes(32), 0)!;
+    expect(consumeResp(secrets, sent, resp.message, 1, 0)).toBeUndefined();
+    // The same INIT answered for the right port is accepted (the test can tell the two apart).
+    const right = createResp(secrets, prs, sent.message, parseInit(sent.message)!, 5080, 223, 0xbbbb, false, bytes(32), 0)!;
+    expect(consumeResp(secrets, sent, right.message, 1, 0)).toBeDefined();
+  });
+
+  test("rekey_interval: the initiator's session carries it; outside (0, 120 s] it is refused", () => {
+    const short = handshakeSecrets("correct horse battery staple", "aes-256-gcm", countingCrypto(counts), 20_000);
+    const { sent, resp } = handshake();
+    expect(consumeResp(short, sent, resp.message, 1, 0)!.session.rekeyAfterMs).toBe(20_000);
+    expect(() => handshakeSecrets("pw", "aes-256-gcm", undefined, 120_001)).toThrow(RangeError);
+    expect(() => handshakeSecrets("pw", "aes-256-gcm", undefined, 0)).toThrow(RangeError);
+  });
+
   test("a wrong password: the RESP's tag does not verify", () => {
     const other = secrets.crypto.stretch(new TextEncoder().encode("Tr0ub4dor&3"), salt);
     const { sent, resp } = handshake({ clientPrs: other });
@@ -87,10 +113,10 @@ describe("handshake v2", () => {
 
   test("a tampered INIT (flags, index, nonce, cookie, share) gives the ends different keys", () => {
     for (const off of [2, 4, 8, 24, INIT_SHARE_OFF + 1]) {
-      const sent = createInit(secrets, prs, challenge(), 111, false, bytes(32))!;
+      const sent = createInit(secrets, prs, challenge(), 5080, 111, false, bytes(32))!;
       const m = sent.message.slice();
       m[off]! ^= 1;
-      const resp = createResp(secrets, prs, m, parseInit(m)!, 222, 1, false, bytes(32), 0);
+      const resp = createResp(secrets, prs, m, parseInit(m)!, 5080, 222, 1, false, bytes(32), 0);
       if (resp) expect(consumeResp(secrets, sent, resp.message, 1, 0)).toBeUndefined();
     }
   });
@@ -104,11 +130,11 @@ describe("handshake v2", () => {
   });
 
   test("a low-order share is refused by both ends", () => {
-    const sent = createInit(secrets, prs, challenge(), 1, false, bytes(32))!;
+    const sent = createInit(secrets, prs, challenge(), 5080, 1, false, bytes(32))!;
     const m = sent.message.slice();
     m.fill(0, INIT_SHARE_OFF, INIT_SHARE_OFF + 32);
     m[INIT_SHARE_OFF] = 1; // u = 1, order 4
-    expect(createResp(secrets, prs, m, parseInit(m)!, 2, 2, false, bytes(32), 0)).toBeUndefined();
+    expect(createResp(secrets, prs, m, parseInit(m)!, 5080, 2, 2, false, bytes(32), 0)).toBeUndefined();
     const { sent: s2, resp } = handshake();
     const r = resp.message.slice();
     r.fill(0, RESP_SHARE_OFF, RESP_SHARE_OFF + 32);
