@@ -42,12 +42,13 @@ const ACK_HOLD_MS = 4;
 const MIN_ROUND_MS = 10;
 /**
  * Rounds whose best delivery rate becomes the estimate when a queue says it is too high (BBR's
- * bottleneck-bandwidth filter spans 10 rounds, for the same reason). Not the last round alone:
- * an end descheduled for a while on a busy machine (or a peer that acknowledged late) makes a
- * round that delivered little, with a one-way delay that looks like a queue; taken as the
- * capacity, it halved a 20 Mbit/s estimate or worse, the scheduler refused packets as
- * queue-full, and TCP settled below one link (test/sim/cpustall.sim.test.ts). A capacity that
- * really fell still takes over within this many rounds.
+ * bottleneck-bandwidth filter spans 10 rounds, for the same reason); only rounds that had a
+ * delivery sample count (BBR counts rounds by packets delivered, not by time). Not the last
+ * round alone: an end descheduled for a while on a busy machine (or a peer that acknowledged
+ * late) makes a round that delivered little, with a one-way delay that looks like a queue;
+ * taken as the capacity, it halved a 20 Mbit/s estimate or worse, the scheduler refused
+ * packets as queue-full, and TCP settled below one link (test/sim/cpustall.sim.test.ts). A
+ * capacity that really fell still takes over within this many rounds of traffic.
  */
 const BW_WINDOW_ROUNDS = 10;
 /** Before any sample: 4 Mbit/s, quickly corrected by the startup phase. */
@@ -226,8 +227,12 @@ export class RateEstimator {
     if (backlogged) this.backloggedThisRound = true;
     if (nowMs - this.roundStartMs < this.roundMs()) return;
     this.roundStartMs = nowMs;
-    this.roundSlot = (this.roundSlot + 1) % BW_WINDOW_ROUNDS;
-    this.roundBest[this.roundSlot] = 0;
+    // A round without a delivery sample that counts (the link idle, or only application-limited
+    // traffic, or an end descheduled) is no evidence: the window spans rounds that had one.
+    if (this.roundBest[this.roundSlot]! > 0) {
+      this.roundSlot = (this.roundSlot + 1) % BW_WINDOW_ROUNDS;
+      this.roundBest[this.roundSlot] = 0;
+    }
     this.backloggedRounds = this.backloggedThisRound ? this.backloggedRounds + 1 : 0;
     this.backloggedThisRound = false;
     if (this.startup) {
