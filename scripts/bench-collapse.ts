@@ -8,18 +8,19 @@
  * kernel's UDP receive-buffer errors in each namespace, and the tunnel ends' CPU.
  *
  *   sudo npx bun scripts/bench-collapse.ts [--scenario 1|3|4] [--rounds N] [--runs K] [--seconds S]
- *        [--cc bbr|cubic|…] [--bin PATH] [--json FILE] [--keep-logs DIR]
+ *        [--cc bbr|cubic|…] [--bin PATH] [--priority] [--json FILE] [--keep-logs DIR]
  *
  * A round is a fresh topology and tunnel (as each bench scenario starts), then the bare link once
  * and K tunnel runs. `--cc` sets net.ipv4.tcp_congestion_control in the LAN and internet
- * namespaces (default: what they inherit). `--bin` runs another mlvpn binary (an A/B build); `--keep-logs` copies both ends' logs there.
+ * namespaces (default: what they inherit). `--bin` runs another mlvpn binary (an A/B build); `--keep-logs` copies both ends' logs there;
+ * `--priority` runs both ends with the delay lines' priority (topology.ts WIRE_PRIORITY).
  */
 import { copyFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { buildBinary, cpuSeconds } from "../test/lab/mlvpn.ts";
+import { BIN, buildBinary, cpuSeconds } from "../test/lab/mlvpn.ts";
 import { iperf, startIperfServer } from "../test/lab/measure.ts";
 import { labSkipReason } from "../test/lab/netns.ts";
-import { createTopology, type Topology, type UplinkShape } from "../test/lab/topology.ts";
+import { createTopology, type Topology, type UplinkShape, WIRE_PRIORITY } from "../test/lab/topology.ts";
 import { controlSocketOf, type LabTunnel, startTunnel } from "../test/lab/tunnel.ts";
 import { fetchStatus } from "../src/control/client.ts";
 
@@ -47,6 +48,8 @@ const CC = option("cc", "");
 const BIN_OVERRIDE = option("bin", "");
 const JSON_OUT = option("json", "");
 const KEEP_LOGS = option("keep-logs", "");
+/** Both mlvpn ends with the wire's priority (SCHED_FIFO): does the collapse follow CPU starvation? */
+const PRIORITY = argv.includes("--priority");
 const sum = shapes.reduce((a, s) => a + (s.rateMbit ?? 0), 0);
 
 /** One `ss -tin` sample of the iperf3 data connection (the one with the most bytes acked). */
@@ -155,7 +158,8 @@ for (let round = 0; round < ROUNDS; round++) {
   const servers = [];
   try {
     if (CC) for (const ns of ["lan", "inet", "client", "server"]) await topo.lab.exec(ns, ["sysctl", "-q", "-w", `net.ipv4.tcp_congestion_control=${CC}`], { check: true });
-    tunnel = await startTunnel(topo, { reorderBufferSize: 64, timeout: 10, controlSockets: true, ...(BIN_OVERRIDE ? { start: () => ({ bin: BIN_OVERRIDE }) } : {}) });
+    const bin = BIN_OVERRIDE || BIN;
+    tunnel = await startTunnel(topo, { reorderBufferSize: 64, timeout: 10, controlSockets: true, start: () => (PRIORITY ? { program: [...WIRE_PRIORITY, bin] } : { bin }) });
     servers.push(startIperfServer(topo.lab, "inet", topo.internetHost), startIperfServer(topo.lab, "server", topo.serverPublic));
     await Bun.sleep(300);
     const bi = shapes.reduce((bi, u, i) => ((u.rateMbit ?? 0) > (shapes[bi]!.rateMbit ?? 0) ? i : bi), 0);
