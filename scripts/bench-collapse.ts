@@ -23,6 +23,7 @@ import { labSkipReason } from "../test/lab/netns.ts";
 import { createTopology, type Topology, type UplinkShape, WIRE_PRIORITY } from "../test/lab/topology.ts";
 import { controlSocketOf, type LabTunnel, startTunnel } from "../test/lab/tunnel.ts";
 import { fetchStatus } from "../src/control/client.ts";
+import { TUNNEL_OVERHEAD, UDP_IPV4_OVERHEAD } from "../src/wire/layout.ts";
 
 const argv = process.argv.slice(2);
 const option = (name: string, fallback: string) => {
@@ -51,6 +52,8 @@ const KEEP_LOGS = option("keep-logs", "");
 /** Both mlvpn ends with the wire's priority (SCHED_FIFO): does the collapse follow CPU starvation? */
 const PRIORITY = argv.includes("--priority");
 const sum = shapes.reduce((a, s) => a + (s.rateMbit ?? 0), 0);
+/** As scripts/bench.ts: a full TCP segment's payload share of a tunnelled frame on the uplink (1432-byte tun MTU). */
+const PAYLOAD_SHARE = (1432 - 52) / (1432 + TUNNEL_OVERHEAD + UDP_IPV4_OVERHEAD + 14);
 
 /** One `ss -tin` sample of the iperf3 data connection (the one with the most bytes acked). */
 interface TcpSample {
@@ -182,7 +185,7 @@ for (let round = 0; round < ROUNDS; round++) {
       }
       const up = await run;
       const after = await snapshot(topo, tunnel);
-      const eff = (100 * up.mbps) / (sum * 0.9273);
+      const eff = (100 * up.mbps) / (sum * PAYLOAD_SHARE);
       const rec = {
         round,
         run: k,
