@@ -8,7 +8,7 @@
  * kernel's UDP receive-buffer errors in each namespace, and the tunnel ends' CPU.
  *
  *   sudo npx bun scripts/bench-collapse.ts [--scenario 1|3|4] [--rounds N] [--runs K] [--seconds S]
- *        [--cc bbr|cubic|…] [--bin PATH] [--priority] [--json FILE] [--keep-logs DIR]
+ *        [--cc bbr|cubic|…] [--bin PATH] [--priority | --nice N] [--json FILE] [--keep-logs DIR]
  *
  * A round is a fresh topology and tunnel (as each bench scenario starts), then the bare link once
  * and K tunnel runs. `--cc` sets net.ipv4.tcp_congestion_control in the LAN and internet
@@ -51,6 +51,8 @@ const JSON_OUT = option("json", "");
 const KEEP_LOGS = option("keep-logs", "");
 /** Both mlvpn ends with the wire's priority (SCHED_FIFO): does the collapse follow CPU starvation? */
 const PRIORITY = argv.includes("--priority");
+/** Both mlvpn ends at `nice -n N` instead (a gentler way to keep them ahead of unrelated load). */
+const NICE = option("nice", "");
 const sum = shapes.reduce((a, s) => a + (s.rateMbit ?? 0), 0);
 /** As scripts/bench.ts: a full TCP segment's payload share of a tunnelled frame on the uplink (1432-byte tun MTU). */
 const PAYLOAD_SHARE = (1432 - 52) / (1432 + TUNNEL_OVERHEAD + UDP_IPV4_OVERHEAD + 14);
@@ -162,7 +164,7 @@ for (let round = 0; round < ROUNDS; round++) {
   try {
     if (CC) for (const ns of ["lan", "inet", "client", "server"]) await topo.lab.exec(ns, ["sysctl", "-q", "-w", `net.ipv4.tcp_congestion_control=${CC}`], { check: true });
     const bin = BIN_OVERRIDE || BIN;
-    tunnel = await startTunnel(topo, { reorderBufferSize: 64, timeout: 10, controlSockets: true, start: () => (PRIORITY ? { program: [...WIRE_PRIORITY, bin] } : { bin }) });
+    tunnel = await startTunnel(topo, { reorderBufferSize: 64, timeout: 10, controlSockets: true, start: () => (PRIORITY ? { program: [...WIRE_PRIORITY, bin] } : NICE ? { program: ["nice", "-n", NICE, bin] } : { bin }) });
     servers.push(startIperfServer(topo.lab, "inet", topo.internetHost), startIperfServer(topo.lab, "server", topo.serverPublic));
     await Bun.sleep(300);
     const bi = shapes.reduce((bi, u, i) => ((u.rateMbit ?? 0) > (shapes[bi]!.rateMbit ?? 0) ? i : bi), 0);
