@@ -19,8 +19,8 @@
  * - when a queue builds in our direction (its one-way delay, from the peer's receive clock in
  *   the acknowledgements, 0.25 min RTT + 5 ms above its minimum; the RTT, which the peer's own
  *   traffic on the way back also lengthens, only for a peer that does not send it), the
- *   estimate becomes what was delivered in the last round: it was too high, and the modem's
- *   queue must not be the one that absorbs it (latency under load);
+ *   estimate becomes the best delivery rate of the last BW_WINDOW_ROUNDS rounds: it was too
+ *   high, and the modem's queue must not be the one that absorbs it (latency under load);
  * - startup ends only after rounds in which the link had more to send than it took: a link
  *   that is not used yet (another link was faster) stays in startup, ready to double its rate
  *   each round as soon as traffic spills onto it, instead of growing by ×1.25 per cycle.
@@ -40,6 +40,17 @@ const QUEUE_RTT_SLACK_MS = 5;
 const ACK_HOLD_MS = 4;
 /** A round is at least this long, so that very short RTTs do not cycle faster than timers tick. */
 const MIN_ROUND_MS = 10;
+/**
+ * Rounds whose best delivery rate becomes the estimate when a queue says it is too high (BBR's
+ * bottleneck-bandwidth filter spans 10 rounds, for the same reason); only rounds that had a
+ * delivery sample count (BBR counts rounds by packets delivered, not by time). Not the last
+ * round alone: an end descheduled for a while on a busy machine (or a peer that acknowledged
+ * late) makes a round that delivered little, with a one-way delay that looks like a queue;
+ * taken as the capacity, it halved a 20 Mbit/s estimate or worse, the scheduler refused
+ * packets as queue-full, and TCP settled below one link (test/sim/cpustall.sim.test.ts). A
+ * capacity that really fell still takes over within this many rounds of traffic.
+ */
+const BW_WINDOW_ROUNDS = 10;
 /** Before any sample: 4 Mbit/s, quickly corrected by the startup phase. */
 export const INITIAL_RATE_BYTES_PER_MS = 500;
 const MIN_RATE_BYTES_PER_MS = 4; // 32 kbit/s: never stop probing a link entirely
@@ -79,6 +90,9 @@ export class RateEstimator {
   private backloggedThisRound = false;
   /** Upper bound from bandwidth_upload, bytes per millisecond (Infinity when unset). */
   private cap: number;
+  /** Best non-application-limited delivery rate of each of the last BW_WINDOW_ROUNDS rounds (a ring; 0: none). */
+  private readonly roundBest = new Float64Array(BW_WINDOW_ROUNDS);
+  private roundSlot = 0;
 
   constructor(bandwidthUploadBytesPerSec: number, nowMs: number) {
     this.cap = bandwidthUploadBytesPerSec > 0 ? bandwidthUploadBytesPerSec / 1000 : Number.POSITIVE_INFINITY;
@@ -175,6 +189,7 @@ export class RateEstimator {
   onRateSample(rate: number, appLimited: boolean, nowMs: number): void {
     if (!(rate > 0) || !Number.isFinite(rate)) return;
     if (!appLimited) {
+      if (rate > this.roundBest[this.roundSlot]!) this.roundBest[this.roundSlot] = rate;
       this.recent.push({ atMs: nowMs, rate });
       while (this.recent.length > 0 && nowMs - this.recent[0]!.atMs > this.roundMs()) this.recent.shift();
     }
@@ -182,7 +197,7 @@ export class RateEstimator {
     if (rate > this.btlBw) return this.setBandwidth(rate);
     // Lower only on evidence that the estimate is too high: a queue builds on the link. A lower
     // rate without a queue only means we sent less (the link was not given more traffic).
-    if (this.queueing && !appLimited && !this.startup) this.setBandwidth(this.recentMax());
+    if (this.queueing && !appLimited && !this.startup) this.setBandwidth(this.windowMax());
   }
 
   private roundMs(): number {
@@ -196,6 +211,13 @@ export class RateEstimator {
     return max > 0 ? max : this.btlBw;
   }
 
+  /** The best delivery rate of the last BW_WINDOW_ROUNDS rounds (what the link carried lately). */
+  private windowMax(): number {
+    let max = 0;
+    for (const r of this.roundBest) max = Math.max(max, r);
+    return max > 0 ? max : this.btlBw;
+  }
+
   private setBandwidth(rate: number): void {
     this.btlBw = Math.min(this.cap, Math.max(MIN_RATE_BYTES_PER_MS, rate));
   }
@@ -205,6 +227,12 @@ export class RateEstimator {
     if (backlogged) this.backloggedThisRound = true;
     if (nowMs - this.roundStartMs < this.roundMs()) return;
     this.roundStartMs = nowMs;
+    // A round without a delivery sample that counts (the link idle, or only application-limited
+    // traffic, or an end descheduled) is no evidence: the window spans rounds that had one.
+    if (this.roundBest[this.roundSlot]! > 0) {
+      this.roundSlot = (this.roundSlot + 1) % BW_WINDOW_ROUNDS;
+      this.roundBest[this.roundSlot] = 0;
+    }
     this.backloggedRounds = this.backloggedThisRound ? this.backloggedRounds + 1 : 0;
     this.backloggedThisRound = false;
     if (this.startup) {
@@ -212,7 +240,7 @@ export class RateEstimator {
       if (this.queueing && this.recent.length > 0) {
         this.startup = false;
         this.cycleIndex = 2;
-        this.setBandwidth(this.recentMax());
+        this.setBandwidth(this.windowMax());
         return;
       }
       if (this.btlBw >= this.startupBest * STARTUP_GROWTH) {

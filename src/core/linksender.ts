@@ -60,6 +60,8 @@ export class LinkSender {
   private readonly fDelivered = new Float64Array(FLIGHT_SLOTS);
   /** When `delivered` last grew before the packet was sent: rate samples start there (BBR). */
   private readonly fDeliveredAt = new Float64Array(FLIGHT_SLOTS);
+  /** Send time of the newest packet acknowledged when this one was sent (BBR's first_tx_mstamp). */
+  private readonly fFirstSentMs = new Float64Array(FLIGHT_SLOTS);
   private readonly fAppLimited = new Uint8Array(FLIGHT_SLOTS);
   /** Store slot sequence of a data packet, or -1. */
   private readonly fSlot = new Float64Array(FLIGHT_SLOTS);
@@ -71,6 +73,8 @@ export class LinkSender {
   /** Cumulative bytes acknowledged. */
   delivered = 0;
   lastAckMs = Number.NEGATIVE_INFINITY;
+  /** Send time of the newest packet acknowledged so far. */
+  private lastAckedSentMs = Number.NEGATIVE_INFINITY;
   sentPackets = 0;
   lostPackets = 0;
 
@@ -194,7 +198,11 @@ export class LinkSender {
     this.fSentMs[i] = nowMs;
     this.fBytes[i] = bytes;
     this.fDelivered[i] = this.delivered;
-    this.fDeliveredAt[i] = Number.isFinite(this.lastAckMs) ? Math.min(this.lastAckMs, nowMs) : nowMs;
+    // Nothing in flight: the link was idle, a rate sample starts now (not at the last
+    // acknowledgement, which would count the idle time as the link's: Linux's tcp_rate.c).
+    const idle = this.inflightBytes === 0 || !Number.isFinite(this.lastAckMs);
+    this.fDeliveredAt[i] = idle ? nowMs : Math.min(this.lastAckMs, nowMs);
+    this.fFirstSentMs[i] = idle ? nowMs : Math.min(this.lastAckedSentMs, nowMs);
     this.fAppLimited[i] = this.queueLength === 0 ? 1 : 0;
     this.fSlot[i] = slotSeq;
     if (counter > this.highestSent) this.highestSent = counter;
@@ -267,7 +275,13 @@ export class LinkSender {
       }
       // Measured from the acknowledgement before the packet was sent, so that acknowledgements
       // arriving in batches do not inflate the rate (numerator and interval start together).
-      const interval = nowMs - Math.min(this.fDeliveredAt[i]!, this.fSentMs[i]!);
+      // A sample that may lower the estimate (not application-limited) spans the longer of the
+      // acknowledgements' span and the sendings' span (BBR): acknowledgements held back by the
+      // peer (descheduled, or a queue on the way back) and released together must not show a
+      // delivery rate above the rate the packets were sent at.
+      const acks = nowMs - Math.min(this.fDeliveredAt[i]!, this.fSentMs[i]!);
+      const interval = this.fAppLimited[i] === 1 ? acks : Math.max(acks, this.fSentMs[i]! - this.fFirstSentMs[i]!);
+      if (this.fSentMs[i]! > this.lastAckedSentMs) this.lastAckedSentMs = this.fSentMs[i]!;
       if (interval > 0) {
         rateSample = (this.delivered - this.fDelivered[i]!) / interval;
         appLimited = this.fAppLimited[i] === 1;

@@ -11,8 +11,13 @@ export interface IperfResult {
   /** With `bidir`: goodput of the reverse stream (target → us), Mbit/s. */
   reverseMbps?: number;
   retransmits: number;
-  /** Receiver-side Mbit/s per interval (length = seconds / interval). */
+  /** Mbit/s per interval as iperf3's client reports them (length = seconds / interval): the sender's count for an upload (what it wrote, in steps of its 128 KB writes). */
   intervals: number[];
+  /**
+   * With `serverOutput`: Mbit/s per interval as the receiving iperf3 server counted them (its
+   * own `-i`, see startIperfServer): what reached the far end. Empty without.
+   */
+  receiverIntervals: number[];
   ok: boolean;
   error?: string;
 }
@@ -30,10 +35,14 @@ export interface IperfOptions {
   length?: number;
   /** Both directions at once (iperf3 --bidir). */
   bidir?: boolean;
+  /** Fetch the server's own intervals (--get-server-output; the server must report JSON: startIperfServer's intervalS). */
+  serverOutput?: boolean;
 }
 
-export function startIperfServer(lab: Lab, ns: string, bind: string): Subprocess {
-  return lab.spawn(ns, ["iperf3", "-s", "-B", bind], { stdout: "ignore", stderr: "ignore" });
+/** `intervalS`: the server reports its own intervals of that length in JSON, for clients that ask (`serverOutput`). */
+export function startIperfServer(lab: Lab, ns: string, bind: string, intervalS?: number): Subprocess {
+  const report = intervalS ? ["-J", "-i", String(intervalS)] : [];
+  return lab.spawn(ns, ["iperf3", "-s", "-B", bind, ...report], { stdout: "ignore", stderr: "ignore" });
 }
 
 export async function iperf(lab: Lab, ns: string, target: string, o: IperfOptions): Promise<IperfResult> {
@@ -45,19 +54,22 @@ export async function iperf(lab: Lab, ns: string, target: string, o: IperfOption
   if (o.omit) args.push("-O", String(o.omit));
   if (o.udpMbit !== undefined) args.push("-u", "-b", o.udpMbit === 0 ? "0" : `${o.udpMbit}M`);
   if (o.length) args.push("-l", String(o.length));
+  if (o.serverOutput) args.push("--get-server-output");
   const r = await lab.exec(ns, args, { timeoutMs: (o.seconds + (o.omit ?? 0) + 30) * 1000 });
   let j: any;
   try {
     j = JSON.parse(r.stdout);
   } catch {
-    return { mbps: 0, retransmits: 0, intervals: [], ok: false, error: `iperf3 exit ${r.code}: ${r.stderr.trim() || r.stdout.slice(-300)}` };
+    return { mbps: 0, retransmits: 0, intervals: [], receiverIntervals: [], ok: false, error: `iperf3 exit ${r.code}: ${r.stderr.trim() || r.stdout.slice(-300)}` };
   }
-  if (j.error) return { mbps: 0, retransmits: 0, intervals: [], ok: false, error: j.error };
+  if (j.error) return { mbps: 0, retransmits: 0, intervals: [], receiverIntervals: [], ok: false, error: j.error };
   const end = j.end ?? {};
   const received = end.sum_received ?? end.sum ?? {};
-  const intervals = (j.intervals ?? []).filter((i: any) => !i.sum?.omitted).map((i: any) => (i.sum?.bits_per_second ?? 0) / 1e6);
+  const mbits = (list: any[] | undefined) => (list ?? []).filter((i: any) => !i.sum?.omitted).map((i: any) => (i.sum?.bits_per_second ?? 0) / 1e6);
+  const intervals = mbits(j.intervals);
+  const receiverIntervals = mbits(j.server_output_json?.intervals);
   const reverse = o.bidir ? (end.sum_received_bidir_reverse?.bits_per_second ?? 0) / 1e6 : undefined;
-  return { mbps: (received.bits_per_second ?? 0) / 1e6, reverseMbps: reverse, retransmits: end.sum_sent?.retransmits ?? 0, intervals, ok: r.code === 0 };
+  return { mbps: (received.bits_per_second ?? 0) / 1e6, reverseMbps: reverse, retransmits: end.sum_sent?.retransmits ?? 0, intervals, receiverIntervals, ok: r.code === 0 };
 }
 
 export interface PingSeries {

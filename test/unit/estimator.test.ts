@@ -2,6 +2,21 @@
 import { describe, expect, test } from "bun:test";
 import { RateEstimator } from "../../src/core/estimator.ts";
 
+/**
+ * Rounds of 25 ms from `t` in which a queue shows (RTT `rtt`, and one-way delay `owd` when given)
+ * while the link delivers `rate`, until the estimate is `rate` (at most 20); returns how many.
+ */
+function queuedRounds(e: RateEstimator, t: number, rtt: number, rate: number, owd?: number): number {
+  for (let round = 1; round <= 20; round++, t += 25) {
+    e.onRttSample(rtt, t);
+    if (owd !== undefined) e.onOneWayDelaySample(owd, t);
+    e.onRateSample(rate, false, t + 1);
+    if (e.bandwidth === rate) return round;
+    e.onTick(t + 2, true);
+  }
+  return 20;
+}
+
 describe("RateEstimator", () => {
   test("the estimate rises with any higher sample and falls only when a queue builds", () => {
     const e = new RateEstimator(0, 0);
@@ -12,6 +27,13 @@ describe("RateEstimator", () => {
     for (let t = 30; t < 200; t += 25) e.onTick(t, true); // leave startup
     e.onRttSample(40, 200); // RTT doubled: a queue builds
     e.onRateSample(650, false, 201);
+    // One round that delivered less is not enough (an end descheduled for a while looks the
+    // same): the estimate is the best of the last rounds (BW_WINDOW_ROUNDS, 10)…
+    expect(e.bandwidth).toBe(900);
+    // …and falls to 650 once the queue has stayed while the link delivered 650 for that many rounds.
+    const rounds = queuedRounds(e, 225, 40, 650);
+    expect(rounds).toBeGreaterThanOrEqual(3);
+    expect(rounds).toBeLessThanOrEqual(10);
     expect(e.bandwidth).toBe(650);
   });
 
@@ -32,6 +54,8 @@ describe("RateEstimator", () => {
       e.onOneWayDelaySample(1015, t);
     }
     e.onRateSample(650, false, 301);
+    expect(e.bandwidth).toBe(900); // one round is not enough (see above)
+    queuedRounds(e, 325, 55, 650, 1015);
     expect(e.bandwidth).toBe(650);
   });
 
@@ -96,6 +120,9 @@ describe("RateEstimator", () => {
     e.onRateSample(2000, false, 32);
     e.onTick(60, true);
     expect(e.inStartup).toBe(false);
+    // The best rate of the last rounds, then what gets through while the queue stays.
+    expect(e.bandwidth).toBe(2500);
+    queuedRounds(e, 85, 40, 2000);
     expect(e.bandwidth).toBe(2000);
   });
 
