@@ -1,9 +1,11 @@
 /**
  * The tunnel's links: every slot ever created, the ones in use in configuration order, the
  * ones chosen to carry data, and the `[filters]` resolved against them. A reload adds, removes,
- * reconfigures and reorders links here; indices stay stable (a removed link keeps its slot,
- * retired, never used again; an added one takes a new slot at the end), because indices are
- * what events, the shell's sockets and the scheduler hold.
+ * reconfigures and reorders links here; indices stay stable (a removed link's slot is never
+ * used again; an added one takes a new slot at the end), because indices are what events, the
+ * shell's sockets and the scheduler hold. A removed link's slot keeps only its name: the link
+ * itself (its sender's packet store, megabytes) is let go, or every reload that gives a link
+ * a new socket would keep one more.
  */
 import type { LinkConfig } from "../config/schema.ts";
 import { type FilterRules, FilterTable } from "./filters.ts";
@@ -12,7 +14,10 @@ import { chooseCarriers } from "./policy.ts";
 import { type Random, randomU32 } from "./ports.ts";
 
 export class LinkTable {
-  private readonly slots: Link[];
+  /** The links by index; undefined once removed. */
+  private readonly slots: Array<Link | undefined>;
+  /** The section name of every slot, removed ones included. */
+  private readonly names: string[];
   private live: Link[];
   private readonly filters = new FilterTable();
   private eligible: number[] = [];
@@ -27,7 +32,8 @@ export class LinkTable {
     filters: FilterRules | undefined,
   ) {
     this.slots = configs.map((c, i) => new Link(i, c, maxPacketSize, nowMs));
-    this.live = [...this.slots];
+    this.live = [...this.slots] as Link[];
+    this.names = configs.map((c) => c.name);
     if (filters) this.filters.setRules(filters, this.live);
   }
 
@@ -44,20 +50,22 @@ export class LinkTable {
 
   /** The section name of any link ever created (events of a link being removed still name it). */
   nameOf(index: number): string {
-    return this.slots[index]?.name ?? `#${index}`;
+    return this.names[index] ?? `#${index}`;
   }
 
   /** A new link, last in order. */
   add(config: LinkConfig, nowMs: number): Link {
     const link = new Link(this.slots.length, config, this.maxPacketSize, nowMs);
     this.slots.push(link);
+    this.names.push(link.name);
     this.live.push(link);
     this.filters.resolve(this.live);
     return link;
   }
 
-  /** Out of use (and of the filters) for good; its slot stays, retired. */
+  /** Out of use (and of the filters) for good; its slot keeps only the name. */
   remove(link: Link): void {
+    if (this.slots[link.index] === link) this.slots[link.index] = undefined;
     this.live = this.live.filter((l) => l !== link);
     this.filters.resolve(this.live);
   }
