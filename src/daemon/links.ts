@@ -18,6 +18,16 @@ const BINDING_GONE = new Set(["EADDRNOTAVAIL", "EINVAL", "ENODEV", "ENXIO"]);
 /** Bind errors a client link waits out: its bindhost or bindinterface is not there (yet). */
 const NOT_THERE_YET = new Set(["EADDRNOTAVAIL", "ENODEV"]);
 
+/**
+ * A socket closed a moment ago keeps its port until the poll thread (src/io/tun-poll-worker.ts)
+ * returns from the poll() that holds it: woken at once, it lets go within milliseconds, but a
+ * bind right after the close (a reload that re-opens a link on its port) finds the port in use.
+ * Within this long after a close of ours, EADDRINUSE is tried again every PORT_RETRY_MS; later,
+ * it is somebody else's port and fails at once.
+ */
+const PORT_RELEASE_MS = 1000;
+const PORT_RETRY_MS = 10;
+
 /** How a link's socket is bound, for opening it again when its address or interface changes. */
 interface Binding {
   /** bindinterface's index when the socket was bound to it (a new index: the interface was made again). */
@@ -54,6 +64,8 @@ export class LinkSockets {
   private readonly resolving = new Set<number>();
   /** Set at shutdown: no socket is opened any more. */
   stopping = false;
+  /** When we last closed a socket (clock ms): its port may be held a moment longer (PORT_RELEASE_MS). */
+  private closedMs = Number.NEGATIVE_INFINITY;
 
   constructor(
     private readonly mode: Mode,
@@ -77,7 +89,18 @@ export class LinkSockets {
   /** Opens link i's socket on its bindhost (or the wildcard) and bindinterface; throws the bind error. */
   private async open(i: number, l: LinkConfig, family: 4 | 6): Promise<LinkSocket> {
     const ifindex = l.bindinterface ? ifNameToIndex(l.bindinterface) : undefined;
-    const socket = await this.factory.open({ hostname: bindAddress(l.bindhost, family), port: l.bindport ?? 0, device: l.bindinterface, bufferBytes: l.socket_buffer, ...this.driver.receiver(i) });
+    const options = { hostname: bindAddress(l.bindhost, family), port: l.bindport ?? 0, device: l.bindinterface, bufferBytes: l.socket_buffer, ...this.driver.receiver(i) };
+    let socket: LinkSocket;
+    for (;;) {
+      try {
+        socket = await this.factory.open(options);
+        break;
+      } catch (e) {
+        const released = (e as NodeJS.ErrnoException).code === "EADDRINUSE" && this.clock.now() - this.closedMs < PORT_RELEASE_MS;
+        if (!released || this.stopping) throw e;
+        await new Promise((resolve) => setTimeout(resolve, PORT_RETRY_MS));
+      }
+    }
     this.driver.setSocket(i, socket);
     this.bindings[i] = { ifindex, stale: false, busy: false };
     return socket;
@@ -108,8 +131,13 @@ export class LinkSockets {
 
   /** Link i is gone (removed, or rebound): its socket is closed. */
   close(i: number): void {
-    this.driver.closeSocket(i);
+    this.closeSocket(i);
     this.bindings[i] = undefined;
+  }
+
+  private closeSocket(i: number): void {
+    if (this.driver.socket(i)) this.closedMs = this.clock.now();
+    this.driver.closeSocket(i);
   }
 
   /** A client link's reconnect attempt: a new socket if needed, and its server's name again. */
@@ -129,7 +157,7 @@ export class LinkSockets {
     if (!l || !b || b.busy || this.stopping || (!l.bindhost && !l.bindinterface)) return;
     const ifindex = l.bindinterface ? ifNameToIndex(l.bindinterface) : undefined;
     if (this.driver.socket(i) && !b.stale && ifindex === b.ifindex) return;
-    this.driver.closeSocket(i); // out of the poll set before its fd is closed
+    this.closeSocket(i); // out of the poll set before its fd is closed
     if (l.bindinterface && !ifindex) return this.waiting(i, l, `interface ${l.bindinterface} is gone`);
     b.busy = true;
     let socket: LinkSocket;
@@ -141,7 +169,7 @@ export class LinkSockets {
     }
     if (this.stopping || this.tunnel().linkAt(i)?.config !== l) {
       // Stopped or reloaded meanwhile: this socket is nobody's.
-      if (this.driver.socket(i) === socket) this.driver.closeSocket(i);
+      if (this.driver.socket(i) === socket) this.closeSocket(i);
       else socket.close();
       return;
     }
