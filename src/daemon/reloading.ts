@@ -19,9 +19,20 @@ export class Reloads {
   refused = 0;
   private queue = Promise.resolve();
   private stopping = false;
+  /** Reloads queued or under way. */
+  private pending = 0;
+  /** A link was closed since the last collection. */
+  private closed = false;
   private readonly target: ReloadTarget;
 
-  constructor(config: Config, startedEpochMs: number, tunnel: Tunnel, links: LinkSockets, clock: Clock, afterInput: () => void, private readonly log: Logger) {
+  /**
+   * `collect` runs once the queued reloads are done when one of them closed a link: a closed
+   * link's buffers (its packet store and its socket's receive slab, MBs, src/core/linksender.ts,
+   * src/io/udp.ts) are garbage then, but an idle daemon allocates little, so the heap's own pace
+   * left them for tens of seconds; a burst of reloads each giving a link a new socket held ~0.6 MB
+   * of RSS per reload meanwhile (RELIABILITY.md, config section). A full collection takes a few ms.
+   */
+  constructor(config: Config, startedEpochMs: number, tunnel: Tunnel, links: LinkSockets, clock: Clock, afterInput: () => void, private readonly log: Logger, private readonly collect: () => void = () => Bun.gc(true)) {
     this.running = config;
     this.lastEpochMs = startedEpochMs;
     const mode: Mode = config.general.mode;
@@ -41,7 +52,8 @@ export class Reloads {
         afterInput();
         return i;
       },
-      closeLink(i: number, reason?: string): boolean {
+      closeLink: (i: number, reason?: string): boolean => {
+        this.closed = true;
         // The DISCONNECT goes out synchronously: the socket can go after it.
         const disconnected = tunnel.removeLink(i, now(), reason);
         links.close(i);
@@ -53,6 +65,7 @@ export class Reloads {
 
   /** Applies a validated configuration after the reloads before it; resolves when done (a failure is logged and counted). */
   reload(next: Config): Promise<void> {
+    this.pending++;
     this.queue = this.queue
       .then(async () => {
         if (this.stopping) return;
@@ -63,6 +76,11 @@ export class Reloads {
       .catch((e: Error) => {
         this.refused++;
         this.log.error("config", `reload failed: ${e.message}; the links not yet changed keep their old settings`);
+      })
+      .then(() => {
+        if (--this.pending > 0 || !this.closed) return;
+        this.closed = false;
+        this.collect();
       });
     return this.queue;
   }
