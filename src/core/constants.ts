@@ -30,6 +30,8 @@ export const COOKIE_ROTATE_MS = 10_000;
 export const HANDSHAKE_RETRY_MS = 250;
 /** The initiator starts over (new HELLO) when a handshake has not completed after this long. */
 export const HANDSHAKE_GIVE_UP_MS = 5000;
+/** One-way delay assumed for a link before any RTT is known. */
+export const DEFAULT_OWD_MS = 25;
 /** Reorder hold time: floor, ceiling, and the default before any RTT sample. */
 export const REORDER_HOLD_MIN_MS = 10;
 export const REORDER_HOLD_MAX_MS = 1000;

@@ -8,7 +8,7 @@
 import type { LinkConfig } from "../config/schema.ts";
 import type { Keepalive } from "../wire/inner.ts";
 import { AckState } from "./ackstate.ts";
-import { MAX_ECHO_HOLD_MS, MAX_RTT_SAMPLE_MS } from "./constants.ts";
+import { DEFAULT_OWD_MS, MAX_ECHO_HOLD_MS, MAX_RTT_SAMPLE_MS } from "./constants.ts";
 import { abandon, type HandshakeState, IDLE } from "./handshake-state.ts";
 import { LinkSender } from "./linksender.ts";
 import { LossMeter } from "./loss.ts";
@@ -318,4 +318,9 @@ export class Link {
     this._next = undefined;
     this.handshake = abandon(this.handshake);
   }
+}
+
+/** A link's one-way delay as half its smoothed RTT (queues on the path included); DEFAULT_OWD_MS before any sample. */
+export function smoothedOwdMs(l: Link): number {
+  return l.rtt.samples > 0 ? l.rtt.smoothed / 2 : DEFAULT_OWD_MS;
 }

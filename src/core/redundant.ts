@@ -21,15 +21,13 @@
  */
 import type { GeneralConfig } from "../config/schema.ts";
 import { compileFilter, type PacketFilter } from "../filter/index.ts";
-import type { Link } from "./link.ts";
+import { type Link, smoothedOwdMs } from "./link.ts";
 import { ReplayWindow } from "./replay.ts";
 
 /** Copies may take at most this share of the capacity of the links that carry them (every copy counts). */
 export const REDUNDANT_SHARE = 0.25;
 /** Bytes of copies that may go at once before the share applies (like the express lane's burst). */
 const REDUNDANT_BURST_BYTES = 32 * 1024;
-/** One-way delay assumed for a link before any RTT is known. */
-const DEFAULT_OWD_MS = 25;
 /** Delivered sequences the receiver remembers: copies arrive within the links' delay spread, far fewer packets apart. */
 export const REDUNDANT_MEMORY = 4096;
 
@@ -61,9 +59,7 @@ export interface RedundantStats {
 }
 
 /** The expected one-way delay of a packet that skips our queues: half the smoothed RTT (queues in the path included). */
-function expectedDelay(l: Link): number {
-  return l.rtt.samples > 0 ? l.rtt.smoothed / 2 : DEFAULT_OWD_MS;
-}
+const expectedDelay = smoothedOwdMs;
 
 /** Better first: a lower priority, then an earlier expected arrival. */
 function better(a: Link, b: Link): boolean {

@@ -15,7 +15,8 @@
  *      it is probed until it answers
  */
 import { ACK_DELAY_MS } from "./ackstate.ts";
-import type { Link } from "./link.ts";
+import { DEFAULT_OWD_MS } from "./constants.ts";
+import { type Link, smoothedOwdMs } from "./link.ts";
 import type { DropReason } from "./stats.ts";
 import { TUNNEL_OVERHEAD } from "../wire/layout.ts";
 
@@ -31,8 +32,6 @@ const STALL_MIN_MS = 60;
 const PROBE_INTERVAL_MS = 50;
 /** A stall this long is a blackout: the loss it caused is forgotten when the link answers. */
 const BLACKOUT_MS = 1000;
-/** One-way delay assumed for a link before any RTT is known. */
-const DEFAULT_OWD_MS = 25;
 
 export interface SendPathHost {
   /** Seals and sends a data packet from store slot `slot` on the link (and records it in flight). */
@@ -52,7 +51,7 @@ export interface SendPathHost {
 function owd(l: Link): number {
   const min = l.sender.estimator.minRttMs;
   if (Number.isFinite(min)) return min / 2;
-  return l.rtt.samples > 0 ? l.rtt.smoothed / 2 : DEFAULT_OWD_MS;
+  return smoothedOwdMs(l);
 }
 
 /**
