@@ -8,7 +8,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { fetchStatus } from "../../src/control/client.ts";
-import { irttLost, startIrttServer, streamThroughCut } from "../lab/irtt.ts";
+import { irttLost, irttServerReady, startIrttServer, streamThroughCut } from "../lab/irtt.ts";
 import { buildBinary } from "../lab/mlvpn.ts";
 import { labSkipReason } from "../lab/netns.ts";
 import { createTopology, type Topology } from "../lab/topology.ts";
@@ -28,7 +28,7 @@ async function run(general: string) {
   try {
     const server = startIrttServer(topo.lab, "inet", topo.internetHost);
     try {
-      await Bun.sleep(500);
+      await irttServerReady(topo.lab, "inet");
       const { stream } = await streamThroughCut(topo, STREAM);
       expect(stream.error).toBeUndefined();
       const status = (side: "client" | "server") => fetchStatus({ unix: controlSocketOf(tunnel!, side) }, 2000).then((r) => r.doc);

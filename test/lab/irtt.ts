@@ -6,7 +6,7 @@
  */
 import type { Subprocess } from "bun";
 import { iperf } from "./measure.ts";
-import type { Lab } from "./netns.ts";
+import { type Lab, waitFor } from "./netns.ts";
 import type { Topology } from "./topology.ts";
 
 export const IRTT_PORT = 2112;
@@ -45,6 +45,11 @@ export const irttLost = (r: IrttResult): number => r.lostUp + r.lostDown + r.los
  */
 export function startIrttServer(lab: Lab, ns: string, bind: string): Subprocess {
   return lab.spawn(ns, ["irtt", "server", "-b", `${bind}:${IRTT_PORT}`, "-i", "0"], { stdout: "ignore", stderr: "ignore" });
+}
+
+/** Resolves once the irtt server in `ns` has bound its UDP port (a readiness signal, not a fixed wait). */
+export async function irttServerReady(lab: Lab, ns: string): Promise<void> {
+  await waitFor(async () => (await lab.exec(ns, ["ss", "-Hlun", `sport = :${IRTT_PORT}`])).stdout.trim() !== "", { timeoutMs: 5000, what: `irtt server on port ${IRTT_PORT} in ${ns}` });
 }
 
 interface RoundTrip {
