@@ -48,11 +48,13 @@ const SHAPES: Array<[number, number]> = [[0x21, 64], [0x22, 64], [0x23, 72], [0x
 if (mode === "junk") {
   const rate = Number(arg("rate", "200"));
   const tickMs = 20;
-  const perTick = (rate * tickMs) / 1000;
-  let owed = 0;
+  // What is owed follows the clock, not the number of ticks: on a loaded machine a 20 ms sleep
+  // may last 100 ms, and counting ticks then sent a fraction of the rate (6688 of 10 000 once).
+  const startedAt = performance.now();
+  let rounds = 0;
   while (performance.now() < endAt) {
-    owed += perTick;
-    for (; owed >= 1; owed--) {
+    const due = Math.floor(((performance.now() - startedAt) * rate) / 1000);
+    for (; rounds < due; rounds++) {
       for (const t of targets) {
         const [type, size] = SHAPES[Math.floor(Math.random() * SHAPES.length)]!;
         const b = crypto.getRandomValues(new Uint8Array(size));
