@@ -69,6 +69,8 @@ class CoreEnd {
   private nextHealth = 0;
   private now = 0;
   readonly drops = new Map<string, number>();
+  /** Data packets sent per link, resends included (which link carried the transfer). */
+  readonly dataSent: number[];
   /** Set by every input: nextTimeout() must be computed again. */
   dirty = true;
   private cachedTimeout = 0;
@@ -89,6 +91,7 @@ class CoreEnd {
       l.sender.resetFlight(SESSION);
     }
     this.counters = configs.map(() => 0);
+    this.dataSent = configs.map(() => 0);
     this.carriers = [...this.links];
     this.sendPath = new SendPath({
       transmitData: (link, seq, packet, slot) => this.send(link, { kind: "data", link: link.index, counter: 0, dataSeq: seq, packet: this.views.copy(packet) }, packet.length + TUNNEL_OVERHEAD, slot),
@@ -117,6 +120,7 @@ class CoreEnd {
     }
     if (msg.kind !== "feedback") link.sender.onSent(msg.counter, bytes, slot, this.now);
     if (msg.kind === "data" || msg.kind === "express") link.dataSentMs = this.now; // transmit.ts
+    if (msg.kind === "data") this.dataSent[link.index]!++;
     this.wire(link.index, msg, bytes);
   }
 
@@ -228,6 +232,8 @@ export interface TransferResult {
   duplicates: number;
   /** The sending end's drops by reason (queue-full…). */
   drops: Map<string, number>;
+  /** The sending end's data packets per link, resends included (empty for a bare transfer). */
+  dataSent: number[];
 }
 
 function tag(p: Uint8Array, id: number, kind: number): Uint8Array {
@@ -343,7 +349,7 @@ export function runTransfer(opts: {
     // (now − warmup can round below ackDueMs when ackDueMs + warmup rounded to now)
     if (receiver.ackDueMs + warmup <= now) receiver.handleTimeout(Math.max(now - warmup, receiver.ackDueMs));
   }
-  return { goodput100ms: Array.from(receiver.buckets, (b) => (b * 8) / 1000 / 100), retransmits: sender.retransmits, rtos: sender.rtos, undos: sender.undos, duplicates: receiver.duplicates, drops: ends[0]?.drops ?? new Map() };
+  return { goodput100ms: Array.from(receiver.buckets, (b) => (b * 8) / 1000 / 100), retransmits: sender.retransmits, rtos: sender.rtos, undos: sender.undos, duplicates: receiver.duplicates, drops: ends[0]?.drops ?? new Map(), dataSent: ends[0]?.dataSent ?? [] };
 }
 
 /** Mean of the 100 ms goodputs over [fromMs, toMs). */

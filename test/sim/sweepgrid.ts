@@ -43,6 +43,13 @@ export interface Cell {
   /** 20+150 ms: 1.3 × the best single link is enough. */
   satellite: boolean;
   trace: boolean;
+  /** Constant-rate cells: the one-way delays differ (a delay spread). */
+  spread: boolean;
+  jitter: boolean;
+  /** 1 % loss on the slower link. */
+  loss: boolean;
+  /** The same cell without loss (constant-rate cells with loss). */
+  lossless?: string;
 }
 
 export function constantCells(): Cell[] {
@@ -53,13 +60,18 @@ export function constantCells(): Cell[] {
         // The slower link is the lossy one (of two equal ones, the second).
         const lossy = r1 < r2 ? 0 : 1;
         const spec = (i: number): PathSpec => ({ rateMbit: i === 0 ? r1 : r2, delayMs: d[i]!, jitterMs: jitter, loss: i === lossy ? loss : 0 });
+        const name = (lossy: boolean) => `${r1}+${r2} Mbit/s ${d[0]}+${d[1]} ms${jitter ? ` ±${jitter}` : ""}${lossy ? " 1% loss" : ""}`;
         cells.push({
-          name: `${r1}+${r2} Mbit/s ${d[0]}+${d[1]} ms${jitter ? ` ±${jitter}` : ""}${loss ? " 1% loss" : ""}`,
+          name: name(loss > 0),
           links: [0, 1].map((i) => ({ up: spec(i), down: spec(i) })),
           download: false,
           capacity: () => r1 + r2,
           satellite: d[1] === 150,
           trace: false,
+          spread: d[0] !== d[1],
+          jitter: jitter !== undefined,
+          loss: loss > 0,
+          lossless: loss > 0 ? name(false) : undefined,
         });
       }
   return cells;
@@ -90,6 +102,9 @@ export function traceCells(): Cell[] {
         capacity: (from: number, to: number) => cap(dir[0], from, to) + cap(dir[1], from, to),
         satellite: false,
         trace: true,
+        spread: false,
+        jitter: false,
+        loss: false,
       };
     }),
   );
@@ -109,7 +124,11 @@ export interface Result {
   efficiency: number;
   /** The best single link's mean goodput alone, same TCP. */
   best: number;
+  /** Worst 5 s (trace cells: mean) ÷ best. */
+  ratio: number;
   retransmits: number;
+  /** Each link's share of the data packets the sending end sent (resends included). */
+  shares: number[];
   /** The floor of its kind is met. */
   meetsFloor: boolean;
   /** Worst 5 s (trace cells: mean) ≥ the best single link. */
@@ -155,7 +174,9 @@ export function judge(cell: Cell, reorder: number, r: TransferResult, durationMs
     beatsBest = worst >= best;
     meetsFloor = beatsBest && (efficiency >= 0.85 || (cell.satellite && worst >= 1.3 * best));
   }
-  return { cell, reorder, key: cellKey({ cell, reorder }), mean, worst, efficiency, best, retransmits: r.retransmits, meetsFloor, beatsBest };
+  const sent = r.dataSent.reduce((a, b) => a + b, 0);
+  const shares = r.dataSent.map((n) => n / Math.max(1, sent));
+  return { cell, reorder, key: cellKey({ cell, reorder }), mean, worst, efficiency, best, ratio: (cell.trace ? mean : worst) / best, retransmits: r.retransmits, shares, meetsFloor, beatsBest };
 }
 
 export function runCell(cell: Cell, reorder: number, durationMs: number, cc: CongestionControl): Outcome {
@@ -168,5 +189,6 @@ export const cellKey = (o: { cell: Cell; reorder: number }): string => `${o.cell
 export function row(o: Result): string {
   const f = (x: number) => x.toFixed(1).padStart(5);
   const mark = o.meetsFloor ? "  " : o.beatsBest ? "~ " : "✗ ";
-  return `${mark}${o.key.padEnd(50)} ${f(o.mean)} ${f(o.worst)}  ${(o.efficiency * 100).toFixed(0).padStart(3)} %  ${(o.worst / o.best).toFixed(2)}×  ${String(o.retransmits).padStart(5)}`;
+  const shares = o.shares.map((x) => (x * 100).toFixed(0).padStart(3)).join("/");
+  return `${mark}${o.key.padEnd(50)} ${f(o.mean)} ${f(o.worst)}  ${(o.efficiency * 100).toFixed(0).padStart(3)} %  ${o.ratio.toFixed(2)}×  ${String(o.retransmits).padStart(5)}  ${shares}`;
 }
