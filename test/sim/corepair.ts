@@ -65,6 +65,8 @@ class CoreEnd {
   readonly reorder: ReorderBuffer | undefined;
   private readonly counters: number[];
   private carriers: Link[] = [];
+  /** The up links, refilled on each call as linktable.ts active() does (no array per call). */
+  private readonly up: Link[] = [];
   private dataSeq = 0;
   private nextHealth = 0;
   private now = 0;
@@ -98,7 +100,11 @@ class CoreEnd {
       transmitExpress: (link, packet) => this.send(link, { kind: "express", link: link.index, counter: 0, dataSeq: -1, packet: this.views.copy(packet) }, TRANSPORT_HEADER_SIZE + 1 + packet.length + TAG_SIZE, -1),
       transmitProbe: (link) => this.send(link, { kind: "probe", link: link.index, counter: 0, dataSeq: -1 }, TRANSPORT_HEADER_SIZE + KEEPALIVE_SIZE + TAG_SIZE, -1),
       candidates: () => this.carriers,
-      active: () => this.links.filter((l) => l.isUp),
+      active: () => {
+        this.up.length = 0;
+        for (const l of this.links) if (l.isUp) this.up.push(l);
+        return this.up;
+      },
       stallChanged: () => {},
       drop: (reason) => this.drops.set(reason, (this.drops.get(reason) ?? 0) + 1),
     });

@@ -139,7 +139,10 @@ function suggest(cell: Cell, reorder: number, byKey: Map<string, Result>): Why {
 }
 
 function runAll(): Promise<Result[]> {
-  const jobs: Job[] = allCells().flatMap((_, index) => [64, 0].map((reorder) => ({ index, reorder, durationMs: DURATION_MS, cc: "cubic" as const })));
+  // The cells of most packets (the highest rates) first, so that no long one is left for the end.
+  const cells = allCells();
+  const jobs: Job[] = cells.map((_, index) => ({ index, reorders: [64, 0], durationMs: DURATION_MS, cc: "cubic" as const }));
+  jobs.sort((a, b) => cells[b.index]!.capacity(0, DURATION_MS) - cells[a.index]!.capacity(0, DURATION_MS));
   const results: Result[] = [];
   return new Promise((resolve, reject) => {
     let next = 0;
@@ -153,8 +156,8 @@ function runAll(): Promise<Result[]> {
           if (++finished === WORKERS) resolve(results);
         }
       };
-      worker.onmessage = (e: MessageEvent<Result>) => {
-        results.push(e.data);
+      worker.onmessage = (e: MessageEvent<Result[]>) => {
+        results.push(...e.data);
         feed();
       };
       worker.onerror = (e) => {
