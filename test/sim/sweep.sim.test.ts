@@ -35,7 +35,7 @@ const PRINT = process.env.MLVPN_SWEEP_PRINT === "1";
  */
 const WHY = {
   satellite: "20+150 ms: the 150 ms link carries 14-28 % of the data with the buffer at 64, 1 % with it off; far from 1.3 × the best link (not analysed)",
-  jitter: "30+30 ms ±10: both links carry data, the stream gets 6-59 % of the sum; jitter cells are bimodal with the seed (not analysed on main)",
+  jitter: "30+30 ms ±10: both links carry data, the stream gets 6-59 % of the sum, and below the floor at seeds 1-6 too (not analysed on main)",
   "spread-off": "unequal delays, buffer off: the later link carries 0-8 % of the data, often with hundreds of TCP retransmissions (suspected: its packets reach TCP out of order)",
   spread: "unequal delays, buffer 64: the later link carries 0-16 % of the data (none at 50+50 Mbit/s 10+60 ms), below the best link (suspected: sendpath.ts SPREAD_WEIGHT)",
   loss: "1 % loss on the slower link while the lossless twin meets its floor: the repairs cost a round trip each (buffer 64) or read as TCP reordering (off) (suspected)",
