@@ -1,0 +1,372 @@
+/**
+ * The tunnel's data plane without handshakes or cryptography, for simulations too large for
+ * SimPair (the sweep: a hundred cells of 20 virtual seconds): two ends built from the core's own
+ * Link, SendPath, ReorderBuffer and policy, glued as tunnel.ts glues them (data, express,
+ * FEEDBACK, probes, the health tick), carrying messages as objects over Path models. A TCP
+ * connection (tcpmodel.ts) runs through it in either direction
+ * (the same glue; tunnel.sim.test.ts checks the real Tunnel).
+ */
+import type { LinkConfig } from "../../src/config/schema.ts";
+import { LinkStatus, Link } from "../../src/core/link.ts";
+import { keepaliveAnswered, keepaliveDue } from "../../src/core/health.ts";
+import { chooseCarriers, reorderHoldMs } from "../../src/core/policy.ts";
+import { ReorderBuffer } from "../../src/core/reorder.ts";
+import { SendPath } from "../../src/core/sendpath.ts";
+import { HEALTH_TICK_MS, REORDER_HOLD_DEFAULT_MS } from "../../src/core/constants.ts";
+import { TAG_SIZE, TRANSPORT_HEADER_SIZE, TUNNEL_OVERHEAD, UDP_IPV4_OVERHEAD } from "../../src/wire/layout.ts";
+import { readU32 } from "../../src/wire/bytes.ts";
+import { FEEDBACK_SIZE, KEEPALIVE_SIZE, newKeepalive } from "../../src/wire/inner.ts";
+import { SeededRandom } from "../helpers/random.ts";
+import { EventHeap, Path, type PathSpec } from "./pathmodel.ts";
+import { type AckRecord, type CongestionControl, TcpReceiver, TcpSender } from "./tcpmodel.ts";
+
+export const TUN_MTU = 1432;
+/** TCP payload ÷ wire bytes of a full tunnelled packet (1380 of 1500 on IPv4). */
+export const PAYLOAD_SHARE = (TUN_MTU - 52) / (TUN_MTU + TUNNEL_OVERHEAD + UDP_IPV4_OVERHEAD);
+const ACK_PACKET = 52;
+const SESSION = 1;
+const WARMUP_MS = 1000;
+
+type Kind = "data" | "express" | "feedback" | "probe" | "keepalive";
+interface Msg {
+  kind: Kind;
+  link: number;
+  counter: number;
+  dataSeq: number;
+  packet?: Uint8Array;
+  feedback?: Uint8Array;
+  /** Keepalives and probes: the sender's clock, and the peer's last one echoed with how long it was held (tunnel.ts). */
+  ts?: number;
+  echo?: number;
+  held?: number;
+}
+
+/** Small views standing for delivered packets (kind byte, id at 20..23): the reorder buffer holds them by reference. */
+const VIEW = 24;
+const VIEWS = 16384;
+class ViewRing {
+  private readonly views = Array.from({ length: VIEWS }, () => new Uint8Array(VIEW));
+  private next = 0;
+  copy(p: Uint8Array): Uint8Array {
+    const v = this.views[this.next++ % VIEWS]!;
+    v[0] = p[0]!;
+    v[20] = p[20]!;
+    v[21] = p[21]!;
+    v[22] = p[22]!;
+    v[23] = p[23]!;
+    return v;
+  }
+}
+
+/** One end: what tunnel.ts does with the data plane, minus sessions and sealing. */
+class CoreEnd {
+  readonly links: Link[];
+  readonly sendPath: SendPath;
+  readonly reorder: ReorderBuffer | undefined;
+  private readonly counters: number[];
+  private carriers: Link[] = [];
+  /** The up links, refilled on each call as linktable.ts active() does (no array per call). */
+  private readonly up: Link[] = [];
+  private dataSeq = 0;
+  private nextHealth = 0;
+  private now = 0;
+  readonly drops = new Map<string, number>();
+  /** Data packets sent per link, resends included (which link carried the transfer). */
+  readonly dataSent: number[];
+  /** Set by every input: nextTimeout() must be computed again. */
+  dirty = true;
+  private cachedTimeout = 0;
+  private readonly fb = new Uint8Array(FEEDBACK_SIZE);
+  private readonly ka = newKeepalive();
+  private readonly views = new ViewRing();
+
+  constructor(
+    configs: LinkConfig[],
+    reorderSize: number,
+    private readonly wire: (link: number, msg: Msg, bytes: number) => void,
+    private readonly deliver: (packet: Uint8Array) => void,
+  ) {
+    this.links = configs.map((c, i) => new Link(i, c, TUN_MTU, 0));
+    for (const l of this.links) {
+      l.setStatus(LinkStatus.AuthOk, 0);
+      l.heard(0);
+      l.sender.resetFlight(SESSION);
+    }
+    this.counters = configs.map(() => 0);
+    this.dataSent = configs.map(() => 0);
+    this.carriers = [...this.links];
+    this.sendPath = new SendPath({
+      transmitData: (link, seq, packet, slot) => this.send(link, { kind: "data", link: link.index, counter: 0, dataSeq: seq, packet: this.views.copy(packet) }, packet.length + TUNNEL_OVERHEAD, slot),
+      transmitExpress: (link, packet) => this.send(link, { kind: "express", link: link.index, counter: 0, dataSeq: -1, packet: this.views.copy(packet) }, TRANSPORT_HEADER_SIZE + 1 + packet.length + TAG_SIZE, -1),
+      transmitProbe: (link) => this.send(link, { kind: "probe", link: link.index, counter: 0, dataSeq: -1 }, TRANSPORT_HEADER_SIZE + KEEPALIVE_SIZE + TAG_SIZE, -1),
+      candidates: () => this.carriers,
+      active: () => {
+        this.up.length = 0;
+        for (const l of this.links) if (l.isUp) this.up.push(l);
+        return this.up;
+      },
+      stallChanged: () => {},
+      drop: (reason) => this.drops.set(reason, (this.drops.get(reason) ?? 0) + 1),
+    });
+    if (reorderSize > 0) {
+      this.reorder = new ReorderBuffer(reorderSize, deliver); // tunnel.ts: the configured size
+      this.reorder.holdMs = REORDER_HOLD_DEFAULT_MS;
+    }
+  }
+
+  private send(link: Link, msg: Msg, bytes: number, slot: number): void {
+    msg.counter = this.counters[link.index]!++;
+    if (msg.kind === "keepalive" || msg.kind === "probe") {
+      // transmit.ts: our clock, and the peer's last one echoed (the RTT a tunnel knows from its
+      // keepalives, even for a link whose data records were given up), filled by the Link and
+      // carried as the wire carries them (whole ms, u32).
+      link.writeKeepalive(this.ka, msg.kind === "probe", this.now);
+      msg.ts = this.ka.clock >>> 0;
+      if (this.ka.echo !== undefined) (msg.echo = this.ka.echo), (msg.held = this.ka.heldMs >>> 0);
+    }
+    if (msg.kind !== "feedback") link.sender.onSent(msg.counter, bytes, slot, this.now);
+    if (msg.kind === "data" || msg.kind === "express") link.dataSentMs = this.now; // transmit.ts
+    if (msg.kind === "data") this.dataSent[link.index]!++;
+    this.wire(link.index, msg, bytes);
+  }
+
+  /** A keepalive probe on every link: the peer acknowledges at once (the RTTs a tunnel knows before any data). */
+  probeAll(now: number): void {
+    this.now = now;
+    this.dirty = true;
+    for (const l of this.links) this.send(l, { kind: "probe", link: l.index, counter: 0, dataSeq: -1 }, TRANSPORT_HEADER_SIZE + KEEPALIVE_SIZE + TAG_SIZE, -1);
+  }
+
+  tun(packet: Uint8Array, now: number): void {
+    this.now = now;
+    this.dirty = true;
+    if (this.sendPath.express(packet, now)) return;
+    if (this.sendPath.schedule(packet, this.dataSeq, now)) this.dataSeq++;
+  }
+
+  receive(msg: Msg, now: number): void {
+    this.now = now;
+    this.dirty = true;
+    const link = this.links[msg.link]!;
+    link.heard(now);
+    link.loss.onReceive(msg.counter);
+    this.sendPath.unstall(link, now);
+    if (msg.kind !== "feedback") {
+      link.acks.onReceive(SESSION, msg.counter, now, msg.kind === "probe");
+      if (link.acks.dueMs <= now) this.sendFeedback(link);
+    }
+    // receive.ts: when the peer's data, or its acknowledgements, were last heard on the link
+    // (the silence probe's evidence, sendpath.ts heardMs).
+    if (msg.kind === "data" || msg.kind === "express") link.dataHeardMs = now;
+    else if (msg.kind === "feedback") link.feedbackHeardMs = now;
+    if (msg.kind === "data") {
+      if (this.reorder) this.reorder.insert(msg.dataSeq, msg.packet!, now);
+      else this.deliver(msg.packet!);
+    } else if (msg.kind === "express") {
+      this.deliver(msg.packet!);
+    } else if (msg.kind === "keepalive" || msg.kind === "probe") {
+      // receive.ts: the Link keeps the clock to echo and takes the RTT sample. The loss report
+      // is not modelled (the sim's loss is measured on the receiving side only).
+      this.ka.probe = msg.kind === "probe";
+      this.ka.lossPercent = undefined;
+      this.ka.clock = msg.ts!;
+      this.ka.echo = msg.echo;
+      this.ka.heldMs = msg.held ?? 0;
+      link.onKeepalive(this.ka, now);
+      // receive.ts: a peer keepalive is answered with ours and acknowledged in the same breath
+      // (health.ts keepaliveAnswered), so each end keeps to one exchange per link and tick.
+      if (msg.kind === "keepalive" && keepaliveAnswered(link, now)) {
+        this.sendFeedback(link);
+        this.send(link, { kind: "keepalive", link: link.index, counter: 0, dataSeq: -1 }, TRANSPORT_HEADER_SIZE + KEEPALIVE_SIZE + TAG_SIZE, -1);
+      }
+    } else if (msg.kind === "feedback") {
+      const f = msg.feedback!;
+      this.sendPath.onFeedback(link, readU32(f, 8), readU32(f, 12), readU32(f, 16), ((f[2]! << 8) | f[3]!) / 10, readU32(f, 20), now);
+    }
+  }
+
+  private sendFeedback(link: Link): void {
+    if (!link.acks.hasPending) {
+      link.acks.dueMs = Number.POSITIVE_INFINITY;
+      return;
+    }
+    link.acks.write(this.fb, 0, this.now);
+    this.send(link, { kind: "feedback", link: link.index, counter: 0, dataSeq: -1, feedback: this.fb.slice() }, TRANSPORT_HEADER_SIZE + FEEDBACK_SIZE + TAG_SIZE, -1);
+  }
+
+  handleTimeout(now: number): void {
+    this.now = now;
+    this.dirty = true;
+    this.reorder?.handleTimeout(now);
+    for (const l of this.links) if (l.acks.dueMs <= now) this.sendFeedback(l);
+    this.sendPath.onTimer(now);
+    if (now < this.nextHealth) return;
+    this.nextHealth = now + HEALTH_TICK_MS;
+    for (const l of this.links) {
+      l.loss.rotate();
+      // lifecycle.ts healthTick: a keepalive on every up link not answered within the tick
+      // (health.ts keepaliveDue), acknowledged like data.
+      if (keepaliveDue(l, now)) this.send(l, { kind: "keepalive", link: l.index, counter: 0, dataSeq: -1 }, TRANSPORT_HEADER_SIZE + KEEPALIVE_SIZE + TAG_SIZE, -1);
+    }
+    if (this.reorder) this.reorder.holdMs = reorderHoldMs(this.links) ?? this.reorder.holdMs;
+    this.carriers = chooseCarriers(this.links, now, () => true);
+  }
+
+  nextTimeout(): number {
+    if (!this.dirty) return this.cachedTimeout;
+    let t = Math.min(this.nextHealth, this.reorder?.nextDeadline() ?? Number.POSITIVE_INFINITY);
+    for (const l of this.links) t = Math.min(t, this.sendPath.deadline(l, this.now));
+    this.dirty = false;
+    this.cachedTimeout = t;
+    return t;
+  }
+}
+
+export interface LinkPaths {
+  up: PathSpec;
+  down: PathSpec;
+}
+
+export interface TransferResult {
+  /** In-order TCP payload per 100 ms, Mbit/s. */
+  goodput100ms: number[];
+  retransmits: number;
+  rtos: number;
+  /** Loss episodes undone (all their retransmissions were spurious: reordering). */
+  undos: number;
+  /** Segments the receiver got twice (spurious retransmissions, or the tunnel's). */
+  duplicates: number;
+  /** The sending end's drops by reason (queue-full…). */
+  drops: Map<string, number>;
+  /** The sending end's data packets per link, resends included (empty for a bare transfer). */
+  dataSent: number[];
+}
+
+function tag(p: Uint8Array, id: number, kind: number): Uint8Array {
+  p[20] = id >>> 24;
+  p[21] = id >>> 16;
+  p[22] = id >>> 8;
+  p[23] = id;
+  p[0] = kind;
+  return p;
+}
+const idOf = (p: Uint8Array) => ((p[20]! << 24) | (p[21]! << 16) | (p[22]! << 8) | p[23]!) >>> 0;
+
+/**
+ * One bulk TCP transfer for `durationMs` over the tunnel (links = the paths; `download`:
+ * server → client) or, with `bare`, directly over one link's paths. `onTick` runs every 100 ms
+ * (to change links during the transfer).
+ */
+export function runTransfer(opts: {
+  links: LinkPaths[];
+  download: boolean;
+  durationMs: number;
+  reorderSize: number;
+  bare?: boolean;
+  seed?: number;
+  /** The TCP's congestion control (default CUBIC). */
+  cc?: CongestionControl;
+  onTick?: (nowMs: number, paths: Path[][], ends: readonly { links: readonly Link[]; reorder: ReorderBuffer | undefined; drops: Map<string, number> }[]) => void;
+}): TransferResult {
+  const rand = new SeededRandom(opts.seed ?? 1);
+  // Traces start at 0: a bare transfer, which needs no warm-up, sees them from where the tunnel's transfer does.
+  const traceStart = opts.bare ? -WARMUP_MS : 0;
+  const paths = opts.links.map((l) => [new Path(opts.download ? l.down : l.up, rand, traceStart), new Path(opts.download ? l.up : l.down, rand, traceStart)]);
+  // paths[i][0]: the data direction, [1]: the way back
+  type Ev = { to: 0 | 1; msg?: Msg; seg?: number; ack?: AckRecord };
+  const heap = new EventHeap<Ev>();
+  let now = 0;
+  const acks: AckRecord[] = [];
+  const packetBytes = opts.bare ? 1500 : TUN_MTU;
+  const scratch = new Uint8Array(TUN_MTU);
+  const ackScratch = new Uint8Array(ACK_PACKET);
+  const endTimes = [0, 0];
+  const configs: LinkConfig[] = opts.links.map((_, i) => ({ name: `l${i}`, bindfib: 0, bandwidth_upload: 0, timeout: 30, loss_tolerence: 100, latency_tolerence: 1000, fallback_only: false, priority: 0 }) as LinkConfig);
+  let ends: CoreEnd[] = [];
+  let sender!: TcpSender;
+  const receiver = new TcpReceiver(packetBytes - 52, opts.durationMs, (a) => {
+    if (opts.bare) {
+      const t = paths[0]![1]!.send(ACK_PACKET, now);
+      if (t >= 0) heap.push(t, { to: 0, ack: a });
+      return;
+    }
+    acks.push(a);
+    ends[1]!.tun(tag(ackScratch, acks.length - 1, 2), now);
+  });
+  const onDeliver = (side: 0 | 1) => (p: Uint8Array) => {
+    if (side === 1 && p[0] === 1) receiver.onSegment(idOf(p), now - warmup);
+    else if (side === 0 && p[0] === 2) sender.onAck(acks[idOf(p)]!, now);
+  };
+  sender = new TcpSender(
+    packetBytes,
+    (seq) => {
+      if (opts.bare) {
+        const t = paths[0]![0]!.send(packetBytes, now);
+        if (t >= 0) heap.push(t, { to: 1, seg: seq });
+        return;
+      }
+      ends[0]!.tun(tag(scratch, seq, 1), now);
+    },
+    opts.seed ?? 1,
+    opts.cc,
+  );
+  if (!opts.bare) {
+    ends = [0, 1].map(
+      (side) =>
+        new CoreEnd(
+          configs,
+          opts.reorderSize,
+          (link, msg, bytes) => {
+            const t = paths[link]![side]!.send(bytes + UDP_IPV4_OVERHEAD, now);
+            if (t >= 0) heap.push(t, { to: side === 0 ? 1 : 0, msg });
+          },
+          onDeliver(side as 0 | 1),
+        ),
+    );
+  }
+  // The tunnel has been up for a second (keepalives, first RTTs) before the transfer starts.
+  const warmup = opts.bare ? 0 : WARMUP_MS;
+  for (const e of ends) e.probeAll(0);
+  let started = false;
+  let nextTick = 100;
+  for (let steps = 0; ; steps++) {
+    if (steps >= 50_000_000) throw new Error(`simulation stuck at ${now} ms (livelock?)`);
+    if (!started && now >= warmup) {
+      started = true;
+      sender.start(now);
+    }
+    let t = Math.min(heap.peekTime(), started ? sender.nextTimeout() : warmup, receiver.ackDueMs + warmup, nextTick);
+    for (let i = 0; i < ends.length; i++) t = Math.min(t, (endTimes[i] = ends[i]!.nextTimeout()));
+    if (t >= warmup + opts.durationMs) break;
+    now = Math.max(now, t);
+    if (heap.peekTime() <= now) {
+      const ev = heap.pop()!;
+      if (ev.msg) ends[ev.to]!.receive(ev.msg, now);
+      else if (ev.seg !== undefined) receiver.onSegment(ev.seg, now - warmup);
+      else if (ev.ack) sender.onAck(ev.ack, now);
+      continue;
+    }
+    if (now >= nextTick) {
+      opts.onTick?.(now, paths, ends);
+      nextTick += 100;
+    }
+    for (let i = 0; i < ends.length; i++) if (endTimes[i]! <= now) ends[i]!.handleTimeout(now);
+    if (started && sender.nextTimeout() <= now) sender.handleTimeout(now);
+    // (now − warmup can round below ackDueMs when ackDueMs + warmup rounded to now)
+    if (receiver.ackDueMs + warmup <= now) receiver.handleTimeout(Math.max(now - warmup, receiver.ackDueMs));
+  }
+  return { goodput100ms: Array.from(receiver.buckets, (b) => (b * 8) / 1000 / 100), retransmits: sender.retransmits, rtos: sender.rtos, undos: sender.undos, duplicates: receiver.duplicates, drops: ends[0]?.drops ?? new Map(), dataSent: ends[0]?.dataSent ?? [] };
+}
+
+/** Mean of the 100 ms goodputs over [fromMs, toMs). */
+export function meanGoodput(r: TransferResult, fromMs: number, toMs: number): number {
+  const a = r.goodput100ms.slice(Math.floor(fromMs / 100), Math.floor(toMs / 100));
+  return a.reduce((x, y) => x + y, 0) / Math.max(1, a.length);
+}
+
+/** The worst mean over any 5 s window (in 1 s steps) within [fromMs, toMs). */
+export function worstWindow(r: TransferResult, fromMs: number, toMs: number, windowMs = 5000): number {
+  let worst = Number.POSITIVE_INFINITY;
+  for (let t = fromMs; t + windowMs <= toMs; t += 1000) worst = Math.min(worst, meanGoodput(r, t, t + windowMs));
+  return worst;
+}

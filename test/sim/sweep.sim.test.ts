@@ -1,0 +1,237 @@
+/**
+ * The aggregation sweep of issue 11 §2 on the deterministic simulator (docs/simulator.md): one
+ * bulk TCP stream (CUBIC, tcpmodel.ts) through the tunnel's data plane (corepair.ts) on every
+ * pair of links of the grid (sweepgrid.ts), with the reorder buffer at the guide's 64 and off,
+ * beside the same TCP on each bare link alone. Each cell's floor (sweepgrid.ts): ≥ 85 % of the
+ * sum × payload share by the worst 5 s (20+150 ms: or ≥ 1.3 × the best single link), trace cells
+ * ≥ 80 % of the traces' mean sum and ≥ 1.2 × the best link, and never below the best single link.
+ *
+ * The cells that miss their floor on main's scheduler are listed below, each with the category of
+ * why (WHY; docs/simulator.md "Known cells"). A listed cell must still miss, so that the lists
+ * only shrink: a change that lifts a cell fails this test until the cell is taken off. After a
+ * scheduler change, `MLVPN_SWEEP_PRINT=1 npx bun test test/sim/sweep.sim.test.ts` prints both
+ * lists as they should now read, ready to paste (a cell new to a list gets the category its
+ * class of cell suggests; check it).
+ *
+ * Constant-rate cells run in one direction: both ends run the same code over the same link
+ * specs, so the other direction is the same computation (the second test checks it on a cell with
+ * every feature). Trace cells replay each direction's own trace and run both ways.
+ *
+ * Cells run in two workers (sweepworker.ts): each is independent and CPU-bound.
+ */
+import { describe, expect, test } from "bun:test";
+import { runTransfer } from "./corepair.ts";
+import { allCells, type Cell, cellKey, type Result, row } from "./sweepgrid.ts";
+import type { Job } from "./sweepworker.ts";
+
+/** Virtual seconds per cell: judged by its worst 5 s window from 2 s on (4 windows). */
+const DURATION_MS = 10_000;
+const WORKERS = 2;
+const PRINT = process.env.MLVPN_SWEEP_PRINT === "1";
+
+/**
+ * Why a listed cell misses, by class of cell. What the simulator shows is stated as seen; a
+ * cause not yet checked says "suspected" (docs/simulator.md "Known cells").
+ */
+const WHY = {
+  satellite: "20+150 ms: the 150 ms link carries 14-28 % of the data with the buffer at 64, 1 % with it off; far from 1.3 × the best link (not analysed)",
+  jitter: "30+30 ms ±10: both links carry data, the stream gets 6-59 % of the sum, and below the floor at seeds 1-6 too (not analysed on main)",
+  "spread-off": "unequal delays, buffer off: the later link carries 0-8 % of the data, often with hundreds of TCP retransmissions (suspected: its packets reach TCP out of order)",
+  spread: "unequal delays, buffer 64: the later link carries 0-16 % of the data (none at 50+50 Mbit/s 10+60 ms), below the best link (suspected: sendpath.ts SPREAD_WEIGHT)",
+  loss: "1 % loss on the slower link while the lossless twin meets its floor: the repairs cost a round trip each (buffer 64) or read as TCP reordering (off) (suspected)",
+  equal: "equal delays, no loss, buffer off, 50+50 Mbit/s at 10+10 ms: 81 % (a link's share drifts to 58/42; not analysed)",
+  "lte-pair": "two LTE traces: 25-35 % of the traces' mean, below the best link (suspected: ATT's outages, near 0 for seconds, not taken as stalls)",
+  trace: "8 Mbit/s + Verizon LTE up, buffer off: 77 % of the traces' mean, 1.4 × the best link (not analysed)",
+} as const;
+type Why = keyof typeof WHY;
+
+/** At or above the best single link (by the worst 5 s; trace cells: the mean), below their floor. */
+const KNOWN_BELOW_FLOOR: Record<string, Why> = {
+  "20+20 Mbit/s 5+35 ms 1% loss rb 64": "loss",
+  "8+30 Mbit/s 20+150 ms 1% loss rb 64": "satellite",
+  "8+30 Mbit/s 20+150 ms 1% loss rb 0": "satellite",
+  "50+50 Mbit/s 0.2+0.2 ms 1% loss rb 0": "loss",
+  "50+50 Mbit/s 10+10 ms rb 0": "equal",
+  "50+50 Mbit/s 10+10 ms 1% loss rb 0": "loss",
+  "8 Mbit/s 15 ms + Verizon LTE 25 ms up rb 0": "trace",
+};
+
+/**
+ * Below even the best single link: the issue's "never below the best single link" is not met.
+ * The test asserts that they stay below it, so that one that rises must move to
+ * KNOWN_BELOW_FLOOR (or off both lists).
+ */
+const KNOWN_BELOW_BEST: Record<string, Why> = {
+  "20+20 Mbit/s 10+10 ms 1% loss rb 64": "loss",
+  "20+20 Mbit/s 5+35 ms rb 0": "spread-off",
+  "20+20 Mbit/s 5+35 ms 1% loss rb 0": "spread-off",
+  "20+20 Mbit/s 10+60 ms rb 64": "spread",
+  "20+20 Mbit/s 10+60 ms rb 0": "spread-off",
+  "20+20 Mbit/s 10+60 ms 1% loss rb 64": "spread",
+  "20+20 Mbit/s 10+60 ms 1% loss rb 0": "spread-off",
+  "20+20 Mbit/s 20+150 ms rb 64": "satellite",
+  "20+20 Mbit/s 20+150 ms rb 0": "satellite",
+  "20+20 Mbit/s 20+150 ms 1% loss rb 64": "satellite",
+  "20+20 Mbit/s 20+150 ms 1% loss rb 0": "satellite",
+  "20+20 Mbit/s 30+30 ms ±10 rb 64": "jitter",
+  "20+20 Mbit/s 30+30 ms ±10 rb 0": "jitter",
+  "20+20 Mbit/s 30+30 ms ±10 1% loss rb 64": "jitter",
+  "20+20 Mbit/s 30+30 ms ±10 1% loss rb 0": "jitter",
+  "20+5 Mbit/s 10+10 ms 1% loss rb 64": "loss",
+  "20+5 Mbit/s 5+35 ms rb 0": "spread-off",
+  "20+5 Mbit/s 5+35 ms 1% loss rb 0": "spread-off",
+  "20+5 Mbit/s 10+60 ms rb 64": "spread",
+  "20+5 Mbit/s 10+60 ms rb 0": "spread-off",
+  "20+5 Mbit/s 10+60 ms 1% loss rb 64": "spread",
+  "20+5 Mbit/s 10+60 ms 1% loss rb 0": "spread-off",
+  "20+5 Mbit/s 20+150 ms rb 64": "satellite",
+  "20+5 Mbit/s 20+150 ms rb 0": "satellite",
+  "20+5 Mbit/s 20+150 ms 1% loss rb 64": "satellite",
+  "20+5 Mbit/s 20+150 ms 1% loss rb 0": "satellite",
+  "20+5 Mbit/s 30+30 ms ±10 rb 64": "jitter",
+  "20+5 Mbit/s 30+30 ms ±10 rb 0": "jitter",
+  "20+5 Mbit/s 30+30 ms ±10 1% loss rb 64": "jitter",
+  "20+5 Mbit/s 30+30 ms ±10 1% loss rb 0": "jitter",
+  "8+30 Mbit/s 5+35 ms rb 0": "spread-off",
+  "8+30 Mbit/s 5+35 ms 1% loss rb 64": "loss",
+  "8+30 Mbit/s 5+35 ms 1% loss rb 0": "spread-off",
+  "8+30 Mbit/s 10+60 ms rb 64": "spread",
+  "8+30 Mbit/s 10+60 ms rb 0": "spread-off",
+  "8+30 Mbit/s 10+60 ms 1% loss rb 64": "spread",
+  "8+30 Mbit/s 10+60 ms 1% loss rb 0": "spread-off",
+  "8+30 Mbit/s 20+150 ms rb 64": "satellite",
+  "8+30 Mbit/s 20+150 ms rb 0": "satellite",
+  "8+30 Mbit/s 30+30 ms ±10 rb 0": "jitter",
+  "8+30 Mbit/s 30+30 ms ±10 1% loss rb 64": "jitter",
+  "8+30 Mbit/s 30+30 ms ±10 1% loss rb 0": "jitter",
+  "50+50 Mbit/s 10+10 ms 1% loss rb 64": "loss",
+  "50+50 Mbit/s 5+35 ms rb 64": "spread",
+  "50+50 Mbit/s 5+35 ms rb 0": "spread-off",
+  "50+50 Mbit/s 5+35 ms 1% loss rb 64": "spread",
+  "50+50 Mbit/s 5+35 ms 1% loss rb 0": "spread-off",
+  "50+50 Mbit/s 10+60 ms rb 64": "spread",
+  "50+50 Mbit/s 10+60 ms rb 0": "spread-off",
+  "50+50 Mbit/s 10+60 ms 1% loss rb 64": "spread",
+  "50+50 Mbit/s 10+60 ms 1% loss rb 0": "spread-off",
+  "50+50 Mbit/s 20+150 ms rb 64": "satellite",
+  "50+50 Mbit/s 20+150 ms rb 0": "satellite",
+  "50+50 Mbit/s 20+150 ms 1% loss rb 64": "satellite",
+  "50+50 Mbit/s 20+150 ms 1% loss rb 0": "satellite",
+  "50+50 Mbit/s 30+30 ms ±10 rb 64": "jitter",
+  "50+50 Mbit/s 30+30 ms ±10 rb 0": "jitter",
+  "50+50 Mbit/s 30+30 ms ±10 1% loss rb 64": "jitter",
+  "50+50 Mbit/s 30+30 ms ±10 1% loss rb 0": "jitter",
+  "Verizon LTE 25 ms + ATT LTE 35 ms up rb 64": "lte-pair",
+  "Verizon LTE 25 ms + ATT LTE 35 ms up rb 0": "lte-pair",
+  "Verizon LTE 25 ms + ATT LTE 35 ms down rb 64": "lte-pair",
+  "Verizon LTE 25 ms + ATT LTE 35 ms down rb 0": "lte-pair",
+};
+
+/** The category a cell's class suggests (the print mode's choice for a cell new to a list). */
+function suggest(cell: Cell, reorder: number, byKey: Map<string, Result>): Why {
+  if (cell.trace) return cell.name.includes("ATT") ? "lte-pair" : "trace";
+  if (cell.satellite) return "satellite";
+  if (cell.jitter) return "jitter";
+  const twin = cell.lossless && byKey.get(cellKey({ cell: { ...cell, name: cell.lossless }, reorder }));
+  if (cell.loss && twin && twin.meetsFloor) return "loss";
+  if (cell.spread) return reorder === 0 ? "spread-off" : "spread";
+  return cell.loss ? "loss" : "equal";
+}
+
+function runAll(): Promise<Result[]> {
+  // The cells of most packets (the highest rates) first, so that no long one is left for the end.
+  const cells = allCells();
+  const jobs: Job[] = cells.map((_, index) => ({ index, reorders: [64, 0], durationMs: DURATION_MS, cc: "cubic" as const }));
+  jobs.sort((a, b) => cells[b.index]!.capacity(0, DURATION_MS) - cells[a.index]!.capacity(0, DURATION_MS));
+  const results: Result[] = [];
+  return new Promise((resolve, reject) => {
+    let next = 0;
+    let finished = 0;
+    for (let w = 0; w < WORKERS; w++) {
+      const worker = new Worker(new URL("./sweepworker.ts", import.meta.url).href);
+      const feed = () => {
+        if (next < jobs.length) worker.postMessage(jobs[next++]);
+        else {
+          worker.terminate();
+          if (++finished === WORKERS) resolve(results);
+        }
+      };
+      worker.onmessage = (e: MessageEvent<Result[]>) => {
+        results.push(...e.data);
+        feed();
+      };
+      worker.onerror = (e) => {
+        worker.terminate();
+        reject(new Error(`sweep worker: ${e.message}`));
+      };
+      feed();
+    }
+  });
+}
+
+function summary(results: Result[]): string {
+  const kinds = new Map<string, number[]>();
+  for (const r of results) {
+    const kind = r.key.includes("LTE") ? "trace" : r.key.includes("20+150") ? "20+150 ms" : "constant";
+    (kinds.get(kind) ?? kinds.set(kind, []).get(kind)!).push(r.efficiency);
+  }
+  return [...kinds]
+    .map(([k, e]) => {
+      e.sort((a, b) => a - b);
+      return `${k}: min ${(e[0]! * 100).toFixed(0)} %, median ${(e[e.length >> 1]! * 100).toFixed(0)} % (${e.length} cells)`;
+    })
+    .join("; ");
+}
+
+/** Both lists as they should read after this run, as TypeScript to paste over the two above. */
+function printLists(results: Result[], cells: Map<string, { cell: Cell; reorder: number }>): void {
+  const byKey = new Map(results.map((r) => [r.key, r]));
+  const why = (r: Result): Why => KNOWN_BELOW_FLOOR[r.key] ?? KNOWN_BELOW_BEST[r.key] ?? suggest(cells.get(r.key)!.cell, cells.get(r.key)!.reorder, byKey);
+  const list = (name: string, rs: Result[]) => [`const ${name}: Record<string, Why> = {`, ...rs.map((r) => `  ${JSON.stringify(r.key)}: ${JSON.stringify(why(r))},`), "};"].join("\n");
+  console.log(`\n// MLVPN_SWEEP_PRINT: the lists for this scheduler (${results.filter((r) => !r.meetsFloor).length} cells)`);
+  console.log(list("KNOWN_BELOW_FLOOR", results.filter((r) => r.beatsBest && !r.meetsFloor)));
+  console.log(list("KNOWN_BELOW_BEST", results.filter((r) => !r.beatsBest)));
+}
+
+describe("aggregation sweep (simulated, CUBIC, one stream)", () => {
+  test("every cell meets its floor, or is listed as known below it", async () => {
+    const started = performance.now();
+    const results = await runAll();
+    const cells = new Map(allCells().flatMap((cell) => [64, 0].map((reorder) => [cellKey({ cell, reorder }), { cell, reorder }] as const)));
+    const order = new Map([...cells.keys()].map((k, i) => [k, i]));
+    results.sort((a, b) => order.get(a.key)! - order.get(b.key)!);
+    console.log(`  cell${" ".repeat(46)}  mean worst5s  eff.  ×best   rtx  data % per link   (Mbit/s; eff. and ×best: worst 5 s, traces: mean)`);
+    for (const r of results) console.log(row(r));
+    const floor = results.filter((r) => r.meetsFloor).length;
+    const best = results.filter((r) => r.beatsBest).length;
+    console.log(`${floor}/${results.length} cells meet their floor, ${best}/${results.length} the best single link; ${summary(results)}; ${((performance.now() - started) / 1000).toFixed(1)} s`);
+    if (PRINT) printLists(results, cells);
+    expect(results.length).toBe(cells.size);
+    for (const k of [...Object.keys(KNOWN_BELOW_FLOOR), ...Object.keys(KNOWN_BELOW_BEST)]) expect(cells.has(k), `listed cell not in the grid: ${k}`).toBe(true);
+    const wrong: string[] = [];
+    for (const r of results) {
+      if (r.key in KNOWN_BELOW_BEST) {
+        if (r.beatsBest) wrong.push(`now at or above the best link: move to KNOWN_BELOW_FLOOR (or off the lists): ${row(r)}`);
+      } else if (r.key in KNOWN_BELOW_FLOOR) {
+        if (!r.beatsBest) wrong.push(`below the best single link: ${row(r)}`);
+        else if (r.meetsFloor) wrong.push(`meets its floor now: take it off KNOWN_BELOW_FLOOR: ${row(r)}`);
+      } else if (!r.meetsFloor) wrong.push(`below its floor: ${row(r)}`);
+    }
+    if (wrong.length > 0) console.log("The lists as they should read: MLVPN_SWEEP_PRINT=1 npx bun test test/sim/sweep.sim.test.ts");
+    expect(wrong).toEqual([]);
+  }, 600_000);
+
+  test("a constant-rate cell is the same computation in both directions", () => {
+    // Every feature that draws randomness or differs per link: unequal rates and delays, jitter, loss.
+    const spec = (rateMbit: number, delayMs: number, loss: number) => ({ rateMbit, delayMs, jitterMs: 5, loss });
+    const links = [
+      { up: spec(20, 5, 0), down: spec(20, 5, 0) },
+      { up: spec(8, 25, 0.01), down: spec(8, 25, 0.01) },
+    ];
+    const up = runTransfer({ links, download: false, durationMs: 3000, reorderSize: 64 });
+    const down = runTransfer({ links, download: true, durationMs: 3000, reorderSize: 64 });
+    expect(up.goodput100ms.reduce((a, b) => a + b, 0)).toBeGreaterThan(0);
+    expect(down.goodput100ms).toEqual(up.goodput100ms);
+    expect(down.retransmits).toBe(up.retransmits);
+  }, 60_000);
+});
