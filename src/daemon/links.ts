@@ -128,6 +128,7 @@ export class LinkSockets {
   /** A client link bound to an address or an interface: whether it has none to send from now (why). */
   private sourceGone(i: number, l: LinkConfig): string | undefined {
     if (this.mode !== "client" || (!l.bindhost && !l.bindinterface)) return undefined;
+    if (l.bindinterface && !ifNameToIndex(l.bindinterface)) return `interface ${l.bindinterface} is gone`;
     return sourceGone(l, this.families[i] ?? 4, networkInterfaces());
   }
 
@@ -221,7 +222,7 @@ export class LinkSockets {
     const ifindex = l.bindinterface ? ifNameToIndex(l.bindinterface) : undefined;
     // Called from within the core (its reconnect attempt): the link is down already, only its
     // socket is closed here when its source address is gone.
-    const gone = l.bindinterface && !ifindex ? `interface ${l.bindinterface} is gone` : this.sourceGone(i, l);
+    const gone = this.sourceGone(i, l);
     if (gone === undefined && this.driver.socket(i) && !b.stale && ifindex === b.ifindex) return;
     this.closeSocket(i); // out of the poll set before its fd is closed
     if (gone !== undefined) {
