@@ -9,6 +9,10 @@
  *   sudo npm run chaos -- --long            sizes and durations × 6 (the soak 60 min)
  *   sudo npm run chaos -- --only datagrams,control
  *   sudo npm run chaos -- --scale 0.1       a quick run (sizes × 0.1)
+ *   sudo npm run chaos -- --only flaps --flap-kinds address --scale 0.3
+ *                                           30 address changes only (kinds: blackhole, down, loss, address)
+ *   sudo npm run chaos -- --only flaps --rp-filter on
+ *                                           the server's reverse-path filter on for the flaps (default off)
  *   npm run chaos -- --report               only write RELIABILITY.md again from the results
  *
  * Tests: datagrams, control, config, faults, flaps, soak, exhaustion. The machine is shared and
@@ -18,7 +22,7 @@ import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { buildBinary, ROOT } from "../test/lab/mlvpn.ts";
 import { labSkipReason } from "../test/lab/netns.ts";
-import { faults, flaps } from "./chaos/faults.ts";
+import { FLAP_KIND_NAMES, faults, flapOptions, flaps } from "./chaos/faults.ts";
 import { type ChaosLab, startChaosLab, type Row, type TestResult } from "./chaos/harness.ts";
 import { hostileConfig, hostileControl, hostileDatagrams } from "./chaos/hostile.ts";
 import { exhaustion, soak } from "./chaos/soak.ts";
@@ -84,7 +88,16 @@ function parseArgs(argv: string[]): { scale: number; only: string[]; report: boo
     else if (a === "--long") scale *= 6;
     else if (a === "--scale") scale *= Number(argv[++i]);
     else if (a === "--only") only = argv[++i]!.split(",");
-    else throw new Error(`unknown argument ${a} (try --long, --scale X, --only ${Object.keys(TESTS).join(",")})`);
+    else if (a === "--rp-filter") {
+      const v = argv[++i];
+      if (v !== "on" && v !== "off") throw new Error(`--rp-filter takes on or off, not ${v ?? "nothing"}`);
+      flapOptions.rpFilter = v === "on";
+    } else if (a === "--flap-kinds") {
+      const names = (argv[++i] ?? "").split(",");
+      const bad = names.filter((n) => !FLAP_KIND_NAMES[n]);
+      if (bad.length) throw new Error(`--flap-kinds: no kind named ${bad.join(", ")} (there are ${Object.keys(FLAP_KIND_NAMES).join(", ")})`);
+      flapOptions.kinds = names.map((n) => FLAP_KIND_NAMES[n]!);
+    } else throw new Error(`unknown argument ${a} (try --long, --scale X, --only ${Object.keys(TESTS).join(",")}, --rp-filter on|off, --flap-kinds ${Object.keys(FLAP_KIND_NAMES).join(",")})`);
   }
   for (const n of only) if (!TESTS[n]) throw new Error(`no chaos test named ${n} (there are ${Object.keys(TESTS).join(", ")})`);
   if (!(scale > 0)) throw new Error("--scale must be positive");

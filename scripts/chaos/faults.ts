@@ -134,6 +134,11 @@ export async function bothCarrying(lab: ChaosLab, timeoutMs: number): Promise<nu
   return null;
 }
 
+/** The address link i of the server sends to now ("" for none), without port or IPv4-mapped prefix. */
+async function serverPeer(lab: ChaosLab, i: number): Promise<string> {
+  return ((await lab.status("server")).tunnels[i]?.peer ?? "").replace(/:\d+$/, "").replace(/^\[(.*)\]$/, "$1").replace(/^::ffff:/, "");
+}
+
 /** The uplink whose address changes in the flaps (bound to its interface, not to an address). */
 const MOVING = 1;
 
@@ -155,6 +160,19 @@ export async function bindToInterface(lab: ChaosLab, i: number): Promise<string>
   return `bindinterface = "${ifname}"`;
 }
 
+export const FLAP_KINDS = ["blackhole", "interface down", "100 % loss", "address change"] as const;
+export type FlapKind = (typeof FLAP_KINDS)[number];
+/** The kinds by their names on the command line (`--flap-kinds address,down`). */
+export const FLAP_KIND_NAMES: Record<string, FlapKind> = { blackhole: "blackhole", down: "interface down", loss: "100 % loss", address: "address change" };
+
+/** How the flaps run (`npm run chaos -- --rp-filter on|off --flap-kinds …`). */
+export const flapOptions: { rpFilter: boolean; kinds: readonly FlapKind[] } = {
+  // Off, as on most servers (and carriers): a link whose address is gone must not send at all
+  // (src/daemon/links.ts); with it on, the server drops what such a link would send from elsewhere.
+  rpFilter: false,
+  kinds: FLAP_KINDS,
+};
+
 /** Flap cycles with a 50 pps ping through the tunnel; the recovery after each restore. */
 export async function flaps(lab: ChaosLab, scale: number): Promise<{ rows: Row[]; notes: string[]; data: Record<string, unknown> }> {
   const rows: Row[] = [];
@@ -162,21 +180,23 @@ export async function flaps(lab: ChaosLab, scale: number): Promise<{ rows: Row[]
   const { topo, dir } = lab;
   const cycles = Math.max(4, Math.round(100 * scale));
   const rng = new SeededRandom(99);
-  const kinds = ["blackhole", "interface down", "100 % loss", "address change"] as const;
+  const kinds = flapOptions.kinds;
   const logStart = { client: logSize(dir, "client"), server: logSize(dir, "server") };
   const pid = { client: lab.proc.client.pid, server: lab.proc.server.pid };
   const moving = await bindToInterface(lab, MOVING);
   const u = topo.uplinks[MOVING]!;
-  // The server's side of that uplink drops what does not come from the uplink's subnet, as a
-  // carrier's ingress filtering does (BCP 38; here rp_filter): while the interface has no
-  // address, the client's socket (bound to the interface, on the wildcard address) sends with
-  // another interface's address, its LAN's; the lab's wire would carry that to the server.
-  await topo.lab.exec("server", ["sysctl", "-q", "-w", `net.ipv4.conf.${u.serverIf}.rp_filter=1`], { check: true });
+  // With rp_filter on, the server's side of that uplink drops what does not come from the
+  // uplink's subnet, as a carrier's ingress filtering does (BCP 38). Off (all, and the interface:
+  // the higher value applies), it takes any source: were the client to send that link's
+  // datagrams from another address while the interface has none, the server would follow it.
+  const rp = flapOptions.rpFilter ? "1" : "0";
+  for (const conf of flapOptions.rpFilter ? [u.serverIf] : ["all", u.serverIf]) await topo.lab.exec("server", ["sysctl", "-q", "-w", `net.ipv4.conf.${conf}.rp_filter=${rp}`], { check: true });
   const addresses = [u.clientAddr, u.clientAddr.replace(/\.\d+$/, (last) => `.${Number(last.slice(1)) + 1}`)];
   let addressAt = 0;
   const ip = (...args: string[]) => topo.lab.exec("client", ["ip", ...args], { check: true });
   const ping = startPing(lab, 0.02);
   const recov: { cycle: number; link: number; kind: string; outageMs: number; recoverS: number | null }[] = [];
+  const strayPeers = new Set<string>();
   for (let c = 0; c < cycles; c++) {
     const kind = kinds[Math.floor(c / 2) % kinds.length]!;
     // Both uplinks in turn; an address change only where the link is bound to the interface.
@@ -190,6 +210,8 @@ export async function flaps(lab: ChaosLab, scale: number): Promise<{ rows: Row[]
     // the routes through the interface), later another one and the source-routing table's route.
     else await ip("addr", "del", `${addresses[addressAt]}/24`, "dev", u.clientIf);
     await Bun.sleep(outageMs);
+    // Where the server sends that link's packets at the end of the outage, and once it is back.
+    const peerAtEnd = kind === "address change" ? await serverPeer(lab, MOVING) : "";
     if (kind === "blackhole") await topo.restore(link);
     else if (kind === "interface down") await topo.setLinkDown(link, false);
     else if (kind === "100 % loss") await topo.shape(link, { lossPct: 0 });
@@ -200,12 +222,18 @@ export async function flaps(lab: ChaosLab, scale: number): Promise<{ rows: Row[]
     }
     const s = await bothCarrying(lab, 20_000);
     recov.push({ cycle: c, link, kind, outageMs, recoverS: s });
+    if (kind === "address change") {
+      for (const p of [peerAtEnd, await serverPeer(lab, MOVING)]) if (p && !addresses.includes(p)) strayPeers.add(`#${c}: ${p}`);
+    }
   }
   const p = await ping.stop();
   const worst = recov.reduce((w, r) => ((r.recoverS ?? Infinity) > (w.recoverS ?? -1) ? r : w), recov[0]!);
   const over = recov.filter((r) => r.recoverS === null || r.recoverS > 2);
   const byKind = (k: string) => recov.filter((r) => r.kind === k).map((r) => r.recoverS ?? Infinity);
-  rows.push(row("flap cycles (both uplinks in turn; address changes on uplink 2)", `${cycles} (uplink 2 bound with ${moving})`, "—", true));
+  rows.push(row("flap cycles (both uplinks in turn; address changes on uplink 2)", `${cycles} (uplink 2 bound with ${moving}; ${kinds.join(", ")}; server rp_filter ${flapOptions.rpFilter ? "on" : "off"})`, "—", true));
+  if (kinds.includes("address change")) {
+    rows.push(row("address change: the server's peer for uplink 2 elsewhere than its addresses (at the end of each outage and after recovery)", strayPeers.size === 0 ? "never" : [...strayPeers].slice(0, 3).join("; "), "never", strayPeers.size === 0));
+  }
   for (const k of kinds) {
     const xs = byKind(k);
     rows.push(row(`${k}: worst recovery to both links carrying traffic`, `${Math.max(...xs).toFixed(2)} s over ${xs.length} cycles`, "≤ 2 s after restore", Math.max(...xs) <= 2));
@@ -220,12 +248,12 @@ export async function flaps(lab: ChaosLab, scale: number): Promise<{ rows: Row[]
   const traces = (["client", "server"] as const).flatMap((s) => stackTraces(logSince(dir, s, logStart[s])));
   rows.push(row("stack traces in the logs", traces.length, "0", traces.length === 0));
   notes.push(
-    "Address changes run with ingress filtering on the server's side of uplink 2 (rp_filter, as a carrier filters its subscribers' source addresses). " +
-      "Without it (run of 2026-12-03T17:14Z, bench/results/chaos-flaps-config-2026-12-03T171418395Z.json), 8 of 24 address changes took 2.4–5.2 s: " +
-      "while the interface has no address, the client's socket (bound to the interface on the wildcard address) sends from its LAN address, " +
-      "the lab's wire carries that to the server, which follows it (authenticated, the old address silent) and answers into its own route to that LAN; " +
-      "back on the uplink's new address, the server moves again only once that LAN address has been silent for 1.5 s (the roaming rule, src/core/peers.ts). " +
-      "On a real uplink such packets are dropped by the carrier; the client could also stop sending on a link whose interface has no address of its own.",
+    `Address changes run with the server's reverse-path filter ${flapOptions.rpFilter ? "on for uplink 2 (rp_filter, as a carrier filters its subscribers' source addresses)" : "off (as on most servers and carriers)"}. ` +
+      "Before a link stopped sending while its address was gone (run of 2026-12-03T17:14Z without rp_filter, bench/results/chaos-flaps-config-2026-12-03T171418395Z.json), 8 of 24 address changes took 2.4–5.2 s: " +
+      "while the interface had no address, the client's socket (bound to the interface on the wildcard address) sent from its LAN address, " +
+      "the lab's wire carried that to the server, which followed it (authenticated, the old address silent) and answered into its own route to that LAN; " +
+      "back on the uplink's new address, the server moved again only once that LAN address had been silent for 1.5 s (the roaming rule, src/core/peers.ts). " +
+      "Now such a link is down and silent while its interface has no address of the server's family (src/daemon/links.ts).",
   );
-  return { rows, notes, data: { recov } };
+  return { rows, notes, data: { recov, rpFilter: flapOptions.rpFilter, strayPeers: [...strayPeers] } };
 }

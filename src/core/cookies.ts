@@ -67,45 +67,56 @@ export interface Answer {
  * never replaces another's (docs/protocol.md "Threat model").
  */
 export class AnsweredInits {
-  private readonly byLink: { nonces: Map<string, Answer>; indices: Map<number, Answer> }[];
+  /**
+   * By link index. A removed link's entry goes with it: reloads that replace links (a new
+   * socket) add an index each time, and two empty Maps per removed link stayed (~200 B a reload).
+   */
+  private readonly byLink = new Map<number, { nonces: Map<string, Answer>; indices: Map<number, Answer> }>();
+  private nextIndex = 0;
 
   constructor(links: number) {
-    this.byLink = Array.from({ length: links }, () => ({ nonces: new Map(), indices: new Map() }));
+    for (let i = 0; i < links; i++) this.addLink();
   }
 
+  /** The next link index (link indices are never reused: src/core/linktable.ts). */
   addLink(): void {
-    this.byLink.push({ nonces: new Map(), indices: new Map() });
+    this.byLink.set(this.nextIndex++, { nonces: new Map(), indices: new Map() });
   }
 
   removeLink(index: number): void {
-    this.byLink[index]!.nonces.clear();
-    this.byLink[index]!.indices.clear();
+    this.byLink.delete(index);
   }
 
   find(link: number, nonce: Uint8Array): Answer | undefined {
-    return this.byLink[link]!.nonces.get(hex(nonce));
+    return this.byLink.get(link)?.nonces.get(hex(nonce));
   }
 
   /** The session pending on `link` under the responder's index `index`, if any and not expired. */
   pending(link: number, index: number, nowMs: number): Answer | undefined {
-    const a = this.byLink[link]?.indices.get(index);
+    const a = this.byLink.get(link)?.indices.get(index);
     return a && a.pending && a.expiryMs > nowMs ? a : undefined;
   }
 
   /** Whether a responder index is held by an answered INIT of any link (new indices avoid it). */
   usesIndex(index: number): boolean {
-    return this.byLink.some((l) => l.indices.has(index));
+    for (const l of this.byLink.values()) if (l.indices.has(index)) return true;
+    return false;
   }
 
   /** Confirmed: no longer pending (its nonce stays remembered until expiry, as a replay). */
   confirmed(link: number, a: Answer): void {
     a.pending = false;
-    this.byLink[link]!.indices.delete(a.session.localIndex);
+    this.byLink.get(link)?.indices.delete(a.session.localIndex);
   }
 
-  /** Until its cookie expires. Bounded by the handshake limits: at most the global rate times a cookie's lifetime. */
+  /**
+   * Until its cookie expires. Bounded by the handshake limits: at most the global rate times a
+   * cookie's lifetime. Nothing is kept for a link removed meanwhile.
+   */
   remember(link: number, nonce: Uint8Array, a: Omit<Answer, "expiryMs" | "pending">, nowMs: number): void {
-    const { nonces, indices } = this.byLink[link]!;
+    const l = this.byLink.get(link);
+    if (!l) return;
+    const { nonces, indices } = l;
     for (const [k, e] of nonces) {
       if (e.expiryMs > nowMs) break;
       nonces.delete(k);

@@ -3,11 +3,21 @@
  * or bindinterface went away and came back, and the server's name resolved again on each
  * reconnect attempt. The sockets themselves live in the driver (src/io/driver.ts), which polls
  * them and sends on them.
+ *
+ * A client link bound to an address or an interface sends only while that address, or an
+ * address of the peer's family on that interface, is there (src/io/addrwatch.ts): when it goes,
+ * the link's socket is closed and the link taken down at once (what it had in flight goes to the
+ * other links), and when it is back the socket is opened again and the link's handshake, already
+ * retrying, brings it up. Otherwise the kernel sends its datagrams from another interface's
+ * address and the server, following its authenticated client, moves the link there, and back
+ * only once that address has been silent a while (RELIABILITY.md, link flaps).
  */
 import { isIP } from "node:net";
+import { networkInterfaces } from "node:os";
 import type { LinkConfig } from "../config/schema.ts";
 import type { PeerAddress, Tunnel } from "../core/tunnel.ts";
 import type { Clock, Driver, SocketFactory } from "../io/driver.ts";
+import { openAddressWatch, sourceGone } from "../io/addrwatch.ts";
 import { ifNameToIndex } from "../io/libc.ts";
 import type { LinkSocket } from "../io/udp.ts";
 import type { Logger } from "../log.ts";
@@ -66,6 +76,8 @@ export class LinkSockets {
   stopping = false;
   /** When we last closed a socket (clock ms): its port may be held a moment longer (PORT_RELEASE_MS). */
   private closedMs = Number.NEGATIVE_INFINITY;
+  /** The address watch: opened with the first client link bound to an address or interface. */
+  private watching: "no" | "yes" | "failed" = "no";
 
   constructor(
     private readonly mode: Mode,
@@ -113,10 +125,62 @@ export class LinkSockets {
     b.waiting = why;
   }
 
+  /** A client link bound to an address or an interface: whether it has none to send from now (why). */
+  private sourceGone(i: number, l: LinkConfig): string | undefined {
+    if (this.mode !== "client" || (!l.bindhost && !l.bindinterface)) return undefined;
+    if (l.bindinterface && !ifNameToIndex(l.bindinterface)) return `interface ${l.bindinterface} is gone`;
+    return sourceGone(l, this.families[i] ?? 4, networkInterfaces());
+  }
+
+  /** Client: from the first link bound to an address or an interface on, address changes are watched. */
+  private watchAddresses(l: LinkConfig): void {
+    if (this.mode !== "client" || this.watching !== "no" || (!l.bindhost && !l.bindinterface)) return;
+    try {
+      this.driver.watchSource(openAddressWatch(() => this.addressesChanged()));
+      this.watching = "yes";
+    } catch (e) {
+      this.watching = "failed";
+      this.log.warn("net", `cannot watch this machine's addresses (${(e as Error).message}): a link whose bindhost or bindinterface loses its address is noticed on its next reconnect attempt only`);
+    }
+  }
+
+  /**
+   * The machine's addresses or interfaces changed: a link that lost its source address stops
+   * sending and goes down now, one that has it again is opened again now. Called from the
+   * driver's drain, outside the core.
+   */
+  private addressesChanged(): void {
+    if (this.stopping) return;
+    const links = this.tunnel().links;
+    for (const link of links) {
+      const i = link.index;
+      const l = link.config;
+      const b = this.bindings[i];
+      if (!b || (!l.bindhost && !l.bindinterface)) continue;
+      const gone = this.sourceGone(i, l);
+      if (gone === undefined) {
+        if (!this.driver.socket(i) || b.stale) void this.rebind(i);
+      } else if (this.driver.socket(i)) {
+        this.closeSocket(i);
+        b.stale = true;
+        this.waiting(i, l, gone);
+        this.tunnel().linkSendFailed(i, `no source address: ${gone}`, this.clock.now());
+      }
+    }
+  }
+
   /** Binds link i's socket (throws "[name] cannot bind …") and gives the core its peer. */
   async bind(i: number, l: LinkConfig, family: 4 | 6, peer: PeerAddress | undefined): Promise<void> {
     this.families[i] = family;
     const port = l.bindport ?? 0;
+    this.watchAddresses(l);
+    const gone = this.sourceGone(i, l);
+    if (gone !== undefined) {
+      // Bound to the wildcard address on an interface without one, it would send from another's.
+      this.waiting(i, l, gone);
+      if (peer) this.tunnel().setPeer(i, peer, this.clock.now());
+      return;
+    }
     try {
       const s = await this.open(i, l, family);
       this.log.info("net", `[${l.name}] ${this.mode === "client" ? this.where(l, s) : `listening on ${this.where(l, s)}`}`);
@@ -156,9 +220,15 @@ export class LinkSockets {
     const b = this.bindings[i];
     if (!l || !b || b.busy || this.stopping || (!l.bindhost && !l.bindinterface)) return;
     const ifindex = l.bindinterface ? ifNameToIndex(l.bindinterface) : undefined;
-    if (this.driver.socket(i) && !b.stale && ifindex === b.ifindex) return;
+    // Called from within the core (its reconnect attempt): the link is down already, only its
+    // socket is closed here when its source address is gone.
+    const gone = this.sourceGone(i, l);
+    if (gone === undefined && this.driver.socket(i) && !b.stale && ifindex === b.ifindex) return;
     this.closeSocket(i); // out of the poll set before its fd is closed
-    if (l.bindinterface && !ifindex) return this.waiting(i, l, `interface ${l.bindinterface} is gone`);
+    if (gone !== undefined) {
+      b.stale = true;
+      return this.waiting(i, l, gone);
+    }
     b.busy = true;
     let socket: LinkSocket;
     try {
@@ -172,6 +242,13 @@ export class LinkSockets {
       if (this.driver.socket(i) === socket) this.closeSocket(i);
       else socket.close();
       return;
+    }
+    const lost = this.sourceGone(i, l);
+    if (lost !== undefined) {
+      // Gone again while the socket was being opened.
+      this.closeSocket(i);
+      this.bindings[i]!.stale = true;
+      return this.waiting(i, l, lost);
     }
     this.log.info("net", `[${l.name}] bound again: ${this.where(l, socket)}`);
   }

@@ -76,6 +76,14 @@ export interface DriverHandlers {
   failed(e: Error): void;
 }
 
+/** Another fd polled beside the links' sockets (the address watch, src/io/addrwatch.ts). */
+export interface Source {
+  readonly fd: number;
+  /** Reads what it has, at most `max` items; returns how many. */
+  drain(max: number): number;
+  close(): void;
+}
+
 /** The sockets' receive callbacks of one link, made once when its socket opens. */
 type Receiver = Pick<OpenOptions, "onDatagram" | "afterDatagrams">;
 
@@ -87,6 +95,7 @@ export class Driver {
   private tunnel: Tunnel | undefined;
   private readonly sockets: Array<LinkSocket | undefined> = [];
   private readonly fds: number[] = [];
+  private extra: Source | undefined;
   private reader: TunReader | undefined;
   /** Send failures of the current input, reported after it: links and errors, side by side. */
   private readonly failedLinks: number[] = [];
@@ -202,9 +211,16 @@ export class Driver {
     socket.close();
   }
 
+  /** `source` is polled and drained with the sockets from now on, and closed with them. */
+  watchSource(source: Source): void {
+    this.extra = source;
+    this.watchSockets();
+  }
+
   private watchSockets(): void {
     this.fds.length = 0;
     for (const s of this.sockets) if (s && s.fd >= 0) this.fds.push(s.fd);
+    if (this.extra) this.fds.push(this.extra.fd);
     this.reader?.watch(this.fds);
   }
 
@@ -213,8 +229,8 @@ export class Driver {
     const { core, clock, sockets } = this;
     this.reader = startTunReader(this.tun, {
       onPacket: (view) => core.handleTunPacket(view, clock.now()),
-      drainOthers(max) {
-        let n = 0;
+      drainOthers: (max) => {
+        let n = this.extra?.drain(max) ?? 0;
         for (let i = 0; i < sockets.length; i++) n += sockets[i]?.drain(max) ?? 0;
         return n;
       },
@@ -239,5 +255,9 @@ export class Driver {
 
   closeSockets(): void {
     for (let i = 0; i < this.sockets.length; i++) this.closeSocket(i);
+    const extra = this.extra;
+    this.extra = undefined;
+    this.watchSockets();
+    extra?.close();
   }
 }

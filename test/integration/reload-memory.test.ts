@@ -52,6 +52,8 @@ describe("a reload that gives a link a new socket lets the old one go", () => {
     sim.run(300);
     expect(sim.client.linkAt(0)?.isUp).toBe(true);
     const removed: WeakRef<Link>[] = [];
+    await collect();
+    const mapsBefore = heapStats().objectTypeCounts.Map ?? 0;
     let index = 0;
     for (let r = 0; r < RELOADS; r++) {
       for (const end of [sim.client, sim.server]) removed.push(new WeakRef(end.linkAt(index)!));
@@ -66,6 +68,9 @@ describe("a reload that gives a link a new socket lets the old one go", () => {
     expect(sim.client.linkAt(0)).toBeUndefined();
     await collect();
     expect(alive(removed)).toBeLessThanOrEqual(BY_CHANCE);
+    // Nor anything kept per removed link elsewhere: the responder's answered INITs
+    // (src/core/cookies.ts AnsweredInits) kept two empty Maps per removed link on each end.
+    expect((heapStats().objectTypeCounts.Map ?? 0) - mapsBefore).toBeLessThanOrEqual(BY_CHANCE);
   }, 30_000);
 
   test("daemon: the closed sockets and the removed links' buffers are collectable", async () => {
