@@ -1,10 +1,10 @@
 /**
  * Protocol v2 against a hostile host on the lab (dist/mlvpn at both ends, two shaped uplinks):
  *   - every datagram of a running transfer captured and replayed to every port, for longer than
- *     a rekey period: no 10 s window of the transfer below 75 % of its median. `npm run
- *     test:replay` (MLVPN_REPLAY_E2E=1): the client renews its keys every 20 s (`rekey_interval =
- *     20`) and the attack lasts 50 s (two rekeys of each link); MLVPN_REPLAY_E2E=long: 140 s
- *     against the protocol's default 120 s. Not in `npm test`: see the note at the test;
+ *     a rekey period: no 10 s window of the transfer below 75 % of its median. In `npm test` the
+ *     client renews its keys every 10 s (`rekey_interval = 10`) and the attack lasts 30 s (two or
+ *     three rekeys of each link); `npm run test:replay` (MLVPN_REPLAY_E2E=1): 50 s at 20 s rekeys;
+ *     MLVPN_REPLAY_E2E=long: 140 s against the protocol's default 120 s;
  *   - 200 junk datagrams/s per port from the client's own addresses while the client restarts:
  *     all links up within 10 s.
  * The attacker (test/lab/attacker.ts) runs in the client router's namespace, so that it can send
@@ -17,11 +17,11 @@ import { fetchStatus } from "../../src/control/client.ts";
 import { buildBinary, ROOT, startEnd } from "../lab/mlvpn.ts";
 import { iperf, startIperfServer } from "../lab/measure.ts";
 import { labSkipReason, waitFor } from "../lab/netns.ts";
+import { reportSkip } from "../helpers/skip.ts";
 import { createTopology, type Topology } from "../lab/topology.ts";
 import { controlSocketOf, destroyLab, type LabTunnel, startTunnel } from "../lab/tunnel.ts";
 
-const skip = labSkipReason() ?? (Bun.spawnSync(["sh", "-c", "command -v iperf3 && command -v tcpdump"]).exitCode !== 0 ? "iperf3 or tcpdump missing" : null);
-if (skip) console.log(`skipping the security e2e tests: ${skip}`);
+const skip = reportSkip(import.meta.path, "protocol v2 against a hostile host", labSkipReason() ?? (Bun.spawnSync(["sh", "-c", "command -v iperf3 && command -v tcpdump"]).exitCode !== 0 ? "iperf3 or tcpdump missing" : null));
 const ATTACKER = join(ROOT, "test", "lab", "attacker.ts");
 
 let topo: Topology;
@@ -30,14 +30,14 @@ let tunnel: LabTunnel;
 const niceBefore = getPriority();
 const LAB_NICE = -10;
 
-/** MLVPN_REPLAY_E2E=long: the default rekey period (120 s); =1 (`npm run test:replay`): a 20 s one (`rekey_interval`). */
+/** MLVPN_REPLAY_E2E=long: the default rekey period (120 s); =1 (`npm run test:replay`): a 20 s one; otherwise 10 s (`rekey_interval`). */
 const REPLAY = process.env.MLVPN_REPLAY_E2E;
 const LONG = REPLAY === "long";
-const REKEY_S = LONG ? 120 : 20;
+const REKEY_S = LONG ? 120 : REPLAY === "1" ? 20 : 10;
 /** The attack and the transfer: longer than two rekey periods (one when the period is 120 s). */
-const SECONDS = LONG ? 140 : 50;
+const SECONDS = LONG ? 140 : REPLAY === "1" ? 50 : 30;
 
-describe.skipIf(skip !== null)("protocol v2 against a hostile host on the lab", () => {
+describe.skipIf(skip)("protocol v2 against a hostile host on the lab", () => {
   beforeAll(async () => {
     // What this file measures is the tunnel under attack, not the other processes of a shared
     // machine: the ends, iperf3 and the attackers (at nice 19 from here, so 9) inherit nice -10;
@@ -60,16 +60,15 @@ describe.skipIf(skip !== null)("protocol v2 against a hostile host on the lab", 
   // moves by itself (the 140 s variant once dipped to 1.6 Mbit/s seconds without any attack at a
   // load of 15): the windows are compared with this run's own median, and the lab's processes
   // run at nice -10 (beforeAll) while the attacker and its captures run 19 lower.
-  // Not in `npm test`, because it is not reliable yet at 20 s rekeys: on the shared machine (load
-  // 5–20) the attacked transfer's worst window read 89, 89, 92, 70, 70, 97, 62 and 71 % of its
-  // median in eight runs of the same code (four under 75 %), while the same attack without a
-  // rekey in the 50 s read 96 and 81 %, and 20 s rekeys without the attack 79 and 98 %: the
-  // rekeys under attack dent the transfer, a cause not found yet. With replays accepted (the
-  // replay window switched off, a local break) it read 63, 68 % and, once at 88 %, failed on
-  // the rekeys missing instead.
-  // Not registered at all otherwise (not a skip: CI counts skips as failures, scripts/check-skips.sh).
-  (REPLAY === "1" || LONG ? test : () => {})(`every captured datagram replayed to every port for ${SECONDS} s, across rekeys every ${REKEY_S} s: the transfer keeps ≥ 75 % of its median in every 10 s window`, async () => {
-    const iperfServer = startIperfServer(topo.lab, "inet", topo.internetHost);
+  // The rekeys used to dent the transfer (issue 13: at 20 s rekeys the worst window read 89, 89,
+  // 92, 70, 70, 97, 62 and 71 % of the median in eight runs, while the attack without a rekey read
+  // 96 and 81 %): each new session forgot what was in flight and ignored its acknowledgements,
+  // and the receiver restarted its acknowledgements at each session change. A rekey now
+  // continues the counters (docs/protocol.md "Counters"; test/sim/rekey-flight.sim.test.ts).
+  // With replays accepted (the replay window switched off, a local break) it fails.
+  test(`every captured datagram replayed to every port for ${SECONDS} s, across rekeys every ${REKEY_S} s: the transfer keeps ≥ 75 % of its median in every 10 s window`, async () => {
+    // The receiving server's own 1 s counts (the sender's move in steps of its 128 KB writes).
+    const iperfServer = startIperfServer(topo.lab, "inet", topo.internetHost, 1);
     try {
       await Bun.sleep(300);
       // Replays go to each end over its own host (not over the shaped uplinks, which would only
@@ -84,7 +83,7 @@ describe.skipIf(skip !== null)("protocol v2 against a hostile host on the lab", 
       const status = async () => Promise.all((["client", "server"] as const).map(async (side) => (await fetchStatus({ unix: controlSocketOf(tunnel, side) }, 2000)).doc));
       const drops = async () => (await status()).map((d) => d.drops);
       const dropsBefore = await drops();
-      const result = await iperf(topo.lab, "lan", topo.internetHost, { seconds: SECONDS, intervalS: 1 });
+      const result = await iperf(topo.lab, "lan", topo.internetHost, { seconds: SECONDS, intervalS: 1, serverOutput: true });
       const after = await status();
       const dropsAfter = after.map((d) => d.drops);
       console.log(`replay: links after the transfer, client: ${after[0]!.tunnels.map((l) => l.status).join(", ")}; server: ${after[1]!.tunnels.map((l) => l.status).join(", ")}`);
@@ -94,7 +93,8 @@ describe.skipIf(skip !== null)("protocol v2 against a hostile host on the lab", 
       const refused = dropsAfter.map((after, k) => Object.entries(after).filter(([r, n]) => n > (dropsBefore[k]![r] ?? 0)).map(([r, n]) => `${r} ${n - (dropsBefore[k]![r] ?? 0)}`).join(", "));
       console.log(`replay: dropped by the client: ${refused[0]}; by the server: ${refused[1]}`);
       expect(result.ok, `iperf3: ${result.error ?? "exit code not 0"}`).toBe(true);
-      const s = result.intervals.slice(3); // after slow start
+      expect(result.receiverIntervals.length, "the iperf3 server's intervals").toBeGreaterThanOrEqual(SECONDS - 1);
+      const s = result.receiverIntervals.slice(3); // after slow start
       const windows = s.slice(0, s.length - 9).map((_, i) => s.slice(i, i + 10).reduce((a, b) => a + b, 0) / 10);
       const sorted = [...windows].sort((a, b) => a - b);
       const median = sorted[Math.floor(sorted.length / 2)]!;
