@@ -65,8 +65,7 @@ describe.skipIf(skip)("protocol v2 against a hostile host on the lab", () => {
   // 96 and 81 %): each new session forgot what was in flight and ignored its acknowledgements,
   // and the receiver restarted its acknowledgements at each session change. A rekey now
   // continues the counters (docs/protocol.md "Counters"; test/sim/rekey-flight.sim.test.ts).
-  // With replays accepted (the replay window switched off, a local break) it fails.
-  test(`every captured datagram replayed to every port for ${SECONDS} s, across rekeys every ${REKEY_S} s: the transfer keeps ≥ 75 % of its median in every 10 s window`, async () => {
+  test(`every captured datagram replayed to every port for ${SECONDS} s, across rekeys every ${REKEY_S} s: refused as replays, and the transfer keeps ≥ 75 % of its median in every 10 s window`, async () => {
     // The receiving server's own 1 s counts (the sender's move in steps of its 128 KB writes).
     const iperfServer = startIperfServer(topo.lab, "inet", topo.internetHost, 1);
     try {
@@ -107,8 +106,16 @@ describe.skipIf(skip)("protocol v2 against a hostile host on the lab", () => {
       // Rekeys happened during the capture: their handshakes (5 messages a link each)
       // were replayed too. Each side's tcpdump sees every message, but drops some when its
       // reader (at nice 19) falls behind on a loaded machine (4 of 10 seen at the server once):
-      // the better of the two captures.
-      expect(Math.max(reports[0].handshakes, reports[1].handshakes)).toBeGreaterThanOrEqual(LONG ? 5 : 10);
+      // the better of the two captures. At 10 s rekeys over 30 s (20 messages) the better one
+      // read 10 to 27 at loads 10–17: at least one whole handshake, 5 messages, is asked then.
+      expect(Math.max(reports[0].handshakes, reports[1].handshakes)).toBeGreaterThanOrEqual(REPLAY === "1" ? 10 : 5);
+      // The replays were refused as replays (by the replay window), not taken: each end counted at
+      // least a tenth of what was replayed to it as "replay" (the rest went to another link's port
+      // or came under a session already gone: "unknown-session"). 22–28 % in eight runs; with the
+      // replay window switched off (a local break) none, and the transfer alone did not show it.
+      const refusedAsReplays = (k: number) => (dropsAfter[k]!.replay ?? 0) - (dropsBefore[k]!.replay ?? 0);
+      expect(refusedAsReplays(1), "replays refused by the server").toBeGreaterThan(0.1 * reports[0].sent);
+      expect(refusedAsReplays(0), "replays refused by the client").toBeGreaterThan(0.1 * reports[1].sent);
       expect(sorted[0]!).toBeGreaterThanOrEqual(0.75 * median);
       // A rekey happened during the run on every link, and nothing went down.
       for (const side of ["client", "server"] as const) expect(tunnel.events(side).filter((e) => e.startsWith("rtun_down"))).toEqual([]);
