@@ -4,11 +4,14 @@
  * ACK_EVERY packets or ACK_DELAY_MS after the first unacknowledged one (or at once for a probe).
  */
 import { type Feedback, newFeedback, writeFeedback } from "../wire/inner.ts";
+import { CounterSpace, RESTART, STALE } from "./counterspace.ts";
 
 export const ACK_EVERY = 8;
 export const ACK_DELAY_MS = 4;
 
 export class AckState {
+  private readonly space = new CounterSpace();
+  /** The session of the newest packet acknowledged (the peer accepts acknowledgements of its current and previous sessions). */
   private session = -1;
   private highest = -1;
   private highestAtMs = 0;
@@ -21,13 +24,15 @@ export class AckState {
 
   /** A packet with `counter` arrived in the session the peer knows as `session`. */
   onReceive(session: number, counter: number, nowMs: number, urgent: boolean): void {
-    if (session !== this.session) {
-      this.session = session;
+    const change = this.space.enter(session, counter, this.highest);
+    if (change === STALE) return;
+    if (change === RESTART) {
       this.highest = -1;
       this.hi = 0;
       this.lo = 0;
     }
     if (counter > this.highest) {
+      this.session = session;
       const d = this.highest < 0 ? 64 : counter - this.highest;
       this.shift(d);
       if (this.highest >= 0 && d - 1 < 64) this.set(d - 1);

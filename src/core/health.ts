@@ -17,7 +17,7 @@ import type { Session } from "./session.ts";
 export function needsHandshake(link: Link, nowMs: number): boolean {
   const s = link.current;
   if (!link.isUp || !s) return true;
-  return nowMs - link.lastRecvMs > silenceMs(link) || nowMs - s.createdMs > s.rekeyAfterMs || s.sendCounter > REKEY_AFTER_MESSAGES;
+  return nowMs - link.lastRecvMs > silenceMs(link) || nowMs - s.createdMs > s.rekeyAfterMs || s.messagesSent > REKEY_AFTER_MESSAGES;
 }
 
 /**

@@ -95,7 +95,9 @@ export class Lifecycle {
       // Links whose sessions died with the old instance renegotiate at once.
       deadlines.healthMs = now;
     }
+    const rekey = link.isUp && link.current !== undefined;
     link.install(s);
+    if (rekey) out.log("debug", "protocol", `[${link.name}] new keys; transport counters ${s.messagesSent === 0 && s.sendCounter > 0 ? `go on from ${s.sendCounter}` : "start from 0"}`);
     if (!link.isUp) this.linkUp(link);
     table.chooseCarriers(now);
   }

@@ -28,6 +28,8 @@ export class Link {
   private _peerHeardMs = Number.NEGATIVE_INFINITY;
   private _current: Session | undefined;
   private _previous: Session | undefined;
+  /** `_previous` sent with the counters `_current` continues: its acknowledgements count. */
+  private _previousAcked = false;
   private _next: Session | undefined;
   /** Initiator: the handshake in progress on this link. */
   handshake: HandshakeState = IDLE;
@@ -296,14 +298,27 @@ export class Link {
     return this.sessionFor(receiverIndex) !== undefined || this.handshake.localIndex === receiverIndex;
   }
 
-  /** Makes `s` the sending session; the old one stays for packets still in flight. */
+  /**
+   * Makes `s` the sending session; the old one stays for packets still in flight. A rekey (the
+   * same peer process) continues the old session's counters: the records of what is in flight
+   * stay, the peer's acknowledgements of either session apply to them, and what the path lost
+   * at the switch is found and sent again like any loss. A new peer process, or a link without
+   * a sending session, starts from 0 and forgets the records.
+   */
   install(s: Session): void {
-    if (this._current) this._previous = this._current;
+    const old = this._current;
+    if (old) this._previous = old;
     this._current = s;
     if (this._next === s) this._next = undefined;
-    this.loss.onNewSession();
-    // Counters restart in the new session; acknowledgements of the old one are ignored.
-    this.sender.resetFlight(s.peerInstance);
+    this._previousAcked = old !== undefined && s.sendCounter === 0 && old.peerInstance === s.peerInstance;
+    if (this._previousAcked) s.continueFrom(old!.sendCounter);
+    else this.sender.resetFlight(s.peerInstance);
+  }
+
+  /** Whether acknowledgements sent under the peer's session `remoteIndex` are of our counters now in flight. */
+  acknowledges(remoteIndex: number): boolean {
+    if (this._current?.remoteIndex === remoteIndex) return true;
+    return this._previousAcked && this._previous?.remoteIndex === remoteIndex;
   }
 
   /** The peer restarted: the sending sessions died with its old instance. */

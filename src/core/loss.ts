@@ -4,27 +4,32 @@
  * that the ratio covers at least LOSS_WINDOW_PACKETS packets when traffic is heavy and the last
  * few seconds when it is light (keepalives only).
  */
+import { CounterSpace, RESTART, STALE } from "./counterspace.ts";
+
 export const LOSS_WINDOW_PACKETS = 64;
 const BUCKETS = 8;
 
 export class LossMeter {
+  private readonly space = new CounterSpace();
   private highest = -1;
   private readonly expected = new Float64Array(BUCKETS);
   private readonly received = new Float64Array(BUCKETS);
   private bucket = 0;
 
-  /** A packet with this counter was authenticated (and not a replay). */
-  onReceive(counter: number): void {
+  /**
+   * A packet of `session` (its receiver index) with this counter was authenticated (and not a
+   * replay). Across a rekey the counters go on (counterspace.ts): late packets of the old session
+   * are no loss, and the first of the new one no jump.
+   */
+  onReceive(session: number, counter: number): void {
+    const change = this.space.enter(session, counter, this.highest);
+    if (change === STALE) return;
+    if (change === RESTART) this.highest = -1;
     if (counter > this.highest) {
       this.expected[this.bucket]! += this.highest < 0 ? 1 : counter - this.highest;
       this.highest = counter;
     }
     this.received[this.bucket]! += 1;
-  }
-
-  /** A new session restarts the counters at 0. */
-  onNewSession(): void {
-    this.highest = -1;
   }
 
   /** Forgets the window: after a blackout the link is judged on what it does from now on. */

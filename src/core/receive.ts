@@ -95,7 +95,7 @@ export class Receiver {
       if (was) h.out.log("info", "net", describeRoam(link, was, from));
     }
     link.heard(nowMs);
-    link.loss.onReceive(counter);
+    link.loss.onReceive(session.localIndex, counter);
     link.countReceived(d.length);
     h.sendPath.unstall(link, nowMs);
     const kind = d[off + KIND_OFF];
@@ -148,8 +148,9 @@ export class Receiver {
 
   private onFeedback(link: Link, m: Uint8Array, off: number, end: number, nowMs: number): void {
     if (end - off < FEEDBACK_SIZE) return this.h.drops.add("short");
-    // Acknowledgements of another session (before a rekey) are of no use any more.
-    if (!link.current || feedbackSession(m, off) !== link.current.remoteIndex) return;
+    // Acknowledgements of our counters in flight: the current session's, and the previous one's
+    // when the current one continued its counters (a rekey); others are of no use any more.
+    if (!link.acknowledges(feedbackSession(m, off))) return;
     const f = this.feedback;
     readFeedback(m, off, end, f);
     this.h.sendPath.onFeedback(link, f.highest, f.bitmapHi, f.bitmapLo, f.ackDelayMs, f.receiverClock, nowMs);

@@ -13,7 +13,10 @@ import { ReplayWindow } from "./replay.ts";
 export const REJECT_AFTER_MESSAGES = 2 ** 40;
 
 export class Session {
+  /** The next transport counter; a session of the same peers continues the previous one's (`continueFrom`). */
   sendCounter = 0;
+  /** The counter of this session's first message: the limits on messages count from here. */
+  private firstCounter = 0;
   /** The initiator renews the keys once the session is this old (`rekey_interval`; handshake.ts sets it). */
   rekeyAfterMs = REKEY_AFTER_MS;
   readonly replay = new ReplayWindow(4096);
@@ -33,6 +36,23 @@ export class Session {
     readonly clear = false,
   ) {}
 
+  /** Messages sealed under this session's keys. */
+  get messagesSent(): number {
+    return this.sendCounter - this.firstCounter;
+  }
+
+  /**
+   * Sends on from `counter` instead of 0 (before anything was sent): a rekey's new session goes
+   * on with the counters of the session it replaces, so that what the peer acknowledges of both
+   * is one sequence (link.ts `install`). Each counter is still used once per key: the nonce is
+   * unique under these keys, whatever it starts from.
+   */
+  continueFrom(counter: number): void {
+    if (this.sendCounter !== 0) throw new Error("a session continues another's counters only before it sends");
+    this.sendCounter = counter;
+    this.firstCounter = counter;
+  }
+
   /**
    * Writes a transport message carrying `prefix ‖ body` into `out` and returns its length
    * (0 when this session may not send any more). `clear` = cleartext_data: the payload travels
@@ -51,7 +71,7 @@ export class Session {
    * message's length, or 0 when this session may not send any more.
    */
   sealInPlace(out: Uint8Array, payloadLength: number, clear: boolean): number {
-    if (this.sendCounter >= REJECT_AFTER_MESSAGES) return 0;
+    if (this.messagesSent >= REJECT_AFTER_MESSAGES) return 0;
     const counter = this.sendCounter++;
     out[TRANSPORT_TYPE_OFF] = clear ? MSG_TRANSPORT_CLEAR : MSG_TRANSPORT;
     out[1] = 0;

@@ -1,10 +1,12 @@
 /**
  * Protocol v2 against a hostile host on the lab (dist/mlvpn at both ends, two shaped uplinks):
  *   - every datagram of a running transfer captured and replayed to every port, for longer than
- *     a rekey period: no 10 s window of the transfer below 75 % of its median. `npm run
- *     test:replay` (MLVPN_REPLAY_E2E=1): the client renews its keys every 20 s (`rekey_interval =
- *     20`) and the attack lasts 50 s (two rekeys of each link); MLVPN_REPLAY_E2E=long: 140 s
- *     against the protocol's default 120 s. Not in `npm test`: see the note at the test;
+ *     a rekey period: each end refuses a tenth of what is replayed to it as replays, and no 10 s
+ *     window of the transfer falls below 75 % of its median. `npm run test:replay`
+ *     (MLVPN_REPLAY_E2E=1): the client renews its keys every 10 s (`rekey_interval = 10`) during
+ *     a 30 s attack (two or three rekeys of each link); MLVPN_REPLAY_E2E=20: 50 s at 20 s rekeys;
+ *     MLVPN_REPLAY_E2E=long: 140 s against the protocol's default 120 s. Not in `npm test`: see
+ *     the note at the test;
  *   - 200 junk datagrams/s per port from the client's own addresses while the client restarts:
  *     all links up within 10 s.
  * The attacker (test/lab/attacker.ts) runs in the client router's namespace, so that it can send
@@ -17,11 +19,11 @@ import { fetchStatus } from "../../src/control/client.ts";
 import { buildBinary, ROOT, startEnd } from "../lab/mlvpn.ts";
 import { iperf, startIperfServer } from "../lab/measure.ts";
 import { labSkipReason, waitFor } from "../lab/netns.ts";
+import { reportSkip } from "../helpers/skip.ts";
 import { createTopology, type Topology } from "../lab/topology.ts";
 import { controlSocketOf, destroyLab, type LabTunnel, startTunnel } from "../lab/tunnel.ts";
 
-const skip = labSkipReason() ?? (Bun.spawnSync(["sh", "-c", "command -v iperf3 && command -v tcpdump"]).exitCode !== 0 ? "iperf3 or tcpdump missing" : null);
-if (skip) console.log(`skipping the security e2e tests: ${skip}`);
+const skip = reportSkip(import.meta.path, "protocol v2 against a hostile host", labSkipReason() ?? (Bun.spawnSync(["sh", "-c", "command -v iperf3 && command -v tcpdump"]).exitCode !== 0 ? "iperf3 or tcpdump missing" : null));
 const ATTACKER = join(ROOT, "test", "lab", "attacker.ts");
 
 let topo: Topology;
@@ -30,14 +32,14 @@ let tunnel: LabTunnel;
 const niceBefore = getPriority();
 const LAB_NICE = -10;
 
-/** MLVPN_REPLAY_E2E=long: the default rekey period (120 s); =1 (`npm run test:replay`): a 20 s one (`rekey_interval`). */
+/** MLVPN_REPLAY_E2E=1 (`npm run test:replay`): 10 s rekeys (`rekey_interval`); =20: 20 s; =long: the default 120 s. */
 const REPLAY = process.env.MLVPN_REPLAY_E2E;
 const LONG = REPLAY === "long";
-const REKEY_S = LONG ? 120 : 20;
+const REKEY_S = LONG ? 120 : REPLAY === "20" ? 20 : 10;
 /** The attack and the transfer: longer than two rekey periods (one when the period is 120 s). */
-const SECONDS = LONG ? 140 : 50;
+const SECONDS = LONG ? 140 : REPLAY === "20" ? 50 : 30;
 
-describe.skipIf(skip !== null)("protocol v2 against a hostile host on the lab", () => {
+describe.skipIf(skip)("protocol v2 against a hostile host on the lab", () => {
   beforeAll(async () => {
     // What this file measures is the tunnel under attack, not the other processes of a shared
     // machine: the ends, iperf3 and the attackers (at nice 19 from here, so 9) inherit nice -10;
@@ -60,16 +62,21 @@ describe.skipIf(skip !== null)("protocol v2 against a hostile host on the lab", 
   // moves by itself (the 140 s variant once dipped to 1.6 Mbit/s seconds without any attack at a
   // load of 15): the windows are compared with this run's own median, and the lab's processes
   // run at nice -10 (beforeAll) while the attacker and its captures run 19 lower.
-  // Not in `npm test`, because it is not reliable yet at 20 s rekeys: on the shared machine (load
-  // 5–20) the attacked transfer's worst window read 89, 89, 92, 70, 70, 97, 62 and 71 % of its
-  // median in eight runs of the same code (four under 75 %), while the same attack without a
-  // rekey in the 50 s read 96 and 81 %, and 20 s rekeys without the attack 79 and 98 %: the
-  // rekeys under attack dent the transfer, a cause not found yet. With replays accepted (the
-  // replay window switched off, a local break) it read 63, 68 % and, once at 88 %, failed on
-  // the rekeys missing instead.
-  // Not registered at all otherwise (not a skip: CI counts skips as failures, scripts/check-skips.sh).
-  (REPLAY === "1" || LONG ? test : () => {})(`every captured datagram replayed to every port for ${SECONDS} s, across rekeys every ${REKEY_S} s: the transfer keeps ≥ 75 % of its median in every 10 s window`, async () => {
-    const iperfServer = startIperfServer(topo.lab, "inet", topo.internetHost);
+  // The rekeys used to dent the transfer (issue 13: at 20 s rekeys the worst window read 89, 89,
+  // 92, 70, 70, 97, 62 and 71 % of the median in eight runs, while the attack without a rekey read
+  // 96 and 81 %): each new session forgot what was in flight and ignored its acknowledgements,
+  // and the receiver restarted its acknowledgements at each session change. A rekey now
+  // continues the counters (docs/protocol.md "Counters"; test/sim/rekey-flight.sim.test.ts).
+  // Not in `npm test` yet: on this machine shared with other labs (load 10–19) the 30 s variant
+  // passed 6 of 8, 5 of 8, 4 of 4 and (at load 6) 0 of 1 runs of the same code (worst windows
+  // 57–96 % of the median, transfers 2.7–6.4 Mbit/s), the code before the counters went on 4 of 4
+  // (87–98 %), and the same attack without any rekey (sender's counts, 35 s) read 79 and 79 %:
+  // at such loads the transfer dents by itself under the attack, rekeys or not (both links'
+  // capacity estimates halve for a second or two, with and without rekeys). Not registered at
+  // all otherwise (not a skip: CI counts skips as failures, scripts/check-skips.sh).
+  (REPLAY === "1" || REPLAY === "20" || LONG ? test : () => {})(`every captured datagram replayed to every port for ${SECONDS} s, across rekeys every ${REKEY_S} s: refused as replays, and the transfer keeps ≥ 75 % of its median in every 10 s window`, async () => {
+    // The receiving server's own 1 s counts (the sender's move in steps of its 128 KB writes).
+    const iperfServer = startIperfServer(topo.lab, "inet", topo.internetHost, 1);
     try {
       await Bun.sleep(300);
       // Replays go to each end over its own host (not over the shaped uplinks, which would only
@@ -84,7 +91,7 @@ describe.skipIf(skip !== null)("protocol v2 against a hostile host on the lab", 
       const status = async () => Promise.all((["client", "server"] as const).map(async (side) => (await fetchStatus({ unix: controlSocketOf(tunnel, side) }, 2000)).doc));
       const drops = async () => (await status()).map((d) => d.drops);
       const dropsBefore = await drops();
-      const result = await iperf(topo.lab, "lan", topo.internetHost, { seconds: SECONDS, intervalS: 1 });
+      const result = await iperf(topo.lab, "lan", topo.internetHost, { seconds: SECONDS, intervalS: 1, serverOutput: true });
       const after = await status();
       const dropsAfter = after.map((d) => d.drops);
       console.log(`replay: links after the transfer, client: ${after[0]!.tunnels.map((l) => l.status).join(", ")}; server: ${after[1]!.tunnels.map((l) => l.status).join(", ")}`);
@@ -94,7 +101,8 @@ describe.skipIf(skip !== null)("protocol v2 against a hostile host on the lab", 
       const refused = dropsAfter.map((after, k) => Object.entries(after).filter(([r, n]) => n > (dropsBefore[k]![r] ?? 0)).map(([r, n]) => `${r} ${n - (dropsBefore[k]![r] ?? 0)}`).join(", "));
       console.log(`replay: dropped by the client: ${refused[0]}; by the server: ${refused[1]}`);
       expect(result.ok, `iperf3: ${result.error ?? "exit code not 0"}`).toBe(true);
-      const s = result.intervals.slice(3); // after slow start
+      expect(result.receiverIntervals.length, "the iperf3 server's intervals").toBeGreaterThanOrEqual(SECONDS - 1);
+      const s = result.receiverIntervals.slice(3); // after slow start
       const windows = s.slice(0, s.length - 9).map((_, i) => s.slice(i, i + 10).reduce((a, b) => a + b, 0) / 10);
       const sorted = [...windows].sort((a, b) => a - b);
       const median = sorted[Math.floor(sorted.length / 2)]!;
@@ -107,8 +115,16 @@ describe.skipIf(skip !== null)("protocol v2 against a hostile host on the lab", 
       // Rekeys happened during the capture: their handshakes (5 messages a link each)
       // were replayed too. Each side's tcpdump sees every message, but drops some when its
       // reader (at nice 19) falls behind on a loaded machine (4 of 10 seen at the server once):
-      // the better of the two captures.
-      expect(Math.max(reports[0].handshakes, reports[1].handshakes)).toBeGreaterThanOrEqual(LONG ? 5 : 10);
+      // the better of the two captures. At 10 s rekeys over 30 s (20 messages) the better one
+      // read 10 to 27 at loads 10–17: at least one whole handshake, 5 messages, is asked then.
+      expect(Math.max(reports[0].handshakes, reports[1].handshakes)).toBeGreaterThanOrEqual(REPLAY === "20" ? 10 : 5);
+      // The replays were refused as replays (by the replay window), not taken: each end counted at
+      // least a tenth of what was replayed to it as "replay" (the rest went to another link's port
+      // or came under a session already gone: "unknown-session"). 22–28 % in eight runs; with the
+      // replay window switched off (a local break) none, and the transfer alone did not show it.
+      const refusedAsReplays = (k: number) => (dropsAfter[k]!.replay ?? 0) - (dropsBefore[k]!.replay ?? 0);
+      expect(refusedAsReplays(1), "replays refused by the server").toBeGreaterThan(0.1 * reports[0].sent);
+      expect(refusedAsReplays(0), "replays refused by the client").toBeGreaterThan(0.1 * reports[1].sent);
       expect(sorted[0]!).toBeGreaterThanOrEqual(0.75 * median);
       // A rekey happened during the run on every link, and nothing went down.
       for (const side of ["client", "server"] as const) expect(tunnel.events(side).filter((e) => e.startsWith("rtun_down"))).toEqual([]);
