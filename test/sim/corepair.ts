@@ -149,7 +149,7 @@ class CoreEnd {
     this.dirty = true;
     const link = this.links[msg.link]!;
     link.heard(now);
-    link.loss.onReceive(msg.counter);
+    link.loss.onReceive(SESSION, msg.counter);
     this.sendPath.unstall(link, now);
     if (msg.kind !== "feedback") {
       link.acks.onReceive(SESSION, msg.counter, now, msg.kind === "probe");
