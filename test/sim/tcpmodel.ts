@@ -1,0 +1,618 @@
+/**
+ * A bulk TCP connection for the simulator, modelled on Linux TCP closely enough that
+ * aggregation results mean something, with either congestion control:
+ * - CUBIC (the default: Linux's, Windows' and macOS's default, so most LANs' TCP), as in
+ *   net/ipv4/tcp_cubic.c: slow start with HyStart (delay increase and ACK train), then
+ *   W(t) = C (t − K)³ + W_max with C = 0.4, β = 0.7, fast convergence and the Reno-friendly
+ *   region; no pacing (ACK-clocked bursts, as without the fq qdisc); in recovery, proportional
+ *   rate reduction down to ssthresh = β cwnd (RFC 6937); the reduction undone when DSACKs show every retransmission of the
+ *   episode was spurious (tcp_try_undo_dsack: reordering, not loss); receive window 3 MB
+ *   (tcp_rmem's default maximum with tcp_adv_win_scale 1);
+ * - BBR (v1, as in net/ipv4/tcp_bbr.c; the lab machine's default): bottleneck bandwidth = max delivery rate over 10 rounds, min RTT over 10 s with
+ *   PROBE_RTT (cwnd 4 for 200 ms), STARTUP (gain 2.885) → DRAIN → PROBE_BW (1.25, 0.75, 1 × 6),
+ *   cwnd = 2 BDP + 3 packets + the ACK-aggregation allowance (extra_acked, ≤ 100 ms × bw);
+ *   packet conservation during loss recovery;
+ * - SACK: what was SACKed leaves the flight at once;
+ * - loss detection by RACK: a packet is lost when one sent after it was delivered and a
+ *   reordering window has passed: min RTT / 4 × steps, one step more for each DSACK (a spurious
+ *   retransmission), at most the smoothed RTT; 0 (fast) before any reordering was seen once in
+ *   recovery or with 3 packets SACKed above a hole (tcp_rack_reo_wnd);
+ *   an RTO (≥ 200 ms) when nothing is acknowledged;
+ * - receiver: cumulative ACK every 2 segments (40 ms delayed-ACK timer), at once for
+ *   out-of-order data, a filled hole or a duplicate (DSACK); goodput = in-order payload.
+ * Segments are numbered 0, 1, 2…; the simulation carries them (and ACK records) as it likes.
+ */
+
+export interface AckRecord {
+  cum: number;
+  sacks: number[];
+  dsack: boolean;
+}
+
+const HEADERS = 52; // IPv4 + TCP with timestamps
+const DELACK_MS = 40;
+const MIN_RTO_MS = 200;
+const MIN_RTT_WIN_MS = 10_000;
+const PROBE_RTT_MS = 200;
+const HIGH_GAIN = 2.885;
+const CYCLE = [1.25, 0.75, 1, 1, 1, 1, 1, 1];
+const BW_WIN_ROUNDS = 10;
+const EXTRA_ACKED_MAX_MS = 100;
+// CUBIC (tcp_cubic.c)
+const CUBIC_C = 0.4; // per s³
+const CUBIC_BETA = 0.7;
+const HYSTART_LOW_WINDOW = 16;
+const HYSTART_MIN_SAMPLES = 8;
+const HYSTART_ACK_DELTA_MS = 2;
+/** tcp_rmem[2] = 6 MB, half of it advertised (tcp_adv_win_scale = 1), in 1448-byte segments. */
+const RWND_PACKETS = Math.floor(3 * 1024 * 1024 / 1448);
+
+export type CongestionControl = "cubic" | "bbr";
+
+/** Receives segments, acknowledges, counts in-order goodput per 100 ms. */
+export class TcpReceiver {
+  rcvNxt = 0;
+  private readonly ooo = new Set<number>();
+  private sacks: number[] = [];
+  private dsack = false;
+  private unacked = 0;
+  ackDueMs = Number.POSITIVE_INFINITY;
+  /** In-order payload bytes per 100 ms bucket. */
+  readonly buckets: Float64Array;
+  duplicates = 0;
+
+  constructor(
+    readonly payloadBytes: number,
+    durationMs: number,
+    private readonly sendAck: (a: AckRecord) => void,
+  ) {
+    this.buckets = new Float64Array(Math.ceil(durationMs / 100) + 1);
+  }
+
+  onSegment(seq: number, now: number): void {
+    if (seq < this.rcvNxt || this.ooo.has(seq)) {
+      this.duplicates++;
+      this.dsack = true;
+      return this.ack();
+    }
+    if (seq > this.rcvNxt) {
+      this.ooo.add(seq);
+      this.sacks.push(seq);
+      return this.ack();
+    }
+    const hadHole = this.ooo.size > 0;
+    let n = 1;
+    this.rcvNxt++;
+    while (this.ooo.delete(this.rcvNxt)) (this.rcvNxt++, n++);
+    const b = Math.floor(now / 100);
+    if (b < this.buckets.length) this.buckets[b]! += n * this.payloadBytes;
+    if (hadHole || ++this.unacked >= 2) return this.ack();
+    if (this.ackDueMs === Number.POSITIVE_INFINITY) this.ackDueMs = now + DELACK_MS;
+  }
+
+  handleTimeout(now: number): void {
+    if (now >= this.ackDueMs) this.ack();
+  }
+
+  private ack(): void {
+    this.sendAck({ cum: this.rcvNxt, sacks: this.sacks, dsack: this.dsack });
+    this.sacks = [];
+    this.dsack = false;
+    this.unacked = 0;
+    this.ackDueMs = Number.POSITIVE_INFINITY;
+  }
+}
+
+const OUT = 1;
+const DONE = 2;
+const LOST = 3;
+
+export class TcpSender {
+  private cap = 1 << 14;
+  private state = new Uint8Array(this.cap);
+  private retrans = new Uint8Array(this.cap);
+  private sentAt = new Float64Array(this.cap);
+  private delivAtSend = new Float64Array(this.cap);
+  private delivTimeAtSend = new Float64Array(this.cap);
+  private firstTxAtSend = new Float64Array(this.cap);
+  private sndUna = 0;
+  private sndNxt = 0;
+  private highDelivered = -1;
+  private inflight = 0;
+  private readonly lostQueue: number[] = [];
+  // transmissions in send order, for RACK: [seq, sentAt] pairs
+  private readonly txSeq: number[] = [];
+  private readonly txAt: number[] = [];
+  private txHead = 0;
+  private delivered = 0;
+  private deliveredTime = 0;
+  private firstTx = 0;
+  // RTT
+  private srtt = 0;
+  private rttvar = 0;
+  private minRtt = Number.POSITIVE_INFINITY;
+  private minRttStamp = 0;
+  private rackXmit = -1;
+  private rackRtt = 0;
+  private reordSeen = false;
+  private reoSteps = 1;
+  private rackTimerAt = Number.POSITIVE_INFINITY;
+  private lastProgress = 0;
+  // BBR
+  private mode: "startup" | "drain" | "probe_bw" | "probe_rtt" = "startup";
+  private readonly bwRounds = new Float64Array(BW_WIN_ROUNDS);
+  private roundCount = 0;
+  private nextRoundDelivered = 0;
+  private fullBw = 0;
+  private fullBwCount = 0;
+  private fullBwReached = false;
+  private cycleIdx = 0;
+  private cycleStamp = 0;
+  private probeRttDone = 0;
+  private probeRttRoundDone = false;
+  private priorCwnd = 0;
+  private cwnd = 10;
+  private inRecovery = false;
+  private recoveryPoint = 0;
+  private conservation = false;
+  private conservationEndRound = 0;
+  private readonly extraAcked = [0, 0];
+  private extraAckedIdx = 0;
+  private extraAckedRound = 0;
+  private ackEpochStart = 0;
+  private ackEpochAcked = 0;
+  // CUBIC
+  private ssthresh = Number.POSITIVE_INFINITY;
+  private lastMaxCwnd = 0;
+  private epochStart = -1;
+  private originPoint = 0;
+  private cubicK = 0;
+  private ackCnt = 0;
+  private tcpCwnd = 0;
+  private cwndCnt = 0;
+  private hyRoundStart = 0;
+  private hyLastAck = 0;
+  private hyCurrRtt = Number.POSITIVE_INFINITY;
+  private hySamples = 0;
+  private hyEndSeq = 0;
+  /** Undo state of the last loss episode (tcp_try_undo_dsack). */
+  private undoRetrans = -1;
+  private undoCwnd = 0;
+  private undoSsthresh = 0;
+  private undoLastMax = 0;
+  // PRR (RFC 6937) during recovery
+  private prrPrior = 0;
+  private prrDelivered = 0;
+  private prrOut = 0;
+  // pacing
+  private nextSendAt = 0;
+  retransmits = 0;
+  rtos = 0;
+  undos = 0;
+
+  constructor(
+    readonly packetBytes: number,
+    private readonly transmit: (seq: number) => void,
+    private readonly seed: number,
+    readonly cc: CongestionControl = "cubic",
+  ) {}
+
+  get payloadBytes(): number {
+    return this.packetBytes - HEADERS;
+  }
+
+  private btlBw(): number {
+    let m = 0;
+    for (const b of this.bwRounds) m = Math.max(m, b);
+    return m; // packets per ms
+  }
+
+  private bdp(gain: number): number {
+    const bw = this.btlBw();
+    if (!(bw > 0) || !Number.isFinite(this.minRtt)) return 10 * gain;
+    return gain * bw * this.minRtt;
+  }
+
+  private pacingGain(): number {
+    if (this.mode === "startup") return HIGH_GAIN;
+    if (this.mode === "drain") return 1 / HIGH_GAIN;
+    if (this.mode === "probe_rtt") return 1;
+    return CYCLE[this.cycleIdx]!;
+  }
+
+  /** Packets per ms the pacer allows now. */
+  private pacingRate(): number {
+    const bw = this.btlBw();
+    if (bw > 0) return this.pacingGain() * bw * 0.99;
+    return (HIGH_GAIN * 10) / (Number.isFinite(this.minRtt) ? this.minRtt : 1);
+  }
+
+  start(now: number): void {
+    this.lastProgress = now;
+    this.cycleStamp = now;
+    this.minRttStamp = now;
+    this.nextSendAt = now;
+    this.send(now);
+  }
+
+  nextTimeout(): number {
+    let t = Math.min(this.rackTimerAt, this.inflight > 0 ? this.lastProgress + this.rto() : Number.POSITIVE_INFINITY);
+    if (this.inflight < this.cwndNow()) t = Math.min(t, this.nextSendAt);
+    return t;
+  }
+
+  private rto(): number {
+    return Math.max(MIN_RTO_MS, this.srtt + 4 * this.rttvar);
+  }
+
+  handleTimeout(now: number): void {
+    if (this.inflight > 0 && now >= this.lastProgress + this.rto()) {
+      // RTO: everything in flight is lost; start again from one packet.
+      this.rtos++;
+      for (let s = this.sndUna; s < this.sndNxt; s++) if (this.state[s] === OUT) this.markLost(s);
+      this.enterRecovery();
+      this.undoRetrans = -1; // an RTO is not undone by DSACK here (F-RTO is not modelled)
+      // CUBIC: the Loss state slow-starts from one packet up to ssthresh (tcp_cong_avoid runs in
+      // it), retransmitting what was lost first; it is not a cwnd reduction like fast recovery.
+      if (this.cc === "cubic") this.inRecovery = false;
+      this.cwnd = 1;
+      this.lastProgress = now;
+    }
+    if (now >= this.rackTimerAt) this.rackDetect(now);
+    this.send(now);
+  }
+
+  private cwndNow(): number {
+    if (this.cc === "cubic") return Math.min(this.cwnd, RWND_PACKETS);
+    return this.mode === "probe_rtt" ? Math.min(this.cwnd, 4) : this.cwnd;
+  }
+
+  private grow(): void {
+    if (this.sndNxt < this.cap - 1) return;
+    const n = this.cap * 2;
+    const g = <T extends Uint8Array | Float64Array>(a: T): T => {
+      const b = new (a.constructor as new (n: number) => T)(n);
+      b.set(a);
+      return b;
+    };
+    this.state = g(this.state);
+    this.retrans = g(this.retrans);
+    this.sentAt = g(this.sentAt);
+    this.delivAtSend = g(this.delivAtSend);
+    this.delivTimeAtSend = g(this.delivTimeAtSend);
+    this.firstTxAtSend = g(this.firstTxAtSend);
+    this.cap = n;
+  }
+
+  private send(now: number): void {
+    for (let guard = 0; guard < 1000 && this.inflight < this.cwndNow() && now >= this.nextSendAt; guard++) {
+      let seq = -1;
+      while (this.lostQueue.length > 0) {
+        const s = this.lostQueue.shift()!;
+        if (this.state[s] === LOST) {
+          seq = s;
+          break;
+        }
+      }
+      const retrans = seq >= 0;
+      if (!retrans) {
+        this.grow();
+        seq = this.sndNxt++;
+      }
+      if (this.inflight === 0) this.firstTx = this.deliveredTime = now;
+      this.state[seq] = OUT;
+      this.retrans[seq] = retrans ? 1 : this.retrans[seq]!;
+      if (this.inRecovery) this.prrOut++;
+      if (retrans) {
+        this.retransmits++;
+        if (this.undoRetrans >= 0) this.undoRetrans++;
+      }
+      this.sentAt[seq] = now;
+      this.delivAtSend[seq] = this.delivered;
+      this.delivTimeAtSend[seq] = this.deliveredTime;
+      this.firstTxAtSend[seq] = this.firstTx;
+      this.inflight++;
+      this.txSeq.push(seq);
+      this.txAt.push(now);
+      if (this.cc === "bbr") {
+        // Linux paces bursts of about 1 ms of data (TSO autosizing), at least 2 packets.
+        const rate = this.pacingRate();
+        const burstMs = Math.max(1, 2 / rate);
+        this.nextSendAt = Math.max(this.nextSendAt, now - burstMs) + 1 / rate;
+      }
+      this.transmit(seq);
+    }
+  }
+
+  private markLost(s: number): void {
+    this.state[s] = LOST;
+    this.inflight--;
+    this.lostQueue.push(s);
+  }
+
+  private enterRecovery(): void {
+    if (this.inRecovery) return;
+    this.inRecovery = true;
+    this.recoveryPoint = this.sndNxt;
+    if (this.cc === "cubic") {
+      this.undoRetrans = 0;
+      this.undoCwnd = this.cwnd;
+      this.undoSsthresh = this.ssthresh;
+      this.undoLastMax = this.lastMaxCwnd;
+      // bictcp_recalc_ssthresh, with fast convergence
+      this.epochStart = -1;
+      this.lastMaxCwnd = this.cwnd < this.lastMaxCwnd ? (this.cwnd * (1 + CUBIC_BETA)) / 2 : this.cwnd;
+      this.ssthresh = Math.max(2, this.cwnd * CUBIC_BETA);
+      this.prrPrior = this.cwnd;
+      this.prrDelivered = 0;
+      this.prrOut = 0;
+      this.cwnd = Math.min(this.cwnd, this.inflight + 1);
+      return;
+    }
+    this.priorCwnd = Math.max(this.priorCwnd, this.cwnd);
+    this.conservation = true;
+    this.conservationEndRound = this.roundCount + 1;
+    this.cwnd = Math.max(4, this.inflight + 1);
+  }
+
+  onAck(a: AckRecord, now: number): void {
+    let acked = 0;
+    let newest = -1;
+    const deliver = (s: number): void => {
+      if (this.state[s] === DONE || s >= this.sndNxt) return;
+      if (this.state[s] === OUT) this.inflight--;
+      this.state[s] = DONE;
+      this.delivered++;
+      acked++;
+      if (s < this.highDelivered && this.retrans[s] === 0) this.reordSeen = true;
+      this.highDelivered = Math.max(this.highDelivered, s);
+      if (newest < 0 || this.sentAt[s]! > this.sentAt[newest]!) newest = s;
+    };
+    for (let s = this.sndUna; s < a.cum; s++) deliver(s);
+    if (a.cum > this.sndUna) {
+      this.sndUna = a.cum;
+      this.lastProgress = now;
+    }
+    for (const s of a.sacks) if (s >= this.sndUna) deliver(s);
+    if (a.dsack) {
+      this.reoSteps = Math.min(this.reoSteps + 1, 255);
+      // Every retransmission of the episode came back as a duplicate: it was reordering.
+      if (this.cc === "cubic" && this.undoRetrans > 0 && --this.undoRetrans === 0) this.undo();
+    }
+    if (this.inRecovery && this.sndUna >= this.recoveryPoint) {
+      // Recovery over without a retransmission that was needed (none sent, or all DSACKed):
+      // what looked lost was reordered, the reduction is undone (tcp_try_undo_recovery).
+      if (this.cc === "cubic") {
+        if (this.undoRetrans === 0) this.undo();
+        else this.cwnd = this.ssthresh; // PRR's end point
+      }
+      this.inRecovery = false;
+      this.conservation = false;
+      this.cwnd = Math.max(this.cwnd, this.priorCwnd);
+      this.priorCwnd = 0;
+    }
+    if (acked > 0) {
+      this.lastProgress = now;
+      this.onDelivered(newest, acked, now);
+    }
+    this.rackDetect(now);
+    if (this.cc === "cubic" && this.inRecovery) this.prr(acked);
+    this.send(now);
+  }
+
+  /**
+   * Proportional rate reduction (RFC 6937, tcp_cwnd_reduction): during recovery, send about
+   * ssthresh / prior cwnd of what is delivered, so that the window comes down to ssthresh by the
+   * end of the episode, and only what gets through clocks out new data (lost retransmissions do
+   * not let it flood the path).
+   */
+  private prr(delivered: number): void {
+    this.prrDelivered += delivered;
+    const pipe = this.inflight;
+    const sndcnt =
+      pipe > this.ssthresh
+        ? Math.ceil((this.prrDelivered * this.ssthresh) / this.prrPrior) - this.prrOut
+        : Math.min(this.ssthresh - pipe, Math.max(this.prrDelivered - this.prrOut, delivered) + 1);
+    this.cwnd = pipe + Math.max(0, sndcnt);
+  }
+
+  private undo(): void {
+    this.undos++;
+    this.undoRetrans = -1;
+    this.cwnd = Math.max(this.cwnd, this.undoCwnd);
+    this.ssthresh = Math.max(this.ssthresh, this.undoSsthresh);
+    this.lastMaxCwnd = Math.max(this.lastMaxCwnd, this.undoLastMax);
+    this.inRecovery = false;
+  }
+
+  private onDelivered(p: number, acked: number, now: number): void {
+    this.deliveredTime = now;
+    this.firstTx = this.sentAt[p]!;
+    const rtt = now - this.sentAt[p]!;
+    if (this.retrans[p] === 0) {
+      if (this.srtt === 0) (this.srtt = rtt), (this.rttvar = rtt / 2);
+      else (this.rttvar = 0.75 * this.rttvar + 0.25 * Math.abs(this.srtt - rtt)), (this.srtt = 0.875 * this.srtt + 0.125 * rtt);
+    }
+    // A retransmission acknowledged faster than the min RTT: the original was (tcp_rack_advance).
+    const ambiguous = this.retrans[p] === 1 && rtt < this.minRtt;
+    if (!ambiguous && this.sentAt[p]! > this.rackXmit) (this.rackXmit = this.sentAt[p]!), (this.rackRtt = rtt);
+    if (this.cc === "cubic") return this.cubicOnAck(p, rtt, acked, now);
+    // rounds and the bandwidth filter
+    const roundStart = this.delivAtSend[p]! >= this.nextRoundDelivered;
+    if (roundStart) {
+      this.nextRoundDelivered = this.delivered;
+      this.roundCount++;
+      this.bwRounds[this.roundCount % BW_WIN_ROUNDS] = 0;
+    }
+    const interval = Math.max(this.sentAt[p]! - this.firstTxAtSend[p]!, now - this.delivTimeAtSend[p]!);
+    if (interval > 0 && interval >= (Number.isFinite(this.minRtt) ? this.minRtt : 0)) {
+      const rate = (this.delivered - this.delivAtSend[p]!) / interval;
+      const i = this.roundCount % BW_WIN_ROUNDS;
+      this.bwRounds[i] = Math.max(this.bwRounds[i]!, rate);
+    }
+    this.updateAckAggregation(acked, now, roundStart);
+    // min RTT and PROBE_RTT
+    const expired = now > this.minRttStamp + MIN_RTT_WIN_MS;
+    if (this.retrans[p] === 0 && (rtt < this.minRtt || expired)) (this.minRtt = rtt), (this.minRttStamp = now);
+    if (expired && this.mode !== "probe_rtt") {
+      this.mode = "probe_rtt";
+      this.priorCwnd = Math.max(this.priorCwnd, this.cwnd);
+      this.probeRttDone = 0;
+    }
+    if (this.mode === "probe_rtt") this.probeRtt(now, roundStart);
+    if (roundStart && !this.fullBwReached) {
+      const bw = this.btlBw();
+      if (bw >= this.fullBw * 1.25) (this.fullBw = bw), (this.fullBwCount = 0);
+      else if (++this.fullBwCount >= 3) this.fullBwReached = true;
+    }
+    if (this.mode === "startup" && this.fullBwReached) this.mode = "drain";
+    if (this.mode === "drain" && this.inflight <= this.bdp(1)) this.enterProbeBw(now);
+    if (this.mode === "probe_bw") this.advanceCycle(now);
+    if (this.conservation && this.roundCount >= this.conservationEndRound) this.conservation = false;
+    this.setCwnd(acked);
+  }
+
+  private cubicOnAck(p: number, rtt: number, acked: number, now: number): void {
+    if (this.retrans[p] === 0 && rtt < this.minRtt) this.minRtt = rtt; // cubic's delay_min: never expires
+    if (this.inRecovery) return; // cwnd stays at ssthresh until recovery ends (PRR's end point)
+    if (this.cwnd < this.ssthresh) {
+      this.hystart(p, rtt, now);
+      this.cwnd = Math.min(this.cwnd + acked, Math.max(this.ssthresh, this.cwnd));
+      return;
+    }
+    // bictcp_update
+    if (this.epochStart < 0) {
+      this.epochStart = now;
+      this.ackCnt = acked;
+      this.tcpCwnd = this.cwnd;
+      if (this.lastMaxCwnd <= this.cwnd) (this.cubicK = 0), (this.originPoint = this.cwnd);
+      else (this.cubicK = Math.cbrt((this.lastMaxCwnd - this.cwnd) / CUBIC_C)), (this.originPoint = this.lastMaxCwnd);
+    } else this.ackCnt += acked;
+    const t = (now + this.minRtt - this.epochStart) / 1000;
+    const target = this.originPoint + CUBIC_C * (t - this.cubicK) ** 3;
+    let cnt = target > this.cwnd ? this.cwnd / (target - this.cwnd) : 100 * this.cwnd;
+    if (this.lastMaxCwnd === 0 && cnt > 20) cnt = 20;
+    // The Reno-friendly region: never grow slower than Reno with β = 0.7 would.
+    const delta = this.cwnd / ((3 * (1 - CUBIC_BETA)) / (1 + CUBIC_BETA));
+    while (this.ackCnt > delta) (this.ackCnt -= delta), this.tcpCwnd++;
+    if (this.tcpCwnd > this.cwnd) cnt = Math.min(cnt, this.cwnd / (this.tcpCwnd - this.cwnd));
+    cnt = Math.max(cnt, 2);
+    this.cwndCnt += acked;
+    if (this.cwndCnt >= cnt) {
+      this.cwnd += Math.floor(this.cwndCnt / cnt);
+      this.cwndCnt -= Math.floor(this.cwndCnt / cnt) * cnt;
+    }
+  }
+
+  /** HyStart (tcp_cubic.c): slow start ends when a round's first RTTs grow, or its ACK train spans half the min RTT. */
+  private hystart(p: number, rtt: number, now: number): void {
+    if (p >= this.hyEndSeq) {
+      this.hyEndSeq = this.sndNxt;
+      this.hyRoundStart = this.hyLastAck = now;
+      this.hyCurrRtt = Number.POSITIVE_INFINITY;
+      this.hySamples = 0;
+    }
+    if (this.cwnd < HYSTART_LOW_WINDOW || !Number.isFinite(this.minRtt)) return;
+    if (now - this.hyLastAck <= HYSTART_ACK_DELTA_MS) {
+      this.hyLastAck = now;
+      if (now - this.hyRoundStart > this.minRtt / 2) return void (this.ssthresh = this.cwnd);
+    }
+    if (this.hySamples < HYSTART_MIN_SAMPLES) {
+      this.hyCurrRtt = Math.min(this.hyCurrRtt, rtt);
+      this.hySamples++;
+    } else if (this.hyCurrRtt > this.minRtt + Math.min(16, Math.max(4, this.minRtt / 8))) this.ssthresh = this.cwnd;
+  }
+
+  private updateAckAggregation(acked: number, now: number, roundStart: boolean): void {
+    if (roundStart && ++this.extraAckedRound >= 5) {
+      this.extraAckedRound = 0;
+      this.extraAckedIdx ^= 1;
+      this.extraAcked[this.extraAckedIdx] = 0;
+    }
+    const expected = this.btlBw() * (now - this.ackEpochStart);
+    if (this.ackEpochAcked <= expected || this.ackEpochAcked + acked >= 1 << 20) {
+      this.ackEpochAcked = 0;
+      this.ackEpochStart = now;
+    }
+    this.ackEpochAcked += acked;
+    const extra = Math.min(this.ackEpochAcked - Math.min(expected, this.ackEpochAcked), this.cwnd);
+    this.extraAcked[this.extraAckedIdx] = Math.max(this.extraAcked[this.extraAckedIdx]!, extra);
+  }
+
+  private probeRtt(now: number, roundStart: boolean): void {
+    if (this.probeRttDone === 0 && this.inflight <= 4) {
+      this.probeRttDone = now + PROBE_RTT_MS;
+      this.probeRttRoundDone = false;
+      this.nextRoundDelivered = this.delivered;
+    } else if (this.probeRttDone > 0) {
+      if (roundStart) this.probeRttRoundDone = true;
+      if (this.probeRttRoundDone && now >= this.probeRttDone) {
+        this.minRttStamp = now;
+        this.cwnd = Math.max(this.cwnd, this.priorCwnd);
+        this.priorCwnd = 0;
+        if (this.fullBwReached) this.enterProbeBw(now);
+        else this.mode = "startup";
+      }
+    }
+  }
+
+  private enterProbeBw(now: number): void {
+    this.mode = "probe_bw";
+    this.cycleIdx = (this.seed % 7) + 1 === 1 ? 2 : (this.seed % 7) + 1;
+    this.cycleStamp = now;
+  }
+
+  private advanceCycle(now: number): void {
+    const g = CYCLE[this.cycleIdx]!;
+    const full = now - this.cycleStamp > this.minRtt;
+    let next = full;
+    if (g > 1) next = full && (this.inRecovery || this.inflight >= this.bdp(g));
+    else if (g < 1) next = full || this.inflight <= this.bdp(1);
+    if (next) {
+      this.cycleIdx = (this.cycleIdx + 1) % CYCLE.length;
+      this.cycleStamp = now;
+    }
+  }
+
+  private setCwnd(acked: number): void {
+    const gain = this.mode === "probe_bw" ? 2 : HIGH_GAIN;
+    let target = this.bdp(gain) + 3;
+    if (this.fullBwReached) target += Math.min(Math.max(this.extraAcked[0]!, this.extraAcked[1]!), this.btlBw() * EXTRA_ACKED_MAX_MS);
+    if (this.conservation) this.cwnd = Math.max(this.cwnd, this.inflight + acked);
+    else if (this.fullBwReached) this.cwnd = Math.min(this.cwnd + acked, target);
+    else if (this.cwnd < target || this.delivered < 10) this.cwnd += acked;
+    this.cwnd = Math.max(this.cwnd, 4);
+  }
+
+  /** RACK: packets sent before the newest delivered one, and older than its RTT + the reordering window, are lost. */
+  private rackDetect(now: number): void {
+    this.rackTimerAt = Number.POSITIVE_INFINITY;
+    if (this.rackXmit < 0) return;
+    const dupthresh = this.highDelivered - this.sndUna >= 3;
+    const reoWnd = !this.reordSeen && (this.inRecovery || dupthresh) ? 0 : Math.min((this.minRtt / 4) * this.reoSteps, this.srtt);
+    let lost = false;
+    while (this.txHead < this.txSeq.length) {
+      const s = this.txSeq[this.txHead]!;
+      const at = this.txAt[this.txHead]!;
+      if (this.state[s] !== OUT || this.sentAt[s] !== at) {
+        this.txHead++;
+        continue;
+      }
+      if (at >= this.rackXmit) break;
+      const deadline = at + this.rackRtt + reoWnd;
+      if (now < deadline) {
+        this.rackTimerAt = deadline;
+        break;
+      }
+      this.markLost(s);
+      lost = true;
+      this.txHead++;
+    }
+    if (this.txHead > 65536) {
+      this.txSeq.splice(0, this.txHead);
+      this.txAt.splice(0, this.txHead);
+      this.txHead = 0;
+    }
+    if (lost) this.enterRecovery();
+  }
+}
