@@ -7,8 +7,8 @@
  * reorder buffer, per-link stalled/srtt/capacity/send rate/loss), the delay lines' counters, the
  * kernel's UDP receive-buffer errors in each namespace, and the tunnel ends' CPU.
  *
- *   sudo npx bun scripts/bench-collapse.ts [--scenario 1|3|4] [--rounds N] [--runs K] [--seconds S]
- *        [--cc bbr|cubic|…] [--bin PATH] [--priority | --nice N] [--json FILE] [--keep-logs DIR]
+ *   sudo npx bun scripts/bench-collapse.ts [--scenario 1|3|4|r1d1|r1d2] [--rounds N] [--runs K] [--seconds S]
+ *        [--cc bbr|cubic|…] [--bin PATH] [--priority | --nice N] [--json FILE] [--keep-logs DIR] [--reorder N]
  *
  * A round is a fresh topology and tunnel (as each bench scenario starts), then the bare link once
  * and K tunnel runs. `--cc` sets net.ipv4.tcp_congestion_control in the LAN and internet
@@ -33,6 +33,9 @@ const option = (name: string, fallback: string) => {
 
 const SHAPES: Record<string, UplinkShape[]> = {
   "1": [{ rateMbit: 20, delayMs: 10 }, { rateMbit: 20, delayMs: 10 }],
+  // The sweep's near cells (scripts/bench-sweep.ts r1d1, r1d2): a nearby server.
+  r1d1: [{ rateMbit: 20, delayMs: 0.2 }, { rateMbit: 20, delayMs: 0.2 }],
+  r1d2: [{ rateMbit: 20, delayMs: 1 }, { rateMbit: 20, delayMs: 1 }],
   "3": [{ rateMbit: 20, delayMs: 10 }, { rateMbit: 20, delayMs: 40 }],
   "4": [
     { rateMbit: 8, delayMs: 15, jitterMs: 5, lossPct: 0.5 },
@@ -49,6 +52,8 @@ const CC = option("cc", "");
 const BIN_OVERRIDE = option("bin", "");
 const JSON_OUT = option("json", "");
 const KEEP_LOGS = option("keep-logs", "");
+/** reorder_buffer_size of both ends (the guide's 64 by default). */
+const REORDER = Number(option("reorder", "64"));
 /** Both mlvpn ends with the wire's priority (SCHED_FIFO): does the collapse follow CPU starvation? */
 const PRIORITY = argv.includes("--priority");
 /** Both mlvpn ends at `nice -n N` instead (a gentler way to keep them ahead of unrelated load). */
@@ -164,7 +169,7 @@ for (let round = 0; round < ROUNDS; round++) {
   try {
     if (CC) for (const ns of ["lan", "inet", "client", "server"]) await topo.lab.exec(ns, ["sysctl", "-q", "-w", `net.ipv4.tcp_congestion_control=${CC}`], { check: true });
     const bin = BIN_OVERRIDE || BIN;
-    tunnel = await startTunnel(topo, { reorderBufferSize: 64, timeout: 10, controlSockets: true, start: () => (PRIORITY ? { program: [...WIRE_PRIORITY, bin] } : NICE ? { program: ["nice", "-n", NICE, bin] } : { bin }) });
+    tunnel = await startTunnel(topo, { reorderBufferSize: REORDER, timeout: 10, controlSockets: true, start: () => (PRIORITY ? { program: [...WIRE_PRIORITY, bin] } : NICE ? { program: ["nice", "-n", NICE, bin] } : { bin }) });
     servers.push(startIperfServer(topo.lab, "inet", topo.internetHost), startIperfServer(topo.lab, "server", topo.serverPublic));
     await Bun.sleep(300);
     const bi = shapes.reduce((bi, u, i) => ((u.rateMbit ?? 0) > (shapes[bi]!.rateMbit ?? 0) ? i : bi), 0);

@@ -43,7 +43,13 @@ export class PeerIdentity {
  */
 export function roam(link: Link, from: PeerAddress, nowMs: number, force = false): PeerAddress | undefined {
   const p = link.peer;
-  if (link.isPeer(from)) return undefined;
+  if (link.isPeer(from)) {
+    // Authenticated, from where the link sends: the peer is there. A rekey's handshake after a
+    // cut longer than the silence time must say so, or the first packet of the new session that
+    // an attacker relays faster than the path (or whose original it kept) would move the link.
+    link.peerAlive(nowMs);
+    return undefined;
+  }
   if (p && !force && nowMs - link.peerHeardMs <= silenceMs(link)) return undefined;
   link.movePeer(from, nowMs);
   return p;

@@ -74,6 +74,26 @@ function spreadWeight(l: Link, fastest: Link): number {
 }
 
 /**
+ * Links on which a packet would arrive within this much of each other are equally good: the
+ * shell's one timer fires on whole milliseconds (src/io/driver.ts), so pacing and the delays
+ * behind these predictions are no finer. Among equals the packet goes to the link with the least
+ * in hand (inHandMs), which shares a flow among links of equal delay in proportion to their
+ * estimated rates before any of them backlogs. Plain earliest-arrival gave everything to the
+ * first link as long as its pacer had tokens; when that link's estimate is above its capacity
+ * (a bottleneck's token bucket passes bursts of several RTTs at line rate on a nearby server, and
+ * the rate samples of a 2 ms RTT see them), it never backlogs, its bottleneck queue takes TCP's
+ * probes, and the other link stays idle: one link's rate for good (docs/scheduler.md, "Nearby
+ * servers").
+ */
+const ARRIVAL_TIE_MS = 1;
+
+/** What a link has in hand (in flight and queued), in ms at its estimated rate. */
+function inHandMs(l: Link): number {
+  const s = l.sender;
+  return (s.inflightBytes + s.queuedBytes) / Math.max(s.estimator.bandwidth, 1e-3);
+}
+
+/**
  * Packets this small skip the queues: TCP acknowledgements, ping, DNS, VoIP and game packets,
  * SSH keystrokes. Under load they would otherwise wait behind a full queue of large packets
  * (and, at the receiver, behind any hole in the sequence): interactive traffic keeps the idle
@@ -175,13 +195,21 @@ export class SendPath {
       }
       let best: Link | undefined;
       let bestArrival = Number.POSITIVE_INFINITY;
+      let bestExact = Number.POSITIVE_INFINITY;
+      let bestInHand = 0;
       let bestWait = 0;
       for (const l of candidates) {
         if (l.stalled || l === exclude || (tier !== undefined && priority(l) !== tier)) continue;
         const wait = l.sender.waitFor(packet.length + TUNNEL_OVERHEAD, nowMs);
         const arrival = wait + (owd(l) - minOwd) * spreadWeight(l, fastest!);
-        if (arrival < bestArrival) {
+        const exact = wait + owd(l) - minOwd;
+        const inHand = inHandMs(l);
+        // Arrivals closer than the timer can tell apart are a tie (see ARRIVAL_TIE_MS).
+        const tie = Math.abs(exact - bestExact) <= ARRIVAL_TIE_MS && Math.abs(arrival - bestArrival) <= ARRIVAL_TIE_MS;
+        if (tie ? inHand < bestInHand : arrival < bestArrival) {
           bestArrival = arrival;
+          bestExact = exact;
+          bestInHand = inHand;
           bestWait = wait;
           best = l;
         }

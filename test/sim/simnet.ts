@@ -22,6 +22,11 @@ export interface PathSpec {
   rateMbit?: number;
   /** The bottleneck queue holds at most this much waiting time; more is dropped (default 100 ms). */
   queueMs?: number;
+  /**
+   * A token bucket of this many bytes in front of the rate, as the lab's htb (test/lab/topology.ts
+   * htbBurstBytes): after an idle spell the bottleneck sends this much at once (default 0).
+   */
+  burstBytes?: number;
 }
 
 export interface LinkSpec {
@@ -124,6 +129,11 @@ export class SimPair {
   /** Per link and direction: when the bottleneck finishes sending what it already has. */
   private readonly busyUntil = new Map<string, number>();
   readonly links: LinkSpec[];
+  /**
+   * A model outside the tunnels (a TCP flow: tcpflow.ts) that run() drives with them: it acts
+   * after every step, at that step's time, and is woken at its own deadline.
+   */
+  outside: { nextTimeout(): number; handleTimeout(nowMs: number): void } | undefined;
 
   constructor(readonly opts: SimOptions) {
     this.rand = new SeededRandom(opts.seed ?? 1);
@@ -203,10 +213,12 @@ export class SimPair {
     let departMs = this.now;
     if (path.rateMbit) {
       const key = `${side}${link}`;
-      const start = Math.max(this.now, this.busyUntil.get(key) ?? 0);
+      // Credit the bucket has earned while idle lets a datagram start that much "earlier".
+      const credit = ((path.burstBytes ?? 0) * 8) / (path.rateMbit * 1000);
+      const start = Math.max(this.now - credit, this.busyUntil.get(key) ?? Number.NEGATIVE_INFINITY);
       if (start - this.now > (path.queueMs ?? 100)) return; // the modem's queue is full
-      departMs = start + (datagram.length * 8) / (path.rateMbit * 1000);
-      this.busyUntil.set(key, departMs);
+      this.busyUntil.set(key, start + (datagram.length * 8) / (path.rateMbit * 1000));
+      departMs = Math.max(this.now, start + (datagram.length * 8) / (path.rateMbit * 1000));
     }
     if (path.loss && this.rand.float() < path.loss) return;
     const jitter = path.jitterMs ? this.rand.float() * path.jitterMs : 0;
@@ -224,7 +236,7 @@ export class SimPair {
     for (let step = 0; step < maxSteps; step++) {
       this.queue.sort((a, b) => a.arriveMs - b.arriveMs || a.order - b.order);
       const arrival = this.queue[0]?.arriveMs ?? Number.POSITIVE_INFINITY;
-      const t = Math.min(arrival, this.client.nextTimeout(), this.server.nextTimeout());
+      const t = Math.min(arrival, this.client.nextTimeout(), this.server.nextTimeout(), this.outside?.nextTimeout() ?? Number.POSITIVE_INFINITY);
       if (t > untilMs) {
         this.now = untilMs;
         return;
@@ -234,10 +246,11 @@ export class SimPair {
         const d = this.queue.shift()!;
         const to = d.from === "client" ? this.server : this.client;
         to.handleDatagram(d.link, d.bytes.slice(), d.src, this.now);
-        continue;
+      } else {
+        if (this.client.nextTimeout() <= this.now) this.client.handleTimeout(this.now);
+        if (this.server.nextTimeout() <= this.now) this.server.handleTimeout(this.now);
       }
-      if (this.client.nextTimeout() <= this.now) this.client.handleTimeout(this.now);
-      if (this.server.nextTimeout() <= this.now) this.server.handleTimeout(this.now);
+      this.outside?.handleTimeout(this.now);
     }
     throw new Error(`simulation did not reach ${untilMs} ms within ${maxSteps} steps (livelock?)`);
   }
