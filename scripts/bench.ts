@@ -28,7 +28,7 @@ import { SPEED_NAME, SPEED_UPLINKS, speedMetrics, speedRuns } from "./bench-spee
 import { rerenderSweep, runSweep, sweepSectionOf } from "./bench-sweep.ts";
 import { fetchStatus } from "../src/control/client.ts";
 import { filterBenchResult } from "./bench-filter.ts";
-import { type IrttResult, irttLost, startIrttServer, streamThroughCut } from "../test/lab/irtt.ts";
+import { IRTT_PORT, type IrttResult, irttLost, startIrttServer, streamThroughCut } from "../test/lab/irtt.ts";
 
 const argv = process.argv.slice(2);
 const flag = (name: string) => argv.includes(`--${name}`);
@@ -431,18 +431,19 @@ const SCENARIOS: Scenario[] = [
       await ctx.tunnel.stop();
       const irttServer = startIrttServer(ctx.topo.lab, "inet", ctx.topo.internetHost);
       const slowerOwd = Math.max(...ctx.shapes.map((u) => u.delayMs ?? 0));
-      const runs: Record<"with" | "without", { r: IrttResult; bulk: number; sent: number; dropped: number }[]> = { with: [], without: [] };
+      const runs: Record<"with" | "without", { r: IrttResult; bulk: number; sent: number; dropped: number; overShare: number }[]> = { with: [], without: [] };
       try {
         for (let k = 0; k < Math.max(2, REPEATS - 1); k++) {
           for (const mode of ["with", "without"] as const) {
-            const tunnel = await startTunnel(ctx.topo, { reorderBufferSize: 64, timeout: 10, controlSockets: true, general: mode === "with" ? 'redundant = "udp port 2112"' : "" });
+            const tunnel = await startTunnel(ctx.topo, { reorderBufferSize: 64, timeout: 10, controlSockets: true, general: mode === "with" ? `redundant = "udp port ${IRTT_PORT}"` : "" });
             try {
               await Bun.sleep(500);
               const m = await streamThroughCut(ctx.topo, { seconds: 14, intervalMs: 20, packetBytes: 200, cutLink: 0, cutAtS: 4, cutForS: 5, bulk: true });
               const doc = (side: "client" | "server") => fetchStatus({ unix: controlSocketOf(tunnel, side) }, 1000).then((x) => x.doc, () => undefined);
               const [client, server] = await Promise.all([doc("client"), doc("server")]);
               if (!m.stream.ok) throw new Error(m.stream.error);
-              runs[mode].push({ r: m.stream, bulk: m.bulkMbps ?? 0, sent: (client?.redundant.redundant_sent ?? 0) + (server?.redundant.redundant_sent ?? 0), dropped: (client?.redundant.duplicates_dropped ?? 0) + (server?.redundant.duplicates_dropped ?? 0) });
+              const both = (f: (r: NonNullable<typeof client>["redundant"]) => number) => (client ? f(client.redundant) : 0) + (server ? f(server.redundant) : 0);
+              runs[mode].push({ r: m.stream, bulk: m.bulkMbps ?? 0, sent: both((r) => r.redundant_sent), dropped: both((r) => r.duplicates_dropped), overShare: both((r) => r.over_share) });
             } finally {
               await tunnel.stop();
             }
@@ -466,6 +467,8 @@ const SCENARIOS: Scenario[] = [
         { name: "with redundant: largest one-way delay per run, up / down", value: each(runs.with, (x) => `${f1(x.r.maxUpMs)} / ${f1(x.r.maxDownMs)}`), unit: "ms", target: `target: ≤ ${limit} ms (slower link ${slowerOwd} + 20)`, met: worst(runs.with) <= limit },
         { name: `with redundant: one-way delays over ${limit} ms per run (of both directions' packets) / 99th percentile`, value: each(runs.with, (x) => `${over(x)} / ${p99(x)} ms`) },
         { name: "with redundant: copies sent / duplicates dropped (both ends, /status)", value: each(runs.with, (x) => `${x.sent} / ${x.dropped}`) },
+        // A matching packet over the copies' share of capacity (src/core/redundant.ts) goes once, the normal way: a loss or a late packet of a run with some is explained.
+        { name: "with redundant: matching packets over the copies' share, sent once the normal way (both ends, /status over_share)", value: each(runs.with, (x) => x.overShare) },
         { name: "with redundant: bulk TCP both ways", value: each(runs.with, (x) => f1(x.bulk)), unit: "Mbit/s" },
         { name: "without: lost up+down per run", value: each(runs.without, lostOf) },
         { name: "without: largest one-way delay per run, up / down", value: each(runs.without, (x) => `${f1(x.r.maxUpMs)} / ${f1(x.r.maxDownMs)}`), unit: "ms" },
