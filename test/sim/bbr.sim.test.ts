@@ -50,7 +50,6 @@ const KNOWN_FAILING: Record<string, string> = {
   "20+20 Mbit/s, 10+60 ms, buffer off": "spread-off: 41 % of the sum, 500 retransmissions",
   "50+50 Mbit/s, 10+40 ms, buffer off": "spread-off: 49 % of the sum, one link's worth",
   "8+30 Mbit/s, 10+40 ms, buffer off": "spread-off: 20 % of the sum, below the 30 Mbit/s link alone",
-  "20+20 Mbit/s, 1+1 ms ±1, buffer 64": "r1d2 as in the lab: the sum for 10 s, then one link's worth (50 %), no retransmission (not analysed)",
 };
 
 const link = (rateMbit: number, delayMs: number, jitterMs?: number) => ({ up: { rateMbit, delayMs, jitterMs }, down: { rateMbit, delayMs, jitterMs } });
