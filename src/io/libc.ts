@@ -51,6 +51,7 @@ export const Errno = {
   ENODEV: 19,
   EINVAL: 22,
   ERANGE: 34,
+  ENOSYS: 38,
   EBADFD: 77,
   EPROTOTYPE: 91,
   EMSGSIZE: 90,
@@ -114,7 +115,8 @@ const SYMBOLS = {
 type Lib = ReturnType<typeof dlopen<typeof SYMBOLS>>;
 export type LibcSymbols = Lib["symbols"];
 
-const CANDIDATES = ["libc.so.6", "libc.musl-x86_64.so.1", "libc.musl-aarch64.so.1"];
+/** The C libraries tried, in order (MLVPN_LIBC overrides). */
+export const LIBC_NAMES = ["libc.so.6", "libc.musl-x86_64.so.1", "libc.musl-aarch64.so.1"];
 
 let lib: Lib | undefined;
 let errnoPtr: Pointer | undefined;
@@ -123,7 +125,7 @@ let errnoPtr: Pointer | undefined;
 export function libc(): LibcSymbols {
   if (lib) return lib.symbols;
   const override = process.env.MLVPN_LIBC;
-  const names = override ? [override] : CANDIDATES;
+  const names = override ? [override] : LIBC_NAMES;
   const failures: string[] = [];
   for (const name of names) {
     try {

@@ -1,0 +1,363 @@
+/**
+ * Batched datagram I/O for a link socket (udp.ts): `sendmmsg()` for the datagrams the core
+ * produced during one batch of input, `recvmmsg()` to read many waiting datagrams with one
+ * system call (docs/performance.md, "Batching").
+ *
+ * Sending: queue() copies the datagram (the core reuses its buffer at once) into a send slab and
+ * points the next `struct mmsghdr` at it and at the destination's sockaddr; flush() hands them
+ * all to the kernel. The owner flushes at the end of each batch of input; a microtask flushes
+ * whatever is still queued before the event loop waits, and close() flushes first, so that a
+ * datagram always leaves in the same turn of the event loop as with one `sendto()` per datagram.
+ * A failed datagram is reported through onSendError with its errno name and skipped (the kernel
+ * reports the error of the first datagram it could not send; the rest are tried again), exactly
+ * what one `sendto()` per datagram did: EAGAIN, a failing destination or an unreachable network
+ * lose that datagram only.
+ *
+ * Receiving: each call reserves up to RECV_BATCH slots of RECV_SLOT bytes in the current receive
+ * slab; the datagrams are then moved together (8-byte aligned) so that a slab holds as many as
+ * with `recvfrom()`, and each is handed on as a view of its own, as before.
+ *
+ * The system calls come through a port (Syscalls), so that tests can make one fail mid-batch.
+ * Without `sendmmsg`/`recvmmsg` (a C library that lacks them, or ENOSYS under a seccomp
+ * filter), or with MLVPN_MMSG=off, the socket sends with `sendto()` and reads with `recvfrom()`.
+ */
+import { dlopen, FFIType, type Pointer, ptr } from "bun:ffi";
+import { AF_INET6, errno, errnoName, Errno, LIBC_NAMES, libc } from "./libc.ts";
+
+/** Datagrams queued at most before a flush. */
+export const SEND_BATCH = 64;
+/** Bytes of datagrams queued at most before a flush (a datagram larger than this is sent alone). */
+const SEND_SLAB_BYTES = 256 * 1024;
+/** Datagrams read at most by one recvmmsg(). */
+export const RECV_BATCH = 32;
+/**
+ * Room for one datagram in a recvmmsg() slot: above the largest any mlvpn or MLVPN peer sends
+ * (mtu ≤ 9000, plus headers); a larger datagram is cut to this size (and then fails authentication).
+ */
+export const RECV_SLOT = 16384;
+/** Datagrams are received into slabs this large; each datagram is a view into one. */
+const SLAB_BYTES = 1 << 20;
+/** Room for the next datagram with recvfrom() (the largest UDP payload fits). */
+const MAX_DATAGRAM = 65536;
+export const SOCKADDR_BYTES = 28;
+const NAME_STRIDE = 32;
+/** sizeof(struct mmsghdr) and sizeof(struct iovec) on 64-bit Linux (x86-64, arm64). */
+const MMSGHDR = 64;
+const IOVEC = 16;
+
+/** The system calls a batch makes; `errno()` is read right after a call that returned -1. */
+export interface Syscalls {
+  sendmmsg(fd: number, msgvec: number, vlen: number, flags: number): number;
+  recvmmsg(fd: number, msgvec: number, vlen: number, flags: number, timeout: null): number;
+  sendto(fd: number, buf: number, len: number, flags: number, addr: number, addrlen: number): number;
+  recvfrom(fd: number, buf: number, len: number, flags: number, addr: number, addrlenPtr: number): number;
+  errno(): number;
+}
+
+const MMSG_SYMBOLS = {
+  sendmmsg: { args: [FFIType.i32, FFIType.ptr, FFIType.u32, FFIType.i32], returns: FFIType.i32 },
+  recvmmsg: { args: [FFIType.i32, FFIType.ptr, FFIType.u32, FFIType.i32, FFIType.ptr], returns: FFIType.i32 },
+} as const;
+
+let system: { sys: Syscalls; batching: boolean } | undefined;
+
+/**
+ * libc's calls; `batching` is false when MLVPN_MMSG=off or the C library lacks
+ * sendmmsg/recvmmsg (then only sendto/recvfrom are used). They are loaded apart from libc.ts's
+ * set, so that their absence leaves everything else working.
+ */
+export function systemSyscalls(): { sys: Syscalls; batching: boolean } {
+  if (system !== undefined) return system;
+  const sys = libc();
+  let mm: ReturnType<typeof dlopen<typeof MMSG_SYMBOLS>>["symbols"] | undefined;
+  if (process.env.MLVPN_MMSG !== "off") {
+    for (const name of process.env.MLVPN_LIBC ? [process.env.MLVPN_LIBC] : LIBC_NAMES) {
+      try {
+        mm = dlopen(name, MMSG_SYMBOLS).symbols;
+        break;
+      } catch {}
+    }
+  }
+  const m = mm;
+  const calls: Syscalls = {
+    sendmmsg: m ? (fd, msgvec, vlen, flags) => m.sendmmsg(fd, msgvec as Pointer, vlen, flags) : () => enosys(),
+    recvmmsg: m ? (fd, msgvec, vlen, flags, timeout) => m.recvmmsg(fd, msgvec as Pointer, vlen, flags, timeout) : () => enosys(),
+    sendto: (fd, buf, len, flags, addr, addrlen) => sys.sendto(fd, buf as Pointer, len, flags, addr as Pointer, addrlen),
+    recvfrom: (fd, buf, len, flags, addr, addrlenPtr) => sys.recvfrom(fd, buf as Pointer, len, flags, addr as Pointer, addrlenPtr as Pointer),
+    errno: () => (noSys ? ((noSys = false), Errno.ENOSYS) : errno()),
+  };
+  return (system = { sys: calls, batching: m !== undefined });
+}
+
+/** The stand-in for a missing sendmmsg/recvmmsg: fails with ENOSYS (never called in practice). */
+let noSys = false;
+function enosys(): number {
+  noSys = true;
+  return -1;
+}
+
+/** Writes a pointer (a number below 2^53) as two little-endian u32 words at word `i`. */
+function setPointer(words: Uint32Array, i: number, p: number): void {
+  words[i] = p >>> 0;
+  words[i + 1] = Math.floor(p / 0x1_0000_0000);
+}
+
+/** The destination of the next queued datagrams, as a sockaddr; `generation` changes with it. */
+export interface SockaddrSource {
+  readonly sockaddr: Uint8Array;
+  readonly length: number;
+  readonly generation: number;
+}
+
+/**
+ * The send side: queued datagrams, flushed with sendmmsg(). `onSendError` receives the errno
+ * name of each datagram that could not be sent.
+ */
+export class SendBatch {
+  private readonly slab = new Uint8Array(new ArrayBuffer(SEND_SLAB_BYTES));
+  private readonly slabAt = ptr(this.slab) as number;
+  private readonly hdrs = new Uint32Array(new ArrayBuffer(MMSGHDR * SEND_BATCH));
+  private readonly hdrsAt = ptr(this.hdrs) as number;
+  private readonly iovs = new Uint32Array(new ArrayBuffer(IOVEC * SEND_BATCH));
+  private readonly names = new Uint8Array(new ArrayBuffer(NAME_STRIDE * SEND_BATCH));
+  private readonly namesAt = ptr(this.names) as number;
+  /** The destination generation written in each slot's sockaddr (-1: none yet). */
+  private readonly nameGeneration = new Float64Array(SEND_BATCH).fill(-1);
+  private count = 0;
+  private used = 0;
+  private flushing = false;
+  private scheduled = false;
+  /** Set when the socket is closed: nothing is sent from then on. */
+  closed = false;
+  private readonly flushLater = (): void => {
+    this.scheduled = false;
+    this.flush();
+  };
+
+  constructor(
+    private readonly fd: number,
+    private sys: Syscalls,
+    private readonly onSendError: (error: string) => void,
+    /** sendmmsg() failed with ENOSYS: every send from then on uses sendto(). */
+    private mmsg = true,
+  ) {
+    const iovsAt = ptr(this.iovs) as number;
+    for (let i = 0; i < SEND_BATCH; i++) {
+      const h = (i * MMSGHDR) / 4;
+      setPointer(this.hdrs, h, this.namesAt + i * NAME_STRIDE); // msg_name
+      setPointer(this.hdrs, h + 4, iovsAt + i * IOVEC); // msg_iov
+      this.hdrs[h + 6] = 1; // msg_iovlen
+    }
+  }
+
+  /** Datagrams queued and not yet flushed. */
+  get pending(): number {
+    return this.count;
+  }
+
+  /** Queues a copy of `bytes` for `dest` (its current sockaddr). */
+  queue(bytes: Uint8Array, dest: SockaddrSource): void {
+    const len = bytes.length;
+    if (this.count === SEND_BATCH || SEND_SLAB_BYTES - this.used < len) this.flush();
+    if (len > SEND_SLAB_BYTES || this.closed) {
+      // Larger than the slab (not an mlvpn datagram): on its own.
+      if (!this.closed) this.sendOne(ptr(bytes) as number, len, dest);
+      return;
+    }
+    const i = this.count++;
+    this.slab.set(bytes, this.used);
+    const v = (i * IOVEC) / 4;
+    setPointer(this.iovs, v, this.slabAt + this.used);
+    this.iovs[v + 2] = len;
+    this.used += (len + 7) & ~7;
+    if (this.nameGeneration[i] !== dest.generation) {
+      this.nameGeneration[i] = dest.generation;
+      this.names.set(dest.sockaddr, i * NAME_STRIDE);
+    }
+    this.hdrs[(i * MMSGHDR) / 4 + 2] = dest.length; // msg_namelen
+    if (!this.scheduled) {
+      this.scheduled = true;
+      queueMicrotask(this.flushLater);
+    }
+  }
+
+  /** Sends what is queued, in order; each datagram that fails is reported and skipped. */
+  flush(): void {
+    const count = this.count;
+    if (count === 0 || this.flushing) return;
+    this.flushing = true;
+    let i = 0;
+    let retried = false;
+    try {
+      while (i < count && !this.closed) {
+        if (!this.mmsg) {
+          const v = (i * IOVEC) / 4;
+          const at = this.iovs[v]! + this.iovs[v + 1]! * 0x1_0000_0000;
+          const r = this.sys.sendto(this.fd, at, this.iovs[v + 2]!, 0, this.namesAt + i * NAME_STRIDE, this.hdrs[(i * MMSGHDR) / 4 + 2]!);
+          if (r >= 0) {
+            i++;
+            retried = false;
+            continue;
+          }
+        } else {
+          const r = this.sys.sendmmsg(this.fd, this.hdrsAt + i * MMSGHDR, count - i, 0);
+          if (r > 0) {
+            i += r;
+            retried = false;
+            continue;
+          }
+        }
+        const e = this.sys.errno();
+        if (e === Errno.ENOSYS && this.mmsg) {
+          this.mmsg = false; // e.g. a seccomp filter: one sendto() per datagram from now on
+          continue;
+        }
+        // Interrupted: once more (a signal, nothing to do with the path).
+        if (e === Errno.EINTR && !retried) {
+          retried = true;
+          continue;
+        }
+        retried = false;
+        i++; // the kernel stopped at this datagram: it is lost, the next ones are tried
+        this.onSendError(errnoName(e));
+      }
+    } finally {
+      this.count = 0;
+      this.used = 0;
+      this.flushing = false;
+    }
+  }
+
+  /** One datagram with sendto(), reported like a batched one. */
+  sendOne(at: number, len: number, dest: SockaddrSource): void {
+    const sa = ptr(dest.sockaddr) as number;
+    if (this.sys.sendto(this.fd, at, len, 0, sa, dest.length) >= 0) return;
+    const e = this.sys.errno();
+    if (e === Errno.EINTR && this.sys.sendto(this.fd, at, len, 0, sa, dest.length) >= 0) return;
+    this.onSendError(errnoName(e === Errno.EINTR ? this.sys.errno() : e));
+  }
+}
+
+/** The source of received datagrams: decoded to text only when it differs from the last one. */
+export class Source {
+  private readonly last = new Uint8Array(SOCKADDR_BYTES);
+  private readonly text = new Uint8Array(new ArrayBuffer(64));
+  address = "";
+  port = 0;
+
+  /** `names[at … at + 28)` holds the sockaddr the kernel filled for the datagram. */
+  update(names: Uint8Array, at: number): void {
+    const last = this.last;
+    let same = this.address !== "";
+    for (let i = 0; i < SOCKADDR_BYTES && same; i++) same = names[at + i] === last[i];
+    if (same) return;
+    last.set(names.subarray(at, at + SOCKADDR_BYTES));
+    const family = last[0]! | (last[1]! << 8);
+    this.port = (last[2]! << 8) | last[3]!;
+    this.text.fill(0);
+    const v6 = family === AF_INET6;
+    libc().inet_ntop(v6 ? AF_INET6 : 2, last.subarray(v6 ? 8 : 4), this.text, this.text.length);
+    const end = this.text.indexOf(0);
+    this.address = decoder.decode(this.text.subarray(0, end < 0 ? this.text.length : end));
+  }
+}
+
+const decoder = new TextDecoder();
+
+/**
+ * The receive side: reads waiting datagrams into slabs and hands each on as a view of its own
+ * (the receiver may modify it and keep it), with its source.
+ */
+export class RecvBatch {
+  private slab = new Uint8Array(new ArrayBuffer(SLAB_BYTES));
+  private slabAt = ptr(this.slab) as number;
+  private used = 0;
+  private readonly hdrs = new Uint32Array(new ArrayBuffer(MMSGHDR * RECV_BATCH));
+  private readonly hdrsAt = ptr(this.hdrs) as number;
+  private readonly iovs = new Uint32Array(new ArrayBuffer(IOVEC * RECV_BATCH));
+  private readonly names = new Uint8Array(new ArrayBuffer(NAME_STRIDE * RECV_BATCH));
+  private readonly namesAt = ptr(this.names) as number;
+  /** recvfrom()'s address length, in and out. */
+  private readonly nameLength = new Uint32Array(new ArrayBuffer(4));
+  private readonly nameLengthAt = ptr(this.nameLength) as number;
+  private readonly src = new Source();
+  /** Set when the socket is closed: nothing is read or delivered from then on. */
+  closed = false;
+
+  constructor(
+    private readonly fd: number,
+    private readonly sys: Syscalls,
+    private readonly onDatagram: (bytes: Uint8Array, address: string, port: number) => void,
+    /** recvmmsg() failed with ENOSYS: recvfrom() from then on. */
+    private mmsg = true,
+  ) {
+    const iovsAt = ptr(this.iovs) as number;
+    for (let i = 0; i < RECV_BATCH; i++) {
+      const h = (i * MMSGHDR) / 4;
+      setPointer(this.hdrs, h, this.namesAt + i * NAME_STRIDE);
+      setPointer(this.hdrs, h + 4, iovsAt + i * IOVEC);
+      this.hdrs[h + 6] = 1;
+      this.iovs[(i * IOVEC) / 4 + 2] = RECV_SLOT;
+    }
+  }
+
+  private newSlab(): void {
+    // Views of earlier datagrams keep the old slab alive as long as they are held.
+    this.slab = new Uint8Array(new ArrayBuffer(SLAB_BYTES));
+    this.slabAt = ptr(this.slab) as number;
+    this.used = 0;
+  }
+
+  /** Reads up to `max` waiting datagrams, each to onDatagram; returns how many. */
+  drain(max: number): number {
+    let n = 0;
+    while (n < max && !this.closed) {
+      if (!this.mmsg) {
+        if (SLAB_BYTES - this.used < MAX_DATAGRAM) this.newSlab();
+        this.nameLength[0] = SOCKADDR_BYTES;
+        const len = this.sys.recvfrom(this.fd, this.slabAt + this.used, MAX_DATAGRAM, 0, this.namesAt, this.nameLengthAt);
+        if (len < 0) {
+          if (this.sys.errno() === Errno.EINTR) continue;
+          break; // EAGAIN: nothing more; anything else: the next poll tells
+        }
+        const at = this.used;
+        this.used += (len + 7) & ~7;
+        this.src.update(this.names, 0);
+        n++;
+        this.onDatagram(this.slab.subarray(at, at + len), this.src.address, this.src.port);
+        continue;
+      }
+      if (SLAB_BYTES - this.used < RECV_SLOT) this.newSlab();
+      const room = Math.min(RECV_BATCH, max - n, Math.floor((SLAB_BYTES - this.used) / RECV_SLOT));
+      const base = this.used;
+      for (let k = 0; k < room; k++) {
+        setPointer(this.iovs, (k * IOVEC) / 4, this.slabAt + base + k * RECV_SLOT);
+        this.hdrs[(k * MMSGHDR) / 4 + 2] = SOCKADDR_BYTES; // msg_namelen, in and out
+      }
+      const r = this.sys.recvmmsg(this.fd, this.hdrsAt, room, 0, null);
+      if (r < 0) {
+        const e = this.sys.errno();
+        if (e === Errno.EINTR) continue;
+        if (e === Errno.ENOSYS) {
+          this.mmsg = false;
+          continue;
+        }
+        break; // EAGAIN: nothing more; anything else: the next poll tells
+      }
+      const slab = this.slab;
+      for (let k = 0; k < r && !this.closed; k++) {
+        const len = this.hdrs[(k * MMSGHDR) / 4 + 14]!; // msg_len
+        const from = base + k * RECV_SLOT;
+        const at = this.used;
+        // Move it next to the previous one (regions ahead are still to be read: no overlap).
+        if (from !== at) slab.copyWithin(at, from, from + len);
+        this.used = at + ((len + 7) & ~7);
+        this.src.update(this.names, k * NAME_STRIDE);
+        n++;
+        this.onDatagram(slab.subarray(at, at + len), this.src.address, this.src.port);
+      }
+      if (r < room) break; // the queue is empty: no call just to hear EAGAIN
+    }
+    return n;
+  }
+}
