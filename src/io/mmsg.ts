@@ -24,8 +24,8 @@
 import { dlopen, FFIType, type Pointer, ptr } from "bun:ffi";
 import { AF_INET6, errno, errnoName, Errno, LIBC_NAMES, libc } from "./libc.ts";
 
-/** Datagrams queued at most before a flush. */
-export const SEND_BATCH = 64;
+/** Datagrams queued at most before a flush: bounds how long the first of a batch waits (a drain of the tun can be 1024 packets). */
+export const SEND_BATCH = 32;
 /** Bytes of datagrams queued at most before a flush (a datagram larger than this is sent alone). */
 const SEND_SLAB_BYTES = 256 * 1024;
 /** Datagrams read at most by one recvmmsg(). */
