@@ -13,6 +13,10 @@
  * what one `sendto()` per datagram did: EAGAIN, a failing destination or an unreachable network
  * lose that datagram only.
  *
+ * Where the kernel knows UDP_SEGMENT (Linux ≥ 4.18; MLVPN_GSO=off turns it off), a run of
+ * equal-sized datagrams to one peer — a TCP stream's full-size packets — is one message that the
+ * kernel segments at the device (see SendBatch).
+ *
  * Receiving: each call reserves up to RECV_BATCH slots of RECV_SLOT bytes in the current receive
  * slab; the datagrams are then moved together (8-byte aligned) so that a slab holds as many as
  * with `recvfrom()`, and each is handed on as a view of its own, as before.
@@ -109,9 +113,25 @@ export interface SockaddrSource {
   readonly generation: number;
 }
 
+/** Errors of a UDP_SEGMENT send that mean the path cannot segment (no offload through IPsec, a datagram over the path MTU): not again on this socket. */
+const GSO_REFUSED: ReadonlySet<number> = new Set([Errno.EIO, Errno.EINVAL, Errno.EOPNOTSUPP, Errno.ENOPROTOOPT]);
+/** Bytes of one segmented send at most (the UDP length field, less headers). */
+const GSO_MAX_BYTES = 65000;
+/** CMSG_SPACE(sizeof(u16)) on 64-bit Linux: a cmsghdr (16 bytes) and the segment size, padded. */
+const CMSG_SEGMENT = 24;
+const SOL_UDP = 17;
+const UDP_SEGMENT = 103;
+
 /**
  * The send side: queued datagrams, flushed with sendmmsg(). `onSendError` receives the errno
  * name of each datagram that could not be sent.
+ *
+ * With `gso`, consecutive datagrams to the same destination whose sizes are equal (all but the
+ * last, which may be shorter) share one message with a UDP_SEGMENT control message: the kernel
+ * passes them through its UDP/IP stack once and cuts them into the same datagrams at the device
+ * (in software when the device cannot). A TCP stream's full-size packets are such a run. A
+ * message that fails is sent again one datagram at a time with sendto(), so that errors stay
+ * per datagram; an error that means the path cannot segment turns `gso` off for the socket.
  */
 export class SendBatch {
   private readonly slab = new Uint8Array(new ArrayBuffer(SEND_SLAB_BYTES));
@@ -121,9 +141,20 @@ export class SendBatch {
   private readonly iovs = new Uint32Array(new ArrayBuffer(IOVEC * SEND_BATCH));
   private readonly names = new Uint8Array(new ArrayBuffer(NAME_STRIDE * SEND_BATCH));
   private readonly namesAt = ptr(this.names) as number;
+  /** One UDP_SEGMENT cmsg per message (u16 words: the segment size at 8 of each 12). */
+  private readonly controls = new Uint16Array(new ArrayBuffer(CMSG_SEGMENT * SEND_BATCH));
   /** The destination generation written in each slot's sockaddr (-1: none yet). */
   private readonly nameGeneration = new Float64Array(SEND_BATCH).fill(-1);
+  /** Per message: where its bytes start in the slab, how many, the segment size, how many segments, and whether a short last segment closed it. */
+  private readonly offset = new Int32Array(SEND_BATCH);
+  private readonly length = new Int32Array(SEND_BATCH);
+  private readonly segment = new Int32Array(SEND_BATCH);
+  private readonly segments = new Int32Array(SEND_BATCH);
+  private readonly sealed = new Uint8Array(SEND_BATCH);
+  /** Messages queued. */
   private count = 0;
+  /** Datagrams queued (a message may hold several). */
+  private queued = 0;
   private used = 0;
   private flushing = false;
   private scheduled = false;
@@ -140,45 +171,80 @@ export class SendBatch {
     private readonly onSendError: (error: string) => void,
     /** sendmmsg() failed with ENOSYS: every send from then on uses sendto(). */
     private mmsg = true,
+    /** Datagrams of a run share a message (UDP_SEGMENT); the caller checked that the kernel knows it. */
+    private gso = false,
   ) {
     const iovsAt = ptr(this.iovs) as number;
+    const controlsAt = ptr(this.controls) as number;
+    const c32 = new Uint32Array(this.controls.buffer);
     for (let i = 0; i < SEND_BATCH; i++) {
       const h = (i * MMSGHDR) / 4;
       setPointer(this.hdrs, h, this.namesAt + i * NAME_STRIDE); // msg_name
       setPointer(this.hdrs, h + 4, iovsAt + i * IOVEC); // msg_iov
       this.hdrs[h + 6] = 1; // msg_iovlen
+      setPointer(this.hdrs, h + 8, controlsAt + i * CMSG_SEGMENT); // msg_control (msg_controllen 0: unused)
+      const c = (i * CMSG_SEGMENT) / 4;
+      c32[c] = 16 + 2; // cmsg_len = CMSG_LEN(2)
+      c32[c + 2] = SOL_UDP;
+      c32[c + 3] = UDP_SEGMENT;
     }
   }
 
   /** Datagrams queued and not yet flushed. */
   get pending(): number {
+    return this.queued;
+  }
+
+  /** Messages queued (runs sharing one count once). */
+  get messages(): number {
     return this.count;
   }
 
   /** Queues a copy of `bytes` for `dest` (its current sockaddr). */
   queue(bytes: Uint8Array, dest: SockaddrSource): void {
     const len = bytes.length;
-    if (this.count === SEND_BATCH || SEND_SLAB_BYTES - this.used < len) this.flush();
+    if (this.queued === SEND_BATCH || SEND_SLAB_BYTES - this.used < len) this.flush();
     if (len > SEND_SLAB_BYTES || this.closed) {
       // Larger than the slab (not an mlvpn datagram): on its own.
       if (!this.closed) this.sendOne(ptr(bytes) as number, len, dest);
       return;
     }
-    const i = this.count++;
     this.slab.set(bytes, this.used);
-    const v = (i * IOVEC) / 4;
-    setPointer(this.iovs, v, this.slabAt + this.used);
-    this.iovs[v + 2] = len;
-    this.used += (len + 7) & ~7;
-    if (this.nameGeneration[i] !== dest.generation) {
-      this.nameGeneration[i] = dest.generation;
-      this.names.set(dest.sockaddr, i * NAME_STRIDE);
-    }
-    this.hdrs[(i * MMSGHDR) / 4 + 2] = dest.length; // msg_namelen
+    this.used += len;
+    this.queued++;
     if (!this.scheduled) {
       this.scheduled = true;
       queueMicrotask(this.flushLater);
     }
+    const k = this.count - 1;
+    if (this.gso && k >= 0 && this.nameGeneration[k] === dest.generation && this.sealed[k] === 0 && len <= this.segment[k]! && this.length[k]! + len <= GSO_MAX_BYTES) {
+      // The next datagram of a run: right behind the previous one in the slab.
+      const total = (this.length[k] = this.length[k]! + len);
+      this.iovs[(k * IOVEC) / 4 + 2] = total;
+      if (++this.segments[k]! === 2) {
+        this.controls[(k * CMSG_SEGMENT) / 2 + 8] = this.segment[k]!;
+        this.hdrs[(k * MMSGHDR) / 4 + 10] = CMSG_SEGMENT; // msg_controllen
+      }
+      if (len < this.segment[k]!) this.sealed[k] = 1; // a short one ends the run
+      return;
+    }
+    const i = this.count++;
+    const at = this.used - len;
+    this.offset[i] = at;
+    this.length[i] = len;
+    this.segment[i] = len;
+    this.segments[i] = 1;
+    this.sealed[i] = 0;
+    const v = (i * IOVEC) / 4;
+    setPointer(this.iovs, v, this.slabAt + at);
+    this.iovs[v + 2] = len;
+    const h = (i * MMSGHDR) / 4;
+    this.hdrs[h + 10] = 0; // no msg_control
+    if (this.nameGeneration[i] !== dest.generation) {
+      this.nameGeneration[i] = dest.generation;
+      this.names.set(dest.sockaddr, i * NAME_STRIDE);
+    }
+    this.hdrs[h + 2] = dest.length; // msg_namelen
   }
 
   /** Sends what is queued, in order; each datagram that fails is reported and skipped. */
@@ -191,24 +257,17 @@ export class SendBatch {
     try {
       while (i < count && !this.closed) {
         if (!this.mmsg) {
-          const v = (i * IOVEC) / 4;
-          const at = this.iovs[v]! + this.iovs[v + 1]! * 0x1_0000_0000;
-          const r = this.sys.sendto(this.fd, at, this.iovs[v + 2]!, 0, this.namesAt + i * NAME_STRIDE, this.hdrs[(i * MMSGHDR) / 4 + 2]!);
-          if (r >= 0) {
-            i++;
-            retried = false;
-            continue;
-          }
-        } else {
-          const r = this.sys.sendmmsg(this.fd, this.hdrsAt + i * MMSGHDR, count - i, 0);
-          if (r > 0) {
-            i += r;
-            retried = false;
-            continue;
-          }
+          this.sendApart(i++);
+          continue;
+        }
+        const r = this.sys.sendmmsg(this.fd, this.hdrsAt + i * MMSGHDR, count - i, 0);
+        if (r > 0) {
+          i += r;
+          retried = false;
+          continue;
         }
         const e = this.sys.errno();
-        if (e === Errno.ENOSYS && this.mmsg) {
+        if (e === Errno.ENOSYS) {
           this.mmsg = false; // e.g. a seccomp filter: one sendto() per datagram from now on
           continue;
         }
@@ -218,13 +277,36 @@ export class SendBatch {
           continue;
         }
         retried = false;
-        i++; // the kernel stopped at this datagram: it is lost, the next ones are tried
+        // The kernel stopped at this message: its datagrams are lost, the next ones are tried.
+        if (this.segments[i]! > 1) {
+          // A run: again one datagram at a time, each with its own fate (EAGAIN may leave room for some).
+          if (GSO_REFUSED.has(e)) this.gso = false;
+          this.sendApart(i++);
+          continue;
+        }
+        i++;
         this.onSendError(errnoName(e));
       }
     } finally {
       this.count = 0;
+      this.queued = 0;
       this.used = 0;
       this.flushing = false;
+    }
+  }
+
+  /** Message `i`'s datagrams, each with sendto(). */
+  private sendApart(i: number): void {
+    const name = this.namesAt + i * NAME_STRIDE;
+    const nameLength = this.hdrs[(i * MMSGHDR) / 4 + 2]!;
+    const seg = this.segment[i]!;
+    const end = this.offset[i]! + this.length[i]!;
+    for (let at = this.offset[i]!; at < end && !this.closed; at += seg) {
+      const len = Math.min(seg, end - at);
+      if (this.sys.sendto(this.fd, this.slabAt + at, len, 0, name, nameLength) >= 0) continue;
+      const e = this.sys.errno();
+      if (e === Errno.EINTR && this.sys.sendto(this.fd, this.slabAt + at, len, 0, name, nameLength) >= 0) continue;
+      this.onSendError(errnoName(e));
     }
   }
 
@@ -234,7 +316,7 @@ export class SendBatch {
     if (this.sys.sendto(this.fd, at, len, 0, sa, dest.length) >= 0) return;
     const e = this.sys.errno();
     if (e === Errno.EINTR && this.sys.sendto(this.fd, at, len, 0, sa, dest.length) >= 0) return;
-    this.onSendError(errnoName(e === Errno.EINTR ? this.sys.errno() : e));
+    this.onSendError(errnoName(e));
   }
 }
 

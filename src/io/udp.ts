@@ -27,6 +27,8 @@ const SO_BINDTODEVICE = 25;
 const SO_SNDBUFFORCE = 32;
 const SO_RCVBUFFORCE = 33;
 const IP_RECVERR = 11;
+const SOL_UDP = 17;
+const UDP_SEGMENT = 103;
 const IPV6_RECVERR = 25;
 /** Without larger buffers the receiver dropped ~7 % at full rate (docs/bun-runtime.md, "UDP sockets"). */
 const SOCKET_BUFFER_BYTES = 4 * 1024 * 1024;
@@ -66,7 +68,7 @@ export interface OpenOptions {
   /** A queued datagram could not be sent: the errno name (ENETUNREACH, EAGAIN…), as send() returns it. */
   onSendError?(error: string): void;
   /** Tests: the system calls (a stand-in that fails on purpose); libc's by default. */
-  syscalls?: { sys: Syscalls; batching: boolean };
+  syscalls?: { sys: Syscalls; batching: boolean; segmentation?: boolean };
   /** After datagrams that Bun delivered itself (when the socket is not polled: fd = -1). */
   afterDatagrams(): void;
 }
@@ -84,6 +86,20 @@ function setBuffers(fd: number, bytes: number): void {
         setsockopt(fd, SOL_SOCKET, plain, bytes);
       } catch {}
     }
+  }
+}
+
+/**
+ * Whether runs of equal datagrams may share one send (UDP_SEGMENT, Linux ≥ 4.18): the option is
+ * known when setting it to 0 (no default segment size) succeeds. MLVPN_GSO=off turns it off.
+ */
+function segmentationOffload(fd: number): boolean {
+  if (process.env.MLVPN_GSO === "off") return false;
+  try {
+    setsockopt(fd, SOL_UDP, UDP_SEGMENT, 0);
+    return true;
+  } catch {
+    return false;
   }
 }
 
@@ -196,7 +212,7 @@ export async function openLinkSocket(opts: OpenOptions): Promise<LinkSocket> {
   const destAt = ptr(dest.sockaddr) as number;
   const { sys: calls, batching } = opts.syscalls ?? systemSyscalls();
   const onSendError = opts.onSendError ?? (() => {});
-  const out = new SendBatch(fd, calls, onSendError, batching);
+  const out = new SendBatch(fd, calls, onSendError, batching, batching && (opts.syscalls?.segmentation ?? true) && segmentationOffload(fd));
   const input = new RecvBatch(fd, calls, onDatagram, batching);
   const unusable = (address: string) => `cannot send to ${address} from an IPv${ipv6 ? 6 : 4} socket`;
   const socket: LinkSocket = {

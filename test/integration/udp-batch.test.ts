@@ -33,7 +33,7 @@ afterEach(() => {
   for (const s of open.splice(0)) s.close();
 });
 
-async function socket(hostname: string, batching = true, onSendError?: (e: string, c: Counted) => void): Promise<Counted> {
+async function socket(hostname: string, batching = true, onSendError?: (e: string, c: Counted) => void, segmentation = false): Promise<Counted> {
   const real = systemSyscalls().sys;
   const calls: Calls = { sendmmsg: 0, recvmmsg: 0, sendto: 0, recvfrom: 0 };
   let closedFd = -1;
@@ -52,7 +52,7 @@ async function socket(hostname: string, batching = true, onSendError?: (e: strin
   const s = await openLinkSocket({
     hostname,
     port: 0,
-    syscalls: { sys, batching },
+    syscalls: { sys, batching, segmentation },
     onDatagram: (bytes, address, port) => c.got.push({ bytes, address, port }),
     onSendError: (e) => {
       c.errors.push(e);
@@ -192,6 +192,42 @@ test("recvmmsg() reads many datagrams per call, each in its own buffer, with its
   await Bun.sleep(20);
   b.s.drain(1024);
   expect(b.got.at(-1)!.bytes.length).toBe(RECV_SLOT);
+});
+
+test("segmentation offload: a run of equal datagrams to one peer is one message, and arrives as the same datagrams", async () => {
+  const a = await socket("127.0.0.1", true, undefined, true);
+  const b = await socket("127.0.0.1");
+  const d = await socket("127.0.0.1");
+  const sent: Array<[Uint8Array, Counted]> = [];
+  const run = (n: number, size: number, to: Counted, first: number) => {
+    for (let i = 0; i < n; i++) sent.push([new Uint8Array(size).fill(first + i), to]);
+  };
+  run(10, 1400, b, 0); // a run
+  run(1, 900, b, 10); // a short one ends it
+  run(3, 1400, b, 20); // a new run
+  run(2, 1400, d, 30); // another peer: another message
+  run(1, 60, b, 40); // an acknowledgement
+  for (const [x, to] of sent) expect(a.s.queue!(x, "127.0.0.1", to.s.localPort)).toBeUndefined();
+  a.s.flush!();
+  expect(a.calls.sendmmsg).toBe(1);
+  expect(a.errors).toEqual([]);
+  const toB = sent.filter(([, to]) => to === b).map(([x]) => [x.length, x[0]]);
+  await drainUntil(b, toB.length);
+  await drainUntil(d, 2);
+  expect(b.got.map((r) => [r.bytes.length, r.bytes[0]])).toEqual(toB);
+  expect(b.got.every((r) => r.bytes.every((v) => v === r.bytes[0]))).toBe(true);
+  expect(d.got.map((r) => [r.bytes.length, r.bytes[0]])).toEqual([
+    [1400, 30],
+    [1400, 31],
+  ]);
+  // A run the path cannot segment (a broadcast: EACCES) is sent again one datagram at a time.
+  for (let i = 0; i < 3; i++) a.s.queue!(new Uint8Array(500).fill(50 + i), "255.255.255.255", b.s.localPort);
+  a.s.queue!(new Uint8Array(500).fill(60), "127.0.0.1", b.s.localPort);
+  a.s.flush!();
+  expect(a.errors).toEqual(["EACCES", "EACCES", "EACCES"]);
+  expect(a.calls.sendto).toBe(3);
+  await drainUntil(b, toB.length + 1);
+  expect(b.got.at(-1)!.bytes[0]).toBe(60);
 });
 
 test("without sendmmsg/recvmmsg: nothing is queued, sendto() and recvfrom() carry the same datagrams", async () => {

@@ -222,6 +222,65 @@ describe("sending a batch", () => {
   });
 });
 
+describe("sending runs with segmentation offload", () => {
+  test("equal datagrams to one destination share a message; a shorter one ends the run, another size or peer starts one", () => {
+    const kernel = new FakeKernel();
+    const batch = new SendBatch(3, kernel, () => {}, true, true);
+    const dest = destination(5000);
+    for (let i = 0; i < 4; i++) batch.queue(new Uint8Array(100).fill(i), dest);
+    batch.queue(new Uint8Array(50).fill(4), dest); // short: ends the run
+    batch.queue(new Uint8Array(50).fill(5), dest);
+    batch.queue(new Uint8Array(100).fill(6), dest); // larger than the run's segments: a new one
+    dest.to(6000);
+    batch.queue(new Uint8Array(100).fill(7), dest);
+    expect(batch.pending).toBe(8);
+    expect(batch.messages).toBe(4);
+    batch.flush();
+    expect(kernel.sent.map((o) => [o.bytes.length, o.bytes[0], o.port])).toEqual([
+      [450, 0, 5000],
+      [50, 5, 5000],
+      [100, 6, 5000],
+      [100, 7, 6000],
+    ]);
+  });
+
+  test("a run the kernel refuses (EIO) goes again one datagram at a time, and runs stop on this socket", () => {
+    const kernel = new FakeKernel();
+    const errors: string[] = [];
+    const batch = new SendBatch(3, kernel, (e) => errors.push(e), true, true);
+    const dest = destination(5000);
+    for (let i = 0; i < 3; i++) batch.queue(new Uint8Array(100).fill(i), dest);
+    dest.to(7000);
+    batch.queue(new Uint8Array(20).fill(9), dest);
+    kernel.script = [{ errno: Errno.EIO }, { errno: Errno.EAGAIN }];
+    batch.flush();
+    // Datagram 0 met EAGAIN on its own (lost, reported); 1 and 2 went; then the last message.
+    expect(kernel.calls).toEqual(["sendmmsg 2", "sendto", "sendto", "sendto", "sendmmsg 1"]);
+    expect(errors).toEqual(["EAGAIN"]);
+    expect(kernel.sent.map((o) => [o.bytes.length, o.bytes[0], o.port])).toEqual([
+      [100, 1, 5000],
+      [100, 2, 5000],
+      [20, 9, 7000],
+    ]);
+    dest.to(5000);
+    for (let i = 0; i < 3; i++) batch.queue(new Uint8Array(100).fill(i), dest);
+    expect(batch.messages).toBe(3);
+  });
+
+  test("a run failing for another reason (ENETUNREACH) is tried apart too, and runs go on", () => {
+    const kernel = new FakeKernel();
+    const errors: string[] = [];
+    const batch = new SendBatch(3, kernel, (e) => errors.push(e), true, true);
+    const dest = destination(5000);
+    for (let i = 0; i < 2; i++) batch.queue(new Uint8Array(100).fill(i), dest);
+    kernel.script = [{ errno: Errno.ENETUNREACH }, { errno: Errno.ENETUNREACH }, { errno: Errno.ENETUNREACH }];
+    batch.flush();
+    expect(errors).toEqual(["ENETUNREACH", "ENETUNREACH"]);
+    for (let i = 0; i < 3; i++) batch.queue(new Uint8Array(100).fill(i), dest);
+    expect(batch.messages).toBe(1);
+  });
+});
+
 describe("receiving a batch", () => {
   function receiver(kernel: FakeKernel, mmsg = true) {
     const got: Array<{ bytes: Uint8Array; port: number }> = [];
