@@ -119,6 +119,7 @@ export class Driver {
     // The datagrams of this input leave now; a failure reported here may make the core send
     // (and fail) again: those are sent and reported too.
     this.flushSockets();
+    if (this.tun.flush) this.tunWriteDrops += this.tun.flush(); // the TCP segments it joined (tun-gro.ts)
     for (let k = 0; k < this.failedLinks.length; k++) {
       core.linkSendFailed(this.failedLinks[k]!, this.failedErrors[k]!, this.clock.now());
       this.flushSockets();
