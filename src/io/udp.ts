@@ -19,7 +19,8 @@
  */
 import { ptr } from "bun:ffi";
 import { AF_INET, AF_INET6, errnoName, Errno, F_DUPFD_CLOEXEC, IPPROTO_IP, IPPROTO_IPV6, libc, setsockopt, SOL_SOCKET, type SysError } from "./libc.ts";
-import { RecvBatch, SendBatch, SOCKADDR_BYTES, type Syscalls, systemSyscalls } from "./mmsg.ts";
+import { SendBatch, SOCKADDR_BYTES, type Syscalls, systemSyscalls } from "./mmsg.ts";
+import { RecvBatch } from "./mmsg-recv.ts";
 
 const SO_SNDBUF = 7;
 const SO_RCVBUF = 8;

@@ -8,7 +8,8 @@
  * The system calls are libc's, counted through the Syscalls port.
  */
 import { afterEach, expect, test } from "bun:test";
-import { RECV_SLOT, type Syscalls, systemSyscalls } from "../../src/io/mmsg.ts";
+import { RECV_SLOT } from "../../src/io/mmsg-recv.ts";
+import { type Syscalls, systemSyscalls } from "../../src/io/mmsg.ts";
 import { type LinkSocket, openLinkSocket } from "../../src/io/udp.ts";
 
 interface Received {

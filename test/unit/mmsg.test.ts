@@ -7,7 +7,8 @@
 import { read, toArrayBuffer, type Pointer } from "bun:ffi";
 import { describe, expect, test } from "bun:test";
 import { Errno } from "../../src/io/libc.ts";
-import { RecvBatch, RECV_BATCH, SEND_BATCH, SendBatch, type SockaddrSource, type Syscalls } from "../../src/io/mmsg.ts";
+import { SEND_BATCH, SendBatch, type SockaddrSource, type Syscalls } from "../../src/io/mmsg.ts";
+import { RECV_BATCH, RecvBatch } from "../../src/io/mmsg-recv.ts";
 
 /** A datagram the stand-in kernel took: its bytes and the port of its sockaddr. */
 interface Out {
