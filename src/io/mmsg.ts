@@ -17,9 +17,9 @@
  * equal-sized datagrams to one peer — a TCP stream's full-size packets — is one message that the
  * kernel segments at the device (see SendBatch).
  *
- * Receiving (src/io/mmsg-recv.ts): each call reserves up to RECV_BATCH slots of RECV_SLOT bytes in the current receive
- * slab; the datagrams are then moved together (8-byte aligned) so that a slab holds as many as
- * with `recvfrom()`, and each is handed on as a view of its own, as before.
+ * Receiving (src/io/mmsg-recv.ts): each call reserves up to RECV_BATCH slots of RECV_SLOT
+ * bytes in the current receive slab; the datagrams are then moved together (8-byte aligned) so
+ * that a slab holds as many as with `recvfrom()`, and each is handed on as a view of its own.
  *
  * The system calls come through a port (Syscalls), so that tests can make one fail mid-batch.
  * Without `sendmmsg`/`recvmmsg` (a C library that lacks them, or ENOSYS under a seccomp
