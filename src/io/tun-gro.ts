@@ -29,6 +29,9 @@ const TCP_ACK = 0x10;
 const TCP_PSH = 0x08;
 const MAX_SEGMENTS = 64;
 const MAX_IP_BYTES = 65535;
+/** Room behind the packet being built for the headers a joining segment's copy overwrites (IPv6 40 + TCP 60). */
+const SCRATCH = VNET_HDR + MAX_IP_BYTES;
+const SCRATCH_BYTES = 128;
 
 /** Adds the 16-bit big-endian words of b[from … to) to `sum` (to − from even). */
 function sumWords(b: Uint8Array, from: number, to: number, sum: number): number {
@@ -44,7 +47,7 @@ function fold(sum: number): number {
 /** Joins consecutive TCP segments into one packet behind a virtio_net_hdr. */
 export class TcpCoalescer {
   /** The packet being built, behind room for its virtio_net_hdr. */
-  readonly buf = new Uint8Array(new ArrayBuffer(VNET_HDR + MAX_IP_BYTES));
+  readonly buf = new Uint8Array(new ArrayBuffer(SCRATCH + SCRATCH_BYTES));
   /** Bytes of the packet being built (0: none). */
   private len = 0;
   private segments = 0;
@@ -139,7 +142,12 @@ export class TcpCoalescer {
     for (let i = ip + 8; i < ip + 13; i++) if (p[i] !== b[o + i]) return false;
     if (p[ip + 14] !== b[o + ip + 14] || p[ip + 15] !== b[o + ip + 15]) return false;
     for (let i = ip + 20; i < head; i++) if (p[i] !== b[o + i]) return false;
-    b.set(p.subarray(head), o + this.len);
+    // The payload goes right behind the packet's: copied with its headers (no view to make), over
+    // the previous payload's last `head` bytes, which are put back from the scratch area.
+    const at = o + this.len - head;
+    b.copyWithin(SCRATCH, at, at + head);
+    b.set(p, at);
+    b.copyWithin(at, SCRATCH, SCRATCH + head);
     this.len += payload;
     this.segments++;
     this.nextSeq = (this.nextSeq + payload) >>> 0;
