@@ -68,7 +68,7 @@ export interface DriverHandlers {
   /** A core event (hooks, logs); called from within the core's input. */
   event(e: TunnelEvent): void;
   log: TunnelOutput["log"];
-  /** A send on `link` failed with `error` (an errno name); called at once, from within the core's output. */
+  /** A send on `link` failed with `error` (an errno name); called at once or, for a socket that batches, when it flushes (at the latest before the failures reach the core). */
   sendError(link: number, error: string): void;
   /** Some link changed state during the last batch. */
   linksChanged(): void;
@@ -85,7 +85,7 @@ export interface Source {
 }
 
 /** The sockets' receive callbacks of one link, made once when its socket opens. */
-type Receiver = Pick<OpenOptions, "onDatagram" | "afterDatagrams">;
+type Receiver = Pick<OpenOptions, "onDatagram" | "afterDatagrams" | "onSendError">;
 
 export class Driver {
   /** The core's output: give it to the Tunnel, then attach() the Tunnel. */
@@ -100,6 +100,8 @@ export class Driver {
   /** Send failures of the current input, reported after it: links and errors, side by side. */
   private readonly failedLinks: number[] = [];
   private readonly failedErrors: string[] = [];
+  /** A send on a link failed (at once, or when its socket flushed): told to the owner, and to the core after the input. */
+  private readonly sendFailed: (link: number, err: string) => void;
   private timer: unknown;
   private armedAt = Number.POSITIVE_INFINITY;
   private changed = false;
@@ -114,8 +116,14 @@ export class Driver {
   /** After a batch of input: bound once, handed to the reader and the sockets. */
   readonly afterInput = (): void => {
     const core = this.core;
-    // A failure reported here may make the core send (and fail) again: those are reported too.
-    for (let k = 0; k < this.failedLinks.length; k++) core.linkSendFailed(this.failedLinks[k]!, this.failedErrors[k]!, this.clock.now());
+    // The datagrams of this input leave now; a failure reported here may make the core send
+    // (and fail) again: those are sent and reported too.
+    this.flushSockets();
+    if (this.tun.flush) this.tunWriteDrops += this.tun.flush(); // the TCP segments it joined (tun-gro.ts)
+    for (let k = 0; k < this.failedLinks.length; k++) {
+      core.linkSendFailed(this.failedLinks[k]!, this.failedErrors[k]!, this.clock.now());
+      this.flushSockets();
+    }
     this.failedLinks.length = 0;
     this.failedErrors.length = 0;
     if (this.stopped) return;
@@ -139,15 +147,20 @@ export class Driver {
     private readonly handlers: DriverHandlers,
   ) {
     const { sockets, failedLinks, failedErrors, tun: device } = this;
+    const sendFailed = (this.sendFailed = (link: number, err: string): void => {
+      handlers.sendError(link, err);
+      if (LINK_GONE.has(err)) {
+        failedLinks.push(link);
+        failedErrors.push(err);
+      }
+    });
     this.output = {
       transmit(link, datagram, peer) {
-        const err = sockets[link]?.send(datagram, peer.address, peer.port);
-        if (err === undefined) return;
-        handlers.sendError(link, err);
-        if (LINK_GONE.has(err)) {
-          failedLinks.push(link);
-          failedErrors.push(err);
-        }
+        const s = sockets[link];
+        if (s === undefined) return;
+        // Queued when the socket batches (sent at the end of the input: flushSockets()).
+        const err = s.queue !== undefined ? s.queue(datagram, peer.address, peer.port) : s.send(datagram, peer.address, peer.port);
+        if (err !== undefined) sendFailed(link, err);
       },
       deliver: (packet) => {
         if (!device.write(packet)) this.tunWriteDrops++;
@@ -158,6 +171,12 @@ export class Driver {
       },
       log: handlers.log,
     };
+  }
+
+  /** Sends what the sockets queued (sendmmsg), in order, per socket. */
+  private flushSockets(): void {
+    const sockets = this.sockets;
+    for (let i = 0; i < sockets.length; i++) sockets[i]?.flush?.();
   }
 
   private get clock(): Clock {
@@ -189,6 +208,7 @@ export class Driver {
       },
       // Bun's own receive (a socket without an fd to poll) delivers one datagram at a time.
       afterDatagrams: this.afterInput,
+      onSendError: (error) => this.sendFailed(index, error),
     };
   }
 

@@ -51,8 +51,11 @@ export const Errno = {
   ENODEV: 19,
   EINVAL: 22,
   ERANGE: 34,
+  ENOSYS: 38,
   EBADFD: 77,
   EPROTOTYPE: 91,
+  ENOPROTOOPT: 92,
+  EOPNOTSUPP: 95,
   EMSGSIZE: 90,
   EAFNOSUPPORT: 97,
   EADDRNOTAVAIL: 99,
@@ -81,6 +84,9 @@ const SYMBOLS = {
   close: { args: [FFIType.i32], returns: FFIType.i32 },
   read: { args: [FFIType.i32, FFIType.ptr, FFIType.u64], returns: FFIType.i32 },
   write: { args: [FFIType.i32, FFIType.ptr, FFIType.u64], returns: FFIType.i32 },
+  // A tun with a virtio_net_hdr in front of each packet (tun.ts).
+  readv: { args: [FFIType.i32, FFIType.ptr, FFIType.i32], returns: FFIType.i32 },
+  writev: { args: [FFIType.i32, FFIType.ptr, FFIType.i32], returns: FFIType.i32 },
   ioctl: { args: [FFIType.i32, FFIType.u64, FFIType.ptr], returns: FFIType.i32 },
   fcntl: { args: [FFIType.i32, FFIType.i32, FFIType.u64], returns: FFIType.i32 },
   poll: { args: [FFIType.ptr, FFIType.u64, FFIType.i32], returns: FFIType.i32 },
@@ -114,7 +120,8 @@ const SYMBOLS = {
 type Lib = ReturnType<typeof dlopen<typeof SYMBOLS>>;
 export type LibcSymbols = Lib["symbols"];
 
-const CANDIDATES = ["libc.so.6", "libc.musl-x86_64.so.1", "libc.musl-aarch64.so.1"];
+/** The C libraries tried, in order (MLVPN_LIBC overrides). */
+export const LIBC_NAMES = ["libc.so.6", "libc.musl-x86_64.so.1", "libc.musl-aarch64.so.1"];
 
 let lib: Lib | undefined;
 let errnoPtr: Pointer | undefined;
@@ -123,7 +130,7 @@ let errnoPtr: Pointer | undefined;
 export function libc(): LibcSymbols {
   if (lib) return lib.symbols;
   const override = process.env.MLVPN_LIBC;
-  const names = override ? [override] : CANDIDATES;
+  const names = override ? [override] : LIBC_NAMES;
   const failures: string[] = [];
   for (const name of names) {
     try {

@@ -7,10 +7,12 @@
  * addresses is left to the user's status script, as in MLVPN. The interface is not persistent:
  * it disappears when the fd is closed (or the process exits).
  */
+import { type Pointer, ptr } from "bun:ffi";
 import {
   AF_INET, close, Errno, ioctl, libc, O_CLOEXEC, O_NONBLOCK, O_RDWR, open, SOCK_CLOEXEC, SOCK_DGRAM, socket,
   SysError, errno,
 } from "./libc.ts";
+import { TcpCoalescer, VNET_HDR } from "./tun-gro.ts";
 
 export type TunKind = "tun" | "tap";
 
@@ -31,8 +33,13 @@ export interface TunDevice {
   readonly mtu: number;
   /** Reads one packet into `buf` (give it ≥ 65536 bytes: tun truncates what does not fit). Returns its length, 0 when none is queued. */
   read(buf: Uint8Array): number;
-  /** Writes one packet; false when the kernel dropped it (queue full, interface down, malformed packet). */
+  /**
+   * Writes one packet; false when the kernel dropped it (queue full, interface down, malformed
+   * packet). A device that joins TCP segments (tun-gro.ts) may hold it until flush().
+   */
   write(packet: Uint8Array): boolean;
+  /** Writes what write() held; returns how many packets the kernel dropped since the last flush. */
+  flush?(): number;
   /** Closes the fd, which removes the interface. Idempotent. Stop any reader first. */
   close(): void;
 }
@@ -42,6 +49,7 @@ const TUNSETIFF = 0x400454ca;
 const IFF_TUN = 0x0001;
 const IFF_TAP = 0x0002;
 const IFF_NO_PI = 0x1000;
+const IFF_VNET_HDR = 0x4000;
 const SIOCSIFMTU = 0x8922;
 const SIOCSIFTXQLEN = 0x8943;
 const IFNAMSIZ = 16;
@@ -102,7 +110,10 @@ export function openTun(opts: TunOptions): TunDevice {
   let name: string;
   try {
     const ifr = ifreq(opts.name);
-    new DataView(ifr.buffer).setUint16(IFNAMSIZ, (opts.kind === "tap" ? IFF_TAP : IFF_TUN) | IFF_NO_PI, true);
+    // tun: a virtio_net_hdr in front of each packet, so that joined TCP segments can be written
+    // (tun-gro.ts); nothing is offloaded towards us (no TUNSETOFFLOAD), so reads stay single packets.
+    const vnet = opts.kind === "tun" && process.env.MLVPN_TUN_GRO !== "off";
+    new DataView(ifr.buffer).setUint16(IFNAMSIZ, (opts.kind === "tap" ? IFF_TAP : IFF_TUN) | IFF_NO_PI | (vnet ? IFF_VNET_HDR : 0), true);
     const sys = libc();
     if (sys.ioctl(fd, TUNSETIFF, ifr) < 0) {
       const e = errno();
@@ -121,15 +132,30 @@ export function openTun(opts: TunOptions): TunDevice {
     close(fd); // non-persistent: this also removes the half-configured interface
     throw e;
   }
-  return new Tun(fd, name, opts.kind, opts.mtu);
+  return new Tun(fd, name, opts.kind, opts.mtu, opts.kind === "tun" && process.env.MLVPN_TUN_GRO !== "off");
 }
 
 class Tun implements TunDevice {
   #fd: number;
   readonly #sys = libc();
+  readonly #gro: TcpCoalescer | undefined;
+  /** Two iovecs: the virtio_net_hdr, then the packet. */
+  readonly #iov = new Uint32Array(new ArrayBuffer(32));
+  readonly #iovAt = ptr(this.#iov) as number;
+  /** The header read in front of each packet (not used: nothing is offloaded towards us). */
+  readonly #readHdr = new Uint8Array(new ArrayBuffer(VNET_HDR));
+  /** An all-zero header: a packet written as it is. */
+  readonly #plainHdr = new Uint8Array(new ArrayBuffer(VNET_HDR));
+  #drops = 0;
+  #scheduled = false;
+  readonly #flushLater = (): void => {
+    this.#scheduled = false;
+    this.#writeHeld();
+  };
 
-  constructor(fd: number, readonly name: string, readonly kind: TunKind, readonly mtu: number) {
+  constructor(fd: number, readonly name: string, readonly kind: TunKind, readonly mtu: number, vnet = false) {
     this.#fd = fd;
+    if (vnet) this.#gro = new TcpCoalescer();
   }
 
   get fd(): number {
@@ -137,15 +163,61 @@ class Tun implements TunDevice {
   }
 
   read(buf: Uint8Array): number {
-    const n = this.#sys.read(this.#fd, buf, buf.length);
+    const n = this.#gro ? this.#readv(buf) : this.#sys.read(this.#fd, buf, buf.length);
     if (n >= 0) return n;
     const e = errno();
     if (e === Errno.EAGAIN || e === Errno.EINTR) return 0;
     throw new SysError("read", e, this.name);
   }
 
+  /** readv() of the header and the packet: the packet's length, or -1. */
+  #readv(buf: Uint8Array): number {
+    const iov = this.#iov;
+    setIov(iov, 0, ptr(this.#readHdr) as number, VNET_HDR);
+    setIov(iov, 4, ptr(buf) as number, buf.length);
+    const n = this.#sys.readv(this.#fd, this.#iovAt as unknown as Pointer, 2);
+    return n < 0 ? -1 : Math.max(0, n - VNET_HDR);
+  }
+
   write(packet: Uint8Array): boolean {
-    if (this.#sys.write(this.#fd, packet, packet.length) >= 0) return true;
+    const gro = this.#gro;
+    if (!gro) return this.#result(this.#sys.write(this.#fd, packet, packet.length));
+    if (gro.add(packet)) return this.#held();
+    if (gro.holding) {
+      this.#writeHeld();
+      if (gro.add(packet)) return this.#held();
+    }
+    setIov(this.#iov, 0, ptr(this.#plainHdr) as number, VNET_HDR);
+    setIov(this.#iov, 4, ptr(packet) as number, packet.length);
+    return this.#result(this.#sys.writev(this.#fd, this.#iovAt as unknown as Pointer, 2));
+  }
+
+  /** A packet joins the one being built: it is written by flush(), or before the event loop waits. */
+  #held(): boolean {
+    if (!this.#scheduled) {
+      this.#scheduled = true;
+      queueMicrotask(this.#flushLater);
+    }
+    return true;
+  }
+
+  #writeHeld(): void {
+    const gro = this.#gro;
+    if (!gro || this.#fd < 0) return;
+    const segments = gro.segmentsHeld;
+    const p = gro.take();
+    if (p && !this.#result(this.#sys.write(this.#fd, p, p.length))) this.#drops += segments;
+  }
+
+  flush(): number {
+    this.#writeHeld();
+    const d = this.#drops;
+    this.#drops = 0;
+    return d;
+  }
+
+  #result(r: number): boolean {
+    if (r >= 0) return true;
     const e = errno();
     // Queue full / no memory: a drop, like any router's. EIO: the interface is down. EINVAL: the
     // kernel refused a malformed packet (e.g. shorter than an Ethernet header on tap); the peer
@@ -156,8 +228,17 @@ class Tun implements TunDevice {
 
   close(): void {
     if (this.#fd < 0) return;
+    this.#writeHeld();
     const fd = this.#fd;
     this.#fd = -1;
     close(fd);
   }
+}
+
+/** A struct iovec at word `w`: base (64-bit), length. */
+function setIov(iov: Uint32Array, w: number, base: number, len: number): void {
+  iov[w] = base >>> 0;
+  iov[w + 1] = Math.floor(base / 0x1_0000_0000);
+  iov[w + 2] = len;
+  iov[w + 3] = 0;
 }

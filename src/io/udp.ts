@@ -4,19 +4,23 @@
  *
  * Bun.udpSocket binds it (name resolution, dual stack, the error messages users see); then we
  * take the socket over: a duplicate of its fd stays with us and Bun's handle is closed, so Bun
- * no longer reads it. Datagrams are read with FFI recvfrom() when the shell's poll loop
- * (tun-reader.ts) finds the socket readable, straight into large receive slabs (no allocation
- * but one view per datagram, the source address decoded only when it changes), and sent with
- * FFI sendto() to a socket address built once per peer. Bun's per-datagram callback and its
- * send() (which parses the address string every time) cost ~1.5 µs and ~1 µs more per packet
- * (docs/performance.md). Where the fd is not available, Bun's own receive and send are used.
+ * no longer reads it. Datagrams are read with FFI recvmmsg() (many per call) when the shell's
+ * poll loop (tun-reader.ts) finds the socket readable, straight into large receive slabs (no
+ * allocation but one view per datagram, the source address decoded only when it changes), and
+ * queued during a batch of input then sent together with FFI sendmmsg() (src/io/mmsg.ts), to
+ * socket addresses built once per peer; send() sends one at once with sendto(). Bun's
+ * per-datagram callback and its send() (which parses the address string every time) cost
+ * ~1.5 µs and ~1 µs more per packet (docs/performance.md). Where the fd is not available, Bun's
+ * own receive and send are used; without sendmmsg/recvmmsg, sendto() and recvfrom().
  *
  * Sending never throws: errors come back as an error code for the caller. (Bun enables
  * IP_RECVERR, which makes ICMP errors throw from its send() (docs/bun-runtime.md, "UDP sockets"); on the
  * socket we keep it is turned off, so that an unread error queue cannot keep poll() awake.)
  */
-import { type Pointer, ptr } from "bun:ffi";
-import { AF_INET, AF_INET6, errno, errnoName, Errno, F_DUPFD_CLOEXEC, IPPROTO_IP, IPPROTO_IPV6, libc, setsockopt, SOL_SOCKET, type SysError } from "./libc.ts";
+import { ptr } from "bun:ffi";
+import { AF_INET, AF_INET6, errnoName, Errno, F_DUPFD_CLOEXEC, IPPROTO_IP, IPPROTO_IPV6, libc, setsockopt, SOL_SOCKET, type SysError } from "./libc.ts";
+import { SendBatch, SOCKADDR_BYTES, type Syscalls, systemSyscalls } from "./mmsg.ts";
+import { RecvBatch } from "./mmsg-recv.ts";
 
 const SO_SNDBUF = 7;
 const SO_RCVBUF = 8;
@@ -24,18 +28,23 @@ const SO_BINDTODEVICE = 25;
 const SO_SNDBUFFORCE = 32;
 const SO_RCVBUFFORCE = 33;
 const IP_RECVERR = 11;
+const SOL_UDP = 17;
+const UDP_SEGMENT = 103;
 const IPV6_RECVERR = 25;
 /** Without larger buffers the receiver dropped ~7 % at full rate (docs/bun-runtime.md, "UDP sockets"). */
 const SOCKET_BUFFER_BYTES = 4 * 1024 * 1024;
-/** Datagrams are received into slabs this large; each datagram is a view into one. */
-const SLAB_BYTES = 1 << 20;
-/** Room left for the next datagram (the largest UDP payload fits). */
-const MAX_DATAGRAM = 65536;
-const SOCKADDR_BYTES = 28;
 
 export interface LinkSocket {
   /** Sends a datagram; returns undefined on success, else an error code (ENETUNREACH, EAGAIN…). */
   send(bytes: Uint8Array, address: string, port: number): string | undefined;
+  /**
+   * Queues a datagram to be sent with the others at the next flush() (or before the event loop
+   * waits); returns an error code at once only when the address cannot be used. Failures of the
+   * send itself go to onSendError. Absent: send() at once.
+   */
+  queue?(bytes: Uint8Array, address: string, port: number): string | undefined;
+  /** Sends what is queued (in order); each failure goes to onSendError. */
+  flush?(): void;
   /** The fd to poll for incoming datagrams, or -1 when Bun delivers them itself. */
   readonly fd: number;
   /** Reads up to `max` waiting datagrams, each to onDatagram; returns how many. */
@@ -57,6 +66,10 @@ export interface OpenOptions {
   /** SO_RCVBUF/SO_SNDBUF in bytes (the link's socket_buffer); SOCKET_BUFFER_BYTES when unset. */
   bufferBytes?: number;
   onDatagram(bytes: Uint8Array, address: string, port: number): void;
+  /** A queued datagram could not be sent: the errno name (ENETUNREACH, EAGAIN…), as send() returns it. */
+  onSendError?(error: string): void;
+  /** Tests: the system calls (a stand-in that fails on purpose); libc's by default. */
+  syscalls?: { sys: Syscalls; batching: boolean; segmentation?: boolean };
   /** After datagrams that Bun delivered itself (when the socket is not polled: fd = -1). */
   afterDatagrams(): void;
 }
@@ -77,12 +90,28 @@ function setBuffers(fd: number, bytes: number): void {
   }
 }
 
+/**
+ * Whether runs of equal datagrams may share one send (UDP_SEGMENT, Linux ≥ 4.18): the option is
+ * known when setting it to 0 (no default segment size) succeeds. MLVPN_GSO=off turns it off.
+ */
+function segmentationOffload(fd: number): boolean {
+  if (process.env.MLVPN_GSO === "off") return false;
+  try {
+    setsockopt(fd, SOL_UDP, UDP_SEGMENT, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** A `struct sockaddr_in`/`sockaddr_in6` for the socket's family, kept for the last peer sent to. */
 class Destination {
   private address = "";
   private port = -1;
   /** Bytes of the sockaddr, or 0 when the last address could not be converted. */
   length = 0;
+  /** Changes with the sockaddr. */
+  generation = 0;
   readonly sockaddr = new Uint8Array(new ArrayBuffer(SOCKADDR_BYTES));
   private readonly raw = new Uint8Array(new ArrayBuffer(16));
 
@@ -93,6 +122,7 @@ class Destination {
     if (address === this.address && port === this.port) return this.length > 0;
     this.address = address;
     this.port = port;
+    this.generation++;
     this.length = this.build(address, port);
     return this.length > 0;
   }
@@ -120,34 +150,7 @@ class Destination {
   }
 }
 
-/** The source of received datagrams: decoded to text only when it differs from the last one. */
-class Source {
-  readonly sockaddr = new Uint8Array(new ArrayBuffer(SOCKADDR_BYTES));
-  readonly length = new Uint32Array(new ArrayBuffer(4));
-  private readonly last = new Uint8Array(SOCKADDR_BYTES);
-  private readonly text = new Uint8Array(new ArrayBuffer(64));
-  address = "";
-  port = 0;
-
-  /** Call after recvfrom() filled `sockaddr`. */
-  update(): void {
-    const sa = this.sockaddr;
-    let same = this.address !== "";
-    for (let i = 0; i < SOCKADDR_BYTES && same; i++) same = sa[i] === this.last[i];
-    if (same) return;
-    this.last.set(sa);
-    const family = sa[0]! | (sa[1]! << 8);
-    this.port = (sa[2]! << 8) | sa[3]!;
-    this.text.fill(0);
-    const v6 = family === AF_INET6;
-    libc().inet_ntop(v6 ? AF_INET6 : AF_INET, sa.subarray(v6 ? 8 : 4), this.text, this.text.length);
-    const end = this.text.indexOf(0);
-    this.address = decoder.decode(this.text.subarray(0, end < 0 ? this.text.length : end));
-  }
-}
-
 const encoder = new TextEncoder();
-const decoder = new TextDecoder();
 
 function cstr(s: string): Uint8Array {
   return encoder.encode(`${s}\0`);
@@ -207,53 +210,44 @@ export async function openLinkSocket(opts: OpenOptions): Promise<LinkSocket> {
   setBuffers(fd, opts.bufferBytes ?? SOCKET_BUFFER_BYTES);
 
   const dest = new Destination(ipv6);
-  const src = new Source();
-  let slab = new Uint8Array(new ArrayBuffer(SLAB_BYTES));
-  let slabAt = ptr(slab) as number;
-  let used = 0;
-  let closed = false;
-  return {
+  const destAt = ptr(dest.sockaddr) as number;
+  const { sys: calls, batching } = opts.syscalls ?? systemSyscalls();
+  const onSendError = opts.onSendError ?? (() => {});
+  const out = new SendBatch(fd, calls, onSendError, batching, batching && (opts.syscalls?.segmentation ?? true) && segmentationOffload(fd));
+  const input = new RecvBatch(fd, calls, onDatagram, batching);
+  const unusable = (address: string) => `cannot send to ${address} from an IPv${ipv6 ? 6 : 4} socket`;
+  const socket: LinkSocket = {
     fd,
     localAddress,
     localPort,
     send(bytes, address, port) {
-      if (!dest.set(address, port)) return `cannot send to ${address} from an IPv${ipv6 ? 6 : 4} socket`;
-      if (sys.sendto(fd, bytes, bytes.length, 0, dest.sockaddr, dest.length) >= 0) return undefined;
-      const e = errno();
+      out.flush(); // what was queued leaves first
+      if (!dest.set(address, port)) return unusable(address);
+      const at = ptr(bytes) as number;
+      if (calls.sendto(fd, at, bytes.length, 0, destAt, dest.length) >= 0) return undefined;
+      const e = calls.errno();
       // Interrupted: once more (a signal, nothing to do with the path).
-      if (e === Errno.EINTR && sys.sendto(fd, bytes, bytes.length, 0, dest.sockaddr, dest.length) >= 0) return undefined;
+      if (e === Errno.EINTR && calls.sendto(fd, at, bytes.length, 0, destAt, dest.length) >= 0) return undefined;
       return errnoName(e);
     },
-    drain(max) {
-      let n = 0;
-      while (n < max && !closed) {
-        if (SLAB_BYTES - used < MAX_DATAGRAM) {
-          // Views of earlier datagrams keep the old slab alive as long as they are held.
-          slab = new Uint8Array(new ArrayBuffer(SLAB_BYTES));
-          slabAt = ptr(slab) as number;
-          used = 0;
-        }
-        src.length[0] = SOCKADDR_BYTES;
-        const len = sys.recvfrom(fd, (slabAt + used) as Pointer, MAX_DATAGRAM, 0, src.sockaddr, src.length);
-        if (len < 0) {
-          const e = errno();
-          if (e === Errno.EINTR) continue;
-          break; // EAGAIN: nothing more; anything else: the next poll tells
-        }
-        const bytes = slab.subarray(used, used + len);
-        used += (len + 7) & ~7;
-        src.update();
-        n++;
-        onDatagram(bytes, src.address, src.port);
-      }
-      return n;
-    },
+    drain: (max) => input.drain(max),
     close() {
-      if (closed) return;
-      closed = true;
+      if (out.closed) return;
+      out.flush(); // queued datagrams leave as they would have with one sendto() each
+      out.closed = true;
+      input.closed = true;
       sys.close(fd);
     },
   };
+  if (batching) {
+    socket.queue = (bytes, address, port) => {
+      if (!dest.set(address, port)) return unusable(address);
+      out.queue(bytes, dest);
+      return undefined;
+    };
+    socket.flush = () => out.flush();
+  }
+  return socket;
 }
 
 interface BunUdp {

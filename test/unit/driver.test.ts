@@ -59,10 +59,11 @@ function setup() {
     linksChanged: () => void events.push("links-changed"),
     failed: (e) => void events.push(`failed ${e.message}`),
   };
-  const tun = { write: () => true } as unknown as TunDevice;
+  const tun = { write: () => true, flushes: 0, dropsOnFlush: 0 } as unknown as TunDevice & { flushes: number; dropsOnFlush: number };
+  tun.flush = () => (tun.flushes++, tun.dropsOnFlush);
   const driver = new Driver({ clock: { now: () => now, originEpochMs: 0 }, timer }, tun, handlers);
   driver.attach(core as unknown as Tunnel);
-  return { driver, timer, core, events, setNow: (t: number) => void (now = t) };
+  return { driver, timer, core, events, tun, setNow: (t: number) => void (now = t) };
 }
 
 function socket(error: string | undefined): LinkSocket {
@@ -156,5 +157,69 @@ describe("the driver's input", () => {
     r.onDatagram(new Uint8Array(8), "192.0.2.1", 2);
     expect(core.sources[0]).toBe(core.sources[1]!);
     expect(core.sources[1]!.port).toBe(2);
+  });
+});
+
+describe("the driver's batched output", () => {
+  /** A socket that queues: flush() sends, reporting `failing` through the link's onSendError. */
+  function batching(onSendError: (e: string) => void, failing: string[]) {
+    const sent: number[] = [];
+    const queued: number[] = [];
+    const s: LinkSocket = {
+      fd: -1,
+      localAddress: "127.0.0.1",
+      localPort: 1,
+      send: () => undefined,
+      queue: (bytes) => void queued.push(bytes[0]!),
+      flush() {
+        for (const b of queued.splice(0)) {
+          const e = failing.shift();
+          if (e) onSendError(e);
+          else sent.push(b);
+        }
+      },
+      drain: () => 0,
+      close() {},
+    };
+    return { s, sent, queued };
+  }
+
+  test("datagrams are queued during the input and flushed after it; a failure found then reaches the core in the same batch", () => {
+    const { driver, core, events } = setup();
+    const failing = ["ENETUNREACH"];
+    const out = batching(driver.receiver(0).onSendError!, failing);
+    driver.setSocket(0, out.s);
+    const peer = { address: "192.0.2.9", port: 5080 };
+    core.onInput = () => {
+      driver.output.transmit(0, Uint8Array.of(1), peer);
+      driver.output.transmit(0, Uint8Array.of(2), peer);
+      expect(out.sent).toEqual([]);
+    };
+    driver.receiver(0).onDatagram(new Uint8Array(8), "192.0.2.1", 5080);
+    expect(out.queued).toEqual([1, 2]);
+    expect(events).toEqual([]);
+    driver.afterInput();
+    expect(out.sent).toEqual([2]);
+    expect(events).toEqual(["send-error 0 ENETUNREACH"]);
+    expect(core.failures).toEqual([[0, "ENETUNREACH"]]);
+  });
+
+  test("what the core sends when told of a failure is flushed too; the tun's joined writes are flushed and their drops counted", () => {
+    const { driver, core, tun } = setup();
+    const out = batching(driver.receiver(0).onSendError!, ["EHOSTUNREACH"]);
+    driver.setSocket(0, out.s);
+    const peer = { address: "192.0.2.9", port: 5080 };
+    core.linkSendFailed = (link: number, reason: string) => {
+      core.failures.push([link, reason]);
+      driver.output.transmit(0, Uint8Array.of(9), peer); // e.g. a probe on another path
+    };
+    driver.output.transmit(0, Uint8Array.of(1), peer);
+    tun.dropsOnFlush = 3;
+    driver.afterInput();
+    expect(core.failures).toEqual([[0, "EHOSTUNREACH"]]);
+    expect(out.sent).toEqual([9]);
+    expect(out.queued).toEqual([]);
+    expect(tun.flushes).toBe(1);
+    expect(driver.tunWriteDrops).toBe(3);
   });
 });
