@@ -42,9 +42,9 @@ const logOf = (side: Side) => readFileSync(join(dir, `${side}.log`), "utf8");
 const events = (side: Side) => eventsOf(dir, side);
 
 /**
- * Pings through the tunnel while `during` runs; returns what ping saw. Replies are waited for up
- * to 5 s: on a busy machine a reply can come after 1 s (three of 40 did, at a load of 18 with a
- * core held busy), and a late reply is not a lost one.
+ * Pings through the tunnel while `during` runs; returns what ping saw. Each reply is waited for
+ * up to 5 s (test/lab/netns.ts pingOk): on a busy machine a reply can come after 1 s (three of 40
+ * did, at a load of 18 with a core held busy), and a late reply is not a lost one.
  */
 async function pingDuring(count: number, during: () => Promise<void>) {
   const ping = pingOk(topo.lab, "lan", topo.internetHost, { count, intervalMs: 50, replyTimeoutMs: 5000 });
@@ -119,7 +119,10 @@ describe.skipIf(skip !== null)("reload and shutdown on the lab (dist/mlvpn, thre
       expect(log).not.toContain("[adsl2] link down");
       expect(log).not.toContain("[adsl2] link up");
     }
-    console.log(`ping during the reload: ${ping.received}/${ping.transmitted}`);
+    // The end that removed adsl1 first kept its socket until the other had seen the DISCONNECT
+    // (src/core/departure.ts); the other, already down, let it go at once.
+    const gone = SIDES.flatMap((s) => logOf(s).slice(logBefore[s]).split("\n").filter((l) => l.includes("[adsl1] gone:")).map((l) => `${s}: ${l.replace(/^.*\[adsl1\]/, "[adsl1]")}`));
+    console.log(`ping during the reload: ${ping.received}/${ping.transmitted}; ${gone.join("; ") || "no [adsl1] gone line"}`);
     expect(ping.received).toBeGreaterThanOrEqual(ping.transmitted - 1);
     // adsl1's uplink is quiet now (no keepalive, no data), adsl3's carries the tunnel's keepalives.
     const [q0, q2] = await Promise.all([topo.counters(0), topo.counters(2)]);
