@@ -144,7 +144,7 @@ export class Lifecycle {
 
   /** The peer's DISCONNECT (acknowledged at once by receive.ts): down, or gone if it was leaving. */
   peerDisconnected(link: Link): void {
-    const d = this.departures.find((x) => x.link === link);
+    const d = this.departureOf(link);
     if (d) return this.depart(d, "the peer disconnected it too");
     if (link.isUp) this.linkDown(link, "the peer disconnected");
     link.clearSessions();
@@ -155,7 +155,7 @@ export class Lifecycle {
    * then gone if it acknowledges the DISCONNECT.
    */
   leavingFeedback(link: Link, highestLow32: number): boolean {
-    const d = this.departures.find((x) => x.link === link);
+    const d = this.departureOf(link);
     if (!d) return false;
     if (acknowledgesDisconnect(d, highestLow32)) this.depart(d, `the peer acknowledged its DISCONNECT after ${Math.round(this.p.now() - d.sinceMs)} ms`);
     return true;
@@ -181,6 +181,12 @@ export class Lifecycle {
     let t = Number.POSITIVE_INFINITY;
     for (const d of this.departures) t = Math.min(t, departureDeadline(d));
     return t;
+  }
+
+  /** Called for every FEEDBACK: a plain loop over what is nearly always an empty list. */
+  private departureOf(link: Link): Departure | undefined {
+    for (const d of this.departures) if (d.link === link) return d;
+    return undefined;
   }
 
   private depart(d: Departure, why: string): void {
