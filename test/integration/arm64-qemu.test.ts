@@ -108,10 +108,11 @@ describe.skipIf(skip !== null)("dist/mlvpn-linux-arm64 under qemu-aarch64", () =
       // The first pings may go before the status script has set the routes on both ends.
       await waitFor(async () => (await pingOk(t.lab, "lan", t.internetHost, { count: 1, intervalMs: 200 })).received === 1, { timeoutMs: 20_000, what: "a first ping through the tunnel" });
       // Each reply is waited for 5 s (test/lab/netns.ts pingOk): the emulated client stalls now
-      // and then on a busy machine (beside two CPU hogs: RTTs 142 42 24 34 44 326 319 214 118 57
-      // ms), and a late reply is not a lost one. A single `ping -c 10` stopped waiting 2 × its
-      // largest RTT after its last request: such a stall over the last requests counted their
-      // late replies as lost, the likely cause of the 6/10 seen twice under load (not reproduced).
+      // and then on a busy machine, and a late reply is not a lost one. A single `ping -c 10`
+      // stopped waiting 2 × its largest RTT after its last request: in a loaded flake-check run
+      // the RTTs were 48 113 20 27 38 121 102 68 420 256 ms, so it would have given up 242 ms
+      // after the last request and counted the last two replies as lost (8/10); such stalls are
+      // the likely cause of the 6/10 seen twice under load (not reproduced here).
       const ping = await pingOk(t.lab, "lan", t.internetHost, { count: 10, intervalMs: 100, replyTimeoutMs: 5000 });
       console.log(`arm64 client under qemu: ping ${ping.received}/10, RTTs ${ping.rttsMs.map((r) => r.toFixed(0)).join(" ")} ms`);
       if (ping.received < 10) {
