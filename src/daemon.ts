@@ -126,7 +126,7 @@ export async function startDaemon(config: Config, options: DaemonOptions, log: L
     if (driver.tunWriteDrops > 0) log.info("tuntap", `${driver.tunWriteDrops} packets could not be written to ${tun.name}`);
   });
   const links = new LinkSockets(mode, () => tunnel, driver, ports.sockets, clock, log);
-  const onEvent = eventHandler(hooks, { device: tun.name, nameOf: (i) => tunnel.nameOf(i), reconnecting: (i) => links.reconnecting(i, driver.afterInput) }, log);
+  const onEvent = eventHandler(hooks, { device: tun.name, nameOf: (i) => tunnel.nameOf(i), reconnecting: (i) => links.reconnecting(i, driver.afterInput), gone: (i) => reloads.gone(i) }, log);
   tunnel = new Tunnel({
     mode,
     links: config.links,

@@ -21,14 +21,22 @@ export interface ReloadTarget {
   readonly tunnel: Tunnel;
   /** A new link in the core with its socket bound and peer set; throws a one-line reason (nothing is left behind). */
   openLink(config: LinkConfig): Promise<number>;
-  /** DISCONNECT, link down (hooks run), socket closed; returns whether a DISCONNECT went out. */
+  /**
+   * DISCONNECT, link down (hooks run), socket closed once the link is gone (at once, or once the
+   * peer has seen the DISCONNECT: src/core/departure.ts); returns whether a DISCONNECT went out.
+   */
   closeLink(index: number, reason?: string): boolean;
+  /** Resolves once a closed link's socket is closed (at once when unknown or already closed). */
+  gone?(index: number): Promise<void>;
   /** The daemon's clock, as given to the core. */
   now(): number;
 }
 
 const IN_PLACE: ReadonlySet<string> = new Set(IN_PLACE_LINK_KEYS);
 const indexOf = (tunnel: Tunnel, name: string): number | undefined => tunnel.links.find((l) => l.name === name)?.index;
+
+/** Whether a link's new socket may want its old one's local port (an unset or 0 bindport takes any free one). */
+const samePort = (before: LinkConfig, after: LinkConfig): boolean => (after.bindport ?? 0) !== 0 && after.bindport === before.bindport;
 
 const describeChange = (c: LinkChange): string =>
   c.keys.map((k) => `${k} ${shown(k, c.before[k as keyof LinkConfig] ?? "(unset)")} → ${shown(k, c.after[k as keyof LinkConfig] ?? "(unset)")}`).join(", ");
@@ -71,10 +79,14 @@ export async function applyReload(running: Config, next: Config, target: ReloadT
     if (i !== undefined) tunnel.updateLink(i, c.after, target.now());
     log.info("config", `[${c.name}] ${describeChange(c)} (applied, the link stays up)`);
   }
-  // The old socket goes first: the new one may want the same local port.
   for (const c of d.rebound) {
     const i = indexOf(tunnel, c.name);
-    if (i !== undefined) target.closeLink(i, `${c.keys.filter((k) => !IN_PLACE.has(k)).join(", ")} changed: new socket`);
+    if (i !== undefined) {
+      target.closeLink(i, `${c.keys.filter((k) => !IN_PLACE.has(k)).join(", ")} changed: new socket`);
+      // The old socket still receives until the peer has seen the DISCONNECT; on the same local
+      // port the new one waits for it to go (bounded: src/core/departure.ts).
+      if (samePort(c.before, c.after)) await target.gone?.(i);
+    }
     await open(c.after, `${describeChange(c)}: new socket, new handshake`);
   }
   for (const l of d.added) await open(l, "added");

@@ -14,6 +14,8 @@ export class Deadlines {
   /** The next health tick. */
   healthMs: number;
   private reorderMs = Number.POSITIVE_INFINITY;
+  /** The links a reload removed that still receive (lifecycle.ts), set after every input. */
+  departuresMs = Number.POSITIVE_INFINITY;
   /** Per link in use, in the order of the links: the earliest of its send path's and its handshake's deadlines. */
   private readonly links: number[] = [];
 
@@ -35,7 +37,7 @@ export class Deadlines {
 
   /** The earliest deadline (a pure minimum over the table). */
   next(): number {
-    let t = Math.min(this.healthMs, this.reorderMs);
+    let t = Math.min(this.healthMs, this.reorderMs, this.departuresMs);
     const a = this.links;
     for (let i = 0; i < a.length; i++) if (a[i]! < t) t = a[i]!;
     return t;

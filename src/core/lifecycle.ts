@@ -7,6 +7,7 @@
 import type { LinkConfig } from "../config/schema.ts";
 import { HEALTH_TICK_MS } from "./constants.ts";
 import type { Deadlines } from "./deadlines.ts";
+import { acknowledgesDisconnect, type Departure, departureDeadline, newDeparture } from "./departure.ts";
 import { describeSender, describeSilence } from "./describe.ts";
 import { keepaliveDue, needsHandshake, sessionExpired, silentPastTimeout, toleranceStatus } from "./health.ts";
 import { type Link, LinkStatus } from "./link.ts";
@@ -35,6 +36,8 @@ export interface LifecycleParts {
 
 export class Lifecycle {
   private linksUp = 0;
+  /** Links a reload removed that still receive (departure.ts). */
+  private readonly departures: Departure[] = [];
 
   constructor(private readonly p: LifecycleParts) {}
 
@@ -121,29 +124,97 @@ export class Lifecycle {
 
   /**
    * A reload takes the link out for good: DISCONNECT to the peer, out of scheduling (so that
-   * nothing it held is sent back to it), down if it was up, retired. Whether a DISCONNECT went.
+   * nothing it held is sent back to it), down if it was up. With a DISCONNECT sent it leaves
+   * (departure.ts): it still receives until the peer has seen it; otherwise it is gone at once.
+   * Whether a DISCONNECT went.
    */
   remove(link: Link, reason: string): boolean {
     const { tx, table } = this.p;
     const now = this.p.now();
+    const counter = link.current?.sendCounter;
     const disconnect = tx.disconnect(link, now);
-    table.remove(link);
-    if (link.isUp) this.linkDown(link, reason);
-    link.retire();
+    const leaving = disconnect && counter !== undefined;
+    table.remove(link, leaving);
+    if (link.isUp) this.linkDown(link, reason, leaving);
+    if (leaving) this.departures.push(newDeparture(link, counter, now));
+    else this.gone(link);
     table.chooseCarriers(now);
     return disconnect;
   }
 
-  linkDown(link: Link, reason: string): void {
+  /** The peer's DISCONNECT (acknowledged at once by receive.ts): down, or gone if it was leaving. */
+  peerDisconnected(link: Link): void {
+    const d = this.departureOf(link);
+    if (d) return this.depart(d, "the peer disconnected it too");
+    if (link.isUp) this.linkDown(link, "the peer disconnected");
+    link.clearSessions();
+  }
+
+  /**
+   * A FEEDBACK on a link: whether it was for a leaving link (which sends no data any more),
+   * then gone if it acknowledges the DISCONNECT.
+   */
+  leavingFeedback(link: Link, highestLow32: number): boolean {
+    const d = this.departureOf(link);
+    if (!d) return false;
+    if (acknowledgesDisconnect(d, highestLow32)) this.depart(d, `the peer acknowledged its DISCONNECT after ${Math.round(this.p.now() - d.sinceMs)} ms`);
+    return true;
+  }
+
+  /** The leaving links' acknowledgements due, DISCONNECTs sent again, bounds passed. */
+  departuresTick(): void {
+    const { tx } = this.p;
+    const now = this.p.now();
+    for (const d of [...this.departures]) {
+      if (d.link.acks.dueMs <= now) tx.feedback(d.link, now);
+      if (now >= d.untilMs) this.depart(d, `no acknowledgement of its DISCONNECT within ${Math.round(now - d.sinceMs)} ms`);
+      else if (now >= d.resendMs) {
+        tx.disconnect(d.link, now);
+        d.rtoMs *= 2;
+        d.resendMs = now + d.rtoMs;
+      }
+    }
+  }
+
+  /** When a leaving link next needs the timer. */
+  nextDeparture(): number {
+    let t = Number.POSITIVE_INFINITY;
+    for (const d of this.departures) t = Math.min(t, departureDeadline(d));
+    return t;
+  }
+
+  /** Called for every FEEDBACK: a plain loop over what is nearly always an empty list. */
+  private departureOf(link: Link): Departure | undefined {
+    for (const d of this.departures) if (d.link === link) return d;
+    return undefined;
+  }
+
+  private depart(d: Departure, why: string): void {
+    this.departures.splice(this.departures.indexOf(d), 1);
+    this.p.out.log("info", "protocol", `[${d.link.name}] gone: ${why}`);
+    // What was in flight on it will not come now.
+    this.p.reorder?.flush();
+    this.gone(d.link);
+  }
+
+  /** Retired, let go by the table, and the shell told to close its socket. */
+  private gone(link: Link): void {
+    link.retire();
+    this.p.table.gone(link);
+    this.p.out.event({ type: "link-gone", link: link.index });
+  }
+
+  /** Down; a leaving link keeps its sessions (it still receives) and the reorder buffer waits for it. */
+  linkDown(link: Link, reason: string, leaving = false): void {
     const { sendPath, out, reorder } = this.p;
     link.countDisconnect();
-    link.clearSessions();
+    if (!leaving) link.clearSessions();
     this.setStatus(link, LinkStatus.Disconnected);
     // What waited or was in flight on it goes to the links still up.
     sendPath.evacuate(link, this.p.now());
     out.event({ type: "link-down", link: link.index, reason });
     // What was in flight on the dead link will not come: stop waiting for it.
-    reorder?.flush();
+    if (!leaving) reorder?.flush();
     if (--this.linksUp === 0) out.event({ type: "tunnel-down" });
   }
 }

@@ -16,6 +16,8 @@ import { type Random, randomU32 } from "./ports.ts";
 export class LinkTable {
   /** The links by index; undefined once removed. */
   private readonly slots: Array<Link | undefined>;
+  /** Removed links still receiving until their peer has seen the DISCONNECT (departure.ts), by index. */
+  private readonly leaving: Array<Link | undefined> = [];
   /** The section name of every slot, removed ones included. */
   private readonly names: string[];
   private live: Link[];
@@ -63,11 +65,25 @@ export class LinkTable {
     return link;
   }
 
-  /** Out of use (and of the filters) for good; its slot keeps only the name. */
-  remove(link: Link): void {
+  /**
+   * Out of use (and of the filters) for good; its slot keeps only the name. `leaving`: it still
+   * receives (leavingAt) until `gone`.
+   */
+  remove(link: Link, leaving = false): void {
     if (this.slots[link.index] === link) this.slots[link.index] = undefined;
+    if (leaving) this.leaving[link.index] = link;
     this.live = this.live.filter((l) => l !== link);
     this.filters.resolve(this.live);
+  }
+
+  /** A removed link that still receives; undefined for any other index. */
+  leavingAt(index: number): Link | undefined {
+    return this.leaving[index];
+  }
+
+  /** A leaving link no longer receives: let go. */
+  gone(link: Link): void {
+    if (this.leaving[link.index] === link) this.leaving[link.index] = undefined;
   }
 
   /** The configuration order of the links in use; unknown indices are ignored. */

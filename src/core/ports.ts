@@ -25,6 +25,8 @@ export type TunnelEvent =
   | { type: "link-up"; link: number }
   | { type: "link-down"; link: number; reason: string }
   | { type: "link-status"; link: number; status: LinkStatus }
+  /** A removed link no longer receives (lifecycle.ts): its socket can be closed. */
+  | { type: "link-gone"; link: number }
   | { type: "tunnel-up" }
   | { type: "tunnel-down" }
   /** Client: (re)resolve this link's remotehost and call setPeer. */

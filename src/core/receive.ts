@@ -52,7 +52,10 @@ export interface ReceiveHost {
   readonly out: TunnelOutput;
   /** Server only: the client's address may change (NAT rebinding); a client sends to its configured server. */
   readonly roams: boolean;
-  linkDown(link: Link, reason: string): void;
+  /** The peer's DISCONNECT (lifecycle.ts). */
+  disconnected(link: Link): void;
+  /** Whether the link is leaving (a reload removed it: departure.ts), which takes its FEEDBACK instead of the send path. */
+  leavingFeedback(link: Link, highestLow32: number): boolean;
 }
 
 export class Receiver {
@@ -100,8 +103,8 @@ export class Receiver {
     h.sendPath.unstall(link, nowMs);
     const kind = d[off + KIND_OFF];
     if (kind !== KIND_FEEDBACK) {
-      // Acknowledge everything but acknowledgements; a probe at once.
-      link.acks.onReceive(session.localIndex, counter, nowMs, isProbe(d, off, end));
+      // Acknowledge everything but acknowledgements; a probe and a DISCONNECT (departure.ts) at once.
+      link.acks.onReceive(session.localIndex, counter, nowMs, kind === KIND_DISCONNECT || isProbe(d, off, end));
       if (link.acks.dueMs <= nowMs) h.tx.feedback(link, nowMs);
     }
 
@@ -131,9 +134,7 @@ export class Receiver {
         }
         return;
       case KIND_DISCONNECT:
-        if (link.isUp) h.linkDown(link, "the peer disconnected");
-        link.clearSessions();
-        return;
+        return h.disconnected(link);
       default:
         return h.drops.add("bad-kind");
     }
@@ -153,6 +154,7 @@ export class Receiver {
     if (!link.acknowledges(feedbackSession(m, off))) return;
     const f = this.feedback;
     readFeedback(m, off, end, f);
+    if (this.h.leavingFeedback(link, f.highest)) return;
     this.h.sendPath.onFeedback(link, f.highest, f.bitmapHi, f.bitmapLo, f.ackDelayMs, f.receiverClock, nowMs);
   }
 }

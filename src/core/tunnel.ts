@@ -12,8 +12,7 @@
  *                                          `bytes` from then on (decrypts it in place, may keep
  *                                          views into it) and reads `from` during the call only
  *   handleTimeout(now)                     when nextTimeout() is reached (early calls are harmless)
- *   setPeer / linkSendFailed / shutdown    from the I/O shell
- *   addLink / updateLink / removeLink / orderLinks   a reload
+ *   setPeer / linkSendFailed / shutdown    from the I/O shell; addLink / updateLink / removeLink / orderLinks: a reload
  * Outputs go synchronously to the injected TunnelOutput: transmit (bytes valid during the call
  * only), deliver (to the tun), event (state changes, for hooks and the process title), log.
  */
@@ -100,7 +99,7 @@ export class Tunnel {
     }
     const { out, table, sendPath, tx, reorder, peers, deadlines, drops, handshakes } = this;
     this.life = new Lifecycle({ mode, out, table, sendPath, tx, reorder, peers, deadlines, now: () => this.now, initiate: (l) => handshakes.initiate(l) });
-    this.receiver = new Receiver({ drops, reorder, redundancy: this.redundancy, sendPath, tx, handshakes, peers, out, roams: mode === "server", linkDown: (l, why) => this.life.linkDown(l, why) });
+    this.receiver = new Receiver({ drops, reorder, redundancy: this.redundancy, sendPath, tx, handshakes, peers, out, roams: mode === "server", disconnected: (l) => this.life.peerDisconnected(l), leavingFeedback: (l, highest) => this.life.leavingFeedback(l, highest) });
     this.settle();
   }
 
@@ -137,6 +136,7 @@ export class Tunnel {
     this.sendPath.onTimer(nowMs);
     for (const l of this.links) if (inProgress(l.handshake)) this.handshakes.onTimer(l);
     if (nowMs >= this.deadlines.healthMs) this.life.healthTick();
+    if (nowMs >= this.deadlines.departuresMs) this.life.departuresTick();
     this.settle();
   }
 
@@ -205,10 +205,7 @@ export class Tunnel {
     return link.index;
   }
 
-  /**
-   * New settings that need no new handshake (tolerances, timeout, bandwidth_upload,
-   * fallback_only): the link stays up; the status they imply is checked at once.
-   */
+  /** New settings that need no new handshake (tolerances, timeout…): the link stays up, its status checked at once. */
   updateLink(index: number, config: LinkConfig, nowMs: number): void {
     this.now = nowMs;
     const link = this.linkAt(index);
@@ -217,9 +214,8 @@ export class Tunnel {
   }
 
   /**
-   * Takes a link out for good: DISCONNECT to the peer, link down (hooks run) if it was up, what
-   * it had queued or in flight sent on the other links, its sessions forgotten. Returns whether
-   * a DISCONNECT was sent (only a link with keys can send one).
+   * Takes a link out for good: DISCONNECT to the peer (returns whether one went: only with keys), down (hooks run) if up, what
+   * it held sent on the other links; `link-gone` (at once, or once the peer saw the DISCONNECT) lets the shell close its socket.
    */
   removeLink(index: number, nowMs: number, reason = "removed from the configuration"): boolean {
     this.now = nowMs;
@@ -260,13 +256,16 @@ export class Tunnel {
   // ---------------------------------------------------------------- dispatch
 
   private dispatch(linkIndex: number, d: Uint8Array, from: PeerAddress): void {
+    const type = d[MSG_TYPE_OFF];
+    // A removed link still receives transport messages until its peer has seen the DISCONNECT (departure.ts).
+    if (type === MSG_TRANSPORT || type === MSG_TRANSPORT_CLEAR) {
+      const to = this.linkAt(linkIndex) ?? this.table.leavingAt(linkIndex);
+      return to ? this.receiver.transport(to, d, from, this.now) : this.drops.add("bad-link");
+    }
     const link = this.linkAt(linkIndex);
     if (!link) return this.drops.add("bad-link");
     if (d.length < 1) return this.drops.add("short");
-    switch (d[MSG_TYPE_OFF]) {
-      case MSG_TRANSPORT:
-      case MSG_TRANSPORT_CLEAR:
-        return this.receiver.transport(link, d, from, this.now);
+    switch (type) {
       case MSG_HELLO:
         return this.handshakes.receiveHello(link, d, from);
       case MSG_CHALLENGE:
@@ -288,6 +287,7 @@ export class Tunnel {
 
   /** After every input: the deadline table catches up with what the input changed. */
   private settle(): void {
+    this.deadlines.departuresMs = this.life.nextDeparture();
     this.deadlines.refresh(this.links, this.reorder?.nextDeadline() ?? Number.POSITIVE_INFINITY, this.sendPath, this.handshakes, this.now);
   }
 

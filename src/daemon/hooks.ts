@@ -42,6 +42,8 @@ export interface EventContext {
   nameOf(link: number): string;
   /** A client link's reconnect attempt. */
   reconnecting(link: number): void;
+  /** A removed link no longer receives: its socket can be closed. */
+  gone(link: number): void;
 }
 
 /** Maps the core's events to logs and status scripts. */
@@ -63,6 +65,8 @@ export function eventHandler(hooks: Hooks, ctx: EventContext, log: Logger): (e: 
         return hooks.run([device, "tuntap_down"]);
       case "link-status":
         return log.debug("protocol", `[${nameOf(e.link)}] ${STATUS_TEXT[e.status]}`);
+      case "link-gone":
+        return ctx.gone(e.link);
       case "resolve":
         // Every reconnect attempt of a client link: its socket too may need opening again.
         return ctx.reconnecting(e.link);

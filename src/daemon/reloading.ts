@@ -23,6 +23,8 @@ export class Reloads {
   private pending = 0;
   /** A link was closed since the last collection. */
   private closed = false;
+  /** Removed links whose sockets are still open (they receive until the peer has seen their DISCONNECT: src/core/departure.ts), by index. */
+  private readonly leaving = new Map<number, { gone: Promise<void>; resolve: () => void }>();
   private readonly target: ReloadTarget;
 
   /**
@@ -32,7 +34,7 @@ export class Reloads {
    * left them for tens of seconds; a burst of reloads each giving a link a new socket held ~0.6 MB
    * of RSS per reload meanwhile (RELIABILITY.md, config section). A full collection takes a few ms.
    */
-  constructor(config: Config, startedEpochMs: number, tunnel: Tunnel, links: LinkSockets, clock: Clock, afterInput: () => void, private readonly log: Logger, private readonly collect: () => void = () => Bun.gc(true)) {
+  constructor(config: Config, startedEpochMs: number, tunnel: Tunnel, private readonly links: LinkSockets, clock: Clock, afterInput: () => void, private readonly log: Logger, private readonly collect: () => void = () => Bun.gc(true)) {
     this.running = config;
     this.lastEpochMs = startedEpochMs;
     const mode: Mode = config.general.mode;
@@ -53,13 +55,16 @@ export class Reloads {
         return i;
       },
       closeLink: (i: number, reason?: string): boolean => {
-        this.closed = true;
-        // The DISCONNECT goes out synchronously: the socket can go after it.
+        let resolve!: () => void;
+        const gone = new Promise<void>((r) => (resolve = r));
+        this.leaving.set(i, { gone, resolve });
+        // The socket is closed on the core's link-gone event (gone() below): at once without a
+        // DISCONNECT, else once the peer has seen it (what it sends until then still arrives).
         const disconnected = tunnel.removeLink(i, now(), reason);
-        links.close(i);
         afterInput();
         return disconnected;
       },
+      gone: (i: number): Promise<void> => this.leaving.get(i)?.gone ?? Promise.resolve(),
     };
   }
 
@@ -78,16 +83,33 @@ export class Reloads {
         this.log.error("config", `reload failed: ${e.message}; the links not yet changed keep their old settings`);
       })
       .then(() => {
-        if (--this.pending > 0 || !this.closed) return;
-        this.closed = false;
-        this.collect();
+        this.pending--;
+        this.collectIfIdle();
       });
     return this.queue;
+  }
+
+  /** The core's link-gone event: a removed link no longer receives, its socket is closed. */
+  gone(i: number): void {
+    this.links.close(i);
+    this.leaving.get(i)?.resolve();
+    this.leaving.delete(i);
+    this.closed = true;
+    // Outside the core's input, which this event came from.
+    if (this.pending === 0) queueMicrotask(() => this.collectIfIdle());
+  }
+
+  private collectIfIdle(): void {
+    if (this.pending > 0 || !this.closed) return;
+    this.closed = false;
+    this.collect();
   }
 
   /** No reload from now on; resolves when the one under way (binding a socket, maybe) is done. */
   stop(): Promise<void> {
     this.stopping = true;
+    // A rebind waiting for its old socket goes on (the sockets are all closed at the end anyway).
+    for (const l of this.leaving.values()) l.resolve();
     return this.queue;
   }
 }

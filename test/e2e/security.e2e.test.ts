@@ -17,7 +17,7 @@ import { getPriority, setPriority } from "node:os";
 import { join } from "node:path";
 import { fetchStatus } from "../../src/control/client.ts";
 import { buildBinary, ROOT, startEnd } from "../lab/mlvpn.ts";
-import { iperf, startIperfServer } from "../lab/measure.ts";
+import { iperf, iperfServerReady, startIperfServer } from "../lab/measure.ts";
 import { labSkipReason, waitFor } from "../lab/netns.ts";
 import { reportSkip } from "../helpers/skip.ts";
 import { createTopology, type Topology } from "../lab/topology.ts";
@@ -78,7 +78,7 @@ describe.skipIf(skip)("protocol v2 against a hostile host on the lab", () => {
     // The receiving server's own 1 s counts (the sender's move in steps of its 128 KB writes).
     const iperfServer = startIperfServer(topo.lab, "inet", topo.internetHost, 1);
     try {
-      await Bun.sleep(300);
+      await iperfServerReady(topo.lab, "inet", topo.internetHost);
       // Replays go to each end over its own host (not over the shaped uplinks, which would only
       // measure a bandwidth flood): in the server's namespace to the server's ports, in the
       // client's to the client's sockets. At the lowest priority: the tunnel's ends, not the

@@ -3,7 +3,10 @@
  * times (for gaps during failover), percentiles. Every command is bounded in time.
  */
 import type { Subprocess } from "bun";
-import type { Lab } from "./netns.ts";
+import { type Lab, waitFor } from "./netns.ts";
+
+/** iperf3's default port, where startIperfServer listens. */
+export const IPERF_PORT = 5201;
 
 export interface IperfResult {
   /** Goodput at the receiver, Mbit/s. */
@@ -43,6 +46,14 @@ export interface IperfOptions {
 export function startIperfServer(lab: Lab, ns: string, bind: string, intervalS?: number): Subprocess {
   const report = intervalS ? ["-J", "-i", String(intervalS)] : [];
   return lab.spawn(ns, ["iperf3", "-s", "-B", bind, ...report], { stdout: "ignore", stderr: "ignore" });
+}
+
+/**
+ * Resolves once an iperf3 server listens (TCP) on `bind`:IPERF_PORT in `ns`: a client started
+ * before that is refused, and how long the server takes to start depends on the machine's load.
+ */
+export async function iperfServerReady(lab: Lab, ns: string, bind: string, timeoutMs = 5000): Promise<void> {
+  await waitFor(async () => (await lab.exec(ns, ["ss", "-Hltn", `src ${bind}:${IPERF_PORT}`])).stdout.trim() !== "", { timeoutMs, what: `iperf3 server on ${bind}:${IPERF_PORT} in ${ns}` });
 }
 
 export async function iperf(lab: Lab, ns: string, target: string, o: IperfOptions): Promise<IperfResult> {

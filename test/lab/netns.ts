@@ -64,9 +64,9 @@ export interface VethEnd {
 export interface PingOptions {
   /** Echo requests to send (default 3). */
   count?: number;
-  /** Interval between requests (default 200 ms; below 200 ms needs root). */
+  /** Interval between requests (default 200 ms). */
   intervalMs?: number;
-  /** How long to wait for the last reply (default 1000 ms; fractional -W needs iputils >= 20210202). */
+  /** How long each request waits for its reply (default 1000 ms; fractional -W needs iputils >= 20210202). */
   replyTimeoutMs?: number;
 }
 
@@ -405,19 +405,30 @@ export async function setForwarding(lab: Lab, ns: string, on: boolean): Promise<
   await lab.exec(ns, ["sysctl", "-q", "-w", `net.ipv4.ip_forward=${on ? 1 : 0}`], { check: true });
 }
 
-/** Pings addr from inside ns with the system ping; finishes within about count*interval + replyTimeout. */
+/**
+ * Pings addr from inside ns: `count` echo requests `intervalMs` apart, each waiting up to
+ * `replyTimeoutMs` for its own reply; finishes within about count*interval + replyTimeout. One
+ * `ping -c 1` per request: a single `ping -c count`, once any reply has come, waits only
+ * max(2 × its largest RTT, the interval) after its last request (its -W counts only while
+ * nothing came back) and counts every reply still on its way as lost, so on a busy machine a
+ * late reply, mostly the last one's, was a lost one.
+ */
 export async function pingOk(lab: Lab, ns: string, addr: string, opts: PingOptions = {}): Promise<PingResult> {
   const count = opts.count ?? 3;
   const intervalMs = opts.intervalMs ?? 200;
   const replyTimeoutMs = opts.replyTimeoutMs ?? 1000;
-  // No -w: with a deadline, iputils treats -c as "replies wanted" and keeps sending to a dead peer.
-  // Without it ping sends exactly count requests and waits -W for the last; the exec timeout is the backstop.
-  const cmd = ["ping", "-n", "-c", String(count), "-i", String(intervalMs / 1000), "-W", String(replyTimeoutMs / 1000), addr];
-  const r = await lab.exec(ns, cmd, { timeoutMs: count * intervalMs + replyTimeoutMs + 3000 });
+  // -q: each ping writes its summary once, at exit (one write, so the concurrent ones do not mix).
+  const one = `ping -n -q -c 1 -W ${replyTimeoutMs / 1000} ${addr}`;
+  const script = `i=0; while [ $i -lt ${count} ]; do ${one} & i=$((i + 1)); if [ $i -lt ${count} ]; then sleep ${intervalMs / 1000}; fi; done; wait`;
+  // The backstop allows for slow process starts on a busy machine (the requests go later, not fewer).
+  const r = await lab.exec(ns, ["sh", "-c", script], { timeoutMs: count * (intervalMs + 100) + replyTimeoutMs + 5000 });
   if (r.code === 127 || /not found|No such file/.test(r.stderr)) throw new Error(`ping is not available: ${r.stderr.trim()}`);
-  const summary = /(\d+) packets transmitted, (\d+) received/.exec(r.stdout);
-  const rttsMs = [...r.stdout.matchAll(/time=([\d.]+) ms/g)].map((m) => Number(m[1]));
-  const transmitted = Number(summary?.[1] ?? 0);
-  const received = Number(summary?.[2] ?? 0);
+  let transmitted = 0;
+  let received = 0;
+  for (const m of r.stdout.matchAll(/(\d+) packets transmitted, (\d+) received/g)) {
+    transmitted += Number(m[1]);
+    received += Number(m[2]);
+  }
+  const rttsMs = [...r.stdout.matchAll(/= ([\d.]+)\/[\d.]+\/[\d.]+\/[\d.]+ ms/g)].map((m) => Number(m[1]));
   return { transmitted, received, rttsMs, ok: received === count };
 }

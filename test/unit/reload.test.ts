@@ -107,6 +107,28 @@ describe("applyReload", () => {
     expect(sim.rec.client.events.filter((e) => e.type === "link-down")).toEqual([]);
   });
 
+  test("a new socket on the old one's local port waits until the old link is gone; on another port it does not", async () => {
+    const bound = conf("", section("link0", 5080, "bindport = 6000"), section("link1", 5081, "bindport = 6001"));
+    const { target, opened, closed } = setup();
+    const steps: string[] = [];
+    const waits = new Map<number, () => void>();
+    target.gone = (i) => {
+      steps.push(`wait ${i}`);
+      return new Promise<void>((r) => waits.set(i, r));
+    };
+    const open = target.openLink.bind(target);
+    target.openLink = (l) => (steps.push(`open ${l.name}`), open(l));
+    // link0: another remote port, the same bindport (waits); link1: another bindport (does not).
+    const reload = applyReload(bound, conf("", section("link0", 5090, "bindport = 6000"), section("link1", 5081, "bindport = 6011")), target, recordingLog());
+    await Bun.sleep(0);
+    expect(steps).toEqual(["wait 0"]);
+    expect(opened).toEqual([]);
+    waits.get(0)!();
+    await reload;
+    expect(closed).toEqual([0, 1]);
+    expect(steps).toEqual(["wait 0", "open link0", "open link1"]);
+  });
+
   test("a changed mode needs a restart, and nothing else is applied", async () => {
     const { target, opened, closed } = setup();
     const log = recordingLog();
