@@ -4,7 +4,8 @@
  * main thread does all the reading. Blocking here costs no CPU while idle, and the main thread never busy-waits.
  *
  * Protocol on the state word (see tun-reader.ts): while ARMED, poll; on readiness switch
- * ARMED → READY and notify, then sleep until the main thread re-arms (or STOP).
+ * ARMED → READY and notify, then sleep in poll() on the wake-up eventfd until the main thread
+ * re-arms (or STOP), which it signals by writing that eventfd.
  *
  * This file is a Worker entry point: `bun build --compile` must be given it as an extra entrypoint.
  */
@@ -24,6 +25,10 @@ function run({ fd, wakeFd, state, waitTimeoutMs }: PollWorkerInit): void {
     view.setInt32(8 * i, f, true);
     view.setInt16(8 * i + 4, POLLIN, true);
   };
+  // The eventfd alone, polled while the main thread owns the fds (READY).
+  const wakePfd = new Uint8Array(new ArrayBuffer(8));
+  new DataView(wakePfd.buffer).setInt32(0, wakeFd, true);
+  new DataView(wakePfd.buffer).setInt16(4, POLLIN, true);
   entry(0, fd);
   entry(1, wakeFd);
   let nfds = 2;
@@ -33,9 +38,12 @@ function run({ fd, wakeFd, state, waitTimeoutMs }: PollWorkerInit): void {
     const v = Atomics.load(s, STATE);
     if (v === STOP) return;
     if (v === READY) {
-      // Wait with the value just compared, so a re-arm in between is not lost (docs/bun-runtime.md, "Waiting on shared memory").
-      // The timeout only bounds how long a missed notify could delay us; STOP also notifies.
-      Atomics.wait(s, STATE, READY, waitTimeoutMs);
+      // The main thread re-arms (and stops) by writing the eventfd: sleep in poll() on it alone.
+      // Not Atomics.wait: its notify from the main thread went through JSC's parking lot, whose
+      // lock the main thread then often waited for (two more context switches per readable event).
+      // A re-arm between the load above and this poll leaves the eventfd readable: not lost.
+      // The timeout only bounds how long a missed wake-up could delay us.
+      if (poll(wakePfd, 1, waitTimeoutMs) > 0) libc().read(wakeFd, counter, 8);
       continue;
     }
     const g = Atomics.load(s, GENERATION);

@@ -165,7 +165,7 @@ export function startTunReader(tun: TunDevice, handlers: TunReaderHandlers): Tun
     rearmedMs = performance.now();
     // READY → ARMED; the CAS leaves STOP alone.
     Atomics.compareExchange(state, STATE, READY, ARMED);
-    Atomics.notify(state, STATE);
+    kick(); // the worker sleeps in poll() on the eventfd meanwhile (tun-poll-worker.ts)
     wait();
   }
 
