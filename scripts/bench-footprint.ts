@@ -34,8 +34,8 @@ export interface Footprint {
   wakeupsPerS: number;
   /** Of the wake-ups: involuntary switches (the thread was preempted: other load on the machine, not a wake-up of its own). */
   preemptedPerS: number;
-  /** Wake-ups per second by thread name (threads of the same name added up), busiest first. */
-  threads: Array<{ name: string; wakeupsPerS: number }>;
+  /** Wake-ups per second by thread name (threads of the same name added up), busiest first; `voluntaryPerS`: of them, the thread's own (it blocked). */
+  threads: Array<{ name: string; wakeupsPerS: number; voluntaryPerS: number }>;
 }
 
 function cpuTicks(pid: number): number {
@@ -66,9 +66,15 @@ function preempted(before: ReturnType<typeof switches>, after: ReturnType<typeof
 
 /** Per thread name, the switches between two snapshots (a thread born meanwhile counts from 0). */
 function perThread(before: ReturnType<typeof switches>, after: ReturnType<typeof switches>, seconds: number): Footprint["threads"] {
-  const byName = new Map<string, number>();
-  for (const [tid, t] of after) byName.set(t.name, (byName.get(t.name) ?? 0) + t.n - (before.get(tid)?.n ?? 0));
-  return [...byName].map(([name, n]) => ({ name, wakeupsPerS: n / seconds })).sort((a, b) => b.wakeupsPerS - a.wakeupsPerS);
+  const byName = new Map<string, { n: number; vol: number }>();
+  for (const [tid, t] of after) {
+    const b = before.get(tid);
+    const x = byName.get(t.name) ?? { n: 0, vol: 0 };
+    x.n += t.n - (b?.n ?? 0);
+    x.vol += t.n - t.invol - ((b?.n ?? 0) - (b?.invol ?? 0));
+    byName.set(t.name, x);
+  }
+  return [...byName].map(([name, x]) => ({ name, wakeupsPerS: x.n / seconds, voluntaryPerS: x.vol / seconds })).sort((a, b) => b.wakeupsPerS - a.wakeupsPerS);
 }
 
 const kib = (status: string, key: string) => Number(new RegExp(`^${key}:\\s+(\\d+)`, "m").exec(status)?.[1] ?? 0) / 1024;
@@ -125,7 +131,7 @@ export interface FootprintMetric {
 
 const f1 = (x: number) => (Math.round(x * 10) / 10).toFixed(1);
 /** "main 2.1, JITWorker 0.4, …" (threads that slept throughout left out; the process's main thread is named after it). */
-const threadList = (x: Footprint) => x.threads.filter((t) => t.wakeupsPerS >= 0.05).map((t) => `${t.name} ${f1(t.wakeupsPerS)}`).join(", ") || "none";
+const threadList = (x: Footprint) => x.threads.filter((t) => t.wakeupsPerS >= 0.05).map((t) => `${t.name} ${f1(t.wakeupsPerS)} (own ${f1(t.voluntaryPerS)})`).join(", ") || "none";
 
 /** Scenario 10's rows: client, server and bare Bun, each target checked on both ends. */
 export function footprintMetrics(client: Footprint, server: Footprint, bare: Footprint, seconds: number): FootprintMetric[] {
@@ -140,6 +146,7 @@ export function footprintMetrics(client: Footprint, server: Footprint, bare: Foo
     // On a loaded machine a thread that wakes is often preempted before it sleeps again: those
     // switches come from the load, and an idle router would not see them.
     { name: "of which involuntary (preempted by other load), client / server", value: both((x) => x.preemptedPerS), unit: "/s" },
+    { name: "the process's own (voluntary: a thread blocked and was woken), client / server", value: both((x) => x.wakeupsPerS - x.preemptedPerS), unit: "/s", target: "≤ 5/s", met: all((x) => x.wakeupsPerS - x.preemptedPerS <= 5) },
     { name: "wake-ups per thread, client", value: threadList(client), unit: "/s" },
     { name: "wake-ups per thread, server", value: threadList(server), unit: "/s" },
     { name: "wake-ups per thread, bare Bun", value: threadList(bare), unit: "/s" },
