@@ -144,3 +144,57 @@ describe("RateEstimator", () => {
     expect(e.minRttMs).toBe(40);
   });
 });
+
+describe("RateEstimator: startup's end and recovery (docs/scheduler.md, \"A low estimate must not hold itself up\")", () => {
+  /** Rounds of `rtt` ms from `t`: an acknowledgement every ms delivering `rate`, the link's queue non-empty at the acks `queued(ack)` says. */
+  function rounds(e: RateEstimator, t: number, n: number, rtt: number, rate: (round: number) => number, queued: (ack: number) => boolean): number {
+    for (let r = 0; r < n; r++) {
+      for (let ack = 0; ack < rtt; ack++, t++) {
+        e.onRttSample(rtt, t);
+        e.onOneWayDelaySample(rtt / 2, t);
+        e.onRateSample(rate(r), false, t);
+        e.onTick(t, queued(ack));
+      }
+    }
+    return t;
+  }
+
+  test("a link whose queue never empties and whose delivery stops growing leaves startup (no queue in sight: a policer)", () => {
+    const e = new RateEstimator(0, 0);
+    rounds(e, 0, 6, 20, () => 2000, () => true);
+    expect(e.inStartup).toBe(false);
+    expect(e.bandwidth).toBe(2000);
+  });
+
+  test("an estimate left low probes every round while the link is backlogged without a queue, and stops when a queue shows", () => {
+    const e = new RateEstimator(0, 0);
+    let t = rounds(e, 0, 6, 20, () => 500, () => true); // startup ends at 4 Mbit/s
+    expect(e.inStartup).toBe(false);
+    // The path carries 20 Mbit/s (2500 B/ms): each round delivers what the last one was paced at.
+    let delivered = e.pacingRate();
+    for (let r = 0; r < 12; r++) {
+      const rate = Math.min(2500, delivered);
+      t = rounds(e, t, 1, 20, () => rate, () => true);
+      delivered = e.pacingRate();
+    }
+    // One probe round in eight would give 500 × 1.25 after 12 rounds; every round gives the path's rate.
+    expect(e.bandwidth).toBe(2500);
+    // A queue shows (one-way delay 20 ms above its minimum): no more probing above the cycle.
+    for (let ack = 0; ack < 60; ack++, t++) {
+      e.onRttSample(40, t);
+      e.onOneWayDelaySample(30, t);
+      e.onRateSample(2500, false, t);
+      e.onTick(t, true);
+    }
+    expect(e.pacingRate()).toBeLessThanOrEqual(2500 * 1.25);
+    const gains = new Set<number>();
+    for (let ack = 0; ack < 200; ack++, t++) {
+      e.onRttSample(40, t);
+      e.onOneWayDelaySample(30, t);
+      e.onRateSample(2500, false, t);
+      e.onTick(t, true);
+      gains.add(Math.round((100 * e.pacingRate()) / e.bandwidth));
+    }
+    expect(gains.has(100)).toBe(true); // cruising at 1 again between the cycle's probes
+  });
+});
