@@ -14,10 +14,14 @@
  * - the sequence numbers contiguous; every segment the size of the first but the last, which
  *   may be shorter (and then ends the packet); at most 64 segments and 65535 bytes.
  *
+ * - the segment's own TCP checksum is right (a card's GRO joins only segments whose checksum
+ *   it verified): the joined packet's checksum is computed anew by the kernel
+ *   (VIRTIO_NET_HDR_F_NEEDS_CSUM), and so is each segment's if it is cut again, so a segment
+ *   that was already corrupt when it entered the peer's tunnel would otherwise reach the end host
+ *   with a valid one. The tunnel authenticates what it carries, not what it was given.
+ *
  * Anything else is written as it came, after the packet being built: the order of the packets
- * on the tun is the order they were delivered in. The joined packet's TCP checksum is left for
- * the kernel to complete (VIRTIO_NET_HDR_F_NEEDS_CSUM), as after a card's GRO; the segments
- * themselves were authenticated by the tunnel.
+ * on the tun is the order they were delivered in.
  */
 
 /** sizeof(struct virtio_net_hdr): flags, gso_type, hdr_len, gso_size, csum_start, csum_offset. */
@@ -96,7 +100,7 @@ export class TcpCoalescer {
     if (doff < 20 || ip + doff >= n) return -1; // no payload: nothing to join
     const flags = p[ip + 13]!;
     if ((flags & ~TCP_PSH) !== TCP_ACK) return -1;
-    return ip;
+    return tcpChecksumOk(p, ip) ? ip : -1;
   }
 
   private start(p: Uint8Array): boolean {
@@ -204,6 +208,21 @@ export class TcpCoalescer {
     b[9] = 0;
     return b.subarray(0, VNET_HDR + len);
   }
+}
+
+/** Whether the TCP checksum of packet `p` (TCP header at `ip`) is right: its sum with the pseudo-header folds to 0xffff. */
+function tcpChecksumOk(p: Uint8Array, ip: number): boolean {
+  const n = p.length;
+  const tcpLen = n - ip;
+  // The pseudo-header: the addresses, the protocol (6) and the TCP length.
+  let sum = ip === 40 ? sumWords(p, 8, 40, 6 + tcpLen) : sumWords(p, 12, 20, 6 + tcpLen);
+  const even = n - ((n - ip) & 1);
+  for (let i = ip; i < even; i += 2) {
+    sum += (p[i]! << 8) | p[i + 1]!;
+    if (sum > 0x3fffffff) sum = (sum & 0xffff) + (sum >>> 16);
+  }
+  if (even < n) sum += p[even]! << 8; // an odd last byte, padded with a zero
+  return fold(sum) === 0xffff;
 }
 
 function readU32(b: Uint8Array, at: number): number {

@@ -197,6 +197,20 @@ describe("joining TCP segments", () => {
     expect(writes.flatMap(cut).map((x) => [...x])).toEqual(segs.map((x) => [...x]));
   });
 
+  test("a segment whose own TCP checksum is wrong is not joined: it goes as it came, so the end host still drops it", () => {
+    for (const v6 of [false, true]) {
+      const s = stream(4, 1000, { v6 });
+      const bad = s[2]!.slice();
+      bad[bad.length - 7] = bad[bad.length - 7]! ^ 0x10; // a payload bit flipped before the tunnel
+      const segs = [s[0]!, s[1]!, bad, s[3]!];
+      const { writes } = run(segs);
+      // The first two joined; the corrupt one alone, unchanged (its checksum still wrong); the last alone.
+      expect(writes.map((w) => w[1])).toEqual([v6 ? 4 : 1, 0, 0]);
+      expect([...writes[1]!.subarray(VNET_HDR)]).toEqual([...bad]);
+      expect(writes.flatMap(cut).map((x) => [...x])).toEqual(segs.map((x) => [...x]));
+    }
+  });
+
   test("a segment larger than the first starts a new packet; a short one or PSH ends it; at most 64 segments", () => {
     const a = segment({ seq: 0, id: 1, payload: 500 });
     const b = segment({ seq: 500, id: 2, payload: 600 });
