@@ -66,7 +66,8 @@ export async function startTunnel(topo: Topology, o: TunnelOptions = {}): Promis
       client.kill("SIGTERM");
       server.kill("SIGTERM");
       await Promise.race([Promise.all([client.exited, server.exited]), Bun.sleep(10_000)]);
-      rmSync(dir, { recursive: true, force: true });
+      if (!process.env.MLVPN_KEEP_E2E) rmSync(dir, { recursive: true, force: true });
+      else console.error(`lab: tunnel files kept in ${dir}`);
     },
   };
 }
