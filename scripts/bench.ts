@@ -18,7 +18,7 @@ import { mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { BIN, buildBinary, cpuSeconds, ROOT } from "../test/lab/mlvpn.ts";
 import { footprintMetrics, measure as measureFootprint, startBareBun } from "./bench-footprint.ts";
-import { answered, iperf, type IperfResult, largestGap, percentile, pingSeries, startIperfServer } from "../test/lab/measure.ts";
+import { answered, cpuShares, cpuTimes, iperf, type IperfResult, largestGap, percentile, pingSeries, startIperfServer } from "../test/lab/measure.ts";
 import { labSkipReason } from "../test/lab/netns.ts";
 import { createTopology, type Topology, type UplinkShape } from "../test/lab/topology.ts";
 import { controlSocketOf, type LabTunnel, startTunnel } from "../test/lab/tunnel.ts";
@@ -514,7 +514,11 @@ async function runScenario(s: Scenario): Promise<ScenarioResult> {
     // The internet host's server reports 0.5 s intervals for clients that ask (scenario 7).
     servers.push(startIperfServer(topo.lab, "inet", topo.internetHost, 0.5), startIperfServer(topo.lab, "server", topo.serverPublic));
     await Bun.sleep(300);
+    const cpuBefore = cpuTimes();
     const metrics = await s.run({ topo, tunnel, shapes: s.uplinks, startupMs });
+    // The machine is a shared VM: what its neighbours took during the run explains many outliers.
+    const { stolenPct, busyPct } = cpuShares(cpuBefore, cpuTimes());
+    metrics.push({ name: "machine during the scenario: CPU stolen by the hypervisor / busy", value: `${f1(stolenPct)} / ${f1(busyPct)}`, unit: "%" });
     return { id: label(s), name: s.name, uplinks: s.uplinks, metrics };
   } finally {
     for (const p of servers) p.kill();

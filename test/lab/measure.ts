@@ -3,6 +3,7 @@
  * times (for gaps during failover), percentiles. Every command is bounded in time.
  */
 import type { Subprocess } from "bun";
+import { readFileSync } from "node:fs";
 import { type Lab, waitFor } from "./netns.ts";
 
 /** iperf3's default port, where startIperfServer listens. */
@@ -139,3 +140,30 @@ export function percentile(xs: readonly number[], p: number): number {
 }
 
 export const answered = (p: PingSeries): number[] => p.rtts.filter((r): r is number => r !== undefined);
+
+/** The machine's CPU time counters (/proc/stat's first line, in clock ticks): all, idle and iowait, and stolen by the hypervisor. */
+export interface CpuTimes {
+  total: number;
+  idle: number;
+  steal: number;
+}
+
+export function cpuTimes(stat = readFileSync("/proc/stat", "utf8")): CpuTimes {
+  const line = stat.slice(0, stat.indexOf("\n"));
+  // cpu user nice system idle iowait irq softirq steal guest guest_nice (guest time is already in user/nice)
+  const f = line.trim().split(/\s+/).slice(1, 9).map(Number);
+  if (f.length < 8 || f.some((x) => !Number.isFinite(x))) throw new Error(`/proc/stat: unexpected first line "${line}"`);
+  return { total: f.reduce((a, b) => a + b, 0), idle: f[3]! + f[4]!, steal: f[7]! };
+}
+
+/**
+ * Between two readings: the share of the machine's CPU time stolen by the hypervisor (a VM's
+ * neighbours), and the share busy (neither idle nor stolen), in %. A lab figure taken while much
+ * was stolen says more about the machine than about the tunnel.
+ */
+export function cpuShares(a: CpuTimes, b: CpuTimes): { stolenPct: number; busyPct: number } {
+  const total = b.total - a.total;
+  if (total <= 0) return { stolenPct: 0, busyPct: 0 };
+  const steal = b.steal - a.steal;
+  return { stolenPct: (100 * steal) / total, busyPct: (100 * (total - (b.idle - a.idle) - steal)) / total };
+}
