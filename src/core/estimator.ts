@@ -13,7 +13,8 @@
  * - at most INFLIGHT_GAIN × bandwidth × min RTT bytes in flight, so a modem's queue never fills.
  *
  * Samples taken while we had less to send than the pacing rate allowed ("application
- * limited") can only raise the estimate, never lower it.
+ * limited") can only raise the estimate, never lower it — unless a queue stands on the link:
+ * its bottleneck is then busy whatever we offered, and what it delivers is its rate.
  *
  * Two additions for links that share one tunnel:
  * - when a queue builds in our direction (its one-way delay, from the peer's receive clock in
@@ -66,7 +67,7 @@ interface Sample {
 export class RateEstimator {
   /** Bytes per millisecond. */
   private btlBw: number;
-  /** Delivery-rate samples (not application-limited) of the last round. */
+  /** Delivery-rate samples of the last round that measured the link (not application-limited, or taken while a queue stood). */
   private readonly recent: Sample[] = [];
   /** RTT samples of the last round (in `rate`; Sample serves for delays too). */
   private readonly rtts: Sample[] = [];
@@ -90,7 +91,7 @@ export class RateEstimator {
   private backloggedThisRound = false;
   /** Upper bound from bandwidth_upload, bytes per millisecond (Infinity when unset). */
   private cap: number;
-  /** Best non-application-limited delivery rate of each of the last BW_WINDOW_ROUNDS rounds (a ring; 0: none). */
+  /** Best link-limited delivery rate (as `recent`) of each of the last BW_WINDOW_ROUNDS rounds (a ring; 0: none). */
   private readonly roundBest = new Float64Array(BW_WINDOW_ROUNDS);
   private roundSlot = 0;
 
@@ -188,7 +189,10 @@ export class RateEstimator {
   /** A delivery-rate sample in bytes per millisecond. */
   onRateSample(rate: number, appLimited: boolean, nowMs: number): void {
     if (!(rate > 0) || !Number.isFinite(rate)) return;
-    if (!appLimited) {
+    // While a queue stands on the link, its bottleneck is busy whatever we had to send: what it
+    // delivered is its rate, not a sign that we sent less (docs/scheduler.md, "A queue with little to send").
+    const linkLimited = !appLimited || this.queueing;
+    if (linkLimited) {
       if (rate > this.roundBest[this.roundSlot]!) this.roundBest[this.roundSlot] = rate;
       this.recent.push({ atMs: nowMs, rate });
       while (this.recent.length > 0 && nowMs - this.recent[0]!.atMs > this.roundMs()) this.recent.shift();
@@ -197,7 +201,7 @@ export class RateEstimator {
     if (rate > this.btlBw) return this.setBandwidth(rate);
     // Lower only on evidence that the estimate is too high: a queue builds on the link. A lower
     // rate without a queue only means we sent less (the link was not given more traffic).
-    if (this.queueing && !appLimited && !this.startup) this.setBandwidth(this.windowMax());
+    if (this.queueing && !this.startup) this.setBandwidth(this.windowMax());
   }
 
   private roundMs(): number {

@@ -84,6 +84,42 @@ describe("RateEstimator", () => {
     expect(e.bandwidth).toBe(900);
   });
 
+  test("with a queue standing on the link, application-limited samples are its rate: a capacity that fell is followed", () => {
+    // A 20 Mbit/s link (2500 bytes/ms) falls to 4 (500): TCP, slowed by the late packets, no longer
+    // fills our pacer, so every sample is application-limited, while the link's queue shows.
+    const e = new RateEstimator(0, 0);
+    let t = 0;
+    for (let round = 0; round < 10; round++, t += 25) {
+      e.onRttSample(20, t);
+      e.onOneWayDelaySample(10, t);
+      e.onRateSample(2500, false, t + 1);
+      e.onTick(t + 2, true);
+    }
+    expect(e.inStartup).toBe(false);
+    expect(e.bandwidth).toBe(2500);
+    let rounds = 0;
+    for (; rounds < 40 && e.bandwidth > 500; rounds++, t += 25) {
+      e.onRttSample(50, t);
+      e.onOneWayDelaySample(40, t); // 30 ms of queue in our direction
+      e.onRateSample(500, true, t + 1);
+      e.onTick(t + 2, false);
+    }
+    expect(e.bandwidth).toBe(500);
+    // Not at once: the best of the last rounds (BW_WINDOW_ROUNDS) stands for an end descheduled for one round.
+    expect(rounds).toBeGreaterThan(5);
+    expect(rounds).toBeLessThanOrEqual(12);
+    // Without a queue the same samples say nothing: we only sent less.
+    const idle = new RateEstimator(0, 0);
+    idle.onRateSample(2500, false, 0);
+    for (let k = 1; k < 40; k++) {
+      idle.onRttSample(20, 25 * k);
+      idle.onOneWayDelaySample(10, 25 * k);
+      idle.onRateSample(500, true, 25 * k + 1);
+      idle.onTick(25 * k + 2, false);
+    }
+    expect(idle.bandwidth).toBe(2500);
+  });
+
   test("startup paces at twice the estimate, then cruises once the rate stops growing", () => {
     const e = new RateEstimator(0, 0);
     e.onRttSample(20, 0);
