@@ -10,7 +10,10 @@
  *   growing), then a cycle that probes 25 % higher for one round, drains 25 % lower for one,
  *   and cruises at 1 for six — so a link whose capacity grows (4G) is found out within
  *   a few rounds, and one whose capacity falls is followed as soon as its queue grows;
- * - at most INFLIGHT_GAIN × bandwidth × min RTT bytes in flight, so a modem's queue never fills.
+ * - at most INFLIGHT_GAIN × bandwidth × min RTT bytes in flight, so a modem's queue never fills;
+ * - in the cycle, while packets wait for the pacer (backlogged) and the link shows no queue, the
+ *   probing gain holds every round: the estimate is then what limits the link, and pacing at it
+ *   could only confirm it (docs/scheduler.md, "A low estimate must not hold itself up").
  *
  * Samples taken while we had less to send than the pacing rate allowed ("application
  * limited") can only raise the estimate, never lower it — unless a queue stands on the link:
@@ -117,7 +120,12 @@ export class RateEstimator {
   }
 
   private get gain(): number {
-    return this.startup ? STARTUP_GAIN : CYCLE[this.cycleIndex]!;
+    if (this.startup) return STARTUP_GAIN;
+    // More waits than the pacer lets out, and no queue on the link: the estimate, not the link,
+    // is the bottleneck. Keep probing until the link shows a queue (docs/scheduler.md, "A low
+    // estimate must not hold itself up").
+    if ((this.backloggedThisRound || this.backloggedRounds > 0) && !this.queueing) return Math.max(CYCLE[0]!, CYCLE[this.cycleIndex]!);
+    return CYCLE[this.cycleIndex]!;
   }
 
   /** Rate to pace this link at, bytes per millisecond. */

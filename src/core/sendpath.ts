@@ -5,8 +5,9 @@
  *   1. schedule: pick the link on which the packet is expected to arrive first
  *      (wait behind that link's queue at its pacing rate + its one-way delay, the extra delay of
  *      a slower link weighted down: see spreadWeight); a packet that
- *      would wait longer than the queue-delay limit is dropped (so TCP slows down instead of
- *      our queues growing: latency under load stays near idle latency)
+ *      would wait longer than the queue-delay limit is dropped once that link's queue has stood
+ *      above the limit for a round trip (so TCP slows down instead of our queues growing:
+ *      latency under load stays near idle latency), while a burst that drains passes
  *   2. pump: send from each link's queue as its pacer and in-flight cap allow
  *   3. feedback: the peer's acknowledgements update the link's estimate; data packets found
  *      lost are sent again (once) on the best link
@@ -187,11 +188,13 @@ export class SendPath {
       let fastest: Link | undefined;
       let minOwd = Number.POSITIVE_INFINITY;
       let maxOwd = 0;
+      let maxRtt = 0;
       for (const l of candidates) {
         if (l.stalled || l === exclude || (tier !== undefined && priority(l) !== tier)) continue;
         const d = owd(l);
         if (d < minOwd) (minOwd = d), (fastest = l);
         maxOwd = Math.max(maxOwd, d);
+        maxRtt = Math.max(maxRtt, l.rtt.samples > 0 ? l.rtt.smoothed : 2 * d);
       }
       let best: Link | undefined;
       let bestArrival = Number.POSITIVE_INFINITY;
@@ -226,7 +229,9 @@ export class SendPath {
       // plus room for TCP's sawtooth: about the slower link's one-way delay, at least QUEUE_DELAY_MS.
       const room = best.sender.estimator.inStartup ? STARTUP_QUEUE_DELAY_MS : Math.max(QUEUE_DELAY_MS, maxOwd - minOwd > 0 ? maxOwd : 0);
       const limit = room + (maxOwd - minOwd);
-      if (bestWait > limit && resends === 0) {
+      // Over the limit only a standing queue is refused, not a burst: one that has stayed above it
+      // for a round trip of the slowest link (docs/scheduler.md, "Bursts and standing queues").
+      if (resends === 0 && !best.sender.admit(bestWait, limit, maxRtt, nowMs)) {
         const next = tier === undefined ? undefined : nextTier(candidates, tier, exclude);
         if (next === undefined) return this.refuse("queue-full");
         tier = next;

@@ -45,7 +45,6 @@ const CASES: Case[] = [
 
 /** Below the floor on main's scheduler: what the simulator shows (docs/simulator.md). */
 const KNOWN_FAILING: Record<string, string> = {
-  "20+20 Mbit/s, 10+40 ms, buffer off": "spread-off: 72 % of the sum (lab scenario 3b on main: 93-94.5 %, not reproduced)",
   "20+20 Mbit/s, 5+35 ms, buffer off": "spread-off: 77 % of the sum",
   "20+20 Mbit/s, 10+60 ms, buffer off": "spread-off: 41 % of the sum, 500 retransmissions",
   "50+50 Mbit/s, 10+40 ms, buffer off": "spread-off: 49 % of the sum, one link's worth",

@@ -266,7 +266,7 @@ export function runTransfer(opts: {
   seed?: number;
   /** The TCP's congestion control (default CUBIC). */
   cc?: CongestionControl;
-  onTick?: (nowMs: number, paths: Path[][], ends: readonly { links: readonly Link[]; reorder: ReorderBuffer | undefined; drops: Map<string, number> }[]) => void;
+  onTick?: (nowMs: number, paths: Path[][], ends: readonly { links: readonly Link[]; reorder: ReorderBuffer | undefined; drops: Map<string, number> }[], tcp: TcpSender) => void;
 }): TransferResult {
   const rand = new SeededRandom(opts.seed ?? 1);
   // Traces start at 0: a bare transfer, which needs no warm-up, sees them from where the tunnel's transfer does.
@@ -347,7 +347,7 @@ export function runTransfer(opts: {
       continue;
     }
     if (now >= nextTick) {
-      opts.onTick?.(now, paths, ends);
+      opts.onTick?.(now, paths, ends, sender);
       nextTick += 100;
     }
     for (let i = 0; i < ends.length; i++) if (endTimes[i]! <= now) ends[i]!.handleTimeout(now);

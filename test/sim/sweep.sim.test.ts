@@ -47,10 +47,11 @@ type Why = keyof typeof WHY;
 
 /** At or above the best single link (by the worst 5 s; trace cells: the mean), below their floor. */
 const KNOWN_BELOW_FLOOR: Record<string, Why> = {
+  "20+20 Mbit/s 10+10 ms 1% loss rb 64": "loss",
   "20+20 Mbit/s 5+35 ms 1% loss rb 64": "loss",
-  "20+20 Mbit/s 30+30 ms ±10 1% loss rb 0": "jitter",
+  "20+20 Mbit/s 30+30 ms ±10 rb 0": "jitter",
   "8+30 Mbit/s 20+150 ms 1% loss rb 64": "satellite",
-  "8+30 Mbit/s 20+150 ms 1% loss rb 0": "satellite",
+  "50+50 Mbit/s 10+10 ms 1% loss rb 64": "loss",
 };
 
 /**
@@ -59,7 +60,6 @@ const KNOWN_BELOW_FLOOR: Record<string, Why> = {
  * KNOWN_BELOW_FLOOR (or off both lists).
  */
 const KNOWN_BELOW_BEST: Record<string, Why> = {
-  "20+20 Mbit/s 10+10 ms 1% loss rb 64": "loss",
   "20+20 Mbit/s 5+35 ms rb 0": "spread-off",
   "20+20 Mbit/s 5+35 ms 1% loss rb 0": "spread-off",
   "20+20 Mbit/s 10+60 ms rb 64": "spread",
@@ -70,10 +70,8 @@ const KNOWN_BELOW_BEST: Record<string, Why> = {
   "20+20 Mbit/s 20+150 ms rb 0": "satellite",
   "20+20 Mbit/s 20+150 ms 1% loss rb 64": "satellite",
   "20+20 Mbit/s 20+150 ms 1% loss rb 0": "satellite",
-  "20+20 Mbit/s 30+30 ms ±10 rb 64": "jitter",
-  "20+20 Mbit/s 30+30 ms ±10 rb 0": "jitter",
   "20+20 Mbit/s 30+30 ms ±10 1% loss rb 64": "jitter",
-  "20+5 Mbit/s 10+10 ms 1% loss rb 64": "loss",
+  "20+20 Mbit/s 30+30 ms ±10 1% loss rb 0": "jitter",
   "20+5 Mbit/s 5+35 ms rb 0": "spread-off",
   "20+5 Mbit/s 5+35 ms 1% loss rb 0": "spread-off",
   "20+5 Mbit/s 10+60 ms rb 64": "spread",
@@ -84,13 +82,9 @@ const KNOWN_BELOW_BEST: Record<string, Why> = {
   "20+5 Mbit/s 20+150 ms rb 0": "satellite",
   "20+5 Mbit/s 20+150 ms 1% loss rb 64": "satellite",
   "20+5 Mbit/s 20+150 ms 1% loss rb 0": "satellite",
-  "20+5 Mbit/s 30+30 ms ±10 rb 64": "jitter",
   "20+5 Mbit/s 30+30 ms ±10 rb 0": "jitter",
   "20+5 Mbit/s 30+30 ms ±10 1% loss rb 64": "jitter",
-  "20+5 Mbit/s 30+30 ms ±10 1% loss rb 0": "jitter",
-  "8+30 Mbit/s 10+10 ms 1% loss rb 64": "loss",
   "8+30 Mbit/s 5+35 ms rb 0": "spread-off",
-  "8+30 Mbit/s 5+35 ms 1% loss rb 64": "loss",
   "8+30 Mbit/s 5+35 ms 1% loss rb 0": "spread-off",
   "8+30 Mbit/s 10+60 ms rb 64": "spread",
   "8+30 Mbit/s 10+60 ms rb 0": "spread-off",
@@ -101,7 +95,6 @@ const KNOWN_BELOW_BEST: Record<string, Why> = {
   "8+30 Mbit/s 30+30 ms ±10 rb 0": "jitter",
   "8+30 Mbit/s 30+30 ms ±10 1% loss rb 64": "jitter",
   "8+30 Mbit/s 30+30 ms ±10 1% loss rb 0": "jitter",
-  "50+50 Mbit/s 10+10 ms 1% loss rb 64": "loss",
   "50+50 Mbit/s 10+10 ms 1% loss rb 0": "loss",
   "50+50 Mbit/s 5+35 ms rb 64": "spread",
   "50+50 Mbit/s 5+35 ms rb 0": "spread-off",

@@ -21,6 +21,8 @@ import { type PathSpec, Trace } from "./pathmodel.ts";
 import type { CongestionControl } from "./tcpmodel.ts";
 
 export const FROM_MS = 2000;
+/** The tunnel runs' random seed (loss, jitter, TCP); MLVPN_SWEEP_SEED checks a change at other seeds. The lists hold for seed 1. */
+const SEED = Number(process.env.MLVPN_SWEEP_SEED ?? 1);
 export const WINDOW_MS = 5000;
 
 const RATES: [number, number][] = [
@@ -180,7 +182,7 @@ export function judge(cell: Cell, reorder: number, r: TransferResult, durationMs
 }
 
 export function runCell(cell: Cell, reorder: number, durationMs: number, cc: CongestionControl): Outcome {
-  return judge(cell, reorder, runTransfer({ links: cell.links, download: cell.download, durationMs, reorderSize: reorder, cc }), durationMs, cc);
+  return judge(cell, reorder, runTransfer({ links: cell.links, download: cell.download, durationMs, reorderSize: reorder, cc, seed: SEED }), durationMs, cc);
 }
 
 /** The key a KNOWN_BELOW_FLOOR list names a cell by. */

@@ -201,4 +201,36 @@ describe("RateEstimator: startup's end and recovery (docs/scheduler.md, \"A low 
     expect(e.inStartup).toBe(false);
     expect(e.bandwidth).toBe(2000);
   });
+
+  test("an estimate left low probes every round while the link is backlogged without a queue, and stops when a queue shows", () => {
+    const e = new RateEstimator(0, 0);
+    let t = rounds(e, 0, 6, 20, () => 500, () => true); // startup ends at 4 Mbit/s
+    expect(e.inStartup).toBe(false);
+    // The path carries 20 Mbit/s (2500 B/ms): each round delivers what the last one was paced at.
+    let delivered = e.pacingRate();
+    for (let r = 0; r < 12; r++) {
+      const rate = Math.min(2500, delivered);
+      t = rounds(e, t, 1, 20, () => rate, () => true);
+      delivered = e.pacingRate();
+    }
+    // One probe round in eight would give 500 × 1.25 after 12 rounds; every round gives the path's rate.
+    expect(e.bandwidth).toBe(2500);
+    // A queue shows (one-way delay 20 ms above its minimum): no more probing above the cycle.
+    for (let ack = 0; ack < 60; ack++, t++) {
+      e.onRttSample(40, t);
+      e.onOneWayDelaySample(30, t);
+      e.onRateSample(2500, false, t);
+      e.onTick(t, true);
+    }
+    expect(e.pacingRate()).toBeLessThanOrEqual(2500 * 1.25);
+    const gains = new Set<number>();
+    for (let ack = 0; ack < 200; ack++, t++) {
+      e.onRttSample(40, t);
+      e.onOneWayDelaySample(30, t);
+      e.onRateSample(2500, false, t);
+      e.onTick(t, true);
+      gains.add(Math.round((100 * e.pacingRate()) / e.bandwidth));
+    }
+    expect(gains.has(100)).toBe(true); // cruising at 1 again between the cycle's probes
+  });
 });
