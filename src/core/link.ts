@@ -10,7 +10,7 @@ import type { Keepalive } from "../wire/inner.ts";
 import { AckState } from "./ackstate.ts";
 import { DEFAULT_OWD_MS, MAX_ECHO_HOLD_MS, MAX_RTT_SAMPLE_MS } from "./constants.ts";
 import { abandon, type HandshakeState, IDLE } from "./handshake-state.ts";
-import { LinkSender } from "./linksender.ts";
+import { LinkSender, REORDER_THRESHOLD, reorderWindowMs } from "./linksender.ts";
 import { LossMeter } from "./loss.ts";
 import { RttEstimator } from "./rtt.ts";
 import type { Session } from "./session.ts";
@@ -166,6 +166,23 @@ export class Link {
   /** Worst of what we measure inbound and what the peer reports for our outbound, percent. */
   lossPercent(): number {
     return Math.max(this.loss.percent() ?? 0, this._peerLossPercent ?? 0);
+  }
+
+  /**
+   * When our acknowledgement of the packet that just arrived makes the peer find one of its
+   * packets on this link lost and send it again, by its rules (linksender.ts): now, when a
+   * counter REORDER_THRESHOLD or more below the highest we acknowledge did not arrive; at most a
+   * reordering window from now (reorderWindowMs of the same link's minimum RTT, which both ends
+   * measure), when the highest is the first we acknowledge above a missing one. Undefined when
+   * it finds nothing. A missing counter counts once per rule; a FEEDBACK's counter (never
+   * acknowledged) still counts as arrived. The acknowledgement then goes at once (receive.ts).
+   */
+  resendDueMs(nowMs: number): number | undefined {
+    const highest = this.acks.highestCounter;
+    const counted = this.loss.newlyMissing(highest - REORDER_THRESHOLD, 0);
+    const passed = this.loss.newlyMissing(highest - 1, 1);
+    if (counted) return nowMs;
+    return passed && this.rtt.samples > 0 ? nowMs + reorderWindowMs(this.rtt.min) : undefined;
   }
 
   /** Smoothed RTT, undefined before any sample. */

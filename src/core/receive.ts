@@ -105,6 +105,12 @@ export class Receiver {
     if (kind !== KIND_FEEDBACK) {
       // Acknowledge everything but acknowledgements; a probe and a DISCONNECT (departure.ts) at once.
       link.acks.onReceive(session.localIndex, counter, nowMs, kind === KIND_DISCONNECT || isProbe(d, off, end));
+      // An acknowledgement that makes the sender find a loss goes at once, and the reorder buffer waits for the resend.
+      const resendMs = link.resendDueMs(nowMs);
+      if (resendMs !== undefined) {
+        link.acks.dueMs = nowMs;
+        h.reorder?.resendDue(resendMs);
+      }
       if (link.acks.dueMs <= nowMs) h.tx.feedback(link, nowMs);
     }
 
