@@ -153,6 +153,12 @@ class CoreEnd {
     this.sendPath.unstall(link, now);
     if (msg.kind !== "feedback") {
       link.acks.onReceive(SESSION, msg.counter, now, msg.kind === "probe");
+      // receive.ts: an acknowledgement that makes the sender find a loss goes at once, and the reorder buffer waits for the resend.
+      const resendMs = link.resendDueMs(now);
+      if (resendMs !== undefined) {
+        link.acks.dueMs = now;
+        this.reorder?.resendDue(resendMs);
+      }
       if (link.acks.dueMs <= now) this.sendFeedback(link);
     }
     // receive.ts: when the peer's data, or its acknowledgements, were last heard on the link
