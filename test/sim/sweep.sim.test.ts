@@ -47,8 +47,8 @@ type Why = keyof typeof WHY;
 
 /** At or above the best single link (by the worst 5 s; trace cells: the mean), below their floor. */
 const KNOWN_BELOW_FLOOR: Record<string, Why> = {
+  "20+20 Mbit/s 10+10 ms 1% loss rb 64": "loss",
   "20+20 Mbit/s 5+35 ms 1% loss rb 64": "loss",
-  "20+20 Mbit/s 30+30 ms ±10 1% loss rb 0": "jitter",
   "8+30 Mbit/s 20+150 ms 1% loss rb 64": "satellite",
   "8+30 Mbit/s 20+150 ms 1% loss rb 0": "satellite",
 };
@@ -59,7 +59,6 @@ const KNOWN_BELOW_FLOOR: Record<string, Why> = {
  * KNOWN_BELOW_FLOOR (or off both lists).
  */
 const KNOWN_BELOW_BEST: Record<string, Why> = {
-  "20+20 Mbit/s 10+10 ms 1% loss rb 64": "loss",
   "20+20 Mbit/s 5+35 ms rb 0": "spread-off",
   "20+20 Mbit/s 5+35 ms 1% loss rb 0": "spread-off",
   "20+20 Mbit/s 10+60 ms rb 64": "spread",
@@ -73,6 +72,7 @@ const KNOWN_BELOW_BEST: Record<string, Why> = {
   "20+20 Mbit/s 30+30 ms ±10 rb 64": "jitter",
   "20+20 Mbit/s 30+30 ms ±10 rb 0": "jitter",
   "20+20 Mbit/s 30+30 ms ±10 1% loss rb 64": "jitter",
+  "20+20 Mbit/s 30+30 ms ±10 1% loss rb 0": "jitter",
   "20+5 Mbit/s 10+10 ms 1% loss rb 64": "loss",
   "20+5 Mbit/s 5+35 ms rb 0": "spread-off",
   "20+5 Mbit/s 5+35 ms 1% loss rb 0": "spread-off",
