@@ -60,7 +60,7 @@ export class Lifecycle {
     if (silent !== undefined) return this.linkDown(link, describeSilence(link, silent));
     const s = link.current;
     if (s && sessionExpired(s, now)) link.expireCurrent();
-    else if (s && keepaliveDue(link, now)) this.p.tx.keepalive(link, false, now);
+    else if (s && keepaliveDue(link, now, this.p.mode === "server")) this.p.tx.keepalive(link, false, now);
     this.checkTolerances(link);
   }
 

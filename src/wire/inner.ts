@@ -77,6 +77,8 @@ export const KEEPALIVE_ECHO_OFF = 8;
 export const KEEPALIVE_HELD_OFF = 12;
 export const KEEPALIVE_SIZE = 16;
 export const KEEPALIVE_FLAG_PROBE = 1;
+/** The echo is the receiver's clock of the peer's last FEEDBACK (0.1 ms units), not of its keepalive. */
+export const KEEPALIVE_FLAG_ECHO_ACK = 2;
 export const NO_ECHO = 0xffff_ffff;
 export const LOSS_UNKNOWN = 0xffff;
 
@@ -91,15 +93,17 @@ export interface Keepalive {
   /** Our clock it echoes and how long it held it, ms; echo undefined when there is none. */
   echo: number | undefined;
   heldMs: number;
+  /** The echo is the receiver's clock (0.1 ms, wrapping) of our last FEEDBACK, and heldMs counts from that clock. */
+  echoAck: boolean;
 }
 
 export function newKeepalive(): Keepalive {
-  return { probe: false, lossPercent: undefined, clock: 0, echo: undefined, heldMs: 0 };
+  return { probe: false, lossPercent: undefined, clock: 0, echo: undefined, heldMs: 0, echoAck: false };
 }
 
 export function writeKeepalive(out: Uint8Array, off: number, k: Keepalive): void {
   out[off + KIND_OFF] = KIND_KEEPALIVE;
-  out[off + KEEPALIVE_FLAGS_OFF] = k.probe ? KEEPALIVE_FLAG_PROBE : 0;
+  out[off + KEEPALIVE_FLAGS_OFF] = (k.probe ? KEEPALIVE_FLAG_PROBE : 0) | (k.echoAck && k.echo !== undefined ? KEEPALIVE_FLAG_ECHO_ACK : 0);
   writeU16(out, off + KEEPALIVE_LOSS_OFF, k.lossPercent === undefined ? LOSS_UNKNOWN : Math.round(k.lossPercent * 10));
   writeU32(out, off + KEEPALIVE_CLOCK_OFF, k.clock >>> 0);
   writeU32(out, off + KEEPALIVE_ECHO_OFF, k.echo === undefined ? NO_ECHO : k.echo);
@@ -109,7 +113,9 @@ export function writeKeepalive(out: Uint8Array, off: number, k: Keepalive): void
 /** Fills `into` from the KEEPALIVE in m[off..end]; false when it is too short. */
 export function readKeepalive(m: Uint8Array, off: number, end: number, into: Keepalive): boolean {
   if (end - off < KEEPALIVE_SIZE) return false;
-  into.probe = (m[off + KEEPALIVE_FLAGS_OFF]! & KEEPALIVE_FLAG_PROBE) !== 0;
+  const flags = m[off + KEEPALIVE_FLAGS_OFF]!;
+  into.probe = (flags & KEEPALIVE_FLAG_PROBE) !== 0;
+  into.echoAck = (flags & KEEPALIVE_FLAG_ECHO_ACK) !== 0;
   const loss = readU16(m, off + KEEPALIVE_LOSS_OFF);
   into.lossPercent = loss === LOSS_UNKNOWN ? undefined : loss / 10;
   into.clock = readU32(m, off + KEEPALIVE_CLOCK_OFF);
