@@ -6,6 +6,7 @@
  * the end of every input, where computing a link's pacing deadline may settle its pacer's
  * tokens; reading it (`next`) changes nothing.
  */
+import { HEALTH_TICK_MS } from "./constants.ts";
 import { inProgress } from "./handshake-state.ts";
 import { keepaliveAtMs } from "./health.ts";
 import type { Handshakes } from "./handshakes.ts";
@@ -45,6 +46,19 @@ export class Deadlines {
       a[i] = inProgress(l.handshake) ? Math.min(sending, handshakes.deadline(l)) : sending;
     }
     this.keepaliveMs = keepalive;
+  }
+
+  /**
+   * Follower: a keepalive of the leader just arrived. The health tick runs with it, so that an
+   * idle server wakes once per tick (for the client's keepalives) instead of also at a phase of
+   * its own: due within half a tick, it runs now (true); else (it ran less than half a tick ago)
+   * it moves to a tick after this keepalive. With several links the first keepalive of each
+   * tick runs it; the others, a few ms later, only move it, and the next tick's first runs it.
+   */
+  followKeepalive(nowMs: number): boolean {
+    if (this.healthMs - nowMs <= HEALTH_TICK_MS / 2) return true;
+    this.healthMs = nowMs + HEALTH_TICK_MS;
+    return false;
   }
 
   /** The earliest deadline (a pure minimum over the table). */

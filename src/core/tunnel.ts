@@ -126,6 +126,8 @@ export class Tunnel {
   handleDatagram(linkIndex: number, d: Uint8Array, from: PeerAddress, nowMs: number): void {
     this.now = nowMs;
     this.dispatch(linkIndex, d, from);
+    // The server's health tick keeps to the client's keepalives (deadlines.ts followKeepalive).
+    if (this.opts.mode === "server" && this.linkAt(linkIndex)?.peerKeepaliveMs === nowMs && this.deadlines.followKeepalive(nowMs)) this.life.healthTick();
     this.settle();
   }
 

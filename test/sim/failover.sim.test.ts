@@ -18,7 +18,6 @@ const BARE_SHARE = 1448 / 1500;
  */
 const KNOWN_FAILING: Record<string, string> = {
   faster: "the survivor (30 ms) carries 27.5 and 18.3 Mbit/s in the first two 0.5 s from 1 s after the cut, then 14.6-16.9, under the 16.6 needed (not analysed)",
-  slower: "0.5 and 0.9 Mbit/s in the 0.5 s intervals from 0.5 to 1.5 s after the cut, then a burst of what the reorder buffer held (suspected: the stall and resend of what was in flight take over 1 s)",
 };
 
 describe("issue 11 cases", () => {
