@@ -61,6 +61,11 @@ export class Deadlines {
     return false;
   }
 
+  /** Whether the health tick runs now: its time, or a keepalive due off it (the tick then keeps to the keepalives' phase). */
+  tickDue(nowMs: number): boolean {
+    return nowMs >= this.healthMs || nowMs >= this.keepaliveMs;
+  }
+
   /** The earliest deadline (a pure minimum over the table). */
   next(): number {
     let t = Math.min(this.healthMs, this.reorderMs, this.departuresMs, this.keepaliveMs);

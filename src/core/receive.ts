@@ -57,6 +57,8 @@ export interface ReceiveHost {
   leavingFeedback(link: Link, highestLow32: number): boolean;
   /** Server: its keepalives follow the client's (health.ts keepaliveAtMs). */
   readonly follower: boolean;
+  /** Follower: a keepalive of the leader arrived; its health tick keeps to them (deadlines.ts followKeepalive). */
+  followed(nowMs: number): void;
 }
 
 export class Receiver {
@@ -137,6 +139,7 @@ export class Receiver {
         link.onKeepalive(this.keepalive, nowMs);
         // Acknowledged above; a probe may also have the follower check its own direction (health.ts probeAnswered).
         if (this.keepalive.probe && link.isUp && session === link.current && probeAnswered(link, nowMs, h.follower)) h.tx.keepalive(link, false, nowMs);
+        else if (!this.keepalive.probe && h.follower) h.followed(nowMs);
         return;
       case KIND_DISCONNECT:
         return h.disconnected(link);

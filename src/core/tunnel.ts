@@ -99,7 +99,7 @@ export class Tunnel {
     }
     const { out, table, sendPath, tx, reorder, peers, deadlines, drops, handshakes } = this;
     this.life = new Lifecycle({ mode, out, table, sendPath, tx, reorder, peers, deadlines, now: () => this.now, initiate: (l) => handshakes.initiate(l) });
-    this.receiver = new Receiver({ drops, reorder, redundancy: this.redundancy, sendPath, tx, handshakes, peers, out, roams: mode === "server", follower: mode === "server", disconnected: (l) => this.life.peerDisconnected(l), leavingFeedback: (l, highest) => this.life.leavingFeedback(l, highest) });
+    this.receiver = new Receiver({ drops, reorder, redundancy: this.redundancy, sendPath, tx, handshakes, peers, out, roams: mode === "server", follower: mode === "server", disconnected: (l) => this.life.peerDisconnected(l), leavingFeedback: (l, highest) => this.life.leavingFeedback(l, highest), followed: (now) => deadlines.followKeepalive(now) && this.life.healthTick() });
     this.settle();
   }
 
@@ -126,8 +126,6 @@ export class Tunnel {
   handleDatagram(linkIndex: number, d: Uint8Array, from: PeerAddress, nowMs: number): void {
     this.now = nowMs;
     this.dispatch(linkIndex, d, from);
-    // The server's health tick keeps to the client's keepalives (deadlines.ts followKeepalive).
-    if (this.opts.mode === "server" && this.linkAt(linkIndex)?.peerKeepaliveMs === nowMs && this.deadlines.followKeepalive(nowMs)) this.life.healthTick();
     this.settle();
   }
 
@@ -137,8 +135,7 @@ export class Tunnel {
     for (const l of this.links) if (l.acks.dueMs <= nowMs) this.tx.feedback(l, nowMs);
     this.sendPath.onTimer(nowMs);
     for (const l of this.links) if (inProgress(l.handshake)) this.handshakes.onTimer(l);
-    // A keepalive due off the tick runs the tick now, which then keeps to the keepalives' phase.
-    if (nowMs >= this.deadlines.healthMs || nowMs >= this.deadlines.keepaliveMs) this.life.healthTick();
+    if (this.deadlines.tickDue(nowMs)) this.life.healthTick();
     if (nowMs >= this.deadlines.departuresMs) this.life.departuresTick();
     this.settle();
   }
