@@ -14,6 +14,7 @@ import {
   FEEDBACK_SIZE,
   feedbackSession,
   type Keepalive,
+  KEEPALIVE_SIZE,
   KIND_DATA,
   KIND_DATA_EXPRESS,
   KIND_DATA_REDUNDANT,
@@ -135,7 +136,7 @@ export class Receiver {
         link.feedbackHeardMs = nowMs;
         return this.onFeedback(link, d, off, end, nowMs);
       case KIND_KEEPALIVE:
-        if (!readKeepalive(d, off, end, this.keepalive)) return h.drops.add("short");
+        if (!readKeepalive(d, off, end, this.keepalive)) return h.drops.add(end - off < KEEPALIVE_SIZE ? "short" : "bad-flags");
         link.onKeepalive(this.keepalive, nowMs);
         // Acknowledged above; a probe may also have the follower check its own direction (health.ts probeAnswered).
         if (this.keepalive.probe && link.isUp && session === link.current && probeAnswered(link, nowMs, h.follower)) h.tx.keepalive(link, false, nowMs);

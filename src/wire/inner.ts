@@ -7,7 +7,8 @@
  * a view (the hot path: docs/performance.md).
  *
  *   DATA        0 kind=0 | 1 u56 tunnel data sequence | 8 IP packet (tun) or Ethernet frame (tap)
- *   KEEPALIVE   0 kind=1 | 1 u8 flags (1 = probe) | 2 u16 receive loss, per mille (0xFFFF unknown)
+ *   KEEPALIVE   0 kind=1 | 1 u8 flags (1 = probe, 2 = the echo is of a FEEDBACK; others refused)
+ *               | 2 u16 receive loss, per mille (0xFFFF unknown)
  *               | 4 u32 sender's clock, ms | 8 u32 echoed peer clock (0xFFFFFFFF none)
  *               | 12 u32 ms the echo was held (0xFFFFFFFF none)
  *   DISCONNECT  0 kind=2
@@ -110,10 +111,14 @@ export function writeKeepalive(out: Uint8Array, off: number, k: Keepalive): void
   writeU32(out, off + KEEPALIVE_HELD_OFF, k.echo === undefined ? NO_ECHO : k.heldMs);
 }
 
-/** Fills `into` from the KEEPALIVE in m[off..end]; false when it is too short. */
+/**
+ * Fills `into` from the KEEPALIVE in m[off..end]; false when it is too short or its flags are not
+ * ours (a bit unknown, or the FEEDBACK echo flag without an echo).
+ */
 export function readKeepalive(m: Uint8Array, off: number, end: number, into: Keepalive): boolean {
   if (end - off < KEEPALIVE_SIZE) return false;
   const flags = m[off + KEEPALIVE_FLAGS_OFF]!;
+  if ((flags & ~(KEEPALIVE_FLAG_PROBE | KEEPALIVE_FLAG_ECHO_ACK)) !== 0) return false;
   into.probe = (flags & KEEPALIVE_FLAG_PROBE) !== 0;
   into.echoAck = (flags & KEEPALIVE_FLAG_ECHO_ACK) !== 0;
   const loss = readU16(m, off + KEEPALIVE_LOSS_OFF);
@@ -124,7 +129,7 @@ export function readKeepalive(m: Uint8Array, off: number, end: number, into: Kee
   const none = echo === NO_ECHO || held === NO_ECHO;
   into.echo = none ? undefined : echo;
   into.heldMs = none ? 0 : held;
-  return true;
+  return !(into.echoAck && none);
 }
 
 /** Whether the inner message in m[off..end] asks to be acknowledged at once (a probe keepalive). */

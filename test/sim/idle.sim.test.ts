@@ -14,6 +14,8 @@
 import { describe, expect, test } from "bun:test";
 import { HEALTH_TICK_MS } from "../../src/core/constants.ts";
 import { keepaliveSlackMs } from "../../src/core/health.ts";
+import { KEEPALIVE_FLAGS_OFF, KEEPALIVE_SIZE, newKeepalive, writeKeepalive } from "../../src/wire/inner.ts";
+import { TAG_SIZE, TRANSPORT_HEADER_SIZE } from "../../src/wire/layout.ts";
 import { stallTimeoutMs } from "../../src/core/sendpath.ts";
 import { SimPair, type Side } from "./simnet.ts";
 
@@ -125,5 +127,25 @@ describe("idle tunnel", () => {
     // The reports cost a few keepalives, not one a tick: the server sent fewer than the client.
     const sent = (side: Side) => sim.captured.slice(from).filter((d) => d.from === side).length;
     expect(sent("server")).toBeLessThan(sent("client") + 30);
+  });
+
+  test("a keepalive whose flags are not ours (an unknown bit; the FEEDBACK echo flag without an echo) is dropped and counted, nothing thrown", () => {
+    const sim = new SimPair({ links: [{}], seed: 5 });
+    sim.run(3000);
+    const session = sim.server.links[0]!.current!;
+    const k = newKeepalive();
+    k.clock = sim.now;
+    const cases: [number, number | undefined][] = [[4, 7], [0x80, 7], [2, undefined], [3, undefined]];
+    for (const [flags, echo] of cases) {
+      k.echo = echo;
+      const out = new Uint8Array(TRANSPORT_HEADER_SIZE + KEEPALIVE_SIZE + TAG_SIZE);
+      writeKeepalive(out, TRANSPORT_HEADER_SIZE, k);
+      out[TRANSPORT_HEADER_SIZE + KEEPALIVE_FLAGS_OFF] = flags;
+      const n = session.sealInPlace(out, KEEPALIVE_SIZE, false);
+      sim.inject("client", 0, out.subarray(0, n), { address: "198.51.100.1", port: 5080 });
+    }
+    expect(sim.client.drops.get("bad-flags")).toBe(cases.length);
+    sim.run(sim.now + 3000);
+    expect(sim.client.links[0]!.isUp && sim.server.links[0]!.isUp).toBe(true);
   });
 });
