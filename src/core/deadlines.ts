@@ -8,7 +8,7 @@
  */
 import { HEALTH_TICK_MS } from "./constants.ts";
 import { inProgress } from "./handshake-state.ts";
-import { keepaliveAtMs } from "./health.ts";
+import { keepaliveAtMs, leaderSilentAtMs } from "./health.ts";
 import type { Handshakes } from "./handshakes.ts";
 import type { Link } from "./link.ts";
 import type { SendPath } from "./sendpath.ts";
@@ -16,7 +16,7 @@ import type { SendPath } from "./sendpath.ts";
 export class Deadlines {
   /** The next health tick. */
   healthMs: number;
-  /** The earliest keepalive due on a link that is up with keys. */
+  /** The earliest keepalive due on a link that is up with keys (follower: or its leader gone silent, health.ts leaderSilentAtMs). */
   keepaliveMs = Number.POSITIVE_INFINITY;
   private reorderMs = Number.POSITIVE_INFINITY;
   /** The links a reload removed that still receive (lifecycle.ts), set after every input. */
@@ -41,7 +41,7 @@ export class Deadlines {
     for (let i = 0; i < links.length; i++) {
       const l = links[i]!;
       const keyed = l.isUp && l.current !== undefined;
-      if (keyed) keepalive = Math.min(keepalive, keepaliveAtMs(l, this.follower));
+      if (keyed) keepalive = Math.min(keepalive, keepaliveAtMs(l, this.follower), this.follower ? leaderSilentAtMs(l) : Number.POSITIVE_INFINITY);
       const sending = keyed ? sendPath.deadline(l, nowMs) : Number.POSITIVE_INFINITY;
       a[i] = inProgress(l.handshake) ? Math.min(sending, handshakes.deadline(l)) : sending;
     }

@@ -79,6 +79,17 @@ export function keepaliveDue(link: Link, nowMs: number, follower: boolean): bool
 }
 
 /**
+ * Follower: when the leader counts as gone silent on this link, so that the follower stalls it
+ * (lifecycle.ts) instead of waiting a stall timeout more for an answer to its own keepalive:
+ * nothing at all heard on it for a tick plus keepaliveSlackMs, while the leader's keepalives
+ * come every tick. Infinity before the leader's first keepalive, and while the link is stalled.
+ */
+export function leaderSilentAtMs(link: Link): number {
+  if (link.stalled || !Number.isFinite(link.peerKeepaliveMs)) return Number.POSITIVE_INFINITY;
+  return link.lastRecvMs + HEALTH_TICK_MS + keepaliveSlackMs(link);
+}
+
+/**
  * A peer probe arrived (it has unacknowledged packets on this link or heard nothing on it):
  * the follower, whose only traffic on an idle link is its answers, sends a keepalive of its own
  * (at most one per tick), so that it finds a cut of its own direction as the leader's probes

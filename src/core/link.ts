@@ -181,6 +181,7 @@ export class Link {
    */
   writeKeepalive(k: Keepalive, probe: boolean, nowMs: number): void {
     k.probe = probe;
+    k.stalled = this._stalled;
     if (!probe) this.keepaliveSentMs = nowMs;
     k.lossPercent = this.lossReportedPercent = this.loss.percent();
     k.clock = nowMs;

@@ -141,6 +141,8 @@ export class Receiver {
         // Acknowledged above; a probe may also have the follower check its own direction (health.ts probeAnswered).
         if (this.keepalive.probe && link.isUp && session === link.current && probeAnswered(link, nowMs, h.follower)) h.tx.keepalive(link, false, nowMs);
         else if (!this.keepalive.probe && h.follower) h.followed(nowMs);
+        // The leader hears nothing from us on this link: so our direction is cut, or will be found working by our probes.
+        if (this.keepalive.stalled && h.follower && link.isUp && session === link.current) h.sendPath.stallNow(link, nowMs);
         return;
       case KIND_DISCONNECT:
         return h.disconnected(link);

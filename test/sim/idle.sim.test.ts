@@ -8,8 +8,9 @@
  * its RTT (the client's next keepalive echoes its acknowledgement's clock). Keepalives reaching
  * the links at different moments must not read as a link gone silent while the peer is heard
  * on another (sendpath.ts isSilent). A cut is found from both ends: the client's keepalive goes
- * unacknowledged, the server's own goes once the client's is overdue, and a cut of the server's
- * direction alone makes the client probe, which the server answers with a keepalive of its own.
+ * unacknowledged; the server stalls the link once the client's keepalive is overdue (health.ts
+ * leaderSilentAtMs), and, for a cut of its direction alone, when the client's probes say the
+ * client has the link stalled (keepalive flag 4).
  */
 import { describe, expect, test } from "bun:test";
 import { HEALTH_TICK_MS } from "../../src/core/constants.ts";
@@ -67,9 +68,11 @@ describe("idle tunnel", () => {
 
   /**
    * Cuts at 20 moments spread over a tick. The bounds are the design's: the client's next
-   * keepalive (within a tick) plus a stall timeout; the server's own keepalive a tick and the
-   * slack after the client's last one, plus a stall timeout; a cut of the server's direction
-   * alone, the client's stall, its first probe's way and the server's stall timeout. Before
+   * keepalive (within a tick) plus a stall timeout; the server stalls the link a tick and the
+   * slack after the client's last packet (health.ts leaderSilentAtMs), or, for a cut of its
+   * direction alone, when the client's probe says the client has it stalled (the client's
+   * stall, then its probe's way). No stall timeout of the server's own: with it (the keepalive
+   * change alone) the server took 220–1169 ms for a cut both ways. Before
    * (each end answering the other's keepalive with its own, c7f5998) the end that answered saw
    * a cut only at its next tick after a tick had passed: up to two ticks plus a stall timeout
    * (this test gave 110–2030 ms, mean 1458, on the server for a cut both ways).
@@ -86,7 +89,7 @@ describe("idle tunnel", () => {
         const owd = 30;
         const bound: Record<Side, number> = {
           client: HEALTH_TICK_MS + stallTimeoutMs(c) + 2,
-          server: HEALTH_TICK_MS + owd + (cut === "server to client" ? stallTimeoutMs(c) : keepaliveSlackMs(s)) + stallTimeoutMs(s) + 2,
+          server: HEALTH_TICK_MS + owd + (cut === "server to client" ? stallTimeoutMs(c) : keepaliveSlackMs(s)) + 2,
         };
         // Both ends measured their RTT: the stall timeouts are the path's, not a first guess.
         for (const l of [c, s]) expect(stallTimeoutMs(l)).toBeLessThan(140);
@@ -135,7 +138,7 @@ describe("idle tunnel", () => {
     const session = sim.server.links[0]!.current!;
     const k = newKeepalive();
     k.clock = sim.now;
-    const cases: [number, number | undefined][] = [[4, 7], [0x80, 7], [2, undefined], [3, undefined]];
+    const cases: [number, number | undefined][] = [[8, 7], [0x80, 7], [2, undefined], [3, undefined]];
     for (const [flags, echo] of cases) {
       k.echo = echo;
       const out = new Uint8Array(TRANSPORT_HEADER_SIZE + KEEPALIVE_SIZE + TAG_SIZE);
