@@ -8,7 +8,7 @@
  */
 import type { LinkConfig } from "../../src/config/schema.ts";
 import { LinkStatus, Link } from "../../src/core/link.ts";
-import { keepaliveAtMs, keepaliveDue, probeAnswered } from "../../src/core/health.ts";
+import { keepaliveAtMs, keepaliveDue, leaderSilentAtMs, probeAnswered } from "../../src/core/health.ts";
 import { chooseCarriers, reorderHoldMs } from "../../src/core/policy.ts";
 import { ReorderBuffer } from "../../src/core/reorder.ts";
 import { SendPath } from "../../src/core/sendpath.ts";
@@ -39,6 +39,8 @@ interface Msg {
   ts?: number;
   echo?: number;
   held?: number;
+  /** Keepalives and probes: the sender has the link stalled (flag 4). */
+  stalled?: boolean;
 }
 
 /** Small views standing for delivered packets (kind byte, id at 20..23): the reorder buffer holds them by reference. */
@@ -124,6 +126,7 @@ class CoreEnd {
       // carried as the wire carries them (whole ms, u32).
       link.writeKeepalive(this.ka, msg.kind === "probe", this.now);
       msg.ts = this.ka.clock >>> 0;
+      msg.stalled = this.ka.stalled;
       if (this.ka.echo !== undefined) (msg.echo = this.ka.echo), (msg.held = this.ka.heldMs >>> 0);
     }
     if (msg.kind !== "feedback") link.sender.onSent(msg.counter, bytes, slot, this.now);
@@ -186,6 +189,8 @@ class CoreEnd {
       if (msg.kind === "probe" && probeAnswered(link, now, this.follower)) {
         this.send(link, { kind: "keepalive", link: link.index, counter: 0, dataSeq: -1 }, TRANSPORT_HEADER_SIZE + KEEPALIVE_SIZE + TAG_SIZE, -1);
       }
+      // receive.ts: the leader has the link stalled, so the follower too.
+      if (msg.stalled && this.follower) this.sendPath.stallNow(link, now);
     } else if (msg.kind === "feedback") {
       const f = msg.feedback!;
       this.sendPath.onFeedback(link, readU32(f, 8), readU32(f, 12), readU32(f, 16), ((f[2]! << 8) | f[3]!) / 10, readU32(f, 20), now);
@@ -214,15 +219,17 @@ class CoreEnd {
       // lifecycle.ts healthTick: a keepalive on every up link where one is due (health.ts
       // keepaliveDue), acknowledged at once.
       if (keepaliveDue(l, now, this.follower)) this.send(l, { kind: "keepalive", link: l.index, counter: 0, dataSeq: -1 }, TRANSPORT_HEADER_SIZE + KEEPALIVE_SIZE + TAG_SIZE, -1);
+      // The follower stalls a link whose leader went silent (health.ts leaderSilentAtMs).
+      if (this.follower && now >= leaderSilentAtMs(l)) this.sendPath.stallNow(l, now);
     }
     if (this.reorder) this.reorder.holdMs = reorderHoldMs(this.links) ?? this.reorder.holdMs;
     this.carriers = chooseCarriers(this.links, now, () => true);
   }
 
-  /** deadlines.ts: the earliest keepalive due, which runs the tick off its phase. */
+  /** deadlines.ts: the earliest keepalive due (follower: or its leader gone silent), which runs the tick off its phase. */
   private keepaliveMs(): number {
     let t = Number.POSITIVE_INFINITY;
-    for (const l of this.links) if (l.isUp) t = Math.min(t, keepaliveAtMs(l, this.follower));
+    for (const l of this.links) if (l.isUp) t = Math.min(t, keepaliveAtMs(l, this.follower), this.follower ? leaderSilentAtMs(l) : Number.POSITIVE_INFINITY);
     return t;
   }
 
