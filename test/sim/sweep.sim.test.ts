@@ -50,7 +50,8 @@ const KNOWN_BELOW_FLOOR: Record<string, Why> = {
   "20+20 Mbit/s 10+10 ms 1% loss rb 64": "loss",
   "20+20 Mbit/s 5+35 ms 1% loss rb 64": "loss",
   "8+30 Mbit/s 20+150 ms 1% loss rb 64": "satellite",
-  "8+30 Mbit/s 20+150 ms 1% loss rb 0": "satellite",
+  "50+50 Mbit/s 10+10 ms 1% loss rb 64": "loss",
+  "8 Mbit/s 15 ms + Verizon LTE 25 ms up rb 0": "trace",
 };
 
 /**
@@ -90,7 +91,6 @@ const KNOWN_BELOW_BEST: Record<string, Why> = {
   "20+5 Mbit/s 30+30 ms ±10 1% loss rb 0": "jitter",
   "8+30 Mbit/s 10+10 ms 1% loss rb 64": "loss",
   "8+30 Mbit/s 5+35 ms rb 0": "spread-off",
-  "8+30 Mbit/s 5+35 ms 1% loss rb 64": "loss",
   "8+30 Mbit/s 5+35 ms 1% loss rb 0": "spread-off",
   "8+30 Mbit/s 10+60 ms rb 64": "spread",
   "8+30 Mbit/s 10+60 ms rb 0": "spread-off",
@@ -98,10 +98,10 @@ const KNOWN_BELOW_BEST: Record<string, Why> = {
   "8+30 Mbit/s 10+60 ms 1% loss rb 0": "spread-off",
   "8+30 Mbit/s 20+150 ms rb 64": "satellite",
   "8+30 Mbit/s 20+150 ms rb 0": "satellite",
+  "8+30 Mbit/s 30+30 ms ±10 rb 64": "jitter",
   "8+30 Mbit/s 30+30 ms ±10 rb 0": "jitter",
   "8+30 Mbit/s 30+30 ms ±10 1% loss rb 64": "jitter",
   "8+30 Mbit/s 30+30 ms ±10 1% loss rb 0": "jitter",
-  "50+50 Mbit/s 10+10 ms 1% loss rb 64": "loss",
   "50+50 Mbit/s 10+10 ms 1% loss rb 0": "loss",
   "50+50 Mbit/s 5+35 ms rb 64": "spread",
   "50+50 Mbit/s 5+35 ms rb 0": "spread-off",
