@@ -66,6 +66,11 @@ export class AckState {
     this.dueMs = Number.POSITIVE_INFINITY;
   }
 
+  /** The highest counter received in the current sequence (-1: none): what the next FEEDBACK acknowledges. */
+  get highestCounter(): number {
+    return this.highest;
+  }
+
   get hasPending(): boolean {
     return this.pending > 0 && this.session >= 0;
   }

@@ -9,7 +9,7 @@ import { HEALTH_TICK_MS } from "./constants.ts";
 import type { Deadlines } from "./deadlines.ts";
 import { acknowledgesDisconnect, type Departure, departureDeadline, newDeparture } from "./departure.ts";
 import { describeSender, describeSilence } from "./describe.ts";
-import { keepaliveDue, needsHandshake, sessionExpired, silentPastTimeout, toleranceStatus } from "./health.ts";
+import { keepaliveDue, leaderSilentAtMs, needsHandshake, sessionExpired, silentPastTimeout, toleranceStatus } from "./health.ts";
 import { type Link, LinkStatus } from "./link.ts";
 import type { LinkTable } from "./linktable.ts";
 import type { PeerIdentity } from "./peers.ts";
@@ -60,7 +60,8 @@ export class Lifecycle {
     if (silent !== undefined) return this.linkDown(link, describeSilence(link, silent));
     const s = link.current;
     if (s && sessionExpired(s, now)) link.expireCurrent();
-    else if (s && keepaliveDue(link, now)) this.p.tx.keepalive(link, false, now);
+    else if (s && keepaliveDue(link, now, this.p.mode === "server")) this.p.tx.keepalive(link, false, now);
+    if (this.p.mode === "server" && now >= leaderSilentAtMs(link)) this.p.sendPath.stallNow(link, now);
     this.checkTolerances(link);
   }
 

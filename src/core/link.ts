@@ -8,9 +8,9 @@
 import type { LinkConfig } from "../config/schema.ts";
 import type { Keepalive } from "../wire/inner.ts";
 import { AckState } from "./ackstate.ts";
-import { DEFAULT_OWD_MS, MAX_ECHO_HOLD_MS, MAX_RTT_SAMPLE_MS } from "./constants.ts";
+import { DEFAULT_OWD_MS, HEALTH_TICK_MS, MAX_ECHO_HOLD_MS, MAX_RTT_SAMPLE_MS } from "./constants.ts";
 import { abandon, type HandshakeState, IDLE } from "./handshake-state.ts";
-import { LinkSender } from "./linksender.ts";
+import { LinkSender, REORDER_THRESHOLD, reorderWindowMs } from "./linksender.ts";
 import { LossMeter } from "./loss.ts";
 import { RttEstimator } from "./rtt.ts";
 import type { Session } from "./session.ts";
@@ -41,8 +41,17 @@ export class Link {
   /** Last peer keepalive clock and when it arrived, echoed in our next keepalive. */
   private echoClock: number | undefined;
   private echoRecvMs = 0;
+  /** Else the peer's last FEEDBACK: its clock (0.1 ms) and when, on ours, that clock was (its arrival less its ack delay). */
+  private ackClock: number | undefined;
+  private ackClockAtMs = 0;
   /** When we last sent this link a keepalive of our own (not a probe): health.ts keepaliveDue. */
   keepaliveSentMs = Number.NEGATIVE_INFINITY;
+  /** When the peer's last keepalive (not a probe) arrived: health.ts keepaliveAtMs. */
+  peerKeepaliveMs = Number.NEGATIVE_INFINITY;
+  /** How far the peer's keepalives arrive from a tick apart, smoothed (ms; undefined before two): health.ts keepaliveAtMs. */
+  peerKeepaliveJitterMs: number | undefined;
+  /** The receive loss our last keepalive reported, percent: health.ts keepaliveDue. */
+  lossReportedPercent: number | undefined;
   /**
    * Traffic, as opposed to keepalives (sendpath.ts isSilent): when the peer's data last arrived
    * on this link, when we last sent data on it, and when its acknowledgements last arrived.
@@ -143,29 +152,68 @@ export class Link {
   /** A peer keepalive: its loss report, its clock (to echo), and an RTT sample from our echoed clock. */
   onKeepalive(k: Keepalive, nowMs: number): void {
     this._peerLossPercent = k.lossPercent;
+    if (!k.probe) {
+      // Gaps of a lost keepalive or more are not jitter. The gain of RFC 6298's RTTVAR.
+      const dev = Math.abs(nowMs - this.peerKeepaliveMs - HEALTH_TICK_MS);
+      if (dev < HEALTH_TICK_MS / 2) this.peerKeepaliveJitterMs = this.peerKeepaliveJitterMs === undefined ? dev : this.peerKeepaliveJitterMs + (dev - this.peerKeepaliveJitterMs) / 4;
+      this.peerKeepaliveMs = nowMs;
+    }
     this.echoClock = k.clock;
     this.echoRecvMs = nowMs;
     if (k.echo !== undefined) {
-      const rtt = (((nowMs >>> 0) - k.echo) >>> 0) - k.heldMs;
+      // An echoed FEEDBACK clock is in 0.1 ms: the side that only answers keepalives measures its RTT this way.
+      const elapsed = k.echoAck ? (((Math.round(nowMs * 10) >>> 0) - k.echo) >>> 0) / 10 : ((nowMs >>> 0) - k.echo) >>> 0;
+      const rtt = elapsed - k.heldMs;
       if (rtt >= 0 && rtt < MAX_RTT_SAMPLE_MS) this.rtt.update(rtt);
     }
   }
 
-  /** Fills our keepalive's fields (the echo is sent once, and only while fresh). */
+  /** A FEEDBACK from the peer: its clock when the packet it acknowledges arrived, and how long it waited to say so. */
+  onFeedbackClock(receiverClock: number, ackDelayMs: number, nowMs: number): void {
+    this.ackClock = receiverClock;
+    this.ackClockAtMs = nowMs - ackDelayMs;
+  }
+
+  /**
+   * Fills our keepalive's fields (the echo is sent once, and only while fresh): the peer's last
+   * keepalive clock, else its last FEEDBACK's, so that an end whose keepalives wait for ours
+   * (health.ts keepaliveAtMs) still gets an RTT sample per exchange.
+   */
   writeKeepalive(k: Keepalive, probe: boolean, nowMs: number): void {
     k.probe = probe;
+    k.stalled = this._stalled;
     if (!probe) this.keepaliveSentMs = nowMs;
-    k.lossPercent = this.loss.percent();
+    k.lossPercent = this.lossReportedPercent = this.loss.percent();
     k.clock = nowMs;
     const fresh = this.echoClock !== undefined && nowMs - this.echoRecvMs <= MAX_ECHO_HOLD_MS;
-    k.echo = fresh ? this.echoClock : undefined;
-    k.heldMs = fresh ? nowMs - this.echoRecvMs : 0;
+    const ack = !fresh && this.ackClock !== undefined && nowMs - this.ackClockAtMs <= MAX_ECHO_HOLD_MS;
+    k.echoAck = ack;
+    k.echo = fresh ? this.echoClock : ack ? this.ackClock : undefined;
+    k.heldMs = fresh ? nowMs - this.echoRecvMs : ack ? Math.round(nowMs - this.ackClockAtMs) : 0;
     this.echoClock = undefined;
+    this.ackClock = undefined;
   }
 
   /** Worst of what we measure inbound and what the peer reports for our outbound, percent. */
   lossPercent(): number {
     return Math.max(this.loss.percent() ?? 0, this._peerLossPercent ?? 0);
+  }
+
+  /**
+   * When our acknowledgement of the packet that just arrived makes the peer find one of its
+   * packets on this link lost and send it again, by its rules (linksender.ts): now, when a
+   * counter REORDER_THRESHOLD or more below the highest we acknowledge did not arrive; at most a
+   * reordering window from now (reorderWindowMs of the same link's minimum RTT, which both ends
+   * measure), when the highest is the first we acknowledge above a missing one. Undefined when
+   * it finds nothing. A missing counter counts once per rule; a FEEDBACK's counter (never
+   * acknowledged) still counts as arrived. The acknowledgement then goes at once (receive.ts).
+   */
+  resendDueMs(nowMs: number): number | undefined {
+    const highest = this.acks.highestCounter;
+    const counted = this.loss.newlyMissing(highest - REORDER_THRESHOLD, 0);
+    const passed = this.loss.newlyMissing(highest - 1, 1);
+    if (counted) return nowMs;
+    return passed && this.rtt.samples > 0 ? nowMs + reorderWindowMs(this.rtt.min) : undefined;
   }
 
   /** Smoothed RTT, undefined before any sample. */

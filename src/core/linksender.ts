@@ -15,7 +15,18 @@ export const STORE_SLOTS = 2048;
 /** In-flight records per link (by transport counter). */
 const FLIGHT_SLOTS = 4096;
 /** A packet is lost once this many later ones were acknowledged (as TCP's dupack threshold). */
-const REORDER_THRESHOLD = 3;
+export const REORDER_THRESHOLD = 3;
+
+/**
+ * ... or once a packet sent this long after it on the link was acknowledged (RFC 8985's
+ * reordering window, a quarter of the minimum RTT): a link is one path, so a later packet
+ * acknowledged shows the earlier one lost within one round trip of it however few packets the
+ * link carries, not REORDER_THRESHOLD packets later. The receiver's reorder buffer waits for
+ * the resend by the same rule (link.ts resendDueMs). Infinite before any RTT sample.
+ */
+export function reorderWindowMs(minRttMs: number): number {
+  return minRttMs / 4;
+}
 /** The pacer may send this far ahead of its rate (timers are not precise to the packet). */
 const BURST_MS = 2;
 const TOKEN_EPSILON = 1e-3;
@@ -329,12 +340,15 @@ export class LinkSender {
       }
     }
     if (newlyAcked > 0) this.lastAckMs = nowMs;
-    // Everything unacknowledged well below the highest acknowledgement is lost.
+    // Everything unacknowledged well below the highest acknowledgement is lost, and what was sent
+    // a reordering window before it (reorderWindowMs).
     const lossBelow = highest - REORDER_THRESHOLD;
+    const h = highest % FLIGHT_SLOTS;
+    const sentBefore = this.fCounter[h] === highest ? this.fSentMs[h]! - reorderWindowMs(this.estimator.minRttMs) : Number.NEGATIVE_INFINITY;
     let c = this.lowestUnacked;
-    for (; c <= Math.min(lossBelow, this.highestSent); c++) {
+    for (; c <= Math.min(highest - 1, this.highestSent); c++) {
       const i = c % FLIGHT_SLOTS;
-      if (this.fCounter[i] !== c || this.fState[i] !== IN_FLIGHT) continue;
+      if (this.fCounter[i] !== c || this.fState[i] !== IN_FLIGHT || (c > lossBelow && this.fSentMs[i]! > sentBefore)) continue;
       this.fState[i] = LOST;
       this.inflightBytes -= this.fBytes[i]!;
       this.lostPackets++;

@@ -12,6 +12,11 @@ const BUCKETS = 8;
 export class LossMeter {
   private readonly space = new CounterSpace();
   private highest = -1;
+  /** Which of the 64 counters below `highest` arrived (bit i: highest − 1 − i), of any kind. */
+  private hi = 0;
+  private lo = 0;
+  /** Per rule of newlyMissing: counters at or below this were looked at. */
+  private readonly checked = [-1, -1];
   private readonly expected = new Float64Array(BUCKETS);
   private readonly received = new Float64Array(BUCKETS);
   private bucket = 0;
@@ -27,9 +32,56 @@ export class LossMeter {
     if (change === RESTART) this.highest = -1;
     if (counter > this.highest) {
       this.expected[this.bucket]! += this.highest < 0 ? 1 : counter - this.highest;
+      if (this.highest < 0) {
+        // What came before the first counter seen is not known: not looked at.
+        this.hi = this.lo = 0;
+        this.checked.fill(counter - 1);
+      } else {
+        this.shift(counter - this.highest);
+        this.set(counter - this.highest - 1);
+      }
       this.highest = counter;
+    } else if (counter < this.highest) {
+      this.set(this.highest - 1 - counter);
     }
     this.received[this.bucket]! += 1;
+  }
+
+  /**
+   * Whether a counter at or below `upTo` not looked at before under `rule` (0 or 1: each has its
+   * own cursor) is missing; the first call to see it decides. The receive path asks with the
+   * sender's loss rules (link.ts resendDueMs). Only the 64 counters below the highest are known;
+   * older ones are passed over.
+   */
+  newlyMissing(upTo: number, rule: 0 | 1): boolean {
+    const checked = this.checked[rule]!;
+    if (upTo <= checked || this.highest < 0) return false;
+    const from = Math.max(checked + 1, this.highest - 64);
+    this.checked[rule] = upTo;
+    for (let c = from; c <= upTo && c < this.highest; c++) {
+      const bit = this.highest - 1 - c;
+      const word = bit < 32 ? this.lo >>> bit : this.hi >>> (bit - 32);
+      if ((word & 1) === 0) return true;
+    }
+    return false;
+  }
+
+  private shift(d: number): void {
+    if (d >= 64) {
+      this.hi = this.lo = 0;
+    } else if (d >= 32) {
+      this.hi = (this.lo << (d - 32)) >>> 0;
+      this.lo = 0;
+    } else {
+      this.hi = ((this.hi << d) | (this.lo >>> (32 - d))) >>> 0;
+      this.lo = (this.lo << d) >>> 0;
+    }
+  }
+
+  private set(bit: number): void {
+    if (bit >= 64) return;
+    if (bit < 32) this.lo = (this.lo | (1 << bit)) >>> 0;
+    else this.hi = (this.hi | (1 << (bit - 32))) >>> 0;
   }
 
   /** Forgets the window: after a blackout the link is judged on what it does from now on. */

@@ -13,8 +13,8 @@ import {
   type Feedback,
   FEEDBACK_SIZE,
   feedbackSession,
-  isProbe,
   type Keepalive,
+  KEEPALIVE_SIZE,
   KIND_DATA,
   KIND_DATA_EXPRESS,
   KIND_DATA_REDUNDANT,
@@ -30,7 +30,7 @@ import {
 import { readU32, readU64 } from "../wire/bytes.ts";
 import { MSG_TRANSPORT_CLEAR, TAG_SIZE, TRANSPORT_COUNTER_OFF, TRANSPORT_HEADER_SIZE, TRANSPORT_RECEIVER_OFF, TRANSPORT_TYPE_OFF } from "../wire/layout.ts";
 import { describeRoam } from "./describe.ts";
-import { keepaliveAnswered } from "./health.ts";
+import { probeAnswered } from "./health.ts";
 import type { Handshakes } from "./handshakes.ts";
 import type { Link, PeerAddress } from "./link.ts";
 import { type PeerIdentity, roam } from "./peers.ts";
@@ -56,6 +56,10 @@ export interface ReceiveHost {
   disconnected(link: Link): void;
   /** Whether the link is leaving (a reload removed it: departure.ts), which takes its FEEDBACK instead of the send path. */
   leavingFeedback(link: Link, highestLow32: number): boolean;
+  /** Server: its keepalives follow the client's (health.ts keepaliveAtMs). */
+  readonly follower: boolean;
+  /** Follower: a keepalive of the leader arrived; its health tick keeps to them (deadlines.ts followKeepalive). */
+  followed(nowMs: number): void;
 }
 
 export class Receiver {
@@ -103,8 +107,15 @@ export class Receiver {
     h.sendPath.unstall(link, nowMs);
     const kind = d[off + KIND_OFF];
     if (kind !== KIND_FEEDBACK) {
-      // Acknowledge everything but acknowledgements; a probe and a DISCONNECT (departure.ts) at once.
-      link.acks.onReceive(session.localIndex, counter, nowMs, kind === KIND_DISCONNECT || isProbe(d, off, end));
+      // Acknowledge everything but acknowledgements; a keepalive (or probe: that is its answer, health.ts
+      // keepaliveAtMs) and a DISCONNECT (departure.ts) at once.
+      link.acks.onReceive(session.localIndex, counter, nowMs, kind === KIND_KEEPALIVE || kind === KIND_DISCONNECT);
+      // An acknowledgement that makes the sender find a loss goes at once, and the reorder buffer waits for the resend.
+      const resendMs = link.resendDueMs(nowMs);
+      if (resendMs !== undefined) {
+        link.acks.dueMs = nowMs;
+        h.reorder?.resendDue(resendMs);
+      }
       if (link.acks.dueMs <= nowMs) h.tx.feedback(link, nowMs);
     }
 
@@ -125,13 +136,13 @@ export class Receiver {
         link.feedbackHeardMs = nowMs;
         return this.onFeedback(link, d, off, end, nowMs);
       case KIND_KEEPALIVE:
-        if (!readKeepalive(d, off, end, this.keepalive)) return h.drops.add("short");
+        if (!readKeepalive(d, off, end, this.keepalive)) return h.drops.add(end - off < KEEPALIVE_SIZE ? "short" : "bad-flags");
         link.onKeepalive(this.keepalive, nowMs);
-        // Answered with ours (health.ts keepaliveAnswered), and acknowledged in the same breath.
-        if (!this.keepalive.probe && link.isUp && session === link.current && keepaliveAnswered(link, nowMs)) {
-          h.tx.feedback(link, nowMs);
-          h.tx.keepalive(link, false, nowMs);
-        }
+        // Acknowledged above; a probe may also have the follower check its own direction (health.ts probeAnswered).
+        if (this.keepalive.probe && link.isUp && session === link.current && probeAnswered(link, nowMs, h.follower)) h.tx.keepalive(link, false, nowMs);
+        else if (!this.keepalive.probe && h.follower) h.followed(nowMs);
+        // The leader hears nothing from us on this link: so our direction is cut, or will be found working by our probes.
+        if (this.keepalive.stalled && h.follower && link.isUp && session === link.current) h.sendPath.stallNow(link, nowMs);
         return;
       case KIND_DISCONNECT:
         return h.disconnected(link);
@@ -154,6 +165,7 @@ export class Receiver {
     if (!link.acknowledges(feedbackSession(m, off))) return;
     const f = this.feedback;
     readFeedback(m, off, end, f);
+    link.onFeedbackClock(f.receiverClock, f.ackDelayMs, nowMs);
     if (this.h.leavingFeedback(link, f.highest)) return;
     this.h.sendPath.onFeedback(link, f.highest, f.bitmapHi, f.bitmapLo, f.ackDelayMs, f.receiverClock, nowMs);
   }

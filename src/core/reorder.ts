@@ -13,7 +13,14 @@
  *   slower link's packets into loss (20+20 Mbit/s links gave about 17 as one stream);
  * - a duplicate is dropped, never stored twice or delivered twice; a packet too old to tell
  *   (beyond the ring's memory of released sequences) is dropped and counted as stale;
- * - reset() resynchronises on the next packet, so a peer restart (sequence back at 0) works;
+ * - reset() resynchronises on the next packet, so a peer restart (sequence back at 0) works; a
+ *   packet up to `capacity` below that first one (it went on a slower link, or was lost and is
+ *   sent again) is delivered late, not dropped as stale;
+ * - a hole waits for the resend that is due (resendDue): the receive path says when its
+ *   acknowledgement makes the sender find a packet lost, and the holes then open wait holdMs
+ *   from that moment (the time a resend takes from there: policy.ts reorderHoldMs), so that a
+ *   hole is not given up while its resend is on its way, however long the sender took to find
+ *   the loss; never longer than REORDER_HOLD_MAX_MS in all;
  * - the hold timer ages from the oldest held packet, not from the last one stored, so a
  *   steady trickle of packets cannot postpone the release of a gap indefinitely;
  * - everything is released in sequence order, never in arrival order.
@@ -22,6 +29,7 @@
  * buffer costs at most O(ring size). No allocation per packet: slots store the caller's
  * Uint8Array reference, so its bytes must stay untouched until it is delivered.
  */
+import { REORDER_HOLD_MAX_MS } from "./constants.ts";
 
 export interface ReorderStats {
   delivered: number;
@@ -69,6 +77,11 @@ export class ReorderBuffer {
   private heldOrderHead = 0;
   private heldOrderLength = 0;
   private next = 0;
+  /** One past the highest sequence inserted. */
+  private top = 0;
+  /** A resend is due (resendDue): holes below `dueBelow` wait until `dueUntilMs`. */
+  private dueBelow = 0;
+  private dueUntilMs = Number.NEGATIVE_INFINITY;
   private synced = false;
   private held = 0;
   private readonly counters = { delivered: 0, reordered: 0, duplicates: 0, late: 0, stale: 0, holesSkipped: 0, flushes: 0 };
@@ -104,10 +117,8 @@ export class ReorderBuffer {
 
   insert(seq: number, packet: Uint8Array, nowMs: number): void {
     if (!Number.isSafeInteger(seq) || seq < 0) throw new RangeError(`data sequence must be a non-negative integer below 2^53, got ${seq}`);
-    if (!this.synced) {
-      this.next = seq;
-      this.synced = true;
-    }
+    if (!this.synced) this.sync(seq);
+    if (seq >= this.top) this.top = seq + 1;
     if (seq < this.next) {
       this.receiveOld(seq, packet);
       return;
@@ -134,23 +145,61 @@ export class ReorderBuffer {
     this.hold(slot, seq, packet, nowMs);
   }
 
+  /**
+   * The receive path's acknowledgement makes the sender find a packet lost and send it again by
+   * `sentByMs` (link.ts resendDueMs): it is one of the holes open below what has arrived, and its
+   * resend takes up to holdMs from then to come. Nothing held: no hole is open, the lost packet
+   * was given up already (or was no data).
+   */
+  resendDue(sentByMs: number): void {
+    if (this.held === 0) return;
+    // Holes of an earlier resend still due keep their time too.
+    if (this.next >= this.dueBelow) this.dueUntilMs = Number.NEGATIVE_INFINITY;
+    this.dueBelow = this.top;
+    this.dueUntilMs = Math.max(this.dueUntilMs, sentByMs + this.holdMs);
+  }
+
   /** Deadline (ms) at which the oldest hole must be given up, or Infinity when nothing is held. */
   nextDeadline(): number {
     const oldest = this.oldestHeldSeq();
-    return oldest < 0 ? Infinity : (this.arrivalMs[oldest & this.mask] ?? 0) + this.holdMs;
+    return oldest < 0 ? Infinity : this.giveUpMs(oldest);
   }
 
   /**
-   * Gives up every hole that some later held packet has waited behind for holdMs or more.
+   * Gives up every hole that some later held packet has waited behind for holdMs or more (or,
+   * with a resend due, until it is due).
    * Holes before the oldest held packet have waited at least as long as it has.
    */
   handleTimeout(nowMs: number): void {
     for (;;) {
       const oldest = this.oldestHeldSeq();
-      if (oldest < 0 || (this.arrivalMs[oldest & this.mask] ?? 0) + this.holdMs > nowMs) return;
+      if (oldest < 0 || this.giveUpMs(oldest) > nowMs) return;
       this.releaseBefore(oldest);
       this.deliverRun();
     }
+  }
+
+  /** When the holes before the held `oldest` are given up. */
+  private giveUpMs(oldest: number): number {
+    const arrived = this.arrivalMs[oldest & this.mask] ?? 0;
+    const held = arrived + this.holdMs;
+    if (this.next >= this.dueBelow || this.dueUntilMs <= held) return held;
+    return Math.min(this.dueUntilMs, arrived + Math.max(this.holdMs, REORDER_HOLD_MAX_MS));
+  }
+
+  /**
+   * The first packet since a reset gives the sequence. Those up to `capacity` below it are
+   * recorded as given up, so that one arriving later is delivered (late) rather than dropped.
+   */
+  private sync(seq: number): void {
+    for (let s = Math.max(0, seq - this.capacity); s < seq; s++) {
+      const slot = s & this.mask;
+      this.slotSeq[slot] = s;
+      this.slotState[slot] = SLOT_SKIPPED;
+    }
+    this.next = seq;
+    this.top = seq;
+    this.synced = true;
   }
 
   /** Gives up all holes and delivers everything held, in sequence order (e.g. when a link goes down). */
@@ -169,6 +218,9 @@ export class ReorderBuffer {
     this.heldOrderLength = 0;
     this.held = 0;
     this.next = 0;
+    this.top = 0;
+    this.dueBelow = 0;
+    this.dueUntilMs = Number.NEGATIVE_INFINITY;
     this.synced = false;
   }
 

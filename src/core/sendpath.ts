@@ -339,6 +339,11 @@ export class SendPath {
     this.host.stallChanged(l);
   }
 
+  /** The peer is known not to hear us on this link (health.ts leaderSilentAtMs, receive.ts): stalled now. */
+  stallNow(l: Link, nowMs: number): void {
+    if (!l.stalled) this.stall(l, nowMs);
+  }
+
   private stall(l: Link, nowMs: number): void {
     l.stall(nowMs);
     this.host.stallChanged(l);

@@ -4,6 +4,7 @@ export const DROP_REASONS = [
   "short",
   "bad-type",
   "bad-kind",
+  "bad-flags",
   "bad-seq",
   "bad-size",
   "bad-link",

@@ -66,7 +66,7 @@ export class Tunnel {
   constructor(private readonly opts: TunnelOptions) {
     this.out = opts.output;
     this.now = opts.nowMs;
-    this.deadlines = new Deadlines(opts.nowMs);
+    this.deadlines = new Deadlines(opts.nowMs, opts.mode === "server");
     this.table = new LinkTable(opts.links, opts.maxPacketSize, opts.nowMs, opts.filters);
     this.redundancy = new Redundancy({ active: () => this.table.active(), candidates: () => this.table.candidates, send: (l, seq, p) => this.tx.redundant(l, seq, p, this.now) }, opts.redundant);
     this.tx = new Transmitter(opts.maxPacketSize, (link, datagram, peer) => this.out.transmit(link, datagram, peer), this.drops);
@@ -99,7 +99,7 @@ export class Tunnel {
     }
     const { out, table, sendPath, tx, reorder, peers, deadlines, drops, handshakes } = this;
     this.life = new Lifecycle({ mode, out, table, sendPath, tx, reorder, peers, deadlines, now: () => this.now, initiate: (l) => handshakes.initiate(l) });
-    this.receiver = new Receiver({ drops, reorder, redundancy: this.redundancy, sendPath, tx, handshakes, peers, out, roams: mode === "server", disconnected: (l) => this.life.peerDisconnected(l), leavingFeedback: (l, highest) => this.life.leavingFeedback(l, highest) });
+    this.receiver = new Receiver({ drops, reorder, redundancy: this.redundancy, sendPath, tx, handshakes, peers, out, roams: mode === "server", follower: mode === "server", disconnected: (l) => this.life.peerDisconnected(l), leavingFeedback: (l, highest) => this.life.leavingFeedback(l, highest), followed: (now) => deadlines.followKeepalive(now) && this.life.healthTick() });
     this.settle();
   }
 
@@ -135,7 +135,7 @@ export class Tunnel {
     for (const l of this.links) if (l.acks.dueMs <= nowMs) this.tx.feedback(l, nowMs);
     this.sendPath.onTimer(nowMs);
     for (const l of this.links) if (inProgress(l.handshake)) this.handshakes.onTimer(l);
-    if (nowMs >= this.deadlines.healthMs) this.life.healthTick();
+    if (this.deadlines.tickDue(nowMs)) this.life.healthTick();
     if (nowMs >= this.deadlines.departuresMs) this.life.departuresTick();
     this.settle();
   }

@@ -7,7 +7,9 @@
  * a view (the hot path: docs/performance.md).
  *
  *   DATA        0 kind=0 | 1 u56 tunnel data sequence | 8 IP packet (tun) or Ethernet frame (tap)
- *   KEEPALIVE   0 kind=1 | 1 u8 flags (1 = probe) | 2 u16 receive loss, per mille (0xFFFF unknown)
+ *   KEEPALIVE   0 kind=1 | 1 u8 flags (1 = probe, 2 = the echo is of a FEEDBACK, 4 = the sender has
+ *               the link stalled; others refused)
+ *               | 2 u16 receive loss, per mille (0xFFFF unknown)
  *               | 4 u32 sender's clock, ms | 8 u32 echoed peer clock (0xFFFFFFFF none)
  *               | 12 u32 ms the echo was held (0xFFFFFFFF none)
  *   DISCONNECT  0 kind=2
@@ -77,6 +79,11 @@ export const KEEPALIVE_ECHO_OFF = 8;
 export const KEEPALIVE_HELD_OFF = 12;
 export const KEEPALIVE_SIZE = 16;
 export const KEEPALIVE_FLAG_PROBE = 1;
+/** The echo is the receiver's clock of the peer's last FEEDBACK (0.1 ms units), not of its keepalive. */
+export const KEEPALIVE_FLAG_ECHO_ACK = 2;
+/** The sender has this link stalled: it hears no answer on it (sendpath.ts). */
+export const KEEPALIVE_FLAG_STALLED = 4;
+const KEEPALIVE_FLAGS_KNOWN = KEEPALIVE_FLAG_PROBE | KEEPALIVE_FLAG_ECHO_ACK | KEEPALIVE_FLAG_STALLED;
 export const NO_ECHO = 0xffff_ffff;
 export const LOSS_UNKNOWN = 0xffff;
 
@@ -91,25 +98,36 @@ export interface Keepalive {
   /** Our clock it echoes and how long it held it, ms; echo undefined when there is none. */
   echo: number | undefined;
   heldMs: number;
+  /** The echo is the receiver's clock (0.1 ms, wrapping) of our last FEEDBACK, and heldMs counts from that clock. */
+  echoAck: boolean;
+  /** The sender has the link stalled. */
+  stalled: boolean;
 }
 
 export function newKeepalive(): Keepalive {
-  return { probe: false, lossPercent: undefined, clock: 0, echo: undefined, heldMs: 0 };
+  return { probe: false, lossPercent: undefined, clock: 0, echo: undefined, heldMs: 0, echoAck: false, stalled: false };
 }
 
 export function writeKeepalive(out: Uint8Array, off: number, k: Keepalive): void {
   out[off + KIND_OFF] = KIND_KEEPALIVE;
-  out[off + KEEPALIVE_FLAGS_OFF] = k.probe ? KEEPALIVE_FLAG_PROBE : 0;
+  out[off + KEEPALIVE_FLAGS_OFF] = (k.probe ? KEEPALIVE_FLAG_PROBE : 0) | (k.echoAck && k.echo !== undefined ? KEEPALIVE_FLAG_ECHO_ACK : 0) | (k.stalled ? KEEPALIVE_FLAG_STALLED : 0);
   writeU16(out, off + KEEPALIVE_LOSS_OFF, k.lossPercent === undefined ? LOSS_UNKNOWN : Math.round(k.lossPercent * 10));
   writeU32(out, off + KEEPALIVE_CLOCK_OFF, k.clock >>> 0);
   writeU32(out, off + KEEPALIVE_ECHO_OFF, k.echo === undefined ? NO_ECHO : k.echo);
   writeU32(out, off + KEEPALIVE_HELD_OFF, k.echo === undefined ? NO_ECHO : k.heldMs);
 }
 
-/** Fills `into` from the KEEPALIVE in m[off..end]; false when it is too short. */
+/**
+ * Fills `into` from the KEEPALIVE in m[off..end]; false when it is too short or its flags are not
+ * ours (a bit unknown, or the FEEDBACK echo flag without an echo).
+ */
 export function readKeepalive(m: Uint8Array, off: number, end: number, into: Keepalive): boolean {
   if (end - off < KEEPALIVE_SIZE) return false;
-  into.probe = (m[off + KEEPALIVE_FLAGS_OFF]! & KEEPALIVE_FLAG_PROBE) !== 0;
+  const flags = m[off + KEEPALIVE_FLAGS_OFF]!;
+  if ((flags & ~KEEPALIVE_FLAGS_KNOWN) !== 0) return false;
+  into.probe = (flags & KEEPALIVE_FLAG_PROBE) !== 0;
+  into.echoAck = (flags & KEEPALIVE_FLAG_ECHO_ACK) !== 0;
+  into.stalled = (flags & KEEPALIVE_FLAG_STALLED) !== 0;
   const loss = readU16(m, off + KEEPALIVE_LOSS_OFF);
   into.lossPercent = loss === LOSS_UNKNOWN ? undefined : loss / 10;
   into.clock = readU32(m, off + KEEPALIVE_CLOCK_OFF);
@@ -118,7 +136,7 @@ export function readKeepalive(m: Uint8Array, off: number, end: number, into: Kee
   const none = echo === NO_ECHO || held === NO_ECHO;
   into.echo = none ? undefined : echo;
   into.heldMs = none ? 0 : held;
-  return true;
+  return !(into.echoAck && none);
 }
 
 /** Whether the inner message in m[off..end] asks to be acknowledged at once (a probe keepalive). */

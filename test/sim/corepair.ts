@@ -8,7 +8,7 @@
  */
 import type { LinkConfig } from "../../src/config/schema.ts";
 import { LinkStatus, Link } from "../../src/core/link.ts";
-import { keepaliveAnswered, keepaliveDue } from "../../src/core/health.ts";
+import { keepaliveAtMs, keepaliveDue, leaderSilentAtMs, probeAnswered } from "../../src/core/health.ts";
 import { chooseCarriers, reorderHoldMs } from "../../src/core/policy.ts";
 import { ReorderBuffer } from "../../src/core/reorder.ts";
 import { SendPath } from "../../src/core/sendpath.ts";
@@ -39,6 +39,8 @@ interface Msg {
   ts?: number;
   echo?: number;
   held?: number;
+  /** Keepalives and probes: the sender has the link stalled (flag 4). */
+  stalled?: boolean;
 }
 
 /** Small views standing for delivered packets (kind byte, id at 20..23): the reorder buffer holds them by reference. */
@@ -85,6 +87,8 @@ class CoreEnd {
     reorderSize: number,
     private readonly wire: (link: number, msg: Msg, bytes: number) => void,
     private readonly deliver: (packet: Uint8Array) => void,
+    /** The server's part: its keepalives follow the peer's (health.ts keepaliveAtMs). */
+    private readonly follower = false,
   ) {
     this.links = configs.map((c, i) => new Link(i, c, TUN_MTU, 0));
     for (const l of this.links) {
@@ -122,6 +126,7 @@ class CoreEnd {
       // carried as the wire carries them (whole ms, u32).
       link.writeKeepalive(this.ka, msg.kind === "probe", this.now);
       msg.ts = this.ka.clock >>> 0;
+      msg.stalled = this.ka.stalled;
       if (this.ka.echo !== undefined) (msg.echo = this.ka.echo), (msg.held = this.ka.heldMs >>> 0);
     }
     if (msg.kind !== "feedback") link.sender.onSent(msg.counter, bytes, slot, this.now);
@@ -152,7 +157,13 @@ class CoreEnd {
     link.loss.onReceive(SESSION, msg.counter);
     this.sendPath.unstall(link, now);
     if (msg.kind !== "feedback") {
-      link.acks.onReceive(SESSION, msg.counter, now, msg.kind === "probe");
+      link.acks.onReceive(SESSION, msg.counter, now, msg.kind === "probe" || msg.kind === "keepalive");
+      // receive.ts: an acknowledgement that makes the sender find a loss goes at once, and the reorder buffer waits for the resend.
+      const resendMs = link.resendDueMs(now);
+      if (resendMs !== undefined) {
+        link.acks.dueMs = now;
+        this.reorder?.resendDue(resendMs);
+      }
       if (link.acks.dueMs <= now) this.sendFeedback(link);
     }
     // receive.ts: when the peer's data, or its acknowledgements, were last heard on the link
@@ -173,12 +184,13 @@ class CoreEnd {
       this.ka.echo = msg.echo;
       this.ka.heldMs = msg.held ?? 0;
       link.onKeepalive(this.ka, now);
-      // receive.ts: a peer keepalive is answered with ours and acknowledged in the same breath
-      // (health.ts keepaliveAnswered), so each end keeps to one exchange per link and tick.
-      if (msg.kind === "keepalive" && keepaliveAnswered(link, now)) {
-        this.sendFeedback(link);
+      // receive.ts: a keepalive is acknowledged at once (above); a probe may have the follower
+      // send its own (health.ts probeAnswered).
+      if (msg.kind === "probe" && probeAnswered(link, now, this.follower)) {
         this.send(link, { kind: "keepalive", link: link.index, counter: 0, dataSeq: -1 }, TRANSPORT_HEADER_SIZE + KEEPALIVE_SIZE + TAG_SIZE, -1);
       }
+      // receive.ts: the leader has the link stalled, so the follower too.
+      if (msg.stalled && this.follower) this.sendPath.stallNow(link, now);
     } else if (msg.kind === "feedback") {
       const f = msg.feedback!;
       this.sendPath.onFeedback(link, readU32(f, 8), readU32(f, 12), readU32(f, 16), ((f[2]! << 8) | f[3]!) / 10, readU32(f, 20), now);
@@ -200,21 +212,30 @@ class CoreEnd {
     this.reorder?.handleTimeout(now);
     for (const l of this.links) if (l.acks.dueMs <= now) this.sendFeedback(l);
     this.sendPath.onTimer(now);
-    if (now < this.nextHealth) return;
+    if (now < this.nextHealth && now < this.keepaliveMs()) return;
     this.nextHealth = now + HEALTH_TICK_MS;
     for (const l of this.links) {
       l.loss.rotate();
-      // lifecycle.ts healthTick: a keepalive on every up link not answered within the tick
-      // (health.ts keepaliveDue), acknowledged like data.
-      if (keepaliveDue(l, now)) this.send(l, { kind: "keepalive", link: l.index, counter: 0, dataSeq: -1 }, TRANSPORT_HEADER_SIZE + KEEPALIVE_SIZE + TAG_SIZE, -1);
+      // lifecycle.ts healthTick: a keepalive on every up link where one is due (health.ts
+      // keepaliveDue), acknowledged at once.
+      if (keepaliveDue(l, now, this.follower)) this.send(l, { kind: "keepalive", link: l.index, counter: 0, dataSeq: -1 }, TRANSPORT_HEADER_SIZE + KEEPALIVE_SIZE + TAG_SIZE, -1);
+      // The follower stalls a link whose leader went silent (health.ts leaderSilentAtMs).
+      if (this.follower && now >= leaderSilentAtMs(l)) this.sendPath.stallNow(l, now);
     }
     if (this.reorder) this.reorder.holdMs = reorderHoldMs(this.links) ?? this.reorder.holdMs;
     this.carriers = chooseCarriers(this.links, now, () => true);
   }
 
+  /** deadlines.ts: the earliest keepalive due (follower: or its leader gone silent), which runs the tick off its phase. */
+  private keepaliveMs(): number {
+    let t = Number.POSITIVE_INFINITY;
+    for (const l of this.links) if (l.isUp) t = Math.min(t, keepaliveAtMs(l, this.follower), this.follower ? leaderSilentAtMs(l) : Number.POSITIVE_INFINITY);
+    return t;
+  }
+
   nextTimeout(): number {
     if (!this.dirty) return this.cachedTimeout;
-    let t = Math.min(this.nextHealth, this.reorder?.nextDeadline() ?? Number.POSITIVE_INFINITY);
+    let t = Math.min(this.nextHealth, this.keepaliveMs(), this.reorder?.nextDeadline() ?? Number.POSITIVE_INFINITY);
     for (const l of this.links) t = Math.min(t, this.sendPath.deadline(l, this.now));
     this.dirty = false;
     this.cachedTimeout = t;
@@ -321,6 +342,7 @@ export function runTransfer(opts: {
             if (t >= 0) heap.push(t, { to: side === 0 ? 1 : 0, msg });
           },
           onDeliver(side as 0 | 1),
+          side === 1,
         ),
     );
   }
