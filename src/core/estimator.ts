@@ -29,6 +29,7 @@
  *   that is not used yet (another link was faster) stays in startup, ready to double its rate
  *   each round as soon as traffic spills onto it, instead of growing by ×1.25 per cycle.
  */
+import { WindowedMin } from "./winmin.ts";
 
 export const MIN_RTT_WINDOW_MS = 10_000;
 const STARTUP_GAIN = 2;
@@ -75,7 +76,7 @@ export class RateEstimator {
   /** RTT samples of the last round (in `rate`; Sample serves for delays too). */
   private readonly rtts: Sample[] = [];
   minRttMs = Number.POSITIVE_INFINITY;
-  private minRttAtMs = 0;
+  private readonly minRtt = new WindowedMin(MIN_RTT_WINDOW_MS);
   private startup = true;
   private startupBest = 0;
   private roundsWithoutGrowth = 0;
@@ -84,7 +85,7 @@ export class RateEstimator {
   private queueing = false;
   /** One-way delay (relative, ms): its minimum over MIN_RTT_WINDOW_MS and the last round's samples. */
   private minOwdMs = Number.POSITIVE_INFINITY;
-  private minOwdAtMs = 0;
+  private readonly minOwd = new WindowedMin(MIN_RTT_WINDOW_MS);
   private readonly owds: Sample[] = [];
   private hasOwd = false;
   private rttRoundMin = Number.POSITIVE_INFINITY;
@@ -147,10 +148,7 @@ export class RateEstimator {
   }
 
   onRttSample(rttMs: number, nowMs: number): void {
-    if (rttMs <= this.minRttMs || nowMs - this.minRttAtMs > MIN_RTT_WINDOW_MS) {
-      this.minRttMs = rttMs;
-      this.minRttAtMs = nowMs;
-    }
+    this.minRttMs = this.minRtt.update(rttMs, nowMs);
     const roundMin = this.roundMin(this.rtts, rttMs, nowMs);
     this.rttRoundMin = roundMin;
     if (!this.hasOwd) this.queueing = roundMin > this.minRttMs * QUEUE_RTT_FACTOR + QUEUE_RTT_SLACK_MS;
@@ -171,6 +169,7 @@ export class RateEstimator {
   /** The peer restarted: its clock is another one, earlier one-way delays mean nothing. */
   resetOneWayDelay(): void {
     this.minOwdMs = Number.POSITIVE_INFINITY;
+    this.minOwd.reset();
     this.owds.length = 0;
     this.returnQueueMs = 0;
   }
@@ -182,10 +181,7 @@ export class RateEstimator {
    */
   onOneWayDelaySample(owdMs: number, nowMs: number): void {
     this.hasOwd = true;
-    if (owdMs <= this.minOwdMs || nowMs - this.minOwdAtMs > MIN_RTT_WINDOW_MS) {
-      this.minOwdMs = owdMs;
-      this.minOwdAtMs = nowMs;
-    }
+    this.minOwdMs = this.minOwd.update(owdMs, nowMs);
     const roundMin = this.roundMin(this.owds, owdMs, nowMs);
     const minRtt = Number.isFinite(this.minRttMs) ? this.minRttMs : 0;
     const forwardQueue = roundMin - this.minOwdMs;
