@@ -50,9 +50,10 @@ const KNOWN_BELOW_FLOOR: Record<string, Why> = {
   "20+20 Mbit/s 10+10 ms 1% loss rb 64": "loss",
   "20+20 Mbit/s 5+35 ms 1% loss rb 64": "loss",
   "20+20 Mbit/s 30+30 ms ±10 rb 0": "jitter",
-  "20+5 Mbit/s 10+60 ms rb 64": "spread",
   "8+30 Mbit/s 20+150 ms 1% loss rb 64": "satellite",
   "50+50 Mbit/s 10+10 ms 1% loss rb 64": "loss",
+  "50+50 Mbit/s 10+60 ms rb 64": "spread",
+  "Verizon LTE 25 ms + ATT LTE 35 ms down rb 64": "lte-pair",
 };
 
 /**
@@ -75,6 +76,7 @@ const KNOWN_BELOW_BEST: Record<string, Why> = {
   "20+20 Mbit/s 30+30 ms ±10 1% loss rb 0": "jitter",
   "20+5 Mbit/s 5+35 ms rb 0": "spread-off",
   "20+5 Mbit/s 5+35 ms 1% loss rb 0": "spread-off",
+  "20+5 Mbit/s 10+60 ms rb 64": "spread",
   "20+5 Mbit/s 10+60 ms rb 0": "spread-off",
   "20+5 Mbit/s 10+60 ms 1% loss rb 64": "spread",
   "20+5 Mbit/s 10+60 ms 1% loss rb 0": "spread-off",
@@ -85,6 +87,7 @@ const KNOWN_BELOW_BEST: Record<string, Why> = {
   "20+5 Mbit/s 30+30 ms ±10 rb 0": "jitter",
   "20+5 Mbit/s 30+30 ms ±10 1% loss rb 64": "jitter",
   "8+30 Mbit/s 5+35 ms rb 0": "spread-off",
+  "8+30 Mbit/s 5+35 ms 1% loss rb 64": "loss",
   "8+30 Mbit/s 5+35 ms 1% loss rb 0": "spread-off",
   "8+30 Mbit/s 10+60 ms rb 64": "spread",
   "8+30 Mbit/s 10+60 ms rb 0": "spread-off",
@@ -92,16 +95,13 @@ const KNOWN_BELOW_BEST: Record<string, Why> = {
   "8+30 Mbit/s 10+60 ms 1% loss rb 0": "spread-off",
   "8+30 Mbit/s 20+150 ms rb 64": "satellite",
   "8+30 Mbit/s 20+150 ms rb 0": "satellite",
-  "8+30 Mbit/s 30+30 ms ±10 rb 64": "jitter",
   "8+30 Mbit/s 30+30 ms ±10 rb 0": "jitter",
   "8+30 Mbit/s 30+30 ms ±10 1% loss rb 64": "jitter",
-  "8+30 Mbit/s 30+30 ms ±10 1% loss rb 0": "jitter",
   "50+50 Mbit/s 10+10 ms 1% loss rb 0": "loss",
   "50+50 Mbit/s 5+35 ms rb 64": "spread",
   "50+50 Mbit/s 5+35 ms rb 0": "spread-off",
   "50+50 Mbit/s 5+35 ms 1% loss rb 64": "spread",
   "50+50 Mbit/s 5+35 ms 1% loss rb 0": "spread-off",
-  "50+50 Mbit/s 10+60 ms rb 64": "spread",
   "50+50 Mbit/s 10+60 ms rb 0": "spread-off",
   "50+50 Mbit/s 10+60 ms 1% loss rb 64": "spread",
   "50+50 Mbit/s 10+60 ms 1% loss rb 0": "spread-off",
@@ -115,7 +115,6 @@ const KNOWN_BELOW_BEST: Record<string, Why> = {
   "50+50 Mbit/s 30+30 ms ±10 1% loss rb 0": "jitter",
   "Verizon LTE 25 ms + ATT LTE 35 ms up rb 64": "lte-pair",
   "Verizon LTE 25 ms + ATT LTE 35 ms up rb 0": "lte-pair",
-  "Verizon LTE 25 ms + ATT LTE 35 ms down rb 64": "lte-pair",
   "Verizon LTE 25 ms + ATT LTE 35 ms down rb 0": "lte-pair",
 };
 
