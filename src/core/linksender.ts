@@ -300,8 +300,6 @@ export class LinkSender {
   /**
    * Applies the peer's acknowledgement: `highest` and the 64 counters below it (bit i of the
    * bitmap = highest − 1 − i). Returns the store slots of data packets now known lost.
-   */
-  /**
    * `peerClock`: the peer's clock (0.1 ms units, wrapping at 2^32) when `highest` arrived; with
    * its send time it gives the one-way delay of this direction plus an unknown, constant clock
    * offset, so its changes show a queue building on our side of the link only.
