@@ -95,7 +95,9 @@ describe.skipIf(skip !== null)("[filters] on the lab (dist/mlvpn, the guide's ex
   test("adsl2 down: ICMP goes over adsl1; adsl2 back: over adsl2 again", async () => {
     await topo.setLinkDown(1, true);
     try {
-      await waitFor(() => tunnel.events("client").includes("rtun_down adsl2"), { timeoutMs: 10_000, what: "rtun_down adsl2 on the client" });
+      // Both ends: the client sees its interface go at once, the server only silence (stalled within
+      // a few hundred ms, down after `timeout`); until then its replies pinned to adsl2 are lost.
+      await waitFor(() => tunnel.events("client").includes("rtun_down adsl2") && tunnel.events("server").includes("rtun_down adsl2"), { timeoutMs: 10_000, what: "rtun_down adsl2 on both ends" });
       let received = 0;
       const d = await during(async () => void (received = await bigPing()));
       console.log(`adsl2 down: ${received} replies; client tx adsl1/adsl2 ${d.tx.join(" / ")}`);
