@@ -35,7 +35,12 @@ export type TunnelEvent =
 export type LogLevel = "warn" | "info" | "debug";
 
 export interface TunnelOutput {
-  transmit(link: number, datagram: Uint8Array, peer: PeerAddress): void;
+  /**
+   * `urgent`: send it now, with whatever was queued before it, rather than with the rest of the
+   * input at its end (a redundant copy: src/core/redundant.ts). The shell batches the datagrams
+   * of one input (sendmmsg); a large input, read after a pause, took milliseconds to handle.
+   */
+  transmit(link: number, datagram: Uint8Array, peer: PeerAddress, urgent?: boolean): void;
   deliver(packet: Uint8Array): void;
   event(e: TunnelEvent): void;
   log(level: LogLevel, token: string, message: string): void;

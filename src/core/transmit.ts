@@ -23,7 +23,7 @@ import type { Link, PeerAddress } from "./link.ts";
 import type { Session } from "./session.ts";
 import type { DropCounters } from "./stats.ts";
 
-export type Transmit = (link: number, datagram: Uint8Array, peer: PeerAddress) => void;
+export type Transmit = (link: number, datagram: Uint8Array, peer: PeerAddress, urgent?: boolean) => void;
 
 const PAYLOAD = TRANSPORT_HEADER_SIZE;
 
@@ -67,13 +67,18 @@ export class Transmitter {
     this.seal(link, s, EXPRESS_PREFIX_SIZE + packet.length, s.clear, true, -1, nowMs);
   }
 
-  /** One copy of a redundant packet (redundant.ts): acknowledged like data, never resent. */
+  /**
+   * One copy of a redundant packet (redundant.ts): acknowledged like data, never resent, and sent
+   * at once (urgent), not at the end of the input that read it: it skips our queues, and the
+   * batch it was read in (up to a thousand packets after a pause of the process) must not hold
+   * it either (docs/scheduler.md, "Standing queue at the bottleneck").
+   */
   redundant(link: Link, seq: number, packet: Uint8Array, nowMs: number): void {
     const s = link.current;
     if (!s) return this.drops.add("no-link");
     writeRedundantPrefix(this.buf, PAYLOAD, seq);
     this.buf.set(packet, PAYLOAD + DATA_PREFIX_SIZE);
-    this.seal(link, s, DATA_PREFIX_SIZE + packet.length, s.clear, true, -1, nowMs);
+    this.seal(link, s, DATA_PREFIX_SIZE + packet.length, s.clear, true, -1, nowMs, true);
   }
 
   /** A keepalive; as a probe it asks the peer to acknowledge at once. */
@@ -110,7 +115,7 @@ export class Transmitter {
    * Seals the payload written at PAYLOAD and transmits it. What will be acknowledged (all but
    * FEEDBACK) is recorded in flight when sent under the link's current session.
    */
-  private seal(link: Link, s: Session, payloadLength: number, clear: boolean, acked: boolean, slot: number, nowMs: number): boolean {
+  private seal(link: Link, s: Session, payloadLength: number, clear: boolean, acked: boolean, slot: number, nowMs: number, urgent = false): boolean {
     const peer = link.peer;
     if (!peer) {
       this.drops.add("no-peer");
@@ -124,7 +129,7 @@ export class Transmitter {
     }
     link.countSent(n);
     if (acked && s === link.current) link.sender.onSent(counter, n, slot, nowMs);
-    this.transmit(link.index, (this.views[n] ??= this.buf.subarray(0, n)), peer);
+    this.transmit(link.index, (this.views[n] ??= this.buf.subarray(0, n)), peer, urgent);
     return true;
   }
 }

@@ -69,7 +69,7 @@ export class Tunnel {
     this.deadlines = new Deadlines(opts.nowMs, opts.mode === "server");
     this.table = new LinkTable(opts.links, opts.maxPacketSize, opts.nowMs, opts.filters);
     this.redundancy = new Redundancy({ active: () => this.table.active(), candidates: () => this.table.candidates, send: (l, seq, p) => this.tx.redundant(l, seq, p, this.now) }, opts.redundant);
-    this.tx = new Transmitter(opts.maxPacketSize, (link, datagram, peer) => this.out.transmit(link, datagram, peer), this.drops);
+    this.tx = new Transmitter(opts.maxPacketSize, (link, datagram, peer, urgent) => this.out.transmit(link, datagram, peer, urgent), this.drops);
     this.sendPath = new SendPath({
       transmitData: (link, seq, packet, slot) => this.tx.data(link, seq, packet, slot, this.now),
       transmitExpress: (link, packet) => this.tx.express(link, packet, this.now),

@@ -155,11 +155,12 @@ export class Driver {
       }
     });
     this.output = {
-      transmit(link, datagram, peer) {
+      transmit(link, datagram, peer, urgent) {
         const s = sockets[link];
         if (s === undefined) return;
-        // Queued when the socket batches (sent at the end of the input: flushSockets()).
-        const err = s.queue !== undefined ? s.queue(datagram, peer.address, peer.port) : s.send(datagram, peer.address, peer.port);
+        // Queued when the socket batches (sent at the end of the input: flushSockets()); an
+        // urgent one leaves now, behind what the socket queued (send() flushes first).
+        const err = s.queue !== undefined && !urgent ? s.queue(datagram, peer.address, peer.port) : s.send(datagram, peer.address, peer.port);
         if (err !== undefined) sendFailed(link, err);
       },
       deliver: (packet) => {

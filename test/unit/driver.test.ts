@@ -169,7 +169,12 @@ describe("the driver's batched output", () => {
       fd: -1,
       localAddress: "127.0.0.1",
       localPort: 1,
-      send: () => undefined,
+      // As udp.ts: what is queued leaves first.
+      send(bytes) {
+        s.flush!();
+        sent.push(bytes[0]!);
+        return undefined;
+      },
       queue: (bytes) => void queued.push(bytes[0]!),
       flush() {
         for (const b of queued.splice(0)) {
@@ -202,6 +207,23 @@ describe("the driver's batched output", () => {
     expect(out.sent).toEqual([2]);
     expect(events).toEqual(["send-error 0 ENETUNREACH"]);
     expect(core.failures).toEqual([[0, "ENETUNREACH"]]);
+  });
+
+  test("an urgent datagram (a redundant copy) leaves at once, behind what was queued before it, not at the end of the input", () => {
+    const { driver, core } = setup();
+    const out = batching(driver.receiver(0).onSendError!, []);
+    driver.setSocket(0, out.s);
+    const peer = { address: "192.0.2.9", port: 5080 };
+    core.onInput = () => {
+      driver.output.transmit(0, Uint8Array.of(1), peer);
+      driver.output.transmit(0, Uint8Array.of(2), peer, true);
+      expect(out.sent).toEqual([1, 2]);
+      driver.output.transmit(0, Uint8Array.of(3), peer);
+    };
+    driver.receiver(0).onDatagram(new Uint8Array(8), "192.0.2.1", 5080);
+    expect(out.sent).toEqual([1, 2]);
+    driver.afterInput();
+    expect(out.sent).toEqual([1, 2, 3]);
   });
 
   test("what the core sends when told of a failure is flushed too; the tun's joined writes are flushed and their drops counted", () => {
