@@ -60,11 +60,34 @@ const SLOT_HELD = 1;
 const SLOT_DELIVERED = 2;
 const SLOT_SKIPPED = 3;
 
+function ringSizeFor(capacity: number): number {
+  return nextPowerOfTwo(Math.max(2 * capacity, MIN_MEMORY));
+}
+
+/** The most sequence numbers a buffer configured for `capacity` holds past a hole (its span's ceiling). */
+export function reorderMaxSpan(capacity: number): number {
+  return ringSizeFor(capacity) / 2;
+}
+
 export class ReorderBuffer {
   /** Hold time in ms before a hole is given up (set by the caller from measured RTTs). */
   holdMs = DEFAULT_HOLD_MS;
 
+  /** The configured size (reorder_buffer_size): the span never goes below it. */
   readonly capacity: number;
+  /**
+   * How far past a hole packets are held, in sequence numbers: what arrives within one hold time
+   * at the measured arrival rate, at least `capacity`, at most `maxSpan` (the ring's memory).
+   * Links of unequal delay need this much: while the later link's packet is awaited, the earlier
+   * links deliver spread × their rate, and a fixed 64 gave the gap up after a few ms at tens of
+   * Mbit/s (the sender counts on it: sendpath.ts lateAllowanceMs).
+   */
+  private span: number;
+  readonly maxSpan: number;
+  // Arrival-rate meter: inserts counted over windows of one hold time (no allocation).
+  private meterStartMs = Number.NEGATIVE_INFINITY;
+  private meterCount = 0;
+  private lastRate = 0;
   private readonly deliver: (packet: Uint8Array) => void;
   private readonly mask: number;
   private readonly packets: (Uint8Array | undefined)[];
@@ -86,18 +109,24 @@ export class ReorderBuffer {
   private held = 0;
   private readonly counters = { delivered: 0, reordered: 0, duplicates: 0, late: 0, stale: 0, holesSkipped: 0, flushes: 0 };
 
-  constructor(capacity: number, deliver: (packet: Uint8Array) => void) {
+  /**
+   * `adaptive`: the span follows the arrival rate (see `span`); without it the buffer never holds
+   * more than `capacity` past a hole, as C MLVPN's.
+   */
+  constructor(capacity: number, deliver: (packet: Uint8Array) => void, private readonly adaptive = false) {
     if (!Number.isInteger(capacity) || capacity < 1 || capacity > MAX_CAPACITY) {
       throw new RangeError(`reorder buffer capacity must be an integer from 1 to ${MAX_CAPACITY}, got ${capacity}`);
     }
     this.capacity = capacity;
+    this.span = capacity;
     this.deliver = deliver;
     // Held sequences span at most `capacity` consecutive slots. Twice that keeps the record of
     // at least the last `capacity` released sequences, which tells duplicates from late
     // packets, and bounds heldOrder (see hold()). A power of two lets `seq & mask` pick the
     // slot: `&` takes the sequence modulo 2^32 exactly, which keeps its low bits intact.
-    const ringSize = nextPowerOfTwo(Math.max(2 * capacity, MIN_MEMORY));
+    const ringSize = ringSizeFor(capacity);
     this.mask = ringSize - 1;
+    this.maxSpan = reorderMaxSpan(capacity);
     this.packets = new Array<Uint8Array | undefined>(ringSize).fill(undefined);
     this.slotSeq = new Float64Array(ringSize); // meaningful only when the slot's state is not EMPTY
     this.slotState = new Uint8Array(ringSize);
@@ -123,8 +152,12 @@ export class ReorderBuffer {
       this.receiveOld(seq, packet);
       return;
     }
-    if (seq - this.next > this.capacity) {
-      this.releaseBefore(seq - this.capacity);
+    this.meter(nowMs);
+    // Before giving a hole up for lack of room: the rate may have grown within this window (TCP's
+    // slow start doubles it every round trip), so the span measured a window ago lags behind it.
+    if (seq - this.next > this.span && this.adaptive) this.widen(nowMs);
+    if (seq - this.next > this.span) {
+      this.releaseBefore(seq - this.span);
       this.deliverRun();
     }
     if (seq === this.next) {
@@ -192,7 +225,7 @@ export class ReorderBuffer {
    * recorded as given up, so that one arriving later is delivered (late) rather than dropped.
    */
   private sync(seq: number): void {
-    for (let s = Math.max(0, seq - this.capacity); s < seq; s++) {
+    for (let s = Math.max(0, seq - this.span); s < seq; s++) {
       const slot = s & this.mask;
       this.slotSeq[slot] = s;
       this.slotState[slot] = SLOT_SKIPPED;
@@ -202,12 +235,41 @@ export class ReorderBuffer {
     this.synced = true;
   }
 
+  /** The span in force now (sequence numbers held past a hole). */
+  get currentSpan(): number {
+    return this.span;
+  }
+
+  /**
+   * Counts an arrival; at the end of each window of one hold time, the span becomes what arrived
+   * in the busier of the last two windows (a window that began idle must not shrink it), so that
+   * a hole waits its whole hold time however fast packets come.
+   */
+  private meter(nowMs: number): void {
+    if (!this.adaptive) return;
+    this.meterCount++;
+    const windowMs = Math.max(this.holdMs, 1);
+    if (nowMs - this.meterStartMs < windowMs) return;
+    const elapsed = nowMs - this.meterStartMs;
+    const rate = Number.isFinite(elapsed) ? this.meterCount / elapsed : 0;
+    this.span = Math.min(this.maxSpan, Math.max(this.capacity, Math.ceil(Math.max(rate, this.lastRate) * this.holdMs)));
+    this.lastRate = rate;
+    this.meterStartMs = nowMs;
+    this.meterCount = 0;
+  }
+
+  private widen(nowMs: number): void {
+    const elapsed = Math.max(1, nowMs - this.meterStartMs);
+    const rate = Number.isFinite(elapsed) ? this.meterCount / elapsed : 0;
+    this.span = Math.min(this.maxSpan, Math.max(this.span, Math.ceil(rate * this.holdMs)));
+  }
+
   /** Gives up all holes and delivers everything held, in sequence order (e.g. when a link goes down). */
   flush(): void {
     if (this.held === 0) return;
     this.counters.flushes++;
-    // Held sequences lie within `capacity` of nextExpected: a finite bound, not "until empty".
-    this.releaseWhileHeld(this.next + this.capacity + 1);
+    // Held sequences lie within `maxSpan` of nextExpected: a finite bound, not "until empty".
+    this.releaseWhileHeld(this.next + this.maxSpan + 1);
   }
 
   /** Forgets everything without delivering and resynchronises on the next packet (peer restart). Counters are kept. */

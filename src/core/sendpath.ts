@@ -3,8 +3,8 @@
  * pacing at each link's estimated rate, loss recovery, and failover.
  *
  *   1. schedule: pick the link on which the packet is expected to arrive first
- *      (wait behind that link's queue at its pacing rate + its one-way delay, the extra delay of
- *      a slower link weighted down: see spreadWeight); a packet that
+ *      (wait behind that link's queue at its pacing rate + its one-way delay, less the lateness
+ *      the peer's reorder buffer absorbs: spread.ts); a packet that
  *      would wait longer than the queue-delay limit is dropped once that link's queue has stood
  *      above the limit for a round trip (so TCP slows down instead of our queues growing:
  *      latency under load stays near idle latency), while a burst that drains passes
@@ -17,9 +17,10 @@
  */
 import { ACK_DELAY_MS } from "./ackstate.ts";
 import { DEFAULT_OWD_MS } from "./constants.ts";
-import { type Link, smoothedOwdMs } from "./link.ts";
+import type { Link } from "./link.ts";
 import type { DropReason } from "./stats.ts";
 import { TUNNEL_OVERHEAD } from "../wire/layout.ts";
+import { owd, Spread } from "./spread.ts";
 
 /** A packet may wait this long in our queues beyond the links' delay spread before it is dropped. */
 export const QUEUE_DELAY_MS = 15;
@@ -47,31 +48,6 @@ export interface SendPathHost {
   active(): readonly Link[];
   stallChanged(link: Link): void;
   drop(reason: DropReason): void;
-}
-
-function owd(l: Link): number {
-  const min = l.sender.estimator.minRttMs;
-  if (Number.isFinite(min)) return min / 2;
-  return smoothedOwdMs(l);
-}
-
-/**
- * How much of a slower link's extra one-way delay counts against it. Counting all of it is
- * earliest-arrival proper: ideal per packet, but the slower link is then used only once the fast
- * link's queue is as deep as the delay spread, which a rate-based TCP (BBR) never builds: its
- * probes find no extra delivery rate and it stays at the fast link's rate (lab scenario 3:
- * 20+20 Mbit/s at 10+40 ms gave 18 Mbit/s). Counting a tenth lets the slower link take the
- * excess as soon as the fast one is backlogged by a few ms; the receiver's reorder buffer evens
- * out the spread. At low load every queue is empty, so the fastest link still carries everything.
- * A link too small to be worth the reordering (under an eighth of the fast link's estimate, like
- * a 1 Mbit/s satellite backup beside 20 Mbit/s) keeps full earliest-arrival: used only when
- * it really is earlier.
- */
-const SPREAD_WEIGHT = 0.1;
-const MIN_USEFUL_SHARE = 1 / 8;
-function spreadWeight(l: Link, fastest: Link): number {
-  if (l === fastest) return 0;
-  return l.sender.estimator.bandwidth >= fastest.sender.estimator.bandwidth * MIN_USEFUL_SHARE ? SPREAD_WEIGHT : 1;
 }
 
 /**
@@ -135,7 +111,18 @@ export class SendPath {
   private expressTokens = EXPRESS_BURST_BYTES;
   private expressRefilledMs = Number.NEGATIVE_INFINITY;
 
-  constructor(private readonly host: SendPathHost) {}
+  private readonly host: SendPathHost;
+  private readonly spread: Spread;
+
+  /**
+   * `peerReorderPackets`: the peer's `reorder_buffer_size` (0: none). The two ends are configured
+   * alike (the guide sets it on both), so each end takes its own setting for the peer's.
+   */
+  constructor(host: SendPathHost, peerReorderPackets = 0) {
+    this.host = host;
+    this.spread = new Spread(peerReorderPackets);
+  }
+
 
   /**
    * Sends a small packet at once on the link with the shortest one-way delay, outside the
@@ -185,14 +172,13 @@ export class SendPath {
     // limit; only then (or while that whole tier is stalled) the next tier is tried.
     let tier = nextTier(candidates, -1, exclude);
     for (;;) {
-      let fastest: Link | undefined;
       let minOwd = Number.POSITIVE_INFINITY;
       let maxOwd = 0;
       let maxRtt = 0;
       for (const l of candidates) {
         if (l.stalled || l === exclude || (tier !== undefined && priority(l) !== tier)) continue;
         const d = owd(l);
-        if (d < minOwd) (minOwd = d), (fastest = l);
+        if (d < minOwd) minOwd = d;
         maxOwd = Math.max(maxOwd, d);
         maxRtt = Math.max(maxRtt, l.rtt.samples > 0 ? l.rtt.smoothed : 2 * d);
       }
@@ -204,12 +190,15 @@ export class SendPath {
       for (const l of candidates) {
         if (l.stalled || l === exclude || (tier !== undefined && priority(l) !== tier)) continue;
         const wait = l.sender.waitFor(packet.length + TUNNEL_OVERHEAD, nowMs);
-        const arrival = wait + (owd(l) - minOwd) * spreadWeight(l, fastest!);
+        const allowance = this.spread.lateAllowanceMs(l, candidates, tier, exclude, packet.length + TUNNEL_OVERHEAD);
+        const arrival = wait + Math.max(0, owd(l) - minOwd - allowance);
         const exact = wait + owd(l) - minOwd;
         const inHand = inHandMs(l);
         // Arrivals closer than the timer can tell apart are a tie (see ARRIVAL_TIE_MS).
         const tie = Math.abs(exact - bestExact) <= ARRIVAL_TIE_MS && Math.abs(arrival - bestArrival) <= ARRIVAL_TIE_MS;
-        if (tie ? inHand < bestInHand : arrival < bestArrival) {
+        // Equal once the allowance is counted (both pacers free): the exactly earlier link, so
+        // that at low load the faster one carries everything.
+        if (tie ? inHand < bestInHand : arrival < bestArrival || (arrival === bestArrival && exact < bestExact)) {
           bestArrival = arrival;
           bestExact = exact;
           bestInHand = inHand;

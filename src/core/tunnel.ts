@@ -78,7 +78,7 @@ export class Tunnel {
       active: () => this.table.active(),
       stallChanged: (link) => this.out.log("debug", "net", describeStall(link)),
       drop: (reason) => this.drops.add(reason),
-    });
+    }, opts.reorderBufferSize);
     this.instance = randomU32(opts.random);
     const { mode, secrets, cleartextData, random } = opts;
     this.handshakes = new Handshakes(
@@ -94,7 +94,7 @@ export class Tunnel {
       opts.links.length,
     );
     if (opts.reorderBufferSize > 0) {
-      this.reorder = new ReorderBuffer(opts.reorderBufferSize, (p) => this.out.deliver(p));
+      this.reorder = new ReorderBuffer(opts.reorderBufferSize, (p) => this.out.deliver(p), true);
       this.reorder.holdMs = REORDER_HOLD_DEFAULT_MS;
     }
     const { out, table, sendPath, tx, reorder, peers, deadlines, drops, handshakes } = this;

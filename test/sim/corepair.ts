@@ -111,9 +111,9 @@ class CoreEnd {
       },
       stallChanged: () => {},
       drop: (reason) => this.drops.set(reason, (this.drops.get(reason) ?? 0) + 1),
-    });
+    }, reorderSize);
     if (reorderSize > 0) {
-      this.reorder = new ReorderBuffer(reorderSize, deliver); // tunnel.ts: the configured size
+      this.reorder = new ReorderBuffer(reorderSize, deliver, true); // tunnel.ts: the configured size
       this.reorder.holdMs = REORDER_HOLD_DEFAULT_MS;
     }
   }

@@ -291,7 +291,7 @@ describe("randomised properties", () => {
   }
 
   /** Feeds `seqs` in order; checks after every step what must always hold. */
-  function run(capacity: number, seqs: readonly number[], random: () => number, useTimeouts: boolean): Trial {
+  function run(capacity: number, seqs: readonly number[], random: () => number, useTimeouts: boolean, adaptive = false): Trial {
     const delivered: number[] = [];
     const seen = new Set<number>();
     let highest = -1;
@@ -304,7 +304,7 @@ describe("randomised properties", () => {
       if (seq < highest) outOfOrder++;
       highest = Math.max(highest, seq);
       delivered.push(seq);
-    });
+    }, adaptive);
     buffer.holdMs = 30;
     const insertedSet = new Set<number>();
     let now = 0;
@@ -319,7 +319,9 @@ describe("randomised properties", () => {
       inserted++;
       insertedSet.add(seq);
       const stats = buffer.stats;
-      expect(stats.held).toBeLessThanOrEqual(capacity);
+      // Adaptive: what arrives within a hold time, never beyond the ring's memory.
+      expect(stats.held).toBeLessThanOrEqual(adaptive ? buffer.currentSpan : capacity);
+      expect(buffer.currentSpan).toBeLessThanOrEqual(buffer.maxSpan);
       // Every insert ends up delivered (in order or late), held, or dropped as a duplicate or stale.
       expect(stats.delivered + stats.held + stats.duplicates + stats.late + stats.stale).toBe(inserted);
       // Every sequence from the first one up to nextExpected was delivered or skipped, once.
@@ -361,7 +363,8 @@ describe("randomised properties", () => {
         expect(buffer.stats.duplicates + buffer.stats.stale).toBe(copies);
       });
 
-      test(`drops, copies, wide displacement and timeouts: at most once, in order (seed ${seed}, capacity ${capacity})`, () => {
+      for (const adaptive of [false, true])
+      test(`drops, copies, wide displacement and timeouts: at most once, in order (seed ${seed}, capacity ${capacity}${adaptive ? ", adaptive span" : ""})`, () => {
         const random = xorshift(seed * 7919 + capacity);
         const n = 3000;
         const seqs = jittered(n, capacity * 3 + 5, random).filter(() => random() > 0.05);
@@ -369,7 +372,7 @@ describe("randomised properties", () => {
           const at = Math.floor(random() * seqs.length);
           seqs.splice(at, 0, seqs[Math.max(0, at - Math.floor(random() * 50))]!);
         }
-        const { buffer, delivered, insertedSet } = run(capacity, seqs, random, true);
+        const { buffer, delivered, insertedSet } = run(capacity, seqs, random, true, adaptive);
         buffer.flush();
         expect(buffer.stats.held).toBe(0);
         expect(buffer.nextDeadline()).toBe(Infinity);
@@ -380,4 +383,56 @@ describe("randomised properties", () => {
       });
     }
   }
+});
+
+describe("adaptive span (links of unequal delay)", () => {
+  /**
+   * Two links: every 4th packet goes on a link 30 ms later than the other's; 10 packets per ms
+   * arrive (about 120 Mbit/s of full packets). A fixed 64 gives each late packet's hole up after
+   * 6.4 ms of arrivals; the adaptive span holds what arrives within the hold time, so every
+   * packet is delivered in order.
+   */
+  function spreadRun(adaptive: boolean): { delivered: number[]; late: number; skipped: number; span: number } {
+    const delivered: number[] = [];
+    const buffer = new ReorderBuffer(64, (p) => delivered.push(seqOf(p)), adaptive);
+    buffer.holdMs = 50; // spread 30 ms + jitter and a resend's time (policy.ts reorderHoldMs)
+    const arrivals: { at: number; seq: number }[] = [];
+    for (let seq = 0; seq < 20_000; seq++) arrivals.push({ at: seq / 10 + (seq % 4 === 3 ? 30 : 0), seq });
+    arrivals.sort((a, b) => a.at - b.at || a.seq - b.seq);
+    for (const a of arrivals) {
+      if (buffer.nextDeadline() <= a.at) buffer.handleTimeout(a.at);
+      buffer.insert(a.seq, packetFor(a.seq), a.at);
+    }
+    buffer.flush();
+    return { delivered, late: buffer.stats.late, skipped: buffer.stats.holesSkipped, span: buffer.currentSpan };
+  }
+
+  test("a fixed 64 gives the later link's holes up: its packets come late, out of order", () => {
+    const fixed = spreadRun(false);
+    expect(fixed.late).toBeGreaterThan(1000);
+    expect(fixed.span).toBe(64);
+  });
+
+  test("the span grows to what arrives within a hold time: everything in order after the first window", () => {
+    const r = spreadRun(true);
+    // The first hold time runs at the configured 64 (no rate measured yet).
+    expect(r.late).toBeLessThan(200);
+    const firstInOrder = r.delivered.slice(1000);
+    for (let i = 1; i < firstInOrder.length; i++) expect(firstInOrder[i]!).toBe(firstInOrder[i - 1]! + 1);
+    // 10 per ms × 50 ms, within the ring's memory.
+    expect(r.span).toBeGreaterThanOrEqual(500);
+    expect(r.span).toBeLessThanOrEqual(4096);
+  });
+
+  test("never below the configured size, never beyond the ring's memory", () => {
+    const buffer = new ReorderBuffer(64, () => {}, true);
+    buffer.holdMs = 1000;
+    for (let seq = 1; seq < 50_000; seq++) buffer.insert(seq, packetFor(seq), seq / 20); // seq 0 never comes
+    expect(buffer.currentSpan).toBe(buffer.maxSpan);
+    expect(buffer.stats.held).toBeLessThanOrEqual(buffer.maxSpan);
+    const idle = new ReorderBuffer(64, () => {}, true);
+    idle.holdMs = 100;
+    for (let seq = 0; seq < 10; seq++) idle.insert(seq, packetFor(seq), seq * 1000);
+    expect(idle.currentSpan).toBe(64);
+  });
 });
