@@ -190,7 +190,7 @@ export class SendPath {
       for (const l of candidates) {
         if (l.stalled || l === exclude || (tier !== undefined && priority(l) !== tier)) continue;
         const wait = l.sender.waitFor(packet.length + TUNNEL_OVERHEAD, nowMs);
-        const allowance = this.spread.lateAllowanceMs(l, candidates, tier, exclude, packet.length + TUNNEL_OVERHEAD);
+        const allowance = this.spread.lateAllowanceMs(l, candidates, tier, exclude, packet.length + TUNNEL_OVERHEAD, minOwd);
         const arrival = wait + Math.max(0, owd(l) - minOwd - allowance);
         const exact = wait + owd(l) - minOwd;
         const inHand = inHandMs(l);

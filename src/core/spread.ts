@@ -20,6 +20,7 @@ import { reorderMaxSpan } from "./reorder.ts";
 /** Of the peer's reorder span, the share given to the links' delay spread; the rest is left for jitter and for holes awaiting a resend. */
 const LATE_SHARE = 0.5;
 
+
 /** A link's one-way delay as the scheduler counts it: half its minimum RTT once measured. */
 export function owd(l: Link): number {
   const min = l.sender.estimator.minRttMs;
@@ -40,11 +41,14 @@ export class Spread {
    * the peer's TCP in order. The peer's reorder buffer holds what arrives within one hold time
    * (reorder.ts: its span follows the arrival rate up to reorderMaxSpan, and the hold time covers
    * the links' delay spread), so while `l`'s packet is awaited it can keep what the links of
-   * shorter delay deliver meanwhile, up to that ceiling. Without a reorder buffer nothing may
-   * arrive late. Links stalled, excluded or of another priority tier do not count.
+   * shorter delay deliver meanwhile, up to that ceiling. `minOwdMs`: the fastest candidate's
+   * one-way delay. Links stalled, excluded or of another priority tier do not count.
    */
-  lateAllowanceMs(l: Link, links: readonly Link[], tier: number | undefined, exclude: Link | undefined, packetBytes: number): number {
-    if (this.peerSpanMax <= 0) return 0;
+  lateAllowanceMs(l: Link, links: readonly Link[], tier: number | undefined, exclude: Link | undefined, packetBytes: number, minOwdMs = 0): number {
+    // No reorder buffer: TCP's own tolerance. Its RACK loss detection waits a reordering window
+    // that grows, once reordering was seen, up to the smoothed RTT (RFC 8985 §6.2; Linux
+    // tcp_rack_reo_wnd): the flow's RTT is at least the fastest link's.
+    if (this.peerSpanMax <= 0) return 2 * minOwdMs;
     const d = owd(l);
     let earlier = 0; // bytes per ms
     for (const o of links) {

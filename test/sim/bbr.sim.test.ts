@@ -49,11 +49,6 @@ const KNOWN_FAILING: Record<string, string> = {
   "20+20 Mbit/s, 10+60 ms, buffer off": "spread-off: 41 % of the sum, 500 retransmissions",
   "50+50 Mbit/s, 10+40 ms, buffer off": "spread-off: 49 % of the sum, one link's worth",
   "8+30 Mbit/s, 10+40 ms, buffer off": "spread-off: 20 % of the sum, below the 30 Mbit/s link alone",
-  // Bistable on every build (docs/simulator.md, "A case decided by 4 ms"): with the faster link's
-  // queue at a tenth of the 30 ms spread the slower link's packets arrive past TCP's reordering
-  // window and TCP stays in recovery. Delays moved by 0.1-0.3 ms fall either way: main 38fd347
-  // 3 of 7 low, this build 2 of 7; the exact 10+40 lands low here.
-  "20+20 Mbit/s, 10+40 ms, buffer off": "spread-off: 50 % of the sum, 1942 retransmissions, data per link 89/11 % (bistable)",
 };
 
 const link = (rateMbit: number, delayMs: number, jitterMs?: number) => ({ up: { rateMbit, delayMs, jitterMs }, down: { rateMbit, delayMs, jitterMs } });
