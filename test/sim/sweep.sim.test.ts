@@ -87,7 +87,6 @@ const KNOWN_BELOW_BEST: Record<string, Why> = {
   "20+5 Mbit/s 30+30 ms ±10 rb 0": "jitter",
   "20+5 Mbit/s 30+30 ms ±10 1% loss rb 64": "jitter",
   "8+30 Mbit/s 5+35 ms rb 0": "spread-off",
-  "8+30 Mbit/s 5+35 ms 1% loss rb 64": "loss",
   "8+30 Mbit/s 5+35 ms 1% loss rb 0": "spread-off",
   "8+30 Mbit/s 10+60 ms rb 64": "spread",
   "8+30 Mbit/s 10+60 ms rb 0": "spread-off",
