@@ -28,6 +28,14 @@
  * - startup ends only after rounds in which the link had more to send than it took: a link
  *   that is not used yet (another link was faster) stays in startup, ready to double its rate
  *   each round as soon as traffic spills onto it, instead of growing by ×1.25 per cycle.
+ *
+ * A queue is judged by delay, and delay also comes from a machine that stops for a while (a
+ * busy virtual machine) or from the path's jitter. A bottleneck with a standing queue is busy
+ * all the time: what it delivers cannot grow. So the delay signal counts only in rounds whose
+ * delivery did not grow (BBR's full-pipe test: startup ends on it only in a round that did not
+ * deliver 25 % more than the rounds before; in the cycle it lowers the estimate only when this
+ * round and the last delivered no more than the earlier ones). docs/scheduler.md, "Delay noise
+ * is not a full pipe".
  */
 import { WindowedMin } from "./winmin.ts";
 
@@ -98,6 +106,14 @@ export class RateEstimator {
   /** Best link-limited delivery rate (as `recent`) of each of the last BW_WINDOW_ROUNDS rounds (a ring; 0: none). */
   private readonly roundBest = new Float64Array(BW_WINDOW_ROUNDS);
   private roundSlot = 0;
+  /**
+   * Best delivery rate of any kind (application-limited too) of each of the last
+   * BW_WINDOW_ROUNDS rounds that had a sample (a ring; 0: none): whether delivery still grows.
+   */
+  private readonly delivered = new Float64Array(BW_WINDOW_ROUNDS);
+  private deliveredSlot = 0;
+  /** A sample taken once the round was over (by the acknowledgement whose tick ends it): the next round's. */
+  private deliveredNext = 0;
 
   constructor(bandwidthUploadBytesPerSec: number, nowMs: number) {
     this.cap = bandwidthUploadBytesPerSec > 0 ? bandwidthUploadBytesPerSec / 1000 : Number.POSITIVE_INFINITY;
@@ -196,6 +212,8 @@ export class RateEstimator {
     // While a queue stands on the link, its bottleneck is busy whatever we had to send: what it
     // delivered is its rate, not a sign that we sent less (docs/scheduler.md, "A queue with little to send").
     const linkLimited = !appLimited || this.queueing;
+    if (nowMs - this.roundStartMs >= this.roundMs()) this.deliveredNext = Math.max(this.deliveredNext, rate);
+    else if (rate > this.delivered[this.deliveredSlot]!) this.delivered[this.deliveredSlot] = rate;
     if (linkLimited) {
       if (rate > this.roundBest[this.roundSlot]!) this.roundBest[this.roundSlot] = rate;
       this.recent.push({ atMs: nowMs, rate });
@@ -204,8 +222,12 @@ export class RateEstimator {
     // More got through than we thought: raise at once (application-limited or not).
     if (rate > this.btlBw) return this.setBandwidth(rate);
     // Lower only on evidence that the estimate is too high: a queue builds on the link. A lower
-    // rate without a queue only means we sent less (the link was not given more traffic).
-    if (this.queueing && !this.startup) this.setBandwidth(this.windowMax());
+    // rate without a queue only means we sent less (the link was not given more traffic). And
+    // not while delivery still grows: a link whose bottleneck has a standing queue is busy all
+    // the time and cannot deliver more than it did, so a delay seen meanwhile is not its queue
+    // (a machine that stopped for a while, the path's jitter) and must not take a probe's
+    // result back (docs/scheduler.md, "Delay noise is not a full pipe").
+    if (this.queueing && !this.startup && !this.deliveryGrows(1, 2)) this.setBandwidth(this.windowMax());
   }
 
   private roundMs(): number {
@@ -226,6 +248,21 @@ export class RateEstimator {
     return max > 0 ? max : this.btlBw;
   }
 
+  /**
+   * Whether the best delivery of the last `span` rounds (this one included) is above the best
+   * of the rounds before them, by `factor` at least.
+   */
+  private deliveryGrows(factor: number, span: number): boolean {
+    let prev = 0;
+    let cur = 0;
+    for (let k = 0; k < BW_WINDOW_ROUNDS; k++) {
+      const v = this.delivered[(this.deliveredSlot - k + BW_WINDOW_ROUNDS) % BW_WINDOW_ROUNDS]!;
+      if (k < span) cur = Math.max(cur, v);
+      else prev = Math.max(prev, v);
+    }
+    return cur > 0 && cur >= factor * prev && cur > prev;
+  }
+
   private setBandwidth(rate: number): void {
     this.btlBw = Math.min(this.cap, Math.max(MIN_RATE_BYTES_PER_MS, rate));
   }
@@ -241,14 +278,27 @@ export class RateEstimator {
       this.roundSlot = (this.roundSlot + 1) % BW_WINDOW_ROUNDS;
       this.roundBest[this.roundSlot] = 0;
     }
+    // BBR's full-pipe test, on this round alone: at twice the estimate, a link that is not full
+    // delivers up to twice as much each round; 25 % more says it still had room.
+    const grew = this.deliveryGrows(STARTUP_GROWTH, 1);
+    if (this.delivered[this.deliveredSlot]! > 0) {
+      this.deliveredSlot = (this.deliveredSlot + 1) % BW_WINDOW_ROUNDS;
+      this.delivered[this.deliveredSlot] = 0;
+    }
+    this.delivered[this.deliveredSlot] = Math.max(this.delivered[this.deliveredSlot]!, this.deliveredNext);
+    this.deliveredNext = 0;
     this.backloggedRounds = this.backloggedThisRound ? this.backloggedRounds + 1 : 0;
     this.backloggedThisRound = false;
     if (this.startup) {
-      // A queue builds: the capacity is reached (or was overshot). Cruise at what gets through.
-      if (this.queueing && this.recent.length > 0) {
+      // A queue builds in a round whose delivery did not grow: the capacity is reached (or was
+      // overshot). Only then: a delay in a round that delivered 25 % more is not a full link's
+      // queue (its bottleneck was not busy all the time), it is noise (a machine that stopped
+      // for a while, jitter), and it ended startup at a fraction of the link. The estimate stays
+      // what the link was seen to deliver (BBR keeps its filter too); if it is too high, the
+      // queue lowers it in the cycle, once delivery stops growing.
+      if (this.queueing && this.recent.length > 0 && !grew) {
         this.startup = false;
         this.cycleIndex = 2;
-        this.setBandwidth(this.windowMax());
         return;
       }
       if (this.btlBw >= this.startupBest * STARTUP_GROWTH) {
