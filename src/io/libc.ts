@@ -125,6 +125,10 @@ const SYMBOLS = {
   geteuid: { args: [], returns: FFIType.u32 },
   getgid: { args: [], returns: FFIType.u32 },
   getegid: { args: [], returns: FFIType.u32 },
+  // Code pages left over from start-up are unmapped (cold-pages.ts). Addresses as u64.
+  madvise: { args: [FFIType.u64, FFIType.u64, FFIType.i32], returns: FFIType.i32 },
+  // Start-up only: the runtime's settings are read from the environment before any code runs (runtime-env.ts).
+  execve: { args: [FFIType.ptr, FFIType.ptr, FFIType.ptr], returns: FFIType.i32 },
   // A link's bindinterface: its index tells that the interface is there, or was made again.
   if_nametoindex: { args: [FFIType.ptr], returns: FFIType.u32 },
   // errno is thread-local; glibc and musl both export this accessor.
