@@ -9,6 +9,7 @@ import { formatDiagnostic } from "./config/diagnostics.ts";
 import { dumpConfig } from "./config/dump.ts";
 import { loadConfig } from "./config/load.ts";
 import { type DaemonOptions, StartError, startDaemon } from "./daemon.ts";
+import { releaseColdFilePages } from "./io/cold-pages.ts";
 import { createServiceStatus, type ServiceStatus } from "./io/service-status.ts";
 import { syslogSink } from "./io/syslog.ts";
 import { createLogger, lineSink } from "./log.ts";
@@ -80,15 +81,18 @@ export async function main(argv: readonly string[], io: MainIo): Promise<number>
   // Syslog unless --debug or -D (docs/c-mlvpn.md, "Logging"); a missing syslog falls back to stderr.
   const sink = options.debug ? lineSink(io.stderr) : syslogSink({ ident: options.name, fallback: io.stderr });
   const log = createLogger({ verbosity: options.verbosity, debugTokens: options.debugTokens, sink });
-  const service = createServiceStatus({ name: options.name, title: io.ownsProcess === true && !options.naturalTitle, log });
+  const service = createServiceStatus({ name: options.name, title: io.ownsProcess === true && !options.naturalTitle, log, ...(io.ownsProcess === true ? { coldPages: releaseColdFilePages } : {}) });
   // A SIGHUP during start-up (DNS, the hook helper) would kill the process by default: it is
   // kept for when the daemon runs.
   let hupWhileStarting = false;
   const onEarlyHup = () => void (hupWhileStarting = true);
   process.on("SIGHUP", onEarlyHup);
+  // The code that loaded the modules and the configuration is done with: unmapped before the
+  // start-up's own peak (the key derivation's 16 MiB) adds to it (io/cold-pages.ts).
+  if (io.ownsProcess === true) releaseColdFilePages();
   let daemon;
   try {
-    daemon = await startDaemon(loaded.config, daemonOptions(options, service), log);
+    daemon = await startDaemon(loaded.config, { ...daemonOptions(options, service), ...(io.ownsProcess === true ? { beforeKeyDerivation: releaseColdFilePages } : {}) }, log);
   } catch (e) {
     if (!(e instanceof StartError)) throw e;
     io.stderr(`mlvpn: ${e.message}\n`);
