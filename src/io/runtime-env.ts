@@ -8,10 +8,6 @@
  * Each setting is there for the idle footprint (issue #15: ≤ 5 wake-ups/s of the whole process),
  * measured in docs/performance.md ("Idle footprint"):
  *
- * - MIMALLOC_PURGE_DELAY=0: the allocator returns freed pages to the system at once instead of
- *   after a delay, which took a scavenger thread that woke 2-4 times a second while idle (it is
- *   woken each time the event loop goes to sleep, then again when its delay expires).
- *
  * - BUN_JSC_thresholdForJITAfterWarmUp=5000, BUN_JSC_thresholdForOptimizeAfterWarmUp=10000 (ten
  *   times JavaScriptCore's 500 and 1000): how much a function must have run before the JIT
  *   compiles it (baseline), then optimises it (DFG). Idle, the code that runs (a keepalive per
@@ -21,13 +17,18 @@
  *   still reaches them within a second (the speed scenario is measured with them).
  *
  * The cost is one more start of the runtime (a few tens of ms), paid once.
+ *
+ * Not set: MIMALLOC_PURGE_DELAY=0. It silences the allocator's scavenger thread (2-4 wake-ups/s
+ * idle: woken each time the event loop goes to sleep) by returning freed pages at once, but
+ * under load it cost 1.2-1.4 × the CPU per forwarded packet in three of three speed rounds
+ * (freed pages faulted in again, presumably; not profiled). An operator for whom idle matters
+ * more can set it (1000, a longer delay, does not silence the thread).
  */
 import { ptr } from "bun:ffi";
 import { readFileSync, readlinkSync } from "node:fs";
 import { errno, libc, SysError } from "./libc.ts";
 
 export const RUNTIME_ENV: Readonly<Record<string, string>> = {
-  MIMALLOC_PURGE_DELAY: "0",
   BUN_JSC_thresholdForJITAfterWarmUp: "5000",
   BUN_JSC_thresholdForOptimizeAfterWarmUp: "10000",
 };

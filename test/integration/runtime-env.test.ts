@@ -22,21 +22,21 @@ test("missing settings: the same process (pid) runs again with them, arguments b
   const lines = run({});
   expect(lines).toHaveLength(3);
   const pid = /^pid (\d+) /.exec(lines[0]!)?.[1];
-  expect(lines[0]).toBe(`pid ${pid} purge undefined args a b,é`);
-  expect(lines[1]).toBe(`pid ${pid} purge ${RUNTIME_ENV.MIMALLOC_PURGE_DELAY} args a b,é`);
+  expect(lines[0]).toBe(`pid ${pid} jit undefined args a b,é`);
+  expect(lines[1]).toBe(`pid ${pid} jit ${RUNTIME_ENV.BUN_JSC_thresholdForJITAfterWarmUp} args a b,é`);
   expect(lines[2]).toBe("running");
 });
 
 test("a value given by the operator is kept, and nothing is executed again when none is missing", () => {
   // One of them given another value, the others missing: executed again, that one kept.
-  const lines = run({ MIMALLOC_PURGE_DELAY: "25" });
-  expect(lines).toEqual([expect.stringMatching(/ purge 25 args a b,é$/), expect.stringMatching(/ purge 25 args a b,é$/), "running"]);
+  const lines = run({ BUN_JSC_thresholdForJITAfterWarmUp: "25" });
+  expect(lines).toEqual([expect.stringMatching(/ jit 25 args a b,é$/), expect.stringMatching(/ jit 25 args a b,é$/), "running"]);
   // All there: not executed again.
-  expect(run({ ...RUNTIME_ENV, MIMALLOC_PURGE_DELAY: "25" })).toEqual([expect.stringMatching(/ purge 25 args a b,é$/), "running"]);
+  expect(run({ ...RUNTIME_ENV, BUN_JSC_thresholdForJITAfterWarmUp: "25" })).toEqual([expect.stringMatching(/ jit 25 args a b,é$/), "running"]);
 });
 
 test("MLVPN_RUNTIME_ENV=0 turns it off", () => {
-  expect(run({ MLVPN_RUNTIME_ENV: "0" })).toEqual([expect.stringMatching(/ purge undefined /), "running"]);
+  expect(run({ MLVPN_RUNTIME_ENV: "0" })).toEqual([expect.stringMatching(/ jit undefined /), "running"]);
   expect(missingRuntimeEnv({ MLVPN_RUNTIME_ENV: "0" })).toBeUndefined();
   expect(missingRuntimeEnv({ PATH: "/bin" }, { A: "1" })).toEqual({ PATH: "/bin", A: "1" });
   expect(missingRuntimeEnv({ A: "2" }, { A: "1" })).toBeUndefined();
