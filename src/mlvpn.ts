@@ -1,17 +1,13 @@
 /** Entry point of the `mlvpn` binary. */
 import { runHookHelper } from "./io/hook-helper.ts";
 import { HOOK_HELPER_FLAG } from "./io/hook-protocol.ts";
-import { execWithRuntimeEnv } from "./io/runtime-env.ts";
+import { main } from "./main.ts";
 
 const io = {
   stdout: (text: string) => void process.stdout.write(text),
   stderr: (text: string) => void process.stderr.write(text),
   ownsProcess: true,
 };
-
-// Before the rest is loaded: the runtime's settings come from the environment (io/runtime-env.ts).
-execWithRuntimeEnv((why) => io.stderr(`mlvpn: running without the runtime's idle settings: ${why}\n`));
-const { main } = await import("./main.ts");
 
 try {
   // The root hook helper is this binary too; runHookHelper declines (undefined) unless the daemon started it.
