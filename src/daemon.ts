@@ -46,6 +46,8 @@ export interface DaemonOptions {
   service?: ServiceStatus;
   /** The operating system as the driver sees it; the real one by default. */
   ports?: Partial<Ports>;
+  /** Runs before each key derivation from the password (16 MiB for a moment): see timedHandshakeCrypto. */
+  beforeKeyDerivation?: () => void;
 }
 
 export interface Daemon {
@@ -130,7 +132,7 @@ export async function startDaemon(config: Config, options: DaemonOptions, log: L
   tunnel = new Tunnel({
     mode,
     links: config.links,
-    secrets: handshakeSecrets(g.password, g.cipher, timedHandshakeCrypto(clock, log), g.rekey_interval !== undefined ? g.rekey_interval * 1000 : undefined),
+    secrets: handshakeSecrets(g.password, g.cipher, timedHandshakeCrypto(clock, log, undefined, options.beforeKeyDerivation), g.rekey_interval !== undefined ? g.rekey_interval * 1000 : undefined),
     cleartextData: g.cleartext_data,
     reorderBufferSize: g.reorder_buffer_size,
     maxPacketSize: mtu.maxPacket,

@@ -9,6 +9,8 @@ import { formatDiagnostic } from "./config/diagnostics.ts";
 import { dumpConfig } from "./config/dump.ts";
 import { loadConfig } from "./config/load.ts";
 import { type DaemonOptions, StartError, startDaemon } from "./daemon.ts";
+import { releaseColdFilePages } from "./io/cold-pages.ts";
+import { execWithRuntimeEnv } from "./io/runtime-env.ts";
 import { createServiceStatus, type ServiceStatus } from "./io/service-status.ts";
 import { syslogSink } from "./io/syslog.ts";
 import { createLogger, lineSink } from "./log.ts";
@@ -64,6 +66,11 @@ export async function main(argv: readonly string[], io: MainIo): Promise<number>
       break;
   }
   const options = cmd.options;
+  // The runtime's settings for a long-running daemon come from the environment: this process
+  // executes itself again with them when they are missing (io/runtime-env.ts) — before anything
+  // is printed or opened, or the process title changed (the arguments are read back from
+  // /proc/self/cmdline).
+  if (io.ownsProcess === true && !options.check) execWithRuntimeEnv((why) => io.stderr(`mlvpn: running without the runtime's idle settings: ${why}\n`));
   const loaded = loadConfig(options.config, { format: options.format, checkOnly: options.check });
   for (const d of loaded.diagnostics) io.stderr(`${formatDiagnostic(d)}\n`);
   if (!loaded.config) {
@@ -80,15 +87,20 @@ export async function main(argv: readonly string[], io: MainIo): Promise<number>
   // Syslog unless --debug or -D (docs/c-mlvpn.md, "Logging"); a missing syslog falls back to stderr.
   const sink = options.debug ? lineSink(io.stderr) : syslogSink({ ident: options.name, fallback: io.stderr });
   const log = createLogger({ verbosity: options.verbosity, debugTokens: options.debugTokens, sink });
-  const service = createServiceStatus({ name: options.name, title: io.ownsProcess === true && !options.naturalTitle, log });
+  const service = createServiceStatus({ name: options.name, title: io.ownsProcess === true && !options.naturalTitle, log, ...(io.ownsProcess === true ? { coldPages: releaseColdFilePages } : {}) });
   // A SIGHUP during start-up (DNS, the hook helper) would kill the process by default: it is
   // kept for when the daemon runs.
   let hupWhileStarting = false;
   const onEarlyHup = () => void (hupWhileStarting = true);
   process.on("SIGHUP", onEarlyHup);
+  if (io.ownsProcess === true) {
+    // The code that loaded the modules and the configuration is done with: unmapped before the
+    // start-up's own peak (the key derivation's 16 MiB) adds to it (io/cold-pages.ts).
+    releaseColdFilePages();
+  }
   let daemon;
   try {
-    daemon = await startDaemon(loaded.config, daemonOptions(options, service), log);
+    daemon = await startDaemon(loaded.config, { ...daemonOptions(options, service), ...(io.ownsProcess === true ? { beforeKeyDerivation: releaseColdFilePages } : {}) }, log);
   } catch (e) {
     if (!(e instanceof StartError)) throw e;
     io.stderr(`mlvpn: ${e.message}\n`);

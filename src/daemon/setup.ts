@@ -61,11 +61,15 @@ export function linksMtu(config: Config, families: ReadonlyArray<4 | 6>, log: Lo
  * buffers allocated meanwhile (the server makes its links' send stores and socket slabs right
  * after) reuse them and are zeroed page by page, so ~18 MiB of zeros stayed resident for the
  * process's life. A full collection right after returns them to the system first.
+ *
+ * `beforeStretch`: the daemon's start-up peak of resident memory is these 16 MiB on top of what
+ * start-up mapped: the real daemon unmaps its cold code pages first (io/cold-pages.ts).
  */
-export function timedHandshakeCrypto(clock: Clock, log: Logger, collect: () => void = () => Bun.gc(true)): HandshakeCrypto {
+export function timedHandshakeCrypto(clock: Clock, log: Logger, collect: () => void = () => Bun.gc(true), beforeStretch: () => void = () => {}): HandshakeCrypto {
   return {
     scalarMult: nativeHandshakeCrypto.scalarMult,
     stretch(password: Uint8Array, salt: Uint8Array): Uint8Array {
+      beforeStretch();
       const started = clock.now();
       const prs = nativeHandshakeCrypto.stretch(password, salt);
       const stretched = clock.now();

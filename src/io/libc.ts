@@ -26,6 +26,15 @@ export const EFD_CLOEXEC = 0o2000000;
 export const POLLERR = 0x8;
 export const POLLHUP = 0x10;
 export const POLLNVAL = 0x20;
+// epoll (tun-poll-worker.ts); the event bits match poll's.
+export const EPOLL_CLOEXEC = 0o2000000;
+export const EPOLL_CTL_ADD = 1;
+export const EPOLL_CTL_DEL = 2;
+export const EPOLL_CTL_MOD = 3;
+export const EPOLLIN = 0x1;
+export const EPOLLERR = 0x8;
+export const EPOLLHUP = 0x10;
+export const EPOLLONESHOT = 1 << 30;
 export const AF_UNIX = 1;
 export const AF_INET = 2;
 export const AF_INET6 = 10;
@@ -48,6 +57,7 @@ export const Errno = {
   EAGAIN: 11,
   EACCES: 13,
   EBUSY: 16,
+  EEXIST: 17,
   ENODEV: 19,
   EINVAL: 22,
   ERANGE: 34,
@@ -92,6 +102,10 @@ const SYMBOLS = {
   poll: { args: [FFIType.ptr, FFIType.u64, FFIType.i32], returns: FFIType.i32 },
   // The tun poll worker's wake-up (tun-reader.ts): poll() sleeps without a timeout.
   eventfd: { args: [FFIType.u32, FFIType.i32], returns: FFIType.i32 },
+  // The tun poll worker's wait (one-shot registrations: one wake-up per readable event).
+  epoll_create1: { args: [FFIType.i32], returns: FFIType.i32 },
+  epoll_ctl: { args: [FFIType.i32, FFIType.i32, FFIType.i32, FFIType.ptr], returns: FFIType.i32 },
+  epoll_wait: { args: [FFIType.i32, FFIType.ptr, FFIType.i32, FFIType.i32], returns: FFIType.i32 },
   socket: { args: [FFIType.i32, FFIType.i32, FFIType.i32], returns: FFIType.i32 },
   setsockopt: { args: [FFIType.i32, FFIType.i32, FFIType.i32, FFIType.ptr, FFIType.u32], returns: FFIType.i32 },
   bind: { args: [FFIType.i32, FFIType.ptr, FFIType.u32], returns: FFIType.i32 },
@@ -111,6 +125,10 @@ const SYMBOLS = {
   geteuid: { args: [], returns: FFIType.u32 },
   getgid: { args: [], returns: FFIType.u32 },
   getegid: { args: [], returns: FFIType.u32 },
+  // Code pages left over from start-up are unmapped (cold-pages.ts). Addresses as u64.
+  madvise: { args: [FFIType.u64, FFIType.u64, FFIType.i32], returns: FFIType.i32 },
+  // Start-up only: the runtime's settings are read from the environment before any code runs (runtime-env.ts).
+  execve: { args: [FFIType.ptr, FFIType.ptr, FFIType.ptr], returns: FFIType.i32 },
   // A link's bindinterface: its index tells that the interface is there, or was made again.
   if_nametoindex: { args: [FFIType.ptr], returns: FFIType.u32 },
   // errno is thread-local; glibc and musl both export this accessor.

@@ -26,8 +26,27 @@ export function statusText(links: readonly LinkState[]): string {
   return `${up}/${links.length} links up: ${links.map((l) => `${l.name} ${l.status}`).join(", ")}`;
 }
 
-export function createServiceStatus(opts: { name: string; title: boolean; log: Logger }): ServiceStatus {
+/** Every link past its first handshake ("up", or lossy). */
+const allUp = (links: readonly LinkState[]) => links.length > 0 && links.every((l) => l.status !== "disconnected" && l.status !== "waiting peer");
+
+/**
+ * `coldPages`: the first time every link is up, start-up is over — the code that only ran for it
+ * (config, key derivation, first handshakes) is unmapped (cold-pages.ts). Only for a process of
+ * its own (not tests running daemons in-process).
+ */
+export function createServiceStatus(opts: { name: string; title: boolean; log: Logger; coldPages?: () => { mappings: number; kib: number } }): ServiceStatus {
   const { log } = opts;
+  let coldPages = opts.coldPages;
+  const startedUp = (links: readonly LinkState[]) => {
+    if (!coldPages || !allUp(links)) return;
+    const release = coldPages;
+    coldPages = undefined;
+    // After the handler that saw the last link come up has returned.
+    setTimeout(() => {
+      const r = release();
+      log.debug("", `start-up over: ${Math.round(r.kib / 1024)} MiB of code pages unmapped (${r.mappings} mappings)`);
+    }, 0);
+  };
   let title: ProcessTitle | undefined;
   if (opts.title) {
     const t = ProcessTitle.open();
@@ -48,10 +67,12 @@ export function createServiceStatus(opts: { name: string; title: boolean; log: L
   return {
     ready(links) {
       show(links);
+      startedUp(links);
       report("READY=1", notifyReady(statusText(links)));
     },
     changed(links) {
       show(links);
+      startedUp(links);
       report("STATUS", notifyStatus(statusText(links)));
     },
     stopping() {

@@ -1,24 +1,27 @@
 /**
  * The "hybrid" tun reader (docs/bun-runtime.md, "Reading the tun device"), the cheapest and lowest-latency design measured:
  *
- * - idle: a Worker (tun-poll-worker.ts) blocks in poll(); the main thread awaits
+ * - idle: a Worker (tun-poll-worker.ts) blocks in epoll_wait(); the main thread awaits
  *   `Atomics.waitAsync` on a shared state word. No timers run, so 0 % CPU.
  * - on readiness the worker flips the word ARMED → READY; the main thread drains the fd with
  *   non-blocking read()s (≤ MAX_DRAIN packets) into one preallocated buffer.
  * - under load (a drain returned ≥ BUSY packets) the main thread keeps draining from
  *   setTimeout(0) (≈ 1 ms, which batches packets) — or setImmediate when a drain returned
  *   ≥ FLOOD packets, so the kernel queue cannot overflow — without waking the worker at all.
- * - a drain that finds nothing re-arms the worker.
+ * - a drain that finds nothing re-arms the worker: READY → ARMED, then each fd's one-shot
+ *   registration is renewed (EPOLL_CTL_MOD, which reports an fd that is readable already).
  *
  * Only the state word crosses threads, and each side changes it with one atomic step
- * (worker: compareExchange ARMED → READY; main: store ARMED or STOP), so no wake-up is lost.
+ * (worker: compareExchange ARMED → READY; main: compareExchange READY → ARMED, or store STOP).
+ * An fd that fires while READY is left disabled by its one-shot registration, and the re-arm
+ * after the drain renews it: no wake-up is lost, and the worker sleeps meanwhile.
  *
- * The same loop serves the links' UDP sockets (udp.ts): the worker polls their fds beside the
- * tun's (watch()), and each drain also reads what they have (drainOthers). The fd list is shared
- * too: the worker re-reads it when its generation word changes.
+ * The same loop serves the links' UDP sockets (udp.ts): the main thread adds their fds to the
+ * epoll set beside the tun's (watch()), and each drain also reads what they have (drainOthers).
  */
 import { existsSync } from "node:fs";
-import { close, EFD_CLOEXEC, EFD_NONBLOCK, errno, libc, SysError } from "./libc.ts";
+import { EpollControl } from "./epoll.ts";
+import { close, EFD_CLOEXEC, EFD_NONBLOCK, EPOLL_CLOEXEC, EPOLL_CTL_ADD, EPOLL_CTL_DEL, EPOLL_CTL_MOD, EPOLLIN, EPOLLONESHOT, errno, libc, SysError } from "./libc.ts";
 import type { TunDevice } from "./tun.ts";
 
 /** State word values (index 0 of the shared Int32Array). */
@@ -26,22 +29,18 @@ export const ARMED = 0; // worker polls the fd
 export const READY = 1; // fd readable: the main thread owns it until it re-arms
 export const STOP = 2; // worker must exit
 
-/** Int32 words of the shared state: the state word, the fd list's generation and length, the fds. */
+/** Int32 words of the shared state: the state word. */
 export const STATE = 0;
-export const GENERATION = 1;
-export const FD_COUNT = 2;
-export const FDS = 3;
-/** Fds the worker polls besides the tun. */
+/** Fds polled besides the tun. */
 export const MAX_WATCHED = 64;
 
 /** The one message the main thread sends to the poll worker. */
 export interface PollWorkerInit {
-  fd: number;
-  /** An eventfd the worker polls beside the others: written when the fd list changes or on stop, so that poll() needs no timeout. */
+  /** The epoll set: the tun and the watched fds (one-shot, kept by the main thread), and wakeFd. */
+  epfd: number;
+  /** An eventfd in the set (level-triggered): written on stop, so that epoll_wait() needs no timeout. */
   wakeFd: number;
   state: SharedArrayBuffer;
-  /** Bounds the worker's wait for a re-arm (a missed notify); poll() itself waits without a timeout. */
-  waitTimeoutMs: number;
 }
 
 export interface TunReaderHandlers {
@@ -70,7 +69,6 @@ const MAX_DRAIN = 1024; // packets per drain, so one drain cannot monopolise the
 const BUSY = 8; // drain size that switches to timer polling
 const FLOOD = 128; // drain size that switches to setImmediate
 const DENSE_MS = 1; // a wake-up this soon after re-arming switches to timer polling (≈ its period)
-const WAIT_TIMEOUT_MS = 250; // bounds the worker's wait for a re-arm, should a notify be missed
 const STOP_GRACE_MS = 2000; // after this the worker is terminated rather than awaited
 const BUF_SIZE = 65536; // tun truncates packets that do not fit
 
@@ -90,7 +88,7 @@ function pollWorkerUrl(): string {
 
 export function startTunReader(tun: TunDevice, handlers: TunReaderHandlers): TunReader {
   const { onPacket, drainOthers, onDrainEnd, onError } = handlers;
-  const stateBuf = new SharedArrayBuffer(4 * (FDS + MAX_WATCHED));
+  const stateBuf = new SharedArrayBuffer(4);
   const state = new Int32Array(stateBuf);
   // ArrayBuffer-backed so native code writes into stable memory (docs/bun-runtime.md, "Memory shared with native code").
   const buf = new Uint8Array(new ArrayBuffer(BUF_SIZE));
@@ -100,10 +98,22 @@ export function startTunReader(tun: TunDevice, handlers: TunReaderHandlers): Tun
   let polling = false; // true while draining from timers instead of waiting for the worker
   let rearmedMs = Number.NEGATIVE_INFINITY;
 
-  // The worker's poll() has no timeout, so that an idle process sleeps: it is woken through
-  // this eventfd when the fd list changes and on stop().
+  // The worker's epoll_wait() has no timeout, so that an idle process sleeps: it is woken
+  // through this eventfd on stop(). The fd list needs no wake-up: epoll_ctl() changes the set
+  // under a waiting thread.
   const wakeFd = libc().eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (wakeFd < 0) throw new SysError("eventfd", errno());
+  const epfd = libc().epoll_create1(EPOLL_CLOEXEC);
+  if (epfd < 0) {
+    const e = errno();
+    close(wakeFd);
+    throw new SysError("epoll_create1", e);
+  }
+  const ep = new EpollControl(epfd);
+  ep.ctl(EPOLL_CTL_ADD, wakeFd, EPOLLIN);
+  ep.ctl(EPOLL_CTL_ADD, tun.fd, EPOLLIN | EPOLLONESHOT);
+  /** The fds in the set besides the tun and the eventfd, re-armed with the tun after each drain. */
+  let watched: number[] = [];
   const one = new BigUint64Array([1n]);
   const kick = () => libc().write(wakeFd, one, 8);
 
@@ -111,7 +121,7 @@ export function startTunReader(tun: TunDevice, handlers: TunReaderHandlers): Tun
   const exited = new Promise<void>((resolve) => worker.addEventListener("close", () => resolve()));
   worker.addEventListener("message", (ev: MessageEvent<{ error: string }>) => fail(new Error(`tun poll worker: ${ev.data.error}`)));
   worker.addEventListener("error", (ev: ErrorEvent) => fail(new Error(`tun poll worker: ${ev.message}`)));
-  worker.postMessage({ fd: tun.fd, wakeFd, state: stateBuf, waitTimeoutMs: WAIT_TIMEOUT_MS } satisfies PollWorkerInit);
+  worker.postMessage({ epfd, wakeFd, state: stateBuf } satisfies PollWorkerInit);
 
   function fail(e: unknown): void {
     if (stopped) return;
@@ -163,9 +173,13 @@ export function startTunReader(tun: TunDevice, handlers: TunReaderHandlers): Tun
 
   function rearm(): void {
     rearmedMs = performance.now();
-    // READY → ARMED; the CAS leaves STOP alone.
+    // READY → ARMED first (the CAS leaves STOP alone), then the registrations: an fd renewed
+    // while readable is reported at once and finds the state ARMED.
     Atomics.compareExchange(state, STATE, READY, ARMED);
-    kick(); // the worker sleeps in poll() on the eventfd meanwhile (tun-poll-worker.ts)
+    // An fd that did not fire is still armed: renewing it costs one call and changes nothing.
+    // A closed one (about to leave the list) fails harmlessly.
+    ep.ctl(EPOLL_CTL_MOD, tun.fd, EPOLLIN | EPOLLONESHOT);
+    for (let i = 0; i < watched.length; i++) ep.ctl(EPOLL_CTL_MOD, watched[i]!, EPOLLIN | EPOLLONESHOT);
     wait();
   }
 
@@ -183,11 +197,12 @@ export function startTunReader(tun: TunDevice, handlers: TunReaderHandlers): Tun
     stopped = true;
     Atomics.store(state, STATE, STOP);
     Atomics.notify(state, STATE); // wakes the worker if it waits for a re-arm, and our own pending waitAsync
-    kick(); // … or if it sleeps in poll()
+    kick(); // … or if it sleeps in epoll_wait()
     const timeout = new Promise<"timeout">((resolve) => setTimeout(resolve, STOP_GRACE_MS, "timeout").unref());
     stopping = Promise.race([exited, timeout]).then((r) => {
       // Only if the worker is stuck.
       if (r === "timeout") worker.terminate();
+      close(epfd);
       close(wakeFd);
     });
     return stopping;
@@ -195,10 +210,11 @@ export function startTunReader(tun: TunDevice, handlers: TunReaderHandlers): Tun
 
   function watch(fds: readonly number[]): void {
     if (fds.length > MAX_WATCHED) throw new Error(`at most ${MAX_WATCHED} sockets can be polled, got ${fds.length}`);
-    fds.forEach((fd, i) => Atomics.store(state, FDS + i, fd));
-    Atomics.store(state, FD_COUNT, fds.length);
-    Atomics.add(state, GENERATION, 1);
-    kick(); // a worker asleep in poll() takes the new list at once
+    if (stopped) return;
+    // Taken out before the caller closes it; a new fd is reported at once if readable.
+    for (const fd of watched) if (!fds.includes(fd)) ep.ctl(EPOLL_CTL_DEL, fd, 0);
+    for (const fd of fds) if (!watched.includes(fd)) ep.ctl(EPOLL_CTL_ADD, fd, EPOLLIN | EPOLLONESHOT);
+    watched = [...fds];
   }
 
   wait();
