@@ -24,7 +24,7 @@ export const GENERAL_DOCS: KeyDoc[] = [
   { key: "control_bind_port", type: "port", default: "off", startOnly: true, doc: "Port of the HTTP control interface." },
   { key: "cleartext_data", type: "0 or 1", default: "0", startOnly: true, doc: "1 sends tunnelled packets unencrypted (still authenticated). Must match on both ends." },
   { key: "timeout", type: "seconds (≥ 2)", default: "60", doc: "A link is declared down after this long without hearing from the peer. Default for every link. Values below 2 are read as 2." },
-  { key: "reorder_buffer_size", type: "packets (0–65536)", default: "0 (off)", startOnly: true, doc: "Receive-side reordering of packets that arrive out of order across links; at most this many packets are held." },
+  { key: "reorder_buffer_size", type: "packets (0–65536)", default: "0 (off)", startOnly: true, doc: "Receive-side reordering of packets that arrive out of order across links; the buffer holds at least this many packets past a hole, more when links of unequal delay need it (what arrives within the hold time, up to 2048 packets, or this size rounded up to a power of two if larger)." },
   { key: "loss_tolerence", type: "percent (0–100)", default: "100 (off)", doc: "A link losing this share of packets or more is marked lossy and avoided. Default for every link. MLVPN's spelling; `loss_tolerance` is accepted with a warning." },
   { key: "latency_tolerence", type: "milliseconds (≤ 1000)", default: "1000 (off)", doc: "A link whose smoothed RTT reaches this value is marked slow and avoided. Default for every link. 1000 turns the check off." },
   { key: "ip4", type: "string", default: "empty", startOnly: true, doc: "Handed to the status script as `IP4` (e.g. `10.42.42.2/30`)." },

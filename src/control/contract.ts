@@ -76,6 +76,8 @@ export interface StatusRedundant {
 export interface StatusReorder {
   /** Packets held at most this long waiting for a hole, ms. */
   hold_ms: number;
+  /** Packets held at most past a hole now: what arrives within hold_ms, never below reorder_buffer_size. */
+  span: number;
   delivered: number;
   /** Delivered after being held. */
   reordered: number;

@@ -94,6 +94,7 @@ function reorderEntry(r: TunnelSnapshot["reorder"]): StatusReorder | null {
   if (!r) return null;
   return {
     hold_ms: r.holdMs,
+    span: r.span,
     delivered: r.delivered,
     reordered: r.reordered,
     holes_skipped: r.holesSkipped,

@@ -43,7 +43,7 @@ export interface LinkSnapshot {
 
 export interface TunnelSnapshot {
   links: LinkSnapshot[];
-  reorder: (ReorderStats & { holdMs: number }) | undefined;
+  reorder: (ReorderStats & { holdMs: number; span: number }) | undefined;
   drops: Partial<Record<DropReason, number>>;
   /** Redundant mode's counters (redundant.ts). */
   redundant?: RedundantStats;
@@ -76,7 +76,7 @@ export function linkSnapshot(l: Link, scheduled: boolean): LinkSnapshot {
 export function tunnelSnapshot(links: readonly Link[], eligible: readonly number[], reorder: ReorderBuffer | undefined, drops: DropCounters, redundant: RedundantStats): TunnelSnapshot {
   return {
     links: links.map((l) => linkSnapshot(l, eligible.includes(l.index))),
-    reorder: reorder ? { ...reorder.stats, holdMs: reorder.holdMs } : undefined,
+    reorder: reorder ? { ...reorder.stats, holdMs: reorder.holdMs, span: reorder.currentSpan } : undefined,
     drops: drops.snapshot(),
     redundant: { ...redundant },
   };
