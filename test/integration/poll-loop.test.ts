@@ -94,12 +94,18 @@ function switchesOf(name: string, own = false): number {
   return n;
 }
 
-test("idle, the poll worker sleeps in epoll_wait() without a timeout; a new watch list and stop() still reach it", async () => {
+/** A reader over a fake tun (tunSide) with one link socket whose datagrams' first bytes land in `got`, and a sender. */
+async function linkedReader() {
   const tunSide = await socket();
   const got: number[] = [];
   const link = await socket((b) => got.push(b[0]!));
   const sender = await socket();
   const reader = startTunReader(fakeTun(tunSide), { onPacket() {}, drainOthers: (max) => link.drain(max), onError: (e) => { throw e; } });
+  return { tunSide, got, link, sender, reader };
+}
+
+test("idle, the poll worker sleeps in epoll_wait() without a timeout; a new watch list and stop() still reach it", async () => {
+  const { got, link, sender, reader } = await linkedReader();
   let stopped = false;
   cleanup.push(() => (stopped ? undefined : reader.stop()));
   // Once its start-up is over (its first windows may see module loading or a collection), the
@@ -122,11 +128,7 @@ test("idle, the poll worker sleeps in epoll_wait() without a timeout; a new watc
 });
 
 test("one readable event wakes the poll worker once: it need not be woken again to resume waiting", async () => {
-  const tunSide = await socket();
-  const got: number[] = [];
-  const link = await socket((b) => got.push(b[0]!));
-  const sender = await socket();
-  const reader = startTunReader(fakeTun(tunSide), { onPacket() {}, drainOthers: (max) => link.drain(max), onError: (e) => { throw e; } });
+  const { tunSide, got, link, sender, reader } = await linkedReader();
   cleanup.push(() => reader.stop());
   reader.watch([link.fd]);
   await Bun.sleep(300); // the worker's start-up
