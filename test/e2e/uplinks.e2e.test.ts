@@ -63,9 +63,12 @@ describe.skipIf(skip !== null)("a link bound to an interface whose address chang
     // A lab artefact, not a real uplink's: the macvlan's lower device would also answer ARP for
     // wan1's addresses (arp_ignore 0), and the server would send to its MAC, where a socket bound
     // to wan1 never sees the packets. arp_ignore 1: it answers for its own addresses only. The
-    // server forgets what it learnt before.
+    // server forgets what it learnt before, and the lab's permanent entry for the lower device's
+    // MAC (topology.ts, pinNeighbours): wan1 has a MAC of its own, learnt by ARP as a DHCP
+    // uplink's would be.
     await topo.lab.exec("client", ["sysctl", "-q", "-w", `net.ipv4.conf.${topo.uplinks[1]!.clientIf}.arp_ignore=1`], { check: true });
     await makeWan(topo.uplinks[1]!.clientAddr);
+    await topo.lab.exec("server", ["ip", "neigh", "del", topo.uplinks[1]!.clientAddr, "dev", topo.uplinks[1]!.serverIf], { check: true });
     await topo.lab.exec("server", ["ip", "neigh", "flush", "dev", topo.uplinks[1]!.serverIf], { check: true });
     dir = mkdtempSync(join(tmpdir(), "mlvpn-uplinks-"));
     writeLanTunnelConfigs({

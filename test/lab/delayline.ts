@@ -88,6 +88,14 @@ export interface DirectionCounters {
   lateMore: number;
   /** Times the trace started again (rewind, or a new trace). */
   rewinds: number;
+  /**
+   * Wall-clock ms (Unix epoch) of the worker's clock when it last served the bottleneck: every
+   * opportunity up to then is in `opportunities`. A starved worker's counts lag the wall clock;
+   * this says by how much. 0 before the first round.
+   */
+  servedThroughMs: number;
+  /** Wall-clock ms (Unix epoch) of the trace's start, the last rewind as the worker applied it; 0 without a trace. */
+  traceStartMs: number;
 }
 
 export type ControlRequest = { op: "get" } | { op: "rewind"; dir?: Direction | "both" } | ({ op: "set"; dir?: Direction | "both" } & Partial<DirectionParams>);
@@ -98,18 +106,23 @@ export type ControlResponse =
 // Shared memory layout: params (Float64) per direction [delayMs, jitterMs, lossProbability, cut,
 // cuts so far, trace changes so far, rewinds asked so far, bottleneck limit] then the stop flag;
 // the trace path per direction as UTF-8 in its own buffer (TRACE_PATH_BYTES each, NUL-padded),
-// written before its change count is bumped; counters (Float64) per direction in COUNTER_NAMES order.
+// written before its change count is bumped; counters (Float64) per direction in COUNTER_NAMES order,
+// guarded by a sequence number (Int32, a seqlock): odd while the worker updates them, so that the
+// control thread copies a set taken at one instant (opportunities and usedOpportunities read
+// mid-update once gave −1 unused opportunities).
 const P_DELAY = 0, P_JITTER = 1, P_LOSS = 2, P_CUT = 3, P_CUTS = 4, P_TRACES = 5, P_REWINDS = 6, P_QLIMIT = 7, P_STRIDE = 8, P_STOP = 16;
 const TRACE_PATH_BYTES = 4096;
 const COUNTER_NAMES = [
   "rxFrames", "rxBytes", "txFrames", "txBytes", "lost", "cutDrops", "overflowDrops", "writeDrops", "queued", "bottleneckQueued",
   "opportunities", "usedOpportunities", "late0_1", "late0_5", "late1", "late2", "late5", "lateMore", "rewinds",
+  "servedThroughMs", "traceStartMs",
 ] as const;
 const LATE_BUCKETS: [number, (typeof COUNTER_NAMES)[number]][] = [[0.1, "late0_1"], [0.5, "late0_5"], [1, "late1"], [2, "late2"], [5, "late5"], [Infinity, "lateMore"]];
 const ETHERNET_HEADER = 14;
 const C = Object.fromEntries(COUNTER_NAMES.map((n, i) => [n, i])) as Record<(typeof COUNTER_NAMES)[number], number>;
 const C_STRIDE = COUNTER_NAMES.length;
 
+const SNAPSHOT_WAIT_MS = 500; // longest the control thread waits for a preempted worker to finish its round
 const IDLE_WAIT_MS = 200; // longest sleep with nothing queued: bounds how late a stop is noticed
 const MAX_DRAIN = 256; // frames read per fd per round, so one busy direction cannot starve the other
 // ppoll wakes ~0.02–0.1 ms after its deadline with the timer slack at 1 ns (0.07–0.2 ms with the
@@ -127,6 +140,7 @@ interface WorkerInit {
   params: SharedArrayBuffer;
   tracePaths: SharedArrayBuffer;
   counters: SharedArrayBuffer;
+  countersSeq: SharedArrayBuffer;
 }
 
 /** FIFO of frames with their departure times; slots are reused, so the steady state allocates nothing. */
@@ -225,6 +239,7 @@ function runWorker(init: WorkerInit): void {
   const params = new Float64Array(init.params);
   const tracePaths = new Uint8Array(init.tracePaths);
   const counters = new Float64Array(init.counters);
+  const seq = new Int32Array(init.countersSeq);
   const taps: TunDevice[] = [openTun({ name: init.a, kind: "tap", mtu: init.mtu }), openTun({ name: init.b, kind: "tap", mtu: init.mtu })];
   const ppoll = makePpoll();
   // Independent streams per direction and purpose: the loss pattern does not depend on the jitter setting.
@@ -322,8 +337,10 @@ function runWorker(init: WorkerInit): void {
       traces[d] = path ? { cursor: new TraceCursor(loadTrace(path)), bottleneck: old?.bottleneck ?? new FrameQueue(init.queueMax), headLeft: old?.headLeft ?? 0 } : undefined;
       if (traces[d]) {
         traces[d]!.cursor.rewind(now);
+        counters[d * C_STRIDE + C.traceStartMs] = performance.timeOrigin + now;
         count(d, "rewinds");
       } else if (old) {
+        counters[d * C_STRIDE + C.traceStartMs] = 0;
         // No rate any more: what waited at the bottleneck goes on to the delay now.
         while (old.bottleneck.size > 0) {
           const cuts = old.bottleneck.headCuts();
@@ -336,6 +353,7 @@ function runWorker(init: WorkerInit): void {
       seenRewinds[d] = params[p + P_REWINDS]!;
       if (traces[d]) {
         traces[d]!.cursor.rewind(now);
+        counters[d * C_STRIDE + C.traceStartMs] = performance.timeOrigin + now;
         count(d, "rewinds");
       }
     }
@@ -365,14 +383,19 @@ function runWorker(init: WorkerInit): void {
   }
 
   while (!params[P_STOP]) {
+    Atomics.add(seq, 0, 1); // odd: the counters are changing
     const now = performance.now();
     for (let d = 0; d < 2; d++) {
       control(d, now);
       serve(d, now);
+      counters[d * C_STRIDE + C.servedThroughMs] = performance.timeOrigin + now;
       flush(d, now);
     }
     const next = Math.min(nextEvent(0), nextEvent(1));
-    if (ppoll(pfds, 2, Math.min(IDLE_WAIT_MS, next - now)) > 0) {
+    Atomics.add(seq, 0, 1);
+    const ready = ppoll(pfds, 2, Math.min(IDLE_WAIT_MS, next - now));
+    Atomics.add(seq, 0, 1);
+    if (ready > 0) {
       for (let d = 0; d < 2; d++) {
         const revents = pv.getInt16(d * 8 + 6, true);
         // The TAP was unregistered (e.g. its namespace deleted under us): nothing left to forward,
@@ -391,6 +414,7 @@ function runWorker(init: WorkerInit): void {
       counters[d * C_STRIDE + C.queued] = queues[d]!.size + (traces[d]?.bottleneck.size ?? 0);
       counters[d * C_STRIDE + C.bottleneckQueued] = traces[d]?.bottleneck.size ?? 0;
     }
+    Atomics.add(seq, 0, 1);
   }
   for (const t of taps) t.close();
 }
@@ -421,6 +445,25 @@ function main(): void {
   const params = new Float64Array(new SharedArrayBuffer(8 * (2 * P_STRIDE + 1)));
   const tracePaths = new Uint8Array(new SharedArrayBuffer(2 * TRACE_PATH_BYTES));
   const counters = new Float64Array(new SharedArrayBuffer(8 * 2 * C_STRIDE));
+  const countersSeq = new Int32Array(new SharedArrayBuffer(4));
+  /**
+   * The counters as of one instant of the worker's: copied while it sleeps or between its
+   * rounds (the sequence number even and unchanged across the copy). A worker preempted
+   * mid-round is waited for, up to SNAPSHOT_WAIT_MS; then the last copy is returned as it is.
+   */
+  const consistentCounters = (): Float64Array => {
+    const deadline = performance.now() + SNAPSHOT_WAIT_MS;
+    let copy = counters.slice();
+    for (let tries = 0; tries < 100_000; tries++) {
+      const before = Atomics.load(countersSeq, 0);
+      if (before % 2 === 0) {
+        copy = counters.slice();
+        if (Atomics.load(countersSeq, 0) === before) return copy;
+      } else if (performance.now() > deadline) break;
+      else Atomics.wait(countersSeq, 0, before, 0.2);
+    }
+    return copy;
+  };
   const traceNames: (string | null)[] = [null, null];
   for (let d = 0; d < 2; d++) params[d * P_STRIDE + P_QLIMIT] = DEFAULT_TRACE_QUEUE_PACKETS;
 
@@ -455,12 +498,13 @@ function main(): void {
     }
   };
   const snapshot = () => {
+    const values = consistentCounters();
     const ps = {} as Record<Direction, DirectionParams>;
     const cs = {} as Record<Direction, DirectionCounters>;
     DIRECTIONS.forEach((dir, d) => {
       const p = d * P_STRIDE;
       ps[dir] = { delayMs: params[p + P_DELAY]!, jitterMs: params[p + P_JITTER]!, lossPct: params[p + P_LOSS]! * 100, cut: params[p + P_CUT] === 1, trace: traceNames[d]!, queuePackets: params[p + P_QLIMIT]! };
-      cs[dir] = Object.fromEntries(COUNTER_NAMES.map((n, i) => [n, counters[d * C_STRIDE + i]!])) as unknown as DirectionCounters;
+      cs[dir] = Object.fromEntries(COUNTER_NAMES.map((n, i) => [n, values[d * C_STRIDE + i]!])) as unknown as DirectionCounters;
     });
     return { ok: true as const, params: ps, counters: cs };
   };
@@ -535,6 +579,7 @@ function main(): void {
     params: params.buffer as SharedArrayBuffer,
     tracePaths: tracePaths.buffer as SharedArrayBuffer,
     counters: counters.buffer as SharedArrayBuffer,
+    countersSeq: countersSeq.buffer as SharedArrayBuffer,
   } satisfies WorkerInit);
 }
 
