@@ -154,6 +154,9 @@ function aggregate(id: number, name: string, uplinks: UplinkShape[], targets: (s
 }
 
 const REPEATS = QUICK ? 1 : 3;
+/** Scenario 14's blackhole of the 10 ms link: from 4 s into the 14 s stream, for 5 s. */
+const CUT_AT_S = 4;
+const CUT_FOR_S = 5;
 const runsNote = REPEATS > 1 ? `, median of ${REPEATS}` : "";
 /** The run with the median goodput (every run is listed in the table too). */
 function median(runs: IperfResult[]): IperfResult {
@@ -446,7 +449,7 @@ const SCENARIOS: Scenario[] = [
             const tunnel = await startTunnel(ctx.topo, { reorderBufferSize: 64, timeout: 10, controlSockets: true, general: mode === "with" ? `redundant = "udp port ${IRTT_PORT}"` : "" });
             try {
               await Bun.sleep(500);
-              const m = await streamThroughCut(ctx.topo, { seconds: 14, intervalMs: 20, packetBytes: 200, cutLink: 0, cutAtS: 4, cutForS: 5, bulk: true });
+              const m = await streamThroughCut(ctx.topo, { seconds: 14, intervalMs: 20, packetBytes: 200, cutLink: 0, cutAtS: CUT_AT_S, cutForS: CUT_FOR_S, bulk: true });
               const doc = (side: "client" | "server") => fetchStatus({ unix: controlSocketOf(tunnel, side) }, 1000).then((x) => x.doc, () => undefined);
               const [client, server] = await Promise.all([doc("client"), doc("server")]);
               if (!m.stream.ok) throw new Error(m.stream.error);
@@ -468,12 +471,24 @@ const SCENARIOS: Scenario[] = [
       const delays = (x: { r: IrttResult }) => [...x.r.upMs, ...x.r.downMs];
       const p99 = (x: { r: IrttResult }) => f1(percentile(delays(x), 99));
       const over = (x: { r: IrttResult }) => delays(x).filter((d) => d > limit).length;
+      // Where the late packets were sent: before the cut, during it (the 10 ms link blackholed,
+      // everything on the 30 ms one), or after the restore. Sent at index × 20 ms, so ±1 s covers
+      // the stream's start lag and the stall's detection.
+      const phase = (at: number) => (at < CUT_AT_S * 1000 ? 0 : at < (CUT_AT_S + CUT_FOR_S) * 1000 ? 1 : 2);
+      const overByPhase = (x: { r: IrttResult }) => {
+        const n = [0, 0, 0];
+        const count = (ds: number[], ats: number[]) => ds.forEach((d, j) => d > limit && n[phase(ats[j]!)]!++);
+        count(x.r.upMs, x.r.upSentAtMs);
+        count(x.r.downMs, x.r.downSentAtMs);
+        return n.join(" / ");
+      };
       return [
         { name: "runs, alternating with / without `redundant`", value: runs.with.length },
         { name: "with redundant: packets sent per run", value: each(runs.with, (x) => x.r.sent) },
         { name: "with redundant: lost up+down per run", value: each(runs.with, lostOf), target: "target: 0", met: lostWith === 0 },
         { name: "with redundant: largest one-way delay per run, up / down", value: each(runs.with, (x) => `${f1(x.r.maxUpMs)} / ${f1(x.r.maxDownMs)}`), unit: "ms", target: `target: ≤ ${limit} ms (slower link ${slowerOwd} + 20)`, met: worst(runs.with) <= limit },
         { name: `with redundant: one-way delays over ${limit} ms per run (of both directions' packets) / 99th percentile`, value: each(runs.with, (x) => `${over(x)} / ${p99(x)} ms`) },
+        { name: `with redundant: of those over ${limit} ms, sent before the cut / during it / after the restore`, value: each(runs.with, overByPhase) },
         { name: "with redundant: copies sent / duplicates dropped (both ends, /status)", value: each(runs.with, (x) => `${x.sent} / ${x.dropped}`) },
         // A matching packet over the copies' share of capacity (src/core/redundant.ts) goes once, the normal way: a loss or a late packet of a run with some is explained.
         { name: "with redundant: matching packets over the copies' share, sent once the normal way (both ends, /status over_share)", value: each(runs.with, (x) => x.overShare) },
@@ -481,6 +496,7 @@ const SCENARIOS: Scenario[] = [
         { name: "without: lost up+down per run", value: each(runs.without, lostOf) },
         { name: "without: largest one-way delay per run, up / down", value: each(runs.without, (x) => `${f1(x.r.maxUpMs)} / ${f1(x.r.maxDownMs)}`), unit: "ms" },
         { name: `without: one-way delays over ${limit} ms per run / 99th percentile`, value: each(runs.without, (x) => `${over(x)} / ${p99(x)} ms`) },
+        { name: `without: of those over ${limit} ms, sent before the cut / during it / after the restore`, value: each(runs.without, overByPhase) },
         { name: "without: bulk TCP both ways", value: each(runs.without, (x) => f1(x.bulk)), unit: "Mbit/s" },
       ];
     },

@@ -32,6 +32,9 @@ export interface IrttResult {
   /** Every one-way delay measured, ms, in order: client → server, server → client. */
   upMs: number[];
   downMs: number[];
+  /** When each of those packets was sent, ms from the stream's start (its index × the interval). */
+  upSentAtMs: number[];
+  downSentAtMs: number[];
   ok: boolean;
   error?: string;
 }
@@ -61,7 +64,7 @@ interface RoundTrip {
 export async function irtt(lab: Lab, ns: string, target: string, o: IrttOptions): Promise<IrttResult> {
   const args = ["irtt", "client", "-i", `${o.intervalMs}ms`, "-l", String(o.packetBytes - UDP_IPV4_HEADERS), "-d", `${o.seconds}s`, "--wait=1s", "--fill=rand", "-Q", "-o", "-", `${target}:${IRTT_PORT}`];
   const r = await lab.exec(ns, args, { timeoutMs: (o.seconds + 15) * 1000 });
-  const fail = (error: string): IrttResult => ({ sent: 0, lostUp: 0, lostDown: 0, lostUnknown: 0, maxUpMs: 0, maxDownMs: 0, upMs: [], downMs: [], ok: false, error });
+  const fail = (error: string): IrttResult => ({ sent: 0, lostUp: 0, lostDown: 0, lostUnknown: 0, maxUpMs: 0, maxDownMs: 0, upMs: [], downMs: [], upSentAtMs: [], downSentAtMs: [], ok: false, error });
   if (r.code !== 0) return fail(`irtt exited ${r.code}: ${r.stderr.trim().slice(0, 300)}`);
   let trips: RoundTrip[];
   try {
@@ -70,13 +73,19 @@ export async function irtt(lab: Lab, ns: string, target: string, o: IrttOptions)
     return fail(`irtt output: ${(e as Error).message}`);
   }
   const ms = (ns?: number) => (ns ?? 0) / 1e6;
-  const out: IrttResult = { sent: trips.length, lostUp: 0, lostDown: 0, lostUnknown: 0, maxUpMs: 0, maxDownMs: 0, upMs: [], downMs: [], ok: true };
-  for (const t of trips) {
+  const out: IrttResult = { sent: trips.length, lostUp: 0, lostDown: 0, lostUnknown: 0, maxUpMs: 0, maxDownMs: 0, upMs: [], downMs: [], upSentAtMs: [], downSentAtMs: [], ok: true };
+  for (const [k, t] of trips.entries()) {
     if (t.lost === "true_up") out.lostUp++;
     else if (t.lost === "true_down") out.lostDown++;
     else if (t.lost === "true") out.lostUnknown++;
-    if ((t.lost === "false" || t.lost === "true_down") && t.delay?.send !== undefined) out.upMs.push(ms(t.delay.send));
-    if (t.lost === "false" && t.delay?.receive !== undefined) out.downMs.push(ms(t.delay.receive));
+    if ((t.lost === "false" || t.lost === "true_down") && t.delay?.send !== undefined) {
+      out.upMs.push(ms(t.delay.send));
+      out.upSentAtMs.push(k * o.intervalMs);
+    }
+    if (t.lost === "false" && t.delay?.receive !== undefined) {
+      out.downMs.push(ms(t.delay.receive));
+      out.downSentAtMs.push(k * o.intervalMs);
+    }
   }
   out.maxUpMs = Math.max(0, ...out.upMs);
   out.maxDownMs = Math.max(0, ...out.downMs);
