@@ -472,8 +472,9 @@ const SCENARIOS: Scenario[] = [
       const p99 = (x: { r: IrttResult }) => f1(percentile(delays(x), 99));
       const over = (x: { r: IrttResult }) => delays(x).filter((d) => d > limit).length;
       // Where the late packets were sent: before the cut, during it (the 10 ms link blackholed,
-      // everything on the 30 ms one), or after the restore. Sent at index × 20 ms, so ±1 s covers
-      // the stream's start lag and the stall's detection.
+      // everything on the 30 ms one), or after the restore. A packet's send time is its index ×
+      // the interval from irtt's start, which comes tens of ms after the cut's clock starts: a
+      // packet at a boundary may be counted in the phase next to it.
       const phase = (at: number) => (at < CUT_AT_S * 1000 ? 0 : at < (CUT_AT_S + CUT_FOR_S) * 1000 ? 1 : 2);
       const overByPhase = (x: { r: IrttResult }) => {
         const n = [0, 0, 0];

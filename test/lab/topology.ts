@@ -290,7 +290,7 @@ class LabTopology implements Topology {
     // Taking an interface down deletes the routes through it; the connected route comes back by itself, ours does not.
     if (!down) {
       await this.lab.exec("client", ["ip", "route", "replace", "default", "via", u.serverAddr, "dev", u.clientIf, "table", String(100 + i)], { check: true });
-      await pinNeighbours(this.lab, u, "client"); // taking it down flushed its permanent neighbour too
+      await pinNeighbours(this.lab, u); // taking it down flushed its permanent neighbour too
     }
     this.st.down[i] = down;
     this.save();
@@ -320,19 +320,19 @@ class LabTopology implements Topology {
 }
 
 /**
- * Each end of uplink u knows the other's MAC for good (a permanent neighbour entry), on `which`
- * side or both. Without it ARP crosses the delay line like any frame: into a full bottleneck, a
+ * Each end of uplink u knows the other's MAC for good (a permanent neighbour entry; `replace`, so
+ * setting an end again changes nothing). Without it ARP crosses the delay line like any frame: into a full bottleneck, a
  * cut or a lossy link, where a unicast probe of a STALE entry (every ~30 s for one-way UDP, which
  * never confirms a neighbour) is tail-dropped often enough that the entry fails and the sender's
  * datagrams are discarded until ARP gets through: a saturated trace-driven link found its queue
  * empty for 0.3 s, 13 s into a run. A WAN's bottleneck is beyond the router's first hop, whose
  * address resolution it never delays.
  */
-async function pinNeighbours(lab: Lab, u: UplinkInfo, which: "client" | "server" | "both"): Promise<void> {
+async function pinNeighbours(lab: Lab, u: UplinkInfo): Promise<void> {
   const mac = async (ns: string, dev: string) => (await lab.exec(ns, ["cat", `/sys/class/net/${dev}/address`], { check: true })).stdout.trim();
   const [clientMac, serverMac] = await Promise.all([mac("client", u.clientIf), mac("server", u.serverIf)]);
-  if (which !== "server") await lab.exec("client", ["ip", "neigh", "replace", u.serverAddr, "lladdr", serverMac, "dev", u.clientIf, "nud", "permanent"], { check: true });
-  if (which !== "client") await lab.exec("server", ["ip", "neigh", "replace", u.clientAddr, "lladdr", clientMac, "dev", u.serverIf, "nud", "permanent"], { check: true });
+  await lab.exec("client", ["ip", "neigh", "replace", u.serverAddr, "lladdr", serverMac, "dev", u.clientIf, "nud", "permanent"], { check: true });
+  await lab.exec("server", ["ip", "neigh", "replace", u.clientAddr, "lladdr", clientMac, "dev", u.serverIf, "nud", "permanent"], { check: true });
 }
 
 export async function createTopology(opts: {
@@ -432,7 +432,7 @@ export async function createTopology(opts: {
       // Source routing as in the guide: what leaves from this uplink's address uses this uplink.
       await ip("client", "route", "add", "default", "via", u.serverAddr, "dev", u.clientIf, "table", String(100 + u.index));
       await ip("client", "rule", "add", "from", `${net}.0/24`, "table", String(100 + u.index));
-      await pinNeighbours(lab, u, "both");
+      await pinNeighbours(lab, u);
       const s = opts.uplinks[u.index]!;
       await applyRate(lab, "client", u.clientIf, s);
       await applyRate(lab, "server", u.serverIf, s);
