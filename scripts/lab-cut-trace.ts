@@ -1,0 +1,128 @@
+/**
+ * What both ends do while an uplink is cut under load, 150 ms at a time (root; about 20 s):
+ * bench scenario 14's run (a 50 packets/s irtt stream and a bulk TCP transfer both ways, one
+ * uplink blackholed for a while) with both ends' /status and each end's htb backlog on every
+ * other uplink polled throughout. It shows where a late packet waited: in our pacing queue
+ * (`q`, packets), or in the uplink's bottleneck (`htb`, bytes: the queue the estimate and the
+ * in-flight cap let build), and what the estimate (`est`), pacing rate and in-flight bytes were.
+ *
+ *   sudo bun scripts/lab-cut-trace.ts [--uplinks "20/10,20/30"] [--cut 0] [--at 4] [--for 5] [--without-redundant]
+ *
+ * Uplinks as in scripts/lab.ts (rate Mbit/s / one-way delay ms). Prints the stream's largest
+ * one-way delays, the latest packets each way with when they were sent (seconds of the stream),
+ * then one line per poll: seconds since the stream started, then per end and
+ * uplink the estimate and pacing rate (Mbit/s), bytes in flight, packets queued, srtt and the
+ * htb backlog of that end's interface ("STALLED" when the end has stalled the link).
+ */
+import { fetchStatus } from "../src/control/client.ts";
+import { IRTT_PORT, startIrttServer, streamThroughCut } from "../test/lab/irtt.ts";
+import { startIperfServer } from "../test/lab/measure.ts";
+import { buildBinary } from "../test/lab/mlvpn.ts";
+import { labSkipReason } from "../test/lab/netns.ts";
+import { createTopology, type Topology, type UplinkShape } from "../test/lab/topology.ts";
+import { controlSocketOf, type LabTunnel, startTunnel } from "../test/lab/tunnel.ts";
+
+const POLL_MS = 150;
+const STREAM_TAIL_S = 5;
+/** How many of the latest packets each way are listed, with when they were sent. */
+const LATEST_SHOWN = 6;
+
+function option(args: string[], name: string, fallback: string): string {
+  const i = args.indexOf(name);
+  if (i < 0) return fallback;
+  const v = args[i + 1];
+  if (v === undefined) throw new Error(`${name} needs a value`);
+  return v;
+}
+
+function number(args: string[], name: string, fallback: number): number {
+  const v = Number(option(args, name, String(fallback)));
+  if (!Number.isFinite(v) || v < 0) throw new Error(`${name}: not a non-negative number`);
+  return v;
+}
+
+function parseUplinks(text: string): UplinkShape[] {
+  return text.split(",").map((part, i) => {
+    const [rate, delay] = part.split("/").map(Number);
+    if (!Number.isFinite(rate) || !Number.isFinite(delay)) throw new Error(`--uplinks: uplink ${i} "${part}" is not rate/delay`);
+    return { rateMbit: rate, delayMs: delay };
+  });
+}
+
+/** htb's backlog on one interface, bytes; undefined when tc shows none. */
+async function backlog(topo: Topology, ns: string, dev: string): Promise<number | undefined> {
+  const r = await topo.lab.exec(ns, ["tc", "-s", "qdisc", "show", "dev", dev]);
+  const m = /backlog (\d+)b/.exec(r.stdout);
+  return m ? Number(m[1]) : undefined;
+}
+
+async function pollLine(topo: Topology, tunnel: LabTunnel, uplinks: number[], t0: number): Promise<string> {
+  const sides = ["client", "server"] as const;
+  const docs = await Promise.all(sides.map((side) => fetchStatus({ unix: controlSocketOf(tunnel, side) }, 500).then((x) => x.doc, () => undefined)));
+  const parts: string[] = [];
+  for (const [k, side] of sides.entries()) {
+    for (const i of uplinks) {
+      const l = docs[k]?.tunnels[i];
+      const u = topo.uplinks[i]!;
+      const htb = await backlog(topo, side, side === "client" ? u.clientIf : u.serverIf);
+      const mbit = (bps: number) => (bps / 1e6).toFixed(1);
+      const link = l ? `est ${mbit(l.capacity_bps)} pace ${mbit(l.send_rate_bps)} infl ${(l.inflight_bytes / 1000).toFixed(0)}K q ${l.queued_packets} srtt ${l.srtt}${l.stalled ? " STALLED" : ""}` : "no status";
+      parts.push(`${side[0]}${i} ${link} htb ${htb === undefined ? "?" : `${(htb / 1000).toFixed(0)}K`}`);
+    }
+  }
+  return `${((Date.now() - t0) / 1000).toFixed(2).padStart(6)} | ${parts.join(" | ")}`;
+}
+
+async function main(args: string[]): Promise<void> {
+  const shapes = parseUplinks(option(args, "--uplinks", "20/10,20/30"));
+  const cutLink = number(args, "--cut", 0);
+  const cutAtS = number(args, "--at", 4);
+  const cutForS = number(args, "--for", 5);
+  if (cutLink >= shapes.length) throw new Error(`--cut ${cutLink}: there are ${shapes.length} uplinks`);
+  const redundant = !args.includes("--without-redundant");
+  await buildBinary();
+  const topo = await createTopology({ uplinks: shapes });
+  let tunnel: LabTunnel | undefined;
+  const servers = [startIrttServer(topo.lab, "inet", topo.internetHost), startIperfServer(topo.lab, "inet", topo.internetHost, 0.5)];
+  try {
+    tunnel = await startTunnel(topo, { reorderBufferSize: 64, timeout: 10, controlSockets: true, general: redundant ? `redundant = "udp port ${IRTT_PORT}"` : "" });
+    await Bun.sleep(500);
+    const lines: string[] = [];
+    const t0 = Date.now();
+    let done = false;
+    const others = shapes.map((_, i) => i);
+    const polling = (async () => {
+      // Bounded by the stream's own length as well as by `done`.
+      const until = t0 + (cutAtS + cutForS + STREAM_TAIL_S + 10) * 1000;
+      while (!done && Date.now() < until) {
+        lines.push(await pollLine(topo, tunnel!, others, t0));
+        await Bun.sleep(POLL_MS);
+      }
+    })();
+    const m = await streamThroughCut(topo, { seconds: cutAtS + cutForS + STREAM_TAIL_S, intervalMs: 20, packetBytes: 200, cutLink, cutAtS, cutForS, bulk: true });
+    done = true;
+    await polling;
+    if (!m.stream.ok) throw new Error(`irtt: ${m.stream.error}`);
+    console.log(`redundant ${redundant ? "on" : "off"}; uplink ${cutLink} cut from ${cutAtS} s to ${cutAtS + cutForS} s of the stream (its start is ~0.1 s after the poll's 0)`);
+    console.log(`stream: largest one-way delay up ${m.stream.maxUpMs.toFixed(1)} ms, down ${m.stream.maxDownMs.toFixed(1)} ms; lost ${m.stream.lostUp}+${m.stream.lostDown}; bulk both ways ${(m.bulkMbps ?? 0).toFixed(1)} Mbit/s`);
+    const late = (ms: number[], at: number[]) => ms.map((d, k) => [d, at[k]!] as const).sort((a, b) => b[0] - a[0]).slice(0, LATEST_SHOWN);
+    const show = (xs: ReturnType<typeof late>) => xs.map(([d, at]) => `${d.toFixed(1)} ms at ${(at / 1000).toFixed(2)} s`).join(", ");
+    console.log(`latest up: ${show(late(m.stream.upMs, m.stream.upSentAtMs))}`);
+    console.log(`latest down: ${show(late(m.stream.downMs, m.stream.downSentAtMs))}`);
+    console.log(lines.join("\n"));
+  } finally {
+    for (const s of servers) s.kill();
+    await tunnel?.stop();
+    await topo.destroy();
+  }
+}
+
+const skip = labSkipReason();
+if (skip) {
+  console.error(`lab-cut-trace: ${skip}`);
+  process.exit(1);
+}
+main(process.argv.slice(2)).catch((e: unknown) => {
+  console.error(`lab-cut-trace: ${e instanceof Error ? e.message : String(e)}`);
+  process.exit(1);
+});
