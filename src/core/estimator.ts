@@ -45,6 +45,13 @@ const STARTUP_GROWTH = 1.25;
 const STARTUP_ROUNDS_WITHOUT_GROWTH = 3;
 const CYCLE = [1.25, 0.75, 1, 1, 1, 1, 1, 1];
 const INFLIGHT_GAIN = 1.5;
+/**
+ * While latency-sensitive packets use the link (keepQueueShort), the queue the in-flight cap lets
+ * stand on it beyond one bandwidth-delay product, ms (CoDel's target)...
+ */
+const SHORT_QUEUE_MS = 5;
+/** ... or this share of the RTT, if more: a probe must still find a long path's growing capacity. */
+const SHORT_QUEUE_RTT_SHARE = 0.1;
 /** An RTT this far above the minimum means a queue is building somewhere on the link. */
 const QUEUE_RTT_FACTOR = 1.25;
 /** Slack for timer and scheduling jitter of both ends (Bun timers tick in milliseconds). */
@@ -64,6 +71,14 @@ const MIN_ROUND_MS = 10;
  * capacity that really fell still takes over within this many rounds of traffic.
  */
 const BW_WINDOW_ROUNDS = 10;
+/**
+ * While a queue stands, the estimate is at most the best of this many rounds' mean delivery rates
+ * (rounds whose every packet was sent with more waiting): a busy bottleneck delivers its rate over
+ * a whole round, while short samples catch a shaper's bursts and batched acknowledgements (the
+ * highest was 10-60 % above a 20 Mbit/s htb link in the lab). More than one round: a round with
+ * an end descheduled for a while is not the link's (docs/scheduler.md, "Short queues for calls").
+ */
+const QUEUE_ROUNDS = 10;
 /** Before any sample: 4 Mbit/s, quickly corrected by the startup phase. */
 export const INITIAL_RATE_BYTES_PER_MS = 500;
 const MIN_RATE_BYTES_PER_MS = 4; // 32 kbit/s: never stop probing a link entirely
@@ -86,6 +101,8 @@ export class RateEstimator {
   minRttMs = Number.POSITIVE_INFINITY;
   private readonly minRtt = new WindowedMin(MIN_RTT_WINDOW_MS);
   private startup = true;
+  private shortQueueUntilMs = Number.NEGATIVE_INFINITY; // keepQueueShort; `shortQueue`: as of the last onTick
+  private shortQueue = false;
   private startupBest = 0;
   private roundsWithoutGrowth = 0;
   private cycleIndex = 0;
@@ -97,6 +114,8 @@ export class RateEstimator {
   private readonly owds: Sample[] = [];
   private hasOwd = false;
   private rttRoundMin = Number.POSITIVE_INFINITY;
+  /** How far the last round's RTTs lie above their minimum on average (jitter, not queue), ms. */
+  private rttSpreadMs = 0;
   /** Queueing delay on the way back (from RTT and one-way delay), ms. */
   private returnQueueMs = 0;
   private backloggedRounds = 0;
@@ -114,6 +133,13 @@ export class RateEstimator {
   private deliveredSlot = 0;
   /** A sample taken once the round was over (by the acknowledgement whose tick ends it): the next round's. */
   private deliveredNext = 0;
+  private deliveredBytes = 0; // acknowledged in all (onDelivered)
+  private roundStartDelivered = 0;
+  /** Bytes acknowledged per ms over each of the last QUEUE_ROUNDS whole rounds (a ring; 0: none). */
+  private readonly roundMean = new Float64Array(QUEUE_ROUNDS);
+  private roundMeanSlot = 0;
+  /** A round with a packet sent while nothing waited delivered what it was given, not the link's rate. */
+  private appLimitedThisRound = false;
 
   constructor(bandwidthUploadBytesPerSec: number, nowMs: number) {
     this.cap = bandwidthUploadBytesPerSec > 0 ? bandwidthUploadBytesPerSec / 1000 : Number.POSITIVE_INFINITY;
@@ -157,16 +183,50 @@ export class RateEstimator {
    */
   inflightCap(): number {
     const rtt = Number.isFinite(this.minRttMs) ? this.minRttMs : 100;
-    const gain = this.startup ? STARTUP_GAIN * INFLIGHT_GAIN : INFLIGHT_GAIN;
+    // Startup paces at STARTUP_GAIN: that many RTTs of the estimate must fit, and a standing queue.
+    const headroomMs = (this.startup ? (STARTUP_GAIN - 1) * rtt * (this.shortQueue ? 1 : INFLIGHT_GAIN) : 0) + this.queueHeadroomMs(rtt);
     // Acknowledgements delayed by a queue on the way back (the peer's download) hold that much
-    // more in flight without any queue on our side.
-    return Math.max(MIN_INFLIGHT_BYTES, gain * this.btlBw * rtt + this.btlBw * (2 * ACK_HOLD_MS + this.returnQueueMs));
+    // more in flight without any queue on our side; at most the queue a peer keeping these rules
+    // lets stand there: counting more would let each end's queue open the other's cap in turn
+    // (both directions of a busy link, a failover).
+    const returnMs = this.shortQueue ? 0 : Math.min(this.returnQueueMs, this.queueHeadroomMs(rtt));
+    // Acknowledgements come every ACK_HOLD_MS at most: twice that in flight covers their batching
+    // with room to spare, once when the queue must stay short.
+    const ackHoldMs = (this.shortQueue ? 1 : 2) * ACK_HOLD_MS;
+    return Math.max(MIN_INFLIGHT_BYTES, this.btlBw * (rtt + headroomMs + ackHoldMs + returnMs));
+  }
+
+  /**
+   * How much queue (ms at the estimate) the cap lets stand on the link beyond one bandwidth-delay
+   * product: (INFLIGHT_GAIN − 1) RTTs for estimate errors and bursts, but never more than
+   * STANDING_QUEUE_MS — on a long path half an RTT is tens of ms that every packet on the link,
+   * a call's included, waits behind. The probing round gets the queue its gain makes.
+   */
+  private queueHeadroomMs(rtt: number): number {
+    const headroom = (INFLIGHT_GAIN - 1) * rtt;
+    return this.shortQueue ? Math.min(headroom, Math.max(SHORT_QUEUE_MS, SHORT_QUEUE_RTT_SHARE * rtt)) : headroom;
+  }
+
+  /**
+   * Latency-sensitive packets (redundant mode's copies) go on this link until `untilMs`: hold its
+   * standing queue to SHORT_QUEUE_MS meanwhile. Such a packet skips our pacing queue but not the
+   * link's bottleneck, where it waits behind all the bulk traffic in flight. The price: on a path
+   * whose delay varies without a queue (jitter), the cap no longer covers the variation, and bulk
+   * traffic gets less of the link while the calls last (docs/scheduler.md, "Short queues for calls").
+   */
+  keepQueueShort(untilMs: number): void {
+    this.shortQueueUntilMs = Math.max(this.shortQueueUntilMs, untilMs);
   }
 
   onRttSample(rttMs: number, nowMs: number): void {
     this.minRttMs = this.minRtt.update(rttMs, nowMs);
     const roundMin = this.roundMin(this.rtts, rttMs, nowMs);
     this.rttRoundMin = roundMin;
+    let sum = 0;
+    for (const x of this.rtts) sum += x.rate;
+    // A queue delays every packet of the round alike; what varies within the round is the path's
+    // jitter (and the peer's scheduling), which holds packets in flight without any queue.
+    this.rttSpreadMs = sum / this.rtts.length - roundMin;
     if (!this.hasOwd) this.queueing = roundMin > this.minRttMs * QUEUE_RTT_FACTOR + QUEUE_RTT_SLACK_MS;
   }
 
@@ -201,7 +261,8 @@ export class RateEstimator {
     const roundMin = this.roundMin(this.owds, owdMs, nowMs);
     const minRtt = Number.isFinite(this.minRttMs) ? this.minRttMs : 0;
     const forwardQueue = roundMin - this.minOwdMs;
-    this.queueing = forwardQueue > minRtt * (QUEUE_RTT_FACTOR - 1) + QUEUE_RTT_SLACK_MS;
+    // A queue past what the in-flight cap lets stand (inflightCap): the estimate is too high.
+    this.queueing = forwardQueue > Math.min(minRtt * (QUEUE_RTT_FACTOR - 1), this.queueHeadroomMs(minRtt)) + QUEUE_RTT_SLACK_MS;
     // What the RTT has on top of its minimum and of our own direction's queue is the way back's.
     if (Number.isFinite(this.rttRoundMin)) this.returnQueueMs = Math.min(MAX_RETURN_QUEUE_MS, Math.max(0, this.rttRoundMin - minRtt - forwardQueue));
   }
@@ -209,6 +270,7 @@ export class RateEstimator {
   /** A delivery-rate sample in bytes per millisecond. */
   onRateSample(rate: number, appLimited: boolean, nowMs: number): void {
     if (!(rate > 0) || !Number.isFinite(rate)) return;
+    if (appLimited) this.appLimitedThisRound = true;
     // While a queue stands on the link, its bottleneck is busy whatever we had to send: what it
     // delivered is its rate, not a sign that we sent less (docs/scheduler.md, "A queue with little to send").
     const linkLimited = !appLimited || this.queueing;
@@ -219,15 +281,28 @@ export class RateEstimator {
       this.recent.push({ atMs: nowMs, rate });
       while (this.recent.length > 0 && nowMs - this.recent[0]!.atMs > this.roundMs()) this.recent.shift();
     }
-    // More got through than we thought: raise at once (application-limited or not).
-    if (rate > this.btlBw) return this.setBandwidth(rate);
+    // More got through than we thought: raise at once (application-limited or not) — unless a
+    // queue stands: we already send more than the link takes, and the sample is a burst's.
+    if (rate > this.btlBw && (this.startup || !this.queueing)) return this.setBandwidth(rate);
     // Lower only on evidence that the estimate is too high: a queue builds on the link. A lower
     // rate without a queue only means we sent less (the link was not given more traffic). And
     // not while delivery still grows: a link whose bottleneck has a standing queue is busy all
     // the time and cannot deliver more than it did, so a delay seen meanwhile is not its queue
     // (a machine that stopped for a while, the path's jitter) and must not take a probe's
     // result back (docs/scheduler.md, "Delay noise is not a full pipe").
-    if (this.queueing && !this.startup && !this.deliveryGrows(1, 2)) this.setBandwidth(this.windowMax());
+    if (this.queueing && !this.startup && !this.deliveryGrows(1, 2)) this.setBandwidth(Math.min(this.windowMax(), this.queuedRoundsRate()));
+  }
+
+  /** Bytes acknowledged on the link (all of them, application-limited or not). */
+  onDelivered(bytes: number): void {
+    this.deliveredBytes += bytes;
+  }
+
+  /** The best mean delivery rate of the last QUEUE_ROUNDS rounds (Infinity before any). */
+  private queuedRoundsRate(): number {
+    let max = 0;
+    for (const r of this.roundMean) max = Math.max(max, r);
+    return max > 0 ? max : Number.POSITIVE_INFINITY;
   }
 
   private roundMs(): number {
@@ -270,7 +345,15 @@ export class RateEstimator {
   /** Advances the gain cycle; call often (e.g. on every acknowledgement). `backlogged`: the link has packets waiting. */
   onTick(nowMs: number, backlogged = false): void {
     if (backlogged) this.backloggedThisRound = true;
+    this.shortQueue = nowMs < this.shortQueueUntilMs;
     if (nowMs - this.roundStartMs < this.roundMs()) return;
+    const roundDelivered = this.deliveredBytes - this.roundStartDelivered;
+    if (roundDelivered > 0 && !this.appLimitedThisRound) {
+      this.roundMeanSlot = (this.roundMeanSlot + 1) % QUEUE_ROUNDS;
+      this.roundMean[this.roundMeanSlot] = roundDelivered / (nowMs - this.roundStartMs);
+    }
+    this.roundStartDelivered = this.deliveredBytes;
+    this.appLimitedThisRound = false;
     this.roundStartMs = nowMs;
     // A round without a delivery sample that counts (the link idle, or only application-limited
     // traffic, or an end descheduled) is no evidence: the window spans rounds that had one.
@@ -296,22 +379,22 @@ export class RateEstimator {
       // for a while, jitter), and it ended startup at a fraction of the link. The estimate stays
       // what the link was seen to deliver (BBR keeps its filter too); if it is too high, the
       // queue lowers it in the cycle, once delivery stops growing.
-      if (this.queueing && this.recent.length > 0 && !grew) {
-        this.startup = false;
-        this.cycleIndex = 2;
-        return;
-      }
+      if (this.queueing && this.recent.length > 0 && !grew) return this.endStartup();
       if (this.btlBw >= this.startupBest * STARTUP_GROWTH) {
         this.startupBest = this.btlBw;
         this.roundsWithoutGrowth = 0;
       } else if (this.backloggedRounds > 0 && ++this.roundsWithoutGrowth >= STARTUP_ROUNDS_WITHOUT_GROWTH) {
         // Only rounds in which we had more to send than the link took say it is full: an idle
         // link stays in startup, ready to grow as soon as it is given traffic.
-        this.startup = false;
-        this.cycleIndex = 2;
+        this.endStartup();
       }
       return;
     }
     this.cycleIndex = (this.cycleIndex + 1) % CYCLE.length;
+  }
+
+  private endStartup(): void {
+    this.startup = false;
+    this.cycleIndex = 2;
   }
 }

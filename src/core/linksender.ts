@@ -317,6 +317,7 @@ export class LinkSender {
       this.fState[i] = ACKED;
       this.inflightBytes -= this.fBytes[i]!;
       this.delivered += this.fBytes[i]!;
+      this.estimator.onDelivered(this.fBytes[i]!);
       newlyAcked++;
       const elapsed = nowMs - this.fSentMs[i]!;
       if (c === highest) {

@@ -26,6 +26,11 @@ import { ReplayWindow } from "./replay.ts";
 
 /** Copies may take at most this share of the capacity of the links that carry them (every copy counts). */
 export const REDUNDANT_SHARE = 0.25;
+/**
+ * A link that carried a copy keeps its standing queue short this long after (estimator.ts
+ * keepQueueShort): a call's next packet comes within tens of ms, a game's too.
+ */
+const SHORT_QUEUE_HOLD_MS = 1000;
 /** Bytes of copies that may go at once before the share applies (like the express lane's burst). */
 const REDUNDANT_BURST_BYTES = 32 * 1024;
 /** Delivered sequences the receiver remembers: copies arrive within the links' delay spread, far fewer packets apart. */
@@ -120,7 +125,10 @@ export class Redundancy {
     if (this.tokens < cost) return this.overShare();
     this.tokens -= cost;
     const seq = this.seq++;
-    for (const l of chosen) this.host.send(l, seq, packet);
+    for (const l of chosen) {
+      this.host.send(l, seq, packet);
+      l.sender.estimator.keepQueueShort(nowMs + SHORT_QUEUE_HOLD_MS);
+    }
     this.stats.packets++;
     this.stats.copiesSent += chosen.length;
     return true;

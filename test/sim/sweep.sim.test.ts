@@ -58,6 +58,7 @@ const KNOWN_BELOW_FLOOR: Record<string, Why> = {
   "20+20 Mbit/s 30+30 ms ±10 1% loss rb 64": "jitter",
   "20+20 Mbit/s 30+30 ms ±10 1% loss rb 0": "jitter",
   "50+50 Mbit/s 10+10 ms 1% loss rb 64": "loss",
+  "50+50 Mbit/s 5+35 ms 1% loss rb 64": "spread",
   "50+50 Mbit/s 10+60 ms rb 64": "spread",
 };
 
@@ -94,7 +95,6 @@ const KNOWN_BELOW_BEST: Record<string, Why> = {
   "8+30 Mbit/s 30+30 ms ±10 1% loss rb 64": "jitter",
   "50+50 Mbit/s 10+10 ms 1% loss rb 0": "loss",
   "50+50 Mbit/s 5+35 ms rb 0": "spread-off",
-  "50+50 Mbit/s 5+35 ms 1% loss rb 64": "spread",
   "50+50 Mbit/s 5+35 ms 1% loss rb 0": "spread-off",
   "50+50 Mbit/s 10+60 ms rb 0": "spread-off",
   "50+50 Mbit/s 10+60 ms 1% loss rb 64": "spread",

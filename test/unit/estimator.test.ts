@@ -59,20 +59,65 @@ describe("RateEstimator", () => {
     expect(e.bandwidth).toBe(650);
   });
 
-  test("a queue on the way back widens the in-flight cap by its delay (acknowledgements wait there)", () => {
+  test("a queue on the way back widens the in-flight cap by its delay (acknowledgements wait there), up to the queue the peer may keep", () => {
     const e = new RateEstimator(0, 0);
     e.onRttSample(20, 0);
     e.onOneWayDelaySample(500, 0);
     e.onRateSample(1000, false, 1);
     const base = e.inflightCap();
-    e.onRttSample(50, 100); // 30 ms more RTT, none of it in our direction
+    e.onRttSample(28, 100); // 8 ms more RTT, none of it in our direction
     e.onOneWayDelaySample(500, 100);
-    expect(e.inflightCap()).toBeCloseTo(base + 1000 * 30, 0);
+    expect(e.inflightCap()).toBeCloseTo(base + 1000 * 8, 0);
+    // 30 ms more: a peer keeping our rules lets at most half an RTT (10 ms) stand on its side;
+    // counting more would let each end's queue widen the other's cap in turn.
+    e.onRttSample(50, 150);
+    e.onOneWayDelaySample(500, 150);
+    expect(e.inflightCap()).toBeCloseTo(base + 1000 * 10, 0);
     for (let t = 200; t < 400; t += 10) {
       e.onRttSample(20, t);
       e.onOneWayDelaySample(500, t);
     }
     expect(e.inflightCap()).toBeCloseTo(base, 0);
+  });
+
+  test("while latency-sensitive packets use the link, the cap lets at most a short queue stand (5 ms, or a tenth of the RTT)", () => {
+    const e = new RateEstimator(0, 0);
+    e.onRttSample(60, 0);
+    e.onRateSample(2500, false, 1);
+    for (let t = 10; t < 400; t += 25) e.onTick(t, true); // leave startup
+    const roomy = e.inflightCap();
+    // Half an RTT of queue (30 ms) plus two acknowledgement holds (8 ms), beyond the 60 ms product.
+    expect(roomy).toBeCloseTo(2500 * (60 + 30 + 8), 0);
+    e.keepQueueShort(1400);
+    e.onTick(400, true);
+    // 6 ms (a tenth of 60 > 5) plus one hold (4 ms).
+    expect(e.inflightCap()).toBeCloseTo(2500 * (60 + 6 + 4), 0);
+    e.onTick(1400, true); // the hold ran out: roomy again
+    expect(e.inflightCap()).toBeCloseTo(roomy, 0);
+  });
+
+  test("while a queue stands, a burst's sample does not raise the estimate, and the estimate falls to what whole rounds delivered", () => {
+    const e = new RateEstimator(0, 0);
+    e.onRttSample(20, 0);
+    e.onOneWayDelaySample(500, 0);
+    let t = 0;
+    // Rounds of 25 ms: short samples say 3000 bytes/ms (bursts), whole rounds delivered 2000.
+    for (let round = 0; round < 12; round++, t += 25) {
+      e.onOneWayDelaySample(500, t);
+      e.onRateSample(3000, false, t + 1);
+      e.onDelivered(2000 * 25);
+      e.onTick(t + 2, true);
+    }
+    expect(e.bandwidth).toBe(3000);
+    // A queue builds in our direction (one-way delay 20 ms up) while delivery does not grow.
+    for (let round = 0; round < 4; round++, t += 25) {
+      e.onOneWayDelaySample(520, t);
+      e.onRateSample(2800, false, t + 1);
+      e.onRateSample(3500, false, t + 2); // a burst: above the estimate, but the link is queueing
+      e.onDelivered(2000 * 25);
+      e.onTick(t + 3, true);
+    }
+    expect(e.bandwidth).toBeCloseTo(2000, -1);
   });
 
   test("application-limited samples only raise the estimate", () => {
