@@ -11,6 +11,7 @@
  *   and cruises at 1 for six — so a link whose capacity grows (4G) is found out within
  *   a few rounds, and one whose capacity falls is followed as soon as its queue grows;
  * - at most INFLIGHT_GAIN × bandwidth × min RTT bytes in flight, so a modem's queue never fills;
+ *   while redundant mode's copies use the link, one product + a 5 ms queue (keepQueueShort);
  * - in the cycle, while packets wait for the pacer (backlogged) and the link shows no queue, the
  *   probing gain holds every round: the estimate is then what limits the link, and pacing at it
  *   could only confirm it (docs/scheduler.md, "A low estimate must not hold itself up").
@@ -114,8 +115,6 @@ export class RateEstimator {
   private readonly owds: Sample[] = [];
   private hasOwd = false;
   private rttRoundMin = Number.POSITIVE_INFINITY;
-  /** How far the last round's RTTs lie above their minimum on average (jitter, not queue), ms. */
-  private rttSpreadMs = 0;
   /** Queueing delay on the way back (from RTT and one-way delay), ms. */
   private returnQueueMs = 0;
   private backloggedRounds = 0;
@@ -198,9 +197,8 @@ export class RateEstimator {
 
   /**
    * How much queue (ms at the estimate) the cap lets stand on the link beyond one bandwidth-delay
-   * product: (INFLIGHT_GAIN − 1) RTTs for estimate errors and bursts, but never more than
-   * STANDING_QUEUE_MS — on a long path half an RTT is tens of ms that every packet on the link,
-   * a call's included, waits behind. The probing round gets the queue its gain makes.
+   * product: (INFLIGHT_GAIN − 1) RTTs for estimate errors, bursts and the path's jitter; while
+   * calls use the link (keepQueueShort), SHORT_QUEUE_MS, or a tenth of the RTT on a long path.
    */
   private queueHeadroomMs(rtt: number): number {
     const headroom = (INFLIGHT_GAIN - 1) * rtt;
@@ -222,11 +220,6 @@ export class RateEstimator {
     this.minRttMs = this.minRtt.update(rttMs, nowMs);
     const roundMin = this.roundMin(this.rtts, rttMs, nowMs);
     this.rttRoundMin = roundMin;
-    let sum = 0;
-    for (const x of this.rtts) sum += x.rate;
-    // A queue delays every packet of the round alike; what varies within the round is the path's
-    // jitter (and the peer's scheduling), which holds packets in flight without any queue.
-    this.rttSpreadMs = sum / this.rtts.length - roundMin;
     if (!this.hasOwd) this.queueing = roundMin > this.minRttMs * QUEUE_RTT_FACTOR + QUEUE_RTT_SLACK_MS;
   }
 
