@@ -8,7 +8,7 @@
  *
  *   sudo bun scripts/lab-cut-trace.ts [--uplinks "20/10,20/30"] [--cut 0] [--at 4] [--for 5] [--without-redundant]
  *
- * Uplinks as in scripts/lab.ts (rate Mbit/s / one-way delay ms). Prints the stream's largest
+ * Uplinks as in scripts/lab.ts (rate Mbit/s / one-way delay ms [/ jitter / loss % / queue]). Prints the stream's largest
  * one-way delays, the latest packets each way with when they were sent (seconds of the stream),
  * then one line per poll: seconds since the stream started, then per end and
  * uplink the estimate and pacing rate (Mbit/s), bytes in flight, packets queued, srtt and the
@@ -19,34 +19,21 @@ import { IRTT_PORT, startIrttServer, streamThroughCut } from "../test/lab/irtt.t
 import { startIperfServer } from "../test/lab/measure.ts";
 import { buildBinary } from "../test/lab/mlvpn.ts";
 import { labSkipReason } from "../test/lab/netns.ts";
-import { createTopology, type Topology, type UplinkShape } from "../test/lab/topology.ts";
+import { createTopology, type Topology } from "../test/lab/topology.ts";
 import { controlSocketOf, type LabTunnel, startTunnel } from "../test/lab/tunnel.ts";
+import { number, option, parseUplink, UsageError } from "./lab-args.ts";
 
 const POLL_MS = 150;
 const STREAM_TAIL_S = 5;
 /** How many of the latest packets each way are listed, with when they were sent. */
 const LATEST_SHOWN = 6;
 
-function option(args: string[], name: string, fallback: string): string {
-  const i = args.indexOf(name);
-  if (i < 0) return fallback;
-  const v = args[i + 1];
-  if (v === undefined) throw new Error(`${name} needs a value`);
-  return v;
-}
-
-function number(args: string[], name: string, fallback: number): number {
-  const v = Number(option(args, name, String(fallback)));
-  if (!Number.isFinite(v) || v < 0) throw new Error(`${name}: not a non-negative number`);
-  return v;
-}
-
-function parseUplinks(text: string): UplinkShape[] {
-  return text.split(",").map((part, i) => {
-    const [rate, delay] = part.split("/").map(Number);
-    if (!Number.isFinite(rate) || !Number.isFinite(delay)) throw new Error(`--uplinks: uplink ${i} "${part}" is not rate/delay`);
-    return { rateMbit: rate, delayMs: delay };
-  });
+/** A non-negative number option, or its default. */
+function count(args: string[], name: string, fallback: number): number {
+  const v = option(args, name);
+  const n = v === undefined ? fallback : number(v, name);
+  if (n < 0) throw new UsageError(`${name}: not a non-negative number`);
+  return n;
 }
 
 /** htb's backlog on one interface, bytes; undefined when tc shows none. */
@@ -74,10 +61,10 @@ async function pollLine(topo: Topology, tunnel: LabTunnel, uplinks: number[], t0
 }
 
 async function main(args: string[]): Promise<void> {
-  const shapes = parseUplinks(option(args, "--uplinks", "20/10,20/30"));
-  const cutLink = number(args, "--cut", 0);
-  const cutAtS = number(args, "--at", 4);
-  const cutForS = number(args, "--for", 5);
+  const shapes = (option(args, "--uplinks") ?? "20/10,20/30").split(",").map(parseUplink);
+  const cutLink = count(args, "--cut", 0);
+  const cutAtS = count(args, "--at", 4);
+  const cutForS = count(args, "--for", 5);
   if (cutLink >= shapes.length) throw new Error(`--cut ${cutLink}: there are ${shapes.length} uplinks`);
   const redundant = !args.includes("--without-redundant");
   await buildBinary();

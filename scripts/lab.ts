@@ -15,6 +15,7 @@
  */
 import { cleanupByPrefix, isRoot, labSkipReason } from "../test/lab/netns.ts";
 import { attachTopology, createTopology, listTopologies, NAMESPACES, type Topology, type UplinkShape } from "../test/lab/topology.ts";
+import { number, option, parseUplink, UsageError } from "./lab-args.ts";
 
 const USAGE = `usage: bun scripts/lab.ts <command>
   up [--uplinks "20/10,20/30"] [--seed N]   rate/delay/jitter/loss%/queue per uplink, "-" = unlimited rate
@@ -23,36 +24,6 @@ const USAGE = `usage: bun scripts/lab.ts <command>
   status [--prefix P]
   down [--prefix P | --all]
 Uplinks are numbered from 0; other commands need --prefix P when several labs are up.`;
-
-class UsageError extends Error {}
-
-function option(args: string[], name: string): string | undefined {
-  const i = args.indexOf(name);
-  if (i < 0) return undefined;
-  const v = args[i + 1];
-  if (v === undefined || v.startsWith("--")) throw new UsageError(`${name} needs a value`);
-  args.splice(i, 2);
-  return v;
-}
-
-function number(v: string, what: string): number {
-  const n = Number(v);
-  if (v.trim() === "" || !Number.isFinite(n)) throw new UsageError(`${what}: not a number: ${JSON.stringify(v)}`);
-  return n;
-}
-
-/** "20/10/5/0.5/50" → shape; empty fields are left out, rate "-" means unlimited. */
-function parseUplink(spec: string): UplinkShape {
-  const f = spec.split("/").map((x) => x.trim());
-  if (f.length > 5) throw new UsageError(`uplink "${spec}": at most rate/delay/jitter/loss/queue`);
-  const s: UplinkShape = {};
-  if (f[0] && f[0] !== "-") s.rateMbit = number(f[0], "rate");
-  if (f[1]) s.delayMs = number(f[1], "delay");
-  if (f[2]) s.jitterMs = number(f[2], "jitter");
-  if (f[3]) s.lossPct = number(f[3], "loss");
-  if (f[4]) s.queuePackets = number(f[4], "queue");
-  return s;
-}
 
 function parseShapeArgs(args: string[]): Partial<UplinkShape> {
   const s: Partial<UplinkShape> = {};

@@ -182,8 +182,10 @@ export class RateEstimator {
    */
   inflightCap(): number {
     const rtt = Number.isFinite(this.minRttMs) ? this.minRttMs : 100;
-    // Startup paces at STARTUP_GAIN: that many RTTs of the estimate must fit, and a standing queue.
-    const headroomMs = (this.startup ? (STARTUP_GAIN - 1) * rtt * (this.shortQueue ? 1 : INFLIGHT_GAIN) : 0) + this.queueHeadroomMs(rtt);
+    // Startup paces at STARTUP_GAIN: that many products must fit, INFLIGHT_GAIN times over, or
+    // with a short queue on top while calls use the link.
+    const products = this.startup ? STARTUP_GAIN : 1;
+    const pipeMs = this.shortQueue ? products * rtt + this.queueHeadroomMs(rtt) : products * INFLIGHT_GAIN * rtt;
     // Acknowledgements delayed by a queue on the way back (the peer's download) hold that much
     // more in flight without any queue on our side; at most the queue a peer keeping these rules
     // lets stand there: counting more would let each end's queue open the other's cap in turn
@@ -192,7 +194,7 @@ export class RateEstimator {
     // Acknowledgements come every ACK_HOLD_MS at most: twice that in flight covers their batching
     // with room to spare, once when the queue must stay short.
     const ackHoldMs = (this.shortQueue ? 1 : 2) * ACK_HOLD_MS;
-    return Math.max(MIN_INFLIGHT_BYTES, this.btlBw * (rtt + headroomMs + ackHoldMs + returnMs));
+    return Math.max(MIN_INFLIGHT_BYTES, this.btlBw * (pipeMs + ackHoldMs + returnMs));
   }
 
   /**
