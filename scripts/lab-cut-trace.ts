@@ -6,20 +6,28 @@
  * (`q`, packets), or in the uplink's bottleneck (`htb`, bytes: the queue the estimate and the
  * in-flight cap let build), and what the estimate (`est`), pacing rate and in-flight bytes were.
  *
- *   sudo bun scripts/lab-cut-trace.ts [--uplinks "20/10,20/30"] [--cut 0] [--at 4] [--for 5] [--without-redundant]
+ *   sudo bun scripts/lab-cut-trace.ts [--uplinks "20/10,20/30"] [--cut 0] [--at 4] [--for 5] [--without-redundant] [--pcap DIR]
  *
  * Uplinks as in scripts/lab.ts (rate Mbit/s / one-way delay ms [/ jitter / loss % / queue]). Prints the stream's largest
  * one-way delays, the latest packets each way with when they were sent (seconds of the stream),
  * then one line per poll: seconds since the stream started, then per end and
  * uplink the estimate and pacing rate (Mbit/s), bytes in flight, packets queued, srtt and the
  * htb backlog of that end's interface ("STALLED" when the end has stalled the link).
+ *
+ * --pcap DIR: tcpdump captures both ends' LAN/internet-side interfaces and uplinks into DIR, and
+ * the latest packets each way are split into the time their copies spent in the sending end
+ * (daemon + htb), on the wire and in the receiving end (test/lab/copy-delays.ts).
  */
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
 import { fetchStatus } from "../src/control/client.ts";
 import { IRTT_PORT, startIrttServer, streamThroughCut } from "../test/lab/irtt.ts";
 import { startIperfServer } from "../test/lab/measure.ts";
 import { buildBinary } from "../test/lab/mlvpn.ts";
 import { labSkipReason } from "../test/lab/netns.ts";
-import { createTopology, type Topology } from "../test/lab/topology.ts";
+import { type Datagram, describePath, packetPaths, parseTcpdump, type UplinkCaptures } from "../test/lab/copy-delays.ts";
+import { createTopology, type Topology, type UplinkShape } from "../test/lab/topology.ts";
+import { TUNNEL_OVERHEAD } from "../src/wire/layout.ts";
 import { controlSocketOf, type LabTunnel, startTunnel } from "../test/lab/tunnel.ts";
 import { number, option, parseUplink, UsageError } from "./lab-args.ts";
 
@@ -60,6 +68,44 @@ async function pollLine(topo: Topology, tunnel: LabTunnel, uplinks: number[], t0
   return `${((Date.now() - t0) / 1000).toFixed(2).padStart(6)} | ${parts.join(" | ")}`;
 }
 
+const PACKET_BYTES = 200;
+
+/** tcpdump on each end's inner interface and uplinks, UDP only, headers only; stop() ends them. */
+function startCaptures(topo: Topology, dir: string): { stop(): Promise<void> } {
+  mkdirSync(dir, { recursive: true });
+  const where: [string, string][] = [["client", topo.lab.ifname("lanc")], ["server", topo.lab.ifname("inets")], ...topo.uplinks.flatMap((u): [string, string][] => [["client", u.clientIf], ["server", u.serverIf]])];
+  const procs = where.map(([ns, dev]) => topo.lab.spawn(ns, ["tcpdump", "-i", dev, "-nn", "-s", "128", "-B", "16384", "-w", join(dir, `${ns}-${dev}.pcap`), "udp"], { stdout: "ignore", stderr: "ignore" }));
+  return {
+    async stop() {
+      for (const p of procs) p.kill("SIGINT");
+      await Promise.race([Promise.all(procs.map((p) => p.exited)), Bun.sleep(5000)]);
+    },
+  };
+}
+
+function readCapture(dir: string, ns: string, dev: string): Datagram[] {
+  const r = Bun.spawnSync(["tcpdump", "-tt", "-nn", "-v", "-r", join(dir, `${ns}-${dev}.pcap`)], { stdout: "pipe", stderr: "ignore", timeout: 60_000 });
+  return parseTcpdump(r.stdout.toString());
+}
+
+/** The latest packets each way, each split into sender, wire and receiver time per copy. */
+function copyDelays(topo: Topology, shapes: UplinkShape[], dir: string): string[] {
+  const lan = readCapture(dir, "client", topo.lab.ifname("lanc"));
+  const inet = readCapture(dir, "server", topo.lab.ifname("inets"));
+  const ups = topo.uplinks.map((u) => ({ client: readCapture(dir, "client", u.clientIf), server: readCapture(dir, "server", u.serverIf) }));
+  const irttAt = `${topo.internetHost}.${IRTT_PORT}`;
+  const stream = (ds: Datagram[], up: boolean) => ds.filter((d) => d.ipLength === PACKET_BYTES && (up ? d.dst === irttAt : d.src === irttAt));
+  const uplinks = (up: boolean): UplinkCaptures[] =>
+    topo.uplinks.map((u, i) => ({ senderAddr: up ? u.clientAddr : u.serverAddr, sent: up ? ups[i]!.client : ups[i]!.server, received: up ? ups[i]!.server : ups[i]!.client, delayMs: shapes[i]!.delayMs ?? 0 }));
+  const out: string[] = [];
+  for (const up of [true, false]) {
+    const paths = packetPaths(stream(up ? lan : inet, up), stream(up ? inet : lan, up), uplinks(up), PACKET_BYTES + TUNNEL_OVERHEAD);
+    out.push(`${up ? "up" : "down"}, ${paths.length} packets, the latest (ms; sender = daemon + htb):`);
+    for (const p of [...paths].sort((a, b) => b.totalMs - a.totalMs).slice(0, LATEST_SHOWN)) out.push(`  ${describePath(p)}`);
+  }
+  return out;
+}
+
 async function main(args: string[]): Promise<void> {
   const shapes = (option(args, "--uplinks") ?? "20/10,20/30").split(",").map(parseUplink);
   const cutLink = count(args, "--cut", 0);
@@ -67,6 +113,7 @@ async function main(args: string[]): Promise<void> {
   const cutForS = count(args, "--for", 5);
   if (cutLink >= shapes.length) throw new Error(`--cut ${cutLink}: there are ${shapes.length} uplinks`);
   const redundant = !args.includes("--without-redundant");
+  const pcapDir = option(args, "--pcap");
   await buildBinary();
   const topo = await createTopology({ uplinks: shapes });
   let tunnel: LabTunnel | undefined;
@@ -74,6 +121,8 @@ async function main(args: string[]): Promise<void> {
   try {
     tunnel = await startTunnel(topo, { reorderBufferSize: 64, timeout: 10, controlSockets: true, general: redundant ? `redundant = "udp port ${IRTT_PORT}"` : "" });
     await Bun.sleep(500);
+    const captures = pcapDir === undefined ? undefined : startCaptures(topo, pcapDir);
+    if (captures) await Bun.sleep(1000); // tcpdump attached before the stream starts
     const lines: string[] = [];
     const t0 = Date.now();
     let done = false;
@@ -86,9 +135,10 @@ async function main(args: string[]): Promise<void> {
         await Bun.sleep(POLL_MS);
       }
     })();
-    const m = await streamThroughCut(topo, { seconds: cutAtS + cutForS + STREAM_TAIL_S, intervalMs: 20, packetBytes: 200, cutLink, cutAtS, cutForS, bulk: true });
+    const m = await streamThroughCut(topo, { seconds: cutAtS + cutForS + STREAM_TAIL_S, intervalMs: 20, packetBytes: PACKET_BYTES, cutLink, cutAtS, cutForS, bulk: true });
     done = true;
     await polling;
+    await captures?.stop();
     if (!m.stream.ok) throw new Error(`irtt: ${m.stream.error}`);
     console.log(`redundant ${redundant ? "on" : "off"}; uplink ${cutLink} cut from ${cutAtS} s to ${cutAtS + cutForS} s of the stream (its start is ~0.1 s after the poll's 0)`);
     console.log(`stream: largest one-way delay up ${m.stream.maxUpMs.toFixed(1)} ms, down ${m.stream.maxDownMs.toFixed(1)} ms; lost ${m.stream.lostUp}+${m.stream.lostDown}; bulk both ways ${(m.bulkMbps ?? 0).toFixed(1)} Mbit/s`);
@@ -96,6 +146,7 @@ async function main(args: string[]): Promise<void> {
     const show = (xs: ReturnType<typeof late>) => xs.map(([d, at]) => `${d.toFixed(1)} ms at ${(at / 1000).toFixed(2)} s`).join(", ");
     console.log(`latest up: ${show(late(m.stream.upMs, m.stream.upSentAtMs))}`);
     console.log(`latest down: ${show(late(m.stream.downMs, m.stream.downSentAtMs))}`);
+    if (pcapDir !== undefined) console.log(copyDelays(topo, shapes, pcapDir).join("\n"));
     console.log(lines.join("\n"));
   } finally {
     for (const s of servers) s.kill();
