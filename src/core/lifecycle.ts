@@ -9,7 +9,7 @@ import { HEALTH_TICK_MS } from "./constants.ts";
 import type { Deadlines } from "./deadlines.ts";
 import { acknowledgesDisconnect, type Departure, departureDeadline, newDeparture } from "./departure.ts";
 import { describeSender, describeSilence } from "./describe.ts";
-import { keepaliveDue, leaderSilentAtMs, needsHandshake, sessionExpired, silentPastTimeout, toleranceStatus } from "./health.ts";
+import { keepaliveDue, leaderSilentAtMs, needsHandshake, sessionExpired, silenceMs, silentPastTimeout, toleranceStatus } from "./health.ts";
 import { type Link, LinkStatus } from "./link.ts";
 import type { LinkTable } from "./linktable.ts";
 import type { PeerIdentity } from "./peers.ts";
@@ -54,6 +54,8 @@ export class Lifecycle {
 
   private checkHealth(link: Link, now: number): void {
     link.loss.rotate();
+    // Silent this long is an outage (the client handshakes again): not counted as loss.
+    if (now - link.lastRecvMs > silenceMs(link)) link.restartLossAtNextPacket();
     if (this.p.mode === "client" && needsHandshake(link, now)) this.sendInit(link);
     if (!link.isUp) return;
     const silent = silentPastTimeout(link, now);
@@ -115,6 +117,7 @@ export class Lifecycle {
 
   private linkUp(link: Link): void {
     link.clearStall();
+    link.restartLossAtNextPacket();
     this.setStatus(link, LinkStatus.AuthOk);
     this.p.out.event({ type: "link-up", link: link.index });
     if (this.linksUp++ === 0) {

@@ -38,6 +38,7 @@ export class Link {
   readonly rtt = new RttEstimator();
   readonly loss = new LossMeter();
   private _peerLossPercent: number | undefined;
+  private lossRestartPending = false; // restartLossAtNextPacket
   /** Last peer keepalive clock and when it arrived, echoed in our next keepalive. */
   private echoClock: number | undefined;
   private echoRecvMs = 0;
@@ -52,10 +53,7 @@ export class Link {
   peerKeepaliveJitterMs: number | undefined;
   /** The receive loss our last keepalive reported, percent: health.ts keepaliveDue. */
   lossReportedPercent: number | undefined;
-  /**
-   * Traffic, as opposed to keepalives (sendpath.ts isSilent): when the peer's data last arrived
-   * on this link, when we last sent data on it, and when its acknowledgements last arrived.
-   */
+  /** Traffic, not keepalives (sendpath.ts isSilent): when the peer's data last came, when we last sent data, when its acks last came. */
   dataHeardMs = Number.NEGATIVE_INFINITY;
   dataSentMs = Number.NEGATIVE_INFINITY;
   feedbackHeardMs = Number.NEGATIVE_INFINITY;
@@ -273,6 +271,18 @@ export class Link {
   forgetLoss(): void {
     this.loss.reset();
     this._peerLossPercent = undefined;
+  }
+
+  /** Up again after being down, or silent past health.ts silenceMs (an ended stall forgets too: sendpath.ts unstall). */
+  restartLossAtNextPacket(): void {
+    this.lossRestartPending = true;
+  }
+
+  /** An authenticated packet's counter: receive loss; after an outage it starts the window afresh (loss.ts restart). */
+  countCounter(session: number, counter: number): void {
+    if (this.lossRestartPending) this.loss.restart();
+    this.lossRestartPending = false;
+    this.loss.onReceive(session, counter);
   }
 
   // ---------------------------------------------------------------- peer and keyring

@@ -90,6 +90,16 @@ export class LossMeter {
     this.received.fill(0);
   }
 
+  /**
+   * Forgets the window and the highest counter: the next packet's counter starts it, as the
+   * first one did. For the packet that ends an outage: the counters the peer spent meanwhile were
+   * lost to it, which is a failure handled as such (link.ts restartLossAtNextPacket), not loss.
+   */
+  restart(): void {
+    this.highest = -1;
+    this.reset();
+  }
+
   /** Called once per second: starts a new bucket. */
   rotate(): void {
     this.bucket = (this.bucket + 1) % BUCKETS;

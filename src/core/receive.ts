@@ -102,7 +102,7 @@ export class Receiver {
       if (was) h.out.log("info", "net", describeRoam(link, was, from));
     }
     link.heard(nowMs);
-    link.loss.onReceive(session.localIndex, counter);
+    link.countCounter(session.localIndex, counter);
     link.countReceived(d.length);
     h.sendPath.unstall(link, nowMs);
     const kind = d[off + KIND_OFF];
