@@ -113,6 +113,9 @@ export async function startChaosLab(o: { uplinks?: UplinkShape[]; timeout?: numb
 
 export interface ProcSample {
   rssKiB: number;
+  /** Of the RSS: the process's own memory (heap, JIT code, buffers), and file pages (the binary's code and libraries, shared with the page cache). */
+  rssAnonKiB: number;
+  rssFileKiB: number;
   fds: number;
   cpuSeconds: number;
   threads: number;
@@ -122,7 +125,7 @@ export interface ProcSample {
 export function sample(pid: number): ProcSample {
   const status = readFileSync(`/proc/${pid}/status`, "utf8");
   const field = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+)`, "m").exec(status)?.[1] ?? NaN);
-  return { rssKiB: field("VmRSS"), fds: readdirSync(`/proc/${pid}/fd`).length, cpuSeconds: cpuSeconds(pid), threads: field("Threads") };
+  return { rssKiB: field("VmRSS"), rssAnonKiB: field("RssAnon"), rssFileKiB: field("RssFile"), fds: readdirSync(`/proc/${pid}/fd`).length, cpuSeconds: cpuSeconds(pid), threads: field("Threads") };
 }
 
 /** True while the process runs (not exited, not a zombie). */

@@ -51,11 +51,15 @@ function packCaptures(caps: Uint8Array[]): Uint8Array {
 }
 
 /** What every hostile-input test checks after the attack: alive, no restart, no trace, probe, memory. */
-async function afterAttack(lab: ChaosLab, before: Record<"client" | "server", { pid: number; rssKiB: number; log: number }>, rows: Row[]): Promise<void> {
-  // Memory "back to its level": the GC gives memory back lazily, so RSS is read every 2 s for up
-  // to 30 s after the attack, until it is within 120 % of before.
+async function afterAttack(lab: ChaosLab, before: Record<"client" | "server", { pid: number; rssKiB: number; rssAnonKiB: number; rssFileKiB: number; log: number }>, rows: Row[]): Promise<void> {
+  // Memory "back to its level": the GC gives memory back lazily, so it is read every 2 s for up
+  // to 30 s after the attack, until it is within 120 % of before. The process's own memory
+  // (RssAnon), not the whole RSS: the daemon unmaps its start-up code pages once every link is up
+  // (src/io/cold-pages.ts), and code that the attack ran (the control server, the reload path)
+  // maps its pages of the binary again. Those are the page cache's, shared and reclaimable, and do
+  // not grow with the input; a leak is in the process's own memory. Both are in the row.
   const t0 = performance.now();
-  const settled = () => (["server", "client"] as const).every((side) => !alive(lab.proc[side]) || sample(lab.proc[side].pid).rssKiB <= before[side].rssKiB * 1.2);
+  const settled = () => (["server", "client"] as const).every((side) => !alive(lab.proc[side]) || sample(lab.proc[side].pid).rssAnonKiB <= before[side].rssAnonKiB * 1.2);
   await Bun.sleep(2000);
   while (!settled() && performance.now() - t0 < 30_000) await Bun.sleep(2000);
   const settleS = ((performance.now() - t0) / 1000).toFixed(0);
@@ -66,10 +70,11 @@ async function afterAttack(lab: ChaosLab, before: Record<"client" | "server", { 
     const traces = stackTraces(logSince(lab.dir, side, before[side].log));
     rows.push(row(`${side}: stack traces in the log`, traces.length, "0", traces.length === 0));
     if (up) {
-      const rss = sample(p.pid).rssKiB;
-      // RSS may stay up by what the allocator keeps for reuse; a leak grows with the input.
-      const bound = before[side].rssKiB * 1.2;
-      rows.push(row(`${side}: RSS before → ${settleS} s after (MiB)`, `${mib(before[side].rssKiB)} → ${mib(rss)}`, "≤ 120 % of before within 30 s", rss <= bound));
+      const now = sample(p.pid);
+      // It may stay up by what the allocator keeps for reuse; a leak grows with the input.
+      const bound = before[side].rssAnonKiB * 1.2;
+      const detail = `${mib(before[side].rssAnonKiB)} → ${mib(now.rssAnonKiB)} (whole RSS ${mib(before[side].rssKiB)} → ${mib(now.rssKiB)}: file pages ${mib(before[side].rssFileKiB)} → ${mib(now.rssFileKiB)})`;
+      rows.push(row(`${side}: own memory (RssAnon) before → ${settleS} s after (MiB)`, detail, "≤ 120 % of before within 30 s", now.rssAnonKiB <= bound));
     }
   }
   const probe = await lab.probeBack(10_000);
@@ -77,7 +82,7 @@ async function afterAttack(lab: ChaosLab, before: Record<"client" | "server", { 
 }
 
 function snapshotBefore(lab: ChaosLab) {
-  const s = (side: "client" | "server") => ({ pid: lab.proc[side].pid, rssKiB: sample(lab.proc[side].pid).rssKiB, log: logSize(lab.dir, side) });
+  const s = (side: "client" | "server") => ({ pid: lab.proc[side].pid, ...sample(lab.proc[side].pid), log: logSize(lab.dir, side) });
   return { client: s("client"), server: s("server") };
 }
 
@@ -377,10 +382,10 @@ export async function hostileConfig(lab: ChaosLab, scale: number): Promise<{ row
   if (plateau) rows.push(plateau);
   if (rebinds) rows.push(rebinds);
   await afterAttack(lab, before, rows);
-  const rssRow = rows.find((r) => r.figure.startsWith("server: RSS before"));
+  const rssRow = rows.find((r) => r.figure.startsWith("server: own memory"));
   if (rssRow && !rssRow.pass) {
     notes.push(
-      "The server's RSS 30 s after the mutants is above its bound. Two causes are known and fixed: the core's link table kept every link a reload removed, " +
+      "The server's own memory 30 s after the mutants is above its bound. Two causes are known and fixed: the core's link table kept every link a reload removed, " +
         "with its 2.9 MB packet store (src/core/linktable.ts, test/integration/reload-memory.test.ts), and an idle daemon's heap left the closed links' buffers " +
         "uncollected for tens of seconds (src/daemon/reloading.ts runs a full collection after a burst of reloads that closed a link). " +
         "A failure here is something else: compare with the rebinds row (a per-socket cost) and the plateau row (reloads of one file).",
