@@ -18,14 +18,15 @@
  * the latest packets each way are split into the time their copies spent in the sending end
  * (daemon + htb), on the wire and in the receiving end (test/lab/copy-delays.ts).
  */
-import { mkdirSync } from "node:fs";
+import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fetchStatus } from "../src/control/client.ts";
 import { IRTT_PORT, startIrttServer, streamThroughCut } from "../test/lab/irtt.ts";
 import { startIperfServer } from "../test/lab/measure.ts";
 import { buildBinary } from "../test/lab/mlvpn.ts";
 import { labSkipReason } from "../test/lab/netns.ts";
-import { type Datagram, describePath, packetPaths, parseTcpdump, type UplinkCaptures } from "../test/lab/copy-delays.ts";
+import { type Datagram, describePath, packetPaths, type UplinkCaptures, udpDatagrams } from "../test/lab/copy-delays.ts";
+import { readPcap } from "../src/filter/pcap.ts";
 import { createTopology, type Topology, type UplinkShape } from "../test/lab/topology.ts";
 import { TUNNEL_OVERHEAD } from "../src/wire/layout.ts";
 import { controlSocketOf, type LabTunnel, startTunnel } from "../test/lab/tunnel.ts";
@@ -84,8 +85,7 @@ function startCaptures(topo: Topology, dir: string): { stop(): Promise<void> } {
 }
 
 function readCapture(dir: string, ns: string, dev: string): Datagram[] {
-  const r = Bun.spawnSync(["tcpdump", "-tt", "-nn", "-v", "-r", join(dir, `${ns}-${dev}.pcap`)], { stdout: "pipe", stderr: "ignore", timeout: 60_000 });
-  return parseTcpdump(r.stdout.toString());
+  return udpDatagrams(readPcap(new Uint8Array(readFileSync(join(dir, `${ns}-${dev}.pcap`)))));
 }
 
 /** The latest packets each way, each split into sender, wire and receiver time per copy. */

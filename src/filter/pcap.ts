@@ -10,6 +10,8 @@ export interface PcapRecord {
   data: Uint8Array;
   /** Length of the packet on the wire. */
   length: number;
+  /** When it was captured, seconds since the epoch (readPcap; writePcap numbers records a second apart instead). */
+  timeS?: number;
 }
 
 export interface PcapFile {
@@ -28,6 +30,8 @@ export function readPcap(bytes: Uint8Array): PcapFile {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const magic = view.getUint32(0, true);
   let little: boolean;
+  // 0xa1b23c4d: timestamps in nanoseconds rather than microseconds.
+  const fraction = magic === 0xa1b23c4d || magic === 0x4d3cb2a1 ? 1e9 : 1e6;
   if (magic === 0xa1b2c3d4 || magic === 0xa1b23c4d) little = true;
   else if (magic === 0xd4c3b2a1 || magic === 0x4d3cb2a1) little = false;
   else if (magic === 0x0a0d0d0a) throw new PcapError("pcapng files are not supported: convert with `editcap -F pcap in.pcapng out.pcap`");
@@ -42,7 +46,8 @@ export function readPcap(bytes: Uint8Array): PcapFile {
     const caplen = view.getUint32(off + 8, little);
     const length = view.getUint32(off + 12, little);
     if (off + 16 + caplen > bytes.length) throw new PcapError(`packet ${records.length + 1}: ${caplen} bytes announced, the file ends first`);
-    records.push({ data: bytes.subarray(off + 16, off + 16 + caplen), length });
+    const timeS = view.getUint32(off, little) + view.getUint32(off + 4, little) / fraction;
+    records.push({ data: bytes.subarray(off + 16, off + 16 + caplen), length, timeS });
     off += 16 + caplen;
   }
   return { linktype, linktypeNumber, records };

@@ -18,14 +18,15 @@
  * duplicates, and a copy that the cut dropped is recognised because the next copy received
  * could not have arrived before its own sender time + the uplink's delay.
  */
+import type { PcapFile } from "../../src/filter/pcap.ts";
 
-/** One UDP datagram from `tcpdump -tt -nn -v -r FILE udp`. */
+/** One IPv4 UDP datagram of a capture. */
 export interface Datagram {
   /** Seconds (the capture clock). */
   t: number;
   /** IP identification. */
   id: number;
-  /** "a.b.c.d.port" as tcpdump prints it. */
+  /** "a.b.c.d.port", as tcpdump prints it. */
   src: string;
   dst: string;
   /** The IP packet's total length. */
@@ -34,20 +35,25 @@ export interface Datagram {
   udpLength: number;
 }
 
-const HEAD = /^(\d+\.\d+) IP \(.*\bid (\d+),.*\blength (\d+)\)$/;
-const BODY = /^\s+(\S+) > (\S+): UDP, length (\d+)/;
+const ETHERTYPE_IPV4 = 0x0800;
+const ETHER_HEADER = 14;
+const UDP_HEADER = 8;
+const PROTO_UDP = 17;
 
-/** Parses tcpdump's verbose text (two lines per IPv4 packet); other lines are skipped. */
-export function parseTcpdump(text: string): Datagram[] {
+/** The IPv4 UDP datagrams of a capture read by src/filter/pcap.ts (Ethernet or raw IP); the rest is skipped. */
+export function udpDatagrams(file: PcapFile): Datagram[] {
+  if (file.linktype !== "ether" && file.linktype !== "raw") throw new Error(`a ${file.linktype} capture: Ethernet or raw IP expected`);
+  const ip = file.linktype === "ether" ? ETHER_HEADER : 0;
   const out: Datagram[] = [];
-  const lines = text.split("\n");
-  for (let i = 0; i + 1 < lines.length; i++) {
-    const head = HEAD.exec(lines[i]!);
-    if (!head) continue;
-    const body = BODY.exec(lines[i + 1]!);
-    if (!body) continue;
-    out.push({ t: Number(head[1]), id: Number(head[2]), ipLength: Number(head[3]), src: body[1]!, dst: body[2]!, udpLength: Number(body[3]) });
-    i++;
+  for (const r of file.records) {
+    const d = r.data;
+    if (file.linktype === "ether" && (d.length < ETHER_HEADER || ((d[12]! << 8) | d[13]!) !== ETHERTYPE_IPV4)) continue;
+    if (d.length < ip + 20 || d[ip]! >> 4 !== 4 || d[ip + 9] !== PROTO_UDP) continue;
+    const udp = ip + (d[ip]! & 15) * 4;
+    if (d.length < udp + UDP_HEADER) continue;
+    const u16 = (at: number) => (d[at]! << 8) | d[at + 1]!;
+    const addr = (at: number, port: number) => `${d[at]}.${d[at + 1]}.${d[at + 2]}.${d[at + 3]}.${port}`;
+    out.push({ t: r.timeS ?? 0, id: u16(ip + 4), src: addr(ip + 12, u16(udp)), dst: addr(ip + 16, u16(udp + 2)), ipLength: u16(ip + 2), udpLength: u16(udp + 4) - UDP_HEADER });
   }
   return out;
 }

@@ -1,23 +1,34 @@
 import { describe, expect, test } from "bun:test";
-import { type Datagram, describePath, packetPaths, parseTcpdump, type UplinkCaptures } from "../lab/copy-delays.ts";
+import { PCAP_FIRST_SECOND, readPcap, writePcap } from "../../src/filter/pcap.ts";
+import { type Datagram, describePath, packetPaths, type UplinkCaptures, udpDatagrams } from "../lab/copy-delays.ts";
 
-const TEXT = `1796412455.264035 IP (tos 0x0, ttl 64, id 54498, offset 0, flags [DF], proto UDP (17), length 200)
-    10.10.0.2.57604 > 10.20.0.2.2112: UDP, length 172
-reading from file x.pcap, link-type EN10MB (Ethernet)
-1796412455.296405 IP (tos 0x0, ttl 62, id 22187, offset 0, flags [DF], proto UDP (17), length 268)
-    192.168.102.2.5081 > 172.31.255.1.5081: UDP, length 240
-1796412455.3 IP6 fe80::1 > ff02::2: ICMP6, router solicitation, length 16
-`;
+/** An Ethernet frame: IPv4 (IHL 5) carrying `proto`, or IPv6 when `v6`. */
+function frame(o: { proto?: number; v6?: boolean; id?: number; udpPayload?: number }): Uint8Array {
+  const payload = o.udpPayload ?? 0;
+  const f = new Uint8Array(14 + 20 + 8 + payload);
+  f[12] = o.v6 ? 0x86 : 0x08;
+  f[13] = o.v6 ? 0xdd : 0x00;
+  f[14] = o.v6 ? 0x60 : 0x45;
+  const ipLength = 20 + 8 + payload;
+  f.set([ipLength >> 8, ipLength & 0xff, (o.id ?? 0) >> 8, (o.id ?? 0) & 0xff], 16);
+  f[14 + 9] = o.proto ?? 17;
+  f.set([192, 168, 102, 2, 172, 31, 255, 1], 14 + 12);
+  f.set([0x13, 0xd9, 0x13, 0xd9, (8 + payload) >> 8, (8 + payload) & 0xff], 34); // ports 5081 → 5081
+  return f;
+}
 
 const inner = (t: number, id: number): Datagram => ({ t, id, src: "10.10.0.2.1", dst: "10.20.0.2.2112", ipLength: 200, udpLength: 172 });
 const copy = (t: number, from: string): Datagram => ({ t, id: 0, src: `${from}.5080`, dst: "x.5080", ipLength: 268, udpLength: 240 });
 const bulk = (t: number, from: string): Datagram => ({ ...copy(t, from), ipLength: 1500, udpLength: 1472 });
 
 describe("copy delays from captures", () => {
-  test("tcpdump's verbose text: one datagram per two-line IPv4 entry, everything else skipped", () => {
-    expect(parseTcpdump(TEXT)).toEqual([
-      { t: 1796412455.264035, id: 54498, ipLength: 200, src: "10.10.0.2.57604", dst: "10.20.0.2.2112", udpLength: 172 },
-      { t: 1796412455.296405, id: 22187, ipLength: 268, src: "192.168.102.2.5081", dst: "172.31.255.1.5081", udpLength: 240 },
+  test("a capture's IPv4 UDP datagrams, with their capture times (src/filter/pcap.ts); TCP and IPv6 skipped", () => {
+    const records = [frame({ id: 22187, udpPayload: 240 }), frame({ proto: 6 }), frame({ v6: true }), frame({ id: 7, udpPayload: 1 })].map((data) => ({ data, length: data.length }));
+    const bytes = writePcap(1, records);
+    new DataView(bytes.buffer).setUint32(24 + 4, 296405, true); // the first record's microseconds
+    expect(udpDatagrams(readPcap(bytes))).toEqual([
+      { t: PCAP_FIRST_SECOND + 0.296405, id: 22187, src: "192.168.102.2.5081", dst: "172.31.255.1.5081", ipLength: 268, udpLength: 240 },
+      { t: PCAP_FIRST_SECOND + 3, id: 7, src: "192.168.102.2.5081", dst: "172.31.255.1.5081", ipLength: 29, udpLength: 1 },
     ]);
   });
 
