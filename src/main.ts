@@ -17,6 +17,7 @@ import { createLogger, lineSink } from "./log.ts";
 import { reloadFromFile } from "./reload.ts";
 import { runFilter } from "./filter-command.ts";
 import { VERSION } from "./version.ts";
+import { formatMemory, measureMemory } from "./io/memory-report.ts";
 
 export interface MainIo {
   stdout(text: string): void;
@@ -93,6 +94,17 @@ export async function main(argv: readonly string[], io: MainIo): Promise<number>
   let hupWhileStarting = false;
   const onEarlyHup = () => void (hupWhileStarting = true);
   process.on("SIGHUP", onEarlyHup);
+  // SIGUSR1: one log line on memory (io/memory-report.ts). At most one a second: each runs a
+  // full collection, and the event loop also moves the packets.
+  let memoryReportedAt = -Infinity;
+  const onUsr1 = () => {
+    const now = performance.now();
+    if (now - memoryReportedAt < 1000) return;
+    memoryReportedAt = now;
+    log.info("memory", formatMemory(measureMemory()));
+  };
+  // Registered from here on: SIGUSR1's default action would end the process.
+  process.on("SIGUSR1", onUsr1);
   if (io.ownsProcess === true) {
     // The code that loaded the modules and the configuration is done with: unmapped before the
     // start-up's own peak (the key derivation's 16 MiB) adds to it (io/cold-pages.ts).
@@ -107,6 +119,8 @@ export async function main(argv: readonly string[], io: MainIo): Promise<number>
     return EXIT_ERROR;
   } finally {
     process.off("SIGHUP", onEarlyHup);
+    // Not started (refused or failed): nothing may keep the event loop alive.
+    if (!daemon) process.off("SIGUSR1", onUsr1);
   }
   const stop = (signal: string) => {
     log.info("", `${signal} received, stopping`);
@@ -127,6 +141,7 @@ export async function main(argv: readonly string[], io: MainIo): Promise<number>
   process.off("SIGINT", onInt);
   process.off("SIGTERM", onTerm);
   process.off("SIGHUP", onHup);
+  process.off("SIGUSR1", onUsr1);
   log.flush?.();
   if (daemon.failure) {
     io.stderr(`mlvpn: stopped: ${daemon.failure}\n`);

@@ -12,6 +12,7 @@ import { pingOk, waitFor } from "../../test/lab/netns.ts";
 import { createTopology, type Topology, type UplinkShape } from "../../test/lab/topology.ts";
 import { destroyLab, type LabTunnel, startTunnel } from "../../test/lab/tunnel.ts";
 import type { StatusDocument } from "../../src/control/contract.ts";
+import { parseMemoryLine } from "../../src/io/memory-report.ts";
 
 export const CONTROL_PORT = 7080;
 
@@ -194,4 +195,24 @@ export function startPing(lab: ChaosLab, intervalS: number): { stop(): Promise<{
       return { transmitted: Number(m?.[1] ?? 0), received: Number(m?.[2] ?? 0) };
     },
   };
+}
+
+/**
+ * A daemon's live JavaScript heap after a full collection: it is sent SIGUSR1 and logs one line
+ * (src/io/memory-report.ts). Unlike RSS, this does not include what the allocator keeps for
+ * reuse, so a leak shows here and retention does not. Null if no line came within 5 s.
+ */
+export async function liveHeap(lab: ChaosLab, side: Side): Promise<{ liveHeapMiB: number; objects: number } | null> {
+  // The daemon answers at most one SIGUSR1 a second.
+  await Bun.sleep(1100);
+  const from = logSize(lab.dir, side);
+  lab.proc[side].kill("SIGUSR1");
+  const t0 = performance.now();
+  while (performance.now() - t0 < 5000 && alive(lab.proc[side])) {
+    await Bun.sleep(50);
+    const line = logSince(lab.dir, side, from).split("\n").find((l) => l.includes("[INFO/memory]"));
+    const m = line ? parseMemoryLine(line) : null;
+    if (m) return m;
+  }
+  return null;
 }

@@ -19,6 +19,7 @@ import { allUp, buildBinary, eventsOf, type Side, startEnd, writeEndConfigs } fr
 import { labSkipReason, pingOk, waitFor } from "../lab/netns.ts";
 import { createTopology, type Topology } from "../lab/topology.ts";
 import { reportSkip } from "../helpers/skip.ts";
+import { parseMemoryLine } from "../../src/io/memory-report.ts";
 
 const skip = labSkipReason();
 reportSkip(import.meta.file, "the reload e2e tests", skip);
@@ -164,6 +165,21 @@ describe.skipIf(skip !== null)("reload and shutdown on the lab (dist/mlvpn, thre
     console.log(`ping while adsl2 moved: ${ping.received}/${ping.transmitted}`);
     expect(ping.received).toBe(ping.transmitted);
   }, 40_000);
+
+  test("SIGUSR1: one memory line (live heap after a full collection), and the tunnel keeps running", async () => {
+    const from = logOf("server").length;
+    const lines = () => logOf("server").slice(from).split("\n").filter((l) => l.includes("[INFO/memory]"));
+    ends.server!.kill("SIGUSR1");
+    await waitFor(() => lines().length > 0, { timeoutMs: 5000, what: "the memory line" });
+    const m = parseMemoryLine(lines()[0]!);
+    expect(m).not.toBeNull();
+    // The daemon's live heap: its modules, link state and packet stores (MiBs), not a made-up 0.
+    expect(m!.liveHeapMiB).toBeGreaterThan(1);
+    expect(m!.objects).toBeGreaterThan(1000);
+    expect(m!.rssAnonMiB).toBeGreaterThan(m!.liveHeapMiB / 4);
+    expect((await pingOk(topo.lab, "lan", topo.internetHost, { count: 3, intervalMs: 50, replyTimeoutMs: 5000 })).ok).toBe(true);
+    expect(ends.server!.exitCode).toBeNull();
+  }, 30_000);
 
   test("SIGTERM: exit status 0 after DISCONNECT and the down hooks", async () => {
     ends.client!.kill("SIGTERM");
