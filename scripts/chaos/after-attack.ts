@@ -54,7 +54,7 @@ export async function afterAttack(lab: ChaosLab, before: Awaited<ReturnType<type
 export function retentionNotes(rows: Row[]): string[] {
   return (["server", "client"] as const).flatMap((side) => {
     const own = rows.find((r) => r.figure.startsWith(`${side}: own memory`));
-    const heap = rows.find((r) => r.figure.startsWith(`${side}: live heap`));
+    const heap = rows.find((r) => r.figure.startsWith(`${side}: live heap after`));
     if (!own || own.pass || !heap?.pass) return [];
     return [
       `${side}: the live heap is back to its level (${heap.value}), its own memory is not: what stays is pages the allocator keeps ` +
