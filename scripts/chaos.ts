@@ -46,12 +46,12 @@ export const TESTS: Record<string, ChaosTest> = {
   },
   control: {
     title: "Malformed control requests",
-    what: "10⁴ malformed requests over HTTP and the Unix socket (huge or many headers, invalid UTF-8, lines without end, NUL bytes, bad versions, methods and paths, bodies, garbage, pipelining), 20 slow requests trickled a byte every 250 ms, then 1000 connections held open at once.",
+    what: "10⁴ malformed requests over HTTP and the Unix socket (huge or many headers, invalid UTF-8, lines without end, NUL bytes, bad versions, methods and paths, bodies, garbage, pipelining), 20 slow requests trickled a byte every 250 ms, then 1000 connections held open at once. Memory is first read after a warm-up of 5 % of the same (the first run of a code path compiles it once), and read as the process's own memory (RssAnon) and as the live heap after a full collection (SIGUSR1).",
     body: hostileControl,
   },
   config: {
     title: "Mutated configuration files",
-    what: "Seeded mutations of the lab server's INI file (lines deleted, duplicated, swapped, cut, values replaced by junk, random bytes, bogus sections, unknown keys, CRLF/BOM): 2·10³ through `mlvpn -t` and 2·10³ through SIGHUP to the running server (each also checked with `-t`), × 5 with --long.",
+    what: "Seeded mutations of the lab server's INI file (lines deleted, duplicated, swapped, cut, values replaced by junk, random bytes, bogus sections, unknown keys, CRLF/BOM): 2·10³ through `mlvpn -t` and 2·10³ through SIGHUP to the running server (each also checked with `-t`), × 5 with --long. Memory is first read after a warm-up of 5 % of the SIGHUP mutants and of the rebinds, as for the control test.",
     body: hostileConfig,
   },
   faults: {

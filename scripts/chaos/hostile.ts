@@ -13,6 +13,11 @@ const BUN = process.execPath;
 const HERE = import.meta.dir;
 /** Reloads that each give a link a new socket, after the mutants (a leak per socket shows as growth). */
 const REBINDS = 100;
+/**
+ * The share of an attack run before memory is first read: the first run of a code path compiles
+ * it, once (its code blocks are heap objects, its machine code is the process's own memory).
+ */
+const WARM_UP = 0.05;
 
 /** Payloads of the UDP datagrams in a pcap file (Ethernet, IPv4), in capture order. */
 export function pcapPayloads(file: Uint8Array): Uint8Array[] {
@@ -121,6 +126,12 @@ export async function hostileControl(lab: ChaosLab, scale: number): Promise<{ ro
   const rows: Row[] = [];
   const notes: string[] = [];
   const count = Math.round(10_000 * scale);
+  // Memory is compared with a daemon that has run the control code once (WARM_UP of it): the
+  // first requests compile that code, once, and a leak grows with the input.
+  const warm = { unix: lab.sock("server"), port: CONTROL_PORT, count: Math.ceil(count * WARM_UP), concurrency: 50, hold: Math.ceil(1000 * WARM_UP), seed: 8, slow: 1 };
+  const w = await lab.topo.lab.exec("server", [BUN, join(HERE, "hostile-control.ts"), JSON.stringify(warm)], { timeoutMs: 120_000 });
+  if (w.code !== 0) throw new Error(`the warm-up control client failed: ${w.stderr}`);
+  await Bun.sleep(6000);
   const before = await snapshotBefore(lab);
   const statusBefore = await lab.status("server");
   const args = { unix: lab.sock("server"), port: CONTROL_PORT, count, concurrency: 50, hold: 1000, seed: 7, slow: 20 };
@@ -249,6 +260,28 @@ export async function hostileConfig(lab: ChaosLab, scale: number): Promise<{ row
 
   // Through SIGHUP on the running server: each mutant is checked by -t as well, and a refusal
   // by -t must be a refused reload (reloads_refused + 1), an acceptance a reload.
+  // Warm-up, as for the control test: WARM_UP of the mutants and of the rebinds below through
+  // SIGHUP, each waited for, then the original file.
+  const port2 = /\[adsl2\]\nbindport = (\d+)/.exec(original)?.[1];
+  const warmRng = new SeededRandom(99);
+  const warmTexts = [
+    ...Array.from({ length: Math.ceil(nHup * WARM_UP) }, () => mutate(original, warmRng)),
+    ...Array.from({ length: port2 ? Math.ceil(REBINDS * WARM_UP) : 0 }, (_, k) => original.replace(`[adsl2]\nbindport = ${port2}`, `[adsl2]\nbindport = ${k % 2 === 0 ? Number(port2) + 10 : port2}`)),
+    original,
+  ];
+  for (const text of warmTexts) {
+    if (!alive(lab.proc.server)) break;
+    writeFileSync(conf, text);
+    chmodSync(conf, 0o600);
+    const st = await lab.status("server");
+    const seen = st.reloads_applied + st.reloads_refused;
+    lab.proc.server.kill("SIGHUP");
+    for (let k = 0; k < 500; k++) {
+      const now = await lab.status("server");
+      if (now.reloads_applied + now.reloads_refused !== seen) break;
+      await Bun.sleep(10);
+    }
+  }
   const before = await snapshotBefore(lab);
   const statusBefore = await lab.status("server");
   // A reload's outcome: reloads_applied or reloads_refused goes up (the log is no signal: it
