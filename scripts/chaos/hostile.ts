@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { BIN } from "../../test/lab/mlvpn.ts";
 import { SeededRandom } from "../../test/helpers/random.ts";
 import { afterAttack, retentionNotes, snapshotBefore } from "./after-attack.ts";
-import { alive, type ChaosLab, CONTROL_PORT, delta, liveHeap, logSince, row, type Row, stackTraces, startPing, sum, udpCounters } from "./harness.ts";
+import { alive, type ChaosLab, CONTROL_PORT, delta, liveHeap, logSince, mib, row, type Row, sample, stackTraces, startPing, sum, udpCounters } from "./harness.ts";
 
 const BUN = process.execPath;
 const HERE = import.meta.dir;
@@ -18,6 +18,10 @@ const REBINDS = 100;
  * it, once (its code blocks are heap objects, its machine code is the process's own memory).
  */
 const WARM_UP = 0.05;
+
+/** What the warm-up itself left, shown beside the rows that start after it. */
+const warmUpRow = (cold: { rssAnonKiB: number }, warm: { rssAnonKiB: number }): Row =>
+  row(`server: own memory (RssAnon) of the fresh daemon → after the ${WARM_UP * 100} % warm-up (MiB)`, `${mib(cold.rssAnonKiB)} → ${mib(warm.rssAnonKiB)}`, "informative (the level the rows below start from)", true);
 
 /** Payloads of the UDP datagrams in a pcap file (Ethernet, IPv4), in capture order. */
 export function pcapPayloads(file: Uint8Array): Uint8Array[] {
@@ -128,11 +132,13 @@ export async function hostileControl(lab: ChaosLab, scale: number): Promise<{ ro
   const count = Math.round(10_000 * scale);
   // Memory is compared with a daemon that has run the control code once (WARM_UP of it): the
   // first requests compile that code, once, and a leak grows with the input.
+  const cold = sample(lab.proc.server.pid);
   const warm = { unix: lab.sock("server"), port: CONTROL_PORT, count: Math.ceil(count * WARM_UP), concurrency: 50, hold: Math.ceil(1000 * WARM_UP), seed: 8, slow: 1 };
   const w = await lab.topo.lab.exec("server", [BUN, join(HERE, "hostile-control.ts"), JSON.stringify(warm)], { timeoutMs: 120_000 });
   if (w.code !== 0) throw new Error(`the warm-up control client failed: ${w.stderr}`);
   await Bun.sleep(6000);
   const before = await snapshotBefore(lab);
+  rows.push(warmUpRow(cold, before.server));
   const statusBefore = await lab.status("server");
   const args = { unix: lab.sock("server"), port: CONTROL_PORT, count, concurrency: 50, hold: 1000, seed: 7, slow: 20 };
   const t0 = performance.now();
@@ -262,6 +268,7 @@ export async function hostileConfig(lab: ChaosLab, scale: number): Promise<{ row
   // by -t must be a refused reload (reloads_refused + 1), an acceptance a reload.
   // Warm-up, as for the control test: WARM_UP of the mutants and of the rebinds below through
   // SIGHUP, each waited for, then the original file.
+  const cold = sample(lab.proc.server.pid);
   const port2 = /\[adsl2\]\nbindport = (\d+)/.exec(original)?.[1];
   const warmRng = new SeededRandom(99);
   const warmTexts = [
@@ -283,6 +290,7 @@ export async function hostileConfig(lab: ChaosLab, scale: number): Promise<{ row
     }
   }
   const before = await snapshotBefore(lab);
+  rows.push(warmUpRow(cold, before.server));
   const statusBefore = await lab.status("server");
   // A reload's outcome: reloads_applied or reloads_refused goes up (the log is no signal: it
   // folds identical lines, "reload rejected ... (repeated 1 more time)").
