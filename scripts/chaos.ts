@@ -41,7 +41,7 @@ interface ChaosTest {
 export const TESTS: Record<string, ChaosTest> = {
   datagrams: {
     title: "Hostile datagrams against the running daemons",
-    what: "10⁶ datagrams (random, captured then truncated, bit-flipped or replayed as is, of the maximal UDP length, empty) sent as fast as the lab allows: ⅔ to the server's two ports, ⅓ to the client's first link port, while a ping runs through the tunnel. That ping is informative only: the flood fills the same socket receive buffers as the tunnel's own datagrams, and the kernel drops whichever arrives at a full buffer.",
+    what: "10⁶ datagrams (random, captured then truncated, bit-flipped or replayed as is, of the maximal UDP length, empty) sent as fast as the lab allows: ⅔ to the server's two ports, ⅓ to the client's first link port, while a ping runs through the tunnel. That ping is informative only: the flood fills the same socket receive buffers as the tunnel's own datagrams, and the kernel drops whichever arrives at a full buffer. Memory is first read after a warm-up of 5 % of the same datagrams, as for the control and config tests.",
     body: hostileDatagrams,
   },
   control: {

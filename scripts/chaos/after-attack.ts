@@ -3,7 +3,7 @@
  * attack: both daemons alive, not restarted, no stack trace, the probe through the tunnel, and
  * memory, as the process's own (RssAnon) and as the live heap after a full collection.
  */
-import { alive, type ChaosLab, liveHeap, logSince, logSize, mib, row, type Row, sample, stackTraces } from "./harness.ts";
+import { alive, type ChaosLab, heapChange, liveHeap, logSince, logSize, mib, row, type Row, sample, stackTraces } from "./harness.ts";
 
 /** After an attack, the process's own memory may stand at most this far above its level before. */
 const MEMORY_BACK_FACTOR = 1.2;
@@ -42,7 +42,7 @@ export async function afterAttack(lab: ChaosLab, before: Awaited<ReturnType<type
       // What the process still holds, without what the allocator keeps for reuse.
       const heap = await liveHeap(lab, side);
       const was = before[side].heap;
-      const text = heap && was ? `${was.liveHeapMiB.toFixed(2)} → ${heap.liveHeapMiB.toFixed(2)} (objects ${was.objects} → ${heap.objects})` : "no SIGUSR1 memory line in the log";
+      const text = heapChange(was, heap);
       rows.push(row(`${side}: live heap after a full collection, before → after (MiB)`, text, `≤ ${Math.round(LIVE_HEAP_BACK_FACTOR * 100)} % of before`, !!heap && !!was && heap.liveHeapMiB <= was.liveHeapMiB * LIVE_HEAP_BACK_FACTOR));
     }
   }

@@ -205,14 +205,27 @@ export function startPing(lab: ChaosLab, intervalS: number): { stop(): Promise<{
  * closed link's 2.9 MB packet store, test/integration/reload-memory.test.ts); the next one,
  * from another stack, does not. Null if no line came within 5 s.
  */
-export async function liveHeap(lab: ChaosLab, side: Side): Promise<{ liveHeapMiB: number; objects: number } | null> {
+export interface LiveHeap {
+  liveHeapMiB: number;
+  objects: number;
+  /** Of the live heap, array buffers' contents: packet stores, and receive slabs (1 MiB each) kept by a view of one of their packets. */
+  bufferMiB: number;
+}
+
+/** "a → b (objects …, array buffers …)" for a row, or why there is no figure. */
+export function heapChange(a: LiveHeap | null, b: LiveHeap | null): string {
+  if (!a || !b) return "no SIGUSR1 memory line in the log";
+  return `${a.liveHeapMiB.toFixed(2)} → ${b.liveHeapMiB.toFixed(2)} (objects ${a.objects} → ${b.objects}, array buffers ${a.bufferMiB.toFixed(2)} → ${b.bufferMiB.toFixed(2)})`;
+}
+
+export async function liveHeap(lab: ChaosLab, side: Side): Promise<LiveHeap | null> {
   const a = await oneLiveHeap(lab, side);
   const b = await oneLiveHeap(lab, side);
   if (!a || !b) return a ?? b;
   return a.liveHeapMiB <= b.liveHeapMiB ? a : b;
 }
 
-async function oneLiveHeap(lab: ChaosLab, side: Side): Promise<{ liveHeapMiB: number; objects: number } | null> {
+async function oneLiveHeap(lab: ChaosLab, side: Side): Promise<LiveHeap | null> {
   // The daemon answers at most one SIGUSR1 a second.
   await Bun.sleep(1100);
   const from = logSize(lab.dir, side);

@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { BIN } from "../../test/lab/mlvpn.ts";
 import { SeededRandom } from "../../test/helpers/random.ts";
 import { afterAttack, retentionNotes, snapshotBefore } from "./after-attack.ts";
-import { alive, type ChaosLab, CONTROL_PORT, delta, liveHeap, logSince, mib, row, type Row, sample, stackTraces, startPing, sum, udpCounters } from "./harness.ts";
+import { alive, type ChaosLab, CONTROL_PORT, delta, heapChange, liveHeap, logSince, mib, row, type Row, sample, stackTraces, startPing, sum, udpCounters } from "./harness.ts";
 
 const BUN = process.execPath;
 const HERE = import.meta.dir;
@@ -80,15 +80,22 @@ export async function hostileDatagrams(lab: ChaosLab, scale: number): Promise<{ 
   const clientPort = Number(/192\.168\.101\.2:(\d+)/.exec((await topo.lab.exec("client", ["ss", "-Hnua"], { check: true })).stdout)?.[1]);
   if (!clientPort) throw new Error("the client's link socket on 192.168.101.2 was not found");
 
-  const before = await snapshotBefore(lab);
-  const statusBefore = { server: await lab.status("server"), client: await lab.status("client") };
-  const udpBefore = { server: await udpCounters(topo, "server"), client: await udpCounters(topo, "client") };
-
   // 2/3 to the server's two ports (sent from the server's namespace), 1/3 to the client's port.
   const send = (ns: string, targets: string, count: number, seed: number) =>
     topo.lab.exec(ns, [BUN, join(HERE, "hostile-udp.ts"), "--targets", targets, "--count", String(count), "--captures", join(dir, "captures.bin"), "--seed", String(seed), "--max-seconds", String(Math.max(120, 600 * scale))], {
       timeoutMs: Math.max(150_000, 700_000 * scale),
     });
+  // Memory is first read after a warm-up of the same kinds of datagrams (WARM_UP), as for the
+  // control and config tests; the counters and the rows below start after it.
+  const cold = sample(lab.proc.server.pid);
+  const warmCount = Math.ceil(total * WARM_UP);
+  for (const r of await Promise.all([send("server", `${topo.serverPublic}:5080,${topo.serverPublic}:5081`, Math.round((warmCount * 2) / 3), 21), send("client", `192.168.101.2:${clientPort}`, warmCount - Math.round((warmCount * 2) / 3), 22)])) {
+    if (r.code !== 0) throw new Error(`the warm-up sender failed: ${r.stderr}`);
+  }
+  const before = await snapshotBefore(lab);
+  rows.push(warmUpRow(cold, before.server));
+  const statusBefore = { server: await lab.status("server"), client: await lab.status("client") };
+  const udpBefore = { server: await udpCounters(topo, "server"), client: await udpCounters(topo, "client") };
   const probeDuring = startPing(lab, 0.1);
   const t0 = performance.now();
   const [toServer, toClient] = await Promise.all([
@@ -345,7 +352,7 @@ export async function hostileConfig(lab: ChaosLab, scale: number): Promise<{ row
   const half = Math.ceil(nHup / 2);
   const secondHalf = row(
     `server: live heap over the second ${half} mutants (MiB)`,
-    halfway && atEnd ? `${halfway.liveHeapMiB.toFixed(2)} → ${atEnd.liveHeapMiB.toFixed(2)} (objects ${halfway.objects} → ${atEnd.objects})` : "no SIGUSR1 memory line in the log",
+    heapChange(halfway, atEnd),
     "growth < 5 %",
     !!halfway && !!atEnd && atEnd.liveHeapMiB < halfway.liveHeapMiB * 1.05,
   );
@@ -362,8 +369,6 @@ export async function hostileConfig(lab: ChaosLab, scale: number): Promise<{ row
   // A leak grows with the number of reloads: the live heap (after a full collection, as RSS
   // would count the garbage of the reloads that a collection has not reached yet) over 300 more
   // reloads of the same file (after the mutants, so the reload paths are compiled).
-  const heapText = (a: Awaited<ReturnType<typeof liveHeap>>, b: Awaited<ReturnType<typeof liveHeap>>) =>
-    a && b ? `${a.liveHeapMiB.toFixed(2)} → ${b.liveHeapMiB.toFixed(2)} (objects ${a.objects} → ${b.objects})` : "no SIGUSR1 memory line in the log";
   const grewLess = (a: Awaited<ReturnType<typeof liveHeap>>, b: Awaited<ReturnType<typeof liveHeap>>) => !!a && !!b && b.liveHeapMiB < a.liveHeapMiB * 1.05;
   let plateau: Row | undefined;
   if (alive(lab.proc.server)) {
@@ -374,7 +379,7 @@ export async function hostileConfig(lab: ChaosLab, scale: number): Promise<{ row
       for (let w = 0; w < 500 && (await outcomes()) === seen; w++) await Bun.sleep(2);
     }
     const b = alive(lab.proc.server) ? await liveHeap(lab, "server") : null;
-    plateau = row("server: live heap over 300 more reloads of the same file (MiB)", heapText(a, b), "growth < 5 %", grewLess(a, b));
+    plateau = row("server: live heap over 300 more reloads of the same file (MiB)", heapChange(a, b), "growth < 5 %", grewLess(a, b));
   }
   // Reloads that change a link's socket (its bindport switched back and forth): each opens a new
   // socket and a new link (a packet store, a receive slab), which the same file never does.
@@ -391,7 +396,7 @@ export async function hostileConfig(lab: ChaosLab, scale: number): Promise<{ row
     writeFileSync(conf, original);
     const b = alive(lab.proc.server) ? await liveHeap(lab, "server") : null;
     const perSocket = a && b ? ` (${(((b.liveHeapMiB - a.liveHeapMiB) * 1024) / REBINDS).toFixed(1)} KiB per new socket)` : "";
-    rebinds = row(`server: live heap over ${REBINDS} reloads that each give adsl2 a new socket (MiB)`, port ? heapText(a, b) + perSocket : "no bindport in [adsl2]", "growth < 5 %", !!port && grewLess(a, b));
+    rebinds = row(`server: live heap over ${REBINDS} reloads that each give adsl2 a new socket (MiB)`, port ? heapChange(a, b) + perSocket : "no bindport in [adsl2]", "growth < 5 %", !!port && grewLess(a, b));
   }
   const failedReloads = (logSince(lab.dir, "server", before.server.log).match(/reload failed/g) ?? []).length;
   const mismatched = Math.abs(refused - failedReloads - expectedRefused);

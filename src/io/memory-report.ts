@@ -55,7 +55,7 @@ export function formatMemory(m: MemoryFigures): string {
 }
 
 /** Parses a formatMemory line back (for the chaos run and the tests); null if it is not one. */
-export function parseMemoryLine(line: string): { liveHeapMiB: number; objects: number; rssAnonMiB: number } | null {
-  const m = /live heap ([\d.]+) MiB in (\d+) objects .* own memory \(RssAnon\) ([\d.]+|NaN) MiB/.exec(line);
-  return m ? { liveHeapMiB: Number(m[1]), objects: Number(m[2]), rssAnonMiB: Number(m[3]) } : null;
+export function parseMemoryLine(line: string): { liveHeapMiB: number; objects: number; bufferMiB: number; rssAnonMiB: number } | null {
+  const m = /live heap ([\d.]+) MiB in (\d+) objects \(array buffers ([\d.]+) MiB\).* own memory \(RssAnon\) ([\d.]+|NaN) MiB/.exec(line);
+  return m ? { liveHeapMiB: Number(m[1]), objects: Number(m[2]), bufferMiB: Number(m[3]), rssAnonMiB: Number(m[4]) } : null;
 }
