@@ -3,16 +3,10 @@
  * attack: both daemons alive, not restarted, no stack trace, the probe through the tunnel, and
  * memory, as the process's own (RssAnon) and as the live heap after a full collection.
  */
-import { alive, type ChaosLab, heapChange, liveHeap, logSince, logSize, mib, row, type Row, sample, stackTraces } from "./harness.ts";
+import { alive, type ChaosLab, HEAP_BOUND, heapBack, heapChange, liveHeap, logSince, logSize, mib, row, type Row, sample, stackTraces } from "./harness.ts";
 
 /** After an attack, the process's own memory may stand at most this far above its level before. */
 const MEMORY_BACK_FACTOR = 1.2;
-/**
- * And its live heap after a full collection, this far: code the attack ran for the first time
- * stays compiled (its code blocks are heap objects), and the conservative stack scan may keep a
- * few objects; a leak grows with the input (10⁴ requests, 2000 reloads).
- */
-const LIVE_HEAP_BACK_FACTOR = 1.05;
 
 /** What every hostile-input test checks after the attack: alive, no restart, no trace, probe, memory. */
 export async function afterAttack(lab: ChaosLab, before: Awaited<ReturnType<typeof snapshotBefore>>, rows: Row[]): Promise<void> {
@@ -43,7 +37,7 @@ export async function afterAttack(lab: ChaosLab, before: Awaited<ReturnType<type
       const heap = await liveHeap(lab, side);
       const was = before[side].heap;
       const text = heapChange(was, heap);
-      rows.push(row(`${side}: live heap after a full collection, before → after (MiB)`, text, `≤ ${Math.round(LIVE_HEAP_BACK_FACTOR * 100)} % of before`, !!heap && !!was && heap.liveHeapMiB <= was.liveHeapMiB * LIVE_HEAP_BACK_FACTOR));
+      rows.push(row(`${side}: live heap after a full collection, before → after (MiB)`, text, HEAP_BOUND, heapBack(was, heap)));
     }
   }
   const probe = await lab.probeBack(10_000);

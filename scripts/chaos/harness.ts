@@ -212,6 +212,19 @@ export interface LiveHeap {
   bufferMiB: number;
 }
 
+/**
+ * How far a leak-free daemon's live heap moves between two readings: its array buffers alone
+ * moved by 0.4–0.6 MiB from one reading to the next (a client's heap read after each of three
+ * rounds of 100 peer rebinds: 10.14, 10.14, 9.75, 9.76 MiB; the config test's client, which
+ * nothing reloads, +0.61), as slabs of received and sent datagrams come and go. A leak is told
+ * by growth beyond it: over 1000 reloads, 1 KiB each.
+ */
+export const LIVE_HEAP_NOISE_MIB = 1;
+
+/** The live heap did not grow beyond the noise from a to b. */
+export const heapBack = (a: LiveHeap | null, b: LiveHeap | null): boolean => !!a && !!b && b.liveHeapMiB <= a.liveHeapMiB + LIVE_HEAP_NOISE_MIB;
+export const HEAP_BOUND = `growth ≤ ${LIVE_HEAP_NOISE_MIB} MiB`;
+
 /** "a → b (objects …, array buffers …)" for a row, or why there is no figure. */
 export function heapChange(a: LiveHeap | null, b: LiveHeap | null): string {
   if (!a || !b) return "no SIGUSR1 memory line in the log";

@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { BIN } from "../../test/lab/mlvpn.ts";
 import { SeededRandom } from "../../test/helpers/random.ts";
 import { afterAttack, retentionNotes, snapshotBefore } from "./after-attack.ts";
-import { alive, type ChaosLab, CONTROL_PORT, delta, heapChange, liveHeap, logSince, mib, row, type Row, sample, stackTraces, startPing, sum, udpCounters } from "./harness.ts";
+import { alive, type ChaosLab, CONTROL_PORT, delta, HEAP_BOUND, heapBack, heapChange, liveHeap, logSince, mib, row, type Row, sample, stackTraces, startPing, sum, udpCounters } from "./harness.ts";
 
 const BUN = process.execPath;
 const HERE = import.meta.dir;
@@ -353,8 +353,8 @@ export async function hostileConfig(lab: ChaosLab, scale: number): Promise<{ row
   const secondHalf = row(
     `server: live heap over the second ${half} mutants (MiB)`,
     heapChange(halfway, atEnd),
-    "growth < 5 %",
-    !!halfway && !!atEnd && atEnd.liveHeapMiB < halfway.liveHeapMiB * 1.05,
+    HEAP_BOUND,
+    heapBack(halfway, atEnd),
   );
   // Back to the original configuration.
   writeFileSync(conf, original);
@@ -369,7 +369,6 @@ export async function hostileConfig(lab: ChaosLab, scale: number): Promise<{ row
   // A leak grows with the number of reloads: the live heap (after a full collection, as RSS
   // would count the garbage of the reloads that a collection has not reached yet) over 300 more
   // reloads of the same file (after the mutants, so the reload paths are compiled).
-  const grewLess = (a: Awaited<ReturnType<typeof liveHeap>>, b: Awaited<ReturnType<typeof liveHeap>>) => !!a && !!b && b.liveHeapMiB < a.liveHeapMiB * 1.05;
   let plateau: Row | undefined;
   if (alive(lab.proc.server)) {
     const a = await liveHeap(lab, "server");
@@ -379,7 +378,7 @@ export async function hostileConfig(lab: ChaosLab, scale: number): Promise<{ row
       for (let w = 0; w < 500 && (await outcomes()) === seen; w++) await Bun.sleep(2);
     }
     const b = alive(lab.proc.server) ? await liveHeap(lab, "server") : null;
-    plateau = row("server: live heap over 300 more reloads of the same file (MiB)", heapChange(a, b), "growth < 5 %", grewLess(a, b));
+    plateau = row("server: live heap over 300 more reloads of the same file (MiB)", heapChange(a, b), HEAP_BOUND, heapBack(a, b));
   }
   // Reloads that change a link's socket (its bindport switched back and forth): each opens a new
   // socket and a new link (a packet store, a receive slab), which the same file never does.
@@ -396,7 +395,7 @@ export async function hostileConfig(lab: ChaosLab, scale: number): Promise<{ row
     writeFileSync(conf, original);
     const b = alive(lab.proc.server) ? await liveHeap(lab, "server") : null;
     const perSocket = a && b ? ` (${(((b.liveHeapMiB - a.liveHeapMiB) * 1024) / REBINDS).toFixed(1)} KiB per new socket)` : "";
-    rebinds = row(`server: live heap over ${REBINDS} reloads that each give adsl2 a new socket (MiB)`, port ? heapChange(a, b) + perSocket : "no bindport in [adsl2]", "growth < 5 %", !!port && grewLess(a, b));
+    rebinds = row(`server: live heap over ${REBINDS} reloads that each give adsl2 a new socket (MiB)`, port ? heapChange(a, b) + perSocket : "no bindport in [adsl2]", HEAP_BOUND, !!port && heapBack(a, b));
   }
   const failedReloads = (logSince(lab.dir, "server", before.server.log).match(/reload failed/g) ?? []).length;
   const mismatched = Math.abs(refused - failedReloads - expectedRefused);
