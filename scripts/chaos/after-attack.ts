@@ -47,7 +47,7 @@ export async function afterAttack(lab: ChaosLab, before: Awaited<ReturnType<type
 /** Why an own-memory row failed when the same side's live heap is back: for the notes. */
 export function retentionNotes(rows: Row[]): string[] {
   return (["server", "client"] as const).flatMap((side) => {
-    const own = rows.find((r) => r.figure.startsWith(`${side}: own memory`));
+    const own = rows.find((r) => r.figure.startsWith(`${side}: own memory (RssAnon) before →`));
     const heap = rows.find((r) => r.figure.startsWith(`${side}: live heap after`));
     if (!own || own.pass || !heap?.pass) return [];
     return [

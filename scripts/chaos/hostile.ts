@@ -409,7 +409,7 @@ export async function hostileConfig(lab: ChaosLab, scale: number): Promise<{ row
   if (plateau) rows.push(plateau);
   if (rebinds) rows.push(rebinds);
   await afterAttack(lab, before, rows);
-  const rssRow = rows.find((r) => r.figure.startsWith("server: own memory"));
+  const rssRow = rows.find((r) => r.figure.startsWith("server: own memory (RssAnon) before →"));
   const retention = retentionNotes(rows);
   notes.push(...retention);
   const heapRow = rows.find((r) => r.figure.startsWith("server: live heap after"));
