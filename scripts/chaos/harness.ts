@@ -197,14 +197,7 @@ export function startPing(lab: ChaosLab, intervalS: number): { stop(): Promise<{
   };
 }
 
-/**
- * A daemon's live JavaScript heap after a full collection: it is sent SIGUSR1 and logs one line
- * (src/io/memory-report.ts). Unlike RSS, this does not include what the allocator keeps for
- * reuse, so a leak shows here and retention does not. The smaller of two readings: the
- * collector scans the stack conservatively, so one collection may keep an object by chance (a
- * closed link's 2.9 MB packet store, test/integration/reload-memory.test.ts); the next one,
- * from another stack, does not. Null if no line came within 5 s.
- */
+/** A daemon's live heap, as its SIGUSR1 line gives it (src/io/memory-report.ts). */
 export interface LiveHeap {
   liveHeapMiB: number;
   objects: number;
@@ -231,6 +224,14 @@ export function heapChange(a: LiveHeap | null, b: LiveHeap | null): string {
   return `${a.liveHeapMiB.toFixed(2)} → ${b.liveHeapMiB.toFixed(2)} (objects ${a.objects} → ${b.objects}, array buffers ${a.bufferMiB.toFixed(2)} → ${b.bufferMiB.toFixed(2)})`;
 }
 
+/**
+ * A daemon's live JavaScript heap after a full collection: it is sent SIGUSR1 and logs one line
+ * (src/io/memory-report.ts). Unlike RSS, this does not include what the allocator keeps for
+ * reuse, so a leak shows here and retention does not. The smaller of two readings: the
+ * collector scans the stack conservatively, so one collection may keep an object by chance (a
+ * closed link's 2.9 MB packet store, test/integration/reload-memory.test.ts); the next one,
+ * from another stack, does not. Null if no line came within 5 s.
+ */
 export async function liveHeap(lab: ChaosLab, side: Side): Promise<LiveHeap | null> {
   const a = await oneLiveHeap(lab, side);
   const b = await oneLiveHeap(lab, side);

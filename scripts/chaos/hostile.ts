@@ -275,30 +275,6 @@ export async function hostileConfig(lab: ChaosLab, scale: number): Promise<{ row
   // by -t must be a refused reload (reloads_refused + 1), an acceptance a reload.
   // Warm-up, as for the control test: WARM_UP of the mutants and of the rebinds below through
   // SIGHUP, each waited for, then the original file.
-  const cold = sample(lab.proc.server.pid);
-  const port2 = /\[adsl2\]\nbindport = (\d+)/.exec(original)?.[1];
-  const warmRng = new SeededRandom(99);
-  const warmTexts = [
-    ...Array.from({ length: Math.ceil(nHup * WARM_UP) }, () => mutate(original, warmRng)),
-    ...Array.from({ length: port2 ? Math.ceil(REBINDS * WARM_UP) : 0 }, (_, k) => original.replace(`[adsl2]\nbindport = ${port2}`, `[adsl2]\nbindport = ${k % 2 === 0 ? Number(port2) + 10 : port2}`)),
-    original,
-  ];
-  for (const text of warmTexts) {
-    if (!alive(lab.proc.server)) break;
-    writeFileSync(conf, text);
-    chmodSync(conf, 0o600);
-    const st = await lab.status("server");
-    const seen = st.reloads_applied + st.reloads_refused;
-    lab.proc.server.kill("SIGHUP");
-    for (let k = 0; k < 500; k++) {
-      const now = await lab.status("server");
-      if (now.reloads_applied + now.reloads_refused !== seen) break;
-      await Bun.sleep(10);
-    }
-  }
-  const before = await snapshotBefore(lab);
-  rows.push(warmUpRow(cold, before.server));
-  const statusBefore = await lab.status("server");
   // A reload's outcome: reloads_applied or reloads_refused goes up (the log is no signal: it
   // folds identical lines, "reload rejected ... (repeated 1 more time)").
   const counts = async () => {
@@ -309,6 +285,36 @@ export async function hostileConfig(lab: ChaosLab, scale: number): Promise<{ row
     const c = await counts();
     return c.applied + c.refused;
   };
+  /** Writes `text` (if given) as the server's file, sends SIGHUP and waits for its outcome. */
+  const reloadWith = async (text?: string) => {
+    if (text !== undefined) {
+      writeFileSync(conf, text);
+      chmodSync(conf, 0o600);
+    }
+    const seen = await outcomes();
+    lab.proc.server.kill("SIGHUP");
+    for (let w = 0; w < 500 && (await outcomes()) === seen; w++) await Bun.sleep(2);
+  };
+  // Reloads that change a link's socket: adsl2's bindport switched back and forth.
+  const port = /\[adsl2\]\nbindport = (\d+)/.exec(original)?.[1];
+  const rebound = (k: number) => original.replace(`[adsl2]\nbindport = ${port}`, `[adsl2]\nbindport = ${k % 2 === 0 ? Number(port) + 10 : port}`);
+
+  // Warm-up, as for the control test: WARM_UP of the mutants and of the rebinds below through
+  // SIGHUP, each waited for, then the original file.
+  const cold = sample(lab.proc.server.pid);
+  const warmRng = new SeededRandom(99);
+  const warmTexts = [
+    ...Array.from({ length: Math.ceil(nHup * WARM_UP) }, () => mutate(original, warmRng)),
+    ...Array.from({ length: port ? Math.ceil(REBINDS * WARM_UP) : 0 }, (_, k) => rebound(k)),
+    original,
+  ];
+  for (const text of warmTexts) {
+    if (!alive(lab.proc.server)) break;
+    await reloadWith(text);
+  }
+  const before = await snapshotBefore(lab);
+  rows.push(warmUpRow(cold, before.server));
+  const statusBefore = await lab.status("server");
   const disagreements: string[] = [];
   let expectedRefused = 0;
   let stuck = 0;
@@ -357,13 +363,8 @@ export async function hostileConfig(lab: ChaosLab, scale: number): Promise<{ row
     heapBack(halfway, atEnd),
   );
   // Back to the original configuration.
-  writeFileSync(conf, original);
-  chmodSync(conf, 0o600);
-  if (alive(lab.proc.server)) {
-    const seen = await outcomes();
-    lab.proc.server.kill("SIGHUP");
-    for (let k = 0; k < 500 && (await outcomes()) === seen; k++) await Bun.sleep(10);
-  }
+  if (alive(lab.proc.server)) await reloadWith(original);
+  else writeFileSync(conf, original);
   const statusAfter = alive(lab.proc.server) ? await lab.status("server") : undefined;
   const refused = statusAfter ? statusAfter.reloads_refused - statusBefore.reloads_refused : NaN;
   // A leak grows with the number of reloads: the live heap (after a full collection, as RSS
@@ -372,26 +373,16 @@ export async function hostileConfig(lab: ChaosLab, scale: number): Promise<{ row
   let plateau: Row | undefined;
   if (alive(lab.proc.server)) {
     const a = await liveHeap(lab, "server");
-    for (let k = 0; k < 300 && alive(lab.proc.server); k++) {
-      const seen = await outcomes();
-      lab.proc.server.kill("SIGHUP");
-      for (let w = 0; w < 500 && (await outcomes()) === seen; w++) await Bun.sleep(2);
-    }
+    for (let k = 0; k < 300 && alive(lab.proc.server); k++) await reloadWith();
     const b = alive(lab.proc.server) ? await liveHeap(lab, "server") : null;
     plateau = row("server: live heap over 300 more reloads of the same file (MiB)", heapChange(a, b), HEAP_BOUND, heapBack(a, b));
   }
-  // Reloads that change a link's socket (its bindport switched back and forth): each opens a new
-  // socket and a new link (a packet store, a receive slab), which the same file never does.
+  // Rebinds: each opens a new socket and a new link (a packet store, a receive slab), which the
+  // same file never does.
   let rebinds: Row | undefined;
   if (alive(lab.proc.server)) {
-    const port = /\[adsl2\]\nbindport = (\d+)/.exec(original)?.[1];
     const a = await liveHeap(lab, "server");
-    for (let k = 0; k < REBINDS && port && alive(lab.proc.server); k++) {
-      writeFileSync(conf, original.replace(`[adsl2]\nbindport = ${port}`, `[adsl2]\nbindport = ${k % 2 === 0 ? Number(port) + 10 : port}`));
-      const seen = await outcomes();
-      lab.proc.server.kill("SIGHUP");
-      for (let w = 0; w < 500 && (await outcomes()) === seen; w++) await Bun.sleep(2);
-    }
+    for (let k = 0; k < REBINDS && port && alive(lab.proc.server); k++) await reloadWith(rebound(k));
     writeFileSync(conf, original);
     const b = alive(lab.proc.server) ? await liveHeap(lab, "server") : null;
     const perSocket = a && b ? ` (${(((b.liveHeapMiB - a.liveHeapMiB) * 1024) / REBINDS).toFixed(1)} KiB per new socket)` : "";
