@@ -35,4 +35,11 @@ export const DEFAULT_OWD_MS = 25;
 /** Reorder hold time: floor, ceiling, and the default before any RTT sample. */
 export const REORDER_HOLD_MIN_MS = 10;
 export const REORDER_HOLD_MAX_MS = 1000;
+/**
+ * The shortest retransmission timeout of a common TCP (Linux: srtt + at least 200 ms,
+ * TCP_RTO_MIN). A hole held longer than this beyond the links' delay spread outlasts the
+ * sender's timer: TCP times out (window back to one packet), and its retransmission then waits
+ * behind the same hole. So the part of a hold that waits for jitter or a resend stays below it.
+ */
+export const TCP_MIN_RTO_MS = 200;
 export const REORDER_HOLD_DEFAULT_MS = 100;

@@ -66,6 +66,8 @@ export class Link {
   readonly acks = new AckState();
   private _stalled = false;
   private stalledSinceMs = 0;
+  /** The first transport counter sent since the stall (sendpath.ts answersSinceStall). */
+  resumeFromCounter = 0;
   private _nextProbeMs = 0;
   /** Removed by a reload: its index is never used again. */
   private _retired = false;
@@ -245,15 +247,14 @@ export class Link {
     return this._nextProbeMs;
   }
 
-  probeAt(ms: number): void {
-    this._nextProbeMs = ms;
-  }
+  probeAt(ms: number): void { this._nextProbeMs = ms; }
 
   /** Stalled now: probed at once. */
   stall(nowMs: number): void {
     this._stalled = true;
     this.stalledSinceMs = nowMs;
     this._nextProbeMs = nowMs;
+    this.resumeFromCounter = this.sender.nextCounter;
   }
 
   /** Answers again; returns how long it was stalled, ms. */
@@ -263,9 +264,7 @@ export class Link {
   }
 
   /** Up again after being down: not stalled. */
-  clearStall(): void {
-    this._stalled = false;
-  }
+  clearStall(): void { this._stalled = false; }
 
   /** A blackout was a failure, not loss: what the loss window remembers of it is dropped. */
   forgetLoss(): void {

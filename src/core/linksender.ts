@@ -32,10 +32,8 @@ const BURST_MS = 2;
 const TOKEN_EPSILON = 1e-3;
 const MIN_WAIT_MS = 0.01;
 
-const NONE = 0;
-const IN_FLIGHT = 1;
-const ACKED = 2;
-const LOST = 3;
+/** In-flight record states. */
+const NONE = 0, IN_FLIGHT = 1, ACKED = 2, LOST = 3;
 
 export interface AckResult {
   /** Data packets found lost (their store slots), to send again. */
@@ -88,6 +86,8 @@ export class LinkSender {
   private lastAckedSentMs = Number.NEGATIVE_INFINITY;
   sentPackets = 0;
   lostPackets = 0;
+  /** The counter the next packet is sent with (0 again after resetFlight: a new session). */
+  get nextCounter(): number { return this.highestSent + 1; }
 
   constructor(
     private readonly maxPacket: number,

@@ -3,7 +3,7 @@
  * measured state, shared by the tunnel and the simulations that drive the core without it.
  */
 import { ACK_DELAY_MS } from "./ackstate.ts";
-import { REORDER_HOLD_MAX_MS, REORDER_HOLD_MIN_MS, SUSPECT_AFTER_MS } from "./constants.ts";
+import { REORDER_HOLD_MAX_MS, REORDER_HOLD_MIN_MS, SUSPECT_AFTER_MS, TCP_MIN_RTO_MS } from "./constants.ts";
 import { type Link, LinkStatus } from "./link.ts";
 
 /**
@@ -32,7 +32,9 @@ function pick(links: Link[], keep: (l: Link) => boolean): Link[] | undefined {
 /**
  * How long the receiver holds a gap: the delay spread between links plus jitter, plus the time
  * a lost packet takes to be detected and sent again (one RTT of the fastest link). Undefined
- * before any link has an RTT sample.
+ * before any link has an RTT sample. What waits for jitter and a resend is at most TCP's
+ * shortest retransmission timeout (TCP_MIN_RTO_MS): a link whose RTT varies by hundreds of ms
+ * (LTE) made holds of 400+ ms, and TCP timed out behind them.
  */
 export function reorderHoldMs(links: readonly Link[]): number | undefined {
   const measured = links.filter((l) => l.isUp && l.rtt.samples > 0);
@@ -41,5 +43,5 @@ export function reorderHoldMs(links: readonly Link[]): number | undefined {
   const jitter = Math.max(...measured.map((l) => l.rtt.variance));
   const spread = (Math.max(...srtts) - Math.min(...srtts)) / 2;
   const resend = Math.min(...srtts) + 2 * ACK_DELAY_MS;
-  return Math.min(REORDER_HOLD_MAX_MS, Math.max(REORDER_HOLD_MIN_MS, Math.ceil(spread + 2 * jitter + resend)));
+  return Math.min(REORDER_HOLD_MAX_MS, Math.max(REORDER_HOLD_MIN_MS, Math.ceil(spread + Math.min(TCP_MIN_RTO_MS, 2 * jitter + resend))));
 }

@@ -104,7 +104,6 @@ export class Receiver {
     link.heard(nowMs);
     link.countCounter(session.localIndex, counter);
     link.countReceived(d.length);
-    h.sendPath.unstall(link, nowMs);
     const kind = d[off + KIND_OFF];
     if (kind !== KIND_FEEDBACK) {
       // Acknowledge everything but acknowledgements; a keepalive (or probe: that is its answer, health.ts

@@ -20,7 +20,8 @@
  *   acknowledgement makes the sender find a packet lost, and the holes then open wait holdMs
  *   from that moment (the time a resend takes from there: policy.ts reorderHoldMs), so that a
  *   hole is not given up while its resend is on its way, however long the sender took to find
- *   the loss; never longer than REORDER_HOLD_MAX_MS in all;
+ *   the loss; at most TCP_MIN_RTO_MS (or holdMs if longer) in all: past that TCP retransmits
+ *   on its own, and its retransmission would wait behind the hole;
  * - the hold timer ages from the oldest held packet, not from the last one stored, so a
  *   steady trickle of packets cannot postpone the release of a gap indefinitely;
  * - everything is released in sequence order, never in arrival order.
@@ -29,7 +30,7 @@
  * buffer costs at most O(ring size). No allocation per packet: slots store the caller's
  * Uint8Array reference, so its bytes must stay untouched until it is delivered.
  */
-import { REORDER_HOLD_MAX_MS } from "./constants.ts";
+import { TCP_MIN_RTO_MS } from "./constants.ts";
 
 export interface ReorderStats {
   delivered: number;
@@ -217,7 +218,7 @@ export class ReorderBuffer {
     const arrived = this.arrivalMs[oldest & this.mask] ?? 0;
     const held = arrived + this.holdMs;
     if (this.next >= this.dueBelow || this.dueUntilMs <= held) return held;
-    return Math.min(this.dueUntilMs, arrived + Math.max(this.holdMs, REORDER_HOLD_MAX_MS));
+    return Math.min(this.dueUntilMs, arrived + Math.max(this.holdMs, TCP_MIN_RTO_MS));
   }
 
   /**

@@ -102,6 +102,17 @@ function heardLaterElsewhere(l: Link, heardMs: number): boolean {
   return heardMs - l.lastRecvMs > stallTimeoutMs(l);
 }
 
+/**
+ * Whether the peer's acknowledgement up to `highest` shows it hears us again on a stalled link:
+ * it covers a packet sent since the stall (a probe), or a new session counts afresh. Hearing the
+ * peer is not enough: an uplink can die while its downlink works (LTE), and a link that resumed
+ * on the peer's packets alone flapped, sending new traffic into the dead direction each time
+ * (test/sim/trickle.sim.test.ts).
+ */
+function answersSinceStall(l: Link, highest: number): boolean {
+  return highest >= l.resumeFromCounter || l.sender.nextCounter < l.resumeFromCounter;
+}
+
 export function stallTimeoutMs(l: Link): number {
   const srtt = l.rtt.samples > 0 ? l.rtt.smoothed : 2 * DEFAULT_OWD_MS;
   return Math.max(STALL_MIN_MS, 2 * srtt + 4 * l.rtt.variance + 2 * ACK_DELAY_MS);
@@ -253,6 +264,7 @@ export class SendPath {
     const highest = s.expandCounter(highestLow32);
     if (highest < 0) return;
     const r = s.onAck(highest, hi, lo, ackDelayMs, nowMs, peerClock);
+    if (l.stalled && answersSinceStall(l, highest)) this.unstall(l, nowMs);
     if (r.rttMs >= 0) l.rtt.update(r.rttMs);
     for (const slot of r.lost) this.resend(l, slot, nowMs);
     this.pump(l, nowMs);
@@ -319,7 +331,7 @@ export class SendPath {
     return s.inflightBytes > 0 && nowMs - Math.max(s.lastAckMs, s.flightSinceMs) > stallTimeoutMs(l);
   }
 
-  /** The link answered again. */
+  /** The link answered again: the peer acknowledged what we sent since the stall (onFeedback). */
   unstall(l: Link, nowMs: number): void {
     if (!l.stalled) return;
     // A blackout was a failure, handled as such; it must not keep the link "lossy" for the

@@ -155,7 +155,6 @@ class CoreEnd {
     const link = this.links[msg.link]!;
     link.heard(now);
     link.loss.onReceive(SESSION, msg.counter);
-    this.sendPath.unstall(link, now);
     if (msg.kind !== "feedback") {
       link.acks.onReceive(SESSION, msg.counter, now, msg.kind === "probe" || msg.kind === "keepalive");
       // receive.ts: an acknowledgement that makes the sender find a loss goes at once, and the reorder buffer waits for the resend.

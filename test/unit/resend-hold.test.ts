@@ -5,7 +5,7 @@
  * the first packet since a reset no longer turns the packets just below it into stale drops.
  */
 import { describe, expect, test } from "bun:test";
-import { REORDER_HOLD_MAX_MS } from "../../src/core/constants.ts";
+import { TCP_MIN_RTO_MS } from "../../src/core/constants.ts";
 import { LossMeter } from "../../src/core/loss.ts";
 import { ReorderBuffer } from "../../src/core/reorder.ts";
 
@@ -85,7 +85,7 @@ describe("ReorderBuffer.resendDue", () => {
     expect(buffer.nextDeadline()).toBe(56);
   });
 
-  test("nothing held: nothing to wait for; never longer than REORDER_HOLD_MAX_MS in all", () => {
+  test("nothing held: nothing to wait for; never longer than TCP_MIN_RTO_MS in all (TCP would time out behind it)", () => {
     const { buffer } = recording(64);
     buffer.holdMs = 30;
     buffer.insert(0, packet(0), 0);
@@ -93,7 +93,7 @@ describe("ReorderBuffer.resendDue", () => {
     buffer.insert(2, packet(2), 10);
     expect(buffer.nextDeadline()).toBe(40);
     buffer.resendDue(2000);
-    expect(buffer.nextDeadline()).toBe(10 + REORDER_HOLD_MAX_MS);
+    expect(buffer.nextDeadline()).toBe(10 + TCP_MIN_RTO_MS);
   });
 });
 
