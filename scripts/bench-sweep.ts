@@ -39,6 +39,8 @@ const SECONDS = 20;
 const OMIT = 2;
 const WORST_WINDOW_S = 5;
 const IDLE_PROBES = 200;
+/** Before a transfer whose iperf3 failed at the start runs once more: the shared server's last test is over by then. */
+const RETRY_PAUSE_MS = 3000;
 const PROBE_MS = 10;
 const REORDER = [64, 0] as const;
 const TUN_MTU = 1432;
@@ -172,25 +174,25 @@ async function runCell(c: Cell, log: (s: string) => void): Promise<CellResult> {
       try {
         const idle = answered(await pingSeries(topo.lab, "lan", topo.internetHost, IDLE_PROBES, PROBE_MS, (IDLE_PROBES * PROBE_MS) / 1000));
         for (const dir of DIRS) {
-          await topo.rewind();
-          let transfer = iperf(topo.lab, "lan", topo.internetHost, { seconds: SECONDS, omit: OMIT, reverse: dir === "down" });
-          await Bun.sleep(OMIT * 1000);
-          let probes = await pingSeries(topo.lab, "lan", topo.internetHost, ((SECONDS - 1) * 1000) / PROBE_MS, PROBE_MS, SECONDS - 1);
-          let t = await transfer;
+          /** One transfer from a rewound trace, with the ping probe during its measured seconds. */
+          const transferWithProbes = async () => {
+            await topo.rewind();
+            const transfer = iperf(topo.lab, "lan", topo.internetHost, { seconds: SECONDS, omit: OMIT, reverse: dir === "down" });
+            await Bun.sleep(OMIT * 1000);
+            const probes = await pingSeries(topo.lab, "lan", topo.internetHost, ((SECONDS - 1) * 1000) / PROBE_MS, PROBE_MS, SECONDS - 1);
+            return { t: await transfer, probes };
+          };
+          let { t, probes } = await transferWithProbes();
           // iperf3's server, shared by the back-to-back transfers, sometimes resets the next
-          // one's control connection before it starts (seen on the LTE pair in both directions'
-          // order, with this build and the one before): once, after a pause, the transfer runs
-          // again; the first error stays in the result.
+          // one's control connection before it starts (seen on the LTE pair, with this build and
+          // the one before): once, after a pause, the transfer runs again; the first error stays
+          // in the result.
           let firstError: string | undefined;
           if (!t.ok && t.intervals.length === 0) {
             firstError = t.error;
             log(`  reorder ${reorder} ${dir}: iperf3 failed before any interval (${t.error}); once more`);
-            await Bun.sleep(3000);
-            await topo.rewind();
-            transfer = iperf(topo.lab, "lan", topo.internetHost, { seconds: SECONDS, omit: OMIT, reverse: dir === "down" });
-            await Bun.sleep(OMIT * 1000);
-            probes = await pingSeries(topo.lab, "lan", topo.internetHost, ((SECONDS - 1) * 1000) / PROBE_MS, PROBE_MS, SECONDS - 1);
-            t = await transfer;
+            await Bun.sleep(RETRY_PAUSE_MS);
+            ({ t, probes } = await transferWithProbes());
           }
           const r = measured(reorder, dir, t, idle, answered(probes), `${answered(probes).length}/${probes.sent}`, cap(0, dir) + cap(1, dir));
           if (firstError) r.retriedAfter = firstError;

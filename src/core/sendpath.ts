@@ -107,7 +107,7 @@ function heardLaterElsewhere(l: Link, heardMs: number): boolean {
  * it covers a packet sent since the stall (a probe), or a new session counts afresh. Hearing the
  * peer is not enough: an uplink can die while its downlink works (LTE), and a link that resumed
  * on the peer's packets alone flapped, sending new traffic into the dead direction each time
- * (test/sim/trickle.sim.test.ts).
+ * (test/sim/uplink-hole.sim.test.ts).
  */
 function answersSinceStall(l: Link, highest: number): boolean {
   return highest >= l.resumeFromCounter || l.sender.nextCounter < l.resumeFromCounter;
