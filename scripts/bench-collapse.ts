@@ -7,7 +7,7 @@
  * reorder buffer, per-link stalled/srtt/capacity/send rate/loss), the delay lines' counters, the
  * kernel's UDP receive-buffer errors in each namespace, and the tunnel ends' CPU.
  *
- *   sudo npx bun scripts/bench-collapse.ts [--scenario 1|2|3|4|r1d1|r1d2] [--rounds N] [--runs K] [--seconds S]
+ *   sudo npx bun scripts/bench-collapse.ts [--scenario 1|2|3|4|r1d1|r1d2|r2d6] [--rounds N] [--runs K] [--seconds S]
  *        [--cc bbr|cubic|…] [--bin PATH] [--priority | --nice N] [--json FILE] [--keep-logs DIR] [--reorder N]
  *
  * A round is a fresh topology and tunnel (as each bench scenario starts), then the bare link once
@@ -36,6 +36,8 @@ const SHAPES: Record<string, UplinkShape[]> = {
   // The sweep's near cells (scripts/bench-sweep.ts r1d1, r1d2): a nearby server.
   r1d1: [{ rateMbit: 20, delayMs: 0.2 }, { rateMbit: 20, delayMs: 0.2 }],
   r1d2: [{ rateMbit: 20, delayMs: 1 }, { rateMbit: 20, delayMs: 1 }],
+  // A satellite-like second link (the sweep's r2d6): 20+5 Mbit/s, 20+150 ms.
+  r2d6: [{ rateMbit: 20, delayMs: 20 }, { rateMbit: 5, delayMs: 150 }],
   "2": [{ rateMbit: 20, delayMs: 10 }, { rateMbit: 5, delayMs: 10 }],
   "3": [{ rateMbit: 20, delayMs: 10 }, { rateMbit: 20, delayMs: 40 }],
   "4": [

@@ -9,24 +9,15 @@
  * reused it. No allocation per packet.
  */
 import { RateEstimator } from "./estimator.ts";
+import { REORDER_THRESHOLD, reorderWindowMs } from "./lossrules.ts";
+import { StandingQueue } from "./standingqueue.ts";
 
 /** Slots for packets (queued and in flight) per link; bounds memory to slots × max packet. */
 export const STORE_SLOTS = 2048;
 /** In-flight records per link (by transport counter). */
 const FLIGHT_SLOTS = 4096;
-/** A packet is lost once this many later ones were acknowledged (as TCP's dupack threshold). */
-export const REORDER_THRESHOLD = 3;
-
-/**
- * ... or once a packet sent this long after it on the link was acknowledged (RFC 8985's
- * reordering window, a quarter of the minimum RTT): a link is one path, so a later packet
- * acknowledged shows the earlier one lost within one round trip of it however few packets the
- * link carries, not REORDER_THRESHOLD packets later. The receiver's reorder buffer waits for
- * the resend by the same rule (link.ts resendDueMs). Infinite before any RTT sample.
- */
-export function reorderWindowMs(minRttMs: number): number {
-  return minRttMs / 4;
-}
+/** Resends that may wait to go first at once; more join the queue's tail. */
+const FIRSTS_MAX = 64;
 /** The pacer may send this far ahead of its rate (timers are not precise to the packet). */
 const BURST_MS = 2;
 const TOKEN_EPSILON = 1e-3;
@@ -53,6 +44,12 @@ export class LinkSender {
   private readonly slotQueuedMs = new Float64Array(STORE_SLOTS);
   /** How many times the packet in the slot was already sent again (limited by the caller). */
   private readonly slotResends = new Uint8Array(STORE_SLOTS);
+  /** 1: sent ahead of its turn (a resend, `first`); the queue passes over it. */
+  private readonly slotSentEarly = new Uint8Array(STORE_SLOTS);
+  /** Slot sequences of resends waiting to go first, oldest at `firstHead`. */
+  private readonly firsts = new Float64Array(FIRSTS_MAX);
+  private firstHead = 0;
+  private firstCount = 0;
   private writeSeq = 0;
   private queueHead = 0;
   queuedBytes = 0;
@@ -105,31 +102,45 @@ export class LinkSender {
     return this.writeSeq - this.queueHead;
   }
 
-  /** Copies a packet into the queue; returns false when the ring is full of queued packets. */
-  enqueue(packet: Uint8Array, dataSeq: number, nowMs: number, resends = 0): boolean {
+  /**
+   * Copies a packet into the queue; returns false when the ring is full of queued packets.
+   * `first`: it goes before everything queued (a resend: the peer holds what follows it).
+   */
+  enqueue(packet: Uint8Array, dataSeq: number, nowMs: number, resends = 0, first = false): boolean {
     if (this.writeSeq - this.queueHead >= STORE_SLOTS / 2 || packet.length > this.maxPacket) return false;
+    if (first && this.firstCount >= FIRSTS_MAX) first = false;
     const slot = this.writeSeq % STORE_SLOTS;
     this.store.set(packet, slot * this.maxPacket);
     this.slotLen[slot] = packet.length;
     this.slotDataSeq[slot] = dataSeq;
     this.slotQueuedMs[slot] = nowMs;
     this.slotResends[slot] = resends;
+    this.slotSentEarly[slot] = 0;
+    if (first) this.firsts[(this.firstHead + this.firstCount++) % FIRSTS_MAX] = this.writeSeq;
     this.writeSeq++;
     this.queuedBytes += packet.length;
     return true;
   }
 
-  /** The next queued packet's slot sequence, or -1. */
+  /** The next queued packet's slot sequence (a resend first), or -1. */
   peek(): number {
+    if (this.firstCount > 0) return this.firsts[this.firstHead]!;
+    while (this.queueHead < this.writeSeq && this.slotSentEarly[this.queueHead % STORE_SLOTS] === 1) this.queueHead++;
     return this.queueHead < this.writeSeq ? this.queueHead : -1;
   }
 
-  /** Takes the head of the queue (after it was sent or moved elsewhere). */
+  /** Takes what peek() shows (after it was sent or moved elsewhere). */
   dequeue(): void {
-    this.queuedBytes -= this.slotLen[this.queueHead % STORE_SLOTS]!;
-    this.queueHead++;
+    const seq = this.peek();
+    if (seq < 0) return;
+    this.queuedBytes -= this.slotLen[seq % STORE_SLOTS]!;
+    if (this.firstCount > 0) {
+      this.slotSentEarly[seq % STORE_SLOTS] = 1;
+      this.firstHead = (this.firstHead + 1) % FIRSTS_MAX;
+      this.firstCount--;
+    } else this.queueHead++;
     // A queue that drains completely was no standing queue.
-    if (this.queueHead === this.writeSeq) this.endDropping();
+    if (this.queuedBytes <= 0) this.admission.reset();
   }
 
   /** The bytes of a stored packet (valid until the slot is reused), or undefined if reused. */
@@ -157,44 +168,10 @@ export class LinkSender {
     return this.slotResends[slotSeq % STORE_SLOTS]!;
   }
 
-  // ---------------------------------------------------------------- admission (docs/scheduler.md, "Bursts and standing queues")
+  // ---------------------------------------------------------------- admission
 
-  /** Since when every packet offered would have waited above the target (Infinity: one did not since). */
-  private aboveSinceMs = Number.POSITIVE_INFINITY;
-  /** Since when every packet offered while dropping waited at most the target. */
-  private belowSinceMs = Number.POSITIVE_INFINITY;
-  /** The queue stood above the target for an interval: packets above it are refused. */
-  private dropping = false;
-
-  /**
-   * May a packet that would wait `waitMs` join the queue? A queue above `targetMs` is refused
-   * only once it has *stood* there for `intervalMs` (every packet offered meanwhile would have
-   * waited longer than the target): a burst that drains within the interval passes whole, up to
-   * `targetMs + intervalMs`. While refusing, packets are taken again once the queue has stayed
-   * at or below the target for an interval (the sender slowed down), or it ran empty; a flood
-   * that never slows keeps the queue at the target. CoDel's idea (RFC 8289: bursts are good
-   * queue, a standing queue is bad queue), judged at the tail on the predicted wait.
-   */
-  admit(waitMs: number, targetMs: number, intervalMs: number, nowMs: number): boolean {
-    if (waitMs <= targetMs) {
-      if (!this.dropping) this.aboveSinceMs = Number.POSITIVE_INFINITY;
-      else {
-        if (this.belowSinceMs === Number.POSITIVE_INFINITY) this.belowSinceMs = nowMs;
-        if (nowMs - this.belowSinceMs >= intervalMs) this.endDropping();
-      }
-      return true;
-    }
-    this.belowSinceMs = Number.POSITIVE_INFINITY;
-    if (this.aboveSinceMs === Number.POSITIVE_INFINITY) this.aboveSinceMs = nowMs;
-    if (nowMs - this.aboveSinceMs >= intervalMs) this.dropping = true;
-    return !this.dropping && waitMs <= targetMs + intervalMs;
-  }
-
-  private endDropping(): void {
-    this.dropping = false;
-    this.aboveSinceMs = Number.POSITIVE_INFINITY;
-    this.belowSinceMs = Number.POSITIVE_INFINITY;
-  }
+  /** Whether a packet that would wait `waitMs` may join the queue (standingqueue.ts). */
+  readonly admission = new StandingQueue();
 
   // ---------------------------------------------------------------- pacer
 
@@ -223,13 +200,13 @@ export class LinkSender {
   }
 
   /**
-   * Expected milliseconds until a new packet of `bytes` would leave, behind what is queued:
-   * the heart of earliest-arrival scheduling.
+   * Expected milliseconds until a new packet of `bytes` would leave, behind what is queued
+   * (`first`: a resend, which goes before it): the heart of earliest-arrival scheduling.
    */
-  waitFor(bytes: number, nowMs: number): number {
+  waitFor(bytes: number, nowMs: number, first = false): number {
     this.refill(nowMs);
-    const ahead = this.queuedBytes + bytes - this.tokens;
-    const overCap = Math.max(0, this.inflightBytes + this.queuedBytes + bytes - this.estimator.inflightCap());
+    const ahead = (first ? 0 : this.queuedBytes) + bytes - this.tokens;
+    const overCap = Math.max(0, this.inflightBytes + (first ? 0 : this.queuedBytes) + bytes - this.estimator.inflightCap());
     const rate = this.estimator.pacingRate();
     return Math.max(0, ahead / rate, overCap / Math.max(this.estimator.bandwidth, 1e-3));
   }
@@ -339,20 +316,7 @@ export class LinkSender {
       }
     }
     if (newlyAcked > 0) this.lastAckMs = nowMs;
-    // Everything unacknowledged well below the highest acknowledgement is lost, and what was sent
-    // a reordering window before it (reorderWindowMs).
-    const lossBelow = highest - REORDER_THRESHOLD;
-    const h = highest % FLIGHT_SLOTS;
-    const sentBefore = this.fCounter[h] === highest ? this.fSentMs[h]! - reorderWindowMs(this.estimator.minRttMs) : Number.NEGATIVE_INFINITY;
-    let c = this.lowestUnacked;
-    for (; c <= Math.min(highest - 1, this.highestSent); c++) {
-      const i = c % FLIGHT_SLOTS;
-      if (this.fCounter[i] !== c || this.fState[i] !== IN_FLIGHT || (c > lossBelow && this.fSentMs[i]! > sentBefore)) continue;
-      this.fState[i] = LOST;
-      this.inflightBytes -= this.fBytes[i]!;
-      this.lostPackets++;
-      if (this.fSlot[i]! >= 0) lost.push(this.fSlot[i]!);
-    }
+    this.findLost(highest, this.lowestUnacked, lost);
     // Advance past what is settled.
     while (this.lowestUnacked <= this.highestSent) {
       const i = this.lowestUnacked % FLIGHT_SLOTS;
@@ -363,6 +327,38 @@ export class LinkSender {
     if (rateSample > 0) this.estimator.onRateSample(rateSample, appLimited, nowMs);
     this.estimator.onTick(nowMs, this.queueLength > 0);
     return { lost, newlyAcked, rttMs: rttSample >= 0 ? Math.max(0.05, rttSample) : -1 };
+  }
+
+  /**
+   * Everything unacknowledged well below the highest acknowledgement is lost (REORDER_THRESHOLD),
+   * and what was sent a reordering window before it (reorderWindowMs); from counter `from` up.
+   */
+  private findLost(highest: number, from: number, lost: number[], hi?: number, lo?: number): void {
+    const lossBelow = highest - REORDER_THRESHOLD;
+    const h = highest % FLIGHT_SLOTS;
+    const sentBefore = this.fCounter[h] === highest ? this.fSentMs[h]! - reorderWindowMs(this.estimator.minRttMs) : Number.NEGATIVE_INFINITY;
+    for (let c = from; c <= Math.min(highest - 1, this.highestSent); c++) {
+      const i = c % FLIGHT_SLOTS;
+      if (this.fCounter[i] !== c || this.fState[i] !== IN_FLIGHT || (c > lossBelow && this.fSentMs[i]! > sentBefore)) continue;
+      if (hi !== undefined && isAcked(c, highest, hi, lo!)) continue;
+      this.fState[i] = LOST;
+      this.inflightBytes -= this.fBytes[i]!;
+      this.lostPackets++;
+      if (this.fSlot[i]! >= 0) lost.push(this.fSlot[i]!);
+    }
+  }
+
+  /**
+   * The peer's acknowledgement of this link as a LOSS report (sent on a faster link, receive.ts):
+   * only the losses it shows, among the 64 counters its bitmap covers. What arrived is left in
+   * flight for the link's own FEEDBACK, which alone gives RTT and rate samples: this one came
+   * by another path. Returns the store slots of the data packets found lost.
+   */
+  lossesShown(highest: number, bitmapHi: number, bitmapLo: number): number[] {
+    const lost: number[] = [];
+    if (highest > this.highestSent) return lost;
+    this.findLost(highest, Math.max(this.lowestUnacked, highest - 64), lost, bitmapHi, bitmapLo);
+    return lost;
   }
 
   /**

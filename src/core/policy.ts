@@ -45,3 +45,17 @@ export function reorderHoldMs(links: readonly Link[]): number | undefined {
   const resend = Math.min(...srtts) + 2 * ACK_DELAY_MS;
   return Math.min(REORDER_HOLD_MAX_MS, Math.max(REORDER_HOLD_MIN_MS, Math.ceil(spread + Math.min(TCP_MIN_RTO_MS, 2 * jitter + resend))));
 }
+
+/** A link's `priority` (lower is preferred; 0 by default). */
+export const priority = (l: Link): number => l.settings.priority;
+
+/** The best priority above `after` among the links that can send now; undefined when none. */
+export function nextTier(links: readonly Link[], after: number, exclude: Link | undefined): number | undefined {
+  let tier: number | undefined;
+  for (const l of links) {
+    if (l.stalled || l === exclude) continue;
+    const p = priority(l);
+    if (p > after && (tier === undefined || p < tier)) tier = p;
+  }
+  return tier;
+}

@@ -21,6 +21,7 @@ import {
   KIND_DISCONNECT,
   KIND_FEEDBACK,
   KIND_KEEPALIVE,
+  KIND_LOSS_REPORT,
   KIND_OFF,
   newFeedback,
   newKeepalive,
@@ -105,7 +106,7 @@ export class Receiver {
     link.countCounter(session.localIndex, counter);
     link.countReceived(d.length);
     const kind = d[off + KIND_OFF];
-    if (kind !== KIND_FEEDBACK) {
+    if (kind !== KIND_FEEDBACK && kind !== KIND_LOSS_REPORT) {
       // Acknowledge everything but acknowledgements; a keepalive (or probe: that is its answer, health.ts
       // keepaliveAtMs) and a DISCONNECT (departure.ts) at once.
       link.acks.onReceive(session.localIndex, counter, nowMs, kind === KIND_KEEPALIVE || kind === KIND_DISCONNECT);
@@ -116,6 +117,9 @@ export class Receiver {
         h.reorder?.resendDue(resendMs);
       }
       if (link.acks.dueMs <= nowMs) h.tx.feedback(link, nowMs);
+      // ... and again on a faster link, which brings the resend sooner (lossreport.ts).
+      const via = resendMs !== undefined ? h.sendPath.lossReportPath(link) : undefined;
+      if (via) h.tx.lossReport(link, via, nowMs);
     }
 
     switch (kind) {
@@ -134,6 +138,8 @@ export class Receiver {
       case KIND_FEEDBACK:
         link.feedbackHeardMs = nowMs;
         return this.onFeedback(link, d, off, end, nowMs);
+      case KIND_LOSS_REPORT:
+        return this.onLossReport(d, off, end, nowMs);
       case KIND_KEEPALIVE:
         if (!readKeepalive(d, off, end, this.keepalive)) return h.drops.add(end - off < KEEPALIVE_SIZE ? "short" : "bad-flags");
         link.onKeepalive(this.keepalive, nowMs);
@@ -155,6 +161,14 @@ export class Receiver {
     if (seq > Number.MAX_SAFE_INTEGER) return this.h.drops.add("bad-seq");
     if (this.h.reorder) this.h.reorder.insert(seq, packet, nowMs);
     else this.h.out.deliver(packet);
+  }
+
+  /** Another link's acknowledgement showing a loss (lossreport.ts): the losses only, sent again now. */
+  private onLossReport(m: Uint8Array, off: number, end: number, nowMs: number): void {
+    const f = this.feedback;
+    if (!readFeedback(m, off, end, f)) return this.h.drops.add("short");
+    const about = this.h.sendPath.acknowledging(f.session);
+    if (about) this.h.sendPath.onLossReport(about, f.highest, f.bitmapHi, f.bitmapLo, nowMs);
   }
 
   private onFeedback(link: Link, m: Uint8Array, off: number, end: number, nowMs: number): void {

@@ -20,6 +20,8 @@ import { DEFAULT_OWD_MS } from "./constants.ts";
 import type { Link } from "./link.ts";
 import type { DropReason } from "./stats.ts";
 import { TUNNEL_OVERHEAD } from "../wire/layout.ts";
+import { lossReportPath } from "./lossreport.ts";
+import { nextTier, priority } from "./policy.ts";
 import { owd, Spread } from "./spread.ts";
 
 /** A packet may wait this long in our queues beyond the links' delay spread before it is dropped. */
@@ -82,20 +84,6 @@ export const EXPRESS_MAX_BYTES = 200;
 /** The express lane takes at most this share of the links' capacity: a flood of small packets is queued like the rest. */
 const EXPRESS_SHARE = 0.1;
 const EXPRESS_BURST_BYTES = 16 * 1024;
-
-/** A link's `priority` (lower is preferred; 0 by default). */
-const priority = (l: Link): number => l.settings.priority;
-
-/** The best priority above `after` among the links that can send now; undefined when none. */
-function nextTier(links: readonly Link[], after: number, exclude: Link | undefined): number | undefined {
-  let tier: number | undefined;
-  for (const l of links) {
-    if (l.stalled || l === exclude) continue;
-    const p = priority(l);
-    if (p > after && (tier === undefined || p < tier)) tier = p;
-  }
-  return tier;
-}
 
 /** The peer's data arrived on some link (at `heardMs`) more than a stall timeout after `l` last heard anything. */
 function heardLaterElsewhere(l: Link, heardMs: number): boolean {
@@ -175,9 +163,10 @@ export class SendPath {
   /**
    * Step 1: queue a packet on the link where it arrives first (never on `exclude`), or on
    * `pinned` (a `[filters]` match). `resends` counts earlier sendings of the same packet; those
-   * are not subject to the queue limit.
+   * are not subject to the queue limit. `earliest`: no lateness is allowed (spread.ts), the
+   * exactly earliest link takes it (a resend a loss report asked for).
    */
-  schedule(packet: Uint8Array, dataSeq: number, nowMs: number, resends = 0, exclude?: Link, queuedMs = nowMs, pinned?: Link): boolean {
+  schedule(packet: Uint8Array, dataSeq: number, nowMs: number, resends = 0, exclude?: Link, queuedMs = nowMs, pinned?: Link, earliest = false): boolean {
     const candidates = this.only(pinned) ?? this.host.candidates();
     // Link priorities: the best tier takes the packet unless it would wait there past the
     // limit; only then (or while that whole tier is stalled) the next tier is tried.
@@ -200,8 +189,8 @@ export class SendPath {
       let bestWait = 0;
       for (const l of candidates) {
         if (l.stalled || l === exclude || (tier !== undefined && priority(l) !== tier)) continue;
-        const wait = l.sender.waitFor(packet.length + TUNNEL_OVERHEAD, nowMs);
-        const allowance = this.spread.lateAllowanceMs(l, candidates, tier, exclude, packet.length + TUNNEL_OVERHEAD, minOwd);
+        const wait = l.sender.waitFor(packet.length + TUNNEL_OVERHEAD, nowMs, earliest);
+        const allowance = earliest ? 0 : this.spread.lateAllowanceMs(l, candidates, tier, exclude, packet.length + TUNNEL_OVERHEAD, minOwd);
         const arrival = wait + Math.max(0, owd(l) - minOwd - allowance);
         const exact = wait + owd(l) - minOwd;
         const inHand = inHandMs(l);
@@ -223,7 +212,7 @@ export class SendPath {
         best = candidates.find((l) => l !== exclude);
         if (!best) return this.refuse("no-link");
         minOwd = maxOwd = owd(best);
-        bestWait = best.sender.waitFor(packet.length + TUNNEL_OVERHEAD, nowMs);
+        bestWait = best.sender.waitFor(packet.length + TUNNEL_OVERHEAD, nowMs, earliest);
       }
       // Aggregating links of unequal delay needs a queue as deep as the spread on the faster one,
       // plus room for TCP's sawtooth: about the slower link's one-way delay, at least QUEUE_DELAY_MS.
@@ -231,13 +220,14 @@ export class SendPath {
       const limit = room + (maxOwd - minOwd);
       // Over the limit only a standing queue is refused, not a burst: one that has stayed above it
       // for a round trip of the slowest link (docs/scheduler.md, "Bursts and standing queues").
-      if (resends === 0 && !best.sender.admit(bestWait, limit, maxRtt, nowMs)) {
+      if (resends === 0 && !best.sender.admission.admit(bestWait, limit, maxRtt, nowMs)) {
         const next = tier === undefined ? undefined : nextTier(candidates, tier, exclude);
         if (next === undefined) return this.refuse("queue-full");
         tier = next;
         continue;
       }
-      if (!best.sender.enqueue(packet, dataSeq, queuedMs, resends)) return this.refuse("queue-full");
+      // A resend a loss report asked for goes before the queue: the peer holds everything behind its hole.
+      if (!best.sender.enqueue(packet, dataSeq, queuedMs, resends, earliest)) return this.refuse("queue-full");
       this.pump(best, nowMs);
       return true;
     }
@@ -270,14 +260,39 @@ export class SendPath {
     this.pump(l, nowMs);
   }
 
-  /** Sends a lost packet once more; `away` keeps it off a link being evacuated. */
-  private resend(from: Link, slot: number, nowMs: number, away?: Link): void {
+  /** Where to report a loss found on `l` (lossreport.ts), if some link is faster. */
+  lossReportPath(l: Link): Link | undefined {
+    return lossReportPath(l, this.host.active());
+  }
+
+  /** The link whose acknowledgements name `remoteIndex` (a LOSS report's subject). */
+  acknowledging(remoteIndex: number): Link | undefined {
+    for (const l of this.host.active()) if (l.acknowledges(remoteIndex)) return l;
+    return undefined;
+  }
+
+  /**
+   * The peer's LOSS report of `l`, from a faster link (lossreport.ts): its losses are sent again
+   * now, on the link where they arrive first. The report came because a faster link exists, and
+   * the peer holds everything behind the hole until the resend comes: allowed the lateness of new
+   * data (spread.ts), it went back over the slow link. (A loss found by the link's own FEEDBACK
+   * keeps the allowance: there, sending every resend on the earliest link cost BBR streams whose
+   * faster link was the lossy one; docs/scheduler.md "A lossy slower link".)
+   */
+  onLossReport(l: Link, highestLow32: number, hi: number, lo: number, nowMs: number): void {
+    const highest = l.sender.expandCounter(highestLow32);
+    if (highest < 0) return;
+    for (const slot of l.sender.lossesShown(highest, hi, lo)) this.resend(l, slot, nowMs, undefined, true);
+  }
+
+  /** Sends a lost packet once more; `away` keeps it off a link being evacuated; `earliest`: see schedule. */
+  private resend(from: Link, slot: number, nowMs: number, away?: Link, earliest = false): void {
     const s = from.sender;
     const packet = s.packet(slot);
     const resends = s.resendsOf(slot);
     const since = s.queuedSince(slot);
     if (!packet || resends >= MAX_RESENDS || nowMs - since > RESEND_MAX_AGE_MS) return;
-    this.schedule(packet, s.dataSeqOf(slot), nowMs, resends + 1, away, since);
+    this.schedule(packet, s.dataSeqOf(slot), nowMs, resends + 1, away, since, undefined, earliest);
   }
 
   /**

@@ -11,6 +11,8 @@ import {
   FEEDBACK_SIZE,
   KEEPALIVE_SIZE,
   type Keepalive,
+  KIND_LOSS_REPORT,
+  KIND_OFF,
   newKeepalive,
   writeDataPrefix,
   writeDisconnect,
@@ -101,6 +103,18 @@ export class Transmitter {
     link.acks.write(this.buf, PAYLOAD, nowMs);
     // Acknowledgements are not acknowledged: not recorded in flight.
     this.seal(link, s, FEEDBACK_SIZE, false, false, -1, nowMs);
+  }
+
+  /**
+   * The acknowledgement of `about` that shows a loss, again on the faster link `via`
+   * (lossreport.ts), right after `about`'s own FEEDBACK: a FEEDBACK with its own kind.
+   */
+  lossReport(about: Link, via: Link, nowMs: number): void {
+    const s = via.current;
+    if (!s || about.acks.highestCounter < 0) return;
+    about.acks.write(this.buf, PAYLOAD, nowMs);
+    this.buf[PAYLOAD + KIND_OFF] = KIND_LOSS_REPORT;
+    this.seal(via, s, FEEDBACK_SIZE, false, false, -1, nowMs);
   }
 
   /** DISCONNECT under the link's current session; whether one was sent. */

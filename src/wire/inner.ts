@@ -33,6 +33,8 @@ export const KIND_FEEDBACK = 3;
 export const KIND_DATA_EXPRESS = 4;
 /** One copy of a packet sent on several links at once (`redundant`): same layout as DATA, its own sequence. */
 export const KIND_DATA_REDUNDANT = 5;
+/** Another link's FEEDBACK that shows a loss, sent again on a faster link (core/lossreport.ts): FEEDBACK's layout. */
+export const KIND_LOSS_REPORT = 6;
 
 // ---- DATA
 export const DATA_SEQ_OFF = 1;

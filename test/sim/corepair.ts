@@ -27,7 +27,7 @@ const ACK_PACKET = 52;
 const SESSION = 1;
 const WARMUP_MS = 1000;
 
-type Kind = "data" | "express" | "feedback" | "probe" | "keepalive";
+type Kind = "data" | "express" | "feedback" | "lossreport" | "probe" | "keepalive";
 interface Msg {
   kind: Kind;
   link: number;
@@ -35,6 +35,8 @@ interface Msg {
   dataSeq: number;
   packet?: Uint8Array;
   feedback?: Uint8Array;
+  /** A loss report: the link whose acknowledgement it carries. */
+  about?: number;
   /** Keepalives and probes: the sender's clock, and the peer's last one echoed with how long it was held (tunnel.ts). */
   ts?: number;
   echo?: number;
@@ -129,7 +131,7 @@ class CoreEnd {
       msg.stalled = this.ka.stalled;
       if (this.ka.echo !== undefined) (msg.echo = this.ka.echo), (msg.held = this.ka.heldMs >>> 0);
     }
-    if (msg.kind !== "feedback") link.sender.onSent(msg.counter, bytes, slot, this.now);
+    if (msg.kind !== "feedback" && msg.kind !== "lossreport") link.sender.onSent(msg.counter, bytes, slot, this.now);
     if (msg.kind === "data" || msg.kind === "express") link.dataSentMs = this.now; // transmit.ts
     if (msg.kind === "data") this.dataSent[link.index]!++;
     this.wire(link.index, msg, bytes);
@@ -155,7 +157,7 @@ class CoreEnd {
     const link = this.links[msg.link]!;
     link.heard(now);
     link.loss.onReceive(SESSION, msg.counter);
-    if (msg.kind !== "feedback") {
+    if (msg.kind !== "feedback" && msg.kind !== "lossreport") {
       link.acks.onReceive(SESSION, msg.counter, now, msg.kind === "probe" || msg.kind === "keepalive");
       // receive.ts: an acknowledgement that makes the sender find a loss goes at once, and the reorder buffer waits for the resend.
       const resendMs = link.resendDueMs(now);
@@ -164,6 +166,13 @@ class CoreEnd {
         this.reorder?.resendDue(resendMs);
       }
       if (link.acks.dueMs <= now) this.sendFeedback(link);
+      // ... and again on a faster link (receive.ts, transmit.ts lossReport). The wire names the
+      // link reported on by its session (sendpath.ts acknowledging); here, by its index.
+      const via = resendMs !== undefined ? this.sendPath.lossReportPath(link) : undefined;
+      if (via) {
+        link.acks.write(this.fb, 0, this.now);
+        this.send(via, { kind: "lossreport", link: via.index, about: link.index, counter: 0, dataSeq: -1, feedback: this.fb.slice() }, TRANSPORT_HEADER_SIZE + FEEDBACK_SIZE + 1 + TAG_SIZE, -1);
+      }
     }
     // receive.ts: when the peer's data, or its acknowledgements, were last heard on the link
     // (the silence probe's evidence, sendpath.ts heardMs).
@@ -190,6 +199,9 @@ class CoreEnd {
       }
       // receive.ts: the leader has the link stalled, so the follower too.
       if (msg.stalled && this.follower) this.sendPath.stallNow(link, now);
+    } else if (msg.kind === "lossreport") {
+      const f = msg.feedback!;
+      this.sendPath.onLossReport(this.links[msg.about!]!, readU32(f, 8), readU32(f, 12), readU32(f, 16), now);
     } else if (msg.kind === "feedback") {
       const f = msg.feedback!;
       this.sendPath.onFeedback(link, readU32(f, 8), readU32(f, 12), readU32(f, 16), ((f[2]! << 8) | f[3]!) / 10, readU32(f, 20), now);

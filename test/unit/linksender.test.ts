@@ -16,6 +16,16 @@ function bitmap(highest: number, received: number[]): [number, number] {
   return [hi >>> 0, lo >>> 0];
 }
 
+/** `n` data packets of 1000 bytes sent 1 ms apart: counters and store slots 0..n−1, data sequence = counter. */
+function sendData(s: LinkSender, n: number): void {
+  for (let c = 0; c < n; c++) {
+    s.enqueue(pkt(1000), c, c);
+    const slot = s.peek();
+    s.dequeue();
+    s.onSent(c, 1000, slot, c);
+  }
+}
+
 describe("LinkSender", () => {
   test("queue: copies packets, keeps order, and gives them back until the slot is reused", () => {
     const s = new LinkSender(1500, 0, 0);
@@ -58,12 +68,7 @@ describe("LinkSender", () => {
   test("acks give RTT and delivery-rate samples; unacked packets below the threshold are lost", () => {
     const s = new LinkSender(1500, 0, 0);
     // 10 data packets of 1000 bytes, 1 ms apart, counters 0..9 (store slots 0..9)
-    for (let c = 0; c < 10; c++) {
-      s.enqueue(pkt(1000), c, c);
-      const slot = s.peek();
-      s.dequeue();
-      s.onSent(c, 1000, slot, c);
-    }
+    sendData(s, 10);
     expect(s.inflightBytes).toBe(10_000);
     // counters 0..9 acked except 4, at t = 30 ms, highest 9
     const [hi, lo] = bitmap(9, [0, 1, 2, 3, 5, 6, 7, 8]);
@@ -108,5 +113,47 @@ describe("LinkSender", () => {
     s.onAck(1, 0, 0, 0, 5); // only counter 1 acked so far (0 is not yet below the threshold)
     expect(s.abandonInFlight()).toEqual([5, 6]);
     expect(s.inflightBytes).toBe(0);
+  });
+
+  test("a loss report (the link's acknowledgement, carried by another link) gives the losses only", () => {
+    const s = new LinkSender(1500, 0, 0);
+    // 70 data packets, 1 ms apart: counters 0..69, store slots 0..69
+    sendData(s, 70);
+    const minRttBefore = s.estimator.minRttMs;
+    // The report: highest 69, everything in its 64-counter bitmap arrived but 60 and 68. Counters
+    // 0..4 lie below the bitmap: they may have arrived, and only the link's own FEEDBACK says so.
+    const received = [...Array(69).keys()].filter((c) => c !== 60 && c !== 68);
+    const [hi, lo] = bitmap(69, received);
+    // 60 is 9 counters below the highest (lost by the threshold); 68 is 1 below and sent 1 ms
+    // before it, within the reordering window: not yet lost.
+    expect(s.lossesShown(69, hi, lo)).toEqual([60]);
+    expect(s.lostPackets).toBe(1);
+    // Nothing acknowledged, no RTT or rate sample from the other path.
+    expect(s.inflightBytes).toBe(69_000);
+    expect(s.estimator.minRttMs).toBe(minRttBefore);
+    // Reported again: 60 is not lost twice. The link's own FEEDBACKs then acknowledge the rest.
+    expect(s.lossesShown(69, hi, lo)).toEqual([]);
+    const [hi0, lo0] = bitmap(4, [0, 1, 2, 3]);
+    expect(s.onAck(4, hi0, lo0, 0, 50).newlyAcked).toBe(5);
+    const r = s.onAck(69, hi, lo, 0, 100);
+    expect(r.lost).toEqual([]);
+    expect(r.newlyAcked).toBe(63);
+    expect(s.lostPackets).toBe(1);
+  });
+
+  test("a resend queued `first` leaves before what waits, once; the queue then passes over it", () => {
+    const s = new LinkSender(1500, 0, 0);
+    for (let i = 0; i < 3; i++) s.enqueue(pkt(100 + i), 10 + i, 0);
+    expect(s.waitFor(100, 0, true)).toBeLessThanOrEqual(s.waitFor(100, 0));
+    s.enqueue(pkt(500), 7, 0, 1, true);
+    expect(s.queuedBytes).toBe(100 + 101 + 102 + 500);
+    const order: number[] = [];
+    for (let slot = s.peek(); slot >= 0; slot = s.peek()) {
+      order.push(s.dataSeqOf(slot));
+      s.dequeue();
+    }
+    expect(order).toEqual([7, 10, 11, 12]);
+    expect(s.queuedBytes).toBe(0);
+    expect(s.queueLength).toBe(0);
   });
 });

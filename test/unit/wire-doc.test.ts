@@ -20,6 +20,7 @@ import {
   KIND_DISCONNECT,
   KIND_FEEDBACK,
   KIND_KEEPALIVE,
+  KIND_LOSS_REPORT,
   newFeedback,
   newKeepalive,
   readFeedback,
@@ -102,9 +103,9 @@ function docSize(msg: string): number {
 
 describe("docs/protocol.md inner messages", () => {
   test("the page lists every kind the code sends, with the code's kind numbers", () => {
-    expect([...inner.keys()].sort()).toEqual(["DATA", "DISCONNECT", "EXPRESS", "FEEDBACK", "KEEPALIVE", "REDUNDANT"]);
+    expect([...inner.keys()].sort()).toEqual(["DATA", "DISCONNECT", "EXPRESS", "FEEDBACK", "KEEPALIVE", "LOSS", "REDUNDANT"]);
     const kinds = Object.fromEntries([...inner].map(([k, f]) => [k, f[0]!.fixed]));
-    expect(kinds).toEqual({ DATA: KIND_DATA, KEEPALIVE: KIND_KEEPALIVE, DISCONNECT: KIND_DISCONNECT, FEEDBACK: KIND_FEEDBACK, EXPRESS: KIND_DATA_EXPRESS, REDUNDANT: KIND_DATA_REDUNDANT });
+    expect(kinds).toEqual({ DATA: KIND_DATA, KEEPALIVE: KIND_KEEPALIVE, DISCONNECT: KIND_DISCONNECT, FEEDBACK: KIND_FEEDBACK, EXPRESS: KIND_DATA_EXPRESS, REDUNDANT: KIND_DATA_REDUNDANT, LOSS: KIND_LOSS_REPORT });
   });
 
   test("sizes: the fixed part of each message as the page counts it", () => {
@@ -196,6 +197,21 @@ describe("docs/protocol.md inner messages", () => {
     const out = new Uint8Array(FEEDBACK_SIZE);
     writeFeedback(out, 0, f);
     expect(out).toEqual(b);
+  });
+
+  test("LOSS as the page describes it: its kind, then a FEEDBACK's fields (transmit.ts lossReport)", () => {
+    expect(field("LOSS", 1).text).toContain("the rest of a FEEDBACK");
+    const acks = new AckState();
+    for (const c of [10, 11, 13]) acks.onReceive(5, c, 0, false);
+    const b = new Uint8Array(FEEDBACK_SIZE);
+    acks.write(b, 0, 0);
+    const fb = newFeedback();
+    readFeedback(b, 0, b.length, fb);
+    b[0] = KIND_LOSS_REPORT;
+    expect(b[0]).toBe(inner.get("LOSS")![0]!.fixed!);
+    const loss = newFeedback();
+    expect(readFeedback(b, 0, b.length, loss)).toBe(true);
+    expect(loss).toEqual(fb);
   });
 
   test("FEEDBACK bitmaps: bit i of the second word is highest−1−i, of the first highest−33−i", () => {
