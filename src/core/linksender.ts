@@ -8,6 +8,7 @@
  * not yet sent, and an in-flight record points at its slot for as long as the ring has not
  * reused it. No allocation per packet.
  */
+import { FEEDBACK_BITMAP_COUNTERS } from "../wire/inner.ts";
 import { RateEstimator } from "./estimator.ts";
 import { REORDER_THRESHOLD, reorderWindowMs } from "./lossrules.ts";
 import { StandingQueue } from "./standingqueue.ts";
@@ -16,8 +17,8 @@ import { StandingQueue } from "./standingqueue.ts";
 export const STORE_SLOTS = 2048;
 /** In-flight records per link (by transport counter). */
 const FLIGHT_SLOTS = 4096;
-/** Resends that may wait to go first at once; more join the queue's tail. */
-const FIRSTS_MAX = 64;
+/** Resends that may wait to go first at once (a LOSS report shows at most a bitmap's worth); more join the queue's tail. */
+const FIRSTS_MAX = FEEDBACK_BITMAP_COUNTERS;
 /** The pacer may send this far ahead of its rate (timers are not precise to the packet). */
 const BURST_MS = 2;
 const TOKEN_EPSILON = 1e-3;
@@ -288,7 +289,7 @@ export class LinkSender {
     let rttSample = -1;
     let rateSample = -1;
     let appLimited = false;
-    for (let c = Math.max(this.lowestUnacked, hi - 64); c <= hi; c++) {
+    for (let c = Math.max(this.lowestUnacked, hi - FEEDBACK_BITMAP_COUNTERS); c <= hi; c++) {
       const i = c % FLIGHT_SLOTS;
       if (this.fCounter[i] !== c || this.fState[i] !== IN_FLIGHT || !isAcked(c, highest, bitmapHi, bitmapLo)) continue;
       this.fState[i] = ACKED;
@@ -357,7 +358,7 @@ export class LinkSender {
   lossesShown(highest: number, bitmapHi: number, bitmapLo: number): number[] {
     const lost: number[] = [];
     if (highest > this.highestSent) return lost;
-    this.findLost(highest, Math.max(this.lowestUnacked, highest - 64), lost, bitmapHi, bitmapLo);
+    this.findLost(highest, Math.max(this.lowestUnacked, highest - FEEDBACK_BITMAP_COUNTERS), lost, bitmapHi, bitmapLo);
     return lost;
   }
 
@@ -391,6 +392,6 @@ export class LinkSender {
 function isAcked(c: number, highest: number, bitmapHi: number, bitmapLo: number): boolean {
   if (c === highest) return true;
   const d = highest - 1 - c;
-  if (d < 0 || d >= 64) return false;
+  if (d < 0 || d >= FEEDBACK_BITMAP_COUNTERS) return false;
   return d < 32 ? ((bitmapLo >>> d) & 1) === 1 : ((bitmapHi >>> (d - 32)) & 1) === 1;
 }

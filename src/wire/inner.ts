@@ -154,6 +154,8 @@ export const FEEDBACK_BITMAP_HI_OFF = 12;
 export const FEEDBACK_BITMAP_LO_OFF = 16;
 export const FEEDBACK_CLOCK_OFF = 20;
 export const FEEDBACK_SIZE = 24;
+/** Counters below the highest that a FEEDBACK's two bitmap words cover. */
+export const FEEDBACK_BITMAP_COUNTERS = 64;
 const MAX_DELAY_UNITS = 0xffff;
 
 /** A decoded FEEDBACK (one record reused for every message). */

@@ -14,8 +14,8 @@ import { ReorderBuffer } from "../../src/core/reorder.ts";
 import { SendPath } from "../../src/core/sendpath.ts";
 import { HEALTH_TICK_MS, REORDER_HOLD_DEFAULT_MS } from "../../src/core/constants.ts";
 import { TAG_SIZE, TRANSPORT_HEADER_SIZE, TUNNEL_OVERHEAD, UDP_IPV4_OVERHEAD } from "../../src/wire/layout.ts";
-import { readU32 } from "../../src/wire/bytes.ts";
-import { FEEDBACK_SIZE, KEEPALIVE_SIZE, newKeepalive } from "../../src/wire/inner.ts";
+import { readU16, readU32 } from "../../src/wire/bytes.ts";
+import { FEEDBACK_BITMAP_HI_OFF, FEEDBACK_BITMAP_LO_OFF, FEEDBACK_CLOCK_OFF, FEEDBACK_DELAY_OFF, FEEDBACK_HIGHEST_OFF, FEEDBACK_SIZE, KEEPALIVE_SIZE, newKeepalive } from "../../src/wire/inner.ts";
 import { SeededRandom } from "../helpers/random.ts";
 import { EventHeap, Path, type PathSpec } from "./pathmodel.ts";
 import { type AckRecord, type CongestionControl, TcpReceiver, TcpSender } from "./tcpmodel.ts";
@@ -171,7 +171,7 @@ class CoreEnd {
       const via = resendMs !== undefined ? this.sendPath.lossReportPath(link) : undefined;
       if (via) {
         link.acks.write(this.fb, 0, this.now);
-        this.send(via, { kind: "lossreport", link: via.index, about: link.index, counter: 0, dataSeq: -1, feedback: this.fb.slice() }, TRANSPORT_HEADER_SIZE + FEEDBACK_SIZE + 1 + TAG_SIZE, -1);
+        this.send(via, { kind: "lossreport", link: via.index, about: link.index, counter: 0, dataSeq: -1, feedback: this.fb.slice() }, TRANSPORT_HEADER_SIZE + FEEDBACK_SIZE + TAG_SIZE, -1);
       }
     }
     // receive.ts: when the peer's data, or its acknowledgements, were last heard on the link
@@ -201,10 +201,10 @@ class CoreEnd {
       if (msg.stalled && this.follower) this.sendPath.stallNow(link, now);
     } else if (msg.kind === "lossreport") {
       const f = msg.feedback!;
-      this.sendPath.onLossReport(this.links[msg.about!]!, readU32(f, 8), readU32(f, 12), readU32(f, 16), now);
+      this.sendPath.onLossReport(this.links[msg.about!]!, readU32(f, FEEDBACK_HIGHEST_OFF), readU32(f, FEEDBACK_BITMAP_HI_OFF), readU32(f, FEEDBACK_BITMAP_LO_OFF), now);
     } else if (msg.kind === "feedback") {
       const f = msg.feedback!;
-      this.sendPath.onFeedback(link, readU32(f, 8), readU32(f, 12), readU32(f, 16), ((f[2]! << 8) | f[3]!) / 10, readU32(f, 20), now);
+      this.sendPath.onFeedback(link, readU32(f, FEEDBACK_HIGHEST_OFF), readU32(f, FEEDBACK_BITMAP_HI_OFF), readU32(f, FEEDBACK_BITMAP_LO_OFF), readU16(f, FEEDBACK_DELAY_OFF) / 10, readU32(f, FEEDBACK_CLOCK_OFF), now);
     }
   }
 

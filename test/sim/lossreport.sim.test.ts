@@ -1,7 +1,7 @@
 /**
  * Loss reports (src/core/lossreport.ts) through the whole tunnel: a data packet lost on the
  * slower of two links is reported on the faster one, and sent again before the slower link's
- * own acknowledgement could have come back. Links of 10 and 60 ms one way, both rate-limited so
+ * own acknowledgement could have come back. Links of 5 and 80 ms one way, both rate-limited so
  * that a stream uses both; the reorder buffer at the guide's 64.
  */
 import { describe, expect, test } from "bun:test";
@@ -10,7 +10,8 @@ import { type Datagram, numberedPacket, packetId, SimPair } from "./simnet.ts";
 
 const FAST_MS = 5;
 const SLOW_MS = 80;
-/** A 1000-byte packet every 2 ms: 4 Mbit/s over two 3 Mbit/s links, so both carry data. */
+/** A PACKET_BYTES packet every GAP_MS: 4 Mbit/s over two 3 Mbit/s links, so both carry data. */
+const PACKET_BYTES = 1000;
 const GAP_MS = 2;
 const COUNT = 600;
 
@@ -23,12 +24,12 @@ function pair(): SimPair {
 function streamWithLosses(sim: SimPair, dropFromMs: number, drops: number): number[] {
   const droppedAt: number[] = [];
   sim.filter = (d: Datagram) => {
-    if (d.from !== "client" || d.link !== 1 || d.bytes.length < 900 || d.atMs < dropFromMs || droppedAt.length >= drops) return true;
+    if (d.from !== "client" || d.link !== 1 || d.bytes.length < PACKET_BYTES || d.atMs < dropFromMs || droppedAt.length >= drops) return true;
     droppedAt.push(d.atMs);
     return false;
   };
   for (let i = 0; i < COUNT; i++) {
-    sim.client.handleTunPacket(numberedPacket(i, 1000), sim.now);
+    sim.client.handleTunPacket(numberedPacket(i, PACKET_BYTES), sim.now);
     sim.run(sim.now + GAP_MS);
   }
   sim.run(sim.now + 1000);
