@@ -7,8 +7,8 @@
  * reorder buffer, per-link stalled/srtt/capacity/send rate/loss), the delay lines' counters, the
  * kernel's UDP receive-buffer errors in each namespace, and the tunnel ends' CPU.
  *
- *   sudo npx bun scripts/bench-collapse.ts [--scenario 1|2|3|4|r1d1|r1d2|r2d6] [--rounds N] [--runs K] [--seconds S]
- *        [--cc bbr|cubic|…] [--bin PATH] [--priority | --nice N] [--json FILE] [--keep-logs DIR] [--reorder N]
+ *   sudo npx bun scripts/bench-collapse.ts [--scenario 1|2|3|4|r1d1|r1d2|r2d6|r3d6|r4d5] [--rounds N] [--runs K] [--seconds S]
+ *        [--download] [--cc bbr|cubic|…] [--bin PATH] [--priority | --nice N] [--json FILE] [--keep-logs DIR] [--reorder N]
  *
  * A round is a fresh topology and tunnel (as each bench scenario starts), then the bare link once
  * and K tunnel runs. `--cc` sets net.ipv4.tcp_congestion_control in the LAN and internet
@@ -38,6 +38,10 @@ const SHAPES: Record<string, UplinkShape[]> = {
   r1d2: [{ rateMbit: 20, delayMs: 1 }, { rateMbit: 20, delayMs: 1 }],
   // A satellite-like second link (the sweep's r2d6): 20+5 Mbit/s, 20+150 ms.
   r2d6: [{ rateMbit: 20, delayMs: 20 }, { rateMbit: 5, delayMs: 150 }],
+  // The same delays with the slower link the larger (the sweep's r3d6): 8+30 Mbit/s.
+  r3d6: [{ rateMbit: 8, delayMs: 20 }, { rateMbit: 30, delayMs: 150 }],
+  // The sweep's r4d5: 50+50 Mbit/s, 10+60 ms.
+  r4d5: [{ rateMbit: 50, delayMs: 10 }, { rateMbit: 50, delayMs: 60 }],
   "2": [{ rateMbit: 20, delayMs: 10 }, { rateMbit: 5, delayMs: 10 }],
   "3": [{ rateMbit: 20, delayMs: 10 }, { rateMbit: 20, delayMs: 40 }],
   "4": [
@@ -55,6 +59,8 @@ const CC = option("cc", "");
 const BIN_OVERRIDE = option("bin", "");
 const JSON_OUT = option("json", "");
 const KEEP_LOGS = option("keep-logs", "");
+/** The download instead (iperf3 -R: the internet host sends, the server end schedules). */
+const DOWNLOAD = argv.includes("--download");
 /** reorder_buffer_size of both ends (the guide's 64 by default). */
 const REORDER = Number(option("reorder", "64"));
 /** Both mlvpn ends with the wire's priority (SCHED_FIFO): does the collapse follow CPU starvation? */
@@ -176,20 +182,20 @@ for (let round = 0; round < ROUNDS; round++) {
     servers.push(startIperfServer(topo.lab, "inet", topo.internetHost), startIperfServer(topo.lab, "server", topo.serverPublic));
     await Bun.sleep(300);
     const bi = shapes.reduce((bi, u, i) => ((u.rateMbit ?? 0) > (shapes[bi]!.rateMbit ?? 0) ? i : bi), 0);
-    const bare = await iperf(topo.lab, "client", topo.serverPublic, { seconds: SECONDS, bind: topo.uplinks[bi]!.clientAddr, omit: 2 });
+    const bare = await iperf(topo.lab, "client", topo.serverPublic, { seconds: SECONDS, bind: topo.uplinks[bi]!.clientAddr, omit: 2, reverse: DOWNLOAD });
     for (let k = 0; k < RUNS; k++) {
       const before = await snapshot(topo, tunnel);
       const samples: TcpSample[] = [];
       const caps: string[] = [];
       const t0 = performance.now();
-      const run = iperf(topo.lab, "lan", topo.internetHost, { seconds: SECONDS, omit: 2, intervalS: 1 });
+      const run = iperf(topo.lab, "lan", topo.internetHost, { seconds: SECONDS, omit: 2, intervalS: 1, reverse: DOWNLOAD });
       let done = false;
       void run.then(() => (done = true));
       while (!done && performance.now() - t0 < (SECONDS + 20) * 1000) {
-        const r = await topo.lab.exec("lan", ["ss", "-tin", "dst", topo.internetHost]);
+        const r = await topo.lab.exec(DOWNLOAD ? "inet" : "lan", ["ss", "-tin", "dst", DOWNLOAD ? topo.lanHost : topo.internetHost]);
         const s = parseSs(r.stdout, (performance.now() - t0) / 1000);
         if (s) samples.push(s);
-        const doc = await fetchStatus({ unix: controlSocketOf(tunnel, "client") }, 1000).then((r) => r.doc, () => undefined);
+        const doc = await fetchStatus({ unix: controlSocketOf(tunnel, DOWNLOAD ? "server" : "client") }, 1000).then((r) => r.doc, () => undefined);
         if (doc) caps.push(doc.tunnels.map((t) => `${(t.capacity_bps / 1e6).toFixed(1)}${t.stalled ? "S" : ""}`).join("/") + `:${doc.drops["queue-full"] ?? 0}`);
         await Bun.sleep(250);
       }
@@ -218,7 +224,7 @@ for (let round = 0; round < ROUNDS; round++) {
       const mid = samples[Math.floor(samples.length / 2)];
       console.log(`  tcp mid: ${mid ? `${mid.cc} cwnd ${mid.cwnd} rtt ${mid.rtt} deliv ${mid.deliveryMbps.toFixed(1)} pacing ${mid.pacingMbps.toFixed(1)} ${mid.bbr ?? ""}` : "-"}`);
       console.log(`  tcp series: ${samples.map((s) => `${s.cwnd}/${Math.round(s.rtt)}/${s.pacingMbps.toFixed(0)}`).join(" ")}`);
-      console.log(`  client capacity Mbit/s per link:queue-full drops, every ~0.3 s: ${caps.join(" ")}`);
+      console.log(`  ${DOWNLOAD ? "server" : "client"} capacity Mbit/s per link:queue-full drops, every ~0.3 s: ${caps.join(" ")}`);
       console.log(`  client: ${rec.clientLinksAfter}`);
       console.log(`  server: ${rec.serverLinksAfter}`);
       console.log(`  drops client ${JSON.stringify(d?.status?.client?.drops ?? {})} server ${JSON.stringify(d?.status?.server?.drops ?? {})}`);

@@ -102,6 +102,8 @@ export class RateEstimator {
   minRttMs = Number.POSITIVE_INFINITY;
   private readonly minRtt = new WindowedMin(MIN_RTT_WINDOW_MS);
   private startup = true;
+  /** No delivery sample has set the estimate yet (nor bandwidth_upload): it is INITIAL_RATE_BYTES_PER_MS, a guess. */
+  isGuess: boolean;
   private shortQueueUntilMs = Number.NEGATIVE_INFINITY; // keepQueueShort; `shortQueue`: as of the last onTick
   private shortQueue = false;
   private startupBest = 0;
@@ -143,6 +145,7 @@ export class RateEstimator {
   constructor(bandwidthUploadBytesPerSec: number, nowMs: number) {
     this.cap = bandwidthUploadBytesPerSec > 0 ? bandwidthUploadBytesPerSec / 1000 : Number.POSITIVE_INFINITY;
     this.btlBw = bandwidthUploadBytesPerSec > 0 ? this.cap : INITIAL_RATE_BYTES_PER_MS;
+    this.isGuess = !(bandwidthUploadBytesPerSec > 0);
     this.roundStartMs = nowMs;
   }
 
@@ -334,6 +337,7 @@ export class RateEstimator {
   }
 
   private setBandwidth(rate: number): void {
+    this.isGuess = false;
     this.btlBw = Math.min(this.cap, Math.max(MIN_RATE_BYTES_PER_MS, rate));
   }
 

@@ -21,8 +21,10 @@ const FLIGHT_SLOTS = 4096;
 const FIRSTS_MAX = FEEDBACK_BITMAP_COUNTERS;
 /** The pacer may send this far ahead of its rate (timers are not precise to the packet). */
 const BURST_MS = 2;
-const TOKEN_EPSILON = 1e-3;
-const MIN_WAIT_MS = 0.01;
+/** While the rate is the estimator's guess, bursts this long pass at once (TCP's initial window, RFC 6928):
+ *  pacing a guess sent micro-bursts to a slower link (docs/scheduler.md, "A satellite-like link"). */
+const GUESS_BURST_PACKETS = 10;
+const TOKEN_EPSILON = 1e-3, MIN_WAIT_MS = 0.01;
 
 /** In-flight record states. */
 const NONE = 0, IN_FLIGHT = 1, ACKED = 2, LOST = 3;
@@ -178,7 +180,7 @@ export class LinkSender {
 
   private refill(nowMs: number): void {
     const rate = this.estimator.pacingRate();
-    const burst = Math.max(2 * this.maxPacket, rate * BURST_MS);
+    const burst = Math.max((this.estimator.isGuess ? GUESS_BURST_PACKETS : 2) * this.maxPacket, rate * BURST_MS);
     this.tokens = Math.min(burst, this.tokens + rate * Math.max(0, nowMs - this.refilledMs));
     this.refilledMs = nowMs;
   }

@@ -105,6 +105,25 @@ describe("LinkSender", () => {
     expect(s.waitFor(1000, 2)).toBeGreaterThan(1.5);
   });
 
+  test("pacing: while the rate is the initial guess, an initial window of 10 packets passes at once; once measured, 2 ms or 2 packets", () => {
+    /** Packets of `bytes` the pacer lets out at once after `idleMs` with nothing sent. */
+    const burstAfterIdle = (s: LinkSender, bytes: number, idleMs: number) => {
+      let n = 0;
+      while (n < 100 && s.canSend(bytes, idleMs)) s.onSent(n++, bytes, -1, idleMs);
+      return n;
+    };
+    const guessed = new LinkSender(1500, 0, 0);
+    expect(guessed.estimator.isGuess).toBe(true);
+    expect(burstAfterIdle(guessed, 1400, 50)).toBe(10);
+    // A delivery sample above the guess (600 bytes/ms, paced at twice that in startup): the bucket is 2 packets.
+    const measured = new LinkSender(1500, 0, 0);
+    measured.estimator.onRateSample(600, true, 0);
+    expect(measured.estimator.isGuess).toBe(false);
+    expect(burstAfterIdle(measured, 1400, 50)).toBe(2);
+    // A configured bandwidth_upload is not a guess either.
+    expect(new LinkSender(1500, 1_000_000, 0).estimator.isGuess).toBe(false);
+  });
+
   test("abandonInFlight returns the data packets still in flight and clears the accounting", () => {
     const s = new LinkSender(1500, 0, 0);
     s.onSent(0, 100, 5, 0);
