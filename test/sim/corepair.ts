@@ -26,6 +26,12 @@ export const PAYLOAD_SHARE = (TUN_MTU - 52) / (TUN_MTU + TUNNEL_OVERHEAD + UDP_I
 const ACK_PACKET = 52;
 const SESSION = 1;
 const WARMUP_MS = 1000;
+/** A SYN or SYN-ACK with Linux's options (MSS, SACK, timestamps, window scale): 60 bytes of IPv4 + TCP. */
+const SYN_BYTES = 60;
+/** Packet kinds (byte 0) besides 1 (a data segment) and 2 (an acknowledgement). */
+const SYN = 3, SYN_ACK = 4;
+/** Linux's initial retransmission timeout (TCP_TIMEOUT_INIT). */
+const SYN_RTO_MS = 1000;
 
 type Kind = "data" | "express" | "feedback" | "lossreport" | "probe" | "keepalive";
 interface Msg {
@@ -298,6 +304,8 @@ export function runTransfer(opts: {
   seed?: number;
   /** The TCP's congestion control (default CUBIC). */
   cc?: CongestionControl;
+  /** Open with a SYN exchange whose round trip is TCP's first RTT sample (as Linux); off: data from the start, no sample. */
+  handshake?: boolean;
   onTick?: (nowMs: number, paths: Path[][], ends: readonly { links: readonly Link[]; reorder: ReorderBuffer | undefined; drops: Map<string, number> }[], tcp: TcpSender) => void;
 }): TransferResult {
   const rand = new SeededRandom(opts.seed ?? 1);
@@ -305,13 +313,14 @@ export function runTransfer(opts: {
   const traceStart = opts.bare ? -WARMUP_MS : 0;
   const paths = opts.links.map((l) => [new Path(opts.download ? l.down : l.up, rand, traceStart), new Path(opts.download ? l.up : l.down, rand, traceStart)]);
   // paths[i][0]: the data direction, [1]: the way back
-  type Ev = { to: 0 | 1; msg?: Msg; seg?: number; ack?: AckRecord };
+  type Ev = { to: 0 | 1; msg?: Msg; seg?: number; ack?: AckRecord; syn?: number };
   const heap = new EventHeap<Ev>();
   let now = 0;
   const acks: AckRecord[] = [];
   const packetBytes = opts.bare ? 1500 : TUN_MTU;
   const scratch = new Uint8Array(TUN_MTU);
   const ackScratch = new Uint8Array(ACK_PACKET);
+  const synScratch = new Uint8Array(SYN_BYTES);
   const endTimes = [0, 0];
   const configs: LinkConfig[] = opts.links.map((_, i) => ({ name: `l${i}`, bindfib: 0, bandwidth_upload: 0, timeout: 30, loss_tolerence: 100, latency_tolerence: 1000, fallback_only: false, priority: 0 }) as LinkConfig);
   let ends: CoreEnd[] = [];
@@ -328,6 +337,8 @@ export function runTransfer(opts: {
   const onDeliver = (side: 0 | 1) => (p: Uint8Array) => {
     if (side === 1 && p[0] === 1) receiver.onSegment(idOf(p), now - warmup);
     else if (side === 0 && p[0] === 2) sender.onAck(acks[idOf(p)]!, now);
+    else if (side === 1 && p[0] === SYN) ends[1]!.tun(tag(synScratch, idOf(p), SYN_ACK), now);
+    else if (side === 0 && p[0] === SYN_ACK) established(idOf(p));
   };
   sender = new TcpSender(
     packetBytes,
@@ -361,21 +372,44 @@ export function runTransfer(opts: {
   const warmup = opts.bare ? 0 : WARMUP_MS;
   for (const e of ends) e.probeAll(0);
   let started = false;
+  // With `handshake`, the connection opens with a SYN and its SYN-ACK (small: the tunnel's express
+  // lane), whose round trip is the TCP's first RTT sample (tcpmodel.ts start). Sent again after
+  // Linux's initial RTO of 1 s (a retransmitted SYN gives no sample: Karn); the n-th SYN carries
+  // id n. Off by default: the sweep's lists are without it (docs/simulator.md, "Limits").
+  let synsSent = 0;
+  let synSentAt = 0;
+  const sendSyn = () => {
+    synSentAt = now;
+    synsSent++;
+    if (opts.bare) {
+      const t = paths[0]![0]!.send(SYN_BYTES, now);
+      if (t >= 0) heap.push(t, { to: 1, syn: synsSent });
+    } else ends[0]!.tun(tag(synScratch, synsSent, SYN), now);
+  };
+  function established(syn: number): void {
+    if (started) return;
+    started = true;
+    sender.start(now, syn === 1 ? now - synSentAt : undefined);
+  }
   let nextTick = 100;
   for (let steps = 0; ; steps++) {
     if (steps >= 50_000_000) throw new Error(`simulation stuck at ${now} ms (livelock?)`);
-    if (!started && now >= warmup) {
-      started = true;
-      sender.start(now);
-    }
-    let t = Math.min(heap.peekTime(), started ? sender.nextTimeout() : warmup, receiver.ackDueMs + warmup, nextTick);
+    if (!started && now >= warmup && !opts.handshake) established(0);
+    if (!started && now >= warmup && now >= synSentAt + (synsSent > 0 ? SYN_RTO_MS : 0)) sendSyn();
+    let t = Math.min(heap.peekTime(), started ? sender.nextTimeout() : Math.max(warmup, synsSent > 0 ? synSentAt + SYN_RTO_MS : 0), receiver.ackDueMs + warmup, nextTick);
     for (let i = 0; i < ends.length; i++) t = Math.min(t, (endTimes[i] = ends[i]!.nextTimeout()));
     if (t >= warmup + opts.durationMs) break;
     now = Math.max(now, t);
     if (heap.peekTime() <= now) {
       const ev = heap.pop()!;
       if (ev.msg) ends[ev.to]!.receive(ev.msg, now);
-      else if (ev.seg !== undefined) receiver.onSegment(ev.seg, now - warmup);
+      else if (ev.syn !== undefined) {
+        if (ev.to === 0) established(ev.syn);
+        else {
+          const t = paths[0]![1]!.send(SYN_BYTES, now);
+          if (t >= 0) heap.push(t, { to: 0, syn: ev.syn });
+        }
+      } else if (ev.seg !== undefined) receiver.onSegment(ev.seg, now - warmup);
       else if (ev.ack) sender.onAck(ev.ack, now);
       continue;
     }

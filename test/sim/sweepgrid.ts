@@ -23,6 +23,8 @@ import type { CongestionControl } from "./tcpmodel.ts";
 export const FROM_MS = 2000;
 /** The tunnel runs' random seed (loss, jitter, TCP); MLVPN_SWEEP_SEED checks a change at other seeds. The lists hold for seed 1. */
 const SEED = Number(process.env.MLVPN_SWEEP_SEED ?? 1);
+/** MLVPN_SWEEP_HANDSHAKE=1: every transfer opens with a SYN exchange, TCP's first RTT sample (corepair.ts; print mode only: the lists are without it). */
+const HANDSHAKE = process.env.MLVPN_SWEEP_HANDSHAKE === "1";
 export const WINDOW_MS = 5000;
 
 const RATES: [number, number][] = [
@@ -148,7 +150,7 @@ function bare(l: LinkPaths, download: boolean, durationMs: number, cc: Congestio
   const key = JSON.stringify([download ? l.down : l.up, download ? l.up : l.down, durationMs, cc], (_, v) => (v instanceof Trace ? `trace${v.times.length}:${v.periodMs}` : v));
   let g = bareCache.get(key);
   if (g === undefined) {
-    const r = runTransfer({ links: [l], download, durationMs, reorderSize: 0, bare: true, cc });
+    const r = runTransfer({ links: [l], download, durationMs, reorderSize: 0, bare: true, cc, handshake: HANDSHAKE });
     g = meanGoodput(r, FROM_MS, durationMs);
     bareCache.set(key, g);
   }
@@ -182,7 +184,7 @@ export function judge(cell: Cell, reorder: number, r: TransferResult, durationMs
 }
 
 export function runCell(cell: Cell, reorder: number, durationMs: number, cc: CongestionControl): Outcome {
-  return judge(cell, reorder, runTransfer({ links: cell.links, download: cell.download, durationMs, reorderSize: reorder, cc, seed: SEED }), durationMs, cc);
+  return judge(cell, reorder, runTransfer({ links: cell.links, download: cell.download, durationMs, reorderSize: reorder, cc, seed: SEED, handshake: HANDSHAKE }), durationMs, cc);
 }
 
 /** The key a KNOWN_BELOW_FLOOR list names a cell by. */

@@ -227,7 +227,18 @@ export class TcpSender {
     return (HIGH_GAIN * 10) / (Number.isFinite(this.minRtt) ? this.minRtt : 1);
   }
 
-  start(now: number): void {
+  /**
+   * The connection is established: data may flow. `handshakeRttMs`, the SYN → SYN-ACK round trip,
+   * is Linux's first RTT sample: it seeds the smoothed RTT and, with BBR, the minimum RTT (bbr_init
+   * takes tcp_min_rtt, which the SYN-ACK's sample set), and so BBR's first pacing rate and window.
+   * CUBIC's own delay_min (HyStart) starts from the data's acknowledgements only.
+   */
+  start(now: number, handshakeRttMs?: number): void {
+    if (handshakeRttMs !== undefined && handshakeRttMs > 0) {
+      this.srtt = handshakeRttMs;
+      this.rttvar = handshakeRttMs / 2;
+      if (this.cc === "bbr") this.minRtt = handshakeRttMs;
+    }
     this.lastProgress = now;
     this.cycleStamp = now;
     this.minRttStamp = now;
