@@ -24,6 +24,7 @@ const BURST_MS = 2;
 /** While the rate is the estimator's guess, bursts this long pass at once (TCP's initial window, RFC 6928):
  *  pacing a guess sent micro-bursts to a slower link (docs/scheduler.md, "A satellite-like link"). */
 const GUESS_BURST_PACKETS = 10;
+const MIN_BURST_PACKETS = 2; // once measured: at least this many, when BURST_MS of a slow rate is less
 const TOKEN_EPSILON = 1e-3, MIN_WAIT_MS = 0.01;
 
 /** In-flight record states. */
@@ -180,7 +181,7 @@ export class LinkSender {
 
   private refill(nowMs: number): void {
     const rate = this.estimator.pacingRate();
-    const burst = Math.max((this.estimator.isGuess ? GUESS_BURST_PACKETS : 2) * this.maxPacket, rate * BURST_MS);
+    const burst = Math.max((this.estimator.isGuess ? GUESS_BURST_PACKETS : MIN_BURST_PACKETS) * this.maxPacket, rate * BURST_MS);
     this.tokens = Math.min(burst, this.tokens + rate * Math.max(0, nowMs - this.refilledMs));
     this.refilledMs = nowMs;
   }

@@ -33,8 +33,8 @@ describe("the simulated TCP's handshake", () => {
 
   test("a transfer opens with the SYN exchange over the tunnel, and a lost SYN is sent again after 1 s", () => {
     const link = { rateMbit: 20, delayMs: 10, loss: 0 };
-    const run = (handshake: boolean, loss = 0) =>
-      runTransfer({ links: [{ up: { ...link, loss }, down: link }, { up: link, down: link }], download: false, durationMs: 4000, reorderSize: 64, cc: "bbr", handshake, seed: 1 });
+    const run = (handshake: boolean) =>
+      runTransfer({ links: [{ up: link, down: link }, { up: link, down: link }], download: false, durationMs: 4000, reorderSize: 64, cc: "bbr", handshake, seed: 1 });
     const withSyn = run(true);
     const without = run(false);
     // The data starts one round trip (about 20 ms) later, and both then carry the two links.
