@@ -16,6 +16,7 @@ import type { PeerIdentity } from "./peers.ts";
 import { reorderHoldMs } from "./policy.ts";
 import type { TunnelOutput } from "./ports.ts";
 import type { ReorderBuffer } from "./reorder.ts";
+import type { Equaliser } from "./equaliser.ts";
 import type { SendPath } from "./sendpath.ts";
 import type { Session } from "./session.ts";
 import type { Transmitter } from "./transmit.ts";
@@ -27,6 +28,7 @@ export interface LifecycleParts {
   readonly sendPath: SendPath;
   readonly tx: Transmitter;
   readonly reorder: ReorderBuffer | undefined;
+  readonly equaliser: Equaliser | undefined;
   readonly peers: PeerIdentity;
   readonly deadlines: Deadlines;
   now(): number;
@@ -95,7 +97,10 @@ export class Lifecycle {
     const now = this.p.now();
     const change = peers.note(s.peerInstance, link, table.links);
     // A new peer instance: its sequence numbers start again.
-    if (change !== "same") reorder?.reset();
+    if (change !== "same") {
+      this.p.equaliser?.reset();
+      reorder?.reset();
+    }
     if (change === "restarted") {
       out.log("info", "protocol", `[${link.name}] the peer restarted; resynchronising every link`);
       // Links whose sessions died with the old instance renegotiate at once.
@@ -121,6 +126,7 @@ export class Lifecycle {
     this.setStatus(link, LinkStatus.AuthOk);
     this.p.out.event({ type: "link-up", link: link.index });
     if (this.linksUp++ === 0) {
+      this.p.equaliser?.reset();
       this.p.reorder?.reset();
       this.p.out.event({ type: "tunnel-up" });
     }
@@ -197,6 +203,7 @@ export class Lifecycle {
     this.departures.splice(this.departures.indexOf(d), 1);
     this.p.out.log("info", "protocol", `[${d.link.name}] gone: ${why}`);
     // What was in flight on it will not come now.
+    this.p.equaliser?.releaseAll(this.p.now());
     this.p.reorder?.flush();
     this.gone(d.link);
   }
@@ -218,7 +225,10 @@ export class Lifecycle {
     sendPath.evacuate(link, this.p.now());
     out.event({ type: "link-down", link: link.index, reason });
     // What was in flight on the dead link will not come: stop waiting for it.
-    if (!leaving) reorder?.flush();
+    if (!leaving) {
+      this.p.equaliser?.releaseAll(this.p.now());
+      reorder?.flush();
+    }
     if (--this.linksUp === 0) out.event({ type: "tunnel-down" });
   }
 }

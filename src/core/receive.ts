@@ -40,11 +40,14 @@ import type { Redundancy } from "./redundant.ts";
 import type { ReorderBuffer } from "./reorder.ts";
 import type { SendPath } from "./sendpath.ts";
 import type { DropCounters } from "./stats.ts";
+import type { Equaliser } from "./equaliser.ts";
 import type { Transmitter } from "./transmit.ts";
 
 export interface ReceiveHost {
   readonly drops: DropCounters;
   readonly reorder: ReorderBuffer | undefined;
+  /** In front of the reorder buffer (equaliser.ts); present when it is. */
+  readonly equaliser: Equaliser | undefined;
   readonly redundancy: Redundancy;
   readonly sendPath: SendPath;
   readonly tx: Transmitter;
@@ -126,7 +129,7 @@ export class Receiver {
       case KIND_DATA:
         if (end - off < DATA_PREFIX_SIZE) return h.drops.add("short");
         link.dataHeardMs = nowMs;
-        return this.data(dataSeq(d, off), d.subarray(off + DATA_PREFIX_SIZE, end), nowMs);
+        return this.data(link, dataSeq(d, off), d.subarray(off + DATA_PREFIX_SIZE, end), nowMs);
       case KIND_DATA_EXPRESS:
         link.dataHeardMs = nowMs;
         return h.out.deliver(d.subarray(off + EXPRESS_PREFIX_SIZE, end));
@@ -156,10 +159,11 @@ export class Receiver {
     }
   }
 
-  private data(seq: number, packet: Uint8Array, nowMs: number): void {
+  private data(link: Link, seq: number, packet: Uint8Array, nowMs: number): void {
     // Our senders count from 0 and never get near 2^53; a larger value is not ours.
     if (seq > Number.MAX_SAFE_INTEGER) return this.h.drops.add("bad-seq");
-    if (this.h.reorder) this.h.reorder.insert(seq, packet, nowMs);
+    if (this.h.equaliser) this.h.equaliser.arrive(link, seq, packet, nowMs);
+    else if (this.h.reorder) this.h.reorder.insert(seq, packet, nowMs);
     else this.h.out.deliver(packet);
   }
 

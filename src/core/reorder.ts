@@ -139,6 +139,13 @@ export class ReorderBuffer {
   get nextExpected(): number {
     return this.next;
   }
+  /** Packets held now, and one past the highest sequence inserted (equaliser.ts: a hole filled?). */
+  get heldCount(): number {
+    return this.held;
+  }
+  get highestSeen(): number {
+    return this.top;
+  }
 
   /** A snapshot: later changes do not show in the returned object. */
   get stats(): ReorderStats {

@@ -20,6 +20,7 @@ import { DEFAULT_OWD_MS } from "./constants.ts";
 import type { Link } from "./link.ts";
 import type { DropReason } from "./stats.ts";
 import { TUNNEL_OVERHEAD } from "../wire/layout.ts";
+import { ExpressLane } from "./express.ts";
 import { lossReportPath } from "./lossreport.ts";
 import { nextTier, priority } from "./policy.ts";
 import { owd, Spread } from "./spread.ts";
@@ -72,18 +73,6 @@ function inHandMs(l: Link): number {
   return (s.inflightBytes + s.queuedBytes) / Math.max(s.estimator.bandwidth, 1e-3);
 }
 
-/**
- * Packets this small skip the queues: TCP acknowledgements, ping, DNS, VoIP and game packets,
- * SSH keystrokes. Under load they would otherwise wait behind a full queue of large packets
- * (and, at the receiver, behind any hole in the sequence): interactive traffic keeps the idle
- * latency while a transfer fills the links. They take no sequence number and are not resent,
- * as on a plain link. A bulk flow's occasional short segment may overtake its predecessors
- * by a few ms, which TCP takes as mild reordering.
- */
-export const EXPRESS_MAX_BYTES = 200;
-/** The express lane takes at most this share of the links' capacity: a flood of small packets is queued like the rest. */
-const EXPRESS_SHARE = 0.1;
-const EXPRESS_BURST_BYTES = 16 * 1024;
 
 /** The peer's data arrived on some link (at `heardMs`) more than a stall timeout after `l` last heard anything. */
 function heardLaterElsewhere(l: Link, heardMs: number): boolean {
@@ -107,48 +96,23 @@ export function stallTimeoutMs(l: Link): number {
 }
 
 export class SendPath {
-  private expressTokens = EXPRESS_BURST_BYTES;
-  private expressRefilledMs = Number.NEGATIVE_INFINITY;
-
   private readonly host: SendPathHost;
   private readonly spread: Spread;
+  private readonly lane: ExpressLane;
 
   /**
    * `peerReorderPackets`: the peer's `reorder_buffer_size` (0: none). The two ends are configured
    * alike (the guide sets it on both), so each end takes its own setting for the peer's.
    */
-  constructor(host: SendPathHost, peerReorderPackets = 0) {
+  constructor(host: SendPathHost, peerReorderPackets = 0, tap = false) {
     this.host = host;
     this.spread = new Spread(peerReorderPackets);
+    this.lane = new ExpressLane((l, p) => host.transmitExpress(l, p), peerReorderPackets > 0, tap);
   }
 
-
-  /**
-   * Sends a small packet at once on the link with the shortest one-way delay, outside the
-   * queues and the sequence; false when it must take the normal path (too big, over the
-   * express share, no usable link).
-   */
+  /** A small packet at once, outside the queues and the sequence (express.ts); false: it takes the normal path. */
   express(packet: Uint8Array, nowMs: number, pinned?: Link): boolean {
-    if (packet.length > EXPRESS_MAX_BYTES) return false;
-    let fastest: Link | undefined;
-    let minOwd = Number.POSITIVE_INFINITY;
-    let capacity = 0; // bytes per ms
-    const candidates = this.only(pinned) ?? this.host.candidates();
-    const tier = nextTier(candidates, -1, undefined);
-    for (const l of candidates) {
-      if (l.stalled || (tier !== undefined && priority(l) !== tier)) continue;
-      capacity += l.sender.estimator.bandwidth;
-      const d = owd(l);
-      if (d < minOwd) (minOwd = d), (fastest = l);
-    }
-    if (!fastest) return false;
-    const elapsed = Number.isFinite(this.expressRefilledMs) ? nowMs - this.expressRefilledMs : 0;
-    this.expressTokens = Math.min(EXPRESS_BURST_BYTES, this.expressTokens + EXPRESS_SHARE * capacity * Math.max(0, elapsed));
-    this.expressRefilledMs = nowMs;
-    if (this.expressTokens < packet.length) return false;
-    this.expressTokens -= packet.length;
-    this.host.transmitExpress(fastest, packet);
-    return true;
+    return this.lane.take(packet, nowMs, this.only(pinned) ?? this.host.candidates());
   }
 
   private readonly pinnedList: Link[] = [];

@@ -18,8 +18,8 @@
  */
 import type { LinkConfig } from "../config/schema.ts";
 import { looksLikeLegacyMlvpn, MSG_CHALLENGE, MSG_CONFIRM, MSG_HELLO, MSG_INIT, MSG_RESP, MSG_TRANSPORT, MSG_TRANSPORT_CLEAR, MSG_TYPE_OFF } from "../wire/layout.ts";
-import { REORDER_HOLD_DEFAULT_MS } from "./constants.ts";
 import { Deadlines } from "./deadlines.ts";
+import { Equaliser } from "./equaliser.ts";
 import { describeLegacyPeer, describeStall } from "./describe.ts";
 import type { FilterRules } from "./filters.ts";
 import { inProgress } from "./handshake-state.ts";
@@ -48,6 +48,7 @@ export class Tunnel {
   /** This process's random instance id, sent masked in handshakes so the peer (only) sees restarts. */
   readonly instance: number;
   readonly reorder: ReorderBuffer | undefined;
+  readonly equaliser: Equaliser | undefined;
   readonly redundancy: Redundancy; // redundant mode (redundant.ts); a reload calls its setRules
   private readonly out: TunnelOutput;
   private readonly table: LinkTable;
@@ -78,7 +79,7 @@ export class Tunnel {
       active: () => this.table.active(),
       stallChanged: (link) => this.out.log("debug", "net", describeStall(link)),
       drop: (reason) => this.drops.add(reason),
-    }, opts.reorderBufferSize);
+    }, opts.reorderBufferSize, opts.kind === "tap");
     this.instance = randomU32(opts.random);
     const { mode, secrets, cleartextData, random } = opts;
     this.handshakes = new Handshakes(
@@ -93,13 +94,12 @@ export class Tunnel {
       },
       opts.links.length,
     );
-    if (opts.reorderBufferSize > 0) {
-      this.reorder = new ReorderBuffer(opts.reorderBufferSize, (p) => this.out.deliver(p), true);
-      this.reorder.holdMs = REORDER_HOLD_DEFAULT_MS;
-    }
-    const { out, table, sendPath, tx, reorder, peers, deadlines, drops, handshakes } = this;
-    this.life = new Lifecycle({ mode, out, table, sendPath, tx, reorder, peers, deadlines, now: () => this.now, initiate: (l) => handshakes.initiate(l) });
-    this.receiver = new Receiver({ drops, reorder, redundancy: this.redundancy, sendPath, tx, handshakes, peers, out, roams: mode === "server", follower: mode === "server", disconnected: (l) => this.life.peerDisconnected(l), leavingFeedback: (l, highest) => this.life.leavingFeedback(l, highest), followed: (now) => deadlines.followKeepalive(now) && this.life.healthTick() });
+    // Reordering (reorder.ts), with the delay equaliser in front of it (equaliser.ts).
+    this.equaliser = opts.reorderBufferSize > 0 ? new Equaliser(new ReorderBuffer(opts.reorderBufferSize, (p) => this.out.deliver(p), true), () => this.table.links) : undefined;
+    this.reorder = this.equaliser?.reorder;
+    const { out, table, sendPath, tx, reorder, equaliser, peers, deadlines, drops, handshakes } = this;
+    this.life = new Lifecycle({ mode, out, table, sendPath, tx, reorder, equaliser, peers, deadlines, now: () => this.now, initiate: (l) => handshakes.initiate(l) });
+    this.receiver = new Receiver({ drops, reorder, equaliser, redundancy: this.redundancy, sendPath, tx, handshakes, peers, out, roams: mode === "server", follower: mode === "server", disconnected: (l) => this.life.peerDisconnected(l), leavingFeedback: (l, highest) => this.life.leavingFeedback(l, highest), followed: (now) => deadlines.followKeepalive(now) && this.life.healthTick() });
     this.settle();
   }
 
@@ -131,7 +131,7 @@ export class Tunnel {
 
   handleTimeout(nowMs: number): void {
     this.now = nowMs;
-    this.reorder?.handleTimeout(nowMs);
+    this.equaliser?.handleTimeout(nowMs); // and the reorder buffer's
     for (const l of this.links) if (l.acks.dueMs <= nowMs) this.tx.feedback(l, nowMs);
     this.sendPath.onTimer(nowMs);
     for (const l of this.links) if (inProgress(l.handshake)) this.handshakes.onTimer(l);
@@ -288,7 +288,7 @@ export class Tunnel {
   /** After every input: the deadline table catches up with what the input changed. */
   private settle(): void {
     this.deadlines.departuresMs = this.life.nextDeparture();
-    this.deadlines.refresh(this.links, this.reorder?.nextDeadline() ?? Number.POSITIVE_INFINITY, this.sendPath, this.handshakes, this.now);
+    this.deadlines.refresh(this.links, this.equaliser?.nextDeadline() ?? Number.POSITIVE_INFINITY, this.sendPath, this.handshakes, this.now);
   }
 
   // ---------------------------------------------------------------- helpers

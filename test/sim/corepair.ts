@@ -10,9 +10,10 @@ import type { LinkConfig } from "../../src/config/schema.ts";
 import { LinkStatus, Link } from "../../src/core/link.ts";
 import { keepaliveAtMs, keepaliveDue, leaderSilentAtMs, probeAnswered } from "../../src/core/health.ts";
 import { chooseCarriers, reorderHoldMs } from "../../src/core/policy.ts";
+import { Equaliser } from "../../src/core/equaliser.ts";
 import { ReorderBuffer } from "../../src/core/reorder.ts";
 import { SendPath } from "../../src/core/sendpath.ts";
-import { HEALTH_TICK_MS, REORDER_HOLD_DEFAULT_MS } from "../../src/core/constants.ts";
+import { HEALTH_TICK_MS } from "../../src/core/constants.ts";
 import { TAG_SIZE, TRANSPORT_HEADER_SIZE, TUNNEL_OVERHEAD, UDP_IPV4_OVERHEAD } from "../../src/wire/layout.ts";
 import { readU16, readU32 } from "../../src/wire/bytes.ts";
 import { FEEDBACK_BITMAP_HI_OFF, FEEDBACK_BITMAP_LO_OFF, FEEDBACK_CLOCK_OFF, FEEDBACK_DELAY_OFF, FEEDBACK_HIGHEST_OFF, FEEDBACK_SIZE, KEEPALIVE_SIZE, newKeepalive } from "../../src/wire/inner.ts";
@@ -73,6 +74,7 @@ class CoreEnd {
   readonly links: Link[];
   readonly sendPath: SendPath;
   readonly reorder: ReorderBuffer | undefined;
+  readonly equaliser: Equaliser | undefined;
   private readonly counters: number[];
   private carriers: Link[] = [];
   /** The up links, refilled on each call as linktable.ts active() does (no array per call). */
@@ -122,7 +124,7 @@ class CoreEnd {
     }, reorderSize);
     if (reorderSize > 0) {
       this.reorder = new ReorderBuffer(reorderSize, deliver, true); // tunnel.ts: the configured size
-      this.reorder.holdMs = REORDER_HOLD_DEFAULT_MS;
+      this.equaliser = new Equaliser(this.reorder, () => this.links);
     }
   }
 
@@ -153,7 +155,10 @@ class CoreEnd {
   tun(packet: Uint8Array, now: number): void {
     this.now = now;
     this.dirty = true;
-    if (this.sendPath.express(packet, now)) return;
+    // express.ts: with reordering on, TCP data and SYNs never go express; the model's packets are
+    // no IP, so its SYN and SYN-ACK are kept out here (its data segments are too big anyway).
+    const tcpData = this.reorder !== undefined && (packet[0] === SYN || packet[0] === SYN_ACK);
+    if (!tcpData && this.sendPath.express(packet, now)) return;
     if (this.sendPath.schedule(packet, this.dataSeq, now)) this.dataSeq++;
   }
 
@@ -185,7 +190,7 @@ class CoreEnd {
     if (msg.kind === "data" || msg.kind === "express") link.dataHeardMs = now;
     else if (msg.kind === "feedback") link.feedbackHeardMs = now;
     if (msg.kind === "data") {
-      if (this.reorder) this.reorder.insert(msg.dataSeq, msg.packet!, now);
+      if (this.equaliser) this.equaliser.arrive(link, msg.dataSeq, msg.packet!, now);
       else this.deliver(msg.packet!);
     } else if (msg.kind === "express") {
       this.deliver(msg.packet!);
@@ -226,7 +231,7 @@ class CoreEnd {
   handleTimeout(now: number): void {
     this.now = now;
     this.dirty = true;
-    this.reorder?.handleTimeout(now);
+    this.equaliser?.handleTimeout(now); // and the reorder buffer's
     for (const l of this.links) if (l.acks.dueMs <= now) this.sendFeedback(l);
     this.sendPath.onTimer(now);
     if (now < this.nextHealth && now < this.keepaliveMs()) return;
@@ -252,7 +257,7 @@ class CoreEnd {
 
   nextTimeout(): number {
     if (!this.dirty) return this.cachedTimeout;
-    let t = Math.min(this.nextHealth, this.keepaliveMs(), this.reorder?.nextDeadline() ?? Number.POSITIVE_INFINITY);
+    let t = Math.min(this.nextHealth, this.keepaliveMs(), this.equaliser?.nextDeadline() ?? Number.POSITIVE_INFINITY);
     for (const l of this.links) t = Math.min(t, this.sendPath.deadline(l, this.now));
     this.dirty = false;
     this.cachedTimeout = t;

@@ -1,0 +1,200 @@
+/**
+ * Delay equalisation at the receiver (docs/scheduler.md, "BBR over links of unequal delay"):
+ * a sequenced data packet that came over a link of shorter one-way delay than the slowest link
+ * now carrying the peer's data waits the difference before it enters the reorder buffer, so that
+ * every packet of the tunnel reaches the LAN at the slowest carrier's timing.
+ *
+ * Why: the reorder buffer releases in order, so a stream spread over a 5 ms and a 35 ms link
+ * already waits for the 35 ms link's packets; yet the packets that happened to travel alone on
+ * the fast path (a TCP handshake, the first window, a flow drained by BBR's ProbeRTT) arrive at
+ * the fast link's timing, and a sender that sizes its window from its *minimum* RTT (BBR: twice
+ * bandwidth × minimum RTT) then holds too little in flight to fill the slower link. With every
+ * packet at the same timing, the minimum RTT the sender sees is the aggregate's from its first
+ * round trip. The cost: bulk packets carry the delay spread always (the express lane's small
+ * packets keep the fast path: sendpath.ts express), and the spread's worth of data is held here.
+ *
+ * Which links count (carriers): up, not stalled, of the best priority tier, with a measured RTT,
+ * and not left without sequenced data for CARRIER_MEMORY_MS while data came on other links. A
+ * link that never carried data counts for NEW_LINK_GRACE_MS of data from when the equaliser
+ * first saw it, so that the first flow's first packets (its handshake) already travel at the
+ * aggregate's timing. An idle tunnel keeps its carriers: the memory only ages while data flows.
+ *
+ * Nor is a packet ever later than one sent after it: a packet that fills a hole the reorder buffer
+ * holds packets behind (a resend, a straggler) goes on at once, and so does a packet entering the
+ * reorder buffer take with it the held ones numbered below it (their time has come too). Without
+ * this a resend waited the delay spread behind its link's held packets, the hole was given up and
+ * TCP retransmitted (the simulator's lossy cells, CUBIC).
+ */
+import type { Link } from "./link.ts";
+import { REORDER_HOLD_DEFAULT_MS } from "./constants.ts";
+import type { ReorderBuffer } from "./reorder.ts";
+
+/**
+ * A link that carried no sequenced data for this long while others did stops counting. As long
+ * as a sender's minimum-RTT memory (BBR's min_rtt filter, 10 s), so that the link still counts
+ * when that sender drains its flow to measure the minimum RTT again (ProbeRTT).
+ */
+export const CARRIER_MEMORY_MS = 10_000;
+/**
+ * A link that has carried nothing yet counts while data has flowed elsewhere for less than this:
+ * long enough for a new flow's slow start to fill the faster links and spill onto it (a few RTTs
+ * of doubling), short enough that a link the peer's scheduler leaves unused (too slow for its
+ * delay) delays the first second of traffic at most.
+ */
+export const NEW_LINK_GRACE_MS = 1000;
+/** Holds shorter than this are not worth a timer wake-up: the packet goes on at once. */
+const MIN_HOLD_MS = 0.5;
+/** Packets held per link at most (memory bound: a full ring releases its oldest early). */
+const RING = 4096;
+
+/** A link's one-way propagation delay as this end measures it: half its smallest RTT (undefined before any sample). */
+export function propagationOwdMs(l: Link): number | undefined {
+  const min = Math.min(l.sender.estimator.minRttMs, l.rtt.min);
+  return Number.isFinite(min) ? min / 2 : undefined;
+}
+
+class HeldRing {
+  readonly seqs = new Float64Array(RING);
+  readonly dueMs = new Float64Array(RING);
+  readonly packets: (Uint8Array | undefined)[] = new Array<Uint8Array | undefined>(RING).fill(undefined);
+  head = 0;
+  length = 0;
+  /** When this link last brought sequenced data, or when the equaliser first saw it. */
+  dataMs: number;
+  /** It has brought sequenced data (else `dataMs` is when it was first seen). */
+  carried = false;
+
+  constructor(nowMs: number) {
+    this.dataMs = nowMs;
+  }
+}
+
+export interface EqualiserStats {
+  /** Packets that waited here. */
+  held: number;
+  /** Held now. */
+  holding: number;
+  /** The hold given to the last packet that waited, ms. */
+  lastHoldMs: number;
+}
+
+export class Equaliser {
+  private readonly rings: (HeldRing | undefined)[] = [];
+  /** When sequenced data last arrived on any link. */
+  private dataMs = Number.NEGATIVE_INFINITY;
+  private holding = 0;
+  private heldTotal = 0;
+  private lastHoldMs = 0;
+
+  constructor(
+    readonly reorder: ReorderBuffer,
+    private readonly links: () => readonly Link[],
+  ) {
+    reorder.holdMs = REORDER_HOLD_DEFAULT_MS;
+  }
+
+  get stats(): EqualiserStats {
+    return { held: this.heldTotal, holding: this.holding, lastHoldMs: this.lastHoldMs };
+  }
+
+  /** A sequenced data packet from `link`: into the reorder buffer now, or after its hold. */
+  arrive(link: Link, seq: number, packet: Uint8Array, nowMs: number): void {
+    const ring = this.ringOf(link, nowMs);
+    ring.dataMs = nowMs;
+    ring.carried = true;
+    this.dataMs = nowMs;
+    const hold = this.holdFor(link, nowMs);
+    // A packet behind others of its link waits for them too (each link's packets leave in order),
+    // unless it fills a hole: a later packet is already in the reorder buffer, so this one is due.
+    const fillsHole = this.reorder.heldCount > 0 && seq < this.reorder.highestSeen;
+    if (fillsHole || (hold < MIN_HOLD_MS && ring.length === 0)) return this.insertNow(seq, packet, nowMs);
+    if (ring.length === RING) this.releaseHead(ring, nowMs);
+    const at = (ring.head + ring.length) % RING;
+    ring.seqs[at] = seq;
+    ring.dueMs[at] = nowMs + hold;
+    ring.packets[at] = packet;
+    ring.length++;
+    this.holding++;
+    this.heldTotal++;
+    this.lastHoldMs = hold;
+  }
+
+  /** When the next held packet is due, or the reorder buffer's next deadline if sooner (Infinity: none). */
+  nextDeadline(): number {
+    let due = this.reorder.nextDeadline();
+    if (this.holding === 0) return due;
+    for (const r of this.rings) if (r && r.length > 0) due = Math.min(due, r.dueMs[r.head]!);
+    return due;
+  }
+
+  /** Releases every packet due by `nowMs` into the reorder buffer, then runs its timeout. */
+  handleTimeout(nowMs: number): void {
+    if (this.holding > 0) {
+      for (const r of this.rings) while (r && r.length > 0 && r.dueMs[r.head]! <= nowMs) this.releaseHead(r, nowMs);
+    }
+    this.reorder.handleTimeout(nowMs);
+  }
+
+  /** Everything held goes on now (before the reorder buffer gives its holes up: a link went down). */
+  releaseAll(nowMs: number): void {
+    for (const r of this.rings) while (r && r.length > 0) this.releaseHead(r, nowMs);
+  }
+
+  /** Forgets what is held (the peer restarted: its sequence starts again). */
+  reset(): void {
+    for (const r of this.rings) {
+      if (!r) continue;
+      r.packets.fill(undefined);
+      r.head = 0;
+      r.length = 0;
+    }
+    this.holding = 0;
+  }
+
+  /** The wait of a packet from `link`: the slowest carrier's one-way delay less this link's. */
+  private holdFor(link: Link, nowMs: number): number {
+    const own = propagationOwdMs(link);
+    if (own === undefined) return 0;
+    let tier = Number.POSITIVE_INFINITY;
+    const links = this.links();
+    for (const l of links) if (l.isUp && !l.stalled) tier = Math.min(tier, l.settings.priority);
+    let slowest = own;
+    for (const l of links) {
+      if (l === link || !l.isUp || l.stalled || l.settings.priority !== tier) continue;
+      const d = propagationOwdMs(l);
+      if (d === undefined || d <= slowest) continue;
+      const r = this.ringOf(l, nowMs);
+      if (this.dataMs - r.dataMs > (r.carried ? CARRIER_MEMORY_MS : NEW_LINK_GRACE_MS)) continue;
+      slowest = d;
+    }
+    return slowest - own;
+  }
+
+  private ringOf(link: Link, nowMs: number): HeldRing {
+    let r = this.rings[link.index];
+    if (!r) this.rings[link.index] = r = new HeldRing(nowMs);
+    return r;
+  }
+
+  /**
+   * Into the reorder buffer now, after the held packets numbered below it: they were sent before
+   * it, so their equalised time has come too (the timing never makes a packet later than one sent
+   * after it, whichever link each took).
+   */
+  private insertNow(seq: number, packet: Uint8Array, nowMs: number): void {
+    if (this.holding > 0) {
+      for (const r of this.rings) while (r && r.length > 0 && r.seqs[r.head]! < seq) this.releaseHead(r, nowMs);
+    }
+    this.reorder.insert(seq, packet, nowMs);
+  }
+
+  private releaseHead(r: HeldRing, nowMs: number): void {
+    const packet = r.packets[r.head]!;
+    const seq = r.seqs[r.head]!;
+    r.packets[r.head] = undefined;
+    r.head = (r.head + 1) % RING;
+    r.length--;
+    this.holding--;
+    this.reorder.insert(seq, packet, nowMs);
+  }
+}

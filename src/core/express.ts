@@ -1,0 +1,70 @@
+/**
+ * The express lane (sendpath.ts SendPath.express): small packets skip the queues and the
+ * sequence. TCP acknowledgements, ping, DNS, VoIP and game packets would otherwise wait behind a
+ * full queue of large packets (and, at the receiver, behind any hole in the sequence):
+ * interactive traffic keeps the idle latency while a transfer fills the links. They take no
+ * sequence number and are not resent, as on a plain link.
+ *
+ * Not TCP data while the peer equalises delays (equaliser.ts; it does whenever it reorders): a
+ * TCP segment that carries data or a SYN gives its sender an RTT sample when acknowledged, and
+ * sent express that sample is the fastest link's alone. A sender that sizes its window from its
+ * minimum RTT (BBR) takes it for the path's (the handshake, iperf3's 37-byte cookie, an SSH
+ * keystroke) and then cannot fill a slower link (docs/scheduler.md, "BBR over links of unequal
+ * delay"). Such segments take the sequenced way, at the aggregate's timing; pure
+ * acknowledgements, ICMP and UDP keep the lane.
+ */
+import type { Link } from "./link.ts";
+import { nextTier, priority } from "./policy.ts";
+import { owd } from "./spread.ts";
+import { tcpCarriesData } from "./tcpsegment.ts";
+
+export const EXPRESS_MAX_BYTES = 200;
+/** The express lane takes at most this share of the links' capacity: a flood of small packets is queued like the rest. */
+const EXPRESS_SHARE = 0.1;
+const EXPRESS_BURST_BYTES = 16 * 1024;
+const ETHERNET_HEADER = 14;
+
+export class ExpressLane {
+  private tokens = EXPRESS_BURST_BYTES;
+  private refilledMs = Number.NEGATIVE_INFINITY;
+
+  /** `sequencedTcp`: TCP data and SYNs never go express (the peer equalises); `tap`: packets are Ethernet frames. */
+  constructor(
+    private readonly transmit: (link: Link, packet: Uint8Array) => void,
+    private readonly sequencedTcp: boolean,
+    private readonly tap: boolean,
+  ) {}
+
+  /**
+   * Sends a small packet at once on the link of `candidates` with the shortest one-way delay;
+   * false when it must take the normal path (too big, TCP data, over the share, no usable link).
+   */
+  take(packet: Uint8Array, nowMs: number, candidates: readonly Link[]): boolean {
+    if (packet.length > EXPRESS_MAX_BYTES || (this.sequencedTcp && this.isTcpData(packet))) return false;
+    let fastest: Link | undefined;
+    let minOwd = Number.POSITIVE_INFINITY;
+    let capacity = 0; // bytes per ms
+    const tier = nextTier(candidates, -1, undefined);
+    for (const l of candidates) {
+      if (l.stalled || (tier !== undefined && priority(l) !== tier)) continue;
+      capacity += l.sender.estimator.bandwidth;
+      const d = owd(l);
+      if (d < minOwd) (minOwd = d), (fastest = l);
+    }
+    if (!fastest) return false;
+    const elapsed = Number.isFinite(this.refilledMs) ? nowMs - this.refilledMs : 0;
+    this.tokens = Math.min(EXPRESS_BURST_BYTES, this.tokens + EXPRESS_SHARE * capacity * Math.max(0, elapsed));
+    this.refilledMs = nowMs;
+    if (this.tokens < packet.length) return false;
+    this.tokens -= packet.length;
+    this.transmit(fastest, packet);
+    return true;
+  }
+
+  private isTcpData(packet: Uint8Array): boolean {
+    if (!this.tap) return tcpCarriesData(packet);
+    // An IPv4 or IPv6 frame (no VLAN tag): its IP packet.
+    const type = ((packet[12] ?? 0) << 8) | (packet[13] ?? 0);
+    return (type === 0x0800 || type === 0x86dd) && tcpCarriesData(packet.subarray(ETHERNET_HEADER));
+  }
+}
