@@ -7,7 +7,7 @@
  * reorder buffer, per-link stalled/srtt/capacity/send rate/loss), the delay lines' counters, the
  * kernel's UDP receive-buffer errors in each namespace, and the tunnel ends' CPU.
  *
- *   sudo npx bun scripts/bench-collapse.ts [--scenario 1|2|3|4|r1d1|r1d2|r2d6|r3d6|r4d5] [--rounds N] [--runs K] [--seconds S]
+ *   sudo npx bun scripts/bench-collapse.ts [--scenario 1|2|3|4|r1d1|r1d2|r1d4|r1d5|r2d6|r3d6|r4d5] [--rounds N] [--runs K] [--seconds S]
  *        [--download] [--cc bbr|cubic|…] [--bin PATH] [--priority | --nice N] [--json FILE] [--keep-logs DIR] [--reorder N]
  *
  * A round is a fresh topology and tunnel (as each bench scenario starts), then the bare link once
@@ -40,6 +40,9 @@ const SHAPES: Record<string, UplinkShape[]> = {
   r2d6: [{ rateMbit: 20, delayMs: 20 }, { rateMbit: 5, delayMs: 150 }],
   // The same delays with the slower link the larger (the sweep's r3d6): 8+30 Mbit/s.
   r3d6: [{ rateMbit: 8, delayMs: 20 }, { rateMbit: 30, delayMs: 150 }],
+  // The sweep's r1d4 and r1d5: 20+20 Mbit/s at 5+35 and 10+60 ms.
+  r1d4: [{ rateMbit: 20, delayMs: 5 }, { rateMbit: 20, delayMs: 35 }],
+  r1d5: [{ rateMbit: 20, delayMs: 10 }, { rateMbit: 20, delayMs: 60 }],
   // The sweep's r4d5: 50+50 Mbit/s, 10+60 ms.
   r4d5: [{ rateMbit: 50, delayMs: 10 }, { rateMbit: 50, delayMs: 60 }],
   "2": [{ rateMbit: 20, delayMs: 10 }, { rateMbit: 5, delayMs: 10 }],
@@ -228,7 +231,8 @@ for (let round = 0; round < ROUNDS; round++) {
       console.log(`  client: ${rec.clientLinksAfter}`);
       console.log(`  server: ${rec.serverLinksAfter}`);
       console.log(`  drops client ${JSON.stringify(d?.status?.client?.drops ?? {})} server ${JSON.stringify(d?.status?.server?.drops ?? {})}`);
-      console.log(`  reorder server ${JSON.stringify(d?.status?.server?.reorder ?? {})}`);
+      const receiver = DOWNLOAD ? "client" : "server";
+      console.log(`  reorder ${receiver} ${JSON.stringify(d?.status?.[receiver]?.reorder ?? {})}`);
       console.log(`  delay lines ${JSON.stringify(d?.delayLines ?? {})}`);
       console.log(`  udp ${JSON.stringify(d?.udp ?? {})}  cpu client/server ${(d?.cpu ?? []).map((x: number) => x?.toFixed?.(2)).join("/")}`);
     }

@@ -91,6 +91,10 @@ export interface StatusReorder {
   stale: number;
   /** Packets in the buffer now. */
   held: number;
+  /** Packets that waited in the delay equaliser before the buffer (they came over a faster link). */
+  equalised: number;
+  /** The last of those waits, ms: the slowest carrier's one-way delay less the faster link's. */
+  equalise_ms: number;
 }
 
 export interface StatusDocument {

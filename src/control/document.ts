@@ -102,6 +102,8 @@ function reorderEntry(r: TunnelSnapshot["reorder"]): StatusReorder | null {
     duplicates: r.duplicates,
     stale: r.stale,
     held: r.held,
+    equalised: r.equalised,
+    equalise_ms: Math.round(r.equaliseMs * 10) / 10,
   };
 }
 

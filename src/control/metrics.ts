@@ -101,6 +101,8 @@ export function buildMetrics(doc: StatusDocument): string {
     e.family("mlvpn_reorder_late_packets_total", "counter", "Packets delivered out of order, after their hole was given up.", [[{}, r.late]]);
     e.family("mlvpn_reorder_duplicate_packets_total", "counter", "Duplicate packets dropped by the reorder buffer.", [[{}, r.duplicates]]);
     e.family("mlvpn_reorder_stale_packets_total", "counter", "Packets dropped as too old by the reorder buffer.", [[{}, r.stale]]);
+    e.family("mlvpn_reorder_equalised_packets_total", "counter", "Packets that waited in the delay equaliser (they came over a faster link).", [[{}, r.equalised]]);
+    e.family("mlvpn_reorder_equalise_seconds", "gauge", "The last wait in the delay equaliser.", [[{}, r.equalise_ms / 1000]]);
   }
 
   e.family(

@@ -15,9 +15,10 @@
  *
  * Which links count (carriers): up, not stalled, of the best priority tier, with a measured RTT,
  * and not left without sequenced data for CARRIER_MEMORY_MS while data came on other links. A
- * link that never carried data counts for NEW_LINK_GRACE_MS of data from when the equaliser
- * first saw it, so that the first flow's first packets (its handshake) already travel at the
- * aggregate's timing. An idle tunnel keeps its carriers: the memory only ages while data flows.
+ * link that never carried data counts for NEW_LINK_GRACE_MS and NEW_LINK_GRACE_PACKETS of data
+ * from when the equaliser first saw it, so that the first flow's first packets (its handshake)
+ * already travel at the aggregate's timing. An idle tunnel keeps its carriers: the memory only ages while data flows
+ * (the time counted is the data's, pauses of more than IDLE_GAP_MS cut to that).
  *
  * Nor is a packet ever later than one sent after it: a packet that fills a hole the reorder buffer
  * holds packets behind (a resend, a straggler) goes on at once, and so does a packet entering the
@@ -36,12 +37,16 @@ import type { ReorderBuffer } from "./reorder.ts";
  */
 export const CARRIER_MEMORY_MS = 10_000;
 /**
- * A link that has carried nothing yet counts while data has flowed elsewhere for less than this:
- * long enough for a new flow's slow start to fill the faster links and spill onto it (a few RTTs
- * of doubling), short enough that a link the peer's scheduler leaves unused (too slow for its
- * delay) delays the first second of traffic at most.
+ * A link that has carried nothing yet counts until data has flowed elsewhere for this long and
+ * this much: a bulk flow's slow start fills the faster links and spills onto it within a few
+ * RTTs of doubling, long before; a link the peer's scheduler leaves unused (too slow for its
+ * delay) costs the first second and the first ~1.4 MB at most. Both, so that a trickle of small
+ * exchanges (a control connection) does not use the grace up before the bulk flow comes.
  */
 export const NEW_LINK_GRACE_MS = 1000;
+export const NEW_LINK_GRACE_PACKETS = 1000;
+/** A pause in the data longer than this is idle time, which ages no link's memory (only this much of it counts). */
+const IDLE_GAP_MS = 1000;
 /** Holds shorter than this are not worth a timer wake-up: the packet goes on at once. */
 const MIN_HOLD_MS = 0.5;
 /** Packets held per link at most (memory bound: a full ring releases its oldest early). */
@@ -59,13 +64,16 @@ class HeldRing {
   readonly packets: (Uint8Array | undefined)[] = new Array<Uint8Array | undefined>(RING).fill(undefined);
   head = 0;
   length = 0;
-  /** When this link last brought sequenced data, or when the equaliser first saw it. */
-  dataMs: number;
-  /** It has brought sequenced data (else `dataMs` is when it was first seen). */
+  /** The data clock (Equaliser.flowMs) when this link last brought sequenced data, or when the equaliser first saw it. */
+  flowAt: number;
+  /** Sequenced packets counted on all links (Equaliser.packets) at the same moment. */
+  packetsAt: number;
+  /** It has brought sequenced data (else `flowAt` is when it was first seen). */
   carried = false;
 
-  constructor(nowMs: number) {
-    this.dataMs = nowMs;
+  constructor(flowMs: number, packets: number) {
+    this.flowAt = flowMs;
+    this.packetsAt = packets;
   }
 }
 
@@ -80,8 +88,10 @@ export interface EqualiserStats {
 
 export class Equaliser {
   private readonly rings: (HeldRing | undefined)[] = [];
-  /** When sequenced data last arrived on any link. */
+  /** When sequenced data last arrived on any link; and the time data has flowed, idle gaps cut to IDLE_GAP_MS. */
   private dataMs = Number.NEGATIVE_INFINITY;
+  private flowMs = 0;
+  private packets = 0;
   private holding = 0;
   private heldTotal = 0;
   private lastHoldMs = 0;
@@ -99,11 +109,14 @@ export class Equaliser {
 
   /** A sequenced data packet from `link`: into the reorder buffer now, or after its hold. */
   arrive(link: Link, seq: number, packet: Uint8Array, nowMs: number): void {
-    const ring = this.ringOf(link, nowMs);
-    ring.dataMs = nowMs;
-    ring.carried = true;
+    if (Number.isFinite(this.dataMs)) this.flowMs += Math.min(IDLE_GAP_MS, Math.max(0, nowMs - this.dataMs));
     this.dataMs = nowMs;
-    const hold = this.holdFor(link, nowMs);
+    this.packets++;
+    const ring = this.ringOf(link);
+    ring.flowAt = this.flowMs;
+    ring.packetsAt = this.packets;
+    ring.carried = true;
+    const hold = this.holdFor(link);
     // A packet behind others of its link waits for them too (each link's packets leave in order),
     // unless it fills a hole: a later packet is already in the reorder buffer, so this one is due.
     const fillsHole = this.reorder.heldCount > 0 && seq < this.reorder.highestSeen;
@@ -152,7 +165,7 @@ export class Equaliser {
   }
 
   /** The wait of a packet from `link`: the slowest carrier's one-way delay less this link's. */
-  private holdFor(link: Link, nowMs: number): number {
+  private holdFor(link: Link): number {
     const own = propagationOwdMs(link);
     if (own === undefined) return 0;
     let tier = Number.POSITIVE_INFINITY;
@@ -163,16 +176,16 @@ export class Equaliser {
       if (l === link || !l.isUp || l.stalled || l.settings.priority !== tier) continue;
       const d = propagationOwdMs(l);
       if (d === undefined || d <= slowest) continue;
-      const r = this.ringOf(l, nowMs);
-      if (this.dataMs - r.dataMs > (r.carried ? CARRIER_MEMORY_MS : NEW_LINK_GRACE_MS)) continue;
+      const r = this.ringOf(l);
+      if (r.carried ? this.flowMs - r.flowAt > CARRIER_MEMORY_MS : this.flowMs - r.flowAt > NEW_LINK_GRACE_MS && this.packets - r.packetsAt > NEW_LINK_GRACE_PACKETS) continue;
       slowest = d;
     }
     return slowest - own;
   }
 
-  private ringOf(link: Link, nowMs: number): HeldRing {
+  private ringOf(link: Link): HeldRing {
     let r = this.rings[link.index];
-    if (!r) this.rings[link.index] = r = new HeldRing(nowMs);
+    if (!r) this.rings[link.index] = r = new HeldRing(this.flowMs, this.packets);
     return r;
   }
 

@@ -6,7 +6,8 @@
  */
 import { type Link, type PeerAddress, STATUS_TEXT } from "./link.ts";
 import type { RedundantStats } from "./redundant.ts";
-import type { ReorderBuffer, ReorderStats } from "./reorder.ts";
+import type { Equaliser } from "./equaliser.ts";
+import type { ReorderStats } from "./reorder.ts";
 import type { DropCounters, DropReason } from "./stats.ts";
 
 export interface LinkSnapshot {
@@ -43,7 +44,8 @@ export interface LinkSnapshot {
 
 export interface TunnelSnapshot {
   links: LinkSnapshot[];
-  reorder: (ReorderStats & { holdMs: number; span: number }) | undefined;
+  /** With the delay equaliser's counters (equaliser.ts): packets that waited there, and the last wait. */
+  reorder: (ReorderStats & { holdMs: number; span: number; equalised: number; equaliseMs: number }) | undefined;
   drops: Partial<Record<DropReason, number>>;
   /** Redundant mode's counters (redundant.ts). */
   redundant?: RedundantStats;
@@ -73,10 +75,12 @@ export function linkSnapshot(l: Link, scheduled: boolean): LinkSnapshot {
   };
 }
 
-export function tunnelSnapshot(links: readonly Link[], eligible: readonly number[], reorder: ReorderBuffer | undefined, drops: DropCounters, redundant: RedundantStats): TunnelSnapshot {
+export function tunnelSnapshot(links: readonly Link[], eligible: readonly number[], equaliser: Equaliser | undefined, drops: DropCounters, redundant: RedundantStats): TunnelSnapshot {
+  const reorder = equaliser?.reorder;
+  const eq = equaliser?.stats;
   return {
     links: links.map((l) => linkSnapshot(l, eligible.includes(l.index))),
-    reorder: reorder ? { ...reorder.stats, holdMs: reorder.holdMs, span: reorder.currentSpan } : undefined,
+    reorder: reorder && eq ? { ...reorder.stats, holdMs: reorder.holdMs, span: reorder.currentSpan, equalised: eq.held, equaliseMs: eq.lastHoldMs } : undefined,
     drops: drops.snapshot(),
     redundant: { ...redundant },
   };

@@ -250,7 +250,7 @@ export class Tunnel {
 
   /** Everything the status interface shows, as plain data (snapshot.ts). */
   snapshot(): TunnelSnapshot {
-    return tunnelSnapshot(this.links, this.eligibleLinks, this.reorder, this.drops, this.redundancy.stats);
+    return tunnelSnapshot(this.links, this.eligibleLinks, this.equaliser, this.drops, this.redundancy.stats);
   }
 
   // ---------------------------------------------------------------- dispatch

@@ -1,0 +1,256 @@
+/**
+ * The delay equaliser (src/core/equaliser.ts): sequenced packets from a faster link wait the
+ * difference of one-way delays before the reorder buffer; a packet is never later than one sent
+ * after it; which links count as carriers. And the express lane's rule that goes with it
+ * (src/core/express.ts, tcpsegment.ts): TCP data and SYNs leave the lane while the peer equalises.
+ */
+import { describe, expect, test } from "bun:test";
+import { CARRIER_MEMORY_MS, Equaliser, NEW_LINK_GRACE_MS, NEW_LINK_GRACE_PACKETS } from "../../src/core/equaliser.ts";
+import { ExpressLane } from "../../src/core/express.ts";
+import { Link, LinkStatus } from "../../src/core/link.ts";
+import { ReorderBuffer } from "../../src/core/reorder.ts";
+import { tcpCarriesData } from "../../src/core/tcpsegment.ts";
+import { linkConfig } from "../sim/simnet.ts";
+
+/** Up links with these RTTs (ms): one-way delays of half each. */
+function links(...rtts: number[]): Link[] {
+  return rtts.map((rtt, i) => {
+    const l = new Link(i, linkConfig({}, i), 1432, 0);
+    l.setStatus(LinkStatus.AuthOk, 0);
+    l.rtt.update(rtt);
+    return l;
+  });
+}
+
+function rig(ls: Link[]) {
+  const delivered: { seq: number; at: number }[] = [];
+  let now = 0;
+  const reorder = new ReorderBuffer(64, (p) => delivered.push({ seq: p[0]!, at: now }), true);
+  const eq = new Equaliser(reorder, () => ls);
+  const arrive = (link: number, seq: number, at: number) => {
+    now = at;
+    eq.arrive(ls[link]!, seq, Uint8Array.of(seq), at);
+  };
+  /** Runs the timer until `until` as the shell would: at each deadline. */
+  const run = (until: number) => {
+    for (let i = 0; i < 1000; i++) {
+      const t = eq.nextDeadline();
+      if (t > until) break;
+      now = Math.max(now, t);
+      eq.handleTimeout(now);
+    }
+    now = until;
+  };
+  return { eq, reorder, delivered, arrive, run };
+}
+
+describe("Equaliser", () => {
+  test("a packet from the faster link waits the difference of one-way delays; one from the slowest goes at once", () => {
+    const r = rig(links(10, 70)); // one-way 5 and 35 ms
+    r.arrive(1, 0, 100); // the slow link's: no wait
+    expect(r.delivered).toEqual([{ seq: 0, at: 100 }]);
+    r.arrive(0, 1, 101); // the fast link's: 30 ms
+    expect(r.delivered.length).toBe(1);
+    expect(r.eq.nextDeadline()).toBe(131);
+    r.run(130.9);
+    expect(r.delivered.length).toBe(1);
+    r.run(131);
+    expect(r.delivered).toEqual([{ seq: 0, at: 100 }, { seq: 1, at: 131 }]);
+    expect(r.eq.stats.lastHoldMs).toBe(30);
+  });
+
+  test("links of equal delay: nothing waits", () => {
+    const r = rig(links(20, 20));
+    r.arrive(0, 0, 10);
+    r.arrive(1, 1, 10);
+    expect(r.delivered.map((d) => d.seq)).toEqual([0, 1]);
+    expect(r.eq.stats.held).toBe(0);
+  });
+
+  test("a packet that fills a hole goes at once, and takes the held packets numbered below it", () => {
+    const r = rig(links(10, 70));
+    r.arrive(0, 0, 100); // held until 130
+    r.arrive(0, 2, 100.5); // held until 130.5
+    r.arrive(1, 3, 101); // slow: in the reorder buffer now, after the held 0 (sent before it)
+    expect(r.delivered.map((d) => d.seq)).toEqual([0]);
+    expect(r.reorder.heldCount).toBe(2); // 2 and 3, waiting for 1
+    // 1's resend on the fast link: a hole the reorder buffer holds packets behind: no wait.
+    r.arrive(0, 1, 102);
+    expect(r.delivered.map((d) => d.seq)).toEqual([0, 1, 2, 3]);
+    expect(r.delivered.every((d) => d.at <= 102)).toBe(true);
+  });
+
+  test("a link's packets leave in the order they came", () => {
+    const r = rig(links(10, 70));
+    r.arrive(0, 5, 100);
+    r.arrive(0, 4, 100.2); // a resend behind it on the same link, nothing held in the reorder buffer
+    r.run(200);
+    expect(r.delivered.map((d) => d.seq).sort()).toEqual([4, 5]);
+    expect(r.eq.stats.holding).toBe(0);
+  });
+
+  test("a link unused for CARRIER_MEMORY_MS of data elsewhere stops counting; a link that never carried data, after NEW_LINK_GRACE_MS", () => {
+    const r = rig(links(10, 70));
+    r.arrive(1, 0, 0); // the slow link carried data once
+    // Only the fast link from then on, a packet every 100 ms: each waits while the slow link's memory lasts.
+    let seq = 1;
+    let t = 100;
+    for (; t <= CARRIER_MEMORY_MS; t += 100) {
+      const held = r.eq.stats.held;
+      r.arrive(0, seq++, t);
+      expect(r.eq.stats.held).toBe(held + 1);
+      r.run(t + 50);
+    }
+    const held = r.eq.stats.held;
+    r.arrive(0, seq++, t);
+    expect(r.eq.stats.held).toBe(held); // went at once
+    r.run(t + 100);
+    expect(r.delivered.map((d) => d.seq)).toEqual(Array.from({ length: seq }, (_, i) => i));
+
+    const fresh = rig(links(10, 70)); // the slow link never carried anything
+    fresh.arrive(0, 0, 0);
+    expect(fresh.eq.stats.held).toBe(1); // its first packets wait: the flow's handshake at the aggregate's timing
+    // A trickle for longer than the grace's time: still counted (too few packets).
+    fresh.arrive(0, 1, NEW_LINK_GRACE_MS / 2);
+    fresh.arrive(0, 2, 2 * NEW_LINK_GRACE_MS);
+    expect(fresh.eq.stats.held).toBe(3);
+    // Then a bulk flow on the fast link alone: counted until both the time and the packets are past.
+    let n = 3;
+    let at = 2 * NEW_LINK_GRACE_MS + 1;
+    for (; n <= NEW_LINK_GRACE_PACKETS + 1; n++, at += 0.1) fresh.arrive(0, n, at);
+    const bulkHeld = fresh.eq.stats.held;
+    expect(bulkHeld).toBeGreaterThanOrEqual(NEW_LINK_GRACE_PACKETS);
+    fresh.run(at + 100);
+    fresh.arrive(0, n, at + 100);
+    expect(fresh.eq.stats.held).toBe(bulkHeld);
+    fresh.run(at + 200);
+    expect(fresh.delivered.length).toBe(n + 1);
+  });
+
+  test("an idle tunnel keeps its carriers: the memory ages only while data flows", () => {
+    const r = rig(links(10, 70));
+    r.arrive(1, 0, 0);
+    // Data after a long idle time still waits, for as long as the memory lasts from there.
+    r.arrive(0, 1, 10 * CARRIER_MEMORY_MS);
+    r.arrive(0, 2, 10 * CARRIER_MEMORY_MS + 5);
+    expect(r.eq.stats.held).toBe(2);
+  });
+
+  test("a stalled or down link does not count, nor one of a worse priority tier", () => {
+    const ls = links(10, 70);
+    const r = rig(ls);
+    r.arrive(1, 0, 0);
+    ls[1]!.setStatus(LinkStatus.Disconnected, 1);
+    r.arrive(0, 1, 2);
+    expect(r.eq.stats.held).toBe(0);
+    const tiers = links(10, 70);
+    tiers[1]!.reconfigure({ ...tiers[1]!.config, priority: 1 });
+    const t = rig(tiers);
+    t.arrive(1, 0, 0);
+    t.arrive(0, 1, 1);
+    expect(t.eq.stats.held).toBe(0);
+  });
+
+  test("releaseAll hands everything held to the reorder buffer; reset forgets it", () => {
+    const r = rig(links(10, 70));
+    r.arrive(1, 0, 0);
+    r.arrive(0, 1, 1);
+    r.arrive(0, 2, 2);
+    r.eq.releaseAll(3);
+    expect(r.delivered.map((d) => d.seq)).toEqual([0, 1, 2]);
+    r.arrive(0, 3, 4);
+    r.eq.reset();
+    expect(r.eq.stats.holding).toBe(0);
+    r.run(1000);
+    expect(r.delivered.length).toBe(3);
+  });
+});
+
+/** An IPv4 TCP segment: `flags`, `payload` bytes of data. */
+function tcp4(flags: number, payload: number): Uint8Array {
+  const p = new Uint8Array(20 + 20 + payload);
+  p[0] = 0x45;
+  p[2] = p.length >> 8;
+  p[3] = p.length & 0xff;
+  p[9] = 6;
+  p[20 + 12] = 5 << 4;
+  p[20 + 13] = flags;
+  return p;
+}
+
+function tcp6(flags: number, payload: number): Uint8Array {
+  const p = new Uint8Array(40 + 20 + payload);
+  p[0] = 0x60;
+  p[4] = (20 + payload) >> 8;
+  p[5] = (20 + payload) & 0xff;
+  p[6] = 6;
+  p[40 + 12] = 5 << 4;
+  p[40 + 13] = flags;
+  return p;
+}
+
+const ACK = 0x10;
+const SYN = 0x02;
+
+describe("tcpCarriesData", () => {
+  test("data and SYNs, IPv4 and IPv6; not pure acknowledgements, UDP or ICMP", () => {
+    expect(tcpCarriesData(tcp4(ACK, 37))).toBe(true); // iperf3's cookie
+    expect(tcp4(ACK, 37).length).toBeLessThan(200);
+    expect(tcpCarriesData(tcp4(SYN, 0))).toBe(true);
+    expect(tcpCarriesData(tcp4(SYN | ACK, 0))).toBe(true);
+    expect(tcpCarriesData(tcp4(ACK, 0))).toBe(false);
+    expect(tcpCarriesData(tcp6(ACK, 10))).toBe(true);
+    expect(tcpCarriesData(tcp6(ACK, 0))).toBe(false);
+    const udp = tcp4(ACK, 10);
+    udp[9] = 17;
+    expect(tcpCarriesData(udp)).toBe(false);
+    // A pure ACK with padding past the IP total length (Ethernet minimum frames) is still pure.
+    const padded = new Uint8Array(46);
+    padded.set(tcp4(ACK, 0));
+    expect(tcpCarriesData(padded)).toBe(false);
+    expect(tcpCarriesData(new Uint8Array(10))).toBe(false);
+  });
+
+  test("a fragment of TCP counts as data (its header may be elsewhere)", () => {
+    const frag = tcp4(ACK, 0);
+    frag[7] = 1; // fragment offset 8 bytes
+    expect(tcpCarriesData(frag)).toBe(true);
+  });
+});
+
+describe("ExpressLane", () => {
+  function lane(sequencedTcp: boolean, tap = false) {
+    const sent: number[] = [];
+    const ls = links(10, 70);
+    const l = new ExpressLane((link, p) => sent.push(link.index * 1000 + p.length), sequencedTcp, tap);
+    return { take: (p: Uint8Array) => l.take(p, 0, ls), sent };
+  }
+
+  test("while the peer equalises, small TCP data and SYNs take the sequenced way; pure ACKs and UDP keep the lane", () => {
+    const eq = lane(true);
+    expect(eq.take(tcp4(ACK, 37))).toBe(false);
+    expect(eq.take(tcp4(SYN, 0))).toBe(false);
+    expect(eq.take(tcp4(ACK, 0))).toBe(true);
+    const udp = tcp4(ACK, 10);
+    udp[9] = 17;
+    expect(eq.take(udp)).toBe(true);
+    expect(eq.sent).toEqual([40, 50]); // on the fastest link (index 0)
+    const plain = lane(false);
+    expect(plain.take(tcp4(ACK, 37))).toBe(true);
+  });
+
+  test("tap: the IP packet inside an Ethernet frame", () => {
+    const eq = lane(true, true);
+    const frame = (ip: Uint8Array, type = 0x0800) => {
+      const f = new Uint8Array(14 + ip.length);
+      f[12] = type >> 8;
+      f[13] = type & 0xff;
+      f.set(ip, 14);
+      return f;
+    };
+    expect(eq.take(frame(tcp4(ACK, 37)))).toBe(false);
+    expect(eq.take(frame(tcp4(ACK, 0)))).toBe(true);
+    expect(eq.take(frame(tcp6(SYN, 0), 0x86dd))).toBe(false);
+    expect(eq.take(frame(tcp4(ACK, 37), 0x0806))).toBe(true); // not IP
+  });
+});
