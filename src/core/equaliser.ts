@@ -47,8 +47,13 @@ export const NEW_LINK_GRACE_MS = 1000;
 export const NEW_LINK_GRACE_PACKETS = 1000;
 /** A pause in the data longer than this is idle time, which ages no link's memory (only this much of it counts). */
 const IDLE_GAP_MS = 1000;
-/** Holds shorter than this are not worth a timer wake-up: the packet goes on at once. */
-const MIN_HOLD_MS = 0.5;
+/**
+ * Holds shorter than this are not worth a timer wake-up: the packet goes on at once. The shell's
+ * one timer fires on whole milliseconds (src/io/driver.ts), and links within 1 ms of each other
+ * are equals to the scheduler too (sendpath.ts ARRIVAL_TIE_MS): nearby links, and an unshaped
+ * lab whose links' minimum RTTs differ by noise, must not pay a wake-up per packet.
+ */
+const MIN_HOLD_MS = 1;
 /** Packets held per link at most (memory bound: a full ring releases its oldest early). */
 const RING = 4096;
 
