@@ -11,7 +11,7 @@
  * bandwidth × minimum RTT) then holds too little in flight to fill the slower link. With every
  * packet at the same timing, the minimum RTT the sender sees is the aggregate's from its first
  * round trip. The cost: bulk packets carry the delay spread always (the express lane's small
- * packets keep the fast path: sendpath.ts express), and the spread's worth of data is held here.
+ * packets keep the fast path: express.ts), and the spread's worth of data is held here.
  *
  * Which links count (carriers): up, not stalled, of the best priority tier, with a measured RTT,
  * and not left without sequenced data for CARRIER_MEMORY_MS while data came on other links. A
@@ -27,7 +27,6 @@
  * TCP retransmitted (the simulator's lossy cells, CUBIC).
  */
 import type { Link } from "./link.ts";
-import { REORDER_HOLD_DEFAULT_MS } from "./constants.ts";
 import type { ReorderBuffer } from "./reorder.ts";
 
 /**
@@ -57,10 +56,13 @@ const MIN_HOLD_MS = 1;
 /** Packets held per link at most (memory bound: a full ring releases its oldest early). */
 const RING = 4096;
 
-/** A link's one-way propagation delay as this end measures it: half its smallest RTT (undefined before any sample). */
+/**
+ * A link's one-way propagation delay as this end measures it: half its smallest RTT (undefined
+ * before any sample). `rtt` takes every sample, the keepalives' and the data's (which the
+ * estimator's windowed minimum also takes), so its minimum is the smallest of all.
+ */
 export function propagationOwdMs(l: Link): number | undefined {
-  const min = Math.min(l.sender.estimator.minRttMs, l.rtt.min);
-  return Number.isFinite(min) ? min / 2 : undefined;
+  return l.rtt.samples > 0 ? l.rtt.min / 2 : undefined;
 }
 
 class HeldRing {
@@ -104,9 +106,7 @@ export class Equaliser {
   constructor(
     readonly reorder: ReorderBuffer,
     private readonly links: () => readonly Link[],
-  ) {
-    reorder.holdMs = REORDER_HOLD_DEFAULT_MS;
-  }
+  ) {}
 
   get stats(): EqualiserStats {
     return { held: this.heldTotal, holding: this.holding, lastHoldMs: this.lastHoldMs };
@@ -153,13 +153,18 @@ export class Equaliser {
     this.reorder.handleTimeout(nowMs);
   }
 
-  /** Everything held goes on now (before the reorder buffer gives its holes up: a link went down). */
-  releaseAll(nowMs: number): void {
+  /**
+   * A link went down, or left: what was in flight on it will not come. Everything held here goes
+   * on first, then the reorder buffer gives its holes up and delivers all it holds.
+   */
+  flush(nowMs: number): void {
     for (const r of this.rings) while (r && r.length > 0) this.releaseHead(r, nowMs);
+    this.reorder.flush();
   }
 
-  /** Forgets what is held (the peer restarted: its sequence starts again). */
+  /** Forgets what is held here and in the reorder buffer (the peer restarted: its sequence starts again). */
   reset(): void {
+    this.reorder.reset();
     for (const r of this.rings) {
       if (!r) continue;
       r.packets.fill(undefined);

@@ -14,6 +14,7 @@
  * acknowledgements, ICMP and UDP keep the lane.
  */
 import type { Link } from "./link.ts";
+import { ETHERNET_HEADER } from "./mtu.ts";
 import { nextTier, priority } from "./policy.ts";
 import { owd } from "./spread.ts";
 import { tcpCarriesData } from "./tcpsegment.ts";
@@ -22,7 +23,6 @@ export const EXPRESS_MAX_BYTES = 200;
 /** The express lane takes at most this share of the links' capacity: a flood of small packets is queued like the rest. */
 const EXPRESS_SHARE = 0.1;
 const EXPRESS_BURST_BYTES = 16 * 1024;
-const ETHERNET_HEADER = 14;
 
 export class ExpressLane {
   private tokens = EXPRESS_BURST_BYTES;

@@ -93,14 +93,11 @@ export class Lifecycle {
 
   /** A session's keys are proven (initiator: RESP checked; responder: the peer's first packet). */
   established(link: Link, s: Session): void {
-    const { peers, reorder, table, out, deadlines } = this.p;
+    const { peers, table, out, deadlines } = this.p;
     const now = this.p.now();
     const change = peers.note(s.peerInstance, link, table.links);
     // A new peer instance: its sequence numbers start again.
-    if (change !== "same") {
-      this.p.equaliser?.reset();
-      reorder?.reset();
-    }
+    if (change !== "same") this.p.equaliser?.reset(); // and the reorder buffer
     if (change === "restarted") {
       out.log("info", "protocol", `[${link.name}] the peer restarted; resynchronising every link`);
       // Links whose sessions died with the old instance renegotiate at once.
@@ -127,7 +124,6 @@ export class Lifecycle {
     this.p.out.event({ type: "link-up", link: link.index });
     if (this.linksUp++ === 0) {
       this.p.equaliser?.reset();
-      this.p.reorder?.reset();
       this.p.out.event({ type: "tunnel-up" });
     }
   }
@@ -203,8 +199,7 @@ export class Lifecycle {
     this.departures.splice(this.departures.indexOf(d), 1);
     this.p.out.log("info", "protocol", `[${d.link.name}] gone: ${why}`);
     // What was in flight on it will not come now.
-    this.p.equaliser?.releaseAll(this.p.now());
-    this.p.reorder?.flush();
+    this.p.equaliser?.flush(this.p.now());
     this.gone(d.link);
   }
 
@@ -217,7 +212,7 @@ export class Lifecycle {
 
   /** Down; a leaving link keeps its sessions (it still receives) and the reorder buffer waits for it. */
   linkDown(link: Link, reason: string, leaving = false): void {
-    const { sendPath, out, reorder } = this.p;
+    const { sendPath, out } = this.p;
     link.countDisconnect();
     if (!leaving) link.clearSessions();
     this.setStatus(link, LinkStatus.Disconnected);
@@ -225,10 +220,7 @@ export class Lifecycle {
     sendPath.evacuate(link, this.p.now());
     out.event({ type: "link-down", link: link.index, reason });
     // What was in flight on the dead link will not come: stop waiting for it.
-    if (!leaving) {
-      this.p.equaliser?.releaseAll(this.p.now());
-      reorder?.flush();
-    }
+    if (!leaving) this.p.equaliser?.flush(this.p.now());
     if (--this.linksUp === 0) out.event({ type: "tunnel-down" });
   }
 }

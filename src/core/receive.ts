@@ -162,8 +162,8 @@ export class Receiver {
   private data(link: Link, seq: number, packet: Uint8Array, nowMs: number): void {
     // Our senders count from 0 and never get near 2^53; a larger value is not ours.
     if (seq > Number.MAX_SAFE_INTEGER) return this.h.drops.add("bad-seq");
+    // The equaliser feeds the reorder buffer: both are there when reorder_buffer_size > 0.
     if (this.h.equaliser) this.h.equaliser.arrive(link, seq, packet, nowMs);
-    else if (this.h.reorder) this.h.reorder.insert(seq, packet, nowMs);
     else this.h.out.deliver(packet);
   }
 

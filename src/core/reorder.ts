@@ -30,7 +30,7 @@
  * buffer costs at most O(ring size). No allocation per packet: slots store the caller's
  * Uint8Array reference, so its bytes must stay untouched until it is delivered.
  */
-import { TCP_MIN_RTO_MS } from "./constants.ts";
+import { REORDER_HOLD_DEFAULT_MS, TCP_MIN_RTO_MS } from "./constants.ts";
 
 export interface ReorderStats {
   delivered: number;
@@ -50,7 +50,6 @@ export interface ReorderStats {
 }
 
 const MAX_CAPACITY = 65536;
-const DEFAULT_HOLD_MS = 100;
 /** Released sequences remembered at least, whatever the capacity: late packets this far back are recognised. */
 const MIN_MEMORY = 4096;
 
@@ -72,7 +71,7 @@ export function reorderMaxSpan(capacity: number): number {
 
 export class ReorderBuffer {
   /** Hold time in ms before a hole is given up (set by the caller from measured RTTs). */
-  holdMs = DEFAULT_HOLD_MS;
+  holdMs = REORDER_HOLD_DEFAULT_MS;
 
   /** The configured size (reorder_buffer_size): the span never goes below it. */
   readonly capacity: number;

@@ -77,10 +77,9 @@ export function linkSnapshot(l: Link, scheduled: boolean): LinkSnapshot {
 
 export function tunnelSnapshot(links: readonly Link[], eligible: readonly number[], equaliser: Equaliser | undefined, drops: DropCounters, redundant: RedundantStats): TunnelSnapshot {
   const reorder = equaliser?.reorder;
-  const eq = equaliser?.stats;
   return {
     links: links.map((l) => linkSnapshot(l, eligible.includes(l.index))),
-    reorder: reorder && eq ? { ...reorder.stats, holdMs: reorder.holdMs, span: reorder.currentSpan, equalised: eq.held, equaliseMs: eq.lastHoldMs } : undefined,
+    reorder: reorder ? { ...reorder.stats, holdMs: reorder.holdMs, span: reorder.currentSpan, equalised: equaliser!.stats.held, equaliseMs: equaliser!.stats.lastHoldMs } : undefined,
     drops: drops.snapshot(),
     redundant: { ...redundant },
   };

@@ -151,12 +151,12 @@ describe("Equaliser", () => {
     expect(t.eq.stats.held).toBe(0);
   });
 
-  test("releaseAll hands everything held to the reorder buffer; reset forgets it", () => {
+  test("flush hands everything held to the reorder buffer, which delivers it; reset forgets it", () => {
     const r = rig(links(10, 70));
     r.arrive(1, 0, 0);
     r.arrive(0, 1, 1);
     r.arrive(0, 2, 2);
-    r.eq.releaseAll(3);
+    r.eq.flush(3);
     expect(r.delivered.map((d) => d.seq)).toEqual([0, 1, 2]);
     r.arrive(0, 3, 4);
     r.eq.reset();
