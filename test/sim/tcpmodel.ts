@@ -17,7 +17,8 @@
  *   reordering window has passed: min RTT / 4 × steps, one step more for each DSACK (a spurious
  *   retransmission), at most the smoothed RTT; 0 (fast) before any reordering was seen once in
  *   recovery or with 3 packets SACKed above a hole (tcp_rack_reo_wnd);
- *   an RTO (≥ 200 ms) when nothing is acknowledged;
+ *   an RTO (≥ 200 ms) when nothing is acknowledged; lost packets are sent again in sequence
+ *   order, the oldest first (tcp_xmit_retransmit_queue), whatever order they were found lost in;
  * - receiver: cumulative ACK every 2 segments (40 ms delayed-ACK timer), at once for
  *   out-of-order data, a filled hole or a duplicate (DSACK); goodput = in-order payload.
  * Segments are numbered 0, 1, 2…; the simulation carries them (and ACK records) as it likes.
@@ -338,7 +339,17 @@ export class TcpSender {
   private markLost(s: number): void {
     this.state[s] = LOST;
     this.inflight--;
-    this.lostQueue.push(s);
+    // Retransmissions go in sequence order, the oldest first (Linux walks its retransmission
+    // queue from snd_una: tcp_xmit_retransmit_queue), whatever order the losses were found in.
+    const q = this.lostQueue;
+    let lo = 0;
+    let hi = q.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (q[mid]! < s) lo = mid + 1;
+      else hi = mid;
+    }
+    q.splice(lo, 0, s);
   }
 
   private enterRecovery(): void {
