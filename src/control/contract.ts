@@ -97,6 +97,16 @@ export interface StatusReorder {
   equalise_ms: number;
 }
 
+/** The delay equaliser (src/core/equaliser.ts): present whatever `reorder_buffer_size` is. */
+export interface StatusEqualiser {
+  /** Packets that waited before going on (they came over a faster link than the slowest carrying data). */
+  equalised: number;
+  /** The last of those waits, ms. */
+  equalise_ms: number;
+  /** Without a reorder buffer: packets that came after later-numbered ones had gone on (delivered out of order). */
+  late: number;
+}
+
 export interface StatusDocument {
   // ---- C MLVPN fields
   /** Program name: "mlvpn". */
@@ -124,6 +134,7 @@ export interface StatusDocument {
   tunnel_status: "up" | "down";
   /** null when reordering is off (`reorder_buffer_size = 0`). */
   reorder: StatusReorder | null;
+  equaliser: StatusEqualiser;
   /** Packets dropped on the data path, by reason (see src/core/stats.ts DROP_REASONS). */
   drops: Record<string, number>;
   /** Redundant mode (src/core/redundant.ts); every counter 0 while `redundant` is unset. */

@@ -135,6 +135,7 @@ export function buildStatus(snapshot: TunnelSnapshot, config: Config, facts: Pro
     now: preciseSeconds(nowEpochMs),
     tunnel_status: tunnels.some((t) => isUpStatus(t.status)) ? "up" : "down",
     reorder: reorderEntry(snapshot.reorder),
+    equaliser: { equalised: snapshot.equaliser.equalised, equalise_ms: Math.round(snapshot.equaliser.equaliseMs * 10) / 10, late: snapshot.equaliser.late },
     drops: dropEntry(snapshot, facts),
     redundant: redundantEntry(snapshot.redundant),
     control_rejected: { ...facts.controlRejected },

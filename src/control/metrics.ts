@@ -101,9 +101,11 @@ export function buildMetrics(doc: StatusDocument): string {
     e.family("mlvpn_reorder_late_packets_total", "counter", "Packets delivered out of order, after their hole was given up.", [[{}, r.late]]);
     e.family("mlvpn_reorder_duplicate_packets_total", "counter", "Duplicate packets dropped by the reorder buffer.", [[{}, r.duplicates]]);
     e.family("mlvpn_reorder_stale_packets_total", "counter", "Packets dropped as too old by the reorder buffer.", [[{}, r.stale]]);
-    e.family("mlvpn_reorder_equalised_packets_total", "counter", "Packets that waited in the delay equaliser (they came over a faster link).", [[{}, r.equalised]]);
-    e.family("mlvpn_reorder_equalise_seconds", "gauge", "The last wait in the delay equaliser.", [[{}, r.equalise_ms / 1000]]);
   }
+  // The equaliser works with or without the reorder buffer (the names keep their first prefix).
+  e.family("mlvpn_reorder_equalised_packets_total", "counter", "Packets that waited in the delay equaliser (they came over a faster link).", [[{}, doc.equaliser.equalised]]);
+  e.family("mlvpn_reorder_equalise_seconds", "gauge", "The last wait in the delay equaliser.", [[{}, doc.equaliser.equalise_ms / 1000]]);
+  e.family("mlvpn_equaliser_late_packets_total", "counter", "Without a reorder buffer: packets that came after later-numbered ones had gone on.", [[{}, doc.equaliser.late]]);
 
   e.family(
     "mlvpn_link_status",

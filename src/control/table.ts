@@ -84,7 +84,8 @@ export function formatStatus(doc: StatusDocument): string {
   out.push(table(header, rows, new Set([2, 3, 4, 5, 6, 7, 8, 9])));
   out.push("");
   const r = doc.reorder;
-  out.push(r ? `reorder: hold ${r.hold_ms} ms, span ${r.span}, ${r.held} held, ${r.delivered} delivered, ${r.reordered} reordered, ${r.late} late, ${r.holes_skipped} holes skipped, ${r.equalised} equalised (last ${r.equalise_ms} ms)` : "reorder: off");
+  const eq = doc.equaliser;
+  out.push(r ? `reorder: hold ${r.hold_ms} ms, span ${r.span}, ${r.held} held, ${r.delivered} delivered, ${r.reordered} reordered, ${r.late} late, ${r.holes_skipped} holes skipped, ${eq.equalised} equalised (last ${eq.equalise_ms} ms)` : `reorder: off; ${eq.equalised} equalised (last ${eq.equalise_ms} ms), ${eq.late} late`);
   const drops = Object.entries(doc.drops).filter(([, n]) => n > 0);
   const red = doc.redundant;
   if (red.packets + red.delivered > 0) out.push(`redundant: ${red.packets} packets sent as ${red.redundant_sent} copies, ${red.over_share} over the share; ${red.delivered} delivered, ${red.duplicates_dropped} duplicates dropped`);

@@ -13,8 +13,11 @@
  * round trip. The cost: bulk packets carry the delay spread always (the express lane's small
  * packets keep the fast path: express.ts), and the spread's worth of data is held here.
  *
- * Which links count (carriers): up, not stalled, of the best priority tier, with a measured RTT,
- * and not left without sequenced data for CARRIER_MEMORY_MS while data came on other links. A
+ * Which links count (carriers): up, of the best priority tier, with a measured RTT, and not left
+ * without sequenced data for CARRIER_MEMORY_MS while data came on other links. A stalled link
+ * still counts: a hold that vanished for the stall let a BBR sender measure the fast link's RTT
+ * as its minimum, and the window it sized from it starved the stream once the hold came back
+ * (the simulated 20+20 Mbit/s at 20+150 ms with the buffer off, seed 2: 0.04 × the best link). A
  * link that never carried data counts for NEW_LINK_GRACE_MS and NEW_LINK_GRACE_PACKETS of data
  * from when the equaliser first saw it, so that the first flow's first packets (its handshake)
  * already travel at the aggregate's timing. An idle tunnel keeps its carriers: the memory only ages while data flows
@@ -25,9 +28,52 @@
  * reorder buffer take with it the held ones numbered below it (their time has come too). Without
  * this a resend waited the delay spread behind its link's held packets, the hole was given up and
  * TCP retransmitted (the simulator's lossy cells, CUBIC).
+ *
+ * Without a reorder buffer (`reorder_buffer_size = 0`, PassThrough) the equaliser is what keeps
+ * a stream over links of unequal delay in order: nothing behind it reorders, so a packet the
+ * minimum delays do not account for (a queue at a slower link's bottleneck, jitter) reaches the
+ * LAN after later-numbered ones. Such a packet goes on at once, and how late it came (behind the
+ * first later-numbered packet that went on) is added to its link's delay for the holds of the
+ * others: the largest lateness seen, forgotten by half per LATE_HALF_LIFE_MS of data, and at most
+ * the link's own one-way delay (a packet later than that was stuck, not queued: an LTE uplink
+ * that stops for a second must not hold every other link for a second). Without this, CUBIC over
+ * 20+5 Mbit/s at 10+60 ms cut its window at each such reordering (0.32 × the best link); with it,
+ * 1.16 × (docs/scheduler.md, "Links of unequal delay without a reorder buffer").
  */
 import type { Link } from "./link.ts";
-import type { ReorderBuffer } from "./reorder.ts";
+
+/** Where the equaliser's packets go when their time comes: the reorder buffer (reorder.ts), or PassThrough. */
+export interface EqualisedSink {
+  /** False: it delivers what it is given as it comes (no reorder buffer), so a late packet reaches the LAN out of order. */
+  readonly reorders: boolean;
+  readonly heldCount: number;
+  readonly highestSeen: number;
+  insert(seq: number, packet: Uint8Array, nowMs: number): void;
+  nextDeadline(): number;
+  handleTimeout(nowMs: number): void;
+  flush(): void;
+  reset(): void;
+}
+
+/** No reorder buffer: a released packet goes to the LAN at once. */
+export class PassThrough implements EqualisedSink {
+  readonly reorders = false;
+  readonly heldCount = 0;
+  highestSeen = 0;
+  constructor(private readonly deliver: (packet: Uint8Array) => void) {}
+  insert(seq: number, packet: Uint8Array): void {
+    if (seq >= this.highestSeen) this.highestSeen = seq + 1;
+    this.deliver(packet);
+  }
+  nextDeadline(): number {
+    return Number.POSITIVE_INFINITY;
+  }
+  handleTimeout(): void {}
+  flush(): void {}
+  reset(): void {
+    this.highestSeen = 0;
+  }
+}
 
 /**
  * A link that carried no sequenced data for this long while others did stops counting. As long
@@ -55,6 +101,18 @@ const IDLE_GAP_MS = 1000;
 const MIN_HOLD_MS = 1;
 /** Packets held per link at most (memory bound: a full ring releases its oldest early). */
 const RING = 4096;
+/** Sequences whose release times are remembered (buffer off), to tell how late a packet behind them came. */
+const RELEASE_MEMORY = 4096;
+/** How far above a late packet's sequence the first later-numbered one released is looked for. */
+const LATE_SEARCH = 64;
+/**
+ * A link's lateness is forgotten by half per this much data time: long enough to outlast the
+ * round trips a queue at its bottleneck lasts, short enough that one burst does not keep every
+ * other link's packets waiting for long. 0.3 and 1 s did alike in the simulated sweep (buffer
+ * off); 3 and 10 s held too long (CUBIC 1.32 → 1.29 / 1.25, BBR 1.40 → 1.29 / 1.09 × the best
+ * link, geometric means over the 60 cells).
+ */
+const LATE_HALF_LIFE_MS = 1000;
 
 /**
  * A link's one-way propagation delay as this end measures it: half its smallest RTT (undefined
@@ -77,6 +135,9 @@ class HeldRing {
   packetsAt: number;
   /** It has brought sequenced data (else `flowAt` is when it was first seen). */
   carried = false;
+  /** How much later than its one-way delay says this link's packets came lately (ms), and when that was last updated (data clock). */
+  lateMs = 0;
+  lateAt = 0;
 
   constructor(flowMs: number, packets: number) {
     this.flowAt = flowMs;
@@ -91,6 +152,8 @@ export interface EqualiserStats {
   holding: number;
   /** The hold given to the last packet that waited, ms. */
   lastHoldMs: number;
+  /** Buffer off: packets that came after later-numbered ones had gone on (they went on at once). */
+  late: number;
 }
 
 export class Equaliser {
@@ -102,14 +165,19 @@ export class Equaliser {
   private holding = 0;
   private heldTotal = 0;
   private lastHoldMs = 0;
+  private lateTotal = 0;
+  /** Release times by sequence (the last RELEASE_MEMORY released), to tell how late a packet came behind later-numbered ones. */
+  private readonly releasedAt = new Float64Array(RELEASE_MEMORY);
+  private readonly releasedSeq = new Float64Array(RELEASE_MEMORY).fill(-1);
+  private releasedHigh = -1;
 
   constructor(
-    readonly reorder: ReorderBuffer,
+    readonly sink: EqualisedSink,
     private readonly links: () => readonly Link[],
   ) {}
 
   get stats(): EqualiserStats {
-    return { held: this.heldTotal, holding: this.holding, lastHoldMs: this.lastHoldMs };
+    return { held: this.heldTotal, holding: this.holding, lastHoldMs: this.lastHoldMs, late: this.lateTotal };
   }
 
   /** A sequenced data packet from `link`: into the reorder buffer now, or after its hold. */
@@ -124,8 +192,14 @@ export class Equaliser {
     const hold = this.holdFor(link);
     // A packet behind others of its link waits for them too (each link's packets leave in order),
     // unless it fills a hole: a later packet is already in the reorder buffer, so this one is due.
-    const fillsHole = this.reorder.heldCount > 0 && seq < this.reorder.highestSeen;
-    if (fillsHole || (hold < MIN_HOLD_MS && ring.length === 0)) return this.insertNow(seq, packet, nowMs);
+    const fillsHole = this.sink.heldCount > 0 && seq < this.sink.highestSeen;
+    // Without a reorder buffer: one numbered below what already went on is late, and goes on at once.
+    const late = !this.sink.reorders && seq < this.releasedHigh;
+    if (late) {
+      this.lateTotal++;
+      this.noteLateness(ring, seq, nowMs);
+    }
+    if (fillsHole || late || (hold < MIN_HOLD_MS && ring.length === 0)) return this.insertNow(seq, packet, nowMs);
     if (ring.length === RING) this.releaseHead(ring, nowMs);
     const at = (ring.head + ring.length) % RING;
     ring.seqs[at] = seq;
@@ -139,7 +213,7 @@ export class Equaliser {
 
   /** When the next held packet is due, or the reorder buffer's next deadline if sooner (Infinity: none). */
   nextDeadline(): number {
-    let due = this.reorder.nextDeadline();
+    let due = this.sink.nextDeadline();
     if (this.holding === 0) return due;
     for (const r of this.rings) if (r && r.length > 0) due = Math.min(due, r.dueMs[r.head]!);
     return due;
@@ -150,7 +224,7 @@ export class Equaliser {
     if (this.holding > 0) {
       for (const r of this.rings) while (r && r.length > 0 && r.dueMs[r.head]! <= nowMs) this.releaseHead(r, nowMs);
     }
-    this.reorder.handleTimeout(nowMs);
+    this.sink.handleTimeout(nowMs);
   }
 
   /**
@@ -159,19 +233,22 @@ export class Equaliser {
    */
   flush(nowMs: number): void {
     for (const r of this.rings) while (r && r.length > 0) this.releaseHead(r, nowMs);
-    this.reorder.flush();
+    this.sink.flush();
   }
 
   /** Forgets what is held here and in the reorder buffer (the peer restarted: its sequence starts again). */
   reset(): void {
-    this.reorder.reset();
+    this.sink.reset();
     for (const r of this.rings) {
       if (!r) continue;
       r.packets.fill(undefined);
       r.head = 0;
       r.length = 0;
+      r.lateMs = 0;
     }
     this.holding = 0;
+    this.releasedHigh = -1;
+    this.releasedSeq.fill(-1);
   }
 
   /** The wait of a packet from `link`: the slowest carrier's one-way delay less this link's. */
@@ -183,14 +260,39 @@ export class Equaliser {
     for (const l of links) if (l.isUp && !l.stalled) tier = Math.min(tier, l.settings.priority);
     let slowest = own;
     for (const l of links) {
-      if (l === link || !l.isUp || l.stalled || l.settings.priority !== tier) continue;
-      const d = propagationOwdMs(l);
-      if (d === undefined || d <= slowest) continue;
+      if (l === link || !l.isUp || l.settings.priority !== tier) continue;
+      let d = propagationOwdMs(l);
+      if (d === undefined) continue;
       const r = this.ringOf(l);
+      if (!this.sink.reorders) d += Math.min(this.lateOf(r), d);
+      if (d <= slowest) continue;
       if (r.carried ? this.flowMs - r.flowAt > CARRIER_MEMORY_MS : this.flowMs - r.flowAt > NEW_LINK_GRACE_MS && this.packets - r.packetsAt > NEW_LINK_GRACE_PACKETS) continue;
       slowest = d;
     }
     return slowest - own;
+  }
+
+  /** The link's lateness now (see the top of this file). */
+  private lateOf(r: HeldRing): number {
+    return r.lateMs > 0 ? r.lateMs * Math.pow(0.5, (this.flowMs - r.lateAt) / LATE_HALF_LIFE_MS) : 0;
+  }
+
+  /** `seq` arrived after later-numbered packets went on: its link is later than measured by how long they have been out. */
+  private noteLateness(ring: HeldRing, seq: number, nowMs: number): void {
+    for (let s = seq + 1; s <= this.releasedHigh && s < seq + LATE_SEARCH; s++) {
+      const i = s % RELEASE_MEMORY;
+      if (this.releasedSeq[i] !== s) continue;
+      const late = nowMs - this.releasedAt[i]!;
+      if (late > this.lateOf(ring)) (ring.lateMs = late), (ring.lateAt = this.flowMs);
+      return;
+    }
+  }
+
+  private noteRelease(seq: number, nowMs: number): void {
+    if (seq > this.releasedHigh) this.releasedHigh = seq;
+    const i = seq % RELEASE_MEMORY;
+    this.releasedSeq[i] = seq;
+    this.releasedAt[i] = nowMs;
   }
 
   private ringOf(link: Link): HeldRing {
@@ -208,7 +310,8 @@ export class Equaliser {
     if (this.holding > 0) {
       for (const r of this.rings) while (r && r.length > 0 && r.seqs[r.head]! < seq) this.releaseHead(r, nowMs);
     }
-    this.reorder.insert(seq, packet, nowMs);
+    if (!this.sink.reorders) this.noteRelease(seq, nowMs);
+    this.sink.insert(seq, packet, nowMs);
   }
 
   private releaseHead(r: HeldRing, nowMs: number): void {
@@ -218,6 +321,6 @@ export class Equaliser {
     r.head = (r.head + 1) % RING;
     r.length--;
     this.holding--;
-    this.reorder.insert(seq, packet, nowMs);
+    this.insertNow(seq, packet, nowMs);
   }
 }

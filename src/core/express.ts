@@ -5,8 +5,8 @@
  * interactive traffic keeps the idle latency while a transfer fills the links. They take no
  * sequence number and are not resent, as on a plain link.
  *
- * Not TCP data while the peer equalises delays (equaliser.ts; it does whenever it reorders): a
- * TCP segment that carries data or a SYN gives its sender an RTT sample when acknowledged, and
+ * Not TCP data: the peer equalises delays (equaliser.ts), and a TCP segment that carries data or
+ * a SYN gives its sender an RTT sample when acknowledged, and
  * sent express that sample is the fastest link's alone. A sender that sizes its window from its
  * minimum RTT (BBR) takes it for the path's (the handshake, iperf3's 37-byte cookie, an SSH
  * keystroke) and then cannot fill a slower link (docs/scheduler.md, "BBR over links of unequal
@@ -28,10 +28,9 @@ export class ExpressLane {
   private tokens = EXPRESS_BURST_BYTES;
   private refilledMs = Number.NEGATIVE_INFINITY;
 
-  /** `sequencedTcp`: TCP data and SYNs never go express (the peer equalises); `tap`: packets are Ethernet frames. */
+  /** `tap`: packets are Ethernet frames. */
   constructor(
     private readonly transmit: (link: Link, packet: Uint8Array) => void,
-    private readonly sequencedTcp: boolean,
     private readonly tap: boolean,
   ) {}
 
@@ -40,7 +39,7 @@ export class ExpressLane {
    * false when it must take the normal path (too big, TCP data, over the share, no usable link).
    */
   take(packet: Uint8Array, nowMs: number, candidates: readonly Link[]): boolean {
-    if (packet.length > EXPRESS_MAX_BYTES || (this.sequencedTcp && this.isTcpData(packet))) return false;
+    if (packet.length > EXPRESS_MAX_BYTES || this.isTcpData(packet)) return false;
     let fastest: Link | undefined;
     let minOwd = Number.POSITIVE_INFINITY;
     let capacity = 0; // bytes per ms

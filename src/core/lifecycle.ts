@@ -28,7 +28,7 @@ export interface LifecycleParts {
   readonly sendPath: SendPath;
   readonly tx: Transmitter;
   readonly reorder: ReorderBuffer | undefined;
-  readonly equaliser: Equaliser | undefined;
+  readonly equaliser: Equaliser;
   readonly peers: PeerIdentity;
   readonly deadlines: Deadlines;
   now(): number;
@@ -97,7 +97,7 @@ export class Lifecycle {
     const now = this.p.now();
     const change = peers.note(s.peerInstance, link, table.links);
     // A new peer instance: its sequence numbers start again.
-    if (change !== "same") this.p.equaliser?.reset(); // and the reorder buffer
+    if (change !== "same") this.p.equaliser.reset(); // and the reorder buffer
     if (change === "restarted") {
       out.log("info", "protocol", `[${link.name}] the peer restarted; resynchronising every link`);
       // Links whose sessions died with the old instance renegotiate at once.
@@ -123,7 +123,7 @@ export class Lifecycle {
     this.setStatus(link, LinkStatus.AuthOk);
     this.p.out.event({ type: "link-up", link: link.index });
     if (this.linksUp++ === 0) {
-      this.p.equaliser?.reset();
+      this.p.equaliser.reset();
       this.p.out.event({ type: "tunnel-up" });
     }
   }
@@ -199,7 +199,7 @@ export class Lifecycle {
     this.departures.splice(this.departures.indexOf(d), 1);
     this.p.out.log("info", "protocol", `[${d.link.name}] gone: ${why}`);
     // What was in flight on it will not come now.
-    this.p.equaliser?.flush(this.p.now());
+    this.p.equaliser.flush(this.p.now());
     this.gone(d.link);
   }
 
@@ -220,7 +220,7 @@ export class Lifecycle {
     sendPath.evacuate(link, this.p.now());
     out.event({ type: "link-down", link: link.index, reason });
     // What was in flight on the dead link will not come: stop waiting for it.
-    if (!leaving) this.p.equaliser?.flush(this.p.now());
+    if (!leaving) this.p.equaliser.flush(this.p.now());
     if (--this.linksUp === 0) out.event({ type: "tunnel-down" });
   }
 }

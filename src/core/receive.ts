@@ -46,8 +46,8 @@ import type { Transmitter } from "./transmit.ts";
 export interface ReceiveHost {
   readonly drops: DropCounters;
   readonly reorder: ReorderBuffer | undefined;
-  /** In front of the reorder buffer (equaliser.ts); present when it is. */
-  readonly equaliser: Equaliser | undefined;
+  /** In front of the reorder buffer if there is one (equaliser.ts). */
+  readonly equaliser: Equaliser;
   readonly redundancy: Redundancy;
   readonly sendPath: SendPath;
   readonly tx: Transmitter;
@@ -162,9 +162,8 @@ export class Receiver {
   private data(link: Link, seq: number, packet: Uint8Array, nowMs: number): void {
     // Our senders count from 0 and never get near 2^53; a larger value is not ours.
     if (seq > Number.MAX_SAFE_INTEGER) return this.h.drops.add("bad-seq");
-    // The equaliser feeds the reorder buffer: both are there when reorder_buffer_size > 0.
-    if (this.h.equaliser) this.h.equaliser.arrive(link, seq, packet, nowMs);
-    else this.h.out.deliver(packet);
+    // The equaliser feeds the reorder buffer, or the LAN when there is none.
+    this.h.equaliser.arrive(link, seq, packet, nowMs);
   }
 
   /** Another link's acknowledgement showing a loss (lossreport.ts): the losses only, sent again now. */

@@ -73,6 +73,7 @@ export class ReorderBuffer {
   /** Hold time in ms before a hole is given up (set by the caller from measured RTTs). */
   holdMs = REORDER_HOLD_DEFAULT_MS;
 
+  readonly reorders = true; // equaliser.ts EqualisedSink: what it is given leaves in order
   /** The configured size (reorder_buffer_size): the span never goes below it. */
   readonly capacity: number;
   /**

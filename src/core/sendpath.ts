@@ -107,7 +107,7 @@ export class SendPath {
   constructor(host: SendPathHost, peerReorderPackets = 0, tap = false) {
     this.host = host;
     this.spread = new Spread(peerReorderPackets);
-    this.lane = new ExpressLane((l, p) => host.transmitExpress(l, p), peerReorderPackets > 0, tap);
+    this.lane = new ExpressLane((l, p) => host.transmitExpress(l, p), tap);
   }
 
   /** A small packet at once, outside the queues and the sequence (express.ts); false: it takes the normal path. */
@@ -154,7 +154,7 @@ export class SendPath {
       for (const l of candidates) {
         if (l.stalled || l === exclude || (tier !== undefined && priority(l) !== tier)) continue;
         const wait = l.sender.waitFor(packet.length + TUNNEL_OVERHEAD, nowMs, earliest);
-        const allowance = earliest ? 0 : this.spread.lateAllowanceMs(l, candidates, tier, exclude, packet.length + TUNNEL_OVERHEAD, minOwd);
+        const allowance = earliest ? 0 : this.spread.lateAllowanceMs(l, candidates, tier, exclude, packet.length + TUNNEL_OVERHEAD);
         const arrival = wait + Math.max(0, owd(l) - minOwd - allowance);
         const exact = wait + owd(l) - minOwd;
         const inHand = inHandMs(l);

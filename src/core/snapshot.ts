@@ -7,7 +7,7 @@
 import { type Link, type PeerAddress, STATUS_TEXT } from "./link.ts";
 import type { RedundantStats } from "./redundant.ts";
 import type { Equaliser } from "./equaliser.ts";
-import type { ReorderStats } from "./reorder.ts";
+import type { ReorderBuffer, ReorderStats } from "./reorder.ts";
 import type { DropCounters, DropReason } from "./stats.ts";
 
 export interface LinkSnapshot {
@@ -46,6 +46,8 @@ export interface TunnelSnapshot {
   links: LinkSnapshot[];
   /** With the delay equaliser's counters (equaliser.ts): packets that waited there, and the last wait. */
   reorder: (ReorderStats & { holdMs: number; span: number; equalised: number; equaliseMs: number }) | undefined;
+  /** The delay equaliser (equaliser.ts), with or without a reorder buffer behind it. */
+  equaliser: { equalised: number; equaliseMs: number; late: number };
   drops: Partial<Record<DropReason, number>>;
   /** Redundant mode's counters (redundant.ts). */
   redundant?: RedundantStats;
@@ -75,11 +77,12 @@ export function linkSnapshot(l: Link, scheduled: boolean): LinkSnapshot {
   };
 }
 
-export function tunnelSnapshot(links: readonly Link[], eligible: readonly number[], equaliser: Equaliser | undefined, drops: DropCounters, redundant: RedundantStats): TunnelSnapshot {
-  const reorder = equaliser?.reorder;
+export function tunnelSnapshot(links: readonly Link[], eligible: readonly number[], equaliser: Equaliser, reorder: ReorderBuffer | undefined, drops: DropCounters, redundant: RedundantStats): TunnelSnapshot {
+  const eq = equaliser.stats;
   return {
     links: links.map((l) => linkSnapshot(l, eligible.includes(l.index))),
-    reorder: reorder ? { ...reorder.stats, holdMs: reorder.holdMs, span: reorder.currentSpan, equalised: equaliser!.stats.held, equaliseMs: equaliser!.stats.lastHoldMs } : undefined,
+    reorder: reorder ? { ...reorder.stats, holdMs: reorder.holdMs, span: reorder.currentSpan, equalised: eq.held, equaliseMs: eq.lastHoldMs } : undefined,
+    equaliser: { equalised: eq.held, equaliseMs: eq.lastHoldMs, late: eq.late },
     drops: drops.snapshot(),
     redundant: { ...redundant },
   };

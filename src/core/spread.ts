@@ -11,7 +11,8 @@
  * link carries everything (sendpath.ts's tie rule). This replaced a fixed weight (a tenth of the
  * spread) tuned on lab scenario 3, which overflowed the peer's 64 packets at higher rates and
  * left the slower link idle in most of the sweep (docs/scheduler.md, "Unequal delays: what the
- * peer can hold").
+ * peer can hold"). Without a reorder buffer none of it counts: the peer's delay equaliser holds
+ * what comes over faster links (equaliser.ts).
  */
 import type { Link } from "./link.ts";
 import { smoothedOwdMs } from "./link.ts";
@@ -41,14 +42,15 @@ export class Spread {
    * the peer's TCP in order. The peer's reorder buffer holds what arrives within one hold time
    * (reorder.ts: its span follows the arrival rate up to reorderMaxSpan, and the hold time covers
    * the links' delay spread), so while `l`'s packet is awaited it can keep what the links of
-   * shorter delay deliver meanwhile, up to that ceiling. `minOwdMs`: the fastest candidate's
-   * one-way delay. Links stalled, excluded or of another priority tier do not count.
+   * shorter delay deliver meanwhile, up to that ceiling. Links stalled, excluded or of another priority tier do not count.
    */
-  lateAllowanceMs(l: Link, links: readonly Link[], tier: number | undefined, exclude: Link | undefined, packetBytes: number, minOwdMs = 0): number {
-    // No reorder buffer: TCP's own tolerance. Its RACK loss detection waits a reordering window
-    // that grows, once reordering was seen, up to the smoothed RTT (RFC 8985 §6.2; Linux
-    // tcp_rack_reo_wnd): the flow's RTT is at least the fastest link's.
-    if (this.peerSpanMax <= 0) return 2 * minOwdMs;
+  lateAllowanceMs(l: Link, links: readonly Link[], tier: number | undefined, exclude: Link | undefined, packetBytes: number): number {
+    // No reorder buffer: the peer's delay equaliser (equaliser.ts) still lines every link up with
+    // the slowest one carrying data, so a packet arrives at that timing whichever link it takes:
+    // only the wait behind a link's queue tells links apart. (Before the equaliser worked without
+    // a buffer, this allowed TCP's own tolerance, one RTT of the faster link, and a stream over
+    // links of unequal delay kept to the faster one: 0.25-0.95 × the best link alone.)
+    if (this.peerSpanMax <= 0) return Number.POSITIVE_INFINITY;
     const d = owd(l);
     let earlier = 0; // bytes per ms
     for (const o of links) {

@@ -19,7 +19,7 @@
 import type { LinkConfig } from "../config/schema.ts";
 import { looksLikeLegacyMlvpn, MSG_CHALLENGE, MSG_CONFIRM, MSG_HELLO, MSG_INIT, MSG_RESP, MSG_TRANSPORT, MSG_TRANSPORT_CLEAR, MSG_TYPE_OFF } from "../wire/layout.ts";
 import { Deadlines } from "./deadlines.ts";
-import { Equaliser } from "./equaliser.ts";
+import { Equaliser, PassThrough } from "./equaliser.ts";
 import { describeLegacyPeer, describeStall } from "./describe.ts";
 import type { FilterRules } from "./filters.ts";
 import { inProgress } from "./handshake-state.ts";
@@ -48,7 +48,7 @@ export class Tunnel {
   /** This process's random instance id, sent masked in handshakes so the peer (only) sees restarts. */
   readonly instance: number;
   readonly reorder: ReorderBuffer | undefined;
-  readonly equaliser: Equaliser | undefined;
+  readonly equaliser: Equaliser;
   readonly redundancy: Redundancy; // redundant mode (redundant.ts); a reload calls its setRules
   private readonly out: TunnelOutput;
   private readonly table: LinkTable;
@@ -94,9 +94,9 @@ export class Tunnel {
       },
       opts.links.length,
     );
-    // Reordering (reorder.ts), with the delay equaliser in front of it (equaliser.ts).
-    this.equaliser = opts.reorderBufferSize > 0 ? new Equaliser(new ReorderBuffer(opts.reorderBufferSize, (p) => this.out.deliver(p), true), () => this.table.links) : undefined;
-    this.reorder = this.equaliser?.reorder;
+    // The delay equaliser (equaliser.ts), in front of the reorder buffer (reorder.ts) if there is one.
+    this.reorder = opts.reorderBufferSize > 0 ? new ReorderBuffer(opts.reorderBufferSize, (p) => this.out.deliver(p), true) : undefined;
+    this.equaliser = new Equaliser(this.reorder ?? new PassThrough((p) => this.out.deliver(p)), () => this.table.links);
     const { out, table, sendPath, tx, reorder, equaliser, peers, deadlines, drops, handshakes } = this;
     this.life = new Lifecycle({ mode, out, table, sendPath, tx, reorder, equaliser, peers, deadlines, now: () => this.now, initiate: (l) => handshakes.initiate(l) });
     this.receiver = new Receiver({ drops, reorder, equaliser, redundancy: this.redundancy, sendPath, tx, handshakes, peers, out, roams: mode === "server", follower: mode === "server", disconnected: (l) => this.life.peerDisconnected(l), leavingFeedback: (l, highest) => this.life.leavingFeedback(l, highest), followed: (now) => deadlines.followKeepalive(now) && this.life.healthTick() });
@@ -131,7 +131,7 @@ export class Tunnel {
 
   handleTimeout(nowMs: number): void {
     this.now = nowMs;
-    this.equaliser?.handleTimeout(nowMs); // and the reorder buffer's
+    this.equaliser.handleTimeout(nowMs); // and the reorder buffer's
     for (const l of this.links) if (l.acks.dueMs <= nowMs) this.tx.feedback(l, nowMs);
     this.sendPath.onTimer(nowMs);
     for (const l of this.links) if (inProgress(l.handshake)) this.handshakes.onTimer(l);
@@ -250,7 +250,7 @@ export class Tunnel {
 
   /** Everything the status interface shows, as plain data (snapshot.ts). */
   snapshot(): TunnelSnapshot {
-    return tunnelSnapshot(this.links, this.eligibleLinks, this.equaliser, this.drops, this.redundancy.stats);
+    return tunnelSnapshot(this.links, this.eligibleLinks, this.equaliser, this.reorder, this.drops, this.redundancy.stats);
   }
 
   // ---------------------------------------------------------------- dispatch
@@ -288,7 +288,7 @@ export class Tunnel {
   /** After every input: the deadline table catches up with what the input changed. */
   private settle(): void {
     this.deadlines.departuresMs = this.life.nextDeparture();
-    this.deadlines.refresh(this.links, this.equaliser?.nextDeadline() ?? Number.POSITIVE_INFINITY, this.sendPath, this.handshakes, this.now);
+    this.deadlines.refresh(this.links, this.equaliser.nextDeadline(), this.sendPath, this.handshakes, this.now);
   }
 
   // ---------------------------------------------------------------- helpers

@@ -10,7 +10,7 @@ import type { LinkConfig } from "../../src/config/schema.ts";
 import { LinkStatus, Link } from "../../src/core/link.ts";
 import { keepaliveAtMs, keepaliveDue, leaderSilentAtMs, probeAnswered } from "../../src/core/health.ts";
 import { chooseCarriers, reorderHoldMs } from "../../src/core/policy.ts";
-import { Equaliser } from "../../src/core/equaliser.ts";
+import { Equaliser, PassThrough } from "../../src/core/equaliser.ts";
 import { ReorderBuffer } from "../../src/core/reorder.ts";
 import { SendPath } from "../../src/core/sendpath.ts";
 import { HEALTH_TICK_MS } from "../../src/core/constants.ts";
@@ -74,7 +74,7 @@ class CoreEnd {
   readonly links: Link[];
   readonly sendPath: SendPath;
   readonly reorder: ReorderBuffer | undefined;
-  readonly equaliser: Equaliser | undefined;
+  readonly equaliser: Equaliser;
   private readonly counters: number[];
   private carriers: Link[] = [];
   /** The up links, refilled on each call as linktable.ts active() does (no array per call). */
@@ -122,10 +122,9 @@ class CoreEnd {
       stallChanged: () => {},
       drop: (reason) => this.drops.set(reason, (this.drops.get(reason) ?? 0) + 1),
     }, reorderSize);
-    if (reorderSize > 0) {
-      this.reorder = new ReorderBuffer(reorderSize, deliver, true); // tunnel.ts: the configured size
-      this.equaliser = new Equaliser(this.reorder, () => this.links);
-    }
+    // tunnel.ts: the configured size; the equaliser in front, with or without the buffer.
+    this.reorder = reorderSize > 0 ? new ReorderBuffer(reorderSize, deliver, true) : undefined;
+    this.equaliser = new Equaliser(this.reorder ?? new PassThrough(deliver), () => this.links);
   }
 
   private send(link: Link, msg: Msg, bytes: number, slot: number): void {
@@ -190,8 +189,7 @@ class CoreEnd {
     if (msg.kind === "data" || msg.kind === "express") link.dataHeardMs = now;
     else if (msg.kind === "feedback") link.feedbackHeardMs = now;
     if (msg.kind === "data") {
-      if (this.equaliser) this.equaliser.arrive(link, msg.dataSeq, msg.packet!, now);
-      else this.deliver(msg.packet!);
+      this.equaliser.arrive(link, msg.dataSeq, msg.packet!, now);
     } else if (msg.kind === "express") {
       this.deliver(msg.packet!);
     } else if (msg.kind === "keepalive" || msg.kind === "probe") {
@@ -231,7 +229,7 @@ class CoreEnd {
   handleTimeout(now: number): void {
     this.now = now;
     this.dirty = true;
-    this.equaliser?.handleTimeout(now); // and the reorder buffer's
+    this.equaliser.handleTimeout(now); // and the reorder buffer's
     for (const l of this.links) if (l.acks.dueMs <= now) this.sendFeedback(l);
     this.sendPath.onTimer(now);
     if (now < this.nextHealth && now < this.keepaliveMs()) return;
@@ -257,7 +255,7 @@ class CoreEnd {
 
   nextTimeout(): number {
     if (!this.dirty) return this.cachedTimeout;
-    let t = Math.min(this.nextHealth, this.keepaliveMs(), this.equaliser?.nextDeadline() ?? Number.POSITIVE_INFINITY);
+    let t = Math.min(this.nextHealth, this.keepaliveMs(), this.equaliser.nextDeadline());
     for (const l of this.links) t = Math.min(t, this.sendPath.deadline(l, this.now));
     this.dirty = false;
     this.cachedTimeout = t;

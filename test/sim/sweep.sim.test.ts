@@ -36,9 +36,9 @@ const CC = process.env.MLVPN_SWEEP_CC === "bbr" ? ("bbr" as const) : ("cubic" as
  * cause not yet checked says "suspected" (docs/simulator.md "Known cells").
  */
 const WHY = {
-  satellite: "20+150 ms: with the buffer at 64 and the delay equaliser (equaliser.ts) every cell but one is at or above the best link, 20+20 and 50+50 Mbit/s at 1.6-1.8 x; 20+5 Mbit/s with 1 % loss on the 150 ms link stays below (0.75 x: each loss there costs CUBIC a window at a 300 ms RTT; not analysed further); buffer off: one link (not analysed further)",
+  satellite: "20+150 ms: with the delay equaliser (equaliser.ts) every cell but 20+5 Mbit/s is at or above the best link, 20+20 and 50+50 Mbit/s at 1.6-1.8 x with the buffer at 64; 20+5 Mbit/s stays below: with the buffer at 64 only with 1 % loss on the 150 ms link (0.75 x: each loss there costs CUBIC a window at a 300 ms RTT), with the buffer off both (0.59 x: the equalised RTT is 300 ms, and an early reordering left CUBIC's window on the plateau of its cubic curve for seconds after the undo); 20+20 Mbit/s lossy, buffer off: 0.98 x (not analysed further)",
   jitter: "30+30 ms ±10: both links carry data, the stream gets 6-59 % of the sum, and below the floor at seeds 1-6 too (not analysed on main)",
-  "spread-off": "unequal delays, buffer off: a packet may arrive at most one RTT of the faster link late (what TCP's RACK tolerates), so the later link is used only once the faster one's queue covers the rest of the spread; CUBIC builds part of it (20+20 Mbit/s at 5+35 ms: 75 % of the sum, 8+30: 0.91 x the best link), not at 10+60 ms (one link)",
+  "spread-off": "unequal delays, buffer off: the delay equaliser lines the links up without a buffer (PassThrough), so every lossless such cell is at or above the best link (before it: one link, 0.25-0.95 x); with 1 % loss on the slower link, 20+20 Mbit/s at 10+60 ms reads 72 % of the sum and 50+50 Mbit/s 0.63 x the best link (95 % of the data on the faster link: not analysed)",
   spread: "unequal delays, buffer 64: no cell here since the delay equaliser (equaliser.ts), which put every such cell at 0.9-1 of the sum (before: 8+30 Mbit/s at 10+60 ms 84 %, 50+50 at 10+60 ms 0.96 x the best link); a cell that falls here again is new (not analysed)",
   loss: "1 % loss on the slower link while the lossless twin meets its floor: each repair still holds later packets for a round trip of the faster link (buffer 64) or reads as TCP reordering (off) (suspected)",
   equal: "equal delays, no loss, buffer off, 50+50 Mbit/s at 10+10 ms: 81 % (a link's share drifts to 58/42; not analysed)",
@@ -50,14 +50,14 @@ type Why = keyof typeof WHY;
 /** At or above the best single link (by the worst 5 s; trace cells: the mean), below their floor. */
 const KNOWN_BELOW_FLOOR: Record<string, Why> = {
   "20+20 Mbit/s 10+10 ms 1% loss rb 64": "loss",
-  "20+20 Mbit/s 5+35 ms rb 0": "spread-off",
-  "20+20 Mbit/s 5+35 ms 1% loss rb 0": "spread-off",
+  "20+20 Mbit/s 10+60 ms 1% loss rb 0": "spread-off",
+  "20+20 Mbit/s 20+150 ms 1% loss rb 64": "satellite",
   "20+20 Mbit/s 30+30 ms ±10 1% loss rb 64": "jitter",
+  "20+20 Mbit/s 30+30 ms ±10 1% loss rb 0": "jitter",
   "50+50 Mbit/s 10+10 ms 1% loss rb 64": "loss",
-  "50+50 Mbit/s 5+35 ms 1% loss rb 0": "spread-off",
   "50+50 Mbit/s 10+10 ms 1% loss rb 0": "loss",
   "50+50 Mbit/s 30+30 ms ±10 1% loss rb 64": "jitter",
-  "Verizon LTE 25 ms + ATT LTE 35 ms down rb 0": "lte-pair",
+  "Verizon LTE 25 ms + ATT LTE 35 ms down rb 64": "lte-pair",
 };
 
 /**
@@ -66,37 +66,19 @@ const KNOWN_BELOW_FLOOR: Record<string, Why> = {
  * KNOWN_BELOW_FLOOR (or off both lists).
  */
 const KNOWN_BELOW_BEST: Record<string, Why> = {
-  "20+20 Mbit/s 10+60 ms rb 0": "spread-off",
-  "20+20 Mbit/s 10+60 ms 1% loss rb 0": "spread-off",
-  "20+20 Mbit/s 20+150 ms rb 0": "satellite",
   "20+20 Mbit/s 20+150 ms 1% loss rb 0": "satellite",
-  "20+20 Mbit/s 30+30 ms ±10 rb 0": "jitter",
-  "20+20 Mbit/s 30+30 ms ±10 1% loss rb 0": "jitter",
-  "20+5 Mbit/s 10+60 ms rb 0": "spread-off",
-  "20+5 Mbit/s 10+60 ms 1% loss rb 0": "spread-off",
   "20+5 Mbit/s 20+150 ms rb 0": "satellite",
   "20+5 Mbit/s 20+150 ms 1% loss rb 64": "satellite",
   "20+5 Mbit/s 20+150 ms 1% loss rb 0": "satellite",
   "20+5 Mbit/s 30+30 ms ±10 1% loss rb 64": "jitter",
   "20+5 Mbit/s 30+30 ms ±10 1% loss rb 0": "jitter",
-  "8+30 Mbit/s 5+35 ms rb 0": "spread-off",
-  "8+30 Mbit/s 5+35 ms 1% loss rb 0": "spread-off",
-  "8+30 Mbit/s 10+60 ms rb 0": "spread-off",
-  "8+30 Mbit/s 10+60 ms 1% loss rb 0": "spread-off",
-  "8+30 Mbit/s 20+150 ms rb 0": "satellite",
-  "8+30 Mbit/s 30+30 ms ±10 rb 0": "jitter",
   "8+30 Mbit/s 30+30 ms ±10 1% loss rb 64": "jitter",
-  "8+30 Mbit/s 30+30 ms ±10 1% loss rb 0": "jitter",
-  "50+50 Mbit/s 5+35 ms rb 0": "spread-off",
-  "50+50 Mbit/s 10+60 ms rb 0": "spread-off",
   "50+50 Mbit/s 10+60 ms 1% loss rb 0": "spread-off",
-  "50+50 Mbit/s 20+150 ms rb 0": "satellite",
-  "50+50 Mbit/s 20+150 ms 1% loss rb 0": "satellite",
   "50+50 Mbit/s 30+30 ms ±10 rb 0": "jitter",
   "50+50 Mbit/s 30+30 ms ±10 1% loss rb 0": "jitter",
   "Verizon LTE 25 ms + ATT LTE 35 ms up rb 64": "lte-pair",
   "Verizon LTE 25 ms + ATT LTE 35 ms up rb 0": "lte-pair",
-  "Verizon LTE 25 ms + ATT LTE 35 ms down rb 64": "lte-pair",
+  "Verizon LTE 25 ms + ATT LTE 35 ms down rb 0": "lte-pair",
 };
 
 /** The category a cell's class suggests (the print mode's choice for a cell new to a list). */

@@ -1,11 +1,12 @@
 /**
  * The delay equaliser (src/core/equaliser.ts): sequenced packets from a faster link wait the
  * difference of one-way delays before the reorder buffer; a packet is never later than one sent
- * after it; which links count as carriers. And the express lane's rule that goes with it
- * (src/core/express.ts, tcpsegment.ts): TCP data and SYNs leave the lane while the peer equalises.
+ * after it; which links count as carriers; without a reorder buffer (PassThrough), how a late
+ * packet's lateness lengthens the others' holds. And the express lane's rule that goes with it
+ * (src/core/express.ts, tcpsegment.ts): TCP data and SYNs leave the lane (the peer equalises).
  */
 import { describe, expect, test } from "bun:test";
-import { CARRIER_MEMORY_MS, Equaliser, NEW_LINK_GRACE_MS, NEW_LINK_GRACE_PACKETS } from "../../src/core/equaliser.ts";
+import { CARRIER_MEMORY_MS, Equaliser, NEW_LINK_GRACE_MS, NEW_LINK_GRACE_PACKETS, PassThrough } from "../../src/core/equaliser.ts";
 import { ExpressLane } from "../../src/core/express.ts";
 import { Link, LinkStatus } from "../../src/core/link.ts";
 import { ReorderBuffer } from "../../src/core/reorder.ts";
@@ -22,11 +23,13 @@ function links(...rtts: number[]): Link[] {
   });
 }
 
-function rig(ls: Link[]) {
+/** `buffer` false: reorder_buffer_size = 0 (PassThrough). */
+function rig(ls: Link[], buffer = true) {
   const delivered: { seq: number; at: number }[] = [];
   let now = 0;
-  const reorder = new ReorderBuffer(64, (p) => delivered.push({ seq: p[0]!, at: now }), true);
-  const eq = new Equaliser(reorder, () => ls);
+  const deliver = (p: Uint8Array) => delivered.push({ seq: p[0]!, at: now });
+  const reorder = buffer ? new ReorderBuffer(64, deliver, true) : undefined;
+  const eq = new Equaliser(reorder ?? new PassThrough(deliver), () => ls);
   const arrive = (link: number, seq: number, at: number) => {
     now = at;
     eq.arrive(ls[link]!, seq, Uint8Array.of(seq), at);
@@ -73,7 +76,7 @@ describe("Equaliser", () => {
     r.arrive(0, 2, 100.5); // held until 130.5
     r.arrive(1, 3, 101); // slow: in the reorder buffer now, after the held 0 (sent before it)
     expect(r.delivered.map((d) => d.seq)).toEqual([0]);
-    expect(r.reorder.heldCount).toBe(2); // 2 and 3, waiting for 1
+    expect(r.reorder!.heldCount).toBe(2); // 2 and 3, waiting for 1
     // 1's resend on the fast link: a hole the reorder buffer holds packets behind: no wait.
     r.arrive(0, 1, 102);
     expect(r.delivered.map((d) => d.seq)).toEqual([0, 1, 2, 3]);
@@ -136,7 +139,17 @@ describe("Equaliser", () => {
     expect(r.eq.stats.held).toBe(2);
   });
 
-  test("a stalled or down link does not count, nor one of a worse priority tier", () => {
+  test("a stalled link still counts (a hold that vanished for a stall let BBR take the fast link's RTT for the path's)", () => {
+    const ls = links(10, 70);
+    const r = rig(ls);
+    r.arrive(1, 0, 0);
+    ls[1]!.stall(1);
+    r.arrive(0, 1, 2);
+    expect(r.eq.stats.held).toBe(1);
+    expect(r.eq.stats.lastHoldMs).toBe(30);
+  });
+
+  test("a down link does not count, nor one of a worse priority tier", () => {
     const ls = links(10, 70);
     const r = rig(ls);
     r.arrive(1, 0, 0);
@@ -163,6 +176,76 @@ describe("Equaliser", () => {
     expect(r.eq.stats.holding).toBe(0);
     r.run(1000);
     expect(r.delivered.length).toBe(3);
+  });
+});
+
+describe("Equaliser without a reorder buffer (reorder_buffer_size = 0)", () => {
+  test("the faster link's packets still wait the difference, and leave in sequence order", () => {
+    const r = rig(links(10, 70), false); // one-way 5 and 35 ms
+    r.arrive(1, 0, 0);
+    r.arrive(0, 1, 1);
+    r.arrive(0, 2, 2);
+    expect(r.delivered).toEqual([{ seq: 0, at: 0 }]);
+    r.run(40);
+    expect(r.delivered).toEqual([{ seq: 0, at: 0 }, { seq: 1, at: 31 }, { seq: 2, at: 32 }]);
+    expect(r.eq.stats.late).toBe(0);
+  });
+
+  test("a held packet due later goes on before a later-numbered one of another link", () => {
+    const ls = links(10, 70, 40); // one-way 5, 35, 20 ms
+    const r = rig(ls, false);
+    r.arrive(1, 0, 0);
+    r.arrive(0, 1, 1); // due at 31
+    r.arrive(2, 2, 2); // due at 17: it may not overtake 1
+    r.run(20);
+    expect(r.delivered.map((d) => d.seq)).toEqual([0, 1, 2]);
+  });
+
+  test("a late packet goes on at once; its lateness lengthens the other links' holds, at most its own one-way delay, and fades", () => {
+    const r = rig(links(10, 70), false);
+    r.arrive(1, 0, 0);
+    r.arrive(0, 2, 1); // due at 31
+    r.run(31);
+    expect(r.delivered.map((d) => d.seq)).toEqual([0, 2]);
+    r.arrive(1, 1, 43); // 12 ms after 2 went on
+    expect(r.delivered.map((d) => d.seq)).toEqual([0, 2, 1]);
+    expect(r.eq.stats.late).toBe(1);
+    r.arrive(0, 3, 44);
+    expect(r.eq.stats.lastHoldMs).toBeCloseTo(30 + 12, 0); // the slow link is counted 12 ms later
+    // Data keeps flowing on both links: the lateness halves per second of it.
+    let seq = 4;
+    for (let t = 50; t <= 1044; t += 10) r.arrive(1, seq++, t);
+    r.arrive(0, seq++, 1044);
+    expect(r.eq.stats.lastHoldMs).toBeGreaterThan(30 + 5);
+    expect(r.eq.stats.lastHoldMs).toBeLessThan(30 + 7);
+    // A packet stuck far longer than its link's delay (an LTE uplink that stopped): capped at it.
+    const s = rig(links(10, 70), false);
+    s.arrive(1, 0, 0);
+    s.arrive(0, 2, 1);
+    s.run(31);
+    s.arrive(1, 1, 2000);
+    s.arrive(0, 3, 2001);
+    expect(s.eq.stats.lastHoldMs).toBeCloseTo(30 + 35, 0);
+  });
+
+  test("with a reorder buffer behind it, lateness does not count (the buffer reorders)", () => {
+    const r = rig(links(10, 70));
+    r.arrive(1, 0, 0);
+    r.arrive(0, 2, 1);
+    r.run(31);
+    r.arrive(1, 1, 43);
+    r.arrive(0, 3, 44);
+    expect(r.eq.stats.lastHoldMs).toBe(30);
+    expect(r.eq.stats.late).toBe(0);
+  });
+
+  test("reset forgets what went on: a restarted peer's sequence from 0 is not late", () => {
+    const r = rig(links(10, 70), false);
+    for (let i = 0; i < 5; i++) r.arrive(1, i, i);
+    r.eq.reset();
+    r.arrive(1, 0, 10);
+    expect(r.eq.stats.late).toBe(0);
+    expect(r.delivered.length).toBe(6);
   });
 });
 
@@ -219,15 +302,15 @@ describe("tcpCarriesData", () => {
 });
 
 describe("ExpressLane", () => {
-  function lane(sequencedTcp: boolean, tap = false) {
+  function lane(tap = false) {
     const sent: number[] = [];
     const ls = links(10, 70);
-    const l = new ExpressLane((link, p) => sent.push(link.index * 1000 + p.length), sequencedTcp, tap);
+    const l = new ExpressLane((link, p) => sent.push(link.index * 1000 + p.length), tap);
     return { take: (p: Uint8Array) => l.take(p, 0, ls), sent };
   }
 
-  test("while the peer equalises, small TCP data and SYNs take the sequenced way; pure ACKs and UDP keep the lane", () => {
-    const eq = lane(true);
+  test("small TCP data and SYNs take the sequenced way (the peer equalises); pure ACKs and UDP keep the lane", () => {
+    const eq = lane();
     expect(eq.take(tcp4(ACK, 37))).toBe(false);
     expect(eq.take(tcp4(SYN, 0))).toBe(false);
     expect(eq.take(tcp4(ACK, 0))).toBe(true);
@@ -235,12 +318,10 @@ describe("ExpressLane", () => {
     udp[9] = 17;
     expect(eq.take(udp)).toBe(true);
     expect(eq.sent).toEqual([40, 50]); // on the fastest link (index 0)
-    const plain = lane(false);
-    expect(plain.take(tcp4(ACK, 37))).toBe(true);
   });
 
   test("tap: the IP packet inside an Ethernet frame", () => {
-    const eq = lane(true, true);
+    const eq = lane(true);
     const frame = (ip: Uint8Array, type = 0x0800) => {
       const f = new Uint8Array(14 + ip.length);
       f[12] = type >> 8;

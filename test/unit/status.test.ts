@@ -78,7 +78,7 @@ describe("/status document", () => {
 
   test("a link never heard from: last_packet is the start time, RTT fields empty, status since start", () => {
     const quiet = fakeLink({ name: "link0", status: "waiting peer", lastRecvMs: undefined, srttMs: undefined, rttvarMs: undefined, minRttMs: undefined, lossInPercent: undefined, statusSinceMs: 0 });
-    const d = buildStatus({ links: [quiet], reorder: undefined, drops: {} }, CLIENT, FACTS, now);
+    const d = buildStatus({ links: [quiet], reorder: undefined, equaliser: NO_EQUALISER, drops: {} }, CLIENT, FACTS, now);
     const t = d.tunnels[0]!;
     expect(t.last_packet).toBe(1_700_000_000);
     expect([t.srtt, t.rttvar, t.min_rtt, t.loss, t.loss_in]).toEqual([0, null, null, 0, null]);
@@ -116,10 +116,11 @@ function fakeLink(o: Partial<LinkSnapshot>): LinkSnapshot {
   };
 }
 
+const NO_EQUALISER = { equalised: 0, equaliseMs: 0, late: 0 };
 const HOSTILE = 'we"ird\\name\nwith ünïcödé ✓ 🚀 </script>';
 
 describe("escaping", () => {
-  const snap: TunnelSnapshot = { links: [fakeLink({ name: HOSTILE })], reorder: undefined, drops: { "bad-mac": 2 } };
+  const snap: TunnelSnapshot = { links: [fakeLink({ name: HOSTILE })], reorder: undefined, equaliser: NO_EQUALISER, drops: { "bad-mac": 2 } };
   const hostileFacts = { ...FACTS, instance: 'in"st\\ance', deviceName: "tun\u0001" };
   const doc = buildStatus(snap, CLIENT, hostileFacts, STARTED);
 
@@ -186,12 +187,15 @@ describe("/metrics", () => {
 
   test("unknown values are left out, not NaN; no reorder family when reordering is off", () => {
     const quiet = fakeLink({ name: "q", srttMs: undefined, rttvarMs: undefined, minRttMs: undefined, lossInPercent: undefined, lossOutPercent: undefined });
-    const q = parsePrometheus(buildMetrics(buildStatus({ links: [quiet], reorder: undefined, drops: {} }, CLIENT, FACTS, STARTED)));
+    const q = parsePrometheus(buildMetrics(buildStatus({ links: [quiet], reorder: undefined, equaliser: NO_EQUALISER, drops: {} }, CLIENT, FACTS, STARTED)));
     for (const name of ["mlvpn_link_srtt_seconds", "mlvpn_link_rttvar_seconds", "mlvpn_link_min_rtt_seconds", "mlvpn_link_receive_loss_ratio", "mlvpn_link_send_loss_ratio"]) {
       expect(q.get(name)!.samples).toEqual([]);
     }
     expect(q.has("mlvpn_reorder_delivered_packets_total")).toBe(false);
-    expect(buildMetrics(buildStatus({ links: [quiet], reorder: undefined, drops: {} }, CLIENT, FACTS, STARTED))).not.toContain("NaN");
+    // The equaliser works with or without the reorder buffer: its families are always there.
+    expect(q.get("mlvpn_reorder_equalised_packets_total")!.samples.length).toBe(1);
+    expect(q.get("mlvpn_equaliser_late_packets_total")!.samples.length).toBe(1);
+    expect(buildMetrics(buildStatus({ links: [quiet], reorder: undefined, equaliser: NO_EQUALISER, drops: {} }, CLIENT, FACTS, STARTED))).not.toContain("NaN");
   });
 
   test("the test parser rejects what the format forbids", () => {
