@@ -8,7 +8,7 @@
  * kernel's UDP receive-buffer errors in each namespace, and the tunnel ends' CPU.
  *
  *   sudo npx bun scripts/bench-collapse.ts [--scenario 1|2|3|4|r1d1|r1d2|r1d4|r1d5|r2d6|r3d6|r4d5] [--rounds N] [--runs K] [--seconds S]
- *        [--download] [--cc bbr|cubic|…] [--bin PATH] [--priority | --nice N] [--json FILE] [--keep-logs DIR] [--reorder N]
+ *        [--download] [--other-way-first] [--cc bbr|cubic|…] [--bin PATH] [--priority | --nice N] [--json FILE] [--keep-logs DIR] [--reorder N]
  *
  * A round is a fresh topology and tunnel (as each bench scenario starts), then the bare link once
  * and K tunnel runs. `--cc` sets net.ipv4.tcp_congestion_control in the LAN and internet
@@ -64,6 +64,8 @@ const JSON_OUT = option("json", "");
 const KEEP_LOGS = option("keep-logs", "");
 /** The download instead (iperf3 -R: the internet host sends, the server end schedules). */
 const DOWNLOAD = argv.includes("--download");
+/** Before the measured runs, one transfer the other way on the same tunnel (as the sweep does: up, then down). */
+const OTHER_WAY_FIRST = argv.includes("--other-way-first");
 /** reorder_buffer_size of both ends (the guide's 64 by default). */
 const REORDER = Number(option("reorder", "64"));
 /** Both mlvpn ends with the wire's priority (SCHED_FIFO): does the collapse follow CPU starvation? */
@@ -186,6 +188,7 @@ for (let round = 0; round < ROUNDS; round++) {
     await Bun.sleep(300);
     const bi = shapes.reduce((bi, u, i) => ((u.rateMbit ?? 0) > (shapes[bi]!.rateMbit ?? 0) ? i : bi), 0);
     const bare = await iperf(topo.lab, "client", topo.serverPublic, { seconds: SECONDS, bind: topo.uplinks[bi]!.clientAddr, omit: 2, reverse: DOWNLOAD });
+    if (OTHER_WAY_FIRST) await iperf(topo.lab, "lan", topo.internetHost, { seconds: SECONDS, omit: 2, intervalS: 1, reverse: !DOWNLOAD });
     for (let k = 0; k < RUNS; k++) {
       const before = await snapshot(topo, tunnel);
       const samples: TcpSample[] = [];
@@ -199,7 +202,10 @@ for (let round = 0; round < ROUNDS; round++) {
         const s = parseSs(r.stdout, (performance.now() - t0) / 1000);
         if (s) samples.push(s);
         const doc = await fetchStatus({ unix: controlSocketOf(tunnel, DOWNLOAD ? "server" : "client") }, 1000).then((r) => r.doc, () => undefined);
-        if (doc) caps.push(doc.tunnels.map((t) => `${(t.capacity_bps / 1e6).toFixed(1)}${t.stalled ? "S" : ""}`).join("/") + `:${doc.drops["queue-full"] ?? 0}`);
+        // The receiving end's equaliser: its last hold (ms) and the packets that came late (buffer off).
+        const rx = await fetchStatus({ unix: controlSocketOf(tunnel, DOWNLOAD ? "client" : "server") }, 1000).then((r) => r.doc, () => undefined);
+        const eq = rx?.equaliser ? ` eq ${rx.equaliser.equalise_ms}/${rx.equaliser.late}` : "";
+        if (doc) caps.push(doc.tunnels.map((t) => `${(t.capacity_bps / 1e6).toFixed(1)}${t.stalled ? "S" : ""}`).join("/") + `:${doc.drops["queue-full"] ?? 0}${eq}`);
         await Bun.sleep(250);
       }
       const up = await run;
@@ -226,7 +232,7 @@ for (let round = 0; round < ROUNDS; round++) {
       );
       const mid = samples[Math.floor(samples.length / 2)];
       console.log(`  tcp mid: ${mid ? `${mid.cc} cwnd ${mid.cwnd} rtt ${mid.rtt} deliv ${mid.deliveryMbps.toFixed(1)} pacing ${mid.pacingMbps.toFixed(1)} ${mid.bbr ?? ""}` : "-"}`);
-      console.log(`  tcp series: ${samples.map((s) => `${s.cwnd}/${Math.round(s.rtt)}/${s.pacingMbps.toFixed(0)}`).join(" ")}`);
+      console.log(`  tcp series (cwnd/rtt/pacing Mbit/s[/BBR min RTT]): ${samples.map((s) => `${s.cwnd}/${Math.round(s.rtt)}/${s.pacingMbps.toFixed(0)}${/mrtt:([\d.]+)/.exec(s.bbr ?? "")?.[1] ? `/${Math.round(Number(/mrtt:([\d.]+)/.exec(s.bbr ?? "")![1]))}` : ""}`).join(" ")}`);
       console.log(`  ${DOWNLOAD ? "server" : "client"} capacity Mbit/s per link:queue-full drops, every ~0.3 s: ${caps.join(" ")}`);
       console.log(`  client: ${rec.clientLinksAfter}`);
       console.log(`  server: ${rec.serverLinksAfter}`);

@@ -40,6 +40,7 @@
  * 20+5 Mbit/s at 10+60 ms cut its window at each such reordering (0.32 × the best link); with it,
  * 1.16 × (docs/scheduler.md, "Links of unequal delay without a reorder buffer").
  */
+import { EXPRESS_MAX_BYTES } from "./express.ts";
 import type { Link } from "./link.ts";
 
 /** Where the equaliser's packets go when their time comes: the reorder buffer (reorder.ts), or PassThrough. */
@@ -90,6 +91,16 @@ export const CARRIER_MEMORY_MS = 10_000;
  */
 export const NEW_LINK_GRACE_MS = 1000;
 export const NEW_LINK_GRACE_PACKETS = 1000;
+/**
+ * Packets this small (the express lane's size: acknowledgements, and what overflowed its share)
+ * neither age the links' memory nor make a link a carrier: the memory is that of a bulk flow's
+ * sender (its minimum RTT). The acknowledgements of a 36 Mbit/s upload, over the lane's share
+ * and so sequenced, ran 20 s on the faster link alone and aged the slower one out; the download
+ * that followed began at the fast link's timing, its BBR sender took that RTT for its minimum,
+ * and when the slower link joined (and the hold with it) it starved for 10 s, to ProbeRTT (lab
+ * r1d4, buffer off: 6-8 Mbit/s for 9 s, then 36).
+ */
+const BULK_MIN_BYTES = EXPRESS_MAX_BYTES;
 /** A pause in the data longer than this is idle time, which ages no link's memory (only this much of it counts). */
 const IDLE_GAP_MS = 1000;
 /**
@@ -182,13 +193,16 @@ export class Equaliser {
 
   /** A sequenced data packet from `link`: into the reorder buffer now, or after its hold. */
   arrive(link: Link, seq: number, packet: Uint8Array, nowMs: number): void {
-    if (Number.isFinite(this.dataMs)) this.flowMs += Math.min(IDLE_GAP_MS, Math.max(0, nowMs - this.dataMs));
-    this.dataMs = nowMs;
-    this.packets++;
     const ring = this.ringOf(link);
-    ring.flowAt = this.flowMs;
-    ring.packetsAt = this.packets;
-    ring.carried = true;
+    // Only bulk packets age the links' memory and make a link a carrier (see BULK_MIN_BYTES).
+    if (packet.length > BULK_MIN_BYTES) {
+      if (Number.isFinite(this.dataMs)) this.flowMs += Math.min(IDLE_GAP_MS, Math.max(0, nowMs - this.dataMs));
+      this.dataMs = nowMs;
+      this.packets++;
+      ring.flowAt = this.flowMs;
+      ring.packetsAt = this.packets;
+      ring.carried = true;
+    }
     const hold = this.holdFor(link);
     // A packet behind others of its link waits for them too (each link's packets leave in order),
     // unless it fills a hole: a later packet is already in the reorder buffer, so this one is due.

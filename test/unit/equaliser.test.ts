@@ -27,12 +27,15 @@ function links(...rtts: number[]): Link[] {
 function rig(ls: Link[], buffer = true) {
   const delivered: { seq: number; at: number }[] = [];
   let now = 0;
-  const deliver = (p: Uint8Array) => delivered.push({ seq: p[0]!, at: now });
+  const deliver = (p: Uint8Array) => delivered.push({ seq: new DataView(p.buffer).getUint32(0), at: now });
   const reorder = buffer ? new ReorderBuffer(64, deliver, true) : undefined;
   const eq = new Equaliser(reorder ?? new PassThrough(deliver), () => ls);
-  const arrive = (link: number, seq: number, at: number) => {
+  /** A bulk packet (`bytes` as sent; the sequence in its first 4 bytes). */
+  const arrive = (link: number, seq: number, at: number, bytes = 1200) => {
     now = at;
-    eq.arrive(ls[link]!, seq, Uint8Array.of(seq), at);
+    const p = new Uint8Array(bytes);
+    new DataView(p.buffer).setUint32(0, seq);
+    eq.arrive(ls[link]!, seq, p, at);
   };
   /** Runs the timer until `until` as the shell would: at each deadline. */
   const run = (until: number) => {
@@ -128,6 +131,25 @@ describe("Equaliser", () => {
     expect(fresh.eq.stats.held).toBe(bulkHeld);
     fresh.run(at + 200);
     expect(fresh.delivered.length).toBe(n + 1);
+  });
+
+  test("small packets (acknowledgements over the express lane's share) neither age the memory nor make a carrier", () => {
+    const ls = links(10, 70);
+    const r = rig(ls);
+    r.arrive(1, 0, 0); // the slow link carried bulk data
+    let seq = 1;
+    for (let t = 1; t <= 3 * CARRIER_MEMORY_MS; t += 2) r.arrive(0, seq++, t, 60); // 30 s of ACKs on the fast link
+    r.arrive(0, seq++, 3 * CARRIER_MEMORY_MS + 1);
+    expect(r.eq.stats.lastHoldMs).toBe(30); // the slow link still counts
+    const fresh = rig(links(10, 70));
+    fresh.arrive(1, 0, 0, 60); // only a small packet on the slow link: not a carrier
+    for (let t = 1; t <= NEW_LINK_GRACE_MS + 10; t++) fresh.arrive(0, t, t); // (its grace still holds for 1000 packets)
+    let s2 = NEW_LINK_GRACE_MS + 11;
+    for (let i = 0; i <= NEW_LINK_GRACE_PACKETS; i++) fresh.arrive(0, s2, s2++);
+    fresh.run(s2 + 100); // what the grace held goes on
+    const held = fresh.eq.stats.held;
+    fresh.arrive(0, s2, s2 + 100);
+    expect(fresh.eq.stats.held).toBe(held);
   });
 
   test("an idle tunnel keeps its carriers: the memory ages only while data flows", () => {
