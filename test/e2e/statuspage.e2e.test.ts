@@ -84,6 +84,8 @@ describe.skipIf(skip !== null)("status page in headless Chromium against dist/ml
     expect(await page.$$eval(".card h2", (hs) => hs.map((h) => h.textContent))).toEqual(["adsl1", "adsl2"]);
     expect(await page.textContent("#tunnel")).toBe("tunnel up");
     expect(await page.textContent("#meta")).toContain("client");
+    // The delay equaliser's row (src/control/page-script.js), from the document's `equaliser`.
+    expect(await page.textContent("#info")).toMatch(/Delay equaliser\d+ held \(last [\d.]+ ms\) · \d+ late/);
     const throughput = await chart("throughput");
     const rtt = await chart("rtt");
     const loss = await chart("loss");
