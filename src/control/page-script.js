@@ -157,9 +157,9 @@ function updateHeader(doc) {
   setInfo("Process", "pid " + doc.pid + " · protocol " + doc.protocol + reloaded);
   var r = doc.reorder;
   setInfo("Reordering", r == null ? "off" : "hold " + r.hold_ms + " ms · " + r.delivered + " delivered · " + r.reordered + " reordered · " + r.late + " late · " + r.holes_skipped + " holes skipped · " + r.duplicates + " duplicates · " + r.stale + " stale · " + r.held + " held now");
-  // The delay equaliser works with or without the reorder buffer (an older daemon has no such field).
+  // The delay equaliser works with or without the reorder buffer.
   var e = doc.equaliser;
-  if (e != null) setInfo("Delay equaliser", e.equalised + " held (last " + e.equalise_ms + " ms) · " + e.late + " late");
+  setInfo("Delay equaliser", e.equalised + " held (last " + e.equalise_ms + " ms) · " + e.late + " late");
   var drops = Object.keys(doc.drops).filter(function (k) { return doc.drops[k] > 0; }).map(function (k) { return k + " " + doc.drops[k]; });
   setInfo("Dropped", drops.length ? drops.join(" · ") : "none");
 }

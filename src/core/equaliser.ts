@@ -56,14 +56,13 @@ export interface EqualisedSink {
   reset(): void;
 }
 
-/** No reorder buffer: a released packet goes to the LAN at once. */
+/** No reorder buffer: a released packet goes to the LAN at once (it holds nothing, so no hole is ever filled). */
 export class PassThrough implements EqualisedSink {
   readonly reorders = false;
   readonly heldCount = 0;
-  highestSeen = 0;
+  readonly highestSeen = 0;
   constructor(private readonly deliver: (packet: Uint8Array) => void) {}
-  insert(seq: number, packet: Uint8Array): void {
-    if (seq >= this.highestSeen) this.highestSeen = seq + 1;
+  insert(_seq: number, packet: Uint8Array): void {
     this.deliver(packet);
   }
   nextDeadline(): number {
@@ -71,9 +70,7 @@ export class PassThrough implements EqualisedSink {
   }
   handleTimeout(): void {}
   flush(): void {}
-  reset(): void {
-    this.highestSeen = 0;
-  }
+  reset(): void {}
 }
 
 /**
