@@ -232,7 +232,11 @@ for (let round = 0; round < ROUNDS; round++) {
       );
       const mid = samples[Math.floor(samples.length / 2)];
       console.log(`  tcp mid: ${mid ? `${mid.cc} cwnd ${mid.cwnd} rtt ${mid.rtt} deliv ${mid.deliveryMbps.toFixed(1)} pacing ${mid.pacingMbps.toFixed(1)} ${mid.bbr ?? ""}` : "-"}`);
-      console.log(`  tcp series (cwnd/rtt/pacing Mbit/s[/BBR min RTT]): ${samples.map((s) => `${s.cwnd}/${Math.round(s.rtt)}/${s.pacingMbps.toFixed(0)}${/mrtt:([\d.]+)/.exec(s.bbr ?? "")?.[1] ? `/${Math.round(Number(/mrtt:([\d.]+)/.exec(s.bbr ?? "")![1]))}` : ""}`).join(" ")}`);
+      const minRtt = (s: TcpSample) => {
+        const m = /mrtt:([\d.]+)/.exec(s.bbr ?? "");
+        return m ? `/${Math.round(Number(m[1]))}` : "";
+      };
+      console.log(`  tcp series (cwnd/rtt/pacing Mbit/s[/BBR min RTT]): ${samples.map((s) => `${s.cwnd}/${Math.round(s.rtt)}/${s.pacingMbps.toFixed(0)}${minRtt(s)}`).join(" ")}`);
       console.log(`  ${DOWNLOAD ? "server" : "client"} capacity Mbit/s per link:queue-full drops, every ~0.3 s: ${caps.join(" ")}`);
       console.log(`  client: ${rec.clientLinksAfter}`);
       console.log(`  server: ${rec.serverLinksAfter}`);
