@@ -1,7 +1,9 @@
 /**
  * `npm run bench -- --sweep` (issue 11 §2): the tunnel over a grid of link pairs instead of named
  * scenarios, each cell beside the bare best single link in the same run. `--sweep --quick` runs a
- * 3-cell subset (under 10 minutes), `--sweep --cells r1d2,t1` some cells (JSON only). Called from
+ * 3-cell subset (under 10 minutes), `--sweep --cells r1d2,t1` some cells (JSON only; a cell may
+ * also be a pair the grid does not name, `--cells 12@3+40@25l1`: customCell; `--cc cubic` sets the
+ * TCP senders' congestion control instead of the host's default). Called from
  * scripts/bench.ts; needs root and iperf3.
  *
  * The grid. Rates (Mbit/s) 20+20, 20+5, 8+30, 50+50 × one-way delays (ms) 0.2+0.2, 1+1, 10+10,
@@ -121,6 +123,34 @@ const TRACE_CELLS: Cell[] = [
   { id: "t2", kind: "trace", label: "Verizon-LTE-short 25 ms + ATT-LTE-driving-2016 35 ms", links: [{ trace: "Verizon-LTE-short", delayMs: 25 }, { trace: "ATT-LTE-driving-2016", delayMs: 35 }] },
 ];
 
+/**
+ * A cell outside the grid, for link pairs the grid does not name: `A+B`, each link
+ * `RATE@DELAY` (Mbit/s, one-way ms) or `TRACE@DELAY` (a trace of bench/traces), optionally
+ * followed by `jJ` (jitter, ms) and `lP` (loss, %): `12@3+40@25`, `15@40+15@80l2`,
+ * `ATT-LTE-driving-2016@30+10@12j5`. The spec is the cell's id. undefined when it is not one.
+ */
+export function customCell(spec: string): Cell | undefined {
+  const parts = spec.split("+");
+  if (parts.length !== 2) return undefined;
+  const links: UplinkShape[] = [];
+  for (const p of parts) {
+    const m = /^([A-Za-z][\w.-]*|\d+(?:\.\d+)?)@(\d+(?:\.\d+)?)(?:j(\d+(?:\.\d+)?))?(?:l(\d+(?:\.\d+)?))?$/.exec(p);
+    if (!m) return undefined;
+    const [, what, delay, jitter, loss] = m;
+    const isRate = /^\d/.test(what!);
+    if (isRate && !(Number(what) > 0)) return undefined;
+    links.push({
+      ...(isRate ? { rateMbit: Number(what) } : { trace: what! }),
+      delayMs: Number(delay),
+      ...(jitter ? { jitterMs: Number(jitter) } : {}),
+      ...(loss ? { lossPct: Number(loss) } : {}),
+    });
+  }
+  const describe = (l: UplinkShape) =>
+    `${l.trace ?? `${l.rateMbit} Mbit/s`} ${l.delayMs} ms${l.jitterMs ? ` ±${l.jitterMs}` : ""}${l.lossPct ? ` ${l.lossPct} % loss` : ""}`;
+  return { id: spec, kind: links.some((l) => l.trace) ? "trace" : "rate", label: links.map(describe).join(" + "), links: links as [UplinkShape, UplinkShape] };
+}
+
 export function sweepCells(quick: boolean): Cell[] {
   // Quick: the nearby 20+20 pair (the issue's fallback case), 8+30 with 1 % loss on the 8, ADSL + LTE.
   if (quick) return [rateCell(0, 1, 0), rateCell(2, 2, 1), TRACE_CELLS[0]!];
@@ -152,8 +182,10 @@ const worstWindow = (xs: number[], n: number) => {
 const f1 = (x: number) => Math.round(x * 10) / 10;
 const spreadMs = (c: { links: UplinkShape[] }) => Math.abs((c.links[0]!.delayMs ?? 0) - (c.links[1]!.delayMs ?? 0)) + Math.max(c.links[0]!.jitterMs ?? 0, c.links[1]!.jitterMs ?? 0);
 
-async function runCell(c: Cell, log: (s: string) => void): Promise<CellResult> {
+async function runCell(c: Cell, log: (s: string) => void, cc?: string): Promise<CellResult> {
   const topo: Topology = await createTopology({ uplinks: c.links });
+  // The TCP senders' congestion control (bare link and tunnel alike); the namespaces inherit the host's otherwise.
+  if (cc) for (const ns of ["lan", "inet", "client", "server"]) await topo.lab.exec(ns, ["sysctl", "-q", "-w", `net.ipv4.tcp_congestion_control=${cc}`], { check: true });
   const servers = [startIperfServer(topo.lab, "inet", topo.internetHost), startIperfServer(topo.lab, "server", topo.serverPublic)];
   const win = [OMIT, OMIT + SECONDS] as const;
   const cap = (i: number, dir: Dir) => capacity(c.links[i]!, dir, win[0], win[1]);
@@ -331,6 +363,8 @@ export function sweepSectionOf(text: string): string {
 }
 
 interface StoredSweep {
+  /** The TCP senders' congestion control when --cc chose one. */
+  cc?: string;
   date: string;
   commit: string;
   dirty: boolean;
@@ -373,11 +407,12 @@ export function rerenderSweep(file: string): void {
   console.error(`sweep: BENCHMARKS.md section written from ${file}`);
 }
 
-export async function runSweep(o: { quick: boolean; commit: string; dirty: boolean; cells?: string[] }): Promise<void> {
+export async function runSweep(o: { quick: boolean; commit: string; dirty: boolean; cells?: string[]; cc?: string }): Promise<void> {
   const all = sweepCells(false);
-  const unknown = (o.cells ?? []).filter((id) => !all.some((c) => c.id === id));
-  if (unknown.length) throw new Error(`unknown sweep cell ${unknown.join(", ")} (cells: ${all.map((c) => c.id).join(" ")})`);
-  const cells = o.cells?.length ? all.filter((c) => o.cells!.includes(c.id)) : sweepCells(o.quick);
+  const chosen = (o.cells ?? []).map((id) => all.find((c) => c.id === id) ?? customCell(id));
+  const unknown = (o.cells ?? []).filter((_, k) => !chosen[k]);
+  if (unknown.length) throw new Error(`unknown sweep cell ${unknown.join(", ")} (cells: ${all.map((c) => c.id).join(" ")}, or A+B with each link RATE@DELAY or TRACE@DELAY, then jJITTER, lLOSS: 12@3+40@25l1)`);
+  const cells = o.cells?.length ? (chosen as Cell[]) : sweepCells(o.quick);
   const results: (CellResult & { minutes: number })[] = [];
   const started = performance.now();
   const log = (s: string) => console.error(`${((performance.now() - started) / 1000).toFixed(0).padStart(5)} s ${s}`);
@@ -386,7 +421,7 @@ export async function runSweep(o: { quick: boolean; commit: string; dirty: boole
     const t0 = performance.now();
     let r: CellResult;
     try {
-      r = await runCell(c, log);
+      r = await runCell(c, log, o.cc);
     } catch (e) {
       r = { id: c.id, kind: c.kind, label: c.label, links: c.links, seconds: SECONDS, bare: {} as CellResult["bare"], runs: [], error: (e as Error).message };
       log(`  error: ${r.error}`);
@@ -397,8 +432,8 @@ export async function runSweep(o: { quick: boolean; commit: string; dirty: boole
   const date = new Date().toISOString().slice(0, 10);
   const loadAverage = readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ");
   mkdirSync(join(ROOT, "bench", "results"), { recursive: true });
-  const jsonFile = join(ROOT, "bench", "results", `${date}-${o.commit}-sweep${o.cells?.length ? `-cells-${o.cells.join("-")}` : o.quick ? "-quick" : ""}.json`);
-  const stored: StoredSweep = { date, commit: o.commit, dirty: o.dirty, quick: o.quick, seconds: SECONDS, omit: OMIT, minutes, loadAverage, cores: navigator.hardwareConcurrency, shareEthernet: SHARE_ETHERNET, shareIp: SHARE_IP, results };
+  const jsonFile = join(ROOT, "bench", "results", `${date}-${o.commit}-sweep${o.cells?.length ? `-cells-${o.cells.join("-").replace(/[^\w.-]/g, "_")}` : o.quick ? "-quick" : ""}${o.cc ? `-${o.cc}` : ""}.json`);
+  const stored: StoredSweep = { ...(o.cc ? { cc: o.cc } : {}), date, commit: o.commit, dirty: o.dirty, quick: o.quick, seconds: SECONDS, omit: OMIT, minutes, loadAverage, cores: navigator.hardwareConcurrency, shareEthernet: SHARE_ETHERNET, shareIp: SHARE_IP, results };
   writeFileSync(jsonFile, JSON.stringify(stored, null, 2));
   // A chosen subset only gets its JSON: BENCHMARKS.md shows whole runs (--quick or all).
   if (o.cells?.length) console.log(JSON.stringify(results.map((r) => ({ id: r.id, runs: r.runs.map((x) => [x.reorder, x.dir, f1(x.goodputMbps), f1(x.efficiencyPct)]) }))));

@@ -11,7 +11,8 @@
  *   npm run bench -- --router-nice -10   both mlvpn ends at nice -10 (ahead of other load on a shared machine)
  *   npm run bench -- --only 12 --baseline-bin PATH   speed beside another mlvpn binary (bench-speed.ts)
  *   npm run bench -- --sweep        the grid of link pairs of issue 11 instead (scripts/bench-sweep.ts; --quick: 3 cells;
- *                                   --from bench/results/X-sweep.json: only rewrite its BENCHMARKS.md section)
+ *                                   --from bench/results/X-sweep.json: only rewrite its BENCHMARKS.md section;
+ *                                   --cells r1d4,12@3+40@25l1: some cells, or pairs outside the grid; --cc cubic)
  * Writes bench/results/<date>-<commit>.json and the tables of BENCHMARKS.md. Needs root, iperf3.
  */
 import { mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
@@ -577,7 +578,7 @@ const dirty = Bun.spawnSync(["git", "status", "--porcelain", "src"], { cwd: ROOT
 if (flag("sweep")) {
   try {
     if (option("from", "")) rerenderSweep(option("from", ""));
-    else await runSweep({ quick: QUICK, commit, dirty, cells: option("cells", "").split(",").filter(Boolean) });
+    else await runSweep({ quick: QUICK, commit, dirty, cells: option("cells", "").split(",").filter(Boolean), cc: option("cc", "") || undefined });
   } catch (e) {
     console.error(`bench: ${(e as Error).message}`);
     process.exit(2);
