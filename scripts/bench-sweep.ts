@@ -184,8 +184,6 @@ const spreadMs = (c: { links: UplinkShape[] }) => Math.abs((c.links[0]!.delayMs 
 
 async function runCell(c: Cell, log: (s: string) => void, cc?: string): Promise<CellResult> {
   const topo: Topology = await createTopology({ uplinks: c.links });
-  // The TCP senders' congestion control (bare link and tunnel alike); the namespaces inherit the host's otherwise.
-  if (cc) for (const ns of ["lan", "inet", "client", "server"]) await topo.lab.exec(ns, ["sysctl", "-q", "-w", `net.ipv4.tcp_congestion_control=${cc}`], { check: true });
   const servers = [startIperfServer(topo.lab, "inet", topo.internetHost), startIperfServer(topo.lab, "server", topo.serverPublic)];
   const win = [OMIT, OMIT + SECONDS] as const;
   const cap = (i: number, dir: Dir) => capacity(c.links[i]!, dir, win[0], win[1]);
@@ -195,7 +193,7 @@ async function runCell(c: Cell, log: (s: string) => void, cc?: string): Promise<
     for (const dir of DIRS) {
       const best = cap(0, dir) >= cap(1, dir) ? 0 : 1;
       await topo.rewind();
-      const r = await iperf(topo.lab, "client", topo.serverPublic, { seconds: SECONDS, omit: OMIT, reverse: dir === "down", bind: topo.uplinks[best]!.clientAddr });
+      const r = await iperf(topo.lab, "client", topo.serverPublic, { seconds: SECONDS, omit: OMIT, reverse: dir === "down", bind: topo.uplinks[best]!.clientAddr, congestion: cc });
       bare[dir] = { link: best, mbps: r.mbps, intervals: r.intervals, retransmits: r.retransmits, ...(r.ok ? {} : { error: r.error }) };
       log(`  bare link ${best + 1} ${dir}: ${f1(r.mbps)} Mbit/s`);
     }
@@ -209,7 +207,7 @@ async function runCell(c: Cell, log: (s: string) => void, cc?: string): Promise<
           /** One transfer from a rewound trace, with the ping probe during its measured seconds. */
           const transferWithProbes = async () => {
             await topo.rewind();
-            const transfer = iperf(topo.lab, "lan", topo.internetHost, { seconds: SECONDS, omit: OMIT, reverse: dir === "down" });
+            const transfer = iperf(topo.lab, "lan", topo.internetHost, { seconds: SECONDS, omit: OMIT, reverse: dir === "down", congestion: cc });
             await Bun.sleep(OMIT * 1000);
             const probes = await pingSeries(topo.lab, "lan", topo.internetHost, ((SECONDS - 1) * 1000) / PROBE_MS, PROBE_MS, SECONDS - 1);
             return { t: await transfer, probes };

@@ -41,6 +41,8 @@ export interface IperfOptions {
   bidir?: boolean;
   /** Fetch the server's own intervals (--get-server-output; the server must report JSON: startIperfServer's intervalS). */
   serverOutput?: boolean;
+  /** The TCP congestion control of both ends' sockets (iperf3 -C; a netns may not change its default to one the host restricts). */
+  congestion?: string;
 }
 
 /** `intervalS`: the server reports its own intervals of that length in JSON, for clients that ask (`serverOutput`). */
@@ -67,6 +69,7 @@ export async function iperf(lab: Lab, ns: string, target: string, o: IperfOption
   if (o.udpMbit !== undefined) args.push("-u", "-b", o.udpMbit === 0 ? "0" : `${o.udpMbit}M`);
   if (o.length) args.push("-l", String(o.length));
   if (o.serverOutput) args.push("--get-server-output");
+  if (o.congestion) args.push("-C", o.congestion);
   const r = await lab.exec(ns, args, { timeoutMs: (o.seconds + (o.omit ?? 0) + 30) * 1000 });
   let j: any;
   try {
