@@ -43,6 +43,7 @@ const WHY = {
   loss: "1 % loss on the slower link while the lossless twin meets its floor: each repair still holds later packets for a round trip of the faster link (buffer 64) or reads as TCP reordering (off) (suspected)",
   equal: "equal delays, no loss, buffer off, 50+50 Mbit/s at 10+10 ms: 81 % (a link's share drifts to 58/42; not analysed)",
   "lte-pair": "two LTE traces: 47-62 % of the traces' mean, 0.70-0.95 x the best link; ATT's uplink holes (1-2 s of nothing while its downlink works) are stalls now, no longer resumed on the peer's packets (uplink-hole.sim.test.ts): was 27-47 %; what remains is not analysed",
+  "adsl-att": "10 Mbit/s + ATT LTE (not a cell of the issue's grid; added in Session 19 after the lab found it): 0.72-0.85 x the fixed link alone (lab, CUBIC: 0.6-0.9 x; BBR 1.0-1.05 x). The ATT link carries 18-30 % of the packets at an RTT of 60-250 ms with holes of 1-2 s, and the stream's whole RTT follows it (reorder holds of 60-310 ms, the equaliser's lateness); cause of the steady loss between holes not established (docs/scheduler.md, \"Outside the grid\")",
   trace: "8 Mbit/s + Verizon LTE up, buffer off: 77 % of the traces' mean, 1.4 × the best link (not analysed)",
 } as const;
 type Why = keyof typeof WHY;
@@ -79,13 +80,17 @@ const KNOWN_BELOW_BEST: Record<string, Why> = {
   "50+50 Mbit/s 10+60 ms 1% loss rb 0": "spread-off",
   "50+50 Mbit/s 30+30 ms ±10 rb 0": "jitter",
   "50+50 Mbit/s 30+30 ms ±10 1% loss rb 0": "jitter",
+  "10 Mbit/s 12 ms + ATT LTE 30 ms up rb 64": "adsl-att",
+  "10 Mbit/s 12 ms + ATT LTE 30 ms up rb 0": "adsl-att",
+  "10 Mbit/s 12 ms + ATT LTE 30 ms down rb 64": "adsl-att",
+  "10 Mbit/s 12 ms + ATT LTE 30 ms down rb 0": "adsl-att",
   "Verizon LTE 25 ms + ATT LTE 35 ms up rb 64": "lte-pair",
   "Verizon LTE 25 ms + ATT LTE 35 ms up rb 0": "lte-pair",
 };
 
 /** The category a cell's class suggests (the print mode's choice for a cell new to a list). */
 function suggest(cell: Cell, reorder: number, byKey: Map<string, Result>): Why {
-  if (cell.trace) return cell.name.includes("ATT") ? "lte-pair" : "trace";
+  if (cell.trace) return cell.name.includes("Verizon") && cell.name.includes("ATT") ? "lte-pair" : cell.name.includes("ATT") ? "adsl-att" : "trace";
   if (cell.satellite) return "satellite";
   if (cell.jitter) return "jitter";
   const twin = cell.lossless && byKey.get(cellKey({ cell: { ...cell, name: cell.lossless }, reorder }));

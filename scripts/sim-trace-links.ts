@@ -1,0 +1,60 @@
+/**
+ * Trace-driven links in the simulator, outside the sweep's judging: one TCP stream through the
+ * tunnel's data plane (test/sim/corepair.ts) over a pair of links and over each link alone,
+ * beside the same TCP on each bare link, up and down, with the reorder buffer at 64 and off.
+ * For asking where a trace cell loses (docs/scheduler.md, "Outside the grid"); no root needed.
+ *
+ *   bun scripts/sim-trace-links.ts [--cc cubic|bbr] [--seconds 20] [--pairs 10+ATT,8+VZ,VZ+ATT]
+ *
+ * Prints per case the goodput (Mbit/s, mean over the transfer), TCP's retransmissions, the
+ * segments received twice and the tunnel's drops by reason; the traces' mean capacity over the
+ * same span is shown beside each pair.
+ */
+import { join } from "node:path";
+import { type LinkPaths, runTransfer } from "../test/sim/corepair.ts";
+import { type PathSpec, Trace } from "../test/sim/pathmodel.ts";
+
+const argv = process.argv.slice(2);
+const option = (name: string, fallback: string) => {
+  const i = argv.indexOf(`--${name}`);
+  return i >= 0 && argv[i + 1] ? argv[i + 1]! : fallback;
+};
+const cc = option("cc", "cubic") === "bbr" ? ("bbr" as const) : ("cubic" as const);
+const durationMs = Number(option("seconds", "20")) * 1000;
+const traceDir = join(import.meta.dir, "../bench/traces");
+const trace = (name: string) => Trace.load(join(traceDir, name));
+const lte = (name: string, delayMs: number): LinkPaths => ({ up: { trace: trace(`${name}.up`), delayMs }, down: { trace: trace(`${name}.down`), delayMs } });
+const fixed = (rateMbit: number, delayMs: number): LinkPaths => ({ up: { rateMbit, delayMs }, down: { rateMbit, delayMs } });
+
+const PAIRS: Record<string, () => LinkPaths[]> = {
+  "10+ATT": () => [fixed(10, 12), lte("ATT-LTE-driving-2016", 30)],
+  "8+VZ": () => [fixed(8, 15), lte("Verizon-LTE-short", 25)],
+  "VZ+ATT": () => [lte("Verizon-LTE-short", 25), lte("ATT-LTE-driving-2016", 35)],
+};
+const names = option("pairs", Object.keys(PAIRS).join(",")).split(",");
+const unknown = names.filter((n) => !PAIRS[n]);
+if (unknown.length) {
+  console.error(`sim-trace-links: unknown pair ${unknown.join(", ")} (pairs: ${Object.keys(PAIRS).join(", ")})`);
+  process.exit(2);
+}
+
+const WARMUP_MS = 1000; // corepair.ts: TCP starts after a second of keepalives, the traces at 0
+const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
+const capacity = (s: PathSpec) => (s.trace ? s.trace.meanMbit(WARMUP_MS, WARMUP_MS + durationMs) : s.rateMbit!);
+
+function run(links: LinkPaths[], download: boolean, reorderSize: number, bare = false): string {
+  const r = runTransfer({ links, download, durationMs, reorderSize, bare, cc, seed: 1 });
+  const drops = [...r.drops].map(([k, v]) => `${k} ${v}`).join(", ");
+  return `${mean(r.goodput100ms).toFixed(2)} (rtx ${r.retransmits}${r.duplicates ? `, twice ${r.duplicates}` : ""}${drops ? `, ${drops}` : ""})`;
+}
+
+console.log(`${cc}, ${durationMs / 1000} s per transfer, Mbit/s`);
+for (const name of names) {
+  const links = PAIRS[name]!();
+  for (const download of [false, true]) {
+    const caps = links.map((l) => capacity(download ? l.down : l.up));
+    console.log(`${name} ${download ? "down" : "up"}: capacity ${caps.map((c) => c.toFixed(2)).join(" + ")}`);
+    console.log(`  pair, buffer 64: ${run(links, download, 64)}; buffer off: ${run(links, download, 0)}`);
+    links.forEach((l, i) => console.log(`  link ${i + 1} alone: tunnel ${run([l], download, 0)}; bare ${run([l], download, 0, true)}`));
+  }
+}

@@ -1,0 +1,36 @@
+/**
+ * `npm run bench -- --sweep --cells SPEC`: the link pairs outside the grid that the lab sweep
+ * can measure (scripts/bench-sweep.ts customCell), so that a pair the grid does not name is one
+ * command away. Parsing only: the lab itself needs root.
+ */
+import { describe, expect, test } from "bun:test";
+import { customCell, sweepCells } from "../../scripts/bench-sweep.ts";
+
+describe("sweep cells outside the grid", () => {
+  test("rates, delays, jitter and loss per link", () => {
+    const c = customCell("12@3+40@25.5j4l1.5")!;
+    expect(c.kind).toBe("rate");
+    expect(c.id).toBe("12@3+40@25.5j4l1.5");
+    expect(c.links).toEqual([
+      { rateMbit: 12, delayMs: 3 },
+      { rateMbit: 40, delayMs: 25.5, jitterMs: 4, lossPct: 1.5 },
+    ]);
+    expect(c.label).toBe("12 Mbit/s 3 ms + 40 Mbit/s 25.5 ms ±4 1.5 % loss");
+  });
+
+  test("a trace of bench/traces beside a fixed link makes a trace cell", () => {
+    const c = customCell("ATT-LTE-driving-2016@30+10@12")!;
+    expect(c.kind).toBe("trace");
+    expect(c.links).toEqual([{ trace: "ATT-LTE-driving-2016", delayMs: 30 }, { rateMbit: 10, delayMs: 12 }]);
+  });
+
+  test("what is not a pair of links is refused", () => {
+    for (const bad of ["", "r1d4x", "12@3", "12@3+40@25+5@5", "0@3+40@25", "12+40@25", "12@+40@25", "12@3+40@25l", "12@3+40@25x1", "12@-3+40@25", "1e3@3+40@25"]) {
+      expect(customCell(bad)).toBeUndefined();
+    }
+  });
+
+  test("no grid cell's id reads as a pair (the grid's name wins, but none is ambiguous)", () => {
+    for (const c of sweepCells(false)) expect(customCell(c.id)).toBeUndefined();
+  });
+});
