@@ -5,6 +5,9 @@
  * For asking where a trace cell loses (docs/scheduler.md, "Outside the grid"); no root needed.
  *
  *   bun scripts/sim-trace-links.ts [--cc cubic|bbr] [--seconds 20] [--pairs 10+ATT,8+VZ,VZ+ATT]
+ * A pair may also be written as the lab sweep's cells outside the grid are (`--pairs
+ * 15@40+15@80l2,ATT-LTE-driving-2016@30+10@12`): each link RATE@DELAY or TRACE@DELAY, then
+ * jJITTER and lLOSS (%).
  *
  * Prints per case the goodput (Mbit/s, mean over the transfer), TCP's retransmissions, the
  * segments received twice and the tunnel's drops by reason; the traces' mean capacity over the
@@ -13,6 +16,8 @@
 import { join } from "node:path";
 import { type LinkPaths, runTransfer } from "../test/sim/corepair.ts";
 import { type PathSpec, Trace } from "../test/sim/pathmodel.ts";
+import type { UplinkShape } from "../test/lab/topology.ts";
+import { customCell } from "./bench-sweep.ts";
 
 const argv = process.argv.slice(2);
 const option = (name: string, fallback: string) => {
@@ -31,11 +36,27 @@ const PAIRS: Record<string, () => LinkPaths[]> = {
   "8+VZ": () => [fixed(8, 15), lte("Verizon-LTE-short", 25)],
   "VZ+ATT": () => [lte("Verizon-LTE-short", 25), lte("ATT-LTE-driving-2016", 35)],
 };
+/** A pair in the lab sweep's notation (scripts/bench-sweep.ts customCell: `12@3+40@25l2`, `ATT-LTE-driving-2016@30+10@12`). */
+function specPair(spec: string): (() => LinkPaths[]) | undefined {
+  const cell = customCell(spec);
+  if (!cell) return undefined;
+  const path = (u: UplinkShape, dir: "up" | "down"): PathSpec => ({
+    ...(u.trace ? { trace: trace(`${u.trace}.${dir}`) } : { rateMbit: u.rateMbit }),
+    delayMs: u.delayMs ?? 0,
+    ...(u.jitterMs ? { jitterMs: u.jitterMs } : {}),
+    ...(u.lossPct ? { loss: u.lossPct / 100 } : {}),
+  });
+  return () => cell.links.map((u) => ({ up: path(u, "up"), down: path(u, "down") }));
+}
+
 const names = option("pairs", Object.keys(PAIRS).join(",")).split(",");
-const unknown = names.filter((n) => !PAIRS[n]);
-if (unknown.length) {
-  console.error(`sim-trace-links: unknown pair ${unknown.join(", ")} (pairs: ${Object.keys(PAIRS).join(", ")})`);
-  process.exit(2);
+for (const n of names) {
+  const p = PAIRS[n] ?? specPair(n);
+  if (!p) {
+    console.error(`sim-trace-links: unknown pair ${n} (pairs: ${Object.keys(PAIRS).join(", ")}, or RATE@DELAY / TRACE@DELAY links as in --sweep --cells: 12@3+40@25l2)`);
+    process.exit(2);
+  }
+  PAIRS[n] = p;
 }
 
 const WARMUP_MS = 1000; // corepair.ts: TCP starts after a second of keepalives, the traces at 0
