@@ -112,8 +112,10 @@ export class Lifecycle {
 
   private setStatus(link: Link, status: LinkStatus): void {
     const now = this.p.now();
+    const previous = link.status;
     link.setStatus(status, now);
-    this.p.out.event({ type: "link-status", link: link.index, status });
+    const { lossTolerancePercent, latencyToleranceMs } = link.settings;
+    this.p.out.event({ type: "link-status", link: link.index, status, previous, lossTolerancePercent, latencyToleranceMs });
     this.p.table.chooseCarriers(now);
   }
 

@@ -24,7 +24,11 @@ export function randomU32(random: Random): number {
 export type TunnelEvent =
   | { type: "link-up"; link: number }
   | { type: "link-down"; link: number; reason: string }
-  | { type: "link-status"; link: number; status: LinkStatus }
+  /**
+   * MLVPN's state of a link changed (`previous` → `status`); the link's tolerances at that moment
+   * (undefined: that check is off), so that the shell can say why it became lossy or slow.
+   */
+  | { type: "link-status"; link: number; status: LinkStatus; previous: LinkStatus; lossTolerancePercent: number | undefined; latencyToleranceMs: number | undefined }
   /** A removed link no longer receives (lifecycle.ts): its socket can be closed. */
   | { type: "link-gone"; link: number }
   | { type: "tunnel-up" }

@@ -5,7 +5,7 @@
  */
 import { resolve as resolvePath } from "node:path";
 import type { Config } from "../config/schema.ts";
-import { STATUS_TEXT } from "../core/link.ts";
+import { LinkStatus, STATUS_TEXT } from "../core/link.ts";
 import type { TunnelEvent } from "../core/tunnel.ts";
 import { HookHelperClient } from "../io/hook-client.ts";
 import { HookRunner, hookEnv } from "../io/hooks.ts";
@@ -46,6 +46,24 @@ export interface EventContext {
   gone(link: number): void;
 }
 
+/**
+ * A link made lossy or slow by its tolerances, or back (MLVPN runs no script for these): the
+ * line that says so, or undefined for other changes. The text is the same each time for a
+ * link and a change, so that a link that keeps crossing a tolerance collapses into one line and
+ * a count (log.ts); the measured loss and RTT are in `/status`.
+ */
+export function toleranceChange(e: Extract<TunnelEvent, { type: "link-status" }>): string | undefined {
+  const loss = `loss_tolerence (${e.lossTolerancePercent === undefined ? "off" : `${e.lossTolerancePercent} %`})`;
+  const latency = `latency_tolerence (${e.latencyToleranceMs === undefined ? "off" : `${e.latencyToleranceMs} ms`})`;
+  const unused = "no data goes on it while a healthy link is up";
+  if (e.status === LinkStatus.Lossy) return `${STATUS_TEXT[e.status]}: the measured loss reached ${loss}; ${unused}`;
+  if (e.status === LinkStatus.HighLatency) return `${STATUS_TEXT[e.status]}: the smoothed RTT reached ${latency}; ${unused}`;
+  if (e.status !== LinkStatus.AuthOk) return undefined;
+  if (e.previous === LinkStatus.Lossy) return `loss below ${loss} again: in use`;
+  if (e.previous === LinkStatus.HighLatency) return `smoothed RTT below ${latency} again: in use`;
+  return undefined;
+}
+
 /** Maps the core's events to logs and status scripts. */
 export function eventHandler(hooks: Hooks, ctx: EventContext, log: Logger): (e: TunnelEvent) => void {
   const { device, nameOf } = ctx;
@@ -63,8 +81,11 @@ export function eventHandler(hooks: Hooks, ctx: EventContext, log: Logger): (e: 
       case "tunnel-down":
         log.warn("tuntap", "tunnel down: no link is up");
         return hooks.run([device, "tuntap_down"]);
-      case "link-status":
+      case "link-status": {
+        const change = toleranceChange(e);
+        if (change) return log.warn("protocol", `[${nameOf(e.link)}] ${change}`);
         return log.debug("protocol", `[${nameOf(e.link)}] ${STATUS_TEXT[e.status]}`);
+      }
       case "link-gone":
         return ctx.gone(e.link);
       case "resolve":

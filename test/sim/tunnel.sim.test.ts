@@ -311,6 +311,12 @@ describe("tolerances and fallback", () => {
     sim.sendStream("client", 6000, 2);
     expect(sim.client.links[0]!.status).toBe(LinkStatus.AuthOk);
     expect(sim.client.eligibleLinks).toEqual([0, 1]);
+    // The shell logs both changes with the tolerance (src/daemon/hooks.ts toleranceChange).
+    const changes = sim.rec.client.events.filter((e) => e.type === "link-status" && e.link === 0 && (e.status === LinkStatus.Lossy || e.previous === LinkStatus.Lossy));
+    expect(changes.slice(0, 2)).toEqual([
+      { type: "link-status", link: 0, status: LinkStatus.Lossy, previous: LinkStatus.AuthOk, lossTolerancePercent: 20, latencyToleranceMs: undefined },
+      { type: "link-status", link: 0, status: LinkStatus.AuthOk, previous: LinkStatus.Lossy, lossTolerancePercent: 20, latencyToleranceMs: undefined },
+    ]);
   });
 
   test("latency above latency_tolerence makes a link slow", () => {
