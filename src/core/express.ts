@@ -16,7 +16,7 @@
 import type { Link } from "./link.ts";
 import { ETHERNET_HEADER } from "./mtu.ts";
 import { nextTier, priority } from "./policy.ts";
-import { owd } from "./spread.ts";
+import { delayExcessMs, owd } from "./spread.ts";
 import { tcpCarriesData } from "./tcpsegment.ts";
 
 export const EXPRESS_MAX_BYTES = 200;
@@ -47,7 +47,7 @@ export class ExpressLane {
     for (const l of candidates) {
       if (l.stalled || (tier !== undefined && priority(l) !== tier)) continue;
       capacity += l.sender.estimator.bandwidth;
-      const d = owd(l);
+      const d = owd(l) + delayExcessMs(l);
       if (d < minOwd) (minOwd = d), (fastest = l);
     }
     if (!fastest) return false;

@@ -23,7 +23,7 @@ import { TUNNEL_OVERHEAD } from "../wire/layout.ts";
 import { ExpressLane } from "./express.ts";
 import { lossReportPath } from "./lossreport.ts";
 import { nextTier, priority } from "./policy.ts";
-import { owd, Spread } from "./spread.ts";
+import { delayExcessMs, owd, Spread } from "./spread.ts";
 
 /** A packet may wait this long in our queues beyond the links' delay spread before it is dropped. */
 export const QUEUE_DELAY_MS = 15;
@@ -155,8 +155,9 @@ export class SendPath {
         if (l.stalled || l === exclude || (tier !== undefined && priority(l) !== tier)) continue;
         const wait = l.sender.waitFor(packet.length + TUNNEL_OVERHEAD, nowMs, earliest);
         const allowance = earliest ? 0 : this.spread.lateAllowanceMs(l, candidates, tier, exclude, packet.length + TUNNEL_OVERHEAD);
-        const arrival = wait + Math.max(0, owd(l) - minOwd - allowance);
-        const exact = wait + owd(l) - minOwd;
+        const excess = delayExcessMs(l);
+        const arrival = wait + Math.max(0, owd(l) - minOwd - allowance) + excess;
+        const exact = wait + owd(l) - minOwd + excess;
         const inHand = inHandMs(l);
         // Arrivals closer than the timer can tell apart are a tie (see ARRIVAL_TIE_MS).
         const tie = Math.abs(exact - bestExact) <= ARRIVAL_TIE_MS && Math.abs(arrival - bestArrival) <= ARRIVAL_TIE_MS;

@@ -29,6 +29,34 @@ export function owd(l: Link): number {
   return smoothedOwdMs(l);
 }
 
+/**
+ * How much later than its minimum RTT says a link delivers now, when our own traffic cannot be
+ * why: a path whose delay jumped (a route change, a handover, another host filling the modem's
+ * buffer). The minimum is kept over 10 s (estimator.ts MIN_RTT_WINDOW_MS), so for that long the
+ * scheduler took such a link for as fast as before; with the buffer at 64 its lateness
+ * allowance (below) even let a trickle of packets 280 ms late on it, each one holding the whole
+ * stream at the peer: 20+20 Mbit/s with one link's delay 20 → 300 ms gave 10-14 Mbit/s (BBR),
+ * 0-8 (CUBIC), below the other link alone (test/sim/delayjump.sim.test.ts). Counted only:
+ * - above EXCESS_RTT_FACTOR × the minimum + EXCESS_SLACK_MS: our own queue cannot reach that
+ *   (the in-flight cap lets half an RTT stand each way in the cycle, two RTTs in startup), and
+ *   the slack covers the peer's acknowledgement hold (4 ms) and timers on sub-ms paths;
+ * - with at most EXCESS_MAX_INFLIGHT_BYTES of ours in flight on the link: a link we fill has a
+ *   queue of our own, which its estimator follows (a capacity drop: capacitydrop.sim.test.ts);
+ * - on the lower of the smoothed and the latest RTT, so that the first sample back to normal
+ *   (keepalives sample every link each second) ends it.
+ * Not counted against the lateness allowance: that covers the spread the peer's buffer absorbs,
+ * not a path that is suddenly slow.
+ */
+const EXCESS_RTT_FACTOR = 3;
+const EXCESS_SLACK_MS = 10;
+const EXCESS_MAX_INFLIGHT_BYTES = 4 * 1500;
+
+export function delayExcessMs(l: Link): number {
+  if (l.rtt.samples === 0 || l.sender.inflightBytes > EXCESS_MAX_INFLIGHT_BYTES) return 0;
+  const rtt = Math.min(l.rtt.smoothed, l.rtt.latest);
+  return Math.max(0, rtt - EXCESS_RTT_FACTOR * l.sender.estimator.minRttMs - EXCESS_SLACK_MS) / 2;
+}
+
 export class Spread {
   /** The peer's reorder buffer: the most it holds past a hole (0: none). */
   private readonly peerSpanMax: number;
