@@ -67,8 +67,11 @@ describe.skipIf(skip)("an uplink that silently drops packets over 1400 bytes (di
     const r = await transfer;
     console.log(`  [mtu] uplink 2 dropping packets over 1400 bytes: ${r.mbps.toFixed(1)} Mbit/s (1 s: ${r.intervals.map((x) => x.toFixed(1)).join(" ")}); uplink 2 seen ${sides.map((s) => `${s} ${[...seen[s]].join(" / ")}`).join(", ")}`);
     expect(r.ok).toBe(true);
-    // One 20 Mbit/s uplink carries about 18 Mbit/s of TCP; the shared machine gets a margin.
-    expect(r.mbps).toBeGreaterThan(0.5 * RATE_MBIT);
+    // Once the link is out of use (its loss is measured within the first seconds), the other
+    // carries the stream: one 20 Mbit/s uplink gives about 18 Mbit/s of TCP, and the shared
+    // machine gets a margin.
+    const settled = r.intervals.slice(-4);
+    expect(settled.reduce((a, b) => a + b, 0) / settled.length).toBeGreaterThan(0.6 * RATE_MBIT);
     // Small packets pass, so neither end took the link down: it was lossy, never disconnected.
     for (const side of sides) {
       expect(seen[side].has("lossy link")).toBe(true);
