@@ -14,7 +14,7 @@
  * same span is shown beside each pair.
  */
 import { join } from "node:path";
-import { type LinkPaths, runTransfer } from "../test/sim/corepair.ts";
+import { type LinkPaths, runTransfer, WARMUP_MS } from "../test/sim/corepair.ts";
 import { type PathSpec, Trace } from "../test/sim/pathmodel.ts";
 import type { UplinkShape } from "../test/lab/topology.ts";
 import { customCell } from "./bench-sweep.ts";
@@ -59,8 +59,8 @@ for (const n of names) {
   PAIRS[n] = p;
 }
 
-const WARMUP_MS = 1000; // corepair.ts: TCP starts after a second of keepalives, the traces at 0
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
+// corepair.ts starts TCP after WARMUP_MS of keepalives, the traces at 0.
 const capacity = (s: PathSpec) => (s.trace ? s.trace.meanMbit(WARMUP_MS, WARMUP_MS + durationMs) : s.rateMbit!);
 
 function run(links: LinkPaths[], download: boolean, reorderSize: number, bare = false): string {

@@ -41,11 +41,11 @@
 import { WindowedMin } from "./winmin.ts";
 
 export const MIN_RTT_WINDOW_MS = 10_000;
-const STARTUP_GAIN = 2;
+export const STARTUP_GAIN = 2;
 const STARTUP_GROWTH = 1.25;
 const STARTUP_ROUNDS_WITHOUT_GROWTH = 3;
 const CYCLE = [1.25, 0.75, 1, 1, 1, 1, 1, 1];
-const INFLIGHT_GAIN = 1.5;
+export const INFLIGHT_GAIN = 1.5;
 /**
  * While latency-sensitive packets use the link (keepQueueShort), the queue the in-flight cap lets
  * stand on it beyond one bandwidth-delay product, ms (CoDel's target)...
@@ -56,7 +56,7 @@ const SHORT_QUEUE_RTT_SHARE = 0.1;
 /** An RTT this far above the minimum means a queue is building somewhere on the link. */
 const QUEUE_RTT_FACTOR = 1.25;
 /** Slack for timer and scheduling jitter of both ends (Bun timers tick in milliseconds). */
-const QUEUE_RTT_SLACK_MS = 5;
+export const QUEUE_RTT_SLACK_MS = 5;
 /** How long the peer may hold an acknowledgement (ackstate.ts ACK_DELAY_MS). */
 const ACK_HOLD_MS = 4;
 /** A round is at least this long, so that very short RTTs do not cycle faster than timers tick. */
@@ -83,7 +83,7 @@ const QUEUE_ROUNDS = 10;
 /** Before any sample: 4 Mbit/s, quickly corrected by the startup phase. */
 export const INITIAL_RATE_BYTES_PER_MS = 500;
 const MIN_RATE_BYTES_PER_MS = 4; // 32 kbit/s: never stop probing a link entirely
-const MIN_INFLIGHT_BYTES = 4 * 1500;
+export const MIN_INFLIGHT_BYTES = 4 * 1500;
 /** The way back's queue counted in the in-flight cap at most this much (a stuck peer must not open it wide). */
 const MAX_RETURN_QUEUE_MS = 200;
 

@@ -14,6 +14,8 @@
  * peer can hold"). Without a reorder buffer none of it counts: the peer's delay equaliser holds
  * what comes over faster links (equaliser.ts).
  */
+import { ACK_DELAY_MS } from "./ackstate.ts";
+import { INFLIGHT_GAIN, MIN_INFLIGHT_BYTES, QUEUE_RTT_SLACK_MS, STARTUP_GAIN } from "./estimator.ts";
 import type { Link } from "./link.ts";
 import { smoothedOwdMs } from "./link.ts";
 import { reorderMaxSpan } from "./reorder.ts";
@@ -38,18 +40,19 @@ export function owd(l: Link): number {
  * stream at the peer: 20+20 Mbit/s with one link's delay 20 → 300 ms gave 10-14 Mbit/s (BBR),
  * 0-8 (CUBIC), below the other link alone (test/sim/delayjump.sim.test.ts). Counted only:
  * - above EXCESS_RTT_FACTOR × the minimum + EXCESS_SLACK_MS: our own queue cannot reach that
- *   (the in-flight cap lets half an RTT stand each way in the cycle, two RTTs in startup), and
- *   the slack covers the peer's acknowledgement hold (4 ms) and timers on sub-ms paths;
- * - with at most EXCESS_MAX_INFLIGHT_BYTES of ours in flight on the link: a link we fill has a
- *   queue of our own, which its estimator follows (a capacity drop: capacitydrop.sim.test.ts);
+ *   (the in-flight cap lets at most STARTUP_GAIN × INFLIGHT_GAIN bandwidth-delay products be in
+ *   flight, in startup; half an RTT stands each way in the cycle), and the slack is the peer's
+ *   acknowledgement hold plus the timer slack the queue signal allows (sub-ms paths);
+ * - with no more of ours in flight on the link than the in-flight cap's floor: a link we fill
+ *   has a queue of our own, which its estimator follows (a capacity drop: capacitydrop.sim.test.ts);
  * - on the lower of the smoothed and the latest RTT, so that the first sample back to normal
  *   (keepalives sample every link each second) ends it.
  * Not counted against the lateness allowance: that covers the spread the peer's buffer absorbs,
  * not a path that is suddenly slow.
  */
-const EXCESS_RTT_FACTOR = 3;
-const EXCESS_SLACK_MS = 10;
-const EXCESS_MAX_INFLIGHT_BYTES = 4 * 1500;
+const EXCESS_RTT_FACTOR = STARTUP_GAIN * INFLIGHT_GAIN;
+const EXCESS_SLACK_MS = ACK_DELAY_MS + QUEUE_RTT_SLACK_MS;
+const EXCESS_MAX_INFLIGHT_BYTES = MIN_INFLIGHT_BYTES;
 
 export function delayExcessMs(l: Link): number {
   if (l.rtt.samples === 0 || l.sender.inflightBytes > EXCESS_MAX_INFLIGHT_BYTES) return 0;

@@ -26,7 +26,7 @@ export const TUN_MTU = 1432;
 export const PAYLOAD_SHARE = (TUN_MTU - 52) / (TUN_MTU + TUNNEL_OVERHEAD + UDP_IPV4_OVERHEAD);
 const ACK_PACKET = 52;
 const SESSION = 1;
-const WARMUP_MS = 1000;
+export const WARMUP_MS = 1000;
 /** A SYN or SYN-ACK with Linux's options (MSS, SACK, timestamps, window scale): 60 bytes of IPv4 + TCP. */
 const SYN_BYTES = 60;
 /** Packet kinds (byte 0) besides 1 (a data segment) and 2 (an acknowledgement). */
