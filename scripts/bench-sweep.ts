@@ -61,7 +61,8 @@ interface Cell {
   id: string;
   kind: "rate" | "trace";
   label: string;
-  links: [UplinkShape, UplinkShape];
+  /** Two for the grid's cells; two to four for cells outside it (customCell). */
+  links: UplinkShape[];
 }
 
 interface RunResult {
@@ -109,7 +110,7 @@ const slower = (r: [number, number]) => (r[1] <= r[0] ? 1 : 0);
 function rateCell(ri: number, di: number, lossPct: number): Cell {
   const r = RATES[ri]!;
   const { d, jitter } = DELAYS[di]!;
-  const links = r.map((rate, i): UplinkShape => ({ rateMbit: rate, delayMs: d[i]!, ...(jitter ? { jitterMs: jitter } : {}), ...(lossPct && i === slower(r) ? { lossPct } : {}) })) as [UplinkShape, UplinkShape];
+  const links = r.map((rate, i): UplinkShape => ({ rateMbit: rate, delayMs: d[i]!, ...(jitter ? { jitterMs: jitter } : {}), ...(lossPct && i === slower(r) ? { lossPct } : {}) }));
   return {
     id: `r${ri + 1}d${di + 1}${lossPct ? "l" : ""}`,
     kind: "rate",
@@ -123,15 +124,20 @@ const TRACE_CELLS: Cell[] = [
   { id: "t2", kind: "trace", label: "Verizon-LTE-short 25 ms + ATT-LTE-driving-2016 35 ms", links: [{ trace: "Verizon-LTE-short", delayMs: 25 }, { trace: "ATT-LTE-driving-2016", delayMs: 35 }] },
 ];
 
+/** A cell outside the grid has at most as many links as the lab's topology (test/lab/topology.ts). */
+const MAX_LINKS = 4;
+const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+
 /**
- * A cell outside the grid, for link pairs the grid does not name: `A+B`, each link
- * `RATE@DELAY` (Mbit/s, one-way ms) or `TRACE@DELAY` (a trace of bench/traces), optionally
- * followed by `jJ` (jitter, ms) and `lP` (loss, %): `12@3+40@25`, `15@40+15@80l2`,
- * `ATT-LTE-driving-2016@30+10@12j5`. The spec is the cell's id. undefined when it is not one.
+ * A cell outside the grid, for link pairs (or sets of up to MAX_LINKS links) the grid does not
+ * name: `A+B`, `A+B+C`, each link `RATE@DELAY` (Mbit/s, one-way ms) or `TRACE@DELAY` (a trace of
+ * bench/traces), optionally followed by `jJ` (jitter, ms) and `lP` (loss, %): `12@3+40@25`,
+ * `15@40+15@80l2`, `ATT-LTE-driving-2016@30+10@12j5`, `8@10+20@25+30@40`. The spec is the
+ * cell's id. undefined when it is not one.
  */
 export function customCell(spec: string): Cell | undefined {
   const parts = spec.split("+");
-  if (parts.length !== 2) return undefined;
+  if (parts.length < 2 || parts.length > MAX_LINKS) return undefined;
   const links: UplinkShape[] = [];
   for (const p of parts) {
     const m = /^([A-Za-z][\w.-]*|\d+(?:\.\d+)?)@(\d+(?:\.\d+)?)(?:j(\d+(?:\.\d+)?))?(?:l(\d+(?:\.\d+)?))?$/.exec(p);
@@ -148,7 +154,7 @@ export function customCell(spec: string): Cell | undefined {
   }
   const describe = (l: UplinkShape) =>
     `${l.trace ?? `${l.rateMbit} Mbit/s`} ${l.delayMs} ms${l.jitterMs ? ` ±${l.jitterMs}` : ""}${l.lossPct ? ` ${l.lossPct} % loss` : ""}`;
-  return { id: spec, kind: links.some((l) => l.trace) ? "trace" : "rate", label: links.map(describe).join(" + "), links: links as [UplinkShape, UplinkShape] };
+  return { id: spec, kind: links.some((l) => l.trace) ? "trace" : "rate", label: links.map(describe).join(" + "), links };
 }
 
 export function sweepCells(quick: boolean): Cell[] {
@@ -180,7 +186,9 @@ const worstWindow = (xs: number[], n: number) => {
   return worst;
 };
 const f1 = (x: number) => Math.round(x * 10) / 10;
-const spreadMs = (c: { links: UplinkShape[] }) => Math.abs((c.links[0]!.delayMs ?? 0) - (c.links[1]!.delayMs ?? 0)) + Math.max(c.links[0]!.jitterMs ?? 0, c.links[1]!.jitterMs ?? 0);
+const delays = (c: { links: UplinkShape[] }) => c.links.map((l) => l.delayMs ?? 0);
+/** The links' delay spread: the largest one-way delay minus the smallest, plus the largest jitter. */
+const spreadMs = (c: { links: UplinkShape[] }) => Math.max(...delays(c)) - Math.min(...delays(c)) + Math.max(...c.links.map((l) => l.jitterMs ?? 0));
 
 async function runCell(c: Cell, log: (s: string) => void, cc?: string): Promise<CellResult> {
   const topo: Topology = await createTopology({ uplinks: c.links });
@@ -191,7 +199,8 @@ async function runCell(c: Cell, log: (s: string) => void, cc?: string): Promise<
     await Bun.sleep(300);
     const bare = {} as CellResult["bare"];
     for (const dir of DIRS) {
-      const best = cap(0, dir) >= cap(1, dir) ? 0 : 1;
+      const caps = c.links.map((_, i) => cap(i, dir));
+      const best = caps.indexOf(Math.max(...caps));
       await topo.rewind();
       const r = await iperf(topo.lab, "client", topo.serverPublic, { seconds: SECONDS, omit: OMIT, reverse: dir === "down", bind: topo.uplinks[best]!.clientAddr, congestion: cc });
       bare[dir] = { link: best, mbps: r.mbps, intervals: r.intervals, retransmits: r.retransmits, ...(r.ok ? {} : { error: r.error }) };
@@ -224,7 +233,7 @@ async function runCell(c: Cell, log: (s: string) => void, cc?: string): Promise<
             await Bun.sleep(RETRY_PAUSE_MS);
             ({ t, probes } = await transferWithProbes());
           }
-          const r = measured(reorder, dir, t, idle, answered(probes), `${answered(probes).length}/${probes.sent}`, cap(0, dir) + cap(1, dir));
+          const r = measured(reorder, dir, t, idle, answered(probes), `${answered(probes).length}/${probes.sent}`, sum(c.links.map((_, i) => cap(i, dir))));
           if (firstError) r.retriedAfter = firstError;
           derive(c, r, bare[dir], OMIT);
           runs.push(r);
@@ -277,7 +286,7 @@ function derive(c: { kind: Cell["kind"]; links: UplinkShape[] }, r: RunResult, b
   r.ratioToBest = r.countedMbps / Math.max(r.bareCountedMbps, 0.001);
   const t: RunResult["targets"] = [];
   if (c.kind === "rate") {
-    if (Math.max(c.links[0]!.delayMs ?? 0, c.links[1]!.delayMs ?? 0) >= 150) t.push({ name: "≥ 1.3 × best single", met: r.ratioToBest >= 1.3 });
+    if (Math.max(...delays(c)) >= 150) t.push({ name: "≥ 1.3 × best single", met: r.ratioToBest >= 1.3 });
     else t.push({ name: "≥ 85 % of sum", met: r.efficiencyPct >= 85 });
     if (spreadMs(c) <= 50) t.push({ name: "p99 ≤ idle + 30 ms", met: r.loadP99 <= r.idleP99 + 30 });
   } else {
@@ -290,7 +299,7 @@ function derive(c: { kind: Cell["kind"]; links: UplinkShape[] }, r: RunResult, b
     let worst = Infinity;
     for (let k = 0; k + WORST_WINDOW_S <= r.intervals.length; k++) {
       const got = r.intervals.slice(k, k + WORST_WINDOW_S).reduce((a, b) => a + b, 0) / WORST_WINDOW_S;
-      const can = capacity(c.links[0]!, r.dir, omit + k, omit + k + WORST_WINDOW_S) + capacity(c.links[1]!, r.dir, omit + k, omit + k + WORST_WINDOW_S);
+      const can = sum(c.links.map((l) => capacity(l, r.dir, omit + k, omit + k + WORST_WINDOW_S)));
       worst = Math.min(worst, (100 * got) / can);
     }
     r.worst5sEfficiencyPct = worst;

@@ -4,10 +4,11 @@
  * beside the same TCP on each bare link, up and down, with the reorder buffer at 64 and off.
  * For asking where a trace cell loses (docs/scheduler.md, "Outside the grid"); no root needed.
  *
- *   bun scripts/sim-trace-links.ts [--cc cubic|bbr] [--seconds 20] [--pairs 10+ATT,8+VZ,VZ+ATT]
+ *   bun scripts/sim-trace-links.ts [--cc cubic|bbr] [--seconds 20] [--seed 1] [--pairs 10+ATT,8+VZ,VZ+ATT]
  * A pair may also be written as the lab sweep's cells outside the grid are (`--pairs
  * 15@40+15@80l2,ATT-LTE-driving-2016@30+10@12`): each link RATE@DELAY or TRACE@DELAY, then
- * jJITTER and lLOSS (%).
+ * jJITTER and lLOSS (%); up to four links (`8@10+20@25+30@40`). `--seed`: the loss, jitter and
+ * TCP's random draws.
  *
  * Prints per case the goodput (Mbit/s, mean over the transfer), TCP's retransmissions, the
  * segments received twice and the tunnel's drops by reason; the traces' mean capacity over the
@@ -26,6 +27,7 @@ const option = (name: string, fallback: string) => {
 };
 const cc = option("cc", "cubic") === "bbr" ? ("bbr" as const) : ("cubic" as const);
 const durationMs = Number(option("seconds", "20")) * 1000;
+const seed = Number(option("seed", "1"));
 const traceDir = join(import.meta.dir, "../bench/traces");
 const trace = (name: string) => Trace.load(join(traceDir, name));
 const lte = (name: string, delayMs: number): LinkPaths => ({ up: { trace: trace(`${name}.up`), delayMs }, down: { trace: trace(`${name}.down`), delayMs } });
@@ -64,7 +66,7 @@ const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.le
 const capacity = (s: PathSpec) => (s.trace ? s.trace.meanMbit(WARMUP_MS, WARMUP_MS + durationMs) : s.rateMbit!);
 
 function run(links: LinkPaths[], download: boolean, reorderSize: number, bare = false): string {
-  const r = runTransfer({ links, download, durationMs, reorderSize, bare, cc, seed: 1 });
+  const r = runTransfer({ links, download, durationMs, reorderSize, bare, cc, seed });
   const drops = [...r.drops].map(([k, v]) => `${k} ${v}`).join(", ");
   return `${mean(r.goodput100ms).toFixed(2)} (rtx ${r.retransmits}${r.duplicates ? `, twice ${r.duplicates}` : ""}${drops ? `, ${drops}` : ""})`;
 }

@@ -26,9 +26,9 @@
  *   traffic on the way back also lengthens, only for a peer that does not send it), the
  *   estimate becomes the best delivery rate of the last BW_WINDOW_ROUNDS rounds: it was too
  *   high, and the modem's queue must not be the one that absorbs it (latency under load);
- * - startup ends only after rounds in which the link had more to send than it took: a link
- *   that is not used yet (another link was faster) stays in startup, ready to double its rate
- *   each round as soon as traffic spills onto it, instead of growing by ×1.25 per cycle.
+ * - startup ends only after rounds in which the link had more to send than it took and its
+ *   delivery stopped growing: a link not used yet (another link was faster), or still below the
+ *   initial guess, stays in startup, ready to double its rate each round as traffic comes.
  *
  * A queue is judged by delay, and delay also comes from a machine that stops for a while (a
  * busy virtual machine) or from the path's jitter. A bottleneck with a standing queue is busy
@@ -379,8 +379,9 @@ export class RateEstimator {
       // what the link was seen to deliver (BBR keeps its filter too); if it is too high, the
       // queue lowers it in the cycle, once delivery stops growing.
       if (this.queueing && this.recent.length > 0 && !grew) return this.endStartup();
-      if (this.btlBw >= this.startupBest * STARTUP_GROWTH) {
-        this.startupBest = this.btlBw;
+      // Growth: the estimate's, or the delivery's below an estimate it cannot raise (the guess).
+      if (this.btlBw >= this.startupBest * STARTUP_GROWTH || grew) {
+        this.startupBest = Math.max(this.startupBest, this.btlBw);
         this.roundsWithoutGrowth = 0;
       } else if (this.backloggedRounds > 0 && ++this.roundsWithoutGrowth >= STARTUP_ROUNDS_WITHOUT_GROWTH) {
         // Only rounds in which we had more to send than the link took say it is full: an idle

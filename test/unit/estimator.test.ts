@@ -309,6 +309,23 @@ describe("RateEstimator: delay noise is not a full pipe (docs/scheduler.md, \"De
     expect(e.pacingRate()).toBe(2 * 2400);
   });
 
+  test("on a long path, delivery that doubles each round below the initial guess does not end startup", () => {
+    // A 40 Mbit/s satellite-like link (300 ms RTT): TCP's first rounds through the tunnel carry
+    // 0.24, 0.48, 0.96, 1.9, 3.8 Mbit/s, all below the 4 Mbit/s the estimate starts at, in bursts our
+    // pacer queues (backlogged). The estimate does not move, the delivery does: the link is not
+    // full. Ending startup there left the estimate at the guess, and TCP's next rounds were
+    // dropped as queue-full (a single such link: 26 of bare TCP's 33 Mbit/s in the simulator).
+    const e = new RateEstimator(0, 0);
+    let t = 0;
+    for (const rate of [30, 60, 120, 240, 480]) t = round(e, t, 300, rate, 0, true);
+    expect(e.bandwidth).toBe(500); // still the initial guess
+    expect(e.inStartup).toBe(true);
+    // Once the delivery stops growing (the link full), startup ends as before.
+    for (let r = 0; r < 5; r++) t = round(e, t, 300, 5000);
+    expect(e.inStartup).toBe(false);
+    expect(e.bandwidth).toBe(5000);
+  });
+
   test("a queue that builds while delivery stops growing ends startup within a round (bufferbloat)", () => {
     const e = new RateEstimator(0, 0);
     let t = 0;

@@ -24,8 +24,15 @@ describe("sweep cells outside the grid", () => {
     expect(c.links).toEqual([{ trace: "ATT-LTE-driving-2016", delayMs: 30 }, { rateMbit: 10, delayMs: 12 }]);
   });
 
-  test("what is not a pair of links is refused", () => {
-    for (const bad of ["", "r1d4x", "12@3", "12@3+40@25+5@5", "0@3+40@25", "12+40@25", "12@+40@25", "12@3+40@25l", "12@3+40@25x1", "12@-3+40@25", "1e3@3+40@25"]) {
+  test("three or four links: several uplinks, as users bond them", () => {
+    const c = customCell("8@10+20@25+VZ-x@40l1")!;
+    expect(c.kind).toBe("trace");
+    expect(c.links).toEqual([{ rateMbit: 8, delayMs: 10 }, { rateMbit: 20, delayMs: 25 }, { trace: "VZ-x", delayMs: 40, lossPct: 1 }]);
+    expect(customCell("1@1+2@2+3@3+4@4")!.links).toHaveLength(4);
+  });
+
+  test("what is not two to four links is refused", () => {
+    for (const bad of ["", "r1d4x", "12@3", "1@1+2@2+3@3+4@4+5@5", "12@3+", "+12@3+40@25", "0@3+40@25", "12+40@25", "12@+40@25", "12@3+40@25l", "12@3+40@25x1", "12@-3+40@25", "1e3@3+40@25"]) {
       expect(customCell(bad)).toBeUndefined();
     }
   });
