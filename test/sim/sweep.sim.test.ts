@@ -45,6 +45,7 @@ const WHY = {
   "lte-pair": "two LTE traces: 47-62 % of the traces' mean, 0.70-0.95 x the best link; ATT's uplink holes (1-2 s of nothing while its downlink works) are stalls now, no longer resumed on the peer's packets (uplink-hole.sim.test.ts): was 27-47 %; what remains is not analysed",
   "adsl-att": "10 Mbit/s + ATT LTE (not a cell of the issue's grid; added in Session 19 after the lab found it): 0.72-0.85 x the fixed link alone (lab, CUBIC: 0.6-0.9 x; BBR 1.0-1.05 x). The ATT link carries 18-30 % of the packets at an RTT of 60-250 ms with holes of 1-2 s, and the stream's whole RTT follows it (reorder holds of 60-310 ms, the equaliser's lateness); cause of the steady loss between holes not established (docs/scheduler.md, \"Outside the grid\")",
   trace: "8 Mbit/s + Verizon LTE up, buffer off: 77 % of the traces' mean, 1.4 × the best link (not analysed)",
+  several: "three links 10+20+30 Mbit/s at 10+20+40 ms, buffer off (not of the issue's grid: sweepgrid.ts severalLinkCells): 66 % of the sum, 1.26 x the best link (buffer 64: 99 %). HyStart's ACK-train test ended the CUBIC stream's slow start at a window of 111-158 packets (about 34 Mbit/s at its 51 ms RTT) 0.4 s in, where the sum needs 255; CUBIC's curve from there took ~11 s to reach the sum, and the 30 Mbit/s link, given little meanwhile, left its own startup at 8.5 Mbit/s. The lab with kernel BBR: 88-94 % (docs/scheduler.md, \"Long paths\")",
 } as const;
 type Why = keyof typeof WHY;
 
@@ -52,6 +53,7 @@ type Why = keyof typeof WHY;
 const KNOWN_BELOW_FLOOR: Record<string, Why> = {
   "20+20 Mbit/s 10+10 ms 1% loss rb 64": "loss",
   "20+20 Mbit/s 10+60 ms 1% loss rb 0": "spread-off",
+  "10+20+30 Mbit/s 10+20+40 ms rb 0": "several",
   "20+20 Mbit/s 30+30 ms ±10 1% loss rb 64": "jitter",
   "20+20 Mbit/s 30+30 ms ±10 1% loss rb 0": "jitter",
   "50+50 Mbit/s 10+10 ms 1% loss rb 64": "loss",
@@ -87,6 +89,7 @@ const KNOWN_BELOW_BEST: Record<string, Why> = {
 
 /** The category a cell's class suggests (the print mode's choice for a cell new to a list). */
 function suggest(cell: Cell, reorder: number, byKey: Map<string, Result>): Why {
+  if (cell.links.length > 2) return "several";
   if (cell.trace) return cell.name.includes("Verizon") && cell.name.includes("ATT") ? "lte-pair" : cell.name.includes("ATT") ? "adsl-att" : "trace";
   if (cell.satellite) return "satellite";
   if (cell.jitter) return "jitter";

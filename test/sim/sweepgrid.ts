@@ -122,8 +122,32 @@ export function traceCells(): Cell[] {
   );
 }
 
+/**
+ * Not cells of the issue's grid: users bond more than two uplinks (the lab takes up to four), and
+ * a rule that only ever saw pairs could break a third link unseen. Constant rates, no loss.
+ */
+export function severalLinkCells(): Cell[] {
+  const sets: { rates: number[]; delays: number[] }[] = [
+    { rates: [10, 20, 30], delays: [10, 20, 40] },
+    { rates: [20, 20, 20], delays: [5, 5, 5] },
+    // Satellite-like at the end: judged as the 20+150 ms pairs (1.3 × the best link suffices).
+    { rates: [5, 10, 20, 40], delays: [5, 30, 80, 150] },
+  ];
+  return sets.map(({ rates, delays }) => ({
+    name: `${rates.join("+")} Mbit/s ${delays.join("+")} ms`,
+    links: rates.map((rateMbit, i) => ({ up: { rateMbit, delayMs: delays[i]! }, down: { rateMbit, delayMs: delays[i]! } })),
+    download: false,
+    capacity: () => rates.reduce((a, b) => a + b, 0),
+    satellite: Math.max(...delays) >= 150,
+    trace: false,
+    spread: Math.max(...delays) !== Math.min(...delays),
+    jitter: false,
+    loss: false,
+  }));
+}
+
 export function allCells(): Cell[] {
-  return [...constantCells(), ...traceCells()];
+  return [...constantCells(), ...traceCells(), ...severalLinkCells()];
 }
 
 /** One cell's measurement, as a worker sends it back (sweepworker.ts). */
