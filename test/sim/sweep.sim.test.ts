@@ -133,7 +133,7 @@ function runAll(): Promise<Result[]> {
 function summary(results: Result[]): string {
   const kinds = new Map<string, number[]>();
   for (const r of results) {
-    const kind = r.key.includes("LTE") ? "trace" : r.key.includes("20+150") ? "20+150 ms" : "constant";
+    const kind = r.key.includes("LTE") ? "trace" : r.key.includes("+150 ms") ? "a 150 ms link" : "constant";
     (kinds.get(kind) ?? kinds.set(kind, []).get(kind)!).push(r.efficiency);
   }
   return [...kinds]
