@@ -17,7 +17,7 @@
  *   reordering window has passed: min RTT / 4 × steps, one step more for each DSACK (a spurious
  *   retransmission), at most the smoothed RTT; 0 (fast) before any reordering was seen once in
  *   recovery or with 3 packets SACKed above a hole (tcp_rack_reo_wnd);
- *   an RTO (≥ 200 ms) when nothing is acknowledged; lost packets are sent again in sequence
+ *   an RTO (≥ 200 ms; 1 s before any RTT sample, doubled while RTOs repeat) when nothing is acknowledged; lost packets are sent again in sequence
  *   order, the oldest first (tcp_xmit_retransmit_queue), whatever order they were found lost in;
  * - receiver: cumulative ACK every 2 segments (40 ms delayed-ACK timer), at once for
  *   out-of-order data, a filled hole or a duplicate (DSACK); goodput = in-order payload.
@@ -33,6 +33,9 @@ export interface AckRecord {
 const HEADERS = 52; // IPv4 + TCP with timestamps
 const DELACK_MS = 40;
 const MIN_RTO_MS = 200;
+/** Before any RTT sample (TCP_TIMEOUT_INIT, RFC 6298 §2.1); each RTO in a row doubles it (§5.5) up to TCP_RTO_MAX. */
+const INITIAL_RTO_MS = 1000;
+const MAX_RTO_MS = 120_000;
 const MIN_RTT_WIN_MS = 10_000;
 const PROBE_RTT_MS = 200;
 const HIGH_GAIN = 2.885;
@@ -139,6 +142,8 @@ export class TcpSender {
   private reoSteps = 1;
   private rackTimerAt = Number.POSITIVE_INFINITY;
   private lastProgress = 0;
+  /** RTOs in a row without an acknowledgement of new data: each doubles the next. */
+  private rtoBackoff = 0;
   // BBR
   private mode: "startup" | "drain" | "probe_bw" | "probe_rtt" = "startup";
   private readonly bwRounds = new Float64Array(BW_WIN_ROUNDS);
@@ -254,13 +259,15 @@ export class TcpSender {
   }
 
   private rto(): number {
-    return Math.max(MIN_RTO_MS, this.srtt + 4 * this.rttvar);
+    const base = this.srtt === 0 ? INITIAL_RTO_MS : Math.max(MIN_RTO_MS, this.srtt + 4 * this.rttvar);
+    return Math.min(MAX_RTO_MS, base * 2 ** this.rtoBackoff);
   }
 
   handleTimeout(now: number): void {
     if (this.inflight > 0 && now >= this.lastProgress + this.rto()) {
       // RTO: everything in flight is lost; start again from one packet.
       this.rtos++;
+      this.rtoBackoff++;
       for (let s = this.sndUna; s < this.sndNxt; s++) if (this.state[s] === OUT) this.markLost(s);
       this.enterRecovery();
       this.undoRetrans = -1; // an RTO is not undone by DSACK here (F-RTO is not modelled)
@@ -415,6 +422,7 @@ export class TcpSender {
     }
     if (acked > 0) {
       this.lastProgress = now;
+      this.rtoBackoff = 0; // an acknowledgement of new data ends the backoff (tcp_ack: icsk_backoff)
       this.onDelivered(newest, acked, now);
     }
     this.rackDetect(now);
