@@ -16,23 +16,31 @@ import { buildBinary } from "../test/lab/mlvpn.ts";
 import { iperf, startIperfServer } from "../test/lab/measure.ts";
 import { createTopology } from "../test/lab/topology.ts";
 import { controlSocketOf, destroyLab, startTunnel } from "../test/lab/tunnel.ts";
+import { number, option, UsageError } from "./lab-args.ts";
+
+const FAULTS = ["flap", "oneway", "jump"];
+const argv = process.argv.slice(2);
+let reorder: number;
+let which: string[];
+try {
+  reorder = number(option(argv, "--reorder") ?? "64", "--reorder");
+  which = (option(argv, "--faults") ?? FAULTS.join(",")).split(",");
+  const unknown = which.filter((f) => !FAULTS.includes(f));
+  if (unknown.length) throw new UsageError(`unknown fault ${unknown.join(", ")} (faults: ${FAULTS.join(", ")})`);
+} catch (e) {
+  if (!(e instanceof UsageError)) throw e;
+  console.error(`lab-faults: ${e.message}`);
+  process.exit(2);
+}
 buildBinary();
 const topo = await createTopology({ uplinks: [{ rateMbit: 20, delayMs: 10 }, { rateMbit: 20, delayMs: 20 }] });
-const argv = process.argv.slice(2);
-const option = (name: string, fallback: string) => {
-  const i = argv.indexOf(`--${name}`);
-  return i >= 0 && argv[i + 1] ? argv[i + 1]! : fallback;
-};
-const tunnel = await startTunnel(topo, { timeout: 10, reorderBufferSize: Number(option("reorder", "64")), controlSockets: true });
+const tunnel = await startTunnel(topo, { timeout: 10, reorderBufferSize: reorder, controlSockets: true });
 startIperfServer(topo.lab, "inet", topo.internetHost);
 const st = async (side: "client" | "server") => (await fetchStatus({ unix: controlSocketOf(tunnel, side) }, 1000)).doc.tunnels.map((t: any) => `${t.name}:${t.status}${t.stalled ? "(stalled)" : ""}`).join(" ");
 const nft = (ns: string, args: string[]) => topo.lab.exec(ns, ["nft", ...args], { check: true });
 const fmt = (r: any) => `${r.mbps.toFixed(1)} Mbit/s [${r.intervals.map((x: number) => x.toFixed(0)).join(" ")}]${r.ok ? "" : " FAILED " + r.error}`;
 try {
   await Bun.sleep(1500);
-  const which = option("faults", "flap,oneway,jump").split(",");
-  const unknown = which.filter((f) => !["flap", "oneway", "jump"].includes(f));
-  if (unknown.length) throw new Error(`unknown fault ${unknown.join(", ")} (faults: flap, oneway, jump)`);
   for (const dir of [false, true]) {
     const d = dir ? "down" : "up";
     if (which.includes("flap")) {

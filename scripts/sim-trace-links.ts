@@ -19,15 +19,22 @@ import { type LinkPaths, runTransfer, WARMUP_MS } from "../test/sim/corepair.ts"
 import { type PathSpec, Trace } from "../test/sim/pathmodel.ts";
 import type { UplinkShape } from "../test/lab/topology.ts";
 import { customCell } from "./bench-sweep.ts";
+import { number, option, UsageError } from "./lab-args.ts";
 
 const argv = process.argv.slice(2);
-const option = (name: string, fallback: string) => {
-  const i = argv.indexOf(`--${name}`);
-  return i >= 0 && argv[i + 1] ? argv[i + 1]! : fallback;
-};
-const cc = option("cc", "cubic") === "bbr" ? ("bbr" as const) : ("cubic" as const);
-const durationMs = Number(option("seconds", "20")) * 1000;
-const seed = Number(option("seed", "1"));
+/** Exits with a usage error rather than running with a value read as a default (a missing or non-numeric one). */
+function parsed<T>(read: () => T): T {
+  try {
+    return read();
+  } catch (e) {
+    if (!(e instanceof UsageError)) throw e;
+    console.error(`sim-trace-links: ${e.message}`);
+    process.exit(2);
+  }
+}
+const cc = parsed(() => option(argv, "--cc") ?? "cubic") === "bbr" ? ("bbr" as const) : ("cubic" as const);
+const durationMs = parsed(() => number(option(argv, "--seconds") ?? "20", "--seconds")) * 1000;
+const seed = parsed(() => number(option(argv, "--seed") ?? "1", "--seed"));
 const traceDir = join(import.meta.dir, "../bench/traces");
 const trace = (name: string) => Trace.load(join(traceDir, name));
 const lte = (name: string, delayMs: number): LinkPaths => ({ up: { trace: trace(`${name}.up`), delayMs }, down: { trace: trace(`${name}.down`), delayMs } });
@@ -51,7 +58,7 @@ function specPair(spec: string): (() => LinkPaths[]) | undefined {
   return () => cell.links.map((u) => ({ up: path(u, "up"), down: path(u, "down") }));
 }
 
-const names = option("pairs", Object.keys(PAIRS).join(",")).split(",");
+const names = parsed(() => option(argv, "--pairs") ?? Object.keys(PAIRS).join(",")).split(",");
 for (const n of names) {
   const p = PAIRS[n] ?? specPair(n);
   if (!p) {

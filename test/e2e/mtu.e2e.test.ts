@@ -24,6 +24,8 @@ const skip = reportSkip(
 );
 
 const RATE_MBIT = 20;
+/** The transfer's last seconds, by which the lossy link is out of use (its loss is measured in the first). */
+const SETTLED_SECONDS = 4;
 /** The lab tunnel's loss_tolerence (test/lab/mlvpn.ts). */
 const LOSS_TOLERANCE = 50;
 const sides = ["client", "server"] as const;
@@ -70,7 +72,7 @@ describe.skipIf(skip)("an uplink that silently drops packets over 1400 bytes (di
     // Once the link is out of use (its loss is measured within the first seconds), the other
     // carries the stream: one 20 Mbit/s uplink gives about 18 Mbit/s of TCP, and the shared
     // machine gets a margin.
-    const settled = r.intervals.slice(-4);
+    const settled = r.intervals.slice(-SETTLED_SECONDS);
     expect(settled.reduce((a, b) => a + b, 0) / settled.length).toBeGreaterThan(0.6 * RATE_MBIT);
     // Small packets pass, so neither end took the link down: it was lossy, never disconnected.
     for (const side of sides) {

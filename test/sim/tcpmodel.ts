@@ -17,8 +17,9 @@
  *   reordering window has passed: min RTT / 4 × steps, one step more for each DSACK (a spurious
  *   retransmission), at most the smoothed RTT; 0 (fast) before any reordering was seen once in
  *   recovery or with 3 packets SACKed above a hole (tcp_rack_reo_wnd);
- *   an RTO (≥ 200 ms; 1 s before any RTT sample, doubled while RTOs repeat) when nothing is acknowledged; lost packets are sent again in sequence
- *   order, the oldest first (tcp_xmit_retransmit_queue), whatever order they were found lost in;
+ *   an RTO (≥ 200 ms; 1 s before any RTT sample, doubled while RTOs repeat) when nothing is
+ *   acknowledged; lost packets are sent again in sequence order, the oldest first
+ *   (tcp_xmit_retransmit_queue), whatever order they were found lost in;
  * - receiver: cumulative ACK every 2 segments (40 ms delayed-ACK timer), at once for
  *   out-of-order data, a filled hole or a duplicate (DSACK); goodput = in-order payload.
  * Segments are numbered 0, 1, 2…; the simulation carries them (and ACK records) as it likes.
