@@ -120,6 +120,8 @@ export class TcpSender {
   private delivAtSend = new Float64Array(this.cap);
   private delivTimeAtSend = new Float64Array(this.cap);
   private firstTxAtSend = new Float64Array(this.cap);
+  /** BBR: sent while the connection was app-limited (PROBE_RTT): its rate sample says nothing of the path. */
+  private appLimitedAtSend = new Uint8Array(this.cap);
   private sndUna = 0;
   private sndNxt = 0;
   private highDelivered = -1;
@@ -147,7 +149,10 @@ export class TcpSender {
   private rtoBackoff = 0;
   // BBR
   private mode: "startup" | "drain" | "probe_bw" | "probe_rtt" = "startup";
-  private readonly bwRounds = new Float64Array(BW_WIN_ROUNDS);
+  /** The bandwidth filter: a windowed running maximum over BW_WIN_ROUNDS rounds (Linux's minmax, win_minmax.c). */
+  private readonly bwMax = new RunningMax(BW_WIN_ROUNDS);
+  /** Packets sent before this much is delivered are app-limited (tp->app_limited, set on entering PROBE_RTT). */
+  private appLimitedUntil = 0;
   private roundCount = 0;
   private nextRoundDelivered = 0;
   private fullBw = 0;
@@ -209,9 +214,7 @@ export class TcpSender {
   }
 
   private btlBw(): number {
-    let m = 0;
-    for (const b of this.bwRounds) m = Math.max(m, b);
-    return m; // packets per ms
+    return this.bwMax.value; // packets per ms
   }
 
   private bdp(gain: number): number {
@@ -301,6 +304,7 @@ export class TcpSender {
     this.delivAtSend = g(this.delivAtSend);
     this.delivTimeAtSend = g(this.delivTimeAtSend);
     this.firstTxAtSend = g(this.firstTxAtSend);
+    this.appLimitedAtSend = g(this.appLimitedAtSend);
     this.cap = n;
   }
 
@@ -331,6 +335,7 @@ export class TcpSender {
       this.delivAtSend[seq] = this.delivered;
       this.delivTimeAtSend[seq] = this.deliveredTime;
       this.firstTxAtSend[seq] = this.firstTx;
+      this.appLimitedAtSend[seq] = this.delivered < this.appLimitedUntil ? 1 : 0;
       this.inflight++;
       this.txSeq.push(seq);
       this.txAt.push(now);
@@ -473,13 +478,14 @@ export class TcpSender {
     if (roundStart) {
       this.nextRoundDelivered = this.delivered;
       this.roundCount++;
-      this.bwRounds[this.roundCount % BW_WIN_ROUNDS] = 0;
     }
     const interval = Math.max(this.sentAt[p]! - this.firstTxAtSend[p]!, now - this.delivTimeAtSend[p]!);
     if (interval > 0 && interval >= (Number.isFinite(this.minRtt) ? this.minRtt : 0)) {
       const rate = (this.delivered - this.delivAtSend[p]!) / interval;
-      const i = this.roundCount % BW_WIN_ROUNDS;
-      this.bwRounds[i] = Math.max(this.bwRounds[i]!, rate);
+      // bbr_update_bw: an app-limited sample counts only if it is a new maximum. PROBE_RTT's
+      // 4-packet rounds would otherwise expire the filter on short paths (200 ms is 20 rounds of
+      // 10 ms) and leave BBR to regrow its estimate by a quarter every 8 rounds.
+      if (this.appLimitedAtSend[p] === 0 || rate >= this.btlBw()) this.bwMax.update(this.roundCount, rate);
     }
     this.updateAckAggregation(acked, now, roundStart);
     // min RTT and PROBE_RTT
@@ -490,7 +496,12 @@ export class TcpSender {
       this.priorCwnd = Math.max(this.priorCwnd, this.cwnd);
       this.probeRttDone = 0;
     }
-    if (this.mode === "probe_rtt") this.probeRtt(now, roundStart);
+    if (this.mode === "probe_rtt") {
+      // "Ignore low rate samples during this mode" (bbr_update_min_rtt): what is sent until
+      // everything now in flight is delivered is app-limited.
+      this.appLimitedUntil = Math.max(this.delivered + this.inflight, 1);
+      this.probeRtt(now, roundStart);
+    }
     if (roundStart && !this.fullBwReached) {
       const bw = this.btlBw();
       if (bw >= this.fullBw * 1.25) (this.fullBw = bw), (this.fullBwCount = 0);
@@ -645,5 +656,46 @@ export class TcpSender {
       this.txHead = 0;
     }
     if (lost) this.enterRecovery();
+  }
+}
+
+/**
+ * A windowed running maximum that keeps the best, second and third best samples of the window
+ * (Kathleen Nichols' algorithm, as Linux's lib/win_minmax.c): O(1) per update, and a sample
+ * expires only when a newer one is fed, so rounds without a sample keep the estimate.
+ */
+export class RunningMax {
+  private readonly t = [0, 0, 0];
+  private readonly v = [0, 0, 0];
+
+  constructor(private readonly win: number) {}
+
+  get value(): number {
+    return this.v[0]!;
+  }
+
+  update(t: number, v: number): void {
+    const { t: ts, v: vs } = this;
+    // A new maximum, or nothing left in the window: start over with this sample.
+    if (v >= vs[0]! || t - ts[2]! > this.win) return this.reset(t, v);
+    if (v >= vs[1]!) (ts[1] = ts[2] = t), (vs[1] = vs[2] = v);
+    else if (v >= vs[2]!) (ts[2] = t), (vs[2] = v);
+    // The best has aged out: the second and third move up, this sample fills in.
+    const dt = t - ts[0]!;
+    if (dt > this.win) {
+      ts[0] = ts[1]!, vs[0] = vs[1]!;
+      ts[1] = ts[2]!, vs[1] = vs[2]!;
+      ts[2] = t, vs[2] = v;
+      if (t - ts[0]! > this.win) {
+        ts[0] = ts[1]!, vs[0] = vs[1]!;
+        ts[1] = ts[2]!, vs[1] = vs[2]!;
+      }
+    } else if (ts[1] === ts[0] && dt > this.win / 4) (ts[1] = ts[2] = t), (vs[1] = vs[2] = v);
+    else if (ts[2] === ts[1] && dt > this.win / 2) (ts[2] = t), (vs[2] = v);
+  }
+
+  private reset(t: number, v: number): void {
+    this.t.fill(t);
+    this.v.fill(v);
   }
 }
