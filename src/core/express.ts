@@ -24,6 +24,21 @@ export const EXPRESS_MAX_BYTES = 200;
 const EXPRESS_SHARE = 0.1;
 const EXPRESS_BURST_BYTES = 16 * 1024;
 
+/**
+ * How long a packet sent on `l` now waits at the link's bottleneck behind our own traffic: what
+ * we have in flight beyond one bandwidth-delay product is queued there (or the estimate is too
+ * high, and then more is), and drains at the link's rate. Without it the lane took the link of
+ * shortest delay whatever it held: an ADSL uplink of 0.5-1 Mbit/s beside a 10 Mbit/s link
+ * carried the pings of a transfer behind its in-flight cap's floor of four full packets (48-96
+ * ms at those rates), +140-320 ms at p99 in the lab (docs/scheduler.md, "Long paths").
+ */
+function bottleneckWaitMs(l: Link): number {
+  const e = l.sender.estimator;
+  if (!Number.isFinite(e.minRttMs)) return 0;
+  const rate = Math.max(e.bandwidth, 1e-3);
+  return Math.max(0, l.sender.inflightBytes - rate * e.minRttMs) / rate;
+}
+
 export class ExpressLane {
   private tokens = EXPRESS_BURST_BYTES;
   private refilledMs = Number.NEGATIVE_INFINITY;
@@ -35,7 +50,8 @@ export class ExpressLane {
   ) {}
 
   /**
-   * Sends a small packet at once on the link of `candidates` with the shortest one-way delay;
+   * Sends a small packet at once on the link of `candidates` where it arrives first (the
+   * shortest one-way delay, with what waits at its bottleneck: bottleneckWaitMs);
    * false when it must take the normal path (too big, TCP data, over the share, no usable link).
    */
   take(packet: Uint8Array, nowMs: number, candidates: readonly Link[]): boolean {
@@ -47,7 +63,7 @@ export class ExpressLane {
     for (const l of candidates) {
       if (l.stalled || (tier !== undefined && priority(l) !== tier)) continue;
       capacity += l.sender.estimator.bandwidth;
-      const d = owd(l) + delayExcessMs(l);
+      const d = owd(l) + delayExcessMs(l) + bottleneckWaitMs(l);
       if (d < minOwd) (minOwd = d), (fastest = l);
     }
     if (!fastest) return false;

@@ -1,0 +1,44 @@
+/**
+ * The express lane's choice of link (src/core/express.ts): the shortest one-way delay, counting
+ * what waits at each link's bottleneck behind our own traffic.
+ */
+import { expect, test } from "bun:test";
+import type { LinkConfig } from "../../src/config/schema.ts";
+import { ExpressLane } from "../../src/core/express.ts";
+import { Link, LinkStatus } from "../../src/core/link.ts";
+
+const config = (name: string, bandwidthUpload: number) => ({ name, bindfib: 0, bandwidth_upload: bandwidthUpload, timeout: 30, loss_tolerence: 100, latency_tolerence: 1000, fallback_only: false, priority: 0 }) as LinkConfig;
+
+/** A link of `rateMbit` (its bandwidth_upload: the estimate) with minimum RTT `rttMs`, holding `inflightBytes` of ours. */
+function measured(index: number, rateMbit: number, rttMs: number, inflightBytes: number): Link {
+  const l = new Link(index, config(`l${index}`, (rateMbit * 1e6) / 8), 1400, 0);
+  l.setStatus(LinkStatus.AuthOk, 0);
+  l.heard(0);
+  l.sender.estimator.onRttSample(rttMs, 0);
+  l.sender.inflightBytes = inflightBytes;
+  return l;
+}
+
+/** A 92-byte IPv4/UDP packet (protocol 17 at offset 9). */
+const small = (): Uint8Array => {
+  const p = new Uint8Array(92);
+  p[0] = 0x45;
+  p[9] = 17;
+  return p;
+};
+
+test("an idle link of shorter delay takes a small packet; once our traffic queues on it past the other link's delay, the other does", () => {
+  const chosen: number[] = [];
+  const lane = new ExpressLane((l) => chosen.push(l.index), false);
+  // An ADSL uplink (0.5 Mbit/s, 40 ms RTT) beside a 10 Mbit/s link of 80 ms RTT.
+  const adsl = measured(0, 0.5, 40, 0);
+  const fast = measured(1, 10, 80, 0);
+  expect(lane.take(small(), 10, [adsl, fast])).toBe(true);
+  // Four full packets in flight on the ADSL link (the in-flight cap's floor): 6 kB, where its
+  // product is 2.5 kB: 56 ms of wait at its bottleneck on top of 20 ms one way; the fast link
+  // has a fifth of its product queued, 16 ms on top of 40.
+  adsl.sender.inflightBytes = 6000;
+  fast.sender.inflightBytes = 120_000;
+  expect(lane.take(small(), 20, [adsl, fast])).toBe(true);
+  expect(chosen).toEqual([0, 1]);
+});
