@@ -10,8 +10,8 @@
  * 0.5-80 ms (fixed sets, log-spaced), 1 % loss on the slower link in about 3 of 10 pairs, ±5 ms
  * jitter on both in about 1 of 5; one TCP stream up for 20 s, with the reorder buffer at 64 and
  * off, for each congestion control asked. A pair is judged as a constant-rate cell of the sweep:
- * the worst 5 s against the sum × payload share (floor 85 %, or 1.3 × the best link when a
- * delay is 100 ms or more) and against the best link alone, bare TCP.
+ * the worst 5 s against the sum × payload share (floor 85 %: no delay drawn is long enough for
+ * the sweep's satellite rule) and against the best link alone, bare TCP.
  *
  * `ceiling` is what the tunnel could reach at most against the best link: the sum × payload share
  * ÷ the best link's bare goodput. Below 1, no tunnel can match the best link alone (a link adding

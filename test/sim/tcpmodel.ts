@@ -151,7 +151,7 @@ export class TcpSender {
   private mode: "startup" | "drain" | "probe_bw" | "probe_rtt" = "startup";
   /** The bandwidth filter: a windowed running maximum over BW_WIN_ROUNDS rounds (Linux's minmax, win_minmax.c). */
   private readonly bwMax = new RunningMax(BW_WIN_ROUNDS);
-  /** Packets sent before this much is delivered are app-limited (tp->app_limited, set on entering PROBE_RTT). */
+  /** Packets sent before this much is delivered are app-limited (tp->app_limited, renewed on every acknowledgement in PROBE_RTT). */
   private appLimitedUntil = 0;
   private roundCount = 0;
   private nextRoundDelivered = 0;
