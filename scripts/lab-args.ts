@@ -1,7 +1,21 @@
-/** Command-line arguments of the lab scripts (scripts/lab.ts, scripts/lab-cut-trace.ts). */
+/** Command-line arguments of the lab and simulator scripts (scripts/lab.ts, lab-cut-trace.ts, lab-faults.ts, sim-trace-links.ts, sim-random-pairs.ts). */
 import type { UplinkShape } from "../test/lab/topology.ts";
 
 export class UsageError extends Error {}
+
+/**
+ * Reads a script's options with `read`; a UsageError (a missing, non-numeric or unknown value)
+ * is printed as `script: message` and ends the process with status 2, before any work starts.
+ */
+export function readOptions<T>(script: string, read: () => T): T {
+  try {
+    return read();
+  } catch (e) {
+    if (!(e instanceof UsageError)) throw e;
+    console.error(`${script}: ${e.message}`);
+    process.exit(2);
+  }
+}
 
 export function option(args: string[], name: string): string | undefined {
   const i = args.indexOf(name);

@@ -16,22 +16,17 @@ import { buildBinary } from "../test/lab/mlvpn.ts";
 import { iperf, startIperfServer } from "../test/lab/measure.ts";
 import { createTopology } from "../test/lab/topology.ts";
 import { controlSocketOf, destroyLab, startTunnel } from "../test/lab/tunnel.ts";
-import { number, option, UsageError } from "./lab-args.ts";
+import { number, option, readOptions, UsageError } from "./lab-args.ts";
 
 const FAULTS = ["flap", "oneway", "jump"];
 const argv = process.argv.slice(2);
-let reorder: number;
-let which: string[];
-try {
-  reorder = number(option(argv, "--reorder") ?? "64", "--reorder");
-  which = (option(argv, "--faults") ?? FAULTS.join(",")).split(",");
+const { reorder, which } = readOptions("lab-faults", () => {
+  const reorder = number(option(argv, "--reorder") ?? "64", "--reorder");
+  const which = (option(argv, "--faults") ?? FAULTS.join(",")).split(",");
   const unknown = which.filter((f) => !FAULTS.includes(f));
   if (unknown.length) throw new UsageError(`unknown fault ${unknown.join(", ")} (faults: ${FAULTS.join(", ")})`);
-} catch (e) {
-  if (!(e instanceof UsageError)) throw e;
-  console.error(`lab-faults: ${e.message}`);
-  process.exit(2);
-}
+  return { reorder, which };
+});
 buildBinary();
 const topo = await createTopology({ uplinks: [{ rateMbit: 20, delayMs: 10 }, { rateMbit: 20, delayMs: 20 }] });
 const tunnel = await startTunnel(topo, { timeout: 10, reorderBufferSize: reorder, controlSockets: true });

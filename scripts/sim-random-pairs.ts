@@ -24,12 +24,18 @@ import { PAYLOAD_SHARE, runTransfer } from "../test/sim/corepair.ts";
 import type { PathSpec } from "../test/sim/pathmodel.ts";
 import { type Cell, judge } from "../test/sim/sweepgrid.ts";
 import type { CongestionControl } from "../test/sim/tcpmodel.ts";
-import { number, option, UsageError } from "./lab-args.ts";
+import { number, option, readOptions, UsageError } from "./lab-args.ts";
 
 const RATES = [1, 2, 3, 5, 8, 10, 15, 20, 30, 40, 60, 100];
 const DELAYS = [0.5, 2, 5, 10, 15, 20, 30, 40, 60, 80];
 /** Rates this many times apart or more form their own group in the summary. */
 const UNEQUAL_RATIO = 8;
+/** Shares of the pairs drawn with loss on the slower link, and with jitter on both. */
+const LOSSY_SHARE = 0.3;
+const JITTER_SHARE = 0.2;
+/** The loss and the jitter they get: the grid's loss, and half its jitter. */
+const LOSS = 0.01;
+const JITTER_MS = 5;
 
 export interface RandomPair {
   rates: [number, number];
@@ -51,19 +57,19 @@ export function drawPairs(seed: number, count: number): RandomPair[] {
   for (let i = 0; i < count; i++) {
     const rates: [number, number] = [pick(RATES), pick(RATES)];
     const delays: [number, number] = [pick(DELAYS), pick(DELAYS)];
-    pairs.push({ rates, delays, loss: rnd() < 0.3, jitter: rnd() < 0.2 });
+    pairs.push({ rates, delays, loss: rnd() < LOSSY_SHARE, jitter: rnd() < JITTER_SHARE });
   }
   return pairs;
 }
 
 export function pairName(p: RandomPair): string {
-  return `${p.rates[0]}+${p.rates[1]} Mbit/s ${p.delays[0]}+${p.delays[1]} ms${p.jitter ? " ±5" : ""}${p.loss ? " 1% loss" : ""}`;
+  return `${p.rates[0]}+${p.rates[1]} Mbit/s ${p.delays[0]}+${p.delays[1]} ms${p.jitter ? ` ±${JITTER_MS}` : ""}${p.loss ? ` ${LOSS * 100}% loss` : ""}`;
 }
 
 export function pairCell(p: RandomPair): Cell {
   // As the grid: the slower link is the lossy one (of two equal ones, the second).
   const lossy = p.rates[0] < p.rates[1] ? 0 : 1;
-  const spec = (i: number): PathSpec => ({ rateMbit: p.rates[i]!, delayMs: p.delays[i]!, ...(p.jitter ? { jitterMs: 5 } : {}), loss: p.loss && i === lossy ? 0.01 : 0 });
+  const spec = (i: number): PathSpec => ({ rateMbit: p.rates[i]!, delayMs: p.delays[i]!, ...(p.jitter ? { jitterMs: JITTER_MS } : {}), loss: p.loss && i === lossy ? LOSS : 0 });
   return {
     name: pairName(p),
     links: [0, 1].map((i) => ({ up: spec(i), down: spec(i) })),
@@ -101,23 +107,19 @@ interface Row {
 
 function main(): void {
   const argv = process.argv.slice(2);
-  let seed: number, count: number, seconds: number, ccs: CongestionControl[], json: string | undefined;
-  try {
-    seed = number(option(argv, "--seed") ?? "1", "--seed");
-    count = number(option(argv, "--count") ?? "30", "--count");
-    seconds = number(option(argv, "--seconds") ?? "20", "--seconds");
+  const { seed, count, seconds, ccs, json } = readOptions("sim-random-pairs", () => {
+    const seed = number(option(argv, "--seed") ?? "1", "--seed");
+    const count = number(option(argv, "--count") ?? "30", "--count");
+    const seconds = number(option(argv, "--seconds") ?? "20", "--seconds");
     const cc = option(argv, "--cc") ?? "both";
     if (cc !== "both" && cc !== "cubic" && cc !== "bbr") throw new UsageError(`--cc: cubic, bbr or both, not ${JSON.stringify(cc)}`);
-    ccs = cc === "both" ? ["cubic", "bbr"] : [cc];
-    json = option(argv, "--json");
+    const ccs: CongestionControl[] = cc === "both" ? ["cubic", "bbr"] : [cc];
+    const json = option(argv, "--json");
     if (argv.length > 0) throw new UsageError(`unknown argument ${JSON.stringify(argv[0])}`);
     if (count < 1 || !Number.isInteger(count)) throw new UsageError("--count: a whole number of pairs, at least 1");
     if (seconds < 8) throw new UsageError("--seconds: at least 8 (the judging skips 2 s and takes 5 s windows)");
-  } catch (e) {
-    if (!(e instanceof UsageError)) throw e;
-    console.error(`sim-random-pairs: ${e.message}`);
-    process.exit(2);
-  }
+    return { seed, count, seconds, ccs, json };
+  });
   const durationMs = seconds * 1000;
   const rows: Row[] = [];
   console.log(`random pairs, seed ${seed}, ${count} pairs, ${seconds} s, up; eff. and × best: worst 5 s`);

@@ -19,19 +19,11 @@ import { type LinkPaths, runTransfer, WARMUP_MS } from "../test/sim/corepair.ts"
 import { type PathSpec, Trace } from "../test/sim/pathmodel.ts";
 import type { UplinkShape } from "../test/lab/topology.ts";
 import { customCell } from "./bench-sweep.ts";
-import { number, option, UsageError } from "./lab-args.ts";
+import { number, option, readOptions } from "./lab-args.ts";
 
 const argv = process.argv.slice(2);
 /** Exits with a usage error rather than running with a value read as a default (a missing or non-numeric one). */
-function parsed<T>(read: () => T): T {
-  try {
-    return read();
-  } catch (e) {
-    if (!(e instanceof UsageError)) throw e;
-    console.error(`sim-trace-links: ${e.message}`);
-    process.exit(2);
-  }
-}
+const parsed = <T>(read: () => T): T => readOptions("sim-trace-links", read);
 const cc = parsed(() => option(argv, "--cc") ?? "cubic") === "bbr" ? ("bbr" as const) : ("cubic" as const);
 const durationMs = parsed(() => number(option(argv, "--seconds") ?? "20", "--seconds")) * 1000;
 const seed = parsed(() => number(option(argv, "--seed") ?? "1", "--seed"));

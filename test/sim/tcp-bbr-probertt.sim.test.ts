@@ -19,7 +19,8 @@ describe("the simulated BBR's bandwidth filter", () => {
     m.update(0, 100);
     m.update(3, 60);
     expect(m.value).toBe(100);
-    // Rounds 4-20 fed nothing (app-limited): the maximum stands.
+    // Ten rounds on, still inside the window: the maximum stands.
+    m.update(10, 55);
     expect(m.value).toBe(100);
     // A sample 11 rounds after the maximum: the maximum has aged out; the best left in the window leads.
     m.update(11, 50);
