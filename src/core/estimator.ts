@@ -156,12 +156,12 @@ export class RateEstimator {
   }
 
   /** Estimated bottleneck bandwidth, bytes per millisecond. */
-  get bandwidth(): number {
-    return this.btlBw;
-  }
+  get bandwidth(): number { return this.btlBw; }
+  get inStartup(): boolean { return this.startup; }
 
-  get inStartup(): boolean {
-    return this.startup;
+  /** The link-up train's reading (train.ts), bytes per ms: below the guess, startup starts from it. */
+  startFrom(rate: number): void {
+    if (this.isGuess && rate < this.btlBw) this.setBandwidth(rate);
   }
 
   private get gain(): number {

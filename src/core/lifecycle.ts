@@ -107,6 +107,7 @@ export class Lifecycle {
     link.install(s);
     if (rekey) out.log("debug", "protocol", `[${link.name}] new keys; transport counters ${s.messagesSent === 0 && s.sendCounter > 0 ? `go on from ${s.sendCounter}` : "start from 0"}`);
     if (!link.isUp) this.linkUp(link);
+    this.p.sendPath.measure(link);
     table.chooseCarriers(now);
   }
 

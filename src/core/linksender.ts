@@ -91,7 +91,7 @@ export class LinkSender {
   get nextCounter(): number { return this.highestSent + 1; }
 
   constructor(
-    private readonly maxPacket: number,
+    readonly maxPacket: number,
     bandwidthUpload: number,
     nowMs: number,
   ) {

@@ -23,6 +23,7 @@ import {
   KIND_KEEPALIVE,
   KIND_LOSS_REPORT,
   KIND_OFF,
+  KIND_TRAIN,
   newFeedback,
   newKeepalive,
   readFeedback,
@@ -111,8 +112,8 @@ export class Receiver {
     const kind = d[off + KIND_OFF];
     if (kind !== KIND_FEEDBACK && kind !== KIND_LOSS_REPORT) {
       // Acknowledge everything but acknowledgements; a keepalive (or probe: that is its answer, health.ts
-      // keepaliveAtMs) and a DISCONNECT (departure.ts) at once.
-      link.acks.onReceive(session.localIndex, counter, nowMs, kind === KIND_KEEPALIVE || kind === KIND_DISCONNECT);
+      // keepaliveAtMs), a DISCONNECT (departure.ts) and a rate train's packet (train.ts: its arrival clock) at once.
+      link.acks.onReceive(session.localIndex, counter, nowMs, kind === KIND_KEEPALIVE || kind === KIND_DISCONNECT || kind === KIND_TRAIN);
       // An acknowledgement that makes the sender find a loss goes at once, and the reorder buffer waits for the resend.
       const resendMs = link.resendDueMs(nowMs);
       if (resendMs !== undefined) {
@@ -146,6 +147,7 @@ export class Receiver {
       case KIND_KEEPALIVE:
         if (!readKeepalive(d, off, end, this.keepalive)) return h.drops.add(end - off < KEEPALIVE_SIZE ? "short" : "bad-flags");
         link.onKeepalive(this.keepalive, nowMs);
+        if (session === link.current) h.sendPath.keepaliveAnswered(link);
         // Acknowledged above; a probe may also have the follower check its own direction (health.ts probeAnswered).
         if (this.keepalive.probe && link.isUp && session === link.current && probeAnswered(link, nowMs, h.follower)) h.tx.keepalive(link, false, nowMs);
         else if (!this.keepalive.probe && h.follower) h.followed(nowMs);
@@ -154,6 +156,8 @@ export class Receiver {
         return;
       case KIND_DISCONNECT:
         return h.disconnected(link);
+      case KIND_TRAIN:
+        return; // acknowledged above: that is all it is for
       default:
         return h.drops.add("bad-kind");
     }

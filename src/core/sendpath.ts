@@ -24,6 +24,7 @@ import { ExpressLane } from "./express.ts";
 import { lossReportPath } from "./lossreport.ts";
 import { nextTier, priority } from "./policy.ts";
 import { delayExcessMs, owd, Spread } from "./spread.ts";
+import { RateTrains } from "./train.ts";
 
 /** A packet may wait this long in our queues beyond the links' delay spread before it is dropped. */
 export const QUEUE_DELAY_MS = 15;
@@ -45,6 +46,8 @@ export interface SendPathHost {
   transmitExpress(link: Link, packet: Uint8Array): void;
   /** Sends a keepalive asking for an immediate acknowledgement. */
   transmitProbe(link: Link): void;
+  /** Sends one packet of a rate train (train.ts), as large as the largest data packet; its transport counter, -1 if none went. */
+  transmitTrain(link: Link): number;
   /** The links that may carry data (up, keyed, healthy), before stall filtering. */
   candidates(): readonly Link[];
   /** Every link that is up with keys (some may not be candidates: lossy, fallback). */
@@ -99,6 +102,7 @@ export class SendPath {
   private readonly host: SendPathHost;
   private readonly spread: Spread;
   private readonly lane: ExpressLane;
+  private readonly trains: RateTrains;
 
   /**
    * `peerReorderPackets`: the peer's `reorder_buffer_size` (0: none). The two ends are configured
@@ -108,6 +112,7 @@ export class SendPath {
     this.host = host;
     this.spread = new Spread(peerReorderPackets);
     this.lane = new ExpressLane((l, p) => host.transmitExpress(l, p), tap);
+    this.trains = new RateTrains((l) => host.transmitTrain(l));
   }
 
   /** A small packet at once, outside the queues and the sequence (express.ts); false: it takes the normal path. */
@@ -116,6 +121,15 @@ export class SendPath {
   }
 
   private readonly pinnedList: Link[] = [];
+  /** A link's keys are proven (lifecycle.ts): while its rate is the guess, a train measures it (train.ts). */
+  measure(l: Link): void {
+    this.trains.measure(l);
+  }
+
+  /** We just acknowledged a keepalive of the peer's on `l` (receive.ts): a train waiting for that goes (train.ts). */
+  keepaliveAnswered(l: Link): void {
+    this.trains.keepaliveAnswered(l);
+  }
 
   /** `[filters]`: a packet pinned to a link has that link as its only candidate. */
   private only(pinned: Link | undefined): readonly Link[] | undefined {
@@ -215,6 +229,7 @@ export class SendPath {
 
   /** Step 3: a FEEDBACK for packets we sent on `l`. */
   onFeedback(l: Link, highestLow32: number, hi: number, lo: number, ackDelayMs: number, peerClock: number, nowMs: number): void {
+    this.trains.onFeedback(l, highestLow32, peerClock);
     const s = l.sender;
     const highest = s.expandCounter(highestLow32);
     if (highest < 0) return;

@@ -19,6 +19,7 @@ import {
   writeExpressPrefix,
   writeKeepalive,
   writeRedundantPrefix,
+  writeTrain,
 } from "../wire/inner.ts";
 import { TAG_SIZE, TRANSPORT_HEADER_SIZE } from "../wire/layout.ts";
 import type { Link, PeerAddress } from "./link.ts";
@@ -36,7 +37,7 @@ export class Transmitter {
   private readonly keepaliveFields: Keepalive = newKeepalive();
 
   constructor(
-    maxPacketSize: number,
+    private readonly maxPacketSize: number,
     private readonly transmit: Transmit,
     private readonly drops: DropCounters,
   ) {
@@ -91,6 +92,18 @@ export class Transmitter {
     link.writeKeepalive(k, probe, nowMs);
     writeKeepalive(this.buf, PAYLOAD, k);
     this.seal(link, s, KEEPALIVE_SIZE, false, true, -1, nowMs);
+  }
+
+  /**
+   * One packet of the rate train (train.ts), as large as the largest data packet; its transport
+   * counter, or -1 when none went. Acknowledged, but not recorded in flight (train.ts onAck).
+   */
+  train(link: Link, nowMs: number): number {
+    const s = link.current;
+    if (!s) return -1;
+    const counter = s.sendCounter;
+    writeTrain(this.buf, PAYLOAD, DATA_PREFIX_SIZE + this.maxPacketSize);
+    return this.seal(link, s, DATA_PREFIX_SIZE + this.maxPacketSize, false, false, -1, nowMs) ? counter : -1;
   }
 
   /** The acknowledgements due on a link (none: the timer for them is cleared). */

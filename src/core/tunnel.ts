@@ -74,7 +74,7 @@ export class Tunnel {
     this.sendPath = new SendPath({
       transmitData: (link, seq, packet, slot) => this.tx.data(link, seq, packet, slot, this.now),
       transmitExpress: (link, packet) => this.tx.express(link, packet, this.now),
-      transmitProbe: (link) => this.tx.keepalive(link, true, this.now),
+      transmitProbe: (link) => this.tx.keepalive(link, true, this.now), transmitTrain: (link) => this.tx.train(link, this.now),
       candidates: () => this.table.candidates,
       active: () => this.table.active(),
       stallChanged: (link) => this.out.log("debug", "net", describeStall(link)),

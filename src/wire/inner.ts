@@ -21,6 +21,9 @@
  *   EXPRESS     0 kind=4 | 1 a small IP packet or Ethernet frame, delivered at once
  *   REDUNDANT   0 kind=5 | 1 u56 redundant sequence | 8 IP packet or Ethernet frame, one of its
  *               copies on several links; the first copy is delivered at once (src/core/redundant.ts)
+ *   LOSS        0 kind=6 | FEEDBACK's layout, of another link (src/core/lossreport.ts)
+ *   TRAIN       0 kind=7 | 1 zeros: one of the full-size packets sent back to back at link-up
+ *               to measure the link's rate (src/core/train.ts); acknowledged at once, else ignored
  */
 import { readU16, readU32, readU56, writeU16, writeU32, writeU56 } from "./bytes.ts";
 
@@ -35,6 +38,8 @@ export const KIND_DATA_EXPRESS = 4;
 export const KIND_DATA_REDUNDANT = 5;
 /** Another link's FEEDBACK that shows a loss, sent again on a faster link (core/lossreport.ts): FEEDBACK's layout. */
 export const KIND_LOSS_REPORT = 6;
+/** A packet of the rate train sent at link-up (core/train.ts): zeros, acknowledged at once. */
+export const KIND_TRAIN = 7;
 
 // ---- DATA
 export const DATA_SEQ_OFF = 1;
@@ -64,6 +69,13 @@ export const EXPRESS_PREFIX_SIZE = 1;
 
 export function writeExpressPrefix(out: Uint8Array, off: number): void {
   out[off + KIND_OFF] = KIND_DATA_EXPRESS;
+}
+
+// ---- TRAIN
+/** Writes a TRAIN message of `length` bytes at `off` (its padding zeroed: the buffer is reused). */
+export function writeTrain(out: Uint8Array, off: number, length: number): void {
+  out.fill(0, off, off + length);
+  out[off + KIND_OFF] = KIND_TRAIN;
 }
 
 // ---- DISCONNECT

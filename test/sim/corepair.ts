@@ -34,7 +34,7 @@ const SYN = 3, SYN_ACK = 4;
 /** Linux's initial retransmission timeout (TCP_TIMEOUT_INIT). */
 const SYN_RTO_MS = 1000;
 
-type Kind = "data" | "express" | "feedback" | "lossreport" | "probe" | "keepalive";
+type Kind = "data" | "express" | "feedback" | "lossreport" | "probe" | "keepalive" | "train";
 interface Msg {
   kind: Kind;
   link: number;
@@ -113,6 +113,11 @@ class CoreEnd {
       transmitData: (link, seq, packet, slot) => this.send(link, { kind: "data", link: link.index, counter: 0, dataSeq: seq, packet: this.views.copy(packet) }, packet.length + TUNNEL_OVERHEAD, slot),
       transmitExpress: (link, packet) => this.send(link, { kind: "express", link: link.index, counter: 0, dataSeq: -1, packet: this.views.copy(packet) }, TRANSPORT_HEADER_SIZE + 1 + packet.length + TAG_SIZE, -1),
       transmitProbe: (link) => this.send(link, { kind: "probe", link: link.index, counter: 0, dataSeq: -1 }, TRANSPORT_HEADER_SIZE + KEEPALIVE_SIZE + TAG_SIZE, -1),
+      transmitTrain: (link) => {
+        const msg: Msg = { kind: "train", link: link.index, counter: 0, dataSeq: -1 };
+        this.send(link, msg, TUN_MTU + TUNNEL_OVERHEAD, -1);
+        return msg.counter;
+      },
       candidates: () => this.carriers,
       active: () => {
         this.up.length = 0;
@@ -138,7 +143,8 @@ class CoreEnd {
       msg.stalled = this.ka.stalled;
       if (this.ka.echo !== undefined) (msg.echo = this.ka.echo), (msg.held = this.ka.heldMs >>> 0);
     }
-    if (msg.kind !== "feedback" && msg.kind !== "lossreport") link.sender.onSent(msg.counter, bytes, slot, this.now);
+    // transmit.ts: acknowledgements are not acknowledged, and a rate train is not recorded in flight (train.ts).
+    if (msg.kind !== "feedback" && msg.kind !== "lossreport" && msg.kind !== "train") link.sender.onSent(msg.counter, bytes, slot, this.now);
     if (msg.kind === "data" || msg.kind === "express") link.dataSentMs = this.now; // transmit.ts
     if (msg.kind === "data") this.dataSent[link.index]!++;
     this.wire(link.index, msg, bytes);
@@ -149,6 +155,8 @@ class CoreEnd {
     this.now = now;
     this.dirty = true;
     for (const l of this.links) this.send(l, { kind: "probe", link: l.index, counter: 0, dataSeq: -1 }, TRANSPORT_HEADER_SIZE + KEEPALIVE_SIZE + TAG_SIZE, -1);
+    // lifecycle.ts established: a link whose rate is the guess is measured by a train at link-up (train.ts).
+    for (const l of this.links) this.sendPath.measure(l);
   }
 
   tun(packet: Uint8Array, now: number): void {
@@ -168,7 +176,7 @@ class CoreEnd {
     link.heard(now);
     link.loss.onReceive(SESSION, msg.counter);
     if (msg.kind !== "feedback" && msg.kind !== "lossreport") {
-      link.acks.onReceive(SESSION, msg.counter, now, msg.kind === "probe" || msg.kind === "keepalive");
+      link.acks.onReceive(SESSION, msg.counter, now, msg.kind === "probe" || msg.kind === "keepalive" || msg.kind === "train");
       // receive.ts: an acknowledgement that makes the sender find a loss goes at once, and the reorder buffer waits for the resend.
       const resendMs = link.resendDueMs(now);
       if (resendMs !== undefined) {
@@ -201,6 +209,7 @@ class CoreEnd {
       this.ka.echo = msg.echo;
       this.ka.heldMs = msg.held ?? 0;
       link.onKeepalive(this.ka, now);
+      this.sendPath.keepaliveAnswered(link); // receive.ts: acknowledged at once, above
       // receive.ts: a keepalive is acknowledged at once (above); a probe may have the follower
       // send its own (health.ts probeAnswered).
       if (msg.kind === "probe" && probeAnswered(link, now, this.follower)) {

@@ -21,6 +21,7 @@ import {
   KIND_FEEDBACK,
   KIND_KEEPALIVE,
   KIND_LOSS_REPORT,
+  KIND_TRAIN,
   newFeedback,
   newKeepalive,
   readFeedback,
@@ -103,9 +104,9 @@ function docSize(msg: string): number {
 
 describe("docs/protocol.md inner messages", () => {
   test("the page lists every kind the code sends, with the code's kind numbers", () => {
-    expect([...inner.keys()].sort()).toEqual(["DATA", "DISCONNECT", "EXPRESS", "FEEDBACK", "KEEPALIVE", "LOSS", "REDUNDANT"]);
+    expect([...inner.keys()].sort()).toEqual(["DATA", "DISCONNECT", "EXPRESS", "FEEDBACK", "KEEPALIVE", "LOSS", "REDUNDANT", "TRAIN"]);
     const kinds = Object.fromEntries([...inner].map(([k, f]) => [k, f[0]!.fixed]));
-    expect(kinds).toEqual({ DATA: KIND_DATA, KEEPALIVE: KIND_KEEPALIVE, DISCONNECT: KIND_DISCONNECT, FEEDBACK: KIND_FEEDBACK, EXPRESS: KIND_DATA_EXPRESS, REDUNDANT: KIND_DATA_REDUNDANT, LOSS: KIND_LOSS_REPORT });
+    expect(kinds).toEqual({ DATA: KIND_DATA, KEEPALIVE: KIND_KEEPALIVE, DISCONNECT: KIND_DISCONNECT, FEEDBACK: KIND_FEEDBACK, EXPRESS: KIND_DATA_EXPRESS, REDUNDANT: KIND_DATA_REDUNDANT, LOSS: KIND_LOSS_REPORT, TRAIN: KIND_TRAIN });
   });
 
   test("sizes: the fixed part of each message as the page counts it", () => {

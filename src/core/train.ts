@@ -1,0 +1,142 @@
+/**
+ * A link's rate before it carries any data: a train of TRAIN_PACKETS full-size packets sent back
+ * to back when the link comes up (packet-train dispersion: Jacobson's packet pair, Keshav's
+ * packet-pair flow control). The bottleneck spaces them out by its rate; the peer acknowledges
+ * each at once with its clock at arrival (FEEDBACK's receive clock), so their spacing there is
+ * the link's rate, a round trip after link-up.
+ *
+ * Why: the estimator starts from a guess (estimator.ts INITIAL_RATE_BYTES_PER_MS, 4 Mbit/s) and
+ * paces at twice it in startup, with ten-packet bursts while it is a guess. An uplink slower
+ * than that (ADSL's 0.5-1 Mbit/s upload, a weak LTE cell) took a first round of TCP at that
+ * rate: its queue held the packets 50-170 ms behind the other link's, and TCP, seeing them
+ * late or lost, ended its slow start at a fraction of the sum (docs/scheduler.md, "A rate before
+ * the first round"). Measured, the estimate starts at the link's rate and paces at twice that.
+ *
+ * Only a reading below the guess is used. A shaper's token bucket lets a short train through at
+ * line rate (the lab's htb holds 10 ms of tokens: a whole train on links above ~10 Mbit/s), so a
+ * high reading may be the bucket's and says nothing; a low one can only be the bottleneck, or
+ * cross traffic, which startup corrects by growing as delivery grows.
+ */
+import { TUNNEL_OVERHEAD } from "../wire/layout.ts";
+import type { Link } from "./link.ts";
+
+/** Packets per train: enough that the median spacing is the bottleneck's past a bucket of a few packets. */
+export const TRAIN_PACKETS = 8;
+/** Spacings (between consecutive packets both heard) needed for a reading. */
+const MIN_SPACINGS = 3;
+/** The peer's receive clock counts 0.1 ms. */
+const CLOCK_UNITS_PER_MS = 10;
+
+export class RateTrain {
+  /** Transport counter of the train's first packet. */
+  private first = -1;
+  private bytesEach = 0;
+  /** Peer receive clock of each packet (0.1 ms units, wrapping u32); NaN until heard. */
+  private readonly arrivals = new Float64Array(TRAIN_PACKETS).fill(Number.NaN);
+  private done = false;
+
+  /** The train's packets were sent with counters first … first + TRAIN_PACKETS − 1, `bytes` each on the wire. */
+  sent(first: number, bytes: number): void {
+    this.first = first;
+    this.bytesEach = bytes;
+  }
+
+  /**
+   * A FEEDBACK whose highest counter (low 32 bits) is `highestLow32`, which arrived at the peer at
+   * `peerClock`. Returns the train's reading (bytes per ms; Infinity: too fast to tell) once the
+   * train is over (its last packet acknowledged, or a later counter: the rest was lost), else
+   * undefined. The train is not recorded in flight (linksender.ts): its acknowledgements give
+   * the estimator no RTT or rate sample, which a burst at line rate would make too high.
+   */
+  onAck(highestLow32: number, peerClock: number): number | undefined {
+    if (this.done || this.first < 0) return undefined;
+    const k = (highestLow32 - this.first) | 0; // counters compared modulo 2^32
+    if (k < 0) return undefined;
+    if (k < TRAIN_PACKETS) this.arrivals[k] = peerClock;
+    if (k < TRAIN_PACKETS - 1) return undefined;
+    this.done = true;
+    return this.reading();
+  }
+
+  get isSent(): boolean {
+    return this.first >= 0;
+  }
+
+  /** Over: no reading will come from this train (acknowledged, or abandoned with its session). */
+  get over(): boolean {
+    return this.done;
+  }
+
+  abandon(): void {
+    this.done = true;
+  }
+
+  /** The bottleneck's rate from the median spacing (a bucket passes the first few at once). */
+  private reading(): number | undefined {
+    const gaps: number[] = [];
+    for (let k = 1; k < TRAIN_PACKETS; k++) {
+      const a = this.arrivals[k - 1]!, b = this.arrivals[k]!;
+      if (!Number.isNaN(a) && !Number.isNaN(b)) gaps.push(((b - a) | 0) / CLOCK_UNITS_PER_MS);
+    }
+    if (gaps.length < MIN_SPACINGS) return undefined;
+    gaps.sort((x, y) => x - y);
+    const median = gaps[gaps.length >> 1]!;
+    return median > 0 ? this.bytesEach / median : Number.POSITIVE_INFINITY;
+  }
+}
+
+/** The links' trains (sendpath.ts): when each goes, and what its reading sets. */
+export class RateTrains {
+  private readonly trains = new WeakMap<Link, RateTrain>();
+  /** Trains still to send or to be acknowledged: while none, a FEEDBACK costs one comparison here. */
+  private pending = 0;
+
+  /** `transmit`: sends one train packet, as large as the largest data packet; its transport counter, -1 if none went. */
+  constructor(private readonly transmit: (l: Link) => number) {}
+
+  /**
+   * Once per link, while its rate is the guess: the train waits until the peer is known to have
+   * the session and each end's first RTT sample is out of its way (a train queued on the path
+   * delays what follows it: a first sample behind it took the link for 5-20 ms farther than it is,
+   * and the scheduler's start with it). So it goes at the first of:
+   * - our first FEEDBACK from the peer (onFeedback): our sample is taken;
+   * - our acknowledgement of the peer's keepalive (keepaliveAnswered): the peer's sample is on
+   *   its way, ahead of the train.
+   * Sent at once behind the initiator's CONFIRM, a train the path reorders ahead of it meets no
+   * session at the responder, and reads there as loss.
+   */
+  measure(l: Link): void {
+    if (!l.sender.estimator.isGuess || this.trains.has(l)) return;
+    this.trains.set(l, new RateTrain());
+    this.pending++;
+  }
+
+  /** We just acknowledged a keepalive of the peer's on `l`. */
+  keepaliveAnswered(l: Link): void {
+    if (this.pending === 0) return;
+    const train = this.trains.get(l);
+    if (train && !train.isSent && !train.over) this.send(l, train);
+  }
+
+  /** A FEEDBACK on `l` (sendpath.ts onFeedback): its highest counter's low 32 bits, and the peer's clock when that arrived. */
+  onFeedback(l: Link, highestLow32: number, peerClock: number): void {
+    if (this.pending === 0) return;
+    const train = this.trains.get(l);
+    if (!train || train.over) return;
+    if (!train.isSent) return this.send(l, train);
+    const rate = train.onAck(highestLow32, peerClock);
+    if (!train.over) return;
+    this.pending--;
+    if (rate !== undefined) l.sender.estimator.startFrom(rate);
+  }
+
+  private send(l: Link, train: RateTrain): void {
+    const first = this.transmit(l);
+    if (first < 0) {
+      this.pending--;
+      return train.abandon();
+    }
+    for (let k = 1; k < TRAIN_PACKETS; k++) this.transmit(l);
+    train.sent(first, l.sender.maxPacket + TUNNEL_OVERHEAD);
+  }
+}
