@@ -9,13 +9,15 @@
  * paces at twice it in startup, with ten-packet bursts while it is a guess. An uplink slower
  * than that (ADSL's 0.5-1 Mbit/s upload, a weak LTE cell) took a first round of TCP at that
  * rate: its queue held the packets 50-170 ms behind the other link's, and TCP, seeing them
- * late or lost, ended its slow start at a fraction of the sum (docs/scheduler.md, "A rate before
- * the first round"). Measured, the estimate starts at the link's rate and paces at twice that.
+ * late or lost, ended its slow start at a fraction of the sum; two links of equal delay shared
+ * TCP's first rounds equally whatever their rates (docs/scheduler.md, "A rate before the first
+ * round"). Measured, the estimate starts at the link's rate, out of startup (estimator.ts startFrom).
  *
- * Only a reading below the guess is used. A shaper's token bucket lets a short train through at
- * line rate (the lab's htb holds 10 ms of tokens: a whole train on links above ~10 Mbit/s), so a
- * high reading may be the bucket's and says nothing; a low one can only be the bottleneck, or
- * cross traffic, which startup corrects by growing as delivery grows.
+ * A reading is never above the bottleneck's rate: the median spacing passes over a token bucket's
+ * burst of the first few packets; a train that arrives in one burst (a bucket as long as the train:
+ * the lab's htb holds 10 ms of tokens, a whole train above ~10 Mbit/s) or is read in one batch
+ * reads as too fast to tell and leaves the guess; the clock's rounding is counted against the
+ * rate. Cross traffic or a late reader only make a reading low, which the estimator's cycle grows.
  */
 import { TUNNEL_OVERHEAD } from "../wire/layout.ts";
 import type { Link } from "./link.ts";
@@ -71,17 +73,23 @@ export class RateTrain {
     this.done = true;
   }
 
-  /** The bottleneck's rate from the median spacing (a bucket passes the first few at once). */
+  /**
+   * The bottleneck's rate from the median spacing (a bucket passes the first few at once), counted
+   * one clock unit wider than read: two arrival clocks each rounded to 0.1 ms make a spacing up to
+   * one unit short, so the reading is never above the rate for that (a 100 Mbit/s link's 0.12 ms
+   * read as 0.1 would be 118 Mbit/s; as 0.2, 59). A median of 0 (the whole train in one bucket's
+   * burst, or read in one batch) is too fast to tell: Infinity.
+   */
   private reading(): number | undefined {
     const gaps: number[] = [];
     for (let k = 1; k < TRAIN_PACKETS; k++) {
       const a = this.arrivals[k - 1]!, b = this.arrivals[k]!;
-      if (!Number.isNaN(a) && !Number.isNaN(b)) gaps.push(((b - a) | 0) / CLOCK_UNITS_PER_MS);
+      if (!Number.isNaN(a) && !Number.isNaN(b)) gaps.push((b - a) | 0);
     }
     if (gaps.length < MIN_SPACINGS) return undefined;
     gaps.sort((x, y) => x - y);
     const median = gaps[gaps.length >> 1]!;
-    return median > 0 ? this.bytesEach / median : Number.POSITIVE_INFINITY;
+    return median > 0 ? this.bytesEach / ((median + 1) / CLOCK_UNITS_PER_MS) : Number.POSITIVE_INFINITY;
   }
 }
 

@@ -1,6 +1,6 @@
 /**
- * The rate train sent at link-up (src/core/train.ts): its reading from the peer's arrival clocks,
- * and what the estimator takes from it (only a rate below the guess).
+ * The rate train sent at link-up (src/core/train.ts): its reading from the peer's arrival clocks
+ * (never above the bottleneck's rate for the clocks' rounding), and what the estimator takes from it.
  */
 import { describe, expect, test } from "bun:test";
 import { INITIAL_RATE_BYTES_PER_MS, RateEstimator } from "../../src/core/estimator.ts";
@@ -22,15 +22,29 @@ function run(first: number, arrivalsMs: (number | undefined)[]): number | undefi
 }
 
 describe("RateTrain", () => {
-  test("the spacing at the peer is the bottleneck's rate: 4 ms per 1500 bytes is 375 bytes/ms (3 Mbit/s)", () => {
+  test("the spacing at the peer is the bottleneck's rate, counted one clock unit (0.1 ms) wider: 4 ms per 1500 bytes reads 1500 / 4.1", () => {
     const arrivals = Array.from({ length: TRAIN_PACKETS }, (_, k) => 100 + 4 * k);
-    expect(run(0, arrivals)).toBeCloseTo(375, 6);
+    expect(run(0, arrivals)).toBeCloseTo(BYTES / 4.1, 6);
+  });
+
+  test("never above the rate, whatever the spacing and the phase of the peer's 0.1 ms clock", () => {
+    for (let gapMs = 0.05; gapMs <= 6; gapMs *= 1.07) {
+      for (const phase of [0, 0.013, 0.049, 0.051, 0.097]) {
+        const r = run(0, Array.from({ length: TRAIN_PACKETS }, (_, k) => phase + gapMs * k));
+        expect(r).toBeDefined();
+        if (Number.isFinite(r!)) {
+          expect(r!).toBeLessThanOrEqual(BYTES / gapMs);
+          // and within two clock units of it
+          expect(r!).toBeGreaterThan(BYTES / (gapMs + 0.2));
+        }
+      }
+    }
   });
 
   test("a token bucket that lets the first packets through at once does not change the reading (median spacing)", () => {
     // three packets at once, then the bottleneck's 4 ms
     const arrivals = [100, 100, 100, 104, 108, 112, 116, 120];
-    expect(run(0, arrivals)).toBeCloseTo(375, 6);
+    expect(run(0, arrivals)).toBeCloseTo(BYTES / 4.1, 6);
   });
 
   test("a train that arrives all at once is too fast to tell: Infinity", () => {
@@ -42,7 +56,7 @@ describe("RateTrain", () => {
     t.sent(10, BYTES);
     for (let k = 0; k < TRAIN_PACKETS - 1; k++) expect(t.onAck(10 + k, 1000 + 40 * k)).toBeUndefined();
     expect(t.over).toBe(false);
-    expect(t.onAck(10 + TRAIN_PACKETS - 1, 1000 + 40 * (TRAIN_PACKETS - 1))).toBeCloseTo(375, 6);
+    expect(t.onAck(10 + TRAIN_PACKETS - 1, 1000 + 40 * (TRAIN_PACKETS - 1))).toBeCloseTo(BYTES / 4.1, 6);
     expect(t.over).toBe(true);
     // once over, later acknowledgements give nothing
     expect(t.onAck(10 + TRAIN_PACKETS + 3, 9999)).toBeUndefined();
@@ -53,7 +67,7 @@ describe("RateTrain", () => {
     t.sent(0, BYTES);
     // packets 0, 1, 3, 4, 5 heard (2, 6, 7 lost), then a keepalive's counter 9 is acknowledged
     for (const k of [0, 1, 3, 4, 5]) expect(t.onAck(k, 20_000 + 80 * k)).toBeUndefined();
-    expect(t.onAck(9, 30_000)).toBeCloseTo(BYTES / 8, 6);
+    expect(t.onAck(9, 30_000)).toBeCloseTo(BYTES / 8.1, 6);
   });
 
   test("too few spacings heard: no reading (the guess stays)", () => {
@@ -70,7 +84,7 @@ describe("RateTrain", () => {
       const r = t.onAck((first + k) >>> 0, clock);
       if (r !== undefined) result = r;
     }
-    expect(result).toBeCloseTo(375, 6);
+    expect(result).toBeCloseTo(BYTES / 4.1, 6);
   });
 
   test("an acknowledgement of a counter before the train says nothing about it", () => {
@@ -82,17 +96,33 @@ describe("RateTrain", () => {
 });
 
 describe("RateEstimator.startFrom", () => {
-  test("a reading below the guess becomes the estimate, still in startup", () => {
-    const e = new RateEstimator(0, 0);
-    e.startFrom(125);
-    expect(e.bandwidth).toBe(125);
-    expect(e.isGuess).toBe(false);
-    expect(e.inStartup).toBe(true);
+  test("a reading replaces the guess, below it or above it, and ends startup: the link paces at it", () => {
+    for (const rate of [125, 5 * INITIAL_RATE_BYTES_PER_MS]) {
+      const e = new RateEstimator(0, 0);
+      e.startFrom(rate);
+      expect(e.bandwidth).toBe(rate);
+      expect(e.isGuess).toBe(false);
+      expect(e.inStartup).toBe(false);
+      expect(e.pacingRate()).toBe(rate);
+    }
   });
 
-  test("a reading above the guess is ignored: a token bucket may have passed the train at line rate", () => {
+  test("a reading too low grows by a quarter a round while packets wait and no queue shows", () => {
     const e = new RateEstimator(0, 0);
-    e.startFrom(INITIAL_RATE_BYTES_PER_MS * 20);
+    e.startFrom(100); // the link carries 400 bytes/ms
+    e.onRttSample(20, 0);
+    let now = 0;
+    for (let round = 0; round < 8; round++) {
+      now += 20;
+      e.onTick(now, true); // backlogged
+      // what went out at the pacing rate is delivered (the link has room)
+      e.onRateSample(Math.min(400, e.pacingRate()), false, now);
+    }
+    expect(e.bandwidth).toBeGreaterThan(100 * 1.25 ** 5);
+  });
+
+  test("a train too fast to tell (Infinity) leaves the guess", () => {
+    const e = new RateEstimator(0, 0);
     e.startFrom(Number.POSITIVE_INFINITY);
     expect(e.bandwidth).toBe(INITIAL_RATE_BYTES_PER_MS);
     expect(e.isGuess).toBe(true);
