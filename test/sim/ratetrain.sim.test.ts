@@ -48,15 +48,16 @@ describe("a rate train at link-up", () => {
     }
   });
 
-  const pairs: { name: string; links: LinkPaths[]; fast: LinkPaths }[] = [
-    { name: "40+3 Mbit/s at 2+60 ms", links: [link(40, 2), link(3, 60)], fast: link(40, 2) },
-    { name: "100+3 Mbit/s at 15+10 ms", links: [link(100, 15), link(3, 10)], fast: link(100, 15) },
-    { name: "10+1 Mbit/s at 60+30 ms", links: [link(10, 60), link(1, 30)], fast: link(10, 60) },
+  /** The faster link first: it is the one the pair is judged against. */
+  const pairs: { name: string; links: LinkPaths[] }[] = [
+    { name: "40+3 Mbit/s at 2+60 ms", links: [link(40, 2), link(3, 60)] },
+    { name: "100+3 Mbit/s at 15+10 ms", links: [link(100, 15), link(3, 10)] },
+    { name: "10+1 Mbit/s at 60+30 ms", links: [link(10, 60), link(1, 30)] },
   ];
   for (const p of pairs) {
     test(`CUBIC, buffer 64, ${p.name}: the worst 5 s at 90 % of the faster link alone or more`, () => {
       const r = runTransfer({ links: p.links, download: false, durationMs: DURATION_MS, reorderSize: 64, cc: "cubic", seed: 1 });
-      const bare = runTransfer({ links: [p.fast], download: false, durationMs: DURATION_MS, reorderSize: 0, bare: true, cc: "cubic", seed: 1 });
+      const bare = runTransfer({ links: [p.links[0]!], download: false, durationMs: DURATION_MS, reorderSize: 0, bare: true, cc: "cubic", seed: 1 });
       expect(worstWindow(r, 2000, DURATION_MS) / worstWindow(bare, 2000, DURATION_MS)).toBeGreaterThan(0.9);
     });
   }
