@@ -4,7 +4,7 @@
  * The grid names four rate pairs (at most 4 × apart) and seven delay pairs; users bond fibre with
  * ADSL, cable with a 3 Mbit/s line, LTE with a satellite. No root needed.
  *
- *   bun scripts/sim-random-pairs.ts [--seed 1] [--count 30] [--cc both|cubic|bbr] [--seconds 20] [--json FILE]
+ *   bun scripts/sim-random-pairs.ts [--seed 1] [--count 30] [--cc both|cubic|bbr] [--seconds 20] [--bucket-ms 0] [--json FILE]
  *
  * Each pair: two constant-rate links, rates drawn from 1-100 Mbit/s and one-way delays from
  * 0.5-80 ms (fixed sets, log-spaced), 1 % loss on the slower link in about 3 of 10 pairs, ±5 ms
@@ -18,10 +18,13 @@
  * less than the headers cost); such pairs are counted apart. The summary groups pairs by how
  * unequal their rates are, and by whether the slower link is also the nearer one.
  * `--seed` draws other pairs; the simulation's own random draws (loss, jitter, TCP) use seed 1.
+ * `--bucket-ms N` puts each link behind a token bucket of one frame plus N ms of tokens, as the
+ * lab's htb (10): a shaper passes that much at line rate after an idle spell, which hides a
+ * link's rate from a short train of packets (src/core/train.ts) and skews early delivery samples.
  */
 import { writeFileSync } from "node:fs";
 import { PAYLOAD_SHARE, runTransfer } from "../test/sim/corepair.ts";
-import type { PathSpec } from "../test/sim/pathmodel.ts";
+import { bucketBytes, type PathSpec } from "../test/sim/pathmodel.ts";
 import { type Cell, judge } from "../test/sim/sweepgrid.ts";
 import type { CongestionControl } from "../test/sim/tcpmodel.ts";
 import { number, option, readOptions, UsageError } from "./lab-args.ts";
@@ -66,10 +69,11 @@ export function pairName(p: RandomPair): string {
   return `${p.rates[0]}+${p.rates[1]} Mbit/s ${p.delays[0]}+${p.delays[1]} ms${p.jitter ? ` ±${JITTER_MS}` : ""}${p.loss ? ` ${LOSS * 100}% loss` : ""}`;
 }
 
-export function pairCell(p: RandomPair): Cell {
+export function pairCell(p: RandomPair, bucketMs = 0): Cell {
   // As the grid: the slower link is the lossy one (of two equal ones, the second).
   const lossy = p.rates[0] < p.rates[1] ? 0 : 1;
-  const spec = (i: number): PathSpec => ({ rateMbit: p.rates[i]!, delayMs: p.delays[i]!, ...(p.jitter ? { jitterMs: JITTER_MS } : {}), loss: p.loss && i === lossy ? LOSS : 0 });
+  const bucket = (i: number) => (bucketMs > 0 ? { burstBytes: bucketBytes(p.rates[i]!, bucketMs) } : {});
+  const spec = (i: number): PathSpec => ({ rateMbit: p.rates[i]!, ...bucket(i), delayMs: p.delays[i]!, ...(p.jitter ? { jitterMs: JITTER_MS } : {}), loss: p.loss && i === lossy ? LOSS : 0 });
   return {
     name: pairName(p),
     links: [0, 1].map((i) => ({ up: spec(i), down: spec(i) })),
@@ -107,7 +111,7 @@ interface Row {
 
 function main(): void {
   const argv = process.argv.slice(2);
-  const { seed, count, seconds, ccs, json } = readOptions("sim-random-pairs", () => {
+  const { seed, count, seconds, ccs, json, bucketMs } = readOptions("sim-random-pairs", () => {
     const seed = number(option(argv, "--seed") ?? "1", "--seed");
     const count = number(option(argv, "--count") ?? "30", "--count");
     const seconds = number(option(argv, "--seconds") ?? "20", "--seconds");
@@ -115,16 +119,18 @@ function main(): void {
     if (cc !== "both" && cc !== "cubic" && cc !== "bbr") throw new UsageError(`--cc: cubic, bbr or both, not ${JSON.stringify(cc)}`);
     const ccs: CongestionControl[] = cc === "both" ? ["cubic", "bbr"] : [cc];
     const json = option(argv, "--json");
+    const bucketMs = number(option(argv, "--bucket-ms") ?? "0", "--bucket-ms");
     if (argv.length > 0) throw new UsageError(`unknown argument ${JSON.stringify(argv[0])}`);
     if (count < 1 || !Number.isInteger(count)) throw new UsageError("--count: a whole number of pairs, at least 1");
     if (seconds < 8) throw new UsageError("--seconds: at least 8 (the judging skips 2 s and takes 5 s windows)");
-    return { seed, count, seconds, ccs, json };
+    if (bucketMs < 0) throw new UsageError("--bucket-ms: 0 (no bucket) or more");
+    return { seed, count, seconds, ccs, json, bucketMs };
   });
   const durationMs = seconds * 1000;
   const rows: Row[] = [];
-  console.log(`random pairs, seed ${seed}, ${count} pairs, ${seconds} s, up; eff. and × best: worst 5 s`);
+  console.log(`random pairs, seed ${seed}, ${count} pairs, ${seconds} s, up${bucketMs > 0 ? `, buckets of ${bucketMs} ms` : ""}; eff. and × best: worst 5 s`);
   for (const p of drawPairs(seed, count)) {
-    const cell = pairCell(p);
+    const cell = pairCell(p, bucketMs);
     for (const cc of ccs)
       for (const reorder of [64, 0]) {
         const o = judge(cell, reorder, runTransfer({ links: cell.links, download: false, durationMs, reorderSize: reorder, cc, seed: 1 }), durationMs, cc);
@@ -144,7 +150,7 @@ function main(): void {
     const worst = rs.reduce((a, r) => (r.ratio < a.ratio ? r : a));
     console.log(`  ${g.padEnd(44)} ${String(rs.length).padStart(3)} runs; floor ${rs.filter((r) => r.meetsFloor).length}; ≥ best ${possible.filter((r) => r.beatsBest).length} of ${possible.length}; gm ${gm.toFixed(3)}×; worst ${worst.ratio.toFixed(2)}× (${worst.pair} rb ${worst.reorder} ${worst.cc})`);
   }
-  if (json) writeFileSync(json, JSON.stringify({ seed, count, seconds, rows }, null, 1));
+  if (json) writeFileSync(json, JSON.stringify({ seed, count, seconds, bucketMs, rows }, null, 1));
 }
 
 if (import.meta.main) main();

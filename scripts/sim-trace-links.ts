@@ -8,7 +8,8 @@
  * A pair may also be written as the lab sweep's cells outside the grid are (`--pairs
  * 15@40+15@80l2,ATT-LTE-driving-2016@30+10@12`): each link RATE@DELAY or TRACE@DELAY, then
  * jJITTER and lLOSS (%); up to four links (`8@10+20@25+30@40`). `--seed`: the loss, jitter and
- * TCP's random draws.
+ * TCP's random draws. `--bucket-ms N`: each constant-rate link of such a pair behind a token bucket
+ * of one frame plus N ms of tokens, as the lab's htb (10).
  *
  * Prints per case the goodput (Mbit/s, mean over the transfer), TCP's retransmissions, the
  * segments received twice and the tunnel's drops by reason; the traces' mean capacity over the
@@ -16,7 +17,7 @@
  */
 import { join } from "node:path";
 import { type LinkPaths, runTransfer, WARMUP_MS } from "../test/sim/corepair.ts";
-import { type PathSpec, Trace } from "../test/sim/pathmodel.ts";
+import { bucketBytes, type PathSpec, Trace } from "../test/sim/pathmodel.ts";
 import type { UplinkShape } from "../test/lab/topology.ts";
 import { customCell } from "./bench-sweep.ts";
 import { number, option, readOptions } from "./lab-args.ts";
@@ -27,6 +28,8 @@ const parsed = <T>(read: () => T): T => readOptions("sim-trace-links", read);
 const cc = parsed(() => option(argv, "--cc") ?? "cubic") === "bbr" ? ("bbr" as const) : ("cubic" as const);
 const durationMs = parsed(() => number(option(argv, "--seconds") ?? "20", "--seconds")) * 1000;
 const seed = parsed(() => number(option(argv, "--seed") ?? "1", "--seed"));
+/** A token bucket on every constant-rate path, as the lab's htb: one frame plus this many ms of tokens. */
+const bucketMs = parsed(() => number(option(argv, "--bucket-ms") ?? "0", "--bucket-ms"));
 const traceDir = join(import.meta.dir, "../bench/traces");
 const trace = (name: string) => Trace.load(join(traceDir, name));
 const lte = (name: string, delayMs: number): LinkPaths => ({ up: { trace: trace(`${name}.up`), delayMs }, down: { trace: trace(`${name}.down`), delayMs } });
@@ -42,7 +45,7 @@ function specPair(spec: string): (() => LinkPaths[]) | undefined {
   const cell = customCell(spec);
   if (!cell) return undefined;
   const path = (u: UplinkShape, dir: "up" | "down"): PathSpec => ({
-    ...(u.trace ? { trace: trace(`${u.trace}.${dir}`) } : { rateMbit: u.rateMbit }),
+    ...(u.trace ? { trace: trace(`${u.trace}.${dir}`) } : { rateMbit: u.rateMbit, ...(bucketMs > 0 ? { burstBytes: bucketBytes(u.rateMbit!, bucketMs) } : {}) }),
     delayMs: u.delayMs ?? 0,
     ...(u.jitterMs ? { jitterMs: u.jitterMs } : {}),
     ...(u.lossPct ? { loss: u.lossPct / 100 } : {}),

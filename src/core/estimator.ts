@@ -1,42 +1,41 @@
 /**
- * How fast one link can carry our packets, learned without configuration (BBR-style, after
- * "BBR: Congestion-Based Congestion Control", Cardwell et al., ACM Queue 2016):
+ * How fast one link can carry our packets, learned without configuration (BBR-style, after "BBR:
+ * Congestion-Based Congestion Control", Cardwell et al., ACM Queue 2016):
  *
  * - bottleneck bandwidth = the highest delivery rate measured, where a delivery rate sample is
- *   (bytes acknowledged since a packet was sent) ÷ (time since then); it is lowered only when
- *   RTTs show a queue building (below), never just because less was sent;
+ *   (bytes acknowledged since a packet was sent) ÷ (time since then); it is lowered only when RTTs
+ *   show a queue building (below), never just because less was sent;
  * - minimum RTT over the last MIN_RTT_WINDOW_MS;
  * - pacing rate = gain × bandwidth: 2 while starting (doubling each round until the rate stops
- *   growing), then a cycle that probes 25 % higher for one round, drains 25 % lower for one,
- *   and cruises at 1 for six — so a link whose capacity grows (4G) is found out within
- *   a few rounds, and one whose capacity falls is followed as soon as its queue grows;
+ *   growing), then a cycle that probes 25 % higher for one round, drains 25 % lower for one, and
+ *   cruises at 1 for six — so a link whose capacity grows (4G) is found out within a few rounds,
+ *   and one whose capacity falls is followed as soon as its queue grows;
  * - at most INFLIGHT_GAIN × bandwidth × min RTT bytes in flight, so a modem's queue never fills;
  *   while redundant mode's copies use the link, one product + a 5 ms queue (keepQueueShort);
  * - in the cycle, while packets wait for the pacer (backlogged) and the link shows no queue, the
  *   probing gain holds every round: the estimate is then what limits the link, and pacing at it
  *   could only confirm it (docs/scheduler.md, "A low estimate must not hold itself up").
  *
- * Samples taken while we had less to send than the pacing rate allowed ("application
- * limited") can only raise the estimate, never lower it — unless a queue stands on the link:
- * its bottleneck is then busy whatever we offered, and what it delivers is its rate.
+ * Samples taken while we had less to send than the pacing rate allowed ("application limited")
+ * can only raise the estimate, never lower it — unless a queue stands on the link: its
+ * bottleneck is then busy whatever we offered, and what it delivers is its rate.
  *
  * Two additions for links that share one tunnel:
- * - when a queue builds in our direction (its one-way delay, from the peer's receive clock in
- *   the acknowledgements, 0.25 min RTT + 5 ms above its minimum; the RTT, which the peer's own
- *   traffic on the way back also lengthens, only for a peer that does not send it), the
- *   estimate becomes the best delivery rate of the last BW_WINDOW_ROUNDS rounds: it was too
- *   high, and the modem's queue must not be the one that absorbs it (latency under load);
- * - startup ends only after rounds in which the link had more to send than it took and its
- *   delivery stopped growing: a link not used yet (another link was faster), or still below the
- *   initial guess, stays in startup, ready to double its rate each round as traffic comes.
+ * - when a queue builds in our direction (its one-way delay, from the peer's receive clock in the
+ *   acknowledgements, 0.25 min RTT + 5 ms above its minimum; the RTT, which the peer's own traffic
+ *   on the way back also lengthens, only for a peer that does not send it), the estimate becomes
+ *   the best delivery rate of the last BW_WINDOW_ROUNDS rounds: it was too high, and the modem's
+ *   queue must not be the one that absorbs it (latency under load);
+ * - startup ends only after rounds in which the link had more to send than it took and its delivery
+ *   stopped growing: a link not used yet (another link was faster), or still below the initial
+ *   guess, stays in startup, ready to double its rate each round as traffic comes.
  *
- * A queue is judged by delay, and delay also comes from a machine that stops for a while (a
- * busy virtual machine) or from the path's jitter. A bottleneck with a standing queue is busy
- * all the time: what it delivers cannot grow. So the delay signal counts only in rounds whose
- * delivery did not grow (BBR's full-pipe test: startup ends on it only in a round that did not
- * deliver 25 % more than the rounds before; in the cycle it lowers the estimate only when this
- * round and the last delivered no more than the earlier ones). docs/scheduler.md, "Delay noise
- * is not a full pipe".
+ * A queue is judged by delay, and delay also comes from a machine that stops for a while (a busy
+ * virtual machine) or from the path's jitter. A bottleneck with a standing queue is busy all the
+ * time: what it delivers cannot grow. So the delay signal counts only in rounds whose delivery did
+ * not grow (BBR's full-pipe test: startup ends on it only in a round that did not deliver 25 % more
+ * than the rounds before; in the cycle it lowers the estimate only when this round and the last
+ * delivered no more than the earlier ones): docs/scheduler.md, "Delay noise is not a full pipe".
  */
 import { WindowedMin } from "./winmin.ts";
 
@@ -84,14 +83,12 @@ const QUEUE_ROUNDS = 10;
 export const INITIAL_RATE_BYTES_PER_MS = 500;
 const MIN_RATE_BYTES_PER_MS = 4; // 32 kbit/s: never stop probing a link entirely
 export const MIN_INFLIGHT_BYTES = 4 * 1500;
-/** The way back's queue counted in the in-flight cap at most this much (a stuck peer must not open it wide). */
-const MAX_RETURN_QUEUE_MS = 200;
+const MAX_RETURN_QUEUE_MS = 200; // the way back's queue counted in the in-flight cap at most (a stuck peer must not open it wide)
 
 interface Sample { atMs: number; rate: number }
 
 export class RateEstimator {
-  /** Bytes per millisecond. */
-  private btlBw: number;
+  private btlBw: number; // bytes per millisecond
   /** Delivery-rate samples of the last round that measured the link (not application-limited, or taken while a queue stood). */
   private readonly recent: Sample[] = [];
   /** RTT samples of the last round (in `rate`; Sample serves for delays too). */
@@ -114,12 +111,10 @@ export class RateEstimator {
   private readonly owds: Sample[] = [];
   private hasOwd = false;
   private rttRoundMin = Number.POSITIVE_INFINITY;
-  /** Queueing delay on the way back (from RTT and one-way delay), ms. */
-  private returnQueueMs = 0;
+  private returnQueueMs = 0; // queueing delay on the way back (from RTT and one-way delay), ms
   private backloggedRounds = 0;
   private backloggedThisRound = false;
-  /** Upper bound from bandwidth_upload, bytes per millisecond (Infinity when unset). */
-  private cap: number;
+  private cap: number; // upper bound from bandwidth_upload, bytes per millisecond (Infinity when unset)
   /** Best link-limited delivery rate (as `recent`) of each of the last BW_WINDOW_ROUNDS rounds (a ring; 0: none). */
   private readonly roundBest = new Float64Array(BW_WINDOW_ROUNDS);
   private roundSlot = 0;
@@ -394,7 +389,12 @@ export class RateEstimator {
     this.cycleIndex = (this.cycleIndex + 1) % CYCLE.length;
   }
 
+  /**
+   * The cycle from its cruising phases. Startup's round means go, a fraction of the link by design
+   * (each round sends twice the last): kept, they capped the estimate when a queue first showed (a
+   * 100 Mbit/s link behind a token bucket fell to 22 Mbit/s: docs/scheduler.md, "Stale round means").
+   */
   private endStartup(): void {
-    (this.startup = false), (this.cycleIndex = 2); // the cycle from its cruising phases
+    (this.startup = false), (this.cycleIndex = 2), this.roundMean.fill(0);
   }
 }

@@ -318,6 +318,8 @@ export function runTransfer(opts: {
   cc?: CongestionControl;
   /** Open with a SYN exchange whose round trip is TCP's first RTT sample (as Linux); off: data from the start, no sample. */
   handshake?: boolean;
+  /** How often onTick runs, ms of virtual time (default 100). */
+  tickMs?: number;
   onTick?: (nowMs: number, paths: Path[][], ends: readonly { links: readonly Link[]; reorder: ReorderBuffer | undefined; drops: Map<string, number> }[], tcp: TcpSender) => void;
 }): TransferResult {
   const rand = new SeededRandom(opts.seed ?? 1);
@@ -427,7 +429,7 @@ export function runTransfer(opts: {
     }
     if (now >= nextTick) {
       opts.onTick?.(now, paths, ends, sender);
-      nextTick += 100;
+      nextTick += opts.tickMs ?? 100;
     }
     for (let i = 0; i < ends.length; i++) if (endTimes[i]! <= now) ends[i]!.handleTimeout(now);
     if (started && sender.nextTimeout() <= now) sender.handleTimeout(now);

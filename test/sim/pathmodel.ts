@@ -62,6 +62,14 @@ export class Trace {
   }
 }
 
+/**
+ * A shaper's bucket like the lab's htb (test/lab/topology.ts htbBurstBytes): one 1514-byte frame
+ * plus `ms` of tokens at the rate, bytes. Real shapers' buckets are often longer (DOCSIS, policers).
+ */
+export function bucketBytes(rateMbit: number, ms: number): number {
+  return Math.ceil(1514 + (rateMbit * 1e6 * ms) / 8000);
+}
+
 export interface PathSpec {
   delayMs: number;
   jitterMs?: number;
@@ -71,6 +79,11 @@ export interface PathSpec {
   trace?: Trace;
   /** Bottleneck queue limit, packets (default: 100 ms at the rate, at least 32). */
   queuePackets?: number;
+  /**
+   * A token bucket in front of a constant rate, bytes (a shaper's burst, as the lab's htb): credit
+   * earned while idle lets that many bytes leave at once.
+   */
+  burstBytes?: number;
   cut?: boolean;
 }
 
@@ -131,8 +144,9 @@ export class Path {
   }
 
   private rateDeparture(bytes: number, now: number, mbit: number): number {
-    this.busyUntil = Math.max(now, this.busyUntil) + (bytes * 8) / (mbit * 1000);
-    return this.busyUntil;
+    const credit = ((this.spec.burstBytes ?? 0) * 8) / (mbit * 1000);
+    this.busyUntil = Math.max(now - credit, this.busyUntil) + (bytes * 8) / (mbit * 1000);
+    return Math.max(now, this.busyUntil);
   }
 
   /** Drains at the trace's opportunities; one that finds the queue empty is lost. */

@@ -364,6 +364,32 @@ describe("RateEstimator: delay noise is not a full pipe (docs/scheduler.md, \"De
     expect(e.bandwidth).toBe(2400);
   });
 
+  test("startup's round means do not cap the estimate when a queue first shows (docs/scheduler.md, \"Stale round means\")", () => {
+    // A 40 Mbit/s link (5000 bytes/ms) behind a token bucket. Startup's first round has more
+    // waiting than the guess lets out: a whole round counted, at 300 bytes/ms. TCP's slow start
+    // then leaves our queue empty as each packet goes (every round application-limited) while
+    // delivery doubles, until the link is full and a queue shows.
+    const e = new RateEstimator(0, 0);
+    let t = 0;
+    const round = (rate: number, appLimited: boolean, extraMs = 0) => {
+      for (let ack = 0; ack < 20; ack++, t++) {
+        e.onTick(t, true); // first: the tick that ends a round is not charged with the next one's sample
+        e.onRttSample(20 + extraMs, t);
+        e.onOneWayDelaySample(10 + extraMs, t);
+        e.onDelivered(rate);
+        e.onRateSample(rate, appLimited, t);
+      }
+    };
+    round(300, false);
+    for (const rate of [600, 1200, 2400, 4800]) round(rate, true);
+    for (let r = 0; r < 6; r++) round(5000, true, 15 + 10 * r);
+    expect(e.inStartup).toBe(false);
+    // The queue stands while the link delivers 5000 a round: that is its rate. Startup's 300 a
+    // round, kept as "the best of the last rounds' means", made it 300 (a 100 Mbit/s link in the
+    // simulator fell to 22 Mbit/s, and the scheduler refused hundreds of TCP's packets).
+    expect(e.bandwidth).toBe(5000);
+  });
+
   test("an estimate raised by a probe is not taken back by a delay blip while delivery grows; a standing queue still lowers it", () => {
     const e = new RateEstimator(0, 0);
     let t = 0;
