@@ -147,8 +147,7 @@ export class RateEstimator {
     this.btlBw = Math.min(this.btlBw, this.cap);
   }
 
-  /** Estimated bottleneck bandwidth, bytes per millisecond. */
-  get bandwidth(): number { return this.btlBw; }
+  get bandwidth(): number { return this.btlBw; } // estimated bottleneck bandwidth, bytes per millisecond
   get inStartup(): boolean { return this.startup; }
 
   /**
@@ -299,7 +298,8 @@ export class RateEstimator {
     return max > 0 ? max : Number.POSITIVE_INFINITY;
   }
 
-  private roundMs(): number {
+  /** One round: the min RTT, at least MIN_ROUND_MS (100 ms before any sample). */
+  roundMs(): number {
     return Math.max(MIN_ROUND_MS, Number.isFinite(this.minRttMs) ? this.minRttMs : 100);
   }
 

@@ -72,16 +72,15 @@ const ARRIVAL_TIE_MS = 1;
 
 /**
  * How long a queue of `waitMs` at a link's pacing rate takes to leave while the link is in
- * startup: its estimate doubles each round (of the min RTT, at least 10 ms), so what waits past
+ * startup: its estimate doubles each round (`roundMs`, the estimator's), so what waits past
  * the first round leaves at twice the rate, past the second at four times, and so on. Judged at
  * the rate of now, a link starting up from the guess (a fast link behind a shaper's bucket, whose
  * train read "too fast to tell") looked later than it would be, and a slower, measured link took
  * packets that then arrived behind later-numbered ones (docs/scheduler.md, "Shapers' buckets").
  */
-export function startupDrainMs(waitMs: number, minRttMs: number): number {
-  const round = Math.max(10, Number.isFinite(minRttMs) ? minRttMs : 100);
-  const k = Math.floor(Math.log2(waitMs / round + 1));
-  return k * round + (waitMs - round * (2 ** k - 1)) / 2 ** k;
+export function startupDrainMs(waitMs: number, roundMs: number): number {
+  const k = Math.floor(Math.log2(waitMs / roundMs + 1));
+  return k * roundMs + (waitMs - roundMs * (2 ** k - 1)) / 2 ** k;
 }
 
 /** What a link has in hand (in flight and queued), in ms at its estimated rate. */
@@ -184,7 +183,7 @@ export class SendPath {
         const rawWait = l.sender.waitFor(packet.length + TUNNEL_OVERHEAD, nowMs, earliest);
         // Which link is earliest: a link in startup by how long its queue really takes (startupDrainMs);
         // whether the queue is admitted: by its wait at the rate of now.
-        const wait = l.sender.estimator.inStartup ? startupDrainMs(rawWait, l.sender.estimator.minRttMs) : rawWait;
+        const wait = l.sender.estimator.inStartup ? startupDrainMs(rawWait, l.sender.estimator.roundMs()) : rawWait;
         const allowance = earliest ? 0 : this.spread.lateAllowanceMs(l, candidates, tier, exclude, packet.length + TUNNEL_OVERHEAD);
         const excess = delayExcessMs(l);
         const arrival = wait + Math.max(0, owd(l) - minOwd - allowance) + excess;

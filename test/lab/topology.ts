@@ -22,6 +22,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import { join } from "node:path";
 import type { ControlRequest, ControlResponse, DirectionCounters, DirectionParams } from "./delayline.ts";
 import { loadTrace, resolveTracePath } from "./trace.ts";
+import { bucketBytes } from "../sim/pathmodel.ts";
 import { addVeth, attachLab, createLab, keepAfterExit, LAB_RUN_ROOT, labRunDir, labSkipReason, setForwarding, waitFor, type Lab } from "./netns.ts";
 
 export interface UplinkShape {
@@ -195,12 +196,9 @@ async function control(path: string, req: ControlRequest): Promise<DelayLineStat
  * frames, 10 ms of queueing spared), which a real link's first frames after idle also skip.
  */
 export const HTB_LATE_DEQUEUE_MS = 10;
-/** The largest frame at the lab's MTU (1500 + Ethernet header): the bucket holds at least one. */
-const MAX_FRAME_BYTES = 1514;
-
 /** htb's bucket (burst and cburst), bytes, for a rate in Mbit/s: one frame plus HTB_LATE_DEQUEUE_MS of tokens. */
 export function htbBurstBytes(rateMbit: number): number {
-  return Math.ceil(MAX_FRAME_BYTES + (rateMbit * 1e6 * HTB_LATE_DEQUEUE_MS) / 8000);
+  return bucketBytes(rateMbit, HTB_LATE_DEQUEUE_MS);
 }
 
 /** htb on the egress of one end of an uplink: rate and leaf queue length, or no qdisc of ours when unlimited. */

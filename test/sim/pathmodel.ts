@@ -62,12 +62,15 @@ export class Trace {
   }
 }
 
+/** The largest frame at the lab's MTU (1500 + Ethernet header): a shaper's bucket holds at least one. */
+const MAX_FRAME_BYTES = 1514;
+
 /**
- * A shaper's bucket like the lab's htb (test/lab/topology.ts htbBurstBytes): one 1514-byte frame
- * plus `ms` of tokens at the rate, bytes. Real shapers' buckets are often longer (DOCSIS, policers).
+ * A shaper's bucket, bytes: one frame plus `ms` of tokens at the rate. The lab's htb is this with
+ * 10 ms (test/lab/topology.ts htbBurstBytes); real shapers' buckets are often longer (DOCSIS, policers).
  */
 export function bucketBytes(rateMbit: number, ms: number): number {
-  return Math.ceil(1514 + (rateMbit * 1e6 * ms) / 8000);
+  return Math.ceil(MAX_FRAME_BYTES + (rateMbit * 1e6 * ms) / 8000);
 }
 
 export interface PathSpec {

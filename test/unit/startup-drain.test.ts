@@ -4,6 +4,7 @@
  * past the first round. The scheduler compares links by it (docs/scheduler.md, "Shapers' buckets").
  */
 import { describe, expect, test } from "bun:test";
+import { RateEstimator } from "../../src/core/estimator.ts";
 import { startupDrainMs } from "../../src/core/sendpath.ts";
 
 describe("startupDrainMs", () => {
@@ -28,9 +29,12 @@ describe("startupDrainMs", () => {
     }
   });
 
-  test("rounds are at least 10 ms, and 100 ms before any RTT sample", () => {
-    expect(startupDrainMs(30, 2)).toBe(startupDrainMs(30, 10));
-    expect(startupDrainMs(150, Number.POSITIVE_INFINITY)).toBe(startupDrainMs(150, 100));
-    expect(startupDrainMs(150, 100)).toBe(125);
+  test("the round is the estimator's: at least 10 ms, and 100 ms before any RTT sample", () => {
+    const e = new RateEstimator(0, 0);
+    expect(e.roundMs()).toBe(100);
+    expect(startupDrainMs(150, e.roundMs())).toBe(125);
+    e.onRttSample(2, 0);
+    expect(e.roundMs()).toBe(10);
+    expect(startupDrainMs(30, e.roundMs())).toBe(20);
   });
 });
