@@ -7,7 +7,8 @@
  *   show a queue building (below), never just because less was sent;
  * - minimum RTT over the last MIN_RTT_WINDOW_MS;
  * - pacing rate = gain × bandwidth: 2 while starting (doubling each round until the rate stops
- *   growing), then a cycle that probes 25 % higher for one round, drains 25 % lower for one, and
+ *   growing; up to 4 while packets wait on a far link: startup.ts startupGain), then a cycle
+ *   that probes 25 % higher for one round, drains 25 % lower for one, and
  *   cruises at 1 for six — so a link whose capacity grows (4G) is found out within a few rounds,
  *   and one whose capacity falls is followed as soon as its queue grows;
  * - at most INFLIGHT_GAIN × bandwidth × min RTT bytes in flight, so a modem's queue never fills;
@@ -101,6 +102,7 @@ export class RateEstimator {
   private shortQueueUntilMs = Number.NEGATIVE_INFINITY; // keepQueueShort; `shortQueue`: as of the last onTick
   private shortQueue = false;
   private startupBest = 0;
+  private startupGain = STARTUP_GAIN;
   private roundsWithoutGrowth = 0;
   private cycleIndex = 0;
   private roundStartMs = 0;
@@ -147,6 +149,8 @@ export class RateEstimator {
     this.btlBw = Math.min(this.btlBw, this.cap);
   }
 
+  /** Startup's gain while packets wait for the pacer: at least STARTUP_GAIN (startup.ts startupGain). */
+  setStartupGain(gain: number): void { this.startupGain = gain > STARTUP_GAIN ? gain : STARTUP_GAIN; }
   get bandwidth(): number { return this.btlBw; } // estimated bottleneck bandwidth, bytes per millisecond
   get inStartup(): boolean { return this.startup; }
 
@@ -160,7 +164,7 @@ export class RateEstimator {
   }
 
   private get gain(): number {
-    if (this.startup) return STARTUP_GAIN;
+    if (this.startup) return this.backloggedThisRound || this.backloggedRounds > 0 ? this.startupGain : STARTUP_GAIN;
     // More waits than the pacer lets out, and no queue on the link: the estimate, not the link,
     // is the bottleneck. Keep probing until the link shows a queue (docs/scheduler.md, "A low
     // estimate must not hold itself up").
@@ -180,9 +184,9 @@ export class RateEstimator {
    */
   inflightCap(): number {
     const rtt = Number.isFinite(this.minRttMs) ? this.minRttMs : 100;
-    // Startup paces at STARTUP_GAIN: that many products must fit, INFLIGHT_GAIN times over, or
+    // Startup paces at its gain: that many products must fit, INFLIGHT_GAIN times over, or
     // with a short queue on top while calls use the link.
-    const products = this.startup ? STARTUP_GAIN : 1;
+    const products = this.startup ? this.gain : 1;
     const pipeMs = this.shortQueue ? products * rtt + this.queueHeadroomMs(rtt) : products * INFLIGHT_GAIN * rtt;
     // Acknowledgements delayed by a queue on the way back (the peer's download) hold that much
     // more in flight without any queue on our side; at most the queue a peer keeping these rules
@@ -301,13 +305,6 @@ export class RateEstimator {
   /** One round: the min RTT, at least MIN_ROUND_MS (100 ms before any sample). */
   roundMs(): number {
     return Math.max(MIN_ROUND_MS, Number.isFinite(this.minRttMs) ? this.minRttMs : 100);
-  }
-
-  /** The best delivery rate of the last round (what the link carries now). */
-  private recentMax(): number {
-    let max = 0;
-    for (const s of this.recent) max = Math.max(max, s.rate);
-    return max > 0 ? max : this.btlBw;
   }
 
   /** The best delivery rate of the last BW_WINDOW_ROUNDS rounds (what the link carried lately). */

@@ -24,6 +24,7 @@ import { ExpressLane } from "./express.ts";
 import { lossReportPath } from "./lossreport.ts";
 import { nextTier, priority } from "./policy.ts";
 import { delayExcessMs, owd, Spread } from "./spread.ts";
+import { startupDrainMs, startupGain } from "./startup.ts";
 import { RateTrains } from "./train.ts";
 
 /** A packet may wait this long in our queues beyond the links' delay spread before it is dropped. */
@@ -69,19 +70,6 @@ export interface SendPathHost {
  * servers").
  */
 const ARRIVAL_TIE_MS = 1;
-
-/**
- * How long a queue of `waitMs` at a link's pacing rate takes to leave while the link is in
- * startup: its estimate doubles each round (`roundMs`, the estimator's), so what waits past
- * the first round leaves at twice the rate, past the second at four times, and so on. Judged at
- * the rate of now, a link starting up from the guess (a fast link behind a shaper's bucket, whose
- * train read "too fast to tell") looked later than it would be, and a slower, measured link took
- * packets that then arrived behind later-numbered ones (docs/scheduler.md, "Shapers' buckets").
- */
-export function startupDrainMs(waitMs: number, roundMs: number): number {
-  const k = Math.floor(Math.log2(waitMs / roundMs + 1));
-  return k * roundMs + (waitMs - roundMs * (2 ** k - 1)) / 2 ** k;
-}
 
 /** What a link has in hand (in flight and queued), in ms at its estimated rate. */
 function inHandMs(l: Link): number {
@@ -209,6 +197,8 @@ export class SendPath {
         minOwd = maxOwd = owd(best);
         bestWait = best.sender.waitFor(packet.length + TUNNEL_OVERHEAD, nowMs, earliest);
       }
+      // A link in startup must grow as fast as the TCP it carries (startup.ts startupGain).
+      if (best.sender.estimator.inStartup) best.sender.estimator.setStartupGain(startupGain(owd(best), minOwd));
       // Aggregating links of unequal delay needs a queue as deep as the spread on the faster one,
       // plus room for TCP's sawtooth: about the slower link's one-way delay, at least QUEUE_DELAY_MS.
       const room = best.sender.estimator.inStartup ? STARTUP_QUEUE_DELAY_MS : Math.max(QUEUE_DELAY_MS, maxOwd - minOwd > 0 ? maxOwd : 0);

@@ -1,11 +1,11 @@
 /**
- * How long a link's queue takes to leave while the link is in startup (sendpath.ts
+ * How long a link's queue takes to leave while the link is in startup (startup.ts
  * startupDrainMs): its rate doubles each round, so a wait judged at the rate of now is too long
  * past the first round. The scheduler compares links by it (docs/scheduler.md, "Shapers' buckets").
  */
 import { describe, expect, test } from "bun:test";
 import { RateEstimator } from "../../src/core/estimator.ts";
-import { startupDrainMs } from "../../src/core/sendpath.ts";
+import { startupDrainMs } from "../../src/core/startup.ts";
 
 describe("startupDrainMs", () => {
   test("within a round the wait is as judged; past it, each round drains twice the last", () => {
