@@ -7,12 +7,12 @@
  * reorder buffer, per-link stalled/srtt/capacity/send rate/loss), the delay lines' counters, the
  * kernel's UDP receive-buffer errors in each namespace, and the tunnel ends' CPU.
  *
- *   sudo npx bun scripts/bench-collapse.ts [--scenario 1|2|3|4|r1d1|r1d2|r1d4|r1d5|r2d6|r3d6|r4d5] [--rounds N] [--runs K] [--seconds S]
- *        [--download] [--other-way-first] [--cc bbr|cubic|…] [--bin PATH] [--priority | --nice N] [--json FILE] [--keep-logs DIR] [--reorder N]
+ *   sudo npx bun scripts/bench-collapse.ts [--scenario 1|2|3|4|r1d1|r1d2|r1d4|r1d5|r2d6|r3d6|r4d5|100/40,5/2] [--rounds N] [--runs K] [--seconds S]
+ *        [--download] [--other-way-first] [--cc bbr|cubic|…] [--bin PATH] [--priority | --nice N] [--json FILE] [--keep-logs DIR] [--reorder N] [--omit S]
  *
  * A round is a fresh topology and tunnel (as each bench scenario starts), then the bare link once
- * and K tunnel runs. `--cc` sets net.ipv4.tcp_congestion_control in the LAN and internet
- * namespaces (default: what they inherit). `--bin` runs another mlvpn binary (an A/B build); `--keep-logs` copies both ends' logs there;
+ * and K tunnel runs. `--cc` is the iperf3 sockets' congestion control (iperf3 -C: a namespace
+ * may not change its default to one the host restricts; default: the host's). `--bin` runs another mlvpn binary (an A/B build); `--keep-logs` copies both ends' logs there;
  * `--priority` runs both ends with the delay lines' priority (topology.ts WIRE_PRIORITY).
  */
 import { copyFileSync, writeFileSync } from "node:fs";
@@ -23,6 +23,7 @@ import { labSkipReason } from "../test/lab/netns.ts";
 import { createTopology, type Topology, type UplinkShape, WIRE_PRIORITY } from "../test/lab/topology.ts";
 import { controlSocketOf, type LabTunnel, startTunnel } from "../test/lab/tunnel.ts";
 import { fetchStatus } from "../src/control/client.ts";
+import { parseUplink } from "./lab-args.ts";
 import { TUNNEL_OVERHEAD, UDP_IPV4_OVERHEAD } from "../src/wire/layout.ts";
 
 const argv = process.argv.slice(2);
@@ -53,12 +54,15 @@ const SHAPES: Record<string, UplinkShape[]> = {
   ],
 };
 const scenario = option("scenario", "1");
-const shapes = SHAPES[scenario];
-if (!shapes) throw new Error(`--scenario must be one of ${Object.keys(SHAPES).join(", ")}`);
+// Any pair as uplink shapes, comma-separated (lab-args.ts parseUplink: rate/delay/jitter/loss/queue).
+const shapes = SHAPES[scenario] ?? (scenario.includes("/") ? scenario.split(",").map(parseUplink) : undefined);
+if (!shapes) throw new Error(`--scenario must be one of ${Object.keys(SHAPES).join(", ")}, or uplinks as rate/delay[,rate/delay…]`);
 const ROUNDS = Number(option("rounds", "4"));
 const RUNS = Number(option("runs", "2"));
 const SECONDS = Number(option("seconds", "10"));
 const CC = option("cc", "");
+/** Seconds iperf3 leaves out at the start (--omit 0 shows TCP's start, where the early-phase faults are). */
+const OMIT = Number(option("omit", "2"));
 const BIN_OVERRIDE = option("bin", "");
 const JSON_OUT = option("json", "");
 const KEEP_LOGS = option("keep-logs", "");
@@ -181,20 +185,19 @@ for (let round = 0; round < ROUNDS; round++) {
   let tunnel: LabTunnel | undefined;
   const servers = [];
   try {
-    if (CC) for (const ns of ["lan", "inet", "client", "server"]) await topo.lab.exec(ns, ["sysctl", "-q", "-w", `net.ipv4.tcp_congestion_control=${CC}`], { check: true });
     const bin = BIN_OVERRIDE || BIN;
     tunnel = await startTunnel(topo, { reorderBufferSize: REORDER, timeout: 10, controlSockets: true, start: () => (PRIORITY ? { program: [...WIRE_PRIORITY, bin] } : NICE ? { program: ["nice", "-n", NICE, bin] } : { bin }) });
     servers.push(startIperfServer(topo.lab, "inet", topo.internetHost), startIperfServer(topo.lab, "server", topo.serverPublic));
     await Bun.sleep(300);
     const bi = shapes.reduce((bi, u, i) => ((u.rateMbit ?? 0) > (shapes[bi]!.rateMbit ?? 0) ? i : bi), 0);
-    const bare = await iperf(topo.lab, "client", topo.serverPublic, { seconds: SECONDS, bind: topo.uplinks[bi]!.clientAddr, omit: 2, reverse: DOWNLOAD });
+    const bare = await iperf(topo.lab, "client", topo.serverPublic, { seconds: SECONDS, bind: topo.uplinks[bi]!.clientAddr, omit: OMIT, reverse: DOWNLOAD, ...(CC ? { congestion: CC } : {}) });
     if (OTHER_WAY_FIRST) await iperf(topo.lab, "lan", topo.internetHost, { seconds: SECONDS, omit: 2, intervalS: 1, reverse: !DOWNLOAD });
     for (let k = 0; k < RUNS; k++) {
       const before = await snapshot(topo, tunnel);
       const samples: TcpSample[] = [];
       const caps: string[] = [];
       const t0 = performance.now();
-      const run = iperf(topo.lab, "lan", topo.internetHost, { seconds: SECONDS, omit: 2, intervalS: 1, reverse: DOWNLOAD });
+      const run = iperf(topo.lab, "lan", topo.internetHost, { seconds: SECONDS, omit: OMIT, intervalS: 1, reverse: DOWNLOAD, ...(CC ? { congestion: CC } : {}) });
       let done = false;
       void run.then(() => (done = true));
       while (!done && performance.now() - t0 < (SECONDS + 20) * 1000) {

@@ -14,16 +14,22 @@
  * round"). Measured, the estimate starts at the link's rate, out of startup (estimator.ts startFrom).
  *
  * A reading is never above the bottleneck's rate: the median spacing passes over a token bucket's
- * burst of the first few packets; a train that arrives in one burst (a bucket as long as the train:
- * the lab's htb holds 10 ms of tokens, a whole train above ~10 Mbit/s) or is read in one batch
- * reads as too fast to tell and leaves the guess; the clock's rounding is counted against the
- * rate. Cross traffic or a late reader only make a reading low, which the estimator's cycle grows.
+ * burst of the first few packets, and the last spacings over a burst of more than half the train
+ * (a bucket compresses a train's head, never its tail); a train that arrives in one burst (a
+ * bucket as long as the train: the lab's htb holds 10 ms of tokens, a whole train above ~10
+ * Mbit/s) or is read in one batch reads as too fast to tell and leaves the guess; the clock's
+ * rounding is counted against the rate. Cross traffic or a late reader only make a reading low, which the estimator's cycle grows.
  */
 import { TUNNEL_OVERHEAD } from "../wire/layout.ts";
 import type { Link } from "./link.ts";
 
 /** Packets per train: enough that the median spacing is the bottleneck's past a bucket of a few packets. */
 export const TRAIN_PACKETS = 8;
+/**
+ * The train's last spacings, whose median is read even when the head's is 0 (reading): three, so
+ * that the one spacing a bucket's last partial token shortens is outvoted.
+ */
+const TAIL_SPACINGS = 3;
 /** Spacings (between consecutive packets both heard) needed for a reading. */
 const MIN_SPACINGS = 3;
 /** The peer's receive clock counts 0.1 ms. */
@@ -77,8 +83,11 @@ export class RateTrain {
    * The bottleneck's rate from the median spacing (a bucket passes the first few at once), counted
    * one clock unit wider than read: two arrival clocks each rounded to 0.1 ms make a spacing up to
    * one unit short, so the reading is never above the rate for that (a 100 Mbit/s link's 0.12 ms
-   * read as 0.1 would be 118 Mbit/s; as 0.2, 59). A median of 0 (the whole train in one bucket's
-   * burst, or read in one batch) is too fast to tell: Infinity.
+   * read as 0.1 would be 118 Mbit/s; as 0.2, 59). A bucket compresses a train's head, never its
+   * tail: when the last TAIL_SPACINGS spacings were all heard apart, their median counts too (the
+   * wider of the two). A bucket of more than half the train (the lab's htb at 5 Mbit/s holds 5
+   * packets) left a median of 0 while the tail showed the rate. With neither (the whole train in
+   * one burst, or read in one batch): too fast to tell, Infinity.
    */
   private reading(): number | undefined {
     const gaps: number[] = [];
@@ -87,9 +96,21 @@ export class RateTrain {
       if (!Number.isNaN(a) && !Number.isNaN(b)) gaps.push((b - a) | 0);
     }
     if (gaps.length < MIN_SPACINGS) return undefined;
+    const tail = this.tailSpacing();
     gaps.sort((x, y) => x - y);
-    const median = gaps[gaps.length >> 1]!;
-    return median > 0 ? this.bytesEach / ((median + 1) / CLOCK_UNITS_PER_MS) : Number.POSITIVE_INFINITY;
+    const spacing = Math.max(gaps[gaps.length >> 1]!, tail);
+    return spacing > 0 ? this.bytesEach / ((spacing + 1) / CLOCK_UNITS_PER_MS) : Number.POSITIVE_INFINITY;
+  }
+
+  /** The median of the train's last TAIL_SPACINGS spacings if all were heard and none is 0, else 0. */
+  private tailSpacing(): number {
+    const tail: number[] = [];
+    for (let k = TRAIN_PACKETS - TAIL_SPACINGS; k < TRAIN_PACKETS; k++) {
+      const gap = (this.arrivals[k]! - this.arrivals[k - 1]!) | 0;
+      if (!(gap > 0)) return 0;
+      tail.push(gap);
+    }
+    return tail.sort((x, y) => x - y)[TAIL_SPACINGS >> 1]!;
   }
 }
 

@@ -47,6 +47,22 @@ describe("RateTrain", () => {
     expect(run(0, arrivals)).toBeCloseTo(BYTES / 4.1, 6);
   });
 
+  test("a bucket of more than half the train: the last spacings give the rate (a bucket compresses the head, never the tail)", () => {
+    // five packets at once (the lab's htb at 5 Mbit/s holds ~5), then the bottleneck's 2.4 ms
+    expect(run(0, [100, 100, 100, 100, 100, 102.4, 104.8, 107.2])).toBeCloseTo(BYTES / 2.5, 6);
+    // the bucket's last partial token shortens one spacing: the tail's median outvotes it
+    expect(run(0, [100, 100, 100, 100, 100, 101.4, 103.8, 106.2])).toBeCloseTo(BYTES / 2.5, 6);
+    // a zero in the tail (a bucket of seven, or a batch read): too fast to tell, as before
+    expect(run(0, [100, 100, 100, 100, 100, 100, 100, 104])).toBe(Number.POSITIVE_INFINITY);
+    expect(run(0, [100, 100, 100, 100, 100, 104, 104, 108])).toBe(Number.POSITIVE_INFINITY);
+    // a tail packet not heard: the median alone, as before
+    expect(run(0, [100, 100, 100, 100, 100, 104, undefined, 108])).toBe(Number.POSITIVE_INFINITY);
+  });
+
+  test("a tail wider than the median (cross traffic at the end) lowers the reading, never raises it", () => {
+    expect(run(0, [100, 104, 108, 112, 116, 122, 128, 134])).toBeCloseTo(BYTES / 6.1, 6);
+  });
+
   test("a train that arrives all at once is too fast to tell: Infinity", () => {
     expect(run(0, new Array(TRAIN_PACKETS).fill(50))).toBe(Number.POSITIVE_INFINITY);
   });
