@@ -41,7 +41,8 @@ export type LogLevel = "warn" | "info" | "debug";
 export interface TunnelOutput {
   /**
    * `urgent`: send it now, with whatever was queued before it, rather than with the rest of the
-   * input at its end (a redundant copy: src/core/redundant.ts). The shell batches the datagrams
+   * input at its end (a redundant copy: src/core/redundant.ts; a rate train's packet, each its own
+   * datagram: transmit.ts train). The shell batches the datagrams
    * of one input (sendmmsg); a large input, read after a pause, took milliseconds to handle.
    */
   transmit(link: number, datagram: Uint8Array, peer: PeerAddress, urgent?: boolean): void;

@@ -13,23 +13,21 @@
  * TCP's first rounds equally whatever their rates (docs/scheduler.md, "A rate before the first
  * round"). Measured, the estimate starts at the link's rate, out of startup (estimator.ts startFrom).
  *
- * A reading is never above the bottleneck's rate: the median spacing passes over a token bucket's
- * burst of the first few packets, and the last spacings over a burst of more than half the train
- * (a bucket compresses a train's head, never its tail); a train that arrives in one burst (a
- * bucket as long as the train: the lab's htb holds 10 ms of tokens, a whole train above ~10
- * Mbit/s) or is read in one batch reads as too fast to tell and leaves the guess; the clock's
- * rounding is counted against the rate. Cross traffic or a late reader only make a reading low, which the estimator's cycle grows.
+ * A reading is meant never to be above the bottleneck's rate: the median spacing passes over a
+ * token bucket's burst of the first few packets, and the spacings past it over a burst of half the
+ * train or more (a bucket compresses a train's head, never its tail); a train that arrives in one
+ * burst (a bucket as long as the train: the lab's htb holds 10 ms of tokens, a whole train above
+ * ~10 Mbit/s) or is read in one batch reads as too fast to tell and leaves the guess; the clock's
+ * rounding is counted against the rate. Cross traffic or a late reader make a reading low, which
+ * the estimator's cycle grows; a shaper that dequeues late can shorten spacings past its burst
+ * (the lab's htb: 5 Mbit/s read up to 6.5), which the estimator lowers once a queue shows. Each
+ * packet leaves as a datagram of its own (transmit.ts train): a send batch would join them.
  */
 import { TUNNEL_OVERHEAD } from "../wire/layout.ts";
 import type { Link } from "./link.ts";
 
 /** Packets per train: enough that the median spacing is the bottleneck's past a bucket of a few packets. */
 export const TRAIN_PACKETS = 8;
-/**
- * The train's last spacings, whose median is read even when the head's is 0 (reading): three, so
- * that the one spacing a bucket's last partial token shortens is outvoted.
- */
-const TAIL_SPACINGS = 3;
 /** Spacings (between consecutive packets both heard) needed for a reading. */
 const MIN_SPACINGS = 3;
 /** The peer's receive clock counts 0.1 ms. */
@@ -84,10 +82,10 @@ export class RateTrain {
    * one clock unit wider than read: two arrival clocks each rounded to 0.1 ms make a spacing up to
    * one unit short, so the reading is never above the rate for that (a 100 Mbit/s link's 0.12 ms
    * read as 0.1 would be 118 Mbit/s; as 0.2, 59). A bucket compresses a train's head, never its
-   * tail: when the last TAIL_SPACINGS spacings were all heard apart, their median counts too (the
-   * wider of the two). A bucket of more than half the train (the lab's htb at 5 Mbit/s holds 5
-   * packets) left a median of 0 while the tail showed the rate. With neither (the whole train in
-   * one burst, or read in one batch): too fast to tell, Infinity.
+   * tail: the spacing past its burst (tailSpacing) counts too, the wider of the two. A bucket of
+   * half the train or more (the lab's htb at 5 Mbit/s passes 6 packets at once) left a median
+   * of 0 while the tail showed the rate. With neither (the whole train in one burst, or read in
+   * one batch): too fast to tell, Infinity.
    */
   private reading(): number | undefined {
     const gaps: number[] = [];
@@ -97,20 +95,36 @@ export class RateTrain {
     }
     if (gaps.length < MIN_SPACINGS) return undefined;
     const tail = this.tailSpacing();
+    // Where some packets came together (a 0), spacings of one clock unit are the same burst read
+    // across a tick of the clock: at the median they read as 59 Mbit/s (a 5 Mbit/s link in the lab).
+    const bursty = gaps.includes(0);
     gaps.sort((x, y) => x - y);
-    const spacing = Math.max(gaps[gaps.length >> 1]!, tail);
+    const median = gaps[gaps.length >> 1]!;
+    const spacing = Math.max(bursty && median <= 1 ? 0 : median, tail);
     return spacing > 0 ? this.bytesEach / ((spacing + 1) / CLOCK_UNITS_PER_MS) : Number.POSITIVE_INFINITY;
   }
 
-  /** The median of the train's last TAIL_SPACINGS spacings if all were heard and none is 0, else 0. */
+  /**
+   * The spacing past a bucket's burst, when the burst holds the median: at least half the
+   * spacings first are at most one clock unit (packets let through at once), and every one after
+   * them is wider (at least two). The first of those is left out when shorter than another (what
+   * was left in the bucket shortens it); of the rest, the median (of two, the wider). 0 for any
+   * other pattern (a path's jitter or a cellular link's batches scatter short spacings: the median
+   * reads those as before) or when a packet was not heard.
+   */
   private tailSpacing(): number {
-    const tail: number[] = [];
-    for (let k = TRAIN_PACKETS - TAIL_SPACINGS; k < TRAIN_PACKETS; k++) {
-      const gap = (this.arrivals[k]! - this.arrivals[k - 1]!) | 0;
-      if (!(gap > 0)) return 0;
-      tail.push(gap);
+    const gaps: number[] = [];
+    for (let k = 1; k < TRAIN_PACKETS; k++) {
+      if (Number.isNaN(this.arrivals[k]!) || Number.isNaN(this.arrivals[k - 1]!)) return 0;
+      gaps.push((this.arrivals[k]! - this.arrivals[k - 1]!) | 0);
     }
-    return tail.sort((x, y) => x - y)[TAIL_SPACINGS >> 1]!;
+    let burst = 0;
+    while (burst < gaps.length && gaps[burst]! <= 1) burst++;
+    const tail = gaps.slice(burst);
+    if (burst < gaps.length >> 1 || tail.length < 2 || tail.some((g) => g <= 1)) return 0;
+    // The first is left out only if shorter than another: a late dequeue can shorten the others.
+    if (tail[0]! < Math.max(...tail.slice(1))) tail.shift();
+    return tail.sort((x, y) => x - y)[tail.length >> 1]!;
   }
 }
 

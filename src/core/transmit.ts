@@ -97,13 +97,17 @@ export class Transmitter {
   /**
    * One packet of the rate train (train.ts), as large as the largest data packet; its transport
    * counter, or -1 when none went. Acknowledged, but not recorded in flight (train.ts onAck).
+   * Urgent: a datagram of its own (ports.ts). Batched, the train's equal-sized packets left as
+   * one segmented send (src/io/mmsg.ts, UDP GSO), which a shaper on this host (htb, and the
+   * shapers built on it; cake splits them) passes as one packet, at once, whatever its bucket: in
+   * the lab every train, even a 5 Mbit/s link's, arrived in one burst and read "too fast to tell".
    */
   train(link: Link, nowMs: number): number {
     const s = link.current;
     if (!s) return -1;
     const counter = s.sendCounter;
     writeTrain(this.buf, PAYLOAD, DATA_PREFIX_SIZE + this.maxPacketSize);
-    return this.seal(link, s, DATA_PREFIX_SIZE + this.maxPacketSize, false, false, -1, nowMs) ? counter : -1;
+    return this.seal(link, s, DATA_PREFIX_SIZE + this.maxPacketSize, false, false, -1, nowMs, true) ? counter : -1;
   }
 
   /** The acknowledgements due on a link (none: the timer for them is cleared). */

@@ -59,8 +59,26 @@ describe("RateTrain", () => {
     expect(run(0, [100, 100, 100, 100, 100, 104, undefined, 108])).toBe(Number.POSITIVE_INFINITY);
   });
 
-  test("a tail wider than the median (cross traffic at the end) lowers the reading, never raises it", () => {
-    expect(run(0, [100, 104, 108, 112, 116, 122, 128, 134])).toBeCloseTo(BYTES / 6.1, 6);
+  test("past a burst, the tail's median (of two, the wider) is read: never a higher reading than the spacings show", () => {
+    // the lab's htb at 5 Mbit/s: six at once, the partial token's 1.2 ms, then 2.5 ms
+    expect(run(0, [100, 100.1, 100.1, 100.1, 100.1, 100.1, 101.3, 103.8])).toBeCloseTo(BYTES / 2.6, 6);
+    // two spacings past the burst's first: the wider (cross traffic widened the last)
+    expect(run(0, [100, 100, 100, 100, 100, 102.4, 104.8, 108.8])).toBeCloseTo(BYTES / 4.1, 6);
+    // three: their median
+    expect(run(0, [100, 100, 100, 100, 102.4, 104.8, 108.8, 111.2])).toBeCloseTo(BYTES / 2.5, 6);
+    // the first wider than the next (a late dequeue shortened the last): kept, the wider read
+    expect(run(0, [100, 100, 100, 100.1, 100.1, 100.1, 103.2, 104.6])).toBeCloseTo(BYTES / 3.2, 6);
+    // one spacing past the burst (maybe what was left in the bucket): too fast to tell, as before
+    expect(run(0, [100, 100, 100, 100, 100, 100, 100, 102.4])).toBe(Number.POSITIVE_INFINITY);
+    // short spacings scattered (a path's jitter bunching packets): the median alone, as before
+    expect(run(0, [100, 103, 103, 107, 107, 110, 110, 114])).toBeCloseTo(BYTES / 3.1, 6);
+  });
+
+  test("where packets came together, a median of one clock unit is the burst, not the rate: too fast to tell", () => {
+    // the lab, a 5 Mbit/s link behind htb: read as 59 Mbit/s before
+    expect(run(0, [100, 100.1, 100.7, 100.7, 100.7, 100.7, 101.9, 104.4])).toBe(Number.POSITIVE_INFINITY);
+    // no packets together: one unit is a fast link's spacing (0.1 ms, counted as 0.2)
+    expect(run(0, [100, 100.1, 100.2, 100.3, 100.4, 100.5, 100.6, 100.7])).toBeCloseTo(BYTES / 0.2, 6);
   });
 
   test("a train that arrives all at once is too fast to tell: Infinity", () => {
