@@ -65,11 +65,15 @@ export function handshakeDeadline(st: HandshakeState, srttMs: number | undefined
   return Math.min(st.startMs + HANDSHAKE_GIVE_UP_MS, st.sentMs + retryMs(srttMs));
 }
 
-/** Not done HANDSHAKE_GIVE_UP_MS after its HELLO: a new HELLO. */
+/**
+ * Not done HANDSHAKE_GIVE_UP_MS after its HELLO: a new HELLO. Compared as handshakeDeadline adds:
+ * `now − start ≥ span` can be false at `now = start + span` in floating point, and a timer run at
+ * that deadline then did nothing and found it still due, for ever (a livelock in the simulator).
+ */
 export function givenUp(st: HandshakeState, nowMs: number): boolean {
-  return st.phase !== "idle" && nowMs - st.startMs >= HANDSHAKE_GIVE_UP_MS;
+  return st.phase !== "idle" && nowMs >= st.startMs + HANDSHAKE_GIVE_UP_MS;
 }
 
 export function retryDue(st: HandshakeState, nowMs: number, srttMs: number | undefined): boolean {
-  return st.phase !== "idle" && nowMs - st.sentMs >= retryMs(srttMs);
+  return st.phase !== "idle" && nowMs >= st.sentMs + retryMs(srttMs); // as givenUp: the deadline's own sum
 }
