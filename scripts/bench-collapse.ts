@@ -61,6 +61,8 @@ const ROUNDS = Number(option("rounds", "4"));
 const RUNS = Number(option("runs", "2"));
 const SECONDS = Number(option("seconds", "10"));
 const CC = option("cc", "");
+/** iperf3's options for `--cc` (its sockets' congestion control), the same for every run. */
+const CC_OPTION = CC ? { congestion: CC } : {};
 /** Seconds iperf3 leaves out at the start (--omit 0 shows TCP's start, where the early-phase faults are). */
 const OMIT = Number(option("omit", "2"));
 const BIN_OVERRIDE = option("bin", "");
@@ -190,14 +192,14 @@ for (let round = 0; round < ROUNDS; round++) {
     servers.push(startIperfServer(topo.lab, "inet", topo.internetHost), startIperfServer(topo.lab, "server", topo.serverPublic));
     await Bun.sleep(300);
     const bi = shapes.reduce((bi, u, i) => ((u.rateMbit ?? 0) > (shapes[bi]!.rateMbit ?? 0) ? i : bi), 0);
-    const bare = await iperf(topo.lab, "client", topo.serverPublic, { seconds: SECONDS, bind: topo.uplinks[bi]!.clientAddr, omit: OMIT, reverse: DOWNLOAD, ...(CC ? { congestion: CC } : {}) });
-    if (OTHER_WAY_FIRST) await iperf(topo.lab, "lan", topo.internetHost, { seconds: SECONDS, omit: 2, intervalS: 1, reverse: !DOWNLOAD });
+    const bare = await iperf(topo.lab, "client", topo.serverPublic, { seconds: SECONDS, bind: topo.uplinks[bi]!.clientAddr, omit: OMIT, reverse: DOWNLOAD, ...CC_OPTION });
+    if (OTHER_WAY_FIRST) await iperf(topo.lab, "lan", topo.internetHost, { seconds: SECONDS, omit: OMIT, intervalS: 1, reverse: !DOWNLOAD, ...CC_OPTION });
     for (let k = 0; k < RUNS; k++) {
       const before = await snapshot(topo, tunnel);
       const samples: TcpSample[] = [];
       const caps: string[] = [];
       const t0 = performance.now();
-      const run = iperf(topo.lab, "lan", topo.internetHost, { seconds: SECONDS, omit: OMIT, intervalS: 1, reverse: DOWNLOAD, ...(CC ? { congestion: CC } : {}) });
+      const run = iperf(topo.lab, "lan", topo.internetHost, { seconds: SECONDS, omit: OMIT, intervalS: 1, reverse: DOWNLOAD, ...CC_OPTION });
       let done = false;
       void run.then(() => (done = true));
       while (!done && performance.now() - t0 < (SECONDS + 20) * 1000) {

@@ -5,6 +5,7 @@
  *   arrives on first;
  * - how fast its rate must grow to keep up with the TCP traffic it carries (startupGain).
  */
+import { STARTUP_GAIN } from "./estimator.ts";
 
 /**
  * How long a queue of `waitMs` at a link's pacing rate takes to leave while the link is in
@@ -34,6 +35,7 @@ export function startupDrainMs(waitMs: number, roundMs: number): number {
  * to 4 (a TCP round half the link's). docs/scheduler.md, "Startup behind TCP's slow start".
  */
 export function startupGain(owdMs: number, minOwdMs: number): number {
-  const gain = 2 ** ((2 * owdMs) / (owdMs + minOwdMs));
-  return gain > 2 ? Math.min(4, gain) : 2;
+  // The exponent is at most 2 (TCP's round is at least half the link's); NaN (no delays): doubling.
+  const gain = STARTUP_GAIN ** ((2 * owdMs) / (owdMs + minOwdMs));
+  return gain > STARTUP_GAIN ? Math.min(STARTUP_GAIN ** 2, gain) : STARTUP_GAIN;
 }

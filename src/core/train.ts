@@ -32,6 +32,11 @@ export const TRAIN_PACKETS = 8;
 const MIN_SPACINGS = 3;
 /** The peer's receive clock counts 0.1 ms. */
 const CLOCK_UNITS_PER_MS = 10;
+/**
+ * Spacings of at most one clock unit are packets that came together (a burst): two arrival
+ * clocks read on either side of a tick are one unit apart however close the packets were.
+ */
+const BURST_SPACING = 1;
 
 export class RateTrain {
   /** Transport counter of the train's first packet. */
@@ -82,50 +87,53 @@ export class RateTrain {
    * one clock unit wider than read: two arrival clocks each rounded to 0.1 ms make a spacing up to
    * one unit short, so the reading is never above the rate for that (a 100 Mbit/s link's 0.12 ms
    * read as 0.1 would be 118 Mbit/s; as 0.2, 59). A bucket compresses a train's head, never its
-   * tail: the spacing past its burst (tailSpacing) counts too, the wider of the two. A bucket of
+   * tail: the spacing past its burst (tailSpacing, below) counts too, the wider of the two. A bucket of
    * half the train or more (the lab's htb at 5 Mbit/s passes 6 packets at once) left a median
    * of 0 while the tail showed the rate. With neither (the whole train in one burst, or read in
    * one batch): too fast to tell, Infinity.
    */
   private reading(): number | undefined {
-    const gaps: number[] = [];
-    for (let k = 1; k < TRAIN_PACKETS; k++) {
-      const a = this.arrivals[k - 1]!, b = this.arrivals[k]!;
-      if (!Number.isNaN(a) && !Number.isNaN(b)) gaps.push((b - a) | 0);
-    }
+    const all = this.spacings();
+    const gaps = all.filter((g) => !Number.isNaN(g));
     if (gaps.length < MIN_SPACINGS) return undefined;
-    const tail = this.tailSpacing();
+    const tail = tailSpacing(all);
     // Where some packets came together (a 0), spacings of one clock unit are the same burst read
     // across a tick of the clock: at the median they read as 59 Mbit/s (a 5 Mbit/s link in the lab).
     const bursty = gaps.includes(0);
     gaps.sort((x, y) => x - y);
     const median = gaps[gaps.length >> 1]!;
-    const spacing = Math.max(bursty && median <= 1 ? 0 : median, tail);
+    const spacing = Math.max(bursty && median <= BURST_SPACING ? 0 : median, tail);
     return spacing > 0 ? this.bytesEach / ((spacing + 1) / CLOCK_UNITS_PER_MS) : Number.POSITIVE_INFINITY;
   }
 
-  /**
-   * The spacing past a bucket's burst, when the burst holds the median: at least half the
-   * spacings first are at most one clock unit (packets let through at once), and every one after
-   * them is wider (at least two). The first of those is left out when shorter than another (what
-   * was left in the bucket shortens it); of the rest, the median (of two, the wider). 0 for any
-   * other pattern (a path's jitter or a cellular link's batches scatter short spacings: the median
-   * reads those as before) or when a packet was not heard.
-   */
-  private tailSpacing(): number {
+  /** The spacing before each packet after the first, in clock units (NaN where either packet was not heard). */
+  private spacings(): number[] {
     const gaps: number[] = [];
     for (let k = 1; k < TRAIN_PACKETS; k++) {
-      if (Number.isNaN(this.arrivals[k]!) || Number.isNaN(this.arrivals[k - 1]!)) return 0;
-      gaps.push((this.arrivals[k]! - this.arrivals[k - 1]!) | 0);
+      const a = this.arrivals[k - 1]!, b = this.arrivals[k]!;
+      gaps.push(Number.isNaN(a) || Number.isNaN(b) ? Number.NaN : (b - a) | 0);
     }
-    let burst = 0;
-    while (burst < gaps.length && gaps[burst]! <= 1) burst++;
-    const tail = gaps.slice(burst);
-    if (burst < gaps.length >> 1 || tail.length < 2 || tail.some((g) => g <= 1)) return 0;
-    // The first is left out only if shorter than another: a late dequeue can shorten the others.
-    if (tail[0]! < Math.max(...tail.slice(1))) tail.shift();
-    return tail.sort((x, y) => x - y)[tail.length >> 1]!;
+    return gaps;
   }
+}
+
+/**
+ * The spacing past a bucket's burst, when the burst holds the median: at least half the
+ * spacings (`gaps`, RateTrain.spacings) first are at most BURST_SPACING (packets let through at
+ * once), and every one after them is wider (at least two). The first of those is left out when
+ * shorter than another (what was left in the bucket shortens it); of the rest, the median (of two,
+ * the wider). 0 for any other pattern (a path's jitter or a cellular link's batches scatter short
+ * spacings: the median reads those as before) or when a packet was not heard.
+ */
+function tailSpacing(gaps: readonly number[]): number {
+  if (gaps.some((g) => Number.isNaN(g))) return 0;
+  let burst = 0;
+  while (burst < gaps.length && gaps[burst]! <= BURST_SPACING) burst++;
+  const tail = gaps.slice(burst);
+  if (burst < gaps.length >> 1 || tail.length < 2 || tail.some((g) => g <= BURST_SPACING)) return 0;
+  // The first is left out only if shorter than another: a late dequeue can shorten the others.
+  if (tail[0]! < Math.max(...tail.slice(1))) tail.shift();
+  return tail.sort((x, y) => x - y)[tail.length >> 1]!;
 }
 
 /** The links' trains (sendpath.ts): when each goes, and what its reading sets. */

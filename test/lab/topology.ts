@@ -22,7 +22,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import { join } from "node:path";
 import type { ControlRequest, ControlResponse, DirectionCounters, DirectionParams } from "./delayline.ts";
 import { loadTrace, resolveTracePath } from "./trace.ts";
-import { bucketBytes } from "../sim/pathmodel.ts";
+import { bucketBytes, LAB_BUCKET_MS } from "../sim/pathmodel.ts";
 import { addVeth, attachLab, createLab, keepAfterExit, LAB_RUN_ROOT, labRunDir, labSkipReason, setForwarding, waitFor, type Lab } from "./netns.ts";
 
 export interface UplinkShape {
@@ -195,7 +195,7 @@ async function control(path: string, req: ControlRequest): Promise<DelayLineStat
  * at a load of 28). The price: after an idle spell htb sends this much at once (at 20 Mbit/s, 25 kB: 17
  * frames, 10 ms of queueing spared), which a real link's first frames after idle also skip.
  */
-export const HTB_LATE_DEQUEUE_MS = 10;
+export const HTB_LATE_DEQUEUE_MS = LAB_BUCKET_MS;
 /** htb's bucket (burst and cburst), bytes, for a rate in Mbit/s: one frame plus HTB_LATE_DEQUEUE_MS of tokens. */
 export function htbBurstBytes(rateMbit: number): number {
   return bucketBytes(rateMbit, HTB_LATE_DEQUEUE_MS);

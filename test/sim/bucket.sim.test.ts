@@ -11,12 +11,10 @@
  */
 import { describe, expect, test } from "bun:test";
 import { meanGoodput, runTransfer, WARMUP_MS } from "./corepair.ts";
-import { bucketBytes, type PathSpec } from "./pathmodel.ts";
+import { bucketBytes, LAB_BUCKET_MS, type PathSpec } from "./pathmodel.ts";
 
 const DURATION_MS = 8_000;
 const RATE_MBIT = 100;
-/** The lab's htb bucket: 10 ms of tokens (test/lab/topology.ts HTB_LATE_DEQUEUE_MS). */
-const BUCKET_MS = 10;
 
 function run(path: PathSpec): { goodput: number; refused: number; lowestEstimateMbit: number } {
   let lowest = Number.POSITIVE_INFINITY;
@@ -38,7 +36,7 @@ function run(path: PathSpec): { goodput: number; refused: number; lowestEstimate
 describe("a link behind a token bucket", () => {
   test("startup's end keeps the estimate near the link's rate: no hundreds of packets refused", () => {
     const plain = run({ rateMbit: RATE_MBIT, delayMs: 15 });
-    const bucket = run({ rateMbit: RATE_MBIT, delayMs: 15, burstBytes: bucketBytes(RATE_MBIT, BUCKET_MS) });
+    const bucket = run({ rateMbit: RATE_MBIT, delayMs: 15, burstBytes: bucketBytes(RATE_MBIT, LAB_BUCKET_MS) });
     // Measured: without the bucket 88.9 Mbit/s, 50 refused; with it 85.2 and 51 (before the fix
     // 80.9 and 624, the estimate down to 22 Mbit/s).
     expect(bucket.lowestEstimateMbit).toBeGreaterThan(RATE_MBIT / 2);

@@ -62,6 +62,12 @@ export class Trace {
   }
 }
 
+/**
+ * The lab's htb bucket, ms of tokens: test/lab/topology.ts (HTB_LATE_DEQUEUE_MS, which takes it
+ * from here) explains why 10. The simulator's tests put links behind the same bucket.
+ */
+export const LAB_BUCKET_MS = 10;
+
 /** The largest frame at the lab's MTU (1500 + Ethernet header): a shaper's bucket holds at least one. */
 const MAX_FRAME_BYTES = 1514;
 

@@ -11,13 +11,11 @@
  */
 import { describe, expect, test } from "bun:test";
 import { meanGoodput, runTransfer } from "./corepair.ts";
-import { bucketBytes, type PathSpec } from "./pathmodel.ts";
+import { bucketBytes, LAB_BUCKET_MS, type PathSpec } from "./pathmodel.ts";
 
 const DURATION_MS = 8_000;
-/** The lab's htb bucket: 10 ms of tokens (test/lab/topology.ts HTB_LATE_DEQUEUE_MS). */
-const BUCKET_MS = 10;
 
-const link = (rateMbit: number, delayMs: number): PathSpec => ({ rateMbit, delayMs, burstBytes: bucketBytes(rateMbit, BUCKET_MS) });
+const link = (rateMbit: number, delayMs: number): PathSpec => ({ rateMbit, delayMs, burstBytes: bucketBytes(rateMbit, LAB_BUCKET_MS) });
 
 describe("a link in startup keeps up with TCP's slow start", () => {
   test("100 Mbit/s at 40 ms beside 5 Mbit/s at 2 ms, buckets, CUBIC, buffer off: the sum within 2 s", () => {
