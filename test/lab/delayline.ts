@@ -40,7 +40,8 @@ import { existsSync, unlinkSync } from "node:fs";
 import { POLLERR, POLLHUP, POLLIN, POLLNVAL } from "../../src/io/libc.ts";
 import { openTun, type TunDevice } from "../../src/io/tun.ts";
 import { SeededRandom } from "../helpers/random.ts";
-import { loadTrace, OPPORTUNITY_BYTES, TraceCursor } from "./trace.ts";
+import { FrameQueue, TraceBottleneck } from "./bottleneck.ts";
+import { loadTrace } from "./trace.ts";
 
 declare var self: Worker;
 
@@ -117,8 +118,6 @@ const COUNTER_NAMES = [
   "opportunities", "usedOpportunities", "late0_1", "late0_5", "late1", "late2", "late5", "lateMore", "rewinds",
   "servedThroughMs", "traceStartMs",
 ] as const;
-const LATE_BUCKETS: [number, (typeof COUNTER_NAMES)[number]][] = [[0.1, "late0_1"], [0.5, "late0_5"], [1, "late1"], [2, "late2"], [5, "late5"], [Infinity, "lateMore"]];
-const ETHERNET_HEADER = 14;
 const C = Object.fromEntries(COUNTER_NAMES.map((n, i) => [n, i])) as Record<(typeof COUNTER_NAMES)[number], number>;
 const C_STRIDE = COUNTER_NAMES.length;
 
@@ -129,7 +128,6 @@ const MAX_DRAIN = 256; // frames read per fd per round, so one busy direction ca
 // default 50 µs). Frames leave that little late rather than early: waking early would need a
 // spin, which under load costs a core.
 const PR_SET_TIMERSLACK = 29;
-const SLOT_BYTES = 2048; // an MTU-1500 frame is 1514 bytes; larger frames get a larger slot
 
 interface WorkerInit {
   a: string;
@@ -141,58 +139,6 @@ interface WorkerInit {
   tracePaths: SharedArrayBuffer;
   counters: SharedArrayBuffer;
   countersSeq: SharedArrayBuffer;
-}
-
-/** FIFO of frames with their departure times; slots are reused, so the steady state allocates nothing. */
-class FrameQueue {
-  private readonly slots: (Uint8Array | undefined)[] = [];
-  private readonly lens: Int32Array;
-  private readonly departs: Float64Array;
-  private readonly cutsAtArrival: Float64Array;
-  private head = 0;
-  size = 0;
-  /** Departure of the newest frame: later frames never leave before it (no reordering). */
-  lastDepart = 0;
-
-  constructor(private readonly cap: number) {
-    this.lens = new Int32Array(cap);
-    this.departs = new Float64Array(cap);
-    this.cutsAtArrival = new Float64Array(cap);
-  }
-
-  push(frame: Uint8Array, len: number, depart: number, cuts: number): void {
-    const i = (this.head + this.size) % this.cap;
-    let slot = this.slots[i];
-    if (!slot || slot.length < len) slot = this.slots[i] = new Uint8Array(Math.max(SLOT_BYTES, len));
-    slot.set(frame.subarray(0, len));
-    this.lens[i] = len;
-    this.departs[i] = depart;
-    this.cutsAtArrival[i] = cuts;
-    this.lastDepart = depart;
-    this.size++;
-  }
-
-  nextDepart(): number {
-    return this.size > 0 ? this.departs[this.head]! : Infinity;
-  }
-
-  /** Length of the oldest frame. */
-  headLength(): number {
-    return this.lens[this.head]!;
-  }
-
-  /** How many cuts had begun when the oldest frame arrived. */
-  headCuts(): number {
-    return this.cutsAtArrival[this.head]!;
-  }
-
-  /** Removes the oldest frame; the returned view is valid until the next push. */
-  shift(): Uint8Array {
-    const i = this.head;
-    this.head = (this.head + 1) % this.cap;
-    this.size--;
-    return this.slots[i]!.subarray(0, this.lens[i]);
-  }
 }
 
 /** ppoll() with a sub-millisecond timeout (libc.ts only has poll(), whose timeout is whole ms), for this thread. */
@@ -224,17 +170,6 @@ function makePpoll(): (pfds: Uint8Array, nfds: number, timeoutMs: number) => num
   };
 }
 
-/** A direction's trace state in the worker: the cursor over its opportunities and the bottleneck. */
-interface TraceState {
-  cursor: TraceCursor;
-  /** Frames waiting for opportunities; `departs` holds their arrival times. */
-  bottleneck: FrameQueue;
-  /** Bytes of the head frame's IP packet not yet delivered (a frame may span opportunities). */
-  headLeft: number;
-}
-
-const ipBytes = (frameLen: number) => Math.max(1, frameLen - ETHERNET_HEADER);
-
 function runWorker(init: WorkerInit): void {
   const params = new Float64Array(init.params);
   const tracePaths = new Uint8Array(init.tracePaths);
@@ -246,7 +181,7 @@ function runWorker(init: WorkerInit): void {
   const lossRng = [new SeededRandom(init.seed * 4 + 1), new SeededRandom(init.seed * 4 + 2)];
   const jitterRng = [new SeededRandom(init.seed * 4 + 3), new SeededRandom(init.seed * 4 + 4)];
   const queues = [new FrameQueue(init.queueMax), new FrameQueue(init.queueMax)];
-  const traces: (TraceState | undefined)[] = [undefined, undefined];
+  const traces: (TraceBottleneck | undefined)[] = [undefined, undefined];
   const seenTraces = [0, 0];
   const seenRewinds = [0, 0];
   const buf = new Uint8Array(new ArrayBuffer(65536));
@@ -261,6 +196,9 @@ function runWorker(init: WorkerInit): void {
   const count = (d: number, name: keyof typeof C, n = 1) => {
     counters[d * C_STRIDE + C[name]]! += n;
   };
+  // Made once: serve() runs every round, and the worker allocates nothing in its steady state.
+  const counts = [0, 1].map((d) => (name: keyof typeof C, n: number) => count(d, name, n));
+  const delivers = [0, 1].map((d) => (frame: Uint8Array, at: number, cuts: number) => delay(d, frame, frame.length, at, cuts));
 
   /** Into the delay: departs `delay + jitter` after `at` (arrival, or the opportunity that delivered it), never before its predecessor. */
   function delay(d: number, frame: Uint8Array, len: number, at: number, cuts: number): void {
@@ -282,47 +220,8 @@ function runWorker(init: WorkerInit): void {
     if (loss > 0 && lossRng[d]!.float() < loss) return void count(d, "lost");
     const tr = traces[d];
     if (!tr) return delay(d, buf, len, now, params[p + P_CUTS]!);
-    if (tr.bottleneck.size >= params[p + P_QLIMIT]!) return void count(d, "overflowDrops");
-    if (tr.bottleneck.size === 0) tr.headLeft = ipBytes(len);
-    tr.bottleneck.push(buf, len, now, params[p + P_CUTS]!);
-  }
-
-  /** Serves direction d's bottleneck with every opportunity up to now. */
-  function serve(d: number, now: number): void {
-    const tr = traces[d];
-    if (!tr) return;
-    const b = tr.bottleneck;
-    const c = tr.cursor;
-    while (c.at <= now) {
-      if (b.size === 0 || b.nextDepart() > c.at) {
-        // Nothing had arrived by this opportunity: it is lost, and so is every one until the head
-        // frame's arrival (or until now, with the queue empty: later frames are stamped later).
-        count(d, "opportunities", c.skipBefore(b.size === 0 ? now : b.nextDepart()) || (c.advance(), 1));
-        continue;
-      }
-      const t = c.at;
-      let budget = OPPORTUNITY_BYTES;
-      while (budget > 0 && b.size > 0 && b.nextDepart() <= t) {
-        const take = Math.min(budget, tr.headLeft);
-        budget -= take;
-        tr.headLeft -= take;
-        if (tr.headLeft > 0) break;
-        const cuts = b.headCuts();
-        const frame = b.shift();
-        delay(d, frame, frame.length, t, cuts);
-        if (b.size > 0) tr.headLeft = ipBytes(b.headLength());
-      }
-      const late = now - t;
-      for (const [limit, name] of LATE_BUCKETS) {
-        if (late <= limit) {
-          count(d, name);
-          break;
-        }
-      }
-      count(d, "opportunities");
-      count(d, "usedOpportunities");
-      c.advance();
-    }
+    if (tr.queue.size >= params[p + P_QLIMIT]!) return void count(d, "overflowDrops");
+    tr.push(buf, len, now, params[p + P_CUTS]!);
   }
 
   /** Applies a new trace (or none) and rewinds asked through the shared parameters. */
@@ -334,7 +233,7 @@ function runWorker(init: WorkerInit): void {
       const end = raw.indexOf(0);
       const path = new TextDecoder().decode(raw.subarray(0, end < 0 ? raw.length : end));
       const old = traces[d];
-      traces[d] = path ? { cursor: new TraceCursor(loadTrace(path)), bottleneck: old?.bottleneck ?? new FrameQueue(init.queueMax), headLeft: old?.headLeft ?? 0 } : undefined;
+      traces[d] = path ? new TraceBottleneck(loadTrace(path), old?.queue ?? new FrameQueue(init.queueMax), old?.headLeft ?? 0) : undefined;
       if (traces[d]) {
         traces[d]!.cursor.rewind(now);
         counters[d * C_STRIDE + C.traceStartMs] = performance.timeOrigin + now;
@@ -342,9 +241,9 @@ function runWorker(init: WorkerInit): void {
       } else if (old) {
         counters[d * C_STRIDE + C.traceStartMs] = 0;
         // No rate any more: what waited at the bottleneck goes on to the delay now.
-        while (old.bottleneck.size > 0) {
-          const cuts = old.bottleneck.headCuts();
-          const frame = old.bottleneck.shift();
+        while (old.queue.size > 0) {
+          const cuts = old.queue.headCuts();
+          const frame = old.queue.shift();
           delay(d, frame, frame.length, now, cuts);
         }
       }
@@ -377,9 +276,7 @@ function runWorker(init: WorkerInit): void {
 
   /** When direction d next needs the worker: a departure, or an opportunity with a frame waiting for it. */
   function nextEvent(d: number): number {
-    const tr = traces[d];
-    const t = queues[d]!.nextDepart();
-    return tr && tr.bottleneck.size > 0 ? Math.min(t, Math.max(tr.cursor.at, tr.bottleneck.nextDepart())) : t;
+    return Math.min(queues[d]!.nextDepart(), traces[d]?.nextEvent() ?? Infinity);
   }
 
   while (!params[P_STOP]) {
@@ -387,7 +284,7 @@ function runWorker(init: WorkerInit): void {
     const now = performance.now();
     for (let d = 0; d < 2; d++) {
       control(d, now);
-      serve(d, now);
+      traces[d]?.serve(now, delivers[d]!, counts[d]!);
       counters[d * C_STRIDE + C.servedThroughMs] = performance.timeOrigin + now;
       flush(d, now);
     }
@@ -411,8 +308,8 @@ function runWorker(init: WorkerInit): void {
       }
     }
     for (let d = 0; d < 2; d++) {
-      counters[d * C_STRIDE + C.queued] = queues[d]!.size + (traces[d]?.bottleneck.size ?? 0);
-      counters[d * C_STRIDE + C.bottleneckQueued] = traces[d]?.bottleneck.size ?? 0;
+      counters[d * C_STRIDE + C.queued] = queues[d]!.size + (traces[d]?.queue.size ?? 0);
+      counters[d * C_STRIDE + C.bottleneckQueued] = traces[d]?.queue.size ?? 0;
     }
     Atomics.add(seq, 0, 1);
   }
