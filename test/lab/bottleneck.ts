@@ -94,11 +94,16 @@ export class TraceBottleneck {
     this.queue.push(frame, len, now, cuts);
   }
 
-  /** Serves every opportunity up to `now`: `deliver` gets each frame that left, with the time of the opportunity that completed it. */
+  /**
+   * Serves every opportunity at or before `now`: `deliver` gets each frame that left, with the
+   * time of the opportunity that completed it. Afterwards the opportunities counted since the
+   * last rewind are exactly the trace's at trace times ≤ cursor.elapsed(now): at or before, so
+   * a rewind's own round already counts the opportunities at the trace's 0 ms.
+   */
   serve(now: number, deliver: (frame: Uint8Array, at: number, cuts: number) => void, count: (name: ServeCounter, n: number) => void): void {
     const b = this.queue;
     const c = this.cursor;
-    while (c.at <= now) {
+    while (c.dueBy(now)) {
       if (b.size === 0 || b.nextDepart() > c.at) {
         // Nothing had arrived by this opportunity: it is lost, and so is every one until the head
         // frame's arrival (or until now, with the queue empty: later frames are stamped later).

@@ -91,12 +91,20 @@ export interface DirectionCounters {
   rewinds: number;
   /**
    * Wall-clock ms (Unix epoch) of the worker's clock when it last served the bottleneck: every
-   * opportunity up to then is in `opportunities`. A starved worker's counts lag the wall clock;
-   * this says by how much. 0 before the first round.
+   * opportunity up to then (at or before it) is in `opportunities`. A starved worker's counts lag
+   * the wall clock; this says by how much. 0 before the first round.
    */
   servedThroughMs: number;
   /** Wall-clock ms (Unix epoch) of the trace's start, the last rewind as the worker applied it; 0 without a trace. */
   traceStartMs: number;
+  /**
+   * The same instant as servedThroughMs in the trace's time (ms from traceStartMs): the
+   * opportunities served since the rewind are the trace's at times ≤ it (opportunitiesThrough
+   * in trace.ts). Taken on the worker's own clock: servedThroughMs − traceStartMs, a difference
+   * of two epoch-scale numbers (~1.8e12, an ulp of 0.24 µs), can land on the wrong side of an
+   * opportunity's millisecond, and times repeat (a whole group moves). 0 without a trace.
+   */
+  servedThroughTraceMs: number;
 }
 
 export type ControlRequest = { op: "get" } | { op: "rewind"; dir?: Direction | "both" } | ({ op: "set"; dir?: Direction | "both" } & Partial<DirectionParams>);
@@ -116,7 +124,7 @@ const TRACE_PATH_BYTES = 4096;
 const COUNTER_NAMES = [
   "rxFrames", "rxBytes", "txFrames", "txBytes", "lost", "cutDrops", "overflowDrops", "writeDrops", "queued", "bottleneckQueued",
   "opportunities", "usedOpportunities", "late0_1", "late0_5", "late1", "late2", "late5", "lateMore", "rewinds",
-  "servedThroughMs", "traceStartMs",
+  "servedThroughMs", "traceStartMs", "servedThroughTraceMs",
 ] as const;
 const C = Object.fromEntries(COUNTER_NAMES.map((n, i) => [n, i])) as Record<(typeof COUNTER_NAMES)[number], number>;
 const C_STRIDE = COUNTER_NAMES.length;
@@ -286,6 +294,7 @@ function runWorker(init: WorkerInit): void {
       control(d, now);
       traces[d]?.serve(now, delivers[d]!, counts[d]!);
       counters[d * C_STRIDE + C.servedThroughMs] = performance.timeOrigin + now;
+      counters[d * C_STRIDE + C.servedThroughTraceMs] = traces[d]?.cursor.elapsed(now) ?? 0;
       flush(d, now);
     }
     const next = Math.min(nextEvent(0), nextEvent(1));

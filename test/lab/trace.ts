@@ -60,28 +60,47 @@ export function loadTrace(nameOrPath: string): Trace {
   return parseTrace(text, path);
 }
 
-/** Number of entries of `times` strictly below x. */
-function below(times: Float64Array, x: number): number {
+/** Number of entries of `times` strictly below x, or with `through`, at or below it. */
+function below(times: Float64Array, x: number, through: boolean): number {
   let lo = 0;
   let hi = times.length;
   while (lo < hi) {
     const mid = (lo + hi) >>> 1;
-    if (times[mid]! < x) lo = mid + 1;
+    if (through ? times[mid]! <= x : times[mid]! < x) lo = mid + 1;
     else hi = mid;
   }
   return lo;
 }
 
-/** Opportunities at times < t (ms from the trace's start), over the repeated trace. */
-export function opportunitiesBefore(tr: Trace, t: number): number {
-  if (t <= 0) return 0;
+/** Opportunities at times < t (or ≤ t, `through`), ms from the trace's start, over the repeated trace. */
+function countUpTo(tr: Trace, t: number, through: boolean): number {
   const p = tr.periodMs;
   const n = tr.times.length;
-  // Cycle k holds k·P + times[i]; it lies wholly below t when t − k·P > P (every time is ≤ P).
-  const full = t / p - 1 > 0 ? Math.ceil(t / p - 1) : 0;
+  // Cycle k holds k·P + times[i] (every time is ≤ P): it lies wholly before t when t − k·P > P,
+  // wholly at or before it when t − k·P ≥ P. The guard checks with full·P, which is exact, that
+  // no cycle is counted whole that is not, whatever t / p rounded to; the loop counts the rest
+  // exactly (t − k·P is exact).
+  let full = through ? Math.max(0, Math.floor(t / p)) : t / p - 1 > 0 ? Math.ceil(t / p - 1) : 0;
+  while (full > 0 && (through ? full * p > t : full * p >= t)) full--;
   let count = full * n;
-  for (let k = full; t - k * p > 0; k++) count += below(tr.times, t - k * p);
+  for (let k = full; through ? t - k * p >= 0 : t - k * p > 0; k++) count += below(tr.times, t - k * p, through);
   return count;
+}
+
+/** Opportunities at times < t (ms from the trace's start), over the repeated trace. */
+export function opportunitiesBefore(tr: Trace, t: number): number {
+  return countUpTo(tr, t, false);
+}
+
+/**
+ * Opportunities at times ≤ t (ms from the trace's start), over the repeated trace: what a delay
+ * line that has served through t has passed (TraceBottleneck.serve serves an opportunity at its
+ * very time). Not opportunitiesBefore: times repeat (ATT-LTE-driving-2016.down has 21
+ * opportunities at 0 ms), so at a reading that falls on an opportunity's millisecond the two
+ * differ by its whole group, and a rewind's own round is such a reading (trace time 0).
+ */
+export function opportunitiesThrough(tr: Trace, t: number): number {
+  return countUpTo(tr, t, true);
 }
 
 /** Mean capacity over [fromMs, toMs) of the trace, Mbit/s of IP packets. */
@@ -104,6 +123,8 @@ export class TraceCursor {
   private startMs = 0;
   private cycle = 0;
   private index = 0;
+  /** Trace time of the next opportunity (whole ms: exact). */
+  private traceAt = 0;
   /** Clock time of the next opportunity. */
   at = 0;
 
@@ -126,11 +147,26 @@ export class TraceCursor {
     this.update();
   }
 
+  /** Trace time (ms from the trace's start) of clock time t. */
+  elapsed(t: number): number {
+    return t - this.startMs;
+  }
+
+  /**
+   * The next opportunity is at or before clock time t. Decided in trace time, not on `at`:
+   * startMs + traceAt rounds, so an opportunity on a reading's millisecond could otherwise be
+   * served and yet lie after the reading's elapsed() (or the reverse); this way what was served
+   * through t is exactly opportunitiesThrough(trace, elapsed(t)).
+   */
+  dueBy(t: number): boolean {
+    return this.traceAt <= this.elapsed(t);
+  }
+
   /** Skips every opportunity before clock time t (they are lost); returns how many. */
   skipBefore(t: number): number {
     const n = this.trace.times.length;
     const done = this.cycle * n + this.index;
-    const target = opportunitiesBefore(this.trace, t - this.startMs);
+    const target = opportunitiesBefore(this.trace, this.elapsed(t));
     if (target <= done) return 0;
     this.cycle = Math.floor(target / n);
     this.index = target % n;
@@ -139,6 +175,7 @@ export class TraceCursor {
   }
 
   private update(): void {
-    this.at = this.startMs + this.cycle * this.trace.periodMs + this.trace.times[this.index]!;
+    this.traceAt = this.cycle * this.trace.periodMs + this.trace.times[this.index]!;
+    this.at = this.startMs + this.traceAt;
   }
 }

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { loadTrace, opportunitiesBefore, parseTrace, TraceCursor, traceMeanMbit, traceSeries } from "../lab/trace.ts";
+import { loadTrace, opportunitiesBefore, opportunitiesThrough, parseTrace, TraceCursor, traceMeanMbit, traceSeries } from "../lab/trace.ts";
 
 describe("Mahimahi traces (test/lab/trace.ts)", () => {
   const tr = parseTrace("0\n2\n2\n5\n10\n", "t");
@@ -22,6 +22,18 @@ describe("Mahimahi traces (test/lab/trace.ts)", () => {
       return n;
     };
     for (let t = 0; t <= 45; t += 0.5) expect(opportunitiesBefore(tr, t)).toBe(brute(t));
+  });
+
+  test("opportunities through t: those at t too, a group at a cycle's boundary whole", () => {
+    const brute = (t: number) => {
+      let n = 0;
+      for (let k = 0; k < 10; k++) for (const x of tr.times) if (k * 10 + x <= t) n++;
+      return n;
+    };
+    for (let t = -1; t <= 45; t += 0.5) expect(opportunitiesThrough(tr, t)).toBe(brute(t));
+    // At 20 ms: cycle 1's last line and cycle 2's first, on one millisecond.
+    expect(opportunitiesThrough(tr, 20) - opportunitiesBefore(tr, 20)).toBe(2);
+    expect(opportunitiesThrough(tr, 20 - 1e-12)).toBe(opportunitiesBefore(tr, 20));
   });
 
   test("mean and per-second series", () => {
