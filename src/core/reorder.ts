@@ -167,6 +167,10 @@ export class ReorderBuffer {
     if (seq - this.next > this.span) {
       this.releaseBefore(seq - this.span);
       this.deliverRun();
+      // A copy of a packet held past a span that has since shrunk (adaptive) was just delivered
+      // by that release: held again below nextExpected, nothing would ever release it and
+      // handleTimeout would find it the oldest held forever (a livelock the simulator hit).
+      if (seq < this.next) return this.receiveOld(seq, packet);
     }
     if (seq === this.next) {
       const slot = seq & this.mask;

@@ -436,3 +436,33 @@ describe("adaptive span (links of unequal delay)", () => {
     expect(idle.currentSpan).toBe(64);
   });
 });
+
+describe("a copy of a held packet past a span that shrank (adaptive)", () => {
+  test("is a duplicate: nothing stays held below nextExpected, flush and timeouts release everything", () => {
+    const delivered: number[] = [];
+    const buffer = new ReorderBuffer(4, (p) => delivered.push(seqOf(p)), true);
+    buffer.holdMs = 10;
+    // A busy window (102 packets in 10 ms) widens the span to 102...
+    for (let seq = 0; seq <= 100; seq++) buffer.insert(seq, packetFor(seq), seq / 11);
+    buffer.insert(101, packetFor(101), 10);
+    // ...then a hole at 102 with 103-150 held behind it,
+    for (let seq = 103; seq <= 150; seq++) buffer.insert(seq, packetFor(seq), 10);
+    // and quiet windows (closed by copies of 103, held: duplicates) shrink it back to the capacity, 4.
+    for (const t of [20, 30]) buffer.insert(103, packetFor(103), t);
+    expect(buffer.heldCount).toBe(48);
+    expect(buffer.stats.duplicates).toBe(2);
+    // A copy of 150 (a resend, or a redundant copy) when the last window closes: the span is 4,
+    // so 102 is given up and 103-150 delivered, 150 among them.
+    buffer.insert(150, packetFor(150), 40);
+    expect(buffer.currentSpan).toBe(4);
+    expect(buffer.nextExpected).toBe(151);
+    expect(buffer.stats.duplicates).toBe(3);
+    // Before the fix the copy was held again below nextExpected: held 1, never released, and
+    // handleTimeout looped on it for ever.
+    expect(buffer.heldCount).toBe(0);
+    buffer.handleTimeout(1000);
+    buffer.flush();
+    expect(buffer.heldCount).toBe(0);
+    expect(delivered).toEqual([...range(0, 102), ...range(103, 151)]);
+  });
+});
