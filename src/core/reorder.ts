@@ -55,10 +55,7 @@ const MIN_MEMORY = 4096;
 
 // What a slot last saw. DELIVERED and SKIPPED outlive the packet so that a sequence below
 // nextExpected can be classified as a duplicate or as late.
-const SLOT_EMPTY = 0;
-const SLOT_HELD = 1;
-const SLOT_DELIVERED = 2;
-const SLOT_SKIPPED = 3;
+const SLOT_EMPTY = 0, SLOT_HELD = 1, SLOT_DELIVERED = 2, SLOT_SKIPPED = 3;
 
 function ringSizeFor(capacity: number): number {
   return nextPowerOfTwo(Math.max(2 * capacity, MIN_MEMORY));
@@ -167,9 +164,8 @@ export class ReorderBuffer {
     if (seq - this.next > this.span) {
       this.releaseBefore(seq - this.span);
       this.deliverRun();
-      // A copy of a packet held past a span that has since shrunk (adaptive) was just delivered
-      // by that release: held again below nextExpected, nothing would ever release it and
-      // handleTimeout would find it the oldest held forever (a livelock the simulator hit).
+      // A copy of a packet held past a span since shrunk, just released: held again below next, it
+      // would stay the oldest held for ever (handleTimeout's livelock). A duplicate instead.
       if (seq < this.next) return this.receiveOld(seq, packet);
     }
     if (seq === this.next) {
