@@ -17,7 +17,7 @@
  * token bucket's burst of the first few packets, and the spacings past it over a burst of half the
  * train or more (a bucket compresses a train's head, never its tail); a train that arrives in one
  * burst (a bucket as long as the train: the lab's htb holds 10 ms of tokens, a whole train above
- * ~10 Mbit/s) or is read in one batch reads as too fast to tell and leaves the guess; the clock's
+ * ~15 Mbit/s) or is read in one batch reads as too fast to tell and leaves the guess; the clock's
  * rounding is counted against the rate. Cross traffic or a late reader make a reading low, which
  * the estimator's cycle grows; a shaper that dequeues late can shorten spacings past its burst
  * (the lab's htb: 5 Mbit/s read up to 6.5), which the estimator lowers once a queue shows. Each
@@ -26,8 +26,14 @@
 import { TUNNEL_OVERHEAD } from "../wire/layout.ts";
 import type { Link } from "./link.ts";
 
-/** Packets per train: enough that the median spacing is the bottleneck's past a bucket of a few packets. */
-export const TRAIN_PACKETS = 8;
+/**
+ * Packets per train: enough that the median spacing is the bottleneck's past a bucket of a few
+ * packets, and that a bucket's tail (tailSpacing) still has spacings to read past the six or
+ * seven packets the lab's htb passes at once on a 5 Mbit/s link. Twelve rather than eight: 6 and 7
+ * more of 720 random pairs at their floor in the simulator (behind buckets, without), the CUBIC
+ * grid's geometric mean up on all four seeds (docs/scheduler.md, "Twelve packets a train").
+ */
+export const TRAIN_PACKETS = 12;
 /** Spacings (between consecutive packets both heard) needed for a reading. */
 const MIN_SPACINGS = 3;
 /** The peer's receive clock counts 0.1 ms. */

@@ -8,8 +8,13 @@ import { RateTrain, TRAIN_PACKETS } from "../../src/core/train.ts";
 
 const BYTES = 1500;
 
+/** `n` arrivals at the same instant (packets a bucket let through at once). */
+const at = (n: number, ms: number): number[] => new Array<number>(n).fill(ms);
+
 /** Acknowledges counters first … first + arrivals.length − 1 in order, the k-th arriving at arrivals[k] (ms); the train's result. */
 function run(first: number, arrivalsMs: (number | undefined)[]): number | undefined {
+  // a whole train: a shorter array would end no train and read as "no reading"
+  expect(arrivalsMs.length).toBe(TRAIN_PACKETS);
   const t = new RateTrain();
   t.sent(first, BYTES);
   let result: number | undefined;
@@ -43,42 +48,43 @@ describe("RateTrain", () => {
 
   test("a token bucket that lets the first packets through at once does not change the reading (median spacing)", () => {
     // three packets at once, then the bottleneck's 4 ms
-    const arrivals = [100, 100, 100, 104, 108, 112, 116, 120];
+    const arrivals = [...at(3, 100), 104, 108, 112, 116, 120, 124, 128, 132, 136];
     expect(run(0, arrivals)).toBeCloseTo(BYTES / 4.1, 6);
   });
 
   test("a bucket of more than half the train: the last spacings give the rate (a bucket compresses the head, never the tail)", () => {
-    // five packets at once (the lab's htb at 5 Mbit/s holds ~5), then the bottleneck's 2.4 ms
-    expect(run(0, [100, 100, 100, 100, 100, 102.4, 104.8, 107.2])).toBeCloseTo(BYTES / 2.5, 6);
+    // seven packets at once (the lab's htb at 5 Mbit/s passes ~6), then the bottleneck's 2.4 ms
+    expect(run(0, [...at(7, 100), 102.4, 104.8, 107.2, 109.6, 112])).toBeCloseTo(BYTES / 2.5, 6);
     // the bucket's last partial token shortens one spacing: the tail's median outvotes it
-    expect(run(0, [100, 100, 100, 100, 100, 101.4, 103.8, 106.2])).toBeCloseTo(BYTES / 2.5, 6);
-    // a zero in the tail (a bucket of seven, or a batch read): too fast to tell, as before
-    expect(run(0, [100, 100, 100, 100, 100, 100, 100, 104])).toBe(Number.POSITIVE_INFINITY);
-    expect(run(0, [100, 100, 100, 100, 100, 104, 104, 108])).toBe(Number.POSITIVE_INFINITY);
+    expect(run(0, [...at(7, 100), 101.4, 103.8, 106.2, 108.6, 111])).toBeCloseTo(BYTES / 2.5, 6);
+    // one spacing past the burst (a bucket of eleven): too fast to tell, as before
+    expect(run(0, [...at(11, 100), 104])).toBe(Number.POSITIVE_INFINITY);
+    // a zero in the tail (a batch read): too fast to tell, as before
+    expect(run(0, [...at(7, 100), 104, 104, 108, 112, 116])).toBe(Number.POSITIVE_INFINITY);
     // a tail packet not heard: the median alone, as before
-    expect(run(0, [100, 100, 100, 100, 100, 104, undefined, 108])).toBe(Number.POSITIVE_INFINITY);
+    expect(run(0, [...at(7, 100), 104, undefined, 108, 112, 116])).toBe(Number.POSITIVE_INFINITY);
   });
 
   test("past a burst, the tail's median (of two, the wider) is read: never a higher reading than the spacings show", () => {
-    // the lab's htb at 5 Mbit/s: six at once, the partial token's 1.2 ms, then 2.5 ms
-    expect(run(0, [100, 100.1, 100.1, 100.1, 100.1, 100.1, 101.3, 103.8])).toBeCloseTo(BYTES / 2.6, 6);
+    // the lab's htb at 5 Mbit/s: seven at once (across a tick of the clock), the partial token's 1.2 ms, then 2.5 ms
+    expect(run(0, [100, ...at(6, 100.1), 101.3, 103.8, 106.3, 108.8, 111.3])).toBeCloseTo(BYTES / 2.6, 6);
     // two spacings past the burst's first: the wider (cross traffic widened the last)
-    expect(run(0, [100, 100, 100, 100, 100, 102.4, 104.8, 108.8])).toBeCloseTo(BYTES / 4.1, 6);
+    expect(run(0, [...at(9, 100), 102.4, 104.8, 108.8])).toBeCloseTo(BYTES / 4.1, 6);
     // three: their median
-    expect(run(0, [100, 100, 100, 100, 102.4, 104.8, 108.8, 111.2])).toBeCloseTo(BYTES / 2.5, 6);
+    expect(run(0, [...at(8, 100), 102.4, 104.8, 108.8, 111.2])).toBeCloseTo(BYTES / 2.5, 6);
     // the first wider than the next (a late dequeue shortened the last): kept, the wider read
-    expect(run(0, [100, 100, 100, 100.1, 100.1, 100.1, 103.2, 104.6])).toBeCloseTo(BYTES / 3.2, 6);
+    expect(run(0, [...at(3, 100), ...at(7, 100.1), 103.2, 104.6])).toBeCloseTo(BYTES / 3.2, 6);
     // one spacing past the burst (maybe what was left in the bucket): too fast to tell, as before
-    expect(run(0, [100, 100, 100, 100, 100, 100, 100, 102.4])).toBe(Number.POSITIVE_INFINITY);
+    expect(run(0, [...at(11, 100), 102.4])).toBe(Number.POSITIVE_INFINITY);
     // short spacings scattered (a path's jitter bunching packets): the median alone, as before
-    expect(run(0, [100, 103, 103, 107, 107, 110, 110, 114])).toBeCloseTo(BYTES / 3.1, 6);
+    expect(run(0, [100, 103, 103, 107, 107, 110, 110, 114, 114, 117, 117, 121])).toBeCloseTo(BYTES / 3.1, 6);
   });
 
   test("where packets came together, a median of one clock unit is the burst, not the rate: too fast to tell", () => {
-    // the lab, a 5 Mbit/s link behind htb: read as 59 Mbit/s before
-    expect(run(0, [100, 100.1, 100.7, 100.7, 100.7, 100.7, 101.9, 104.4])).toBe(Number.POSITIVE_INFINITY);
+    // a 5 Mbit/s link behind htb, the bucket's burst read across ticks of the clock (as in the lab)
+    expect(run(0, [100, 100.1, 100.7, 100.7, 100.8, 100.8, 100.8, 100.9, 100.9, 101.9, 104.4, 106.9])).toBe(Number.POSITIVE_INFINITY);
     // no packets together: one unit is a fast link's spacing (0.1 ms, counted as 0.2)
-    expect(run(0, [100, 100.1, 100.2, 100.3, 100.4, 100.5, 100.6, 100.7])).toBeCloseTo(BYTES / 0.2, 6);
+    expect(run(0, Array.from({ length: TRAIN_PACKETS }, (_, k) => 100 + k / 10))).toBeCloseTo(BYTES / 0.2, 6);
   });
 
   test("a train that arrives all at once is too fast to tell: Infinity", () => {
@@ -99,13 +105,13 @@ describe("RateTrain", () => {
   test("packets lost: the spacings between consecutive packets heard still give the rate; a later counter ends the train", () => {
     const t = new RateTrain();
     t.sent(0, BYTES);
-    // packets 0, 1, 3, 4, 5 heard (2, 6, 7 lost), then a keepalive's counter 9 is acknowledged
+    // packets 0, 1, 3, 4, 5 heard (the others lost), then a keepalive's counter past the train is acknowledged
     for (const k of [0, 1, 3, 4, 5]) expect(t.onAck(k, 20_000 + 80 * k)).toBeUndefined();
-    expect(t.onAck(9, 30_000)).toBeCloseTo(BYTES / 8.1, 6);
+    expect(t.onAck(TRAIN_PACKETS + 1, 30_000)).toBeCloseTo(BYTES / 8.1, 6);
   });
 
   test("too few spacings heard: no reading (the guess stays)", () => {
-    expect(run(0, [100, undefined, 108, undefined, 116, undefined, 124, 128])).toBeUndefined();
+    expect(run(0, [100, undefined, 108, undefined, 116, undefined, 124, undefined, 132, undefined, 140, 144])).toBeUndefined();
   });
 
   test("counters and the peer's clock wrap at 2^32", () => {
