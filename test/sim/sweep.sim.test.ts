@@ -27,6 +27,8 @@ import type { Job } from "./sweepworker.ts";
 /** Virtual seconds per cell: judged by its worst 5 s window from 2 s on (4 windows). */
 const DURATION_MS = 10_000;
 const WORKERS = 2;
+/** One cell's limit, wall clock: cells take 0.1-2 s here; a shared CI machine may be several times slower. */
+const JOB_LIMIT_MS = 60_000;
 const PRINT = process.env.MLVPN_SWEEP_PRINT === "1";
 /** MLVPN_SWEEP_CC=bbr runs the grid with the lab's TCP instead (print mode only: the lists are CUBIC's). */
 const CC = process.env.MLVPN_SWEEP_CC === "bbr" ? ("bbr" as const) : ("cubic" as const);
@@ -106,22 +108,37 @@ function runAll(): Promise<Result[]> {
   return new Promise((resolve, reject) => {
     let next = 0;
     let finished = 0;
+    const workers: Worker[] = [];
+    const fail = (e: Error) => {
+      for (const x of workers) x.terminate();
+      next = jobs.length;
+      reject(e);
+    };
     for (let w = 0; w < WORKERS; w++) {
       const worker = new Worker(new URL("./sweepworker.ts", import.meta.url).href);
+      workers.push(worker);
+      let watchdog: ReturnType<typeof setTimeout> | undefined;
       const feed = () => {
-        if (next < jobs.length) worker.postMessage(jobs[next++]);
-        else {
+        if (next < jobs.length) {
+          const job = jobs[next++]!;
+          worker.postMessage(job);
+          // A cell takes a second or two: one that runs on is a loop in the simulated core that
+          // never ends (the reorder buffer's livelock, cddac6f), which would hold npm test until
+          // CI's time limit. The worker is stopped and the test fails naming the cell.
+          watchdog = setTimeout(() => fail(new Error(`sweep: cell ${cells[job.index]!.name} did not finish within ${JOB_LIMIT_MS / 1000} s (a loop in the simulated core that never ends?)`)), JOB_LIMIT_MS);
+        } else {
           worker.terminate();
           if (++finished === WORKERS) resolve(results);
         }
       };
       worker.onmessage = (e: MessageEvent<Result[]>) => {
+        clearTimeout(watchdog);
         results.push(...e.data);
         feed();
       };
       worker.onerror = (e) => {
-        worker.terminate();
-        reject(new Error(`sweep worker: ${e.message}`));
+        clearTimeout(watchdog);
+        fail(new Error(`sweep worker: ${e.message}`));
       };
       feed();
     }
