@@ -232,8 +232,17 @@ export class Equaliser {
 
   /** Releases every packet due by `nowMs` into the reorder buffer, then runs its timeout. */
   handleTimeout(nowMs: number): void {
-    if (this.holding > 0) {
-      for (const r of this.rings) while (r && r.length > 0 && r.dueMs[r.head]! <= nowMs) this.releaseHead(r, nowMs);
+    // A release takes the packets numbered below it along from every link (insertNow), which can
+    // leave one already due first on a link passed before: round again until a round releases
+    // nothing (each round that goes on released one at least, so at most `holding` rounds).
+    for (let again = this.holding > 0; again; ) {
+      again = false;
+      for (const r of this.rings) {
+        while (r && r.length > 0 && r.dueMs[r.head]! <= nowMs) {
+          this.releaseHead(r, nowMs);
+          again = true;
+        }
+      }
     }
     this.sink.handleTimeout(nowMs);
   }

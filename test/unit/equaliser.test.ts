@@ -186,6 +186,25 @@ describe("Equaliser", () => {
     expect(t.eq.stats.held).toBe(0);
   });
 
+  test("handleTimeout releases everything due, also what a release on a later link uncovered on an earlier one", () => {
+    // One-way 5, 15 and 35 ms. Link 0 holds 0 (due at 130) and then 2 (due at 111: the slowest
+    // link went down in between, so 2's hold is to link 1's delay only); link 1 holds 1 (due 120).
+    const ls = links(10, 30, 70);
+    const r = rig(ls);
+    r.arrive(0, 0, 100);
+    r.arrive(1, 1, 100);
+    ls[2]!.setStatus(LinkStatus.Disconnected, 101);
+    r.arrive(0, 2, 101);
+    expect(r.eq.stats.holding).toBe(3);
+    // At 121 link 0's first (0, due 130) is not due; link 1's 1 is, and takes 0 with it (numbered
+    // below it): that leaves 2, due at 111, first on link 0, which the timer has already passed.
+    r.eq.handleTimeout(121);
+    // Before the fix 2 stayed held and nextDeadline() said 111, before the 121 the timer had just
+    // run at: the shell's timer fired again at once (a wasted wake-up, and 2 later still).
+    expect(r.delivered.map((d) => d.seq)).toEqual([0, 1, 2]);
+    expect(r.eq.nextDeadline()).toBe(Infinity);
+  });
+
   test("flush hands everything held to the reorder buffer, which delivers it; reset forgets it", () => {
     const r = rig(links(10, 70));
     r.arrive(1, 0, 0);
