@@ -29,9 +29,9 @@ import type { Link } from "./link.ts";
 /**
  * Packets per train: enough that the median spacing is the bottleneck's past a bucket of a few
  * packets, and that a bucket's tail (tailSpacing) still has spacings to read past the six or
- * seven packets the lab's htb passes at once on a 5 Mbit/s link. Twelve rather than eight: 6 and 7
- * more of 720 random pairs at their floor in the simulator (behind buckets, without), the CUBIC
- * grid's geometric mean up on all four seeds (docs/scheduler.md, "Twelve packets a train").
+ * seven packets the lab's htb passes at once on a 5 Mbit/s link (the lab read such a link's train
+ * in 4 runs of 4, 3 of 4 with eight). Neutral in the simulator's random pairs (docs/scheduler.md,
+ * "Twelve packets a train").
  */
 export const TRAIN_PACKETS = 12;
 /** Spacings (between consecutive packets both heard) needed for a reading. */
