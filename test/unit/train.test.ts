@@ -11,7 +11,11 @@ const BYTES = 1500;
 /** `n` arrivals at the same instant (packets a bucket let through at once). */
 const at = (n: number, ms: number): number[] => new Array<number>(n).fill(ms);
 
-/** Acknowledges counters first … first + arrivals.length − 1 in order, the k-th arriving at arrivals[k] (ms); the train's result. */
+/**
+ * Acknowledges counters first … first + arrivals.length − 1 in order, the k-th arriving at
+ * arrivals[k] (ms); the train's result. When the last was not heard, a later counter's
+ * acknowledgement (a keepalive's) ends the train.
+ */
 function run(first: number, arrivalsMs: (number | undefined)[]): number | undefined {
   // a whole train: a shorter array would end no train and read as "no reading"
   expect(arrivalsMs.length).toBe(TRAIN_PACKETS);
@@ -23,6 +27,7 @@ function run(first: number, arrivalsMs: (number | undefined)[]): number | undefi
     const r = t.onAck((first + k) >>> 0, Math.round(ms * 10) >>> 0);
     if (r !== undefined) result = r;
   });
+  if (!t.over) result = t.onAck((first + TRAIN_PACKETS) >>> 0, 0);
   return result;
 }
 
@@ -61,8 +66,8 @@ describe("RateTrain", () => {
     expect(run(0, [...at(11, 100), 104])).toBe(Number.POSITIVE_INFINITY);
     // a zero in the tail (a batch read): too fast to tell, as before
     expect(run(0, [...at(7, 100), 104, 104, 108, 112, 116])).toBe(Number.POSITIVE_INFINITY);
-    // a tail packet not heard: the median alone, as before
-    expect(run(0, [...at(7, 100), 104, undefined, 108, 112, 116])).toBe(Number.POSITIVE_INFINITY);
+    // a tail packet not heard: its two spacings left out, the rest of the tail gives the rate
+    expect(run(0, [...at(7, 100), 104, undefined, 108, 112, 116])).toBeCloseTo(BYTES / 4.1, 6);
   });
 
   test("past a burst, the tail's median (of two, the wider) is read: never a higher reading than the spacings show", () => {
@@ -78,6 +83,21 @@ describe("RateTrain", () => {
     expect(run(0, [...at(11, 100), 102.4])).toBe(Number.POSITIVE_INFINITY);
     // short spacings scattered (a path's jitter bunching packets): the median alone, as before
     expect(run(0, [100, 103, 103, 107, 107, 110, 110, 114, 114, 117, 117, 121])).toBeCloseTo(BYTES / 3.1, 6);
+  });
+
+  test("a packet not heard past a bucket's burst: what the bucket left is not read as the rate (2.4 ms a packet: never above 1500 / 2.4)", () => {
+    // Six at once, the partial token's 0.5 ms, then 2.4 ms: the tail rule gave up on any packet
+    // not heard, and the median, the 0.5 ms, read 2500 bytes/ms, four times the rate.
+    const cases: (number | undefined)[][] = [
+      [...at(6, 100), 100.5, 102.9, 105.3, 107.7, 110.1, undefined], // the last lost: a later counter ends the train
+      [...at(5, 100), 100.5, 102.9, undefined, 107.7, 110.1, 112.5, 114.9], // one in the tail
+      [100, undefined, ...at(5, 100), 100.5, 102.9, 105.3, 107.7, 110.1], // one in the burst
+    ];
+    for (const arrivals of cases) {
+      const r = run(0, arrivals);
+      expect(r).toBeLessThanOrEqual(BYTES / 2.4);
+      expect(r).toBeCloseTo(BYTES / 2.5, 6);
+    }
   });
 
   test("where packets came together, a median of one clock unit is the burst, not the rate: too fast to tell", () => {
