@@ -163,8 +163,14 @@ export class RateTrains {
    *   its way, ahead of the train.
    * Sent at once behind the initiator's CONFIRM, a train the path reorders ahead of it meets no
    * session at the responder, and reads there as loss.
+   * Called for every new session (lifecycle.ts established, after install): a train still
+   * unanswered when the counters start again from 0 goes, and a new one measures the link. Its
+   * acknowledgements would not come, and the new session's counters would be read as its packets
+   * (keepalives a second apart read 1.5 bytes/ms: the link out of startup at the floor).
    */
   measure(l: Link): void {
+    const old = this.trains.get(l);
+    if (old?.isSent && !old.over && l.sender.nextCounter === 0) (old.abandon(), this.pending--, this.trains.delete(l));
     if (!l.sender.estimator.isGuess || this.trains.has(l)) return;
     this.trains.set(l, new RateTrain());
     this.pending++;

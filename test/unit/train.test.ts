@@ -4,7 +4,10 @@
  */
 import { describe, expect, test } from "bun:test";
 import { INITIAL_RATE_BYTES_PER_MS, RateEstimator } from "../../src/core/estimator.ts";
-import { RateTrain, TRAIN_PACKETS } from "../../src/core/train.ts";
+import { Link } from "../../src/core/link.ts";
+import { RateTrain, RateTrains, TRAIN_PACKETS } from "../../src/core/train.ts";
+import { TUNNEL_OVERHEAD } from "../../src/wire/layout.ts";
+import { linkConfig } from "../sim/simnet.ts";
 
 const BYTES = 1500;
 
@@ -152,6 +155,45 @@ describe("RateTrain", () => {
     t.sent(100, BYTES);
     expect(t.onAck(99, 5)).toBeUndefined();
     expect(t.over).toBe(false);
+  });
+});
+
+describe("RateTrains", () => {
+  test("a train unanswered when the session starts again from counter 0 reads nothing of the new session: a new train measures the link", () => {
+    const l = new Link(0, linkConfig({}, 0), 1432, 0);
+    let counter = 0; // the session's transport counter
+    const trains = new RateTrains(() => counter++);
+    const ack = (c: number, ms: number): void => trains.onFeedback(l, c >>> 0, Math.round(ms * 10) >>> 0);
+    // Session 1: the handshake's probe (counter 0) is acknowledged, and the train goes (1 … 12).
+    l.sender.resetFlight(1);
+    trains.measure(l);
+    counter = 1;
+    ack(0, 0);
+    expect(counter).toBe(1 + TRAIN_PACKETS);
+    // The link goes down before any of it is acknowledged; a new session counts from 0 (link.ts install).
+    l.sender.resetFlight(2);
+    counter = 0;
+    trains.measure(l);
+    // Keepalives a second apart, each acknowledged; a new train goes at the first acknowledgement
+    // and is lost. Before: the old train read counters 1 … 12 of the new session, 1.5 bytes/ms.
+    for (let k = 0; k < 20; k++) ack(counter++, 1000 * k);
+    expect(l.sender.estimator.bandwidth).toBe(INITIAL_RATE_BYTES_PER_MS);
+    expect(l.sender.estimator.isGuess).toBe(true);
+    expect(counter).toBe(20 + TRAIN_PACKETS);
+  });
+
+  test("a rekey that continues the counters keeps the train on its way: its acknowledgements still come", () => {
+    const l = new Link(0, linkConfig({}, 0), 1432, 0);
+    let counter = 0;
+    const trains = new RateTrains(() => counter++);
+    l.sender.resetFlight(1);
+    trains.measure(l);
+    l.sender.onSent(0, 100, -1, 0); // the probe, recorded in flight: the session has counted past 0
+    counter = 1;
+    trains.onFeedback(l, 0, 0);
+    trains.measure(l); // the rekey's established: counters go on
+    for (let k = 0; k < TRAIN_PACKETS; k++) trains.onFeedback(l, 1 + k, 1000 + 40 * k);
+    expect(l.sender.estimator.bandwidth).toBeCloseTo((1432 + TUNNEL_OVERHEAD) / 4.1, 6);
   });
 });
 
