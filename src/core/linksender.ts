@@ -15,20 +15,17 @@ import { StandingQueue } from "./standingqueue.ts";
 
 /** Slots for packets (queued and in flight) per link; bounds memory to slots × max packet. */
 export const STORE_SLOTS = 2048;
-/** In-flight records per link (by transport counter). */
-const FLIGHT_SLOTS = 4096;
+const FLIGHT_SLOTS = 4096; // in-flight records per link (by transport counter)
 /** Resends that may wait to go first at once (a LOSS report shows at most a bitmap's worth); more join the queue's tail. */
 const FIRSTS_MAX = FEEDBACK_BITMAP_COUNTERS;
-/** The pacer may send this far ahead of its rate (timers are not precise to the packet). */
-const BURST_MS = 2;
+const BURST_MS = 2; // the pacer may send this far ahead of its rate (timers are not precise to the packet)
 /** While the rate is the estimator's guess, bursts this long pass at once (TCP's initial window, RFC 6928):
  *  pacing a guess sent micro-bursts to a slower link (docs/scheduler.md, "A satellite-like link"). */
 const GUESS_BURST_PACKETS = 10;
 const MIN_BURST_PACKETS = 2; // once measured: at least this many, when BURST_MS of a slow rate is less
 const TOKEN_EPSILON = 1e-3, MIN_WAIT_MS = 0.01;
 
-/** In-flight record states. */
-const NONE = 0, IN_FLIGHT = 1, ACKED = 2, LOST = 3;
+const NONE = 0, IN_FLIGHT = 1, ACKED = 2, LOST = 3; // in-flight record states
 
 export interface AckResult {
   /** Data packets found lost (their store slots), to send again. */
@@ -189,8 +186,11 @@ export class LinkSender {
   /** May a packet of `bytes` go now? (Tokens and the in-flight cap.) */
   canSend(bytes: number, nowMs: number): boolean {
     this.refill(nowMs);
-    return this.tokens + TOKEN_EPSILON >= bytes && this.inflightBytes < this.estimator.inflightCap();
+    return this.tokens + this.slack(nowMs) >= bytes && this.inflightBytes < this.estimator.inflightCap();
   }
+
+  /** TOKEN_EPSILON, or what rounding takes from a refill on a clock of ms since start, if more (after days: a timer set at sendableAt then found the tokens short, and fired for nothing). */
+  private slack(nowMs: number): number { return Math.max(TOKEN_EPSILON, 4 * Number.EPSILON * Math.abs(nowMs) * this.estimator.pacingRate()); }
 
   /**
    * When the pacer will allow `bytes` (ignoring the in-flight cap, which waits for acks). Never
@@ -199,7 +199,7 @@ export class LinkSender {
    */
   sendableAt(bytes: number, nowMs: number): number {
     this.refill(nowMs);
-    if (this.tokens + TOKEN_EPSILON >= bytes) return nowMs;
+    if (this.tokens + this.slack(nowMs) >= bytes) return nowMs;
     return nowMs + Math.max(MIN_WAIT_MS, (bytes - this.tokens) / this.estimator.pacingRate());
   }
 

@@ -124,6 +124,26 @@ describe("LinkSender", () => {
     expect(new LinkSender(1500, 1_000_000, 0).estimator.isGuess).toBe(false);
   });
 
+  test("pacing: at the time sendableAt gives, the pacer lets the packet go, on a clock of a day's or a year's uptime", () => {
+    // The time is a sum on a clock of ms since start: its last bits (1e-8 ms after a day, 4e-6
+    // after a year) times the rate were more than the tokens' epsilon, and a timer set for it
+    // found the tokens short and fired for nothing (135 of these 1800 before).
+    let short = 0;
+    for (const start of [86_400_000 + 1 / 3, 3e10 + 0.7]) {
+      for (const rate of [100, 10_000, 1_000_000]) {
+        const s = new LinkSender(1500, rate * 1000, start); // bandwidth_upload: paced at `rate` bytes/ms
+        let now = start;
+        for (let i = 0; i < 300; i++) {
+          const bytes = 40 + ((i * 7919) % 1460);
+          now = s.sendableAt(bytes, now); // the timer fires then
+          if (s.sendableAt(bytes, now) !== now) (short++, (now = s.sendableAt(bytes, now)));
+          s.onSent(i, bytes, -1, now);
+        }
+      }
+    }
+    expect(short).toBe(0);
+  });
+
   test("abandonInFlight returns the data packets still in flight and clears the accounting", () => {
     const s = new LinkSender(1500, 0, 0);
     s.onSent(0, 100, 5, 0);
