@@ -126,11 +126,10 @@ export class LinkSender {
   /** The next queued packet's slot sequence (a resend first), or -1. */
   peek(): number {
     if (this.firstCount > 0) return this.firsts[this.firstHead]!;
-    while (this.queueHead < this.writeSeq && this.slotSentEarly[this.queueHead % STORE_SLOTS] === 1) this.queueHead++;
     return this.queueHead < this.writeSeq ? this.queueHead : -1;
   }
 
-  /** Takes what peek() shows (after it was sent or moved elsewhere). */
+  /** Takes what peek() shows (after it was sent or moved elsewhere); the head passes what went early, so queueLength is what waits (onSent). */
   dequeue(): void {
     const seq = this.peek();
     if (seq < 0) return;
@@ -140,6 +139,7 @@ export class LinkSender {
       this.firstHead = (this.firstHead + 1) % FIRSTS_MAX;
       this.firstCount--;
     } else this.queueHead++;
+    while (this.queueHead < this.writeSeq && this.slotSentEarly[this.queueHead % STORE_SLOTS] === 1) this.queueHead++;
     // A queue that drains completely was no standing queue.
     if (this.queuedBytes <= 0) this.admission.reset();
   }

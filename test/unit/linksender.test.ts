@@ -195,4 +195,31 @@ describe("LinkSender", () => {
     expect(s.queuedBytes).toBe(0);
     expect(s.queueLength).toBe(0);
   });
+
+  test("what went early is not counted as waiting: a packet sent with nothing else queued is application-limited", () => {
+    const s = new LinkSender(1500, 0, 0);
+    const appLimited: boolean[] = [];
+    const onRateSample = s.estimator.onRateSample.bind(s.estimator);
+    s.estimator.onRateSample = (rate, limited, nowMs) => (appLimited.push(limited), onRateSample(rate, limited, nowMs));
+    let counter = 0;
+    const send = (nowMs: number): void => {
+      const slot = s.peek();
+      s.dequeue();
+      s.onSent(counter++, s.lengthOf(slot) + 40, slot, nowMs);
+    };
+    // A resend a loss report asked for (`first`), nothing else waiting. Before, the slot it left
+    // was still counted in queueLength until the next peek(), when onSent read it.
+    s.enqueue(pkt(1000), 7, 0, 1, true);
+    send(0);
+    expect(s.queueLength).toBe(0);
+    // A packet queued, a resend behind it that goes first, then the packet: only the packet is not application-limited.
+    s.enqueue(pkt(1000), 8, 1);
+    s.enqueue(pkt(1000), 9, 1, 1, true);
+    send(1);
+    expect(s.queueLength).toBeGreaterThan(0);
+    send(2);
+    expect(s.queueLength).toBe(0);
+    for (let c = 0; c < counter; c++) s.onAck(c, 0, 0, 0, 30 + c);
+    expect(appLimited).toEqual([true, false, true]);
+  });
 });
