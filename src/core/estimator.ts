@@ -82,7 +82,7 @@ const BW_WINDOW_ROUNDS = 10;
 const QUEUE_ROUNDS = 10;
 /** Before any sample: 4 Mbit/s, quickly corrected by the startup phase. */
 export const INITIAL_RATE_BYTES_PER_MS = 500;
-const MIN_RATE_BYTES_PER_MS = 4; // 32 kbit/s: never stop probing a link entirely
+export const MIN_RATE_BYTES_PER_MS = 4; // 32 kbit/s: never stop probing a link entirely
 export const MIN_INFLIGHT_BYTES = 4 * 1500;
 const MAX_RETURN_QUEUE_MS = 200; // the way back's queue counted in the in-flight cap at most (a stuck peer must not open it wide)
 

@@ -33,3 +33,27 @@ export function xorshift(seed: number): () => number {
   const r = new SeededRandom(seed);
   return () => r.float();
 }
+
+/** A seeded source of the shapes fuzz tests draw from (integers, chances, picks, log-uniform values). */
+export class Rng {
+  private readonly r: SeededRandom;
+  constructor(seed: number) {
+    this.r = new SeededRandom(seed);
+  }
+  float(): number {
+    return this.r.float();
+  }
+  int(n: number): number {
+    return Math.floor(this.float() * n);
+  }
+  chance(p: number): boolean {
+    return this.float() < p;
+  }
+  pick<T>(xs: readonly T[]): T {
+    return xs[this.int(xs.length)]!;
+  }
+  /** Log-uniform in [lo, hi]: each order of magnitude as likely as the next. */
+  log(lo: number, hi: number): number {
+    return lo * Math.pow(hi / lo, this.float());
+  }
+}

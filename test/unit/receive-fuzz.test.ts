@@ -22,32 +22,9 @@ import { describe, expect, test } from "bun:test";
 import { Equaliser } from "../../src/core/equaliser.ts";
 import { Link, LinkStatus } from "../../src/core/link.ts";
 import { reorderHoldMs } from "../../src/core/policy.ts";
-import { SeededRandom } from "../helpers/random.ts";
+import { Rng } from "../helpers/random.ts";
 import { CheckedEqualiser, CheckedPassThrough, CheckedReorder, Trace } from "../helpers/receive-model.ts";
 import { linkConfig } from "../sim/simnet.ts";
-
-class Rng {
-  private readonly r: SeededRandom;
-  constructor(seed: number) {
-    this.r = new SeededRandom(seed);
-  }
-  float(): number {
-    return this.r.float();
-  }
-  int(n: number): number {
-    return Math.floor(this.float() * n);
-  }
-  chance(p: number): boolean {
-    return this.float() < p;
-  }
-  pick<T>(xs: readonly T[]): T {
-    return xs[this.int(xs.length)]!;
-  }
-  /** Log-uniform in [lo, hi]: each order of magnitude as likely as the next. */
-  log(lo: number, hi: number): number {
-    return lo * Math.pow(hi / lo, this.float());
-  }
-}
 
 interface Arrival {
   at: number;
