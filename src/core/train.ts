@@ -18,9 +18,12 @@
  * train or more (a bucket compresses a train's head, never its tail); a train that arrives in one
  * burst (a bucket as long as the train: the lab's htb holds 10 ms of tokens, a whole train above
  * ~15 Mbit/s) or is read in one batch reads as too fast to tell and leaves the guess; the clock's
- * rounding is counted against the rate. Cross traffic or a late reader make a reading low, which
- * the estimator's cycle grows; a shaper that dequeues late can shorten spacings past its burst
- * (the lab's htb: 5 Mbit/s read up to 6.5), which the estimator lowers once a queue shows. Each
+ * rounding is counted against the rate. Cross traffic makes a reading low, which the estimator's
+ * cycle grows; a shaper that dequeues late can shorten spacings past its burst (the lab's htb:
+ * 5 Mbit/s read up to 6.5), and so can a peer that reads a batch of the train late, past its first
+ * packet: the spacing after the batch is short, and the median can take it (6.4 ms a packet,
+ * packets 1-6 read together 1 ms before packet 7: 1364 bytes/ms for 234, found by
+ * test/unit/send-fuzz.test.ts); the estimator lowers such a reading once a queue shows. Each
  * packet leaves as a datagram of its own (transmit.ts train): a send batch would join them.
  */
 import { TUNNEL_OVERHEAD } from "../wire/layout.ts";
