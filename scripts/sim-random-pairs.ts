@@ -4,7 +4,7 @@
  * The grid names four rate pairs (at most 4 × apart) and seven delay pairs; users bond fibre with
  * ADSL, cable with a 3 Mbit/s line, LTE with a satellite. No root needed.
  *
- *   bun scripts/sim-random-pairs.ts [--seed 1] [--count 30] [--cc both|cubic|bbr] [--seconds 20] [--bucket-ms 0] [--json FILE]
+ *   bun scripts/sim-random-pairs.ts [--seed 1] [--count 30] [--cc both|cubic|bbr] [--seconds 20] [--bucket-ms 0] [--asymmetric] [--json FILE]
  *
  * Each pair: two constant-rate links, rates drawn from 1-100 Mbit/s and one-way delays from
  * 0.5-80 ms (fixed sets, log-spaced), 1 % loss on the slower link in about 3 of 10 pairs, ±5 ms
@@ -21,6 +21,9 @@
  * `--bucket-ms N` puts each link behind a token bucket of one frame plus N ms of tokens, as the
  * lab's htb (10): a shaper passes that much at line rate after an idle spell, which hides a
  * link's rate from a short train of packets (src/core/train.ts) and skews early delivery samples.
+ * `--asymmetric` gives each link a slower way back (its rate ÷ 1, 2, 4, 8 or 16, at least 0.25
+ * Mbit/s: ADSL, LTE, cable) and makes each transfer a download, so that TCP's acknowledgements
+ * and our FEEDBACKs share the thin uplinks; the same seed draws the same rates and delays.
  */
 import { writeFileSync } from "node:fs";
 import { PAYLOAD_SHARE, runTransfer } from "../test/sim/corepair.ts";
@@ -39,9 +42,15 @@ const JITTER_SHARE = 0.2;
 /** The loss and the jitter they get: the grid's loss, and half its jitter. */
 const LOSS = 0.01;
 const JITTER_MS = 5;
+/** --asymmetric: a link's way back is its rate divided by one of these (ADSL's 8/1 or 20/1, LTE's 3/1), at least MIN_BACK_MBIT. */
+const ASYMMETRY = [1, 2, 4, 8, 16];
+const MIN_BACK_MBIT = 0.25;
 
 export interface RandomPair {
+  /** In the transfer's direction (down with --asymmetric). */
   rates: [number, number];
+  /** --asymmetric: each link's other direction, slower (an ADSL or LTE uplink), carrying TCP's acknowledgements. */
+  back?: [number, number];
   delays: [number, number];
   loss: boolean;
   jitter: boolean;
@@ -53,31 +62,36 @@ function lcg(seed: number): () => number {
   return () => (s = (s * 1103515245 + 12345) % 2147483648) / 2147483648;
 }
 
-export function drawPairs(seed: number, count: number): RandomPair[] {
+export function drawPairs(seed: number, count: number, asymmetric = false): RandomPair[] {
   const rnd = lcg(seed);
+  // Its own stream, so that a seed draws the same rates and delays with and without --asymmetric.
+  const rndBack = lcg(seed + 1_000_003);
+  const back = (rate: number) => Math.max(MIN_BACK_MBIT, rate / ASYMMETRY[Math.floor(rndBack() * ASYMMETRY.length)]!);
   const pick = <T>(a: readonly T[]): T => a[Math.floor(rnd() * a.length)]!;
   const pairs: RandomPair[] = [];
   for (let i = 0; i < count; i++) {
     const rates: [number, number] = [pick(RATES), pick(RATES)];
     const delays: [number, number] = [pick(DELAYS), pick(DELAYS)];
-    pairs.push({ rates, delays, loss: rnd() < LOSSY_SHARE, jitter: rnd() < JITTER_SHARE });
+    pairs.push({ rates, delays, loss: rnd() < LOSSY_SHARE, jitter: rnd() < JITTER_SHARE, ...(asymmetric ? { back: [back(rates[0]), back(rates[1])] as [number, number] } : {}) });
   }
   return pairs;
 }
 
 export function pairName(p: RandomPair): string {
-  return `${p.rates[0]}+${p.rates[1]} Mbit/s ${p.delays[0]}+${p.delays[1]} ms${p.jitter ? ` ±${JITTER_MS}` : ""}${p.loss ? ` ${LOSS * 100}% loss` : ""}`;
+  const rate = (i: number) => (p.back ? `${p.rates[i]}/${p.back[i]}` : `${p.rates[i]}`);
+  return `${rate(0)}+${rate(1)} Mbit/s ${p.delays[0]}+${p.delays[1]} ms${p.jitter ? ` ±${JITTER_MS}` : ""}${p.loss ? ` ${LOSS * 100}% loss` : ""}`;
 }
 
 export function pairCell(p: RandomPair, bucketMs = 0): Cell {
   // As the grid: the slower link is the lossy one (of two equal ones, the second).
   const lossy = p.rates[0] < p.rates[1] ? 0 : 1;
-  const bucket = (i: number) => (bucketMs > 0 ? { burstBytes: bucketBytes(p.rates[i]!, bucketMs) } : {});
-  const spec = (i: number): PathSpec => ({ rateMbit: p.rates[i]!, ...bucket(i), delayMs: p.delays[i]!, ...(p.jitter ? { jitterMs: JITTER_MS } : {}), loss: p.loss && i === lossy ? LOSS : 0 });
+  const spec = (i: number, rateMbit: number): PathSpec => ({ rateMbit, ...(bucketMs > 0 ? { burstBytes: bucketBytes(rateMbit, bucketMs) } : {}), delayMs: p.delays[i]!, ...(p.jitter ? { jitterMs: JITTER_MS } : {}), loss: p.loss && i === lossy ? LOSS : 0 });
   return {
     name: pairName(p),
-    links: [0, 1].map((i) => ({ up: spec(i), down: spec(i) })),
-    download: false,
+    // With back rates the transfer is a download: the data comes down at `rates`, TCP's
+    // acknowledgements (and our FEEDBACKs for them) go up the slower `back` direction.
+    links: [0, 1].map((i) => ({ up: spec(i, p.back?.[i] ?? p.rates[i]!), down: spec(i, p.rates[i]!) })),
+    download: p.back !== undefined,
     capacity: () => p.rates[0] + p.rates[1],
     satellite: Math.max(...p.delays) >= 100,
     trace: false,
@@ -111,6 +125,8 @@ interface Row {
 
 function main(): void {
   const argv = process.argv.slice(2);
+  const asymmetric = argv.includes("--asymmetric");
+  if (asymmetric) argv.splice(argv.indexOf("--asymmetric"), 1);
   const { seed, count, seconds, ccs, json, bucketMs } = readOptions("sim-random-pairs", () => {
     const seed = number(option(argv, "--seed") ?? "1", "--seed");
     const count = number(option(argv, "--count") ?? "30", "--count");
@@ -128,12 +144,12 @@ function main(): void {
   });
   const durationMs = seconds * 1000;
   const rows: Row[] = [];
-  console.log(`random pairs, seed ${seed}, ${count} pairs, ${seconds} s, up${bucketMs > 0 ? `, buckets of ${bucketMs} ms` : ""}; eff. and × best: worst 5 s`);
-  for (const p of drawPairs(seed, count)) {
+  console.log(`random pairs, seed ${seed}, ${count} pairs, ${seconds} s, ${asymmetric ? "down over asymmetric links" : "up"}${bucketMs > 0 ? `, buckets of ${bucketMs} ms` : ""}; eff. and × best: worst 5 s`);
+  for (const p of drawPairs(seed, count, asymmetric)) {
     const cell = pairCell(p, bucketMs);
     for (const cc of ccs)
       for (const reorder of [64, 0]) {
-        const o = judge(cell, reorder, runTransfer({ links: cell.links, download: false, durationMs, reorderSize: reorder, cc, seed: 1 }), durationMs, cc);
+        const o = judge(cell, reorder, runTransfer({ links: cell.links, download: cell.download, durationMs, reorderSize: reorder, cc, seed: 1 }), durationMs, cc);
         const ceiling = ((p.rates[0] + p.rates[1]) * PAYLOAD_SHARE) / o.best;
         const row: Row = { pair: cell.name, group: pairGroup(p), cc, reorder, efficiency: o.efficiency, ratio: o.ratio, ceiling, meetsFloor: o.meetsFloor, beatsBest: o.beatsBest };
         rows.push(row);

@@ -33,4 +33,18 @@ describe("sim-random-pairs: pairs outside the grid", () => {
     expect(c.capacity(0, 1)).toBe(43);
     expect(c.spread).toBe(true);
   });
+
+  test("--asymmetric: the same rates and delays, a slower way back on each link, and a download", () => {
+    const plain = drawPairs(7, 40);
+    const asym = drawPairs(7, 40, true);
+    expect(asym.map((p) => [p.rates, p.delays, p.loss, p.jitter])).toEqual(plain.map((p) => [p.rates, p.delays, p.loss, p.jitter]));
+    expect(plain.every((p) => p.back === undefined)).toBe(true);
+    for (const p of asym) for (const i of [0, 1]) expect(p.back![i]!).toBeLessThanOrEqual(Math.max(0.25, p.rates[i]!));
+    expect(asym.some((p) => p.back![0]! < p.rates[0]! / 4)).toBe(true);
+    const c = pairCell({ rates: [8, 20], back: [0.5, 2], delays: [20, 10], loss: false, jitter: false });
+    expect(c.name).toBe("8/0.5+20/2 Mbit/s 20+10 ms");
+    expect(c.download).toBe(true);
+    expect([c.links[0]!.down.rateMbit, c.links[0]!.up.rateMbit, c.links[1]!.down.rateMbit, c.links[1]!.up.rateMbit]).toEqual([8, 0.5, 20, 2]);
+    expect(c.capacity(0, 1)).toBe(28);
+  });
 });
