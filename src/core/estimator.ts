@@ -38,6 +38,7 @@
  * than the rounds before; in the cycle it lowers the estimate only when this round and the last
  * delivered no more than the earlier ones): docs/scheduler.md, "Delay noise is not a full pipe".
  */
+import { RoundLoss } from "./roundloss.ts";
 import { WindowedMin } from "./winmin.ts";
 
 export const MIN_RTT_WINDOW_MS = 10_000;
@@ -46,10 +47,7 @@ const STARTUP_GROWTH = 1.25;
 const STARTUP_ROUNDS_WITHOUT_GROWTH = 3;
 const CYCLE = [1.25, 0.75, 1, 1, 1, 1, 1, 1];
 export const INFLIGHT_GAIN = 1.5;
-/**
- * While latency-sensitive packets use the link (keepQueueShort), the queue the in-flight cap lets
- * stand on it beyond one bandwidth-delay product, ms (CoDel's target)...
- */
+/** While calls use the link (keepQueueShort), the queue the in-flight cap lets stand beyond one BDP, ms (CoDel's target)... */
 const SHORT_QUEUE_MS = 5;
 /** ... or this share of the RTT, if more: a probe must still find a long path's growing capacity. */
 const SHORT_QUEUE_RTT_SHARE = 0.1;
@@ -57,10 +55,8 @@ const SHORT_QUEUE_RTT_SHARE = 0.1;
 const QUEUE_RTT_FACTOR = 1.25;
 /** Slack for timer and scheduling jitter of both ends (Bun timers tick in milliseconds). */
 export const QUEUE_RTT_SLACK_MS = 5;
-/** How long the peer may hold an acknowledgement (ackstate.ts ACK_DELAY_MS). */
-const ACK_HOLD_MS = 4;
-/** A round is at least this long, so that very short RTTs do not cycle faster than timers tick. */
-const MIN_ROUND_MS = 10;
+const ACK_HOLD_MS = 4; // how long the peer may hold an acknowledgement (ackstate.ts ACK_DELAY_MS)
+const MIN_ROUND_MS = 10; // a round at least this long: very short RTTs must not cycle faster than timers tick
 /**
  * Rounds whose best delivery rate becomes the estimate when a queue says it is too high (BBR's
  * bottleneck-bandwidth filter spans 10 rounds, for the same reason); only rounds that had a
@@ -107,6 +103,8 @@ export class RateEstimator {
   private cycleIndex = 0;
   private roundStartMs = 0;
   private queueing = false;
+  /** Packets delivered and lost per round: a round that lost too many says the bottleneck is full (roundloss.ts). */
+  readonly loss = new RoundLoss();
   /** One-way delay (relative, ms): its minimum over MIN_RTT_WINDOW_MS and the last round's samples. */
   private minOwdMs = Number.POSITIVE_INFINITY;
   private readonly minOwd = new WindowedMin(MIN_RTT_WINDOW_MS);
@@ -168,7 +166,7 @@ export class RateEstimator {
     // More waits than the pacer lets out, and no queue on the link: the estimate, not the link,
     // is the bottleneck. Keep probing until the link shows a queue (docs/scheduler.md, "A low
     // estimate must not hold itself up").
-    if ((this.backloggedThisRound || this.backloggedRounds > 0) && !this.queueing) return Math.max(CYCLE[0]!, CYCLE[this.cycleIndex]!);
+    if ((this.backloggedThisRound || this.backloggedRounds > 0) && !this.full) return Math.max(CYCLE[0]!, CYCLE[this.cycleIndex]!);
     return CYCLE[this.cycleIndex]!;
   }
 
@@ -280,20 +278,24 @@ export class RateEstimator {
     }
     // More got through than we thought: raise at once (application-limited or not) — unless a
     // queue stands: we already send more than the link takes, and the sample is a burst's.
-    if (rate > this.btlBw && (this.startup || !this.queueing)) return this.setBandwidth(rate);
+    if (rate > this.btlBw && (this.startup || !this.full)) return this.setBandwidth(rate);
     // Lower only on evidence that the estimate is too high: a queue builds on the link. A lower
     // rate without a queue only means we sent less (the link was not given more traffic). And
     // not while delivery still grows: a link whose bottleneck has a standing queue is busy all
     // the time and cannot deliver more than it did, so a delay seen meanwhile is not its queue
     // (a machine that stopped for a while, the path's jitter) and must not take a probe's
     // result back (docs/scheduler.md, "Delay noise is not a full pipe").
-    if (this.queueing && !this.startup && !this.deliveryGrows(1, 2)) this.setBandwidth(Math.min(this.windowMax(), this.queuedRoundsRate()));
+    if (this.full && !this.startup && !this.deliveryGrows(1, 2)) this.setBandwidth(Math.min(this.windowMax(), this.queuedRoundsRate()));
   }
 
   /** Bytes acknowledged on the link (all of them, application-limited or not). */
   onDelivered(bytes: number): void {
     this.deliveredBytes += bytes;
+    this.loss.delivered++;
   }
+
+  /** A queue shows, or the last round lost what only a full bottleneck loses (roundloss.ts). */
+  private get full(): boolean { return this.queueing || this.loss.full; }
 
   /** The best mean delivery rate of the last QUEUE_ROUNDS rounds (Infinity before any). */
   private queuedRoundsRate(): number {
@@ -345,6 +347,7 @@ export class RateEstimator {
       this.roundMean[this.roundMeanSlot] = roundDelivered / (nowMs - this.roundStartMs);
     }
     this.roundStartDelivered = this.deliveredBytes;
+    this.loss.endRound();
     this.appLimitedThisRound = false;
     this.roundStartMs = nowMs;
     // A round without a delivery sample that counts (the link idle, or only application-limited
@@ -371,7 +374,7 @@ export class RateEstimator {
       // for a while, jitter), and it ended startup at a fraction of the link. The estimate stays
       // what the link was seen to deliver (BBR keeps its filter too); if it is too high, the
       // queue lowers it in the cycle, once delivery stops growing.
-      if (this.queueing && this.recent.length > 0 && !grew) return this.endStartup();
+      if (this.full && this.recent.length > 0 && !grew) return this.endStartup();
       // Growth: the estimate's, or the delivery's below an estimate it cannot raise (the guess).
       if (this.btlBw >= this.startupBest * STARTUP_GROWTH || grew) {
         this.startupBest = Math.max(this.startupBest, this.btlBw);

@@ -19,8 +19,7 @@ const FLIGHT_SLOTS = 4096; // in-flight records per link (by transport counter)
 /** Resends that may wait to go first at once (a LOSS report shows at most a bitmap's worth); more join the queue's tail. */
 const FIRSTS_MAX = FEEDBACK_BITMAP_COUNTERS;
 const BURST_MS = 2; // the pacer may send this far ahead of its rate (timers are not precise to the packet)
-/** While the rate is the estimator's guess, bursts this long pass at once (TCP's initial window, RFC 6928):
- *  pacing a guess sent micro-bursts to a slower link (docs/scheduler.md, "A satellite-like link"). */
+/** While the rate is a guess, bursts this long pass at once (RFC 6928's initial window; docs/scheduler.md, "A satellite-like link"). */
 const GUESS_BURST_PACKETS = 10;
 const MIN_BURST_PACKETS = 2; // once measured: at least this many, when BURST_MS of a slow rate is less
 const TOKEN_EPSILON = 1e-3, MIN_WAIT_MS = 0.01;
@@ -348,6 +347,7 @@ export class LinkSender {
       this.fState[i] = LOST;
       this.inflightBytes -= this.fBytes[i]!;
       this.lostPackets++;
+      this.estimator.loss.lost++;
       if (this.fSlot[i]! >= 0) lost.push(this.fSlot[i]!);
     }
   }

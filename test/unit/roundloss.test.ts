@@ -1,0 +1,54 @@
+/**
+ * Loss as a sign of a full bottleneck (src/core/roundloss.ts), and what the estimator does with it:
+ * a round that lost more than 5 % of its packets (3 at least) stops the probing gain, as a queue does.
+ */
+import { describe, expect, test } from "bun:test";
+import { RateEstimator } from "../../src/core/estimator.ts";
+import { RoundLoss } from "../../src/core/roundloss.ts";
+
+describe("RoundLoss", () => {
+  const round = (delivered: number, lost: number) => {
+    const r = new RoundLoss();
+    r.delivered = delivered;
+    r.lost = lost;
+    r.endRound();
+    return r;
+  };
+
+  test("more than 5 % lost, at least 3 packets: full; the counts start again each round", () => {
+    expect(round(40, 3).full).toBe(true); // 7 %
+    const r = round(95, 5); // 5 % exactly: not more
+    expect(r.full).toBe(false);
+    expect([r.delivered, r.lost]).toEqual([0, 0]);
+  });
+
+  test("a random 1 % (the grid's lossy links), or a slow link's one or two losses, is not a full bottleneck", () => {
+    expect(round(990, 10).full).toBe(false);
+    expect(round(8, 2).full).toBe(false); // 20 %, but two packets say nothing
+  });
+});
+
+describe("RateEstimator with loss", () => {
+  /** Rounds of 20 ms, backlogged, delivering 100 bytes/ms; `lossy`: each round loses 10 % of its packets. */
+  function probingRounds(lossy: boolean): number {
+    const e = new RateEstimator(0, 0);
+    e.startFrom(100);
+    e.onRttSample(20, 0);
+    let now = 0;
+    let probing = 0;
+    for (let round = 0; round < 16; round++) {
+      for (let k = 0; k < 36; k++) e.onDelivered(56);
+      if (lossy) e.loss.lost += 4;
+      now += 20;
+      e.onTick(now, true);
+      e.onRateSample(100, false, now);
+      if (round >= 8 && e.pacingRate() > 1.01 * e.bandwidth) probing++;
+    }
+    return probing;
+  }
+
+  test("a backlogged link without a queue probes at 1.25 every round; one losing 10 % a round only in the cycle's probing round", () => {
+    expect(probingRounds(false)).toBe(8);
+    expect(probingRounds(true)).toBeLessThanOrEqual(1);
+  });
+});
