@@ -6,22 +6,29 @@
  * of 1.25 Mbit/s carrying TCP's acknowledgements (120 bytes each on the wire) holds 32 packets,
  * about 25 ms, in the simulator, and lost a quarter of what it was sent while the probing gain
  * (1.25) stayed on (docs/scheduler.md, "Twelve packets a train": asymmetric links). A round that
- * loses more than LOSS_FULL_SHARE of its packets, and at least MIN_LOST of them, counts as full
- * for the next round, as a queue does (BBRv2's loss threshold is 2 %; the simulator's lossy links
- * lose 1 % at random, which this must not take for a full link).
+ * loses LOSS_FULL_SHARE more of its packets than the link's usual share, and at least MIN_LOST of
+ * them, counts as full for the next round, as a queue does (BBRv2's loss threshold is 2 %). The
+ * usual share is what the link loses at random, which says nothing about a full bottleneck: a
+ * smoothed share over many rounds (the grid's lossy links lose 1 %, a poor radio link more).
  */
 const LOSS_FULL_SHARE = 0.05;
 const MIN_LOST = 3;
+/** Rounds the usual share averages over: a random loss rate shows in it within a few seconds, a full bottleneck's burst of loss hardly. */
+const USUAL_ROUNDS = 16;
 
 export class RoundLoss {
-  /** This round's packets acknowledged and found lost (estimator.ts onDelivered, onLost). */
+  /** This round's packets acknowledged and found lost (estimator.ts onDelivered, linksender.ts findLost). */
   delivered = 0;
   lost = 0;
   /** The last whole round lost what only a full bottleneck loses. */
   full = false;
+  /** The link's usual loss share (smoothed over USUAL_ROUNDS rounds that sent anything). */
+  private usual = 0;
 
   endRound(): void {
-    this.full = this.lost >= MIN_LOST && this.lost > LOSS_FULL_SHARE * (this.lost + this.delivered);
+    const sent = this.lost + this.delivered;
+    this.full = this.lost >= MIN_LOST && this.lost > (this.usual + LOSS_FULL_SHARE) * sent;
+    if (sent > 0) this.usual += (this.lost / sent - this.usual) / USUAL_ROUNDS;
     this.delivered = 0;
     this.lost = 0;
   }

@@ -54,7 +54,6 @@ type Why = keyof typeof WHY;
 /** At or above the best single link (by the worst 5 s; trace cells: the mean), below their floor. */
 const KNOWN_BELOW_FLOOR: Record<string, Why> = {
   "20+20 Mbit/s 10+10 ms 1% loss rb 64": "loss",
-  "20+20 Mbit/s 20+150 ms 1% loss rb 64": "satellite",
   "20+20 Mbit/s 30+30 ms ±10 1% loss rb 64": "jitter",
   "20+20 Mbit/s 30+30 ms ±10 1% loss rb 0": "jitter",
   "50+50 Mbit/s 10+10 ms 1% loss rb 64": "loss",

@@ -26,10 +26,20 @@ describe("RoundLoss", () => {
     expect(round(990, 10).full).toBe(false);
     expect(round(8, 2).full).toBe(false); // 20 %, but two packets say nothing
   });
+
+  test("a link that loses 8 % at random (a poor radio link) learns it as its usual share; 5 % more than that is full", () => {
+    const r = new RoundLoss();
+    const fullAfter = (delivered: number, lost: number) => ((r.delivered = delivered), (r.lost = lost), r.endRound(), r.full);
+    const first = [0, 1, 2, 3].map(() => fullAfter(92, 8));
+    expect(first[0]).toBe(true); // before it knows the link: 8 % is more than 0 + 5 %
+    for (let k = 0; k < 60; k++) fullAfter(92, 8);
+    expect(fullAfter(92, 8)).toBe(false);
+    expect(fullAfter(80, 20)).toBe(true); // 20 %: 12 more than usual
+  });
 });
 
 describe("RateEstimator with loss", () => {
-  /** Rounds of 20 ms, backlogged, delivering 100 bytes/ms; `lossy`: each round loses 10 % of its packets. */
+  /** Rounds of 20 ms, backlogged, delivering 100 bytes/ms; `lossy`: from round 8 on, each round loses 10 % of its packets. */
   function probingRounds(lossy: boolean): number {
     const e = new RateEstimator(0, 0);
     e.startFrom(100);
@@ -38,7 +48,7 @@ describe("RateEstimator with loss", () => {
     let probing = 0;
     for (let round = 0; round < 16; round++) {
       for (let k = 0; k < 36; k++) e.onDelivered(56);
-      if (lossy) e.loss.lost += 4;
+      if (lossy && round >= 8) e.loss.lost += 4;
       now += 20;
       e.onTick(now, true);
       e.onRateSample(100, false, now);
@@ -47,7 +57,7 @@ describe("RateEstimator with loss", () => {
     return probing;
   }
 
-  test("a backlogged link without a queue probes at 1.25 every round; one losing 10 % a round only in the cycle's probing round", () => {
+  test("a backlogged link without a queue probes at 1.25 every round; one that starts losing 10 % a round, only in the cycle's probing round", () => {
     expect(probingRounds(false)).toBe(8);
     expect(probingRounds(true)).toBeLessThanOrEqual(1);
   });
