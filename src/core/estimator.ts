@@ -38,6 +38,7 @@
  * than the rounds before; in the cycle it lowers the estimate only when this round and the last
  * delivered no more than the earlier ones): docs/scheduler.md, "Delay noise is not a full pipe".
  */
+import { DelayRise } from "./delayrise.ts";
 import { RoundLoss } from "./roundloss.ts";
 import { WindowedMin } from "./winmin.ts";
 
@@ -60,12 +61,10 @@ const MIN_ROUND_MS = 10; // a round at least this long: very short RTTs must not
 /**
  * Rounds whose best delivery rate becomes the estimate when a queue says it is too high (BBR's
  * bottleneck-bandwidth filter spans 10 rounds, for the same reason); only rounds that had a
- * delivery sample count (BBR counts rounds by packets delivered, not by time). Not the last
- * round alone: an end descheduled for a while on a busy machine (or a peer that acknowledged
- * late) makes a round that delivered little, with a one-way delay that looks like a queue;
- * taken as the capacity, it halved a 20 Mbit/s estimate or worse, the scheduler refused
- * packets as queue-full, and TCP settled below one link (test/sim/cpustall.sim.test.ts). A
- * capacity that really fell still takes over within this many rounds of traffic.
+ * delivery sample count (BBR counts rounds by packets delivered, not by time). Not the last round
+ * alone: an end descheduled for a while (or a peer that acknowledged late) makes a round that
+ * delivered little, with a one-way delay that looks like a queue; taken as the capacity, it
+ * halved a 20 Mbit/s estimate or worse, and TCP settled below one link (cpustall.sim.test.ts).
  */
 const BW_WINDOW_ROUNDS = 10;
 /**
@@ -76,8 +75,7 @@ const BW_WINDOW_ROUNDS = 10;
  * an end descheduled for a while is not the link's (docs/scheduler.md, "Short queues for calls").
  */
 const QUEUE_ROUNDS = 10;
-/** Before any sample: 4 Mbit/s, quickly corrected by the startup phase. */
-export const INITIAL_RATE_BYTES_PER_MS = 500;
+export const INITIAL_RATE_BYTES_PER_MS = 500; // before any sample: 4 Mbit/s, quickly corrected by the startup phase
 export const MIN_RATE_BYTES_PER_MS = 4; // 32 kbit/s: never stop probing a link entirely
 export const MIN_INFLIGHT_BYTES = 4 * 1500;
 const MAX_RETURN_QUEUE_MS = 200; // the way back's queue counted in the in-flight cap at most (a stuck peer must not open it wide)
@@ -131,8 +129,8 @@ export class RateEstimator {
   /** Bytes acknowledged per ms over each of the last QUEUE_ROUNDS whole rounds (a ring; 0: none). */
   private readonly roundMean = new Float64Array(QUEUE_ROUNDS);
   private roundMeanSlot = 0;
-  /** A round with a packet sent while nothing waited delivered what it was given, not the link's rate. */
-  private appLimitedThisRound = false;
+  private appLimitedThisRound = false; // a packet sent while nothing waited: the round delivered what it was given
+  private readonly delayRise = new DelayRise(); // a rise of the path's own delay is no queue
 
   constructor(bandwidthUploadBytesPerSec: number, nowMs: number) {
     this.cap = bandwidthUploadBytesPerSec > 0 ? bandwidthUploadBytesPerSec / 1000 : Number.POSITIVE_INFINITY;
@@ -181,7 +179,7 @@ export class RateEstimator {
    * sub-millisecond RTT that part dominates, and without it the link could never be filled.
    */
   inflightCap(): number {
-    const rtt = Number.isFinite(this.minRttMs) ? this.minRttMs : 100;
+    const rtt = Number.isFinite(this.minRttMs) ? Math.max(this.minRttMs, this.delayRise.rttMs) : 100;
     // Startup paces at its gain: that many products must fit, INFLIGHT_GAIN times over, or
     // with a short queue on top while calls use the link.
     const products = this.startup ? this.gain : 1;
@@ -222,7 +220,7 @@ export class RateEstimator {
     this.minRttMs = this.minRtt.update(rttMs, nowMs);
     const roundMin = this.roundMin(this.rtts, rttMs, nowMs);
     this.rttRoundMin = roundMin;
-    if (!this.hasOwd) this.queueing = roundMin > this.minRttMs * QUEUE_RTT_FACTOR + QUEUE_RTT_SLACK_MS;
+    if (!this.hasOwd) this.queueing = roundMin > this.delayRise.rttBase(this.minRttMs, roundMin) * QUEUE_RTT_FACTOR + QUEUE_RTT_SLACK_MS;
   }
 
   /**
@@ -239,7 +237,7 @@ export class RateEstimator {
 
   /** The peer restarted: its clock is another one, earlier one-way delays mean nothing. */
   resetOneWayDelay(): void {
-    this.minOwdMs = Number.POSITIVE_INFINITY;
+    (this.minOwdMs = Number.POSITIVE_INFINITY), this.delayRise.resetOneWayDelay();
     this.minOwd.reset();
     this.owds.length = 0;
     this.returnQueueMs = 0;
@@ -255,7 +253,7 @@ export class RateEstimator {
     this.minOwdMs = this.minOwd.update(owdMs, nowMs);
     const roundMin = this.roundMin(this.owds, owdMs, nowMs);
     const minRtt = Number.isFinite(this.minRttMs) ? this.minRttMs : 0;
-    const forwardQueue = roundMin - this.minOwdMs;
+    const forwardQueue = roundMin - this.delayRise.owdBase(this.minOwdMs, roundMin);
     // A queue past what the in-flight cap lets stand (inflightCap): the estimate is too high.
     this.queueing = forwardQueue > Math.min(minRtt * (QUEUE_RTT_FACTOR - 1), this.queueHeadroomMs(minRtt)) + QUEUE_RTT_SLACK_MS;
     // What the RTT has on top of its minimum and of our own direction's queue is the way back's.
@@ -265,7 +263,7 @@ export class RateEstimator {
   /** A delivery-rate sample in bytes per millisecond. */
   onRateSample(rate: number, appLimited: boolean, nowMs: number): void {
     if (!(rate > 0) || !Number.isFinite(rate)) return;
-    if (appLimited) this.appLimitedThisRound = true;
+    (this.appLimitedThisRound ||= appLimited), this.delayRise.sample(rate, appLimited);
     // While a queue stands on the link, its bottleneck is busy whatever we had to send: what it
     // delivered is its rate, not a sign that we sent less (docs/scheduler.md, "A queue with little to send").
     const linkLimited = !appLimited || this.queueing;
@@ -336,8 +334,8 @@ export class RateEstimator {
     this.btlBw = Math.min(this.cap, Math.max(MIN_RATE_BYTES_PER_MS, rate));
   }
 
-  /** Advances the gain cycle; call often (e.g. on every acknowledgement). `backlogged`: the link has packets waiting. */
-  onTick(nowMs: number, backlogged = false): void {
+  /** Advances the gain cycle; call often (e.g. on every acknowledgement). `backlogged`: the link has packets waiting; `inflightBytes`: ours in flight on it. */
+  onTick(nowMs: number, backlogged = false, inflightBytes = 0): void {
     if (backlogged) this.backloggedThisRound = true;
     this.shortQueue = nowMs < this.shortQueueUntilMs;
     if (nowMs - this.roundStartMs < this.roundMs()) return;
@@ -386,6 +384,8 @@ export class RateEstimator {
       }
       return;
     }
+    const tried = this.delayRise.round(this.btlBw, this.queueing, inflightBytes <= 2 * this.inflightCap(), this.rttRoundMin, this.owds, nowMs);
+    if (tried > 0) (this.setBandwidth(tried), (this.queueing = false)); // a step of a delay rise's try (delayrise.ts)
     this.cycleIndex = (this.cycleIndex + 1) % CYCLE.length;
   }
 

@@ -328,7 +328,7 @@ export class LinkSender {
     }
     if (rttSample >= 0) this.estimator.onRttSample(Math.max(0.05, rttSample), nowMs);
     if (rateSample > 0) this.estimator.onRateSample(rateSample, appLimited, nowMs);
-    this.estimator.onTick(nowMs, this.queueLength > 0);
+    this.estimator.onTick(nowMs, this.queueLength > 0, this.inflightBytes);
     return { lost, newlyAcked, rttMs: rttSample >= 0 ? Math.max(0.05, rttSample) : -1 };
   }
 
