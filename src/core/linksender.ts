@@ -18,13 +18,13 @@ export const STORE_SLOTS = 2048;
 const FLIGHT_SLOTS = 4096; // in-flight records per link (by transport counter)
 /** Resends that may wait to go first at once (a LOSS report shows at most a bitmap's worth); more join the queue's tail. */
 const FIRSTS_MAX = FEEDBACK_BITMAP_COUNTERS;
-const BURST_MS = 2; // the pacer may send this far ahead of its rate (timers are not precise to the packet)
+export const BURST_MS = 2; // the pacer may send this far ahead of its rate (timers are not precise to the packet)
 /** While the rate is a guess, bursts this long pass at once (RFC 6928's initial window; docs/scheduler.md, "A satellite-like link"). */
-const GUESS_BURST_PACKETS = 10;
+export const GUESS_BURST_PACKETS = 10;
 const MIN_BURST_PACKETS = 2; // once measured: at least this many, when BURST_MS of a slow rate is less
-const TOKEN_EPSILON = 1e-3, MIN_WAIT_MS = 0.01;
+export const TOKEN_EPSILON = 1e-3, MIN_WAIT_MS = 0.01;
 
-const NONE = 0, IN_FLIGHT = 1, ACKED = 2, LOST = 3; // in-flight record states
+export const NONE = 0, IN_FLIGHT = 1, ACKED = 2, LOST = 3; // in-flight record states
 
 export interface AckResult {
   /** Data packets found lost (their store slots), to send again. */

@@ -55,7 +55,7 @@ const MIN_MEMORY = 4096;
 
 // What a slot last saw. DELIVERED and SKIPPED outlive the packet so that a sequence below
 // nextExpected can be classified as a duplicate or as late.
-const SLOT_EMPTY = 0, SLOT_HELD = 1, SLOT_DELIVERED = 2, SLOT_SKIPPED = 3;
+export const SLOT_EMPTY = 0, SLOT_HELD = 1, SLOT_DELIVERED = 2, SLOT_SKIPPED = 3;
 
 function ringSizeFor(capacity: number): number {
   return nextPowerOfTwo(Math.max(2 * capacity, MIN_MEMORY));

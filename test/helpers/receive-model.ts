@@ -12,7 +12,7 @@
 import { TCP_MIN_RTO_MS } from "../../src/core/constants.ts";
 import type { EqualisedSink, Equaliser } from "../../src/core/equaliser.ts";
 import type { Link } from "../../src/core/link.ts";
-import { ReorderBuffer } from "../../src/core/reorder.ts";
+import { ReorderBuffer, SLOT_HELD } from "../../src/core/reorder.ts";
 
 /** Where a run is, for failure messages: the scenario (with its seed), the step, the last operations. */
 export class Trace {
@@ -40,7 +40,6 @@ interface RingView {
   slotSeq: Float64Array;
   packets: (Uint8Array | undefined)[];
 }
-const SLOT_HELD = 1; // reorder.ts
 
 interface Held {
   packet: Uint8Array;

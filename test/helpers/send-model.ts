@@ -13,7 +13,7 @@
  * as a link that never stalls or never sends; compared call by call, the first wrong answer fails.
  */
 import { INITIAL_RATE_BYTES_PER_MS, MIN_INFLIGHT_BYTES, MIN_RATE_BYTES_PER_MS, type RateEstimator } from "../../src/core/estimator.ts";
-import { type AckResult, type LinkSender, STORE_SLOTS } from "../../src/core/linksender.ts";
+import { type AckResult, BURST_MS, GUESS_BURST_PACKETS, IN_FLIGHT, type LinkSender, MIN_WAIT_MS, STORE_SLOTS } from "../../src/core/linksender.ts";
 import { REORDER_THRESHOLD, reorderWindowMs } from "../../src/core/lossrules.ts";
 import { FEEDBACK_BITMAP_COUNTERS } from "../../src/wire/inner.ts";
 import { TUNNEL_OVERHEAD } from "../../src/wire/layout.ts";
@@ -32,11 +32,6 @@ interface SenderView {
   writeSeq: number;
   firstCount: number;
 }
-const IN_FLIGHT = 1; // linksender.ts record states
-/** linksender.ts: MIN_WAIT_MS, and the pacer's burst (BURST_MS of the rate, GUESS_BURST_PACKETS packets while a guess). */
-const MIN_WAIT_MS = 0.01;
-const BURST_MS = 2;
-const GUESS_BURST_PACKETS = 10;
 
 /** The estimator's private state, read for the white-box checks (estimator.ts). */
 interface EstimatorView {

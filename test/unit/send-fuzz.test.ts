@@ -34,11 +34,11 @@ import { TAG_SIZE, TRANSPORT_HEADER_SIZE, TUNNEL_OVERHEAD } from "../../src/wire
 import { Rng } from "../helpers/random.ts";
 import { Trace } from "../helpers/receive-model.ts";
 import { CheckedSender, checkEstimator } from "../helpers/send-model.ts";
+import { TUN_MTU } from "../sim/corepair.ts";
 import { EventHeap } from "../sim/pathmodel.ts";
 import { linkConfig } from "../sim/simnet.ts";
 
 const U32 = 2 ** 32;
-const TUN_MTU = 1432;
 const PROBE_BYTES = TRANSPORT_HEADER_SIZE + KEEPALIVE_SIZE + TAG_SIZE;
 
 /** What happens later (arrivals, acknowledgements, the peer's ack timer), by time then by order. */
