@@ -5,7 +5,7 @@
  * - bottleneck bandwidth = the highest delivery rate measured, where a delivery rate sample is
  *   (bytes acknowledged since a packet was sent) ÷ (time since then); it is lowered only when RTTs
  *   show a queue building (below), never just because less was sent;
- * - minimum RTT over the last MIN_RTT_WINDOW_MS;
+ * - minimum RTT over the last 10 s (queuesignal.ts MIN_RTT_WINDOW_MS);
  * - pacing rate = gain × bandwidth: 2 while starting (doubling each round until the rate stops
  *   growing; up to 4 while packets wait on a far link: startup.ts startupGain), then a cycle
  *   that probes 25 % higher for one round, drains 25 % lower for one, and
@@ -31,6 +31,12 @@
  *   stopped growing: a link not used yet (another link was faster), or still below the initial
  *   guess, stays in startup, ready to double its rate each round as traffic comes.
  *
+ * A full bottleneck shows in two ways: a standing queue, judged from delays (queuesignal.ts: a
+ * path whose own delay rose for good is tried as such there, delayrise.ts, not taken for a queue
+ * for 10 s), and a round that lost clearly more than the link's usual share of its packets
+ * (roundloss.ts: a shallow buffer or a policer drops before any queue shows). Either one is
+ * `full` below.
+ *
  * A queue is judged by delay, and delay also comes from a machine that stops for a while (a busy
  * virtual machine) or from the path's jitter. A bottleneck with a standing queue is busy all the
  * time: what it delivers cannot grow. So the delay signal counts only in rounds whose delivery did
@@ -38,11 +44,10 @@
  * than the rounds before; in the cycle it lowers the estimate only when this round and the last
  * delivered no more than the earlier ones): docs/scheduler.md, "Delay noise is not a full pipe".
  */
-import { DelayRise } from "./delayrise.ts";
+import { QueueSignal, type Sample } from "./queuesignal.ts";
 import { RoundLoss } from "./roundloss.ts";
-import { WindowedMin } from "./winmin.ts";
 
-export const MIN_RTT_WINDOW_MS = 10_000;
+export { QUEUE_RTT_SLACK_MS } from "./queuesignal.ts";
 export const STARTUP_GAIN = 2;
 const STARTUP_GROWTH = 1.25;
 const STARTUP_ROUNDS_WITHOUT_GROWTH = 3;
@@ -52,12 +57,7 @@ export const INFLIGHT_GAIN = 1.5;
 const SHORT_QUEUE_MS = 5;
 /** ... or this share of the RTT, if more: a probe must still find a long path's growing capacity. */
 const SHORT_QUEUE_RTT_SHARE = 0.1;
-/** An RTT this far above the minimum means a queue is building somewhere on the link. */
-const QUEUE_RTT_FACTOR = 1.25;
-/** Slack for timer and scheduling jitter of both ends (Bun timers tick in milliseconds). */
-export const QUEUE_RTT_SLACK_MS = 5;
 const ACK_HOLD_MS = 4; // how long the peer may hold an acknowledgement (ackstate.ts ACK_DELAY_MS)
-const MIN_ROUND_MS = 10; // a round at least this long: very short RTTs must not cycle faster than timers tick
 /**
  * Rounds whose best delivery rate becomes the estimate when a queue says it is too high (BBR's
  * bottleneck-bandwidth filter spans 10 rounds, for the same reason); only rounds that had a
@@ -78,18 +78,13 @@ const QUEUE_ROUNDS = 10;
 export const INITIAL_RATE_BYTES_PER_MS = 500; // before any sample: 4 Mbit/s, quickly corrected by the startup phase
 export const MIN_RATE_BYTES_PER_MS = 4; // 32 kbit/s: never stop probing a link entirely
 export const MIN_INFLIGHT_BYTES = 4 * 1500;
-const MAX_RETURN_QUEUE_MS = 200; // the way back's queue counted in the in-flight cap at most (a stuck peer must not open it wide)
-
-interface Sample { atMs: number; rate: number }
 
 export class RateEstimator {
   private btlBw: number; // bytes per millisecond
   /** Delivery-rate samples of the last round that measured the link (not application-limited, or taken while a queue stood). */
   private readonly recent: Sample[] = [];
-  /** RTT samples of the last round (in `rate`; Sample serves for delays too). */
-  private readonly rtts: Sample[] = [];
-  minRttMs = Number.POSITIVE_INFINITY;
-  private readonly minRtt = new WindowedMin(MIN_RTT_WINDOW_MS);
+  /** Whether a queue stands, from delays; the minimum RTT (queuesignal.ts). */
+  private readonly signal = new QueueSignal();
   private startup = true;
   /** No delivery sample has set the estimate yet (nor bandwidth_upload): it is INITIAL_RATE_BYTES_PER_MS, a guess. */
   isGuess: boolean;
@@ -100,16 +95,8 @@ export class RateEstimator {
   private roundsWithoutGrowth = 0;
   private cycleIndex = 0;
   private roundStartMs = 0;
-  private queueing = false;
   /** Packets delivered and lost per round: a round that lost too many says the bottleneck is full (roundloss.ts). */
   readonly loss = new RoundLoss();
-  /** One-way delay (relative, ms): its minimum over MIN_RTT_WINDOW_MS and the last round's samples. */
-  private minOwdMs = Number.POSITIVE_INFINITY;
-  private readonly minOwd = new WindowedMin(MIN_RTT_WINDOW_MS);
-  private readonly owds: Sample[] = [];
-  private hasOwd = false;
-  private rttRoundMin = Number.POSITIVE_INFINITY;
-  private returnQueueMs = 0; // queueing delay on the way back (from RTT and one-way delay), ms
   private backloggedRounds = 0;
   private backloggedThisRound = false;
   private cap: number; // upper bound from bandwidth_upload, bytes per millisecond (Infinity when unset)
@@ -130,7 +117,6 @@ export class RateEstimator {
   private readonly roundMean = new Float64Array(QUEUE_ROUNDS);
   private roundMeanSlot = 0;
   private appLimitedThisRound = false; // a packet sent while nothing waited: the round delivered what it was given
-  private readonly delayRise = new DelayRise(); // a rise of the path's own delay is no queue
 
   constructor(bandwidthUploadBytesPerSec: number, nowMs: number) {
     this.cap = bandwidthUploadBytesPerSec > 0 ? bandwidthUploadBytesPerSec / 1000 : Number.POSITIVE_INFINITY;
@@ -149,6 +135,7 @@ export class RateEstimator {
   setStartupGain(gain: number): void { this.startupGain = gain > STARTUP_GAIN ? gain : STARTUP_GAIN; }
   get bandwidth(): number { return this.btlBw; } // estimated bottleneck bandwidth, bytes per millisecond
   get inStartup(): boolean { return this.startup; }
+  get minRttMs(): number { return this.signal.minRttMs; }
 
   /**
    * The link-up train's reading (train.ts), bytes per ms, in place of the guess, and no startup: the
@@ -156,7 +143,9 @@ export class RateEstimator {
    * low reading grows a quarter a round; startup, doubling from near the link's rate, sent twice it.
    */
   startFrom(rate: number): void {
-    if (this.isGuess && Number.isFinite(rate) && rate > 0) (this.setBandwidth(rate), this.endStartup());
+    if (!this.isGuess || !Number.isFinite(rate) || !(rate > 0)) return;
+    this.setBandwidth(rate);
+    this.endStartup();
   }
 
   private get gain(): number {
@@ -179,7 +168,7 @@ export class RateEstimator {
    * sub-millisecond RTT that part dominates, and without it the link could never be filled.
    */
   inflightCap(): number {
-    const rtt = Number.isFinite(this.minRttMs) ? Math.max(this.minRttMs, this.delayRise.rttMs) : 100;
+    const rtt = this.signal.pipeRttMs();
     // Startup paces at its gain: that many products must fit, INFLIGHT_GAIN times over, or
     // with a short queue on top while calls use the link.
     const products = this.startup ? this.gain : 1;
@@ -188,7 +177,7 @@ export class RateEstimator {
     // more in flight without any queue on our side; at most the queue a peer keeping these rules
     // lets stand there: counting more would let each end's queue open the other's cap in turn
     // (both directions of a busy link, a failover).
-    const returnMs = this.shortQueue ? 0 : Math.min(this.returnQueueMs, this.queueHeadroomMs(rtt));
+    const returnMs = this.shortQueue ? 0 : Math.min(this.signal.returnQueueMs, this.queueHeadroomMs(rtt));
     // Acknowledgements come every ACK_HOLD_MS at most: twice that in flight covers their batching
     // with room to spare, once when the queue must stay short.
     const ackHoldMs = (this.shortQueue ? 1 : 2) * ACK_HOLD_MS;
@@ -216,57 +205,28 @@ export class RateEstimator {
     this.shortQueueUntilMs = Math.max(this.shortQueueUntilMs, untilMs);
   }
 
-  onRttSample(rttMs: number, nowMs: number): void {
-    this.minRttMs = this.minRtt.update(rttMs, nowMs);
-    const roundMin = this.roundMin(this.rtts, rttMs, nowMs);
-    this.rttRoundMin = roundMin;
-    if (!this.hasOwd) this.queueing = roundMin > this.delayRise.rttBase(this.minRttMs, roundMin) * QUEUE_RTT_FACTOR + QUEUE_RTT_SLACK_MS;
-  }
-
-  /**
-   * Adds a delay sample to the last round's and returns their smallest: a queue is judged on
-   * that, not on one sample, since jitter makes single samples high now and then.
-   */
-  private roundMin(samples: Sample[], value: number, nowMs: number): number {
-    samples.push({ atMs: nowMs, rate: value });
-    while (samples.length > 1 && nowMs - samples[0]!.atMs > this.roundMs()) samples.shift();
-    let min = Number.POSITIVE_INFINITY;
-    for (const x of samples) min = Math.min(min, x.rate);
-    return min;
-  }
+  /** An RTT sample of a packet: a queue's signal (queuesignal.ts). */
+  onRttSample(rttMs: number, nowMs: number): void { this.signal.onRttSample(rttMs, nowMs); }
 
   /** The peer restarted: its clock is another one, earlier one-way delays mean nothing. */
-  resetOneWayDelay(): void {
-    (this.minOwdMs = Number.POSITIVE_INFINITY), this.delayRise.resetOneWayDelay();
-    this.minOwd.reset();
-    this.owds.length = 0;
-    this.returnQueueMs = 0;
-  }
+  resetOneWayDelay(): void { this.signal.resetOneWayDelay(); }
 
   /**
-   * The one-way delay of a packet (plus an unknown constant): a queue in our direction shows
-   * here, while the RTT also grows with queues on the way back (the peer's traffic in a
-   * busy download), which must not lower our estimate.
+   * The one-way delay of a packet (plus an unknown constant): the queue in our direction, past
+   * what the in-flight cap lets stand at the minimum RTT (queuesignal.ts).
    */
   onOneWayDelaySample(owdMs: number, nowMs: number): void {
-    this.hasOwd = true;
-    this.minOwdMs = this.minOwd.update(owdMs, nowMs);
-    const roundMin = this.roundMin(this.owds, owdMs, nowMs);
-    const minRtt = Number.isFinite(this.minRttMs) ? this.minRttMs : 0;
-    const forwardQueue = roundMin - this.delayRise.owdBase(this.minOwdMs, roundMin);
-    // A queue past what the in-flight cap lets stand (inflightCap): the estimate is too high.
-    this.queueing = forwardQueue > Math.min(minRtt * (QUEUE_RTT_FACTOR - 1), this.queueHeadroomMs(minRtt)) + QUEUE_RTT_SLACK_MS;
-    // What the RTT has on top of its minimum and of our own direction's queue is the way back's.
-    if (Number.isFinite(this.rttRoundMin)) this.returnQueueMs = Math.min(MAX_RETURN_QUEUE_MS, Math.max(0, this.rttRoundMin - minRtt - forwardQueue));
+    this.signal.onOneWayDelaySample(owdMs, nowMs, this.queueHeadroomMs(Number.isFinite(this.minRttMs) ? this.minRttMs : 0));
   }
 
   /** A delivery-rate sample in bytes per millisecond. */
   onRateSample(rate: number, appLimited: boolean, nowMs: number): void {
     if (!(rate > 0) || !Number.isFinite(rate)) return;
-    (this.appLimitedThisRound ||= appLimited), this.delayRise.sample(rate, appLimited);
+    this.appLimitedThisRound ||= appLimited;
+    this.signal.delayRise.sample(rate, appLimited);
     // While a queue stands on the link, its bottleneck is busy whatever we had to send: what it
     // delivered is its rate, not a sign that we sent less (docs/scheduler.md, "A queue with little to send").
-    const linkLimited = !appLimited || this.queueing;
+    const linkLimited = !appLimited || this.signal.queueing;
     if (nowMs - this.roundStartMs >= this.roundMs()) this.deliveredNext = Math.max(this.deliveredNext, rate);
     else if (rate > this.delivered[this.deliveredSlot]!) this.delivered[this.deliveredSlot] = rate;
     if (linkLimited) {
@@ -293,7 +253,7 @@ export class RateEstimator {
   }
 
   /** A queue shows, or the last round lost what only a full bottleneck loses (roundloss.ts). */
-  private get full(): boolean { return this.queueing || this.loss.full; }
+  private get full(): boolean { return this.signal.queueing || this.loss.full; }
 
   /** The best mean delivery rate of the last QUEUE_ROUNDS rounds (Infinity before any). */
   private queuedRoundsRate(): number {
@@ -302,10 +262,8 @@ export class RateEstimator {
     return max > 0 ? max : Number.POSITIVE_INFINITY;
   }
 
-  /** One round: the min RTT, at least MIN_ROUND_MS (100 ms before any sample). */
-  roundMs(): number {
-    return Math.max(MIN_ROUND_MS, Number.isFinite(this.minRttMs) ? this.minRttMs : 100);
-  }
+  /** One round: the min RTT, at least 10 ms (100 ms before any sample). */
+  roundMs(): number { return this.signal.roundMs(); }
 
   /** The best delivery rate of the last BW_WINDOW_ROUNDS rounds (what the link carried lately). */
   private windowMax(): number {
@@ -384,8 +342,8 @@ export class RateEstimator {
       }
       return;
     }
-    const tried = this.delayRise.round(this.btlBw, this.queueing, inflightBytes <= 2 * this.inflightCap(), this.rttRoundMin, this.owds, nowMs);
-    if (tried > 0) (this.setBandwidth(tried), (this.queueing = false)); // a step of a delay rise's try (delayrise.ts)
+    const tried = this.signal.tryRise(this.btlBw, inflightBytes <= 2 * this.inflightCap(), nowMs);
+    if (tried > 0) this.setBandwidth(tried); // a step of a delay rise's try (delayrise.ts)
     this.cycleIndex = (this.cycleIndex + 1) % CYCLE.length;
   }
 
@@ -395,6 +353,8 @@ export class RateEstimator {
    * 100 Mbit/s link behind a token bucket fell to 22 Mbit/s: docs/scheduler.md, "Stale round means").
    */
   private endStartup(): void {
-    (this.startup = false), (this.cycleIndex = 2), this.roundMean.fill(0);
+    this.startup = false;
+    this.cycleIndex = 2;
+    this.roundMean.fill(0);
   }
 }

@@ -34,7 +34,7 @@ export function owd(l: Link): number {
 /**
  * How much later than its minimum RTT says a link delivers now, when our own traffic cannot be
  * why: a path whose delay jumped (a route change, a handover, another host filling the modem's
- * buffer). The minimum is kept over 10 s (estimator.ts MIN_RTT_WINDOW_MS), so for that long the
+ * buffer). The minimum is kept over 10 s (queuesignal.ts MIN_RTT_WINDOW_MS), so for that long the
  * scheduler took such a link for as fast as before; with the buffer at 64 its lateness
  * allowance (below) even let a trickle of packets 280 ms late on it, each one holding the whole
  * stream at the peer: 20+20 Mbit/s with one link's delay 20 → 300 ms gave 10-14 Mbit/s (BBR),

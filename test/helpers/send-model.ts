@@ -36,12 +36,9 @@ interface SenderView {
 /** The estimator's private state, read for the white-box checks (estimator.ts). */
 interface EstimatorView {
   cap: number;
-  returnQueueMs: number;
+  signal: { returnQueueMs: number; minOwdMs: number; rtts: unknown[]; owds: unknown[] };
   startupGain: number;
-  minOwdMs: number;
   recent: unknown[];
-  rtts: unknown[];
-  owds: unknown[];
   roundBest: Float64Array;
   delivered: Float64Array;
   roundMean: Float64Array;
@@ -98,14 +95,15 @@ export function checkEstimator(e: RateEstimator, t: Trace, where: string): void 
   t.check(e.minRttMs === Number.POSITIVE_INFINITY || (finite(e.minRttMs) && e.minRttMs > 0), () => `${where}: min RTT ${e.minRttMs}`);
   const round = e.roundMs();
   t.check(finite(round) && round >= 10, () => `${where}: round ${round} ms`);
-  t.check(finite(v.returnQueueMs) && v.returnQueueMs >= 0 && v.returnQueueMs <= 200, () => `${where}: return queue ${v.returnQueueMs} ms`);
+  const sig = v.signal;
+  t.check(finite(sig.returnQueueMs) && sig.returnQueueMs >= 0 && sig.returnQueueMs <= 200, () => `${where}: return queue ${sig.returnQueueMs} ms`);
   t.check(finite(v.startupGain) && v.startupGain >= 2, () => `${where}: startup gain ${v.startupGain}`);
-  t.check(!Number.isNaN(v.minOwdMs) && finite(v.deliveredBytes), () => `${where}: min one-way delay ${v.minOwdMs}, delivered ${v.deliveredBytes}`);
+  t.check(!Number.isNaN(sig.minOwdMs) && finite(v.deliveredBytes), () => `${where}: min one-way delay ${sig.minOwdMs}, delivered ${v.deliveredBytes}`);
   for (const [name, ring] of [["roundBest", v.roundBest], ["delivered", v.delivered], ["roundMean", v.roundMean]] as const) {
     for (const x of ring) t.check(finite(x) && x >= 0, () => `${where}: ${name} holds ${x}`);
   }
   // The per-round sample lists are trimmed to a round: a list that only grows is a leak.
-  t.check(v.recent.length < 50_000 && v.rtts.length < 50_000 && v.owds.length < 50_000, () => `${where}: sample lists ${v.recent.length}/${v.rtts.length}/${v.owds.length}`);
+  t.check(v.recent.length < 50_000 && sig.rtts.length < 50_000 && sig.owds.length < 50_000, () => `${where}: sample lists ${v.recent.length}/${sig.rtts.length}/${sig.owds.length}`);
   if (e.isGuess) t.check(bw <= INITIAL_RATE_BYTES_PER_MS, () => `${where}: still a guess at ${bw}`);
 }
 
