@@ -52,14 +52,19 @@ interface Msg {
   stalled?: boolean;
 }
 
-/** Small views standing for delivered packets (kind byte, id at 20..23): the reorder buffer holds them by reference. */
+/**
+ * Small views standing for delivered packets (kind byte, id at 20..23): the reorder buffer holds
+ * them by reference. Each keeps its packet's length, which the receiving side reads (the
+ * equaliser counts only packets over the express lane's size as bulk: equaliser.ts
+ * BULK_MIN_BYTES); only the first VIEW bytes are its own, so views may overlap past them.
+ */
 const VIEW = 24;
 const VIEWS = 16384;
-class ViewRing {
-  private readonly views = Array.from({ length: VIEWS }, () => new Uint8Array(VIEW));
+export class ViewRing {
+  private readonly buffer = new ArrayBuffer(VIEWS * VIEW + TUN_MTU);
   private next = 0;
   copy(p: Uint8Array): Uint8Array {
-    const v = this.views[this.next++ % VIEWS]!;
+    const v = new Uint8Array(this.buffer, (this.next++ % VIEWS) * VIEW, p.length);
     v[0] = p[0]!;
     v[20] = p[20]!;
     v[21] = p[21]!;
