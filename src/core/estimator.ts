@@ -252,8 +252,8 @@ export class RateEstimator {
     this.loss.delivered++;
   }
 
-  /** A queue shows, or the last round lost what only a full bottleneck loses (roundloss.ts). */
-  private get full(): boolean { return this.signal.queueing || this.loss.full; }
+  /** The link is full: a queue shows, or the last round lost what only a full bottleneck loses (roundloss.ts). */
+  get full(): boolean { return this.signal.queueing || this.loss.full; }
 
   /** The best mean delivery rate of the last QUEUE_ROUNDS rounds (Infinity before any). */
   private queuedRoundsRate(): number {
