@@ -4,11 +4,13 @@
  * the main thread does all the reading. Blocking here costs no CPU while idle, and the main thread
  * never busy-waits.
  *
- * The fds are registered one-shot (EPOLLONESHOT) by the main thread: an fd that reported readiness
- * is left out of the wait until the main thread re-arms it (EPOLL_CTL_MOD) after draining it. So
- * after a wake-up the worker goes straight back to sleep — one wake-up per readable event. (With
- * poll(), a level-triggered wait, it had to stop polling the fds until the main thread had
- * drained them, and be woken once more to start again: two wake-ups per event.)
+ * The fds sit in a second epoll set (the source set), which the worker's set holds one-shot
+ * (EPOLLONESHOT): once it reported readiness it is left out of the wait until the main thread
+ * re-arms it (EPOLL_CTL_MOD) after draining. So after a wake-up the worker goes straight back to
+ * sleep, and fds that become readable before the drain wake it no more — one wake-up per drain.
+ * (With poll(), a level-triggered wait, it had to stop polling the fds until the main thread had
+ * drained them, and be woken once more to start again: two wake-ups per event; with each fd
+ * one-shot in a single set, one per fd that fired.)
  *
  * Protocol on the state word (see tun-reader.ts): on readiness switch ARMED → READY and notify;
  * the registrations, not the state word, keep this thread asleep while the main thread drains.
@@ -43,13 +45,14 @@ function run({ epfd, wakeFd, state }: PollWorkerInit): void {
       if (e === Errno.EINTR) continue;
       throw new SysError("epoll_wait", e);
     }
-    // EPOLLERR/EPOLLHUP (the device went away) count as readiness: the main thread's read reports the error.
+    // Anything but the eventfd is the source set: an fd in it is readable, or in error
+    // (EPOLLERR/EPOLLHUP: the device went away), which the main thread's read reports.
     let ready = false;
     for (let i = 0; i < n; i++) {
       if (epollFd(view, i, layout) === wakeFd) c.read(wakeFd, counter, 8);
       else ready = true;
     }
-    // READY already: the main thread is draining, and re-arms this fd with the others when done.
+    // READY already: the main thread is draining, and re-arms the source set when done.
     if (ready && Atomics.compareExchange(s, STATE, ARMED, READY) === ARMED) Atomics.notify(s, STATE);
   }
 }

@@ -8,16 +8,25 @@
  * - under load (a drain returned ≥ BUSY packets) the main thread keeps draining from
  *   setTimeout(0) (≈ 1 ms, which batches packets) — or setImmediate when a drain returned
  *   ≥ FLOOD packets, so the kernel queue cannot overflow — without waking the worker at all.
- * - a drain that finds nothing re-arms the worker: READY → ARMED, then each fd's one-shot
- *   registration is renewed (EPOLL_CTL_MOD, which reports an fd that is readable already).
+ * - a drain that finds nothing re-arms the worker: READY → ARMED, then the one-shot
+ *   registration of the source set is renewed (EPOLL_CTL_MOD, which reports it at once when one
+ *   of its fds is readable already).
+ *
+ * Two epoll sets, nested: the source set holds the tun and the watched fds, level-triggered, and
+ * is itself readable while any of them is; the worker waits on the outer set, which holds the
+ * source set one-shot and the eventfd. So whatever becomes readable until the main thread has
+ * drained and re-armed — the other link's datagram a fraction of a millisecond later, the tun —
+ * wakes the worker no more: one wake-up per drain, not one per fd that fired (with each fd
+ * one-shot in one set, the two links' keepalive answers of an idle second woke it twice), and
+ * one epoll_ctl() per re-arm, not one per fd.
  *
  * Only the state word crosses threads, and each side changes it with one atomic step
  * (worker: compareExchange ARMED → READY; main: compareExchange READY → ARMED, or store STOP).
- * An fd that fires while READY is left disabled by its one-shot registration, and the re-arm
- * after the drain renews it: no wake-up is lost, and the worker sleeps meanwhile.
+ * Readiness while READY is left unreported by the one-shot registration, and the re-arm after
+ * the drain renews it: no wake-up is lost, and the worker sleeps meanwhile.
  *
  * The same loop serves the links' UDP sockets (udp.ts): the main thread adds their fds to the
- * epoll set beside the tun's (watch()), and each drain also reads what they have (drainOthers).
+ * source set beside the tun's (watch()), and each drain also reads what they have (drainOthers).
  */
 import { existsSync } from "node:fs";
 import { EpollControl } from "./epoll.ts";
@@ -36,7 +45,7 @@ export const MAX_WATCHED = 64;
 
 /** The one message the main thread sends to the poll worker. */
 export interface PollWorkerInit {
-  /** The epoll set: the tun and the watched fds (one-shot, kept by the main thread), and wakeFd. */
+  /** The outer epoll set: the source set (one-shot, re-armed by the main thread) and wakeFd. */
   epfd: number;
   /** An eventfd in the set (level-triggered): written on stop, so that epoll_wait() needs no timeout. */
   wakeFd: number;
@@ -103,16 +112,25 @@ export function startTunReader(tun: TunDevice, handlers: TunReaderHandlers): Tun
   // under a waiting thread.
   const wakeFd = libc().eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (wakeFd < 0) throw new SysError("eventfd", errno());
-  const epfd = libc().epoll_create1(EPOLL_CLOEXEC);
-  if (epfd < 0) {
-    const e = errno();
-    close(wakeFd);
-    throw new SysError("epoll_create1", e);
-  }
+  const opened = [wakeFd];
+  const epollSet = (): number => {
+    const fd = libc().epoll_create1(EPOLL_CLOEXEC);
+    if (fd < 0) {
+      const e = errno();
+      for (const f of opened) close(f);
+      throw new SysError("epoll_create1", e);
+    }
+    opened.push(fd);
+    return fd;
+  };
+  const sourceFd = epollSet(); // the tun and the watched fds, level-triggered
+  const epfd = epollSet(); // the worker's: the source set (one-shot) and the eventfd
+  const sources = new EpollControl(sourceFd);
   const ep = new EpollControl(epfd);
   ep.ctl(EPOLL_CTL_ADD, wakeFd, EPOLLIN);
-  ep.ctl(EPOLL_CTL_ADD, tun.fd, EPOLLIN | EPOLLONESHOT);
-  /** The fds in the set besides the tun and the eventfd, re-armed with the tun after each drain. */
+  sources.ctl(EPOLL_CTL_ADD, tun.fd, EPOLLIN);
+  ep.ctl(EPOLL_CTL_ADD, sourceFd, EPOLLIN | EPOLLONESHOT);
+  /** The fds in the source set besides the tun. */
   let watched: number[] = [];
   const one = new BigUint64Array([1n]);
   const kick = () => libc().write(wakeFd, one, 8);
@@ -173,13 +191,10 @@ export function startTunReader(tun: TunDevice, handlers: TunReaderHandlers): Tun
 
   function rearm(): void {
     rearmedMs = performance.now();
-    // READY → ARMED first (the CAS leaves STOP alone), then the registrations: an fd renewed
-    // while readable is reported at once and finds the state ARMED.
+    // READY → ARMED first (the CAS leaves STOP alone), then the registration: a source set
+    // renewed while one of its fds is readable is reported at once and finds the state ARMED.
     Atomics.compareExchange(state, STATE, READY, ARMED);
-    // An fd that did not fire is still armed: renewing it costs one call and changes nothing.
-    // A closed one (about to leave the list) fails harmlessly.
-    ep.ctl(EPOLL_CTL_MOD, tun.fd, EPOLLIN | EPOLLONESHOT);
-    for (let i = 0; i < watched.length; i++) ep.ctl(EPOLL_CTL_MOD, watched[i]!, EPOLLIN | EPOLLONESHOT);
+    ep.ctl(EPOLL_CTL_MOD, sourceFd, EPOLLIN | EPOLLONESHOT);
     wait();
   }
 
@@ -202,8 +217,7 @@ export function startTunReader(tun: TunDevice, handlers: TunReaderHandlers): Tun
     stopping = Promise.race([exited, timeout]).then((r) => {
       // Only if the worker is stuck.
       if (r === "timeout") worker.terminate();
-      close(epfd);
-      close(wakeFd);
+      for (const fd of opened) close(fd);
     });
     return stopping;
   }
@@ -211,9 +225,9 @@ export function startTunReader(tun: TunDevice, handlers: TunReaderHandlers): Tun
   function watch(fds: readonly number[]): void {
     if (fds.length > MAX_WATCHED) throw new Error(`at most ${MAX_WATCHED} sockets can be polled, got ${fds.length}`);
     if (stopped) return;
-    // Taken out before the caller closes it; a new fd is reported at once if readable.
-    for (const fd of watched) if (!fds.includes(fd)) ep.ctl(EPOLL_CTL_DEL, fd, 0);
-    for (const fd of fds) if (!watched.includes(fd)) ep.ctl(EPOLL_CTL_ADD, fd, EPOLLIN | EPOLLONESHOT);
+    // Taken out before the caller closes it; a new fd makes the set readable at once if it is.
+    for (const fd of watched) if (!fds.includes(fd)) sources.ctl(EPOLL_CTL_DEL, fd, 0);
+    for (const fd of fds) if (!watched.includes(fd)) sources.ctl(EPOLL_CTL_ADD, fd, EPOLLIN);
     watched = [...fds];
   }
 
