@@ -16,13 +16,20 @@
  *   start, 1.3-1.8 with these. The data path runs thousands of times a second under load and
  *   still reaches them within a second (the speed scenario is measured with them).
  *
- * The cost is one more start of the runtime (a few tens of ms), paid once.
+ * - MIMALLOC_PURGE_DELAY=10000, MIMALLOC_PURGE_HOLES_MIN_INTERVAL=10000 (Bun's mimalloc: 100
+ *   and 100 ms): how long freed memory waits before the allocator's scavenger thread gives it
+ *   back to the system, and how often, at most, that thread may sweep a thread's pages for free
+ *   blocks when the thread's event loop goes to sleep. Idle, with 100 ms, the scavenger was woken
+ *   for one or the other after about every keepalive tick (1-1.7 wake-ups/s); with both at 10 s,
+ *   0.3-0.6. Memory freed at the end of a load goes back 10 s later instead of 0.1 s.
  *
- * Not set: MIMALLOC_PURGE_DELAY=0. It silences the allocator's scavenger thread (2-4 wake-ups/s
- * idle: woken each time the event loop goes to sleep) by returning freed pages at once, but
- * under load it cost 1.2-1.4 × the CPU per forwarded packet in three of three speed rounds
- * (freed pages faulted in again, presumably; not profiled). An operator for whom idle matters
- * more can set it (1000, a longer delay, does not silence the thread).
+ * Not set: MIMALLOC_PURGE_DELAY=0 (purge at once: no scavenger wake-ups, but 1.2-1.4 × the CPU
+ * per forwarded packet in three of three speed rounds), MIMALLOC_SCAVENGER=0 (no scavenger
+ * thread: the purges fall to the main thread, about 0.8 × the goodput in a five-round speed run
+ * against main) and BUN_JSC_useConcurrentJIT=0 (no JITWorker wake-ups, the main thread compiles:
+ * also about 0.8 × the goodput of eight-second transfers, which include the warm-up).
+ *
+ * The cost is one more start of the runtime (a few tens of ms), paid once.
  */
 import { ptr } from "bun:ffi";
 import { readFileSync, readlinkSync } from "node:fs";
@@ -31,6 +38,8 @@ import { errno, libc, SysError } from "./libc.ts";
 export const RUNTIME_ENV: Readonly<Record<string, string>> = {
   BUN_JSC_thresholdForJITAfterWarmUp: "5000",
   BUN_JSC_thresholdForOptimizeAfterWarmUp: "10000",
+  MIMALLOC_PURGE_DELAY: "10000",
+  MIMALLOC_PURGE_HOLES_MIN_INTERVAL: "10000",
 };
 
 /** The environment to execute with, or undefined when nothing is missing (or it is turned off). */
