@@ -16,20 +16,20 @@
  *   start, 1.3-1.8 with these. The data path runs thousands of times a second under load and
  *   still reaches them within a second (the speed scenario is measured with them).
  *
- * - MIMALLOC_PURGE_DELAY=10000, MIMALLOC_PURGE_HOLES_MIN_INTERVAL=10000 (Bun's mimalloc: 100
- *   and 100 ms): how long freed memory waits before the allocator's scavenger thread gives it
- *   back to the system, and how often, at most, that thread may sweep a thread's pages for free
- *   blocks when the thread's event loop goes to sleep. Idle, with 100 ms, the scavenger was woken
- *   for one or the other after about every keepalive tick (1-1.7 wake-ups/s); with both at 10 s,
- *   0.3-0.6. Memory freed at the end of a load goes back 10 s later instead of 0.1 s.
- *
- * Not set: MIMALLOC_PURGE_DELAY=0 (purge at once: no scavenger wake-ups, but 1.2-1.4 × the CPU
- * per forwarded packet in three of three speed rounds), MIMALLOC_SCAVENGER=0 (no scavenger
- * thread: the purges fall to the main thread, about 0.8 × the goodput in a five-round speed run
- * against main) and BUN_JSC_useConcurrentJIT=0 (no JITWorker wake-ups, the main thread compiles:
- * also about 0.8 × the goodput of eight-second transfers, which include the warm-up).
- *
  * The cost is one more start of the runtime (a few tens of ms), paid once.
+ *
+ * Not set, for the allocator's scavenger thread (0.8-1.8 wake-ups/s idle: Bun's mimalloc wakes
+ * it when the event loop goes to sleep after a timer, and to purge freed memory 100 ms later):
+ * - MIMALLOC_PURGE_DELAY=0 silences it by returning freed pages at once, but under load it cost
+ *   1.2-1.4 × the CPU per forwarded packet in three of three speed rounds (freed pages faulted
+ *   in again, presumably; not profiled). An operator for whom idle matters more can set it.
+ * - MIMALLOC_PURGE_DELAY=10000 with MIMALLOC_PURGE_HOLES_MIN_INTERVAL=10000 (100 ms each) brought
+ *   it to 0.4-0.5/s at no speed cost, but the server's RSS under a 50 Mbit/s load peaked 20-30
+ *   MiB higher (95.6-98.6 against 68.5-74.6 MiB, two runs). A delay of 1000 or 3000 ms: 0.6-1.0/s.
+ * - MIMALLOC_SCAVENGER=0 (no such thread: the purges fall to the main thread): about 0.8 × the
+ *   goodput of main in a five-round speed run.
+ * Nor BUN_JSC_useConcurrentJIT=0 (the main thread compiles, no JITWorker wake-ups): also about
+ * 0.8 × the goodput of eight-second transfers, which include the warm-up.
  */
 import { ptr } from "bun:ffi";
 import { readFileSync, readlinkSync } from "node:fs";
@@ -38,8 +38,6 @@ import { errno, libc, SysError } from "./libc.ts";
 export const RUNTIME_ENV: Readonly<Record<string, string>> = {
   BUN_JSC_thresholdForJITAfterWarmUp: "5000",
   BUN_JSC_thresholdForOptimizeAfterWarmUp: "10000",
-  MIMALLOC_PURGE_DELAY: "10000",
-  MIMALLOC_PURGE_HOLES_MIN_INTERVAL: "10000",
 };
 
 /** The environment to execute with, or undefined when nothing is missing (or it is turned off). */
