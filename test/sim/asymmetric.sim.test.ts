@@ -34,7 +34,10 @@ describe("a download over asymmetric links", () => {
     console.log(`  uplinks' drops in the last 10 s: ${perSecond.toFixed(0)}/s; goodput ${meanGoodput(r, 2000, 20_000).toFixed(1)} Mbit/s`);
     // Without the loss rule: 595/s (the 1.25 Mbit/s uplink losing a quarter of what it carries);
     // with it, 226: the link's usual loss share (roundloss.ts) grows with the loss it cannot stop.
-    expect(perSecond).toBeLessThan(300);
+    // Since the simulated TCP repeats its SACK blocks as Linux does (tcpmodel.ts), it no longer
+    // retransmits what a lost acknowledgement had reported, runs faster and acknowledges more:
+    // 680/s without the rule, 329 with it.
+    expect(perSecond).toBeLessThan(400);
     // And the download still gets the sum's better part (the faster link alone: 40 Mbit/s).
     expect(meanGoodput(r, 2000, 20_000)).toBeGreaterThan(45);
   });

@@ -21,12 +21,16 @@
  *   acknowledged; lost packets are sent again in sequence order, the oldest first
  *   (tcp_xmit_retransmit_queue), whatever order they were found lost in;
  * - receiver: cumulative ACK every 2 segments (40 ms delayed-ACK timer), at once for
- *   out-of-order data, a filled hole or a duplicate (DSACK); goodput = in-order payload.
+ *   out-of-order data, a filled hole or a duplicate (DSACK); goodput = in-order payload. Each
+ *   ACK carries SACK blocks as Linux's do (tcp_sack_new_ofo_skb): ranges of what is held out of
+ *   order, the most recently changed first, four kept and three sent (two beside a DSACK), so
+ *   that a lost ACK loses no SACK information the next one does not repeat.
  * Segments are numbered 0, 1, 2…; the simulation carries them (and ACK records) as it likes.
  */
 
 export interface AckRecord {
   cum: number;
+  /** SACK blocks, [start, end) pairs of segment numbers flattened: start0, end0, start1, end1… */
   sacks: number[];
   dsack: boolean;
 }
@@ -51,6 +55,9 @@ const HYSTART_MIN_SAMPLES = 8;
 const HYSTART_ACK_DELTA_MS = 2;
 /** tcp_rmem[2] = 6 MB, half of it advertised (tcp_adv_win_scale = 1), in 1448-byte segments. */
 const RWND_PACKETS = Math.floor(3 * 1024 * 1024 / 1448);
+/** SACK blocks a receiver keeps (TCP_NUM_SACKS) and sends (the option space beside timestamps: 3, a DSACK block among them). */
+const KEPT_SACK_BLOCKS = 4;
+const SENT_SACK_BLOCKS = 3;
 
 export type CongestionControl = "cubic" | "bbr";
 
@@ -58,7 +65,8 @@ export type CongestionControl = "cubic" | "bbr";
 export class TcpReceiver {
   rcvNxt = 0;
   private readonly ooo = new Set<number>();
-  private sacks: number[] = [];
+  /** SACK blocks, [start, end), the most recently changed first. */
+  private readonly blocks: [number, number][] = [];
   private dsack = false;
   private unacked = 0;
   ackDueMs = Number.POSITIVE_INFINITY;
@@ -82,13 +90,15 @@ export class TcpReceiver {
     }
     if (seq > this.rcvNxt) {
       this.ooo.add(seq);
-      this.sacks.push(seq);
+      this.addSack(seq);
       return this.ack();
     }
     const hadHole = this.ooo.size > 0;
     let n = 1;
     this.rcvNxt++;
     while (this.ooo.delete(this.rcvNxt)) (this.rcvNxt++, n++);
+    // tcp_sack_remove: blocks the cumulative acknowledgement reached are dropped.
+    for (let i = this.blocks.length - 1; i >= 0; i--) if (this.blocks[i]![0] <= this.rcvNxt) this.blocks.splice(i, 1);
     const b = Math.floor(now / 100);
     if (b < this.buckets.length) this.buckets[b]! += n * this.payloadBytes;
     if (hadHole || ++this.unacked >= 2) return this.ack();
@@ -99,9 +109,33 @@ export class TcpReceiver {
     if (now >= this.ackDueMs) this.ack();
   }
 
+  /**
+   * tcp_sack_new_ofo_skb: the block a segment extends (or touches) grows and moves to the front,
+   * taking in any other it now touches; else a new block goes in front, the oldest dropped.
+   */
+  private addSack(seq: number): void {
+    const i = this.blocks.findIndex(([s, e]) => s <= seq + 1 && seq <= e);
+    let b: [number, number];
+    if (i >= 0) {
+      b = this.blocks.splice(i, 1)[0]!;
+      b[0] = Math.min(b[0], seq);
+      b[1] = Math.max(b[1], seq + 1);
+      for (let j = this.blocks.length - 1; j >= 0; j--) {
+        const o = this.blocks[j]!;
+        if (o[0] <= b[1] && b[0] <= o[1]) (b[0] = Math.min(b[0], o[0])), (b[1] = Math.max(b[1], o[1])), this.blocks.splice(j, 1);
+      }
+    } else {
+      b = [seq, seq + 1];
+      if (this.blocks.length >= KEPT_SACK_BLOCKS) this.blocks.pop();
+    }
+    this.blocks.unshift(b);
+  }
+
   private ack(): void {
-    this.sendAck({ cum: this.rcvNxt, sacks: this.sacks, dsack: this.dsack });
-    this.sacks = [];
+    const sacks: number[] = [];
+    const n = Math.min(this.blocks.length, this.dsack ? SENT_SACK_BLOCKS - 1 : SENT_SACK_BLOCKS);
+    for (let i = 0; i < n; i++) sacks.push(this.blocks[i]![0], this.blocks[i]![1]);
+    this.sendAck({ cum: this.rcvNxt, sacks, dsack: this.dsack });
     this.dsack = false;
     this.unacked = 0;
     this.ackDueMs = Number.POSITIVE_INFINITY;
@@ -142,6 +176,8 @@ export class TcpSender {
   private rackXmit = -1;
   private rackRtt = 0;
   private reordSeen = false;
+  /** The SACK blocks of the last acknowledgement processed (onAck). */
+  private sackCache: number[] = [];
   private reoSteps = 1;
   private rackTimerAt = Number.POSITIVE_INFINITY;
   private lastProgress = 0;
@@ -408,7 +444,18 @@ export class TcpSender {
       this.sndUna = a.cum;
       this.lastProgress = now;
     }
-    for (const s of a.sacks) if (s >= this.sndUna) deliver(s);
+    // SACK blocks, less what the last acknowledgement's blocks covered (Linux's recv_sack_cache):
+    // those were delivered then, and a block repeated on every ACK is not walked again.
+    const c = this.sackCache;
+    for (let k = 0; k < a.sacks.length; k += 2) {
+      for (let s = Math.max(a.sacks[k]!, this.sndUna); s < a.sacks[k + 1]!; ) {
+        let skip = s;
+        for (let j = 0; j < c.length; j += 2) if (c[j]! <= s && s < c[j + 1]!) skip = Math.max(skip, c[j + 1]!);
+        if (skip > s) s = skip;
+        else deliver(s++);
+      }
+    }
+    this.sackCache = a.sacks;
     if (a.dsack) {
       this.reoSteps = Math.min(this.reoSteps + 1, 255);
       // Every retransmission of the episode came back as a duplicate: it was reordering.
