@@ -175,13 +175,26 @@ export class RateEstimator {
     const pipeMs = this.shortQueue ? products * rtt + this.queueHeadroomMs(rtt) : products * INFLIGHT_GAIN * rtt;
     // Acknowledgements delayed by a queue on the way back (the peer's download) hold that much
     // more in flight without any queue on our side; at most the queue a peer keeping these rules
-    // lets stand there: counting more would let each end's queue open the other's cap in turn
-    // (both directions of a busy link, a failover).
-    const returnMs = this.shortQueue ? 0 : Math.min(this.signal.returnQueueMs, this.queueHeadroomMs(rtt));
-    // Acknowledgements come every ACK_HOLD_MS at most: twice that in flight covers their batching
-    // with room to spare, once when the queue must stay short.
-    const ackHoldMs = (this.shortQueue ? 1 : 2) * ACK_HOLD_MS;
-    return Math.max(MIN_INFLIGHT_BYTES, this.btlBw * (pipeMs + ackHoldMs + returnMs));
+    // lets stand there (standingQueueMs, the peer's traffic and its express lane alike): counting
+    // more would let each end's queue open the other's cap in turn (both directions of a busy
+    // link, a failover).
+    const returnMs = this.shortQueue ? 0 : Math.min(this.signal.returnQueueMs, this.standingQueueMs());
+    return Math.max(MIN_INFLIGHT_BYTES, this.btlBw * (pipeMs + this.ackHoldMs() + returnMs));
+  }
+
+  /** Acknowledgements come every ACK_HOLD_MS at most: twice that in flight covers their batching with room to spare, once when the queue must stay short. */
+  private ackHoldMs(): number { return (this.shortQueue ? 1 : 2) * ACK_HOLD_MS; }
+
+  /**
+   * The queue (ms at the estimate) our traffic may stand at the link's bottleneck by these rules:
+   * the cap's headroom beyond one bandwidth-delay product and the acknowledgements' batching. The
+   * express lane keeps to it where it can (express.ts), and the peer's cap counts up to it of a
+   * queue on its way back, which is ours: an ADSL-like uplink that carried a download's TCP
+   * acknowledgements 20 ms deep held our FEEDBACKs there, and the peer's cap, sized for 1 ms of
+   * it, kept that link's download at 60 % (docs/scheduler.md, "Asymmetric links").
+   */
+  standingQueueMs(): number {
+    return this.queueHeadroomMs(this.signal.pipeRttMs()) + this.ackHoldMs();
   }
 
   /**

@@ -51,21 +51,38 @@ export class ExpressLane {
 
   /**
    * Sends a small packet at once on the link of `candidates` where it arrives first (the
-   * shortest one-way delay, with what waits at its bottleneck: bottleneckWaitMs);
-   * false when it must take the normal path (too big, TCP data, over the share, no usable link).
+   * shortest one-way delay, with what waits at its bottleneck: bottleneckWaitMs), of those whose
+   * bottleneck holds no more of ours than the in-flight rules let stand there if one arrives
+   * within that much of the earliest (estimator.ts standingQueueMs); false when it must take the
+   * normal path (too big, TCP data, over the share, no usable link).
+   *
+   * Why the rules: a link's own FEEDBACKs wait at the same bottleneck. A download's TCP
+   * acknowledgements, taken by the lane to the nearer of two thin uplinks until it held them as
+   * deep as the other link's extra delay (20 ms of 0.5 Mbit/s), held the FEEDBACKs of that link's
+   * download as long, and the peer's in-flight cap, which counts only the queue a peer keeping
+   * the rules lets stand, held the download to 60 % of its rate. A link whose queue is within
+   * the rules cannot do that; when none is (every one busy with bulk traffic at its cap), or the
+   * one within them is much later, the earliest arrival decides, as the lane's purpose is latency.
    */
   take(packet: Uint8Array, nowMs: number, candidates: readonly Link[]): boolean {
     if (packet.length > EXPRESS_MAX_BYTES || this.isTcpData(packet)) return false;
     let fastest: Link | undefined;
     let minOwd = Number.POSITIVE_INFINITY;
+    let fastestWithin: Link | undefined;
+    let minOwdWithin = Number.POSITIVE_INFINITY;
     let capacity = 0; // bytes per ms
     const tier = nextTier(candidates, -1, undefined);
     for (const l of candidates) {
       if (l.stalled || (tier !== undefined && priority(l) !== tier)) continue;
       capacity += l.sender.estimator.bandwidth;
-      const d = owd(l) + delayExcessMs(l) + bottleneckWaitMs(l);
+      const wait = bottleneckWaitMs(l);
+      const d = owd(l) + delayExcessMs(l) + wait;
       if (d < minOwd) (minOwd = d), (fastest = l);
+      if (wait <= l.sender.estimator.standingQueueMs() && d < minOwdWithin) (minOwdWithin = d), (fastestWithin = l);
     }
+    // A packet may arrive later by the queue the rules let stand on the earliest link, no more:
+    // a far link's delay is not worth keeping a near link's queue short (a ping to a satellite).
+    if (fastest && fastestWithin && minOwdWithin <= minOwd + fastest.sender.estimator.standingQueueMs()) fastest = fastestWithin;
     if (!fastest) return false;
     const elapsed = Number.isFinite(this.refilledMs) ? nowMs - this.refilledMs : 0;
     this.tokens = Math.min(EXPRESS_BURST_BYTES, this.tokens + EXPRESS_SHARE * capacity * Math.max(0, elapsed));

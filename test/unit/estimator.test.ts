@@ -68,16 +68,31 @@ describe("RateEstimator", () => {
     e.onRttSample(28, 100); // 8 ms more RTT, none of it in our direction
     e.onOneWayDelaySample(500, 100);
     expect(e.inflightCap()).toBeCloseTo(base + 1000 * 8, 0);
-    // 30 ms more: a peer keeping our rules lets at most half an RTT (10 ms) stand on its side;
-    // counting more would let each end's queue widen the other's cap in turn.
+    // 30 ms more: a peer keeping our rules lets at most half an RTT (10 ms) and two
+    // acknowledgement holds (8 ms) stand on its side (standingQueueMs); counting more would let
+    // each end's queue widen the other's cap in turn.
     e.onRttSample(50, 150);
     e.onOneWayDelaySample(500, 150);
-    expect(e.inflightCap()).toBeCloseTo(base + 1000 * 10, 0);
+    expect(e.standingQueueMs()).toBeCloseTo(18, 6);
+    expect(e.inflightCap()).toBeCloseTo(base + 1000 * 18, 0);
     for (let t = 200; t < 400; t += 10) {
       e.onRttSample(20, t);
       e.onOneWayDelaySample(500, t);
     }
     expect(e.inflightCap()).toBeCloseTo(base, 0);
+  });
+
+  test("the queue our traffic may stand at a link's bottleneck is the cap's beyond one product, even where the cap's floor allows more", () => {
+    // A 0.5 Mbit/s uplink of 2 ms RTT: the cap is its floor of four full packets (96 ms there),
+    // but the rules' queue is half an RTT and two acknowledgement holds: 9 ms (express.ts keeps to it).
+    const e = new RateEstimator(62_500, 0);
+    e.onRttSample(2, 0);
+    expect(e.inflightCap()).toBe(6000);
+    expect(e.standingQueueMs()).toBeCloseTo(9, 6);
+    e.keepQueueShort(100);
+    e.onTick(1, true);
+    // While calls use the link: the headroom (1 ms, under the short queue's 5) and one hold.
+    expect(e.standingQueueMs()).toBeCloseTo(5, 6);
   });
 
   test("while latency-sensitive packets use the link, the cap lets at most a short queue stand (5 ms, or a tenth of the RTT)", () => {

@@ -42,3 +42,35 @@ test("an idle link of shorter delay takes a small packet; once our traffic queue
   expect(lane.take(small(), 20, [adsl, fast])).toBe(true);
   expect(chosen).toEqual([0, 1]);
 });
+
+test("a link whose bottleneck holds more of ours than the in-flight rules let stand is passed over for one within them, later but not by much", () => {
+  const chosen: number[] = [];
+  const lane = new ExpressLane((l) => chosen.push(l.index), false);
+  // Two thin uplinks of a download: 0.5 Mbit/s at 2 ms RTT and 2.5 Mbit/s at 40 ms RTT. The
+  // near one holds 1.2 kB beyond its product: 19 ms at its bottleneck, which still arrives
+  // before the far link's 20 ms one way, but is past the 9 ms the rules let stand there (half
+  // an RTT and two acknowledgement holds: estimator.ts standingQueueMs), where it would hold
+  // that link's own FEEDBACKs too.
+  const near = measured(0, 0.5, 2, 1300);
+  const far = measured(1, 2.5, 40, 0);
+  expect(lane.take(small(), 10, [near, far])).toBe(true);
+  // Within the rules (a 5 ms queue), the near link again.
+  near.sender.inflightBytes = 400;
+  expect(lane.take(small(), 20, [near, far])).toBe(true);
+  // Both past them (bulk traffic at its cap on each): the earliest arrival, as before.
+  near.sender.inflightBytes = 1300;
+  far.sender.inflightBytes = 25_000;
+  expect(lane.take(small(), 30, [near, far])).toBe(true);
+  expect(chosen).toEqual([1, 0, 0]);
+});
+
+test("a link within the rules is preferred only if it arrives within the queue they let stand of the earliest: not a far link", () => {
+  const chosen: number[] = [];
+  const lane = new ExpressLane((l) => chosen.push(l.index), false);
+  // The same thin near uplink, 19 ms past its product, beside an idle link of 300 ms RTT: 150 ms
+  // one way is far more than the 9 ms the near link's rules let stand. The near link.
+  const near = measured(0, 0.5, 2, 1300);
+  const far = measured(1, 20, 300, 0);
+  expect(lane.take(small(), 10, [near, far])).toBe(true);
+  expect(chosen).toEqual([0]);
+});
