@@ -19,6 +19,12 @@ function measured(index: number, rateMbit: number, rttMs: number, inflightBytes:
   return l;
 }
 
+/** An express lane that records the index of each link it sends on. */
+function recording(): { lane: ExpressLane; chosen: number[] } {
+  const chosen: number[] = [];
+  return { lane: new ExpressLane((l) => chosen.push(l.index), false), chosen };
+}
+
 /** A 92-byte IPv4/UDP packet (protocol 17 at offset 9). */
 const small = (): Uint8Array => {
   const p = new Uint8Array(92);
@@ -28,8 +34,7 @@ const small = (): Uint8Array => {
 };
 
 test("an idle link of shorter delay takes a small packet; once our traffic queues on it past the other link's delay, the other does", () => {
-  const chosen: number[] = [];
-  const lane = new ExpressLane((l) => chosen.push(l.index), false);
+  const { lane, chosen } = recording();
   // An ADSL uplink (0.5 Mbit/s, 40 ms RTT) beside a 10 Mbit/s link of 80 ms RTT.
   const adsl = measured(0, 0.5, 40, 0);
   const fast = measured(1, 10, 80, 0);
@@ -44,8 +49,7 @@ test("an idle link of shorter delay takes a small packet; once our traffic queue
 });
 
 test("a link whose bottleneck holds more of ours than the in-flight rules let stand is passed over for one within them, later but not by much", () => {
-  const chosen: number[] = [];
-  const lane = new ExpressLane((l) => chosen.push(l.index), false);
+  const { lane, chosen } = recording();
   // Two thin uplinks of a download: 0.5 Mbit/s at 2 ms RTT and 2.5 Mbit/s at 40 ms RTT. The
   // near one holds 1.2 kB beyond its product: 19 ms at its bottleneck, which still arrives
   // before the far link's 20 ms one way, but is past the 9 ms the rules let stand there (half
@@ -65,8 +69,7 @@ test("a link whose bottleneck holds more of ours than the in-flight rules let st
 });
 
 test("a link within the rules is preferred only if it arrives within the queue they let stand of the earliest: not a far link", () => {
-  const chosen: number[] = [];
-  const lane = new ExpressLane((l) => chosen.push(l.index), false);
+  const { lane, chosen } = recording();
   // The same thin near uplink, 19 ms past its product, beside an idle link of 300 ms RTT: 150 ms
   // one way is far more than the 9 ms the near link's rules let stand. The near link.
   const near = measured(0, 0.5, 2, 1300);
