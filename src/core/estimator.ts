@@ -191,7 +191,8 @@ export class RateEstimator {
    * express lane keeps to it where it can (express.ts), and the peer's cap counts up to it of a
    * queue on its way back, which is ours: an ADSL-like uplink that carried a download's TCP
    * acknowledgements 20 ms deep held our FEEDBACKs there, and the peer's cap, sized for 1 ms of
-   * it, kept that link's download at 60 % (docs/scheduler.md, "Asymmetric links").
+   * it, kept that link's download at three quarters of its rate (docs/scheduler.md, "Asymmetric
+   * links").
    */
   standingQueueMs(): number {
     return this.queueHeadroomMs(this.signal.pipeRttMs()) + this.ackHoldMs();

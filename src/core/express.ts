@@ -60,9 +60,10 @@ export class ExpressLane {
    * acknowledgements, taken by the lane to the nearer of two thin uplinks until it held them as
    * deep as the other link's extra delay (20 ms of 0.5 Mbit/s), held the FEEDBACKs of that link's
    * download as long, and the peer's in-flight cap, which counts only the queue a peer keeping
-   * the rules lets stand, held the download to 60 % of its rate. A link whose queue is within
-   * the rules cannot do that; when none is (every one busy with bulk traffic at its cap), or the
-   * one within them is much later, the earliest arrival decides, as the lane's purpose is latency.
+   * the rules lets stand, held the download to three quarters of its rate. A link whose queue
+   * is within the rules cannot do that; when none is (every one busy with bulk traffic at its
+   * cap), or the one within them is much later, the earliest arrival decides, as the lane's
+   * purpose is latency.
    */
   take(packet: Uint8Array, nowMs: number, candidates: readonly Link[]): boolean {
     if (packet.length > EXPRESS_MAX_BYTES || this.isTcpData(packet)) return false;
