@@ -100,6 +100,21 @@ export function stallTimeoutMs(l: Link): number {
   return Math.max(STALL_MIN_MS, 2 * srtt + 4 * l.rtt.variance + 2 * ACK_DELAY_MS);
 }
 
+/**
+ * How long a standing queue may wait on the chosen link, beyond the links' delay spread, before
+ * it is refused. Aggregating links of unequal delay needs a queue as deep as the spread on the
+ * faster one, plus room for TCP's sawtooth: about the slower link's one-way delay, at least
+ * QUEUE_DELAY_MS. That is for a full link. While the link shows no queue of its own and no
+ * round's loss (`lagging`, or still in startup), our standing queue is the estimate's lag (the
+ * estimator paces a quarter above it each round while packets wait), and refusing would make TCP
+ * back off from capacity the link has (an LTE link's rate swings several times within a second:
+ * ratestep.sim.test.ts). It gets STARTUP_QUEUE_DELAY_MS, or the full link's room if more.
+ */
+export function queueRoomMs(lagging: boolean, minOwdMs: number, maxOwdMs: number): number {
+  const full = Math.max(QUEUE_DELAY_MS, maxOwdMs - minOwdMs > 0 ? maxOwdMs : 0);
+  return lagging ? Math.max(full, STARTUP_QUEUE_DELAY_MS) : full;
+}
+
 export class SendPath {
   private readonly host: SendPathHost;
   private readonly spread: Spread;
@@ -200,16 +215,8 @@ export class SendPath {
       }
       // A link in startup must grow as fast as the TCP it carries (startup.ts startupGain).
       if (best.sender.estimator.inStartup) best.sender.estimator.setStartupGain(startupGain(owd(best), minOwd));
-      // Aggregating links of unequal delay needs a queue as deep as the spread on the faster one,
-      // plus room for TCP's sawtooth: about the slower link's one-way delay, at least QUEUE_DELAY_MS.
-      // That limit is for a full link. While the link shows no queue of its own and no round's
-      // loss, our standing queue is the estimate's lag (the estimator paces a quarter above it
-      // each round while packets wait), and refusing would make TCP back off from capacity the
-      // link has: an LTE link's rate swings several times within a second (ratestep.sim.test.ts:
-      // 10 refusals in the 3 s after 4 -> 16 Mbit/s). It gets a link in startup's room.
-      const lagging = best.sender.estimator.inStartup || !best.sender.estimator.full;
-      const room = lagging ? STARTUP_QUEUE_DELAY_MS : Math.max(QUEUE_DELAY_MS, maxOwd - minOwd > 0 ? maxOwd : 0);
-      const limit = room + (maxOwd - minOwd);
+      const e = best.sender.estimator;
+      const limit = queueRoomMs(e.inStartup || !e.full, minOwd, maxOwd) + (maxOwd - minOwd);
       // Over the limit only a standing queue is refused, not a burst: one that has stayed above it
       // for a round trip of the slowest link (docs/scheduler.md, "Bursts and standing queues").
       if (resends === 0 && !best.sender.admission.admit(bestWait, limit, maxRtt, nowMs)) {
