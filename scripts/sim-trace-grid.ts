@@ -8,9 +8,7 @@
  *   bun scripts/sim-trace-grid.ts [--seed 1] [--seconds 20] [--cc cubic,bbr]
  * `--seed`: TCP's random draws (the traces are replayed as they are).
  */
-import { join } from "node:path";
-import { type LinkPaths, runTransfer } from "../test/sim/corepair.ts";
-import { Trace } from "../test/sim/pathmodel.ts";
+import { fixedLink as fixed, type LinkPaths, runTransfer, traceLink as lte } from "../test/sim/corepair.ts";
 import { number, option, readOptions, UsageError } from "./lab-args.ts";
 
 const argv = process.argv.slice(2);
@@ -24,10 +22,6 @@ const ccs = parsed(() =>
   }),
 );
 
-const traceDir = join(import.meta.dir, "../bench/traces");
-const trace = (name: string) => Trace.load(join(traceDir, name));
-const lte = (name: string, delayMs: number): LinkPaths => ({ up: { trace: trace(`${name}.up`), delayMs }, down: { trace: trace(`${name}.down`), delayMs } });
-const fixed = (rateMbit: number, delayMs: number): LinkPaths => ({ up: { rateMbit, delayMs }, down: { rateMbit, delayMs } });
 const short = (name: string) => (name.startsWith("ATT") ? "ATT" : "VZ");
 
 const cells: [string, () => LinkPaths[]][] = [];

@@ -15,8 +15,7 @@
  * segments received twice and the tunnel's drops by reason; the traces' mean capacity over the
  * same span is shown beside each pair.
  */
-import { join } from "node:path";
-import { type LinkPaths, runTransfer, WARMUP_MS } from "../test/sim/corepair.ts";
+import { fixedLink as fixed, type LinkPaths, runTransfer, traceLink as lte, WARMUP_MS } from "../test/sim/corepair.ts";
 import { bucketBytes, type PathSpec, Trace } from "../test/sim/pathmodel.ts";
 import type { UplinkShape } from "../test/lab/topology.ts";
 import { customCell } from "./bench-sweep.ts";
@@ -30,10 +29,6 @@ const durationMs = parsed(() => number(option(argv, "--seconds") ?? "20", "--sec
 const seed = parsed(() => number(option(argv, "--seed") ?? "1", "--seed"));
 /** A token bucket on every constant-rate path, as the lab's htb: one frame plus this many ms of tokens. */
 const bucketMs = parsed(() => number(option(argv, "--bucket-ms") ?? "0", "--bucket-ms"));
-const traceDir = join(import.meta.dir, "../bench/traces");
-const trace = (name: string) => Trace.load(join(traceDir, name));
-const lte = (name: string, delayMs: number): LinkPaths => ({ up: { trace: trace(`${name}.up`), delayMs }, down: { trace: trace(`${name}.down`), delayMs } });
-const fixed = (rateMbit: number, delayMs: number): LinkPaths => ({ up: { rateMbit, delayMs }, down: { rateMbit, delayMs } });
 
 const PAIRS: Record<string, () => LinkPaths[]> = {
   "10+ATT": () => [fixed(10, 12), lte("ATT-LTE-driving-2016", 30)],
@@ -45,7 +40,7 @@ function specPair(spec: string): (() => LinkPaths[]) | undefined {
   const cell = customCell(spec);
   if (!cell) return undefined;
   const path = (u: UplinkShape, dir: "up" | "down"): PathSpec => ({
-    ...(u.trace ? { trace: trace(`${u.trace}.${dir}`) } : { rateMbit: u.rateMbit, ...(bucketMs > 0 ? { burstBytes: bucketBytes(u.rateMbit!, bucketMs) } : {}) }),
+    ...(u.trace ? { trace: Trace.bench(`${u.trace}.${dir}`) } : { rateMbit: u.rateMbit, ...(bucketMs > 0 ? { burstBytes: bucketBytes(u.rateMbit!, bucketMs) } : {}) }),
     delayMs: u.delayMs ?? 0,
     ...(u.jitterMs ? { jitterMs: u.jitterMs } : {}),
     ...(u.lossPct ? { loss: u.lossPct / 100 } : {}),

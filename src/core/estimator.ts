@@ -44,6 +44,7 @@
  * than the rounds before; in the cycle it lowers the estimate only when this round and the last
  * delivered no more than the earlier ones): docs/scheduler.md, "Delay noise is not a full pipe".
  */
+import { ACK_DELAY_MS } from "./ackstate.ts";
 import { QueueSignal, type Sample } from "./queuesignal.ts";
 import { RoundLoss } from "./roundloss.ts";
 
@@ -57,7 +58,7 @@ export const INFLIGHT_GAIN = 1.5;
 const SHORT_QUEUE_MS = 5;
 /** ... or this share of the RTT, if more: a probe must still find a long path's growing capacity. */
 const SHORT_QUEUE_RTT_SHARE = 0.1;
-const ACK_HOLD_MS = 4; // how long the peer may hold an acknowledgement (ackstate.ts ACK_DELAY_MS)
+const ACK_HOLD_MS = ACK_DELAY_MS; // how long the peer may hold an acknowledgement
 /**
  * Rounds whose best delivery rate becomes the estimate when a queue says it is too high (BBR's
  * bottleneck-bandwidth filter spans 10 rounds, for the same reason); only rounds that had a

@@ -20,7 +20,7 @@ import { WindowedMin } from "./winmin.ts";
 
 export const MIN_RTT_WINDOW_MS = 10_000;
 /** An RTT this far above the minimum means a queue is building somewhere on the link. */
-export const QUEUE_RTT_FACTOR = 1.25;
+const QUEUE_RTT_FACTOR = 1.25;
 /** Slack for timer and scheduling jitter of both ends (Bun timers tick in milliseconds). */
 export const QUEUE_RTT_SLACK_MS = 5;
 const MIN_ROUND_MS = 10; // a round at least this long: very short RTTs must not cycle faster than timers tick

@@ -18,7 +18,7 @@ import { TAG_SIZE, TRANSPORT_HEADER_SIZE, TUNNEL_OVERHEAD, UDP_IPV4_OVERHEAD } f
 import { readU16, readU32 } from "../../src/wire/bytes.ts";
 import { FEEDBACK_BITMAP_HI_OFF, FEEDBACK_BITMAP_LO_OFF, FEEDBACK_CLOCK_OFF, FEEDBACK_DELAY_OFF, FEEDBACK_HIGHEST_OFF, FEEDBACK_SIZE, KEEPALIVE_SIZE, newKeepalive } from "../../src/wire/inner.ts";
 import { SeededRandom } from "../helpers/random.ts";
-import { EventHeap, Path, type PathSpec } from "./pathmodel.ts";
+import { EventHeap, Path, type PathSpec, Trace } from "./pathmodel.ts";
 import { type AckRecord, type CongestionControl, TcpReceiver, TcpSender } from "./tcpmodel.ts";
 
 export const TUN_MTU = 1432;
@@ -281,6 +281,11 @@ export interface LinkPaths {
   up: PathSpec;
   down: PathSpec;
 }
+
+/** A link of one rate both ways. */
+export const fixedLink = (rateMbit: number, delayMs: number): LinkPaths => ({ up: { rateMbit, delayMs }, down: { rateMbit, delayMs } });
+/** A link driven by a bench trace's two directions (`Verizon-LTE-short`: .up and .down). */
+export const traceLink = (name: string, delayMs: number): LinkPaths => ({ up: { trace: Trace.bench(`${name}.up`), delayMs }, down: { trace: Trace.bench(`${name}.down`), delayMs } });
 
 export interface TransferResult {
   /** In-order TCP payload per 100 ms, Mbit/s. */

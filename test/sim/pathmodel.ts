@@ -22,6 +22,11 @@ export class Trace {
     this.periodMs = Math.max(1, times[times.length - 1]!);
   }
 
+  /** A trace of bench/traces by file name (`Verizon-LTE-short.up`). */
+  static bench(name: string): Trace {
+    return Trace.load(new URL(`../../bench/traces/${name}`, import.meta.url).pathname);
+  }
+
   static load(path: string): Trace {
     const times = readFileSync(path, "utf8")
       .split("\n")

@@ -15,7 +15,6 @@
  * code over the same link specs: corepair.ts), so each runs once and stands for both; trace
  * cells differ by direction (each direction replays its own trace) and run both.
  */
-import { join } from "node:path";
 import { type LinkPaths, meanGoodput, PAYLOAD_SHARE, runTransfer, type TransferResult } from "./corepair.ts";
 import { type PathSpec, Trace } from "./pathmodel.ts";
 import type { CongestionControl } from "./tcpmodel.ts";
@@ -35,8 +34,7 @@ const RATES: [number, number][] = [
 ];
 const DELAYS: { d: [number, number]; jitter?: number }[] = [{ d: [0.2, 0.2] }, { d: [1, 1] }, { d: [10, 10] }, { d: [5, 35] }, { d: [10, 60] }, { d: [20, 150] }, { d: [30, 30], jitter: 10 }];
 
-const traceDir = join(import.meta.dir, "../../bench/traces");
-const trace = (name: string) => Trace.load(join(traceDir, name));
+const trace = (name: string) => Trace.bench(name);
 
 export interface Cell {
   name: string;
