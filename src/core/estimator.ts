@@ -180,7 +180,19 @@ export class RateEstimator {
     // more would let each end's queue open the other's cap in turn (both directions of a busy
     // link, a failover).
     const returnMs = this.shortQueue ? 0 : Math.min(this.signal.returnQueueMs, this.standingQueueMs());
-    return Math.max(MIN_INFLIGHT_BYTES, this.btlBw * (pipeMs + this.ackHoldMs() + returnMs));
+    return Math.max(MIN_INFLIGHT_BYTES, this.capRate() * (pipeMs + this.ackHoldMs() + returnMs));
+  }
+
+  /**
+   * The rate the in-flight cap is sized by. While calls use the link, no more than the best whole
+   * round delivered lately: the estimate comes from the highest short delivery samples, which a
+   * shaper's bucket (tokens saved in a pause let through at line rate) and batched acknowledgements
+   * lift 10 % or more above the link's rate, and a cap sized by it let that much more stand at the
+   * bottleneck than the short queue allows — 14-20 ms on a 20 Mbit/s, 60 ms link where 10 was meant,
+   * the call's copies behind it (bench scenario 14). A whole round of a busy link delivers its rate.
+   */
+  private capRate(): number {
+    return this.shortQueue ? Math.min(this.btlBw, this.queuedRoundsRate()) : this.btlBw;
   }
 
   /** Acknowledgements come every ACK_HOLD_MS at most: twice that in flight covers their batching with room to spare, once when the queue must stay short. */

@@ -111,6 +111,30 @@ describe("RateEstimator", () => {
     expect(e.inflightCap()).toBeCloseTo(roomy, 0);
   });
 
+  test("while calls use the link, the cap is sized by what whole rounds delivered, not by a shaper's bursts", () => {
+    const e = new RateEstimator(0, 0);
+    e.onRttSample(60, 0);
+    e.onOneWayDelaySample(500, 0);
+    let t = 0;
+    // Rounds of 60 ms with no queue: short samples say 2750 bytes/ms (a bucket's bursts), whole
+    // rounds delivered 2500 (the link's rate).
+    for (let round = 0; round < 14; round++, t += 60) {
+      e.onOneWayDelaySample(500, t);
+      e.onRateSample(2750, false, t + 1);
+      e.onDelivered(2500 * 60);
+      e.onTick(t + 2, true);
+    }
+    expect(e.bandwidth).toBe(2750);
+    const bulk = e.inflightCap();
+    e.keepQueueShort(t + 1000);
+    e.onTick(t + 3, true);
+    // One product at the rate whole rounds delivered, 6 ms of queue and one hold: at the estimate
+    // (2750) the same cap let 6 ms more stand at a 2500 bytes/ms bottleneck.
+    expect(e.inflightCap()).toBeCloseTo(2500 * (60 + 6 + 4), -2);
+    e.onTick(t + 1000, true); // the calls ended: bulk traffic's cap again
+    expect(e.inflightCap()).toBeCloseTo(bulk, 0);
+  });
+
   test("while a queue stands, a burst's sample does not raise the estimate, and the estimate falls to what whole rounds delivered", () => {
     const e = new RateEstimator(0, 0);
     e.onRttSample(20, 0);
