@@ -25,13 +25,10 @@ import { ExpressLane } from "./express.ts";
 import { lossReportPath } from "./lossreport.ts";
 import { nextTier, priority } from "./policy.ts";
 import { delayExcessMs, owd, Spread } from "./spread.ts";
+import { queueRoomMs } from "./standingqueue.ts";
 import { startupDrainMs, startupGain } from "./startup.ts";
 import { RateTrains } from "./train.ts";
 
-/** A packet may wait this long in our queues beyond the links' delay spread before it is dropped. */
-export const QUEUE_DELAY_MS = 15;
-/** While the chosen link is still in startup its estimate is low by design, or while it shows no sign of being full its estimate lags: allow more. */
-const STARTUP_QUEUE_DELAY_MS = 100;
 /** Lost data older than this is not sent again: the receiver has given up on it by then. */
 const RESEND_MAX_AGE_MS = 300;
 /** A packet lost again is sent again, up to this many times in all. */
@@ -98,21 +95,6 @@ function answersSinceStall(l: Link, highest: number): boolean {
 export function stallTimeoutMs(l: Link): number {
   const srtt = l.rtt.samples > 0 ? l.rtt.smoothed : 2 * DEFAULT_OWD_MS;
   return Math.max(STALL_MIN_MS, 2 * srtt + 4 * l.rtt.variance + 2 * ACK_DELAY_MS);
-}
-
-/**
- * How long a standing queue may wait on the chosen link, beyond the links' delay spread, before
- * it is refused. Aggregating links of unequal delay needs a queue as deep as the spread on the
- * faster one, plus room for TCP's sawtooth: about the slower link's one-way delay, at least
- * QUEUE_DELAY_MS. That is for a full link. While the link shows no queue of its own and no
- * round's loss (`lagging`, or still in startup), our standing queue is the estimate's lag (the
- * estimator paces a quarter above it each round while packets wait), and refusing would make TCP
- * back off from capacity the link has (an LTE link's rate swings several times within a second:
- * ratestep.sim.test.ts). It gets STARTUP_QUEUE_DELAY_MS, or the full link's room if more.
- */
-export function queueRoomMs(lagging: boolean, minOwdMs: number, maxOwdMs: number): number {
-  const full = Math.max(QUEUE_DELAY_MS, maxOwdMs - minOwdMs > 0 ? maxOwdMs : 0);
-  return lagging ? Math.max(full, STARTUP_QUEUE_DELAY_MS) : full;
 }
 
 export class SendPath {
@@ -353,6 +335,8 @@ export class SendPath {
     // seconds its loss window still remembers it. (Brief stalls on a lossy link do count.)
     if (l.resume(nowMs) >= BLACKOUT_MS) l.forgetLoss();
     this.host.stallChanged(l);
+    // Links that stalled with nowhere to move their packets kept them (stall): now they can.
+    for (const o of this.host.candidates()) if (o !== l && o.stalled && (o.sender.inflightBytes > 0 || o.sender.peek() >= 0)) this.evacuate(o, nowMs);
   }
 
   /** The peer is known not to hear us on this link (health.ts leaderSilentAtMs, receive.ts): stalled now. */
@@ -360,10 +344,14 @@ export class SendPath {
     if (!l.stalled) this.stall(l, nowMs);
   }
 
+  /**
+   * A stalled link's packets move to a link that answers; with none (one link, or all stalled: an
+   * LTE outage) they stay, as in a modem's queue, not dropped (outage.sim.test.ts).
+   */
   private stall(l: Link, nowMs: number): void {
     l.stall(nowMs);
     this.host.stallChanged(l);
-    this.evacuate(l, nowMs);
+    if (this.host.candidates().some((o) => o !== l && !o.stalled)) this.evacuate(l, nowMs);
   }
 
   /** Moves a link's queue and what it had in flight to the other links. */

@@ -42,3 +42,23 @@ export class StandingQueue {
     this.belowSinceMs = Number.POSITIVE_INFINITY;
   }
 }
+
+/** A packet may wait this long in our queues beyond the links' delay spread before it is dropped. */
+export const QUEUE_DELAY_MS = 15;
+/** While the chosen link is still in startup its estimate is low by design, or while it shows no sign of being full its estimate lags: allow more. */
+const STARTUP_QUEUE_DELAY_MS = 100;
+
+/**
+ * How long a standing queue may wait on the chosen link, beyond the links' delay spread, before
+ * it is refused. Aggregating links of unequal delay needs a queue as deep as the spread on the
+ * faster one, plus room for TCP's sawtooth: about the slower link's one-way delay, at least
+ * QUEUE_DELAY_MS. That is for a full link. While the link shows no queue of its own and no
+ * round's loss (`lagging`, or still in startup), our standing queue is the estimate's lag (the
+ * estimator paces a quarter above it each round while packets wait), and refusing would make TCP
+ * back off from capacity the link has (an LTE link's rate swings several times within a second:
+ * ratestep.sim.test.ts). It gets STARTUP_QUEUE_DELAY_MS, or the full link's room if more.
+ */
+export function queueRoomMs(lagging: boolean, minOwdMs: number, maxOwdMs: number): number {
+  const full = Math.max(QUEUE_DELAY_MS, maxOwdMs - minOwdMs > 0 ? maxOwdMs : 0);
+  return lagging ? Math.max(full, STARTUP_QUEUE_DELAY_MS) : full;
+}

@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
-import { QUEUE_DELAY_MS, queueRoomMs } from "../../src/core/sendpath.ts";
+import { QUEUE_DELAY_MS, queueRoomMs } from "../../src/core/standingqueue.ts";
 
-describe("the queue a link may hold before a standing queue is refused (sendpath.ts queueRoomMs)", () => {
+describe("the queue a link may hold before a standing queue is refused (standingqueue.ts queueRoomMs)", () => {
   test("a full link: the slower link's one-way delay when delays differ, at least QUEUE_DELAY_MS", () => {
     expect(queueRoomMs(false, 10, 10)).toBe(QUEUE_DELAY_MS);
     expect(queueRoomMs(false, 5, 12)).toBe(QUEUE_DELAY_MS);
