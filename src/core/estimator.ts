@@ -190,9 +190,10 @@ export class RateEstimator {
    * lift 10 % or more above the link's rate, and a cap sized by it let that much more stand at the
    * bottleneck than the short queue allows — 14-20 ms on a 20 Mbit/s, 60 ms link where 10 was meant,
    * the call's copies behind it (bench scenario 14). A whole round of a busy link delivers its rate.
+   * Not in startup, whose rounds deliver a fraction of the link by design (each sends twice the last).
    */
   private capRate(): number {
-    return this.shortQueue ? Math.min(this.btlBw, this.queuedRoundsRate()) : this.btlBw;
+    return this.shortQueue && !this.startup ? Math.min(this.btlBw, this.queuedRoundsRate()) : this.btlBw;
   }
 
   /** Acknowledgements come every ACK_HOLD_MS at most: twice that in flight covers their batching with room to spare, once when the queue must stay short. */

@@ -135,6 +135,22 @@ describe("RateEstimator", () => {
     expect(e.inflightCap()).toBeCloseTo(bulk, 0);
   });
 
+  test("in startup a short queue's cap keeps the estimate's rate: startup's rounds deliver a fraction of the link by design", () => {
+    const e = new RateEstimator(0, 0);
+    e.onRttSample(60, 0);
+    e.keepQueueShort(10_000);
+    // Each round delivers twice the last, as startup's pacing at twice the estimate lets it.
+    let t = 0;
+    for (let round = 0, rate = 250; round < 3; round++, rate *= 2, t += 60) {
+      e.onRateSample(rate, false, t + 1);
+      e.onDelivered((rate / 2) * 60);
+      e.onTick(t + 2, true);
+    }
+    expect(e.inStartup).toBe(true);
+    // Two products (startup's gain) at the estimate, 6 ms of queue and one hold.
+    expect(e.inflightCap()).toBeCloseTo(e.bandwidth * (2 * 60 + 6 + 4), 0);
+  });
+
   test("while a queue stands, a burst's sample does not raise the estimate, and the estimate falls to what whole rounds delivered", () => {
     const e = new RateEstimator(0, 0);
     e.onRttSample(20, 0);
