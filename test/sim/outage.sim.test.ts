@@ -10,7 +10,10 @@ import { describe, expect, test } from "bun:test";
 import { type LinkPaths, meanGoodput, runTransfer } from "./corepair.ts";
 import { Trace } from "./pathmodel.ts";
 
-/** One 1500-byte opportunity per ms (12 Mbit/s) for 20 s, none in the outages ([from, from + for) ms). */
+/** The link's rate: one 1500-byte opportunity per ms. */
+const LINK_MBIT = 12;
+
+/** One 1500-byte opportunity per ms (LINK_MBIT) for 20 s, none in the outages ([from, from + for) ms). */
 function outageTrace(outages: [number, number][]): Trace {
   const times: number[] = [];
   for (let t = 1; t <= 20_000; t++) if (!outages.some(([from, len]) => t >= from && t < from + len)) times.push(t);
@@ -29,8 +32,8 @@ describe("a stalled link with nowhere to move its packets keeps them", () => {
       const goodput = meanGoodput(r, 0, 16_000);
       console.log(`  [outage] ${cc}: ${goodput.toFixed(2)} Mbit/s, drops ${JSON.stringify([...r.drops])}, rtx ${r.retransmits}, rtos ${r.rtos}`);
       expect(r.drops.get("no-link") ?? 0).toBe(0);
-      // 13 of 16 s have capacity (12 Mbit/s less the tunnel's overhead): TCP keeps most of it.
-      expect(goodput).toBeGreaterThan(0.6 * 12 * (13 / 16));
+      // 13 of 16 s have capacity (less the tunnel's overhead): TCP keeps most of it.
+      expect(goodput).toBeGreaterThan(0.6 * LINK_MBIT * (13 / 16));
     });
   }
 });

@@ -17,6 +17,21 @@ function queuedRounds(e: RateEstimator, t: number, rtt: number, rate: number, ow
   return 20;
 }
 
+/**
+ * `n` rounds of `roundMs` from `t`, none with a queue (one-way delay 500 throughout): each a short
+ * delivery sample of `sampleRate` bytes/ms (a burst's) while the whole round delivers `roundRate`;
+ * returns the time after them.
+ */
+function burstyRounds(e: RateEstimator, t: number, n: number, roundMs: number, sampleRate: number, roundRate: number): number {
+  for (let round = 0; round < n; round++, t += roundMs) {
+    e.onOneWayDelaySample(500, t);
+    e.onRateSample(sampleRate, false, t + 1);
+    e.onDelivered(roundRate * roundMs);
+    e.onTick(t + 2, true);
+  }
+  return t;
+}
+
 describe("RateEstimator", () => {
   test("the estimate rises with any higher sample and falls only when a queue builds", () => {
     const e = new RateEstimator(0, 0);
@@ -115,15 +130,9 @@ describe("RateEstimator", () => {
     const e = new RateEstimator(0, 0);
     e.onRttSample(60, 0);
     e.onOneWayDelaySample(500, 0);
-    let t = 0;
     // Rounds of 60 ms with no queue: short samples say 2750 bytes/ms (a bucket's bursts), whole
     // rounds delivered 2500 (the link's rate).
-    for (let round = 0; round < 14; round++, t += 60) {
-      e.onOneWayDelaySample(500, t);
-      e.onRateSample(2750, false, t + 1);
-      e.onDelivered(2500 * 60);
-      e.onTick(t + 2, true);
-    }
+    const t = burstyRounds(e, 0, 14, 60, 2750, 2500);
     expect(e.bandwidth).toBe(2750);
     const bulk = e.inflightCap();
     e.keepQueueShort(t + 1000);
@@ -155,14 +164,8 @@ describe("RateEstimator", () => {
     const e = new RateEstimator(0, 0);
     e.onRttSample(20, 0);
     e.onOneWayDelaySample(500, 0);
-    let t = 0;
     // Rounds of 25 ms: short samples say 3000 bytes/ms (bursts), whole rounds delivered 2000.
-    for (let round = 0; round < 12; round++, t += 25) {
-      e.onOneWayDelaySample(500, t);
-      e.onRateSample(3000, false, t + 1);
-      e.onDelivered(2000 * 25);
-      e.onTick(t + 2, true);
-    }
+    let t = burstyRounds(e, 0, 12, 25, 3000, 2000);
     expect(e.bandwidth).toBe(3000);
     // A queue builds in our direction (one-way delay 20 ms up) while delivery does not grow.
     for (let round = 0; round < 4; round++, t += 25) {
