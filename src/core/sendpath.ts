@@ -238,7 +238,7 @@ export class SendPath {
     const r = s.onAck(highest, hi, lo, ackDelayMs, nowMs, peerClock);
     if (l.stalled && answersSinceStall(l, highest)) this.unstall(l, nowMs);
     if (r.rttMs >= 0) l.rtt.update(r.rttMs);
-    for (const slot of r.lost) this.resend(l, slot, nowMs);
+    for (const slot of r.lost) this.resend(l, slot, nowMs, undefined, !this.spread.peerReorders);
     this.pump(l, nowMs);
   }
 
@@ -258,8 +258,12 @@ export class SendPath {
    * now, on the link where they arrive first. The report came because a faster link exists, and
    * the peer holds everything behind the hole until the resend comes: allowed the lateness of new
    * data (spread.ts), it went back over the slow link. (A loss found by the link's own FEEDBACK
-   * keeps the allowance: there, sending every resend on the earliest link cost BBR streams whose
-   * faster link was the lossy one; docs/scheduler.md "A lossy slower link".)
+   * keeps the allowance where the peer has a reorder buffer: there, sending every resend on the
+   * earliest link cost BBR streams whose faster link was the lossy one; docs/scheduler.md "A
+   * lossy slower link". Without one, onFeedback's resends take the earliest link too: nothing
+   * at the peer waits for the hole, its successors reach TCP as they come, and a resend allowed
+   * the lateness of new data — all of the delay spread there — came after TCP had retransmitted:
+   * test/sim/resend-no-buffer.sim.test.ts.)
    */
   onLossReport(l: Link, highestLow32: number, hi: number, lo: number, nowMs: number): void {
     const highest = l.sender.expandCounter(highestLow32);

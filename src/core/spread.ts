@@ -64,6 +64,11 @@ export class Spread {
   /** The peer's reorder buffer: the most it holds past a hole (0: none). */
   private readonly peerSpanMax: number;
 
+  /** Whether the peer has a reorder buffer that holds packets behind a hole until its resend comes. */
+  get peerReorders(): boolean {
+    return this.peerSpanMax > 0;
+  }
+
   constructor(peerReorderPackets: number) {
     this.peerSpanMax = peerReorderPackets > 0 ? reorderMaxSpan(peerReorderPackets) : 0;
   }

@@ -40,7 +40,7 @@ const CC = process.env.MLVPN_SWEEP_CC === "bbr" ? ("bbr" as const) : ("cubic" as
 const WHY = {
   satellite: "20+150 ms: since the rate train at link-up (Session 22, docs/scheduler.md \"A rate before the first round\") every 150 ms cell is at or above the best link at seed 1, and all but 50+50 Mbit/s with 1 % loss and the buffer off (1.14 x, 60 % of the sum) at their floor. Each loss on the 150 ms link costs CUBIC a window at a 300 ms RTT, so the lossy ones move from seed to seed (0.1-1.9 x: CUBIC stuck at about 60 packets after early losses, at seed 4). Before the train, 20+5 Mbit/s with the buffer off read 0.59 x (an early reordering left CUBIC's window on the plateau of its cubic curve for seconds); before Session 20's TCP model fix, the bare 30 Mbit/s 150 ms link read 6 Mbit/s",
   jitter: "30+30 ms ±10: both links carry data, the stream gets 6-59 % of the sum, and below the floor at seeds 1-6 too (not analysed on main)",
-  "spread-off": "unequal delays, buffer off: the delay equaliser lines the links up without a buffer (PassThrough), so every lossless such cell is at or above the best link (before it: one link, 0.25-0.95 x); with 1 % loss on the slower link, 20+20 Mbit/s at 10+60 ms reads 72 % of the sum and 50+50 Mbit/s 0.62 x the best link (suspected: without a buffer nothing waits for the tunnel's resend of a packet lost on the slower link, so TCP sees each loss, at the equalised RTT; not analysed further)",
+  "spread-off": "unequal delays, buffer off: the delay equaliser lines the links up without a buffer (PassThrough), so every lossless such cell is at or above the best link (before it: one link, 0.25-0.95 x); with 1 % loss on the slower link, 20+20 Mbit/s at 10+60 ms reads 72 % of the sum and 50+50 Mbit/s 0.62 x the best link (suspected: without a buffer nothing waits for the tunnel's resend of a packet lost on the slower link, so TCP sees each loss, at the equalised RTT; not analysed further). A loss on the nearer link is resent where it arrives first since Session 28 (resend-no-buffer.sim.test.ts), which left these cells as they were",
   spread: "unequal delays, buffer 64: no cell here since the delay equaliser (equaliser.ts), which put every such cell at 0.9-1 of the sum (before: 8+30 Mbit/s at 10+60 ms 84 %, 50+50 at 10+60 ms 0.96 x the best link); a cell that falls here again is new (not analysed)",
   loss: "1 % loss on the slower link while the lossless twin meets its floor: each repair still holds later packets for a round trip of the faster link (buffer 64) or reads as TCP reordering (off) (suspected)",
   equal: "equal delays, no loss, buffer off, 50+50 Mbit/s at 10+10 ms: 81 % (a link's share drifts to 58/42; not analysed)",
@@ -55,11 +55,11 @@ type Why = keyof typeof WHY;
 const KNOWN_BELOW_FLOOR: Record<string, Why> = {
   "20+20 Mbit/s 10+10 ms 1% loss rb 64": "loss",
   "20+20 Mbit/s 30+30 ms ±10 1% loss rb 64": "jitter",
-  "20+20 Mbit/s 30+30 ms ±10 1% loss rb 0": "jitter",
   "20+5 Mbit/s 30+30 ms ±10 1% loss rb 64": "jitter",
   "50+50 Mbit/s 10+60 ms 1% loss rb 0": "spread-off",
   "50+50 Mbit/s 30+30 ms ±10 1% loss rb 64": "jitter",
   "Verizon LTE 25 ms + ATT LTE 35 ms down rb 64": "lte-pair",
+  "Verizon LTE 25 ms + ATT LTE 35 ms down rb 0": "lte-pair",
 };
 
 /**
@@ -68,6 +68,7 @@ const KNOWN_BELOW_FLOOR: Record<string, Why> = {
  * KNOWN_BELOW_FLOOR (or off both lists).
  */
 const KNOWN_BELOW_BEST: Record<string, Why> = {
+  "20+20 Mbit/s 30+30 ms ±10 1% loss rb 0": "jitter",
   "20+5 Mbit/s 30+30 ms ±10 1% loss rb 0": "jitter",
   "8+30 Mbit/s 30+30 ms ±10 1% loss rb 64": "jitter",
   "8+30 Mbit/s 30+30 ms ±10 1% loss rb 0": "jitter",
@@ -79,7 +80,6 @@ const KNOWN_BELOW_BEST: Record<string, Why> = {
   "10 Mbit/s 12 ms + ATT LTE 30 ms down rb 0": "adsl-att",
   "Verizon LTE 25 ms + ATT LTE 35 ms up rb 64": "lte-pair",
   "Verizon LTE 25 ms + ATT LTE 35 ms up rb 0": "lte-pair",
-  "Verizon LTE 25 ms + ATT LTE 35 ms down rb 0": "lte-pair",
 };
 
 /** The category a cell's class suggests (the print mode's choice for a cell new to a list). */
