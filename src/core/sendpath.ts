@@ -140,11 +140,14 @@ export class SendPath {
   /**
    * Step 1: queue a packet on the link where it arrives first (never on `exclude`), or on
    * `pinned` (a `[filters]` match). `resends` counts earlier sendings of the same packet; those
-   * are not subject to the queue limit. `earliest`: no lateness is allowed (spread.ts), the
-   * exactly earliest link takes it (a resend a loss report asked for).
+   * are not subject to the queue limit, and go before new data on the link chosen: the peer holds
+   * everything behind their hole, and gives it up after its hold time (a resend queued behind
+   * new data came too late on long paths: resend-first.sim.test.ts). `earliest`: no lateness is
+   * allowed (spread.ts), the exactly earliest link takes it (a resend a loss report asked for).
    */
   schedule(packet: Uint8Array, dataSeq: number, nowMs: number, resends = 0, exclude?: Link, queuedMs = nowMs, pinned?: Link, earliest = false): boolean {
     const candidates = this.only(pinned) ?? this.host.candidates();
+    const first = resends > 0;
     // Link priorities: the best tier takes the packet unless it would wait there past the
     // limit; only then (or while that whole tier is stalled) the next tier is tried.
     let tier = nextTier(candidates, -1, exclude);
@@ -166,7 +169,7 @@ export class SendPath {
       let bestWait = 0;
       for (const l of candidates) {
         if (l.stalled || l === exclude || (tier !== undefined && priority(l) !== tier)) continue;
-        const rawWait = l.sender.waitFor(packet.length + TUNNEL_OVERHEAD, nowMs, earliest);
+        const rawWait = l.sender.waitFor(packet.length + TUNNEL_OVERHEAD, nowMs, first);
         // Which link is earliest: a link in startup by how long its queue really takes (startupDrainMs);
         // whether the queue is admitted: by its wait at the rate of now.
         const wait = l.sender.estimator.inStartup ? startupDrainMs(rawWait, l.sender.estimator.roundMs()) : rawWait;
@@ -193,7 +196,7 @@ export class SendPath {
         best = candidates.find((l) => l !== exclude);
         if (!best) return this.refuse("no-link");
         minOwd = maxOwd = owd(best);
-        bestWait = best.sender.waitFor(packet.length + TUNNEL_OVERHEAD, nowMs, earliest);
+        bestWait = best.sender.waitFor(packet.length + TUNNEL_OVERHEAD, nowMs, first);
       }
       // A link in startup must grow as fast as the TCP it carries (startup.ts startupGain).
       if (best.sender.estimator.inStartup) best.sender.estimator.setStartupGain(startupGain(owd(best), minOwd));
@@ -207,8 +210,7 @@ export class SendPath {
         tier = next;
         continue;
       }
-      // A resend a loss report asked for goes before the queue: the peer holds everything behind its hole.
-      if (!best.sender.enqueue(packet, dataSeq, queuedMs, resends, earliest)) return this.refuse("queue-full");
+      if (!best.sender.enqueue(packet, dataSeq, queuedMs, resends, first)) return this.refuse("queue-full");
       this.pump(best, nowMs);
       return true;
     }

@@ -47,7 +47,13 @@ describe("one link's delay jumps from 20 to 300 ms for 5 s during one TCP upload
       const during = Array.from({ length: JUMP_MS / 1000 - 1 }, (_, i) => second(JUMP_AT + 1000 * (i + 1)));
       const after = Array.from({ length: AFTER_S }, (_, i) => second(JUMP_AT + JUMP_MS + 1000 * i));
       console.log(`  ${cc}, buffer ${reorder || "off"}: per second from 1 s after the jump ${during.map((x) => x.toFixed(1)).join(" ")}; after it ${after.map((x) => x.toFixed(1)).join(" ")} Mbit/s`);
-      for (const g of during) expect(g).toBeGreaterThan(0.85 * RATE * PAYLOAD_SHARE);
+      // The jump's seconds together at the other link's rate; any one of them may hold one of
+      // CUBIC's loss recoveries at our queue limit (a second of 14.2 Mbit/s, the jump's last,
+      // since resends go first: the same recovery came 0.3 s after the jump before), which
+      // has nothing to do with the jump. The slow link's trickle this is about cost whole
+      // seconds: 0-8 Mbit/s with CUBIC, 10-14 with BBR.
+      expect(during.reduce((a, b) => a + b, 0) / during.length).toBeGreaterThan(0.85 * RATE * PAYLOAD_SHARE);
+      for (const g of during) expect(g).toBeGreaterThan(0.7 * RATE * PAYLOAD_SHARE);
       expect(Math.max(...after)).toBeGreaterThan(0.85 * 2 * RATE * PAYLOAD_SHARE);
     }, 60_000);
   }
