@@ -4,7 +4,7 @@
  * command away. Parsing only: the lab itself needs root.
  */
 import { describe, expect, test } from "bun:test";
-import { customCell, sweepCells } from "../../scripts/bench-sweep.ts";
+import { bestSingleLink, customCell, sweepCells } from "../../scripts/bench-sweep.ts";
 
 describe("sweep cells outside the grid", () => {
   test("rates, delays, jitter and loss per link", () => {
@@ -39,5 +39,13 @@ describe("sweep cells outside the grid", () => {
 
   test("no grid cell's id reads as a pair (the grid's name wins, but none is ambiguous)", () => {
     for (const c of sweepCells(false)) expect(customCell(c.id)).toBeUndefined();
+  });
+
+  test("the bare best link is the one a user would keep: capacity after loss, then the shorter delay", () => {
+    // Equal rates, the first lossy: by capacity alone the first (lossy) link was taken.
+    expect(bestSingleLink([{ capacityMbit: 20, lossPct: 1, delayMs: 80 }, { capacityMbit: 20, lossPct: 0, delayMs: 80 }])).toBe(1);
+    expect(bestSingleLink([{ capacityMbit: 20, lossPct: 0, delayMs: 60 }, { capacityMbit: 20, lossPct: 0, delayMs: 20 }])).toBe(1);
+    expect(bestSingleLink([{ capacityMbit: 30, lossPct: 1, delayMs: 10 }, { capacityMbit: 8, lossPct: 0, delayMs: 10 }])).toBe(0);
+    expect(bestSingleLink([{ capacityMbit: 20, lossPct: 0, delayMs: 10 }, { capacityMbit: 20, lossPct: 0, delayMs: 10 }])).toBe(0);
   });
 });
