@@ -11,7 +11,7 @@
  *      is short only while the link shows it is full (estimator.ts `full`)
  *   2. pump: send from each link's queue as its pacer and in-flight cap allow
  *   3. feedback: the peer's acknowledgements update the link's estimate; data packets found
- *      lost are sent again (once) on the best link
+ *      lost are sent again (up to MAX_RESENDS times in all) on the best link, ahead of new data
  *   4. stall: a link with packets in flight and no acknowledgement for a few RTTs is taken out
  *      of scheduling at once; its queue and what it had in flight go to the other links, and
  *      it is probed until it answers
@@ -240,6 +240,9 @@ export class SendPath {
     const r = s.onAck(highest, hi, lo, ackDelayMs, nowMs, peerClock);
     if (l.stalled && answersSinceStall(l, highest)) this.unstall(l, nowMs);
     if (r.rttMs >= 0) l.rtt.update(r.rttMs);
+    // Without a reorder buffer at the peer nothing waits for the hole: the packets after it reach
+    // TCP as they come, so the resend takes the link where it arrives first; allowed the lateness
+    // of new data (all of the spread there) it came after TCP's own (resend-no-buffer.sim.test.ts).
     for (const slot of r.lost) this.resend(l, slot, nowMs, undefined, !this.spread.peerReorders);
     this.pump(l, nowMs);
   }
@@ -262,10 +265,7 @@ export class SendPath {
    * data (spread.ts), it went back over the slow link. (A loss found by the link's own FEEDBACK
    * keeps the allowance where the peer has a reorder buffer: there, sending every resend on the
    * earliest link cost BBR streams whose faster link was the lossy one; docs/scheduler.md "A
-   * lossy slower link". Without one, onFeedback's resends take the earliest link too: nothing
-   * at the peer waits for the hole, its successors reach TCP as they come, and a resend allowed
-   * the lateness of new data — all of the delay spread there — came after TCP had retransmitted:
-   * test/sim/resend-no-buffer.sim.test.ts.)
+   * lossy slower link". Without one it does not: onFeedback.)
    */
   onLossReport(l: Link, highestLow32: number, hi: number, lo: number, nowMs: number): void {
     const highest = l.sender.expandCounter(highestLow32);
