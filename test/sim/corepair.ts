@@ -282,8 +282,11 @@ export interface LinkPaths {
   down: PathSpec;
 }
 
-/** A link of one rate both ways. */
-export const fixedLink = (rateMbit: number, delayMs: number): LinkPaths => ({ up: { rateMbit, delayMs }, down: { rateMbit, delayMs } });
+/** A constant-rate link, the same both ways; `loss` (a fraction) on both directions when given. */
+export function fixedLink(rateMbit: number, delayMs: number, loss = 0): LinkPaths {
+  const path = loss > 0 ? { rateMbit, delayMs, loss } : { rateMbit, delayMs };
+  return { up: path, down: { ...path } };
+}
 /** A link driven by a bench trace's two directions (`Verizon-LTE-short`: .up and .down). */
 export const traceLink = (name: string, delayMs: number): LinkPaths => ({ up: { trace: Trace.bench(`${name}.up`), delayMs }, down: { trace: Trace.bench(`${name}.down`), delayMs } });
 

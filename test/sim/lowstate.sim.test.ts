@@ -11,9 +11,8 @@
  *   stream follow it back up within half a second, where they took 1.5 s before.
  */
 import { describe, expect, test } from "bun:test";
-import { meanGoodput, PAYLOAD_SHARE, runTransfer, worstWindow } from "./corepair.ts";
+import { fixedLink, meanGoodput, PAYLOAD_SHARE, runTransfer, worstWindow } from "./corepair.ts";
 
-const link = (rateMbit: number, delayMs: number, loss = 0) => ({ up: { rateMbit, delayMs, loss }, down: { rateMbit, delayMs, loss } });
 const DURATION_MS = 10_000;
 const SEEDS = [1, 2, 3, 4, 5, 6];
 
@@ -27,8 +26,8 @@ const SEEDS = [1, 2, 3, 4, 5, 6];
 const KNOWN_BELOW_FLOOR = new Set<string>([]);
 
 describe("no low mode on a lossy pair (8+30 Mbit/s, 10+10 ms, 1 % loss on the 8)", () => {
-  const links = [link(8, 10, 0.01), link(30, 10)];
-  const bare = runTransfer({ links: [link(30, 10)], download: false, durationMs: DURATION_MS, reorderSize: 0, bare: true });
+  const links = [fixedLink(8, 10, 0.01), fixedLink(30, 10)];
+  const bare = runTransfer({ links: [fixedLink(30, 10)], download: false, durationMs: DURATION_MS, reorderSize: 0, bare: true });
   const best = meanGoodput(bare, 2000, DURATION_MS);
   const floor = 0.85 * 38 * PAYLOAD_SHARE;
   for (const reorderSize of [64, 0]) {
@@ -54,7 +53,7 @@ describe("a capacity that comes back is found again", () => {
     const restoreAt = 5000;
     let estimateAfter = 0;
     const r = runTransfer({
-      links: [link(8, 10), link(30, 10)],
+      links: [fixedLink(8, 10), fixedLink(30, 10)],
       download: false,
       durationMs: 8000,
       reorderSize: 64,
