@@ -63,6 +63,16 @@ describe("DelayRise", () => {
     expect(fall(d, 6000, 20, true, t + 1010).said).toBeGreaterThan(0);
   });
 
+  test("a step that brings no more while no queue stands waits (the sender's limit, not the link's); a queue at it refutes it", () => {
+    const d = new DelayRise();
+    const { said, t } = fall(d, 6000, 20, true);
+    d.sample(said / 2, false); // loaded, no more than before the step
+    for (let k = 1; k < 20; k++) expect(d.round(said, false, true, RTT, OWDS, t + k * RTT)).toBe(0);
+    expect(d.rttMs).toBe(RTT);
+    expect(d.round(said, true, true, RTT, OWDS, t + 20 * RTT)).toBe(said / 2);
+    expect(d.rttMs).toBe(0);
+  });
+
   test("a step on a link with no more to send (application-limited samples only) waits: it is not judged", () => {
     const d = new DelayRise();
     const { said, t } = fall(d, 6000, 20, true);
