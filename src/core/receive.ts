@@ -130,6 +130,7 @@ export class Receiver {
       case KIND_DATA:
         if (end - off < DATA_PREFIX_SIZE) return h.drops.add("short");
         link.dataHeardMs = nowMs;
+        h.sendPath.dataArrived();
         return this.data(link, dataSeq(d, off), d.subarray(off + DATA_PREFIX_SIZE, end), nowMs);
       case KIND_DATA_EXPRESS:
         link.dataHeardMs = nowMs;

@@ -119,6 +119,11 @@ export class SendPath {
     return this.lane.take(packet, nowMs, this.only(pinned) ?? this.host.candidates());
   }
 
+  /** The peer sent us a data packet: its acknowledgement may take the express lane (express.ts dataArrived). */
+  dataArrived(): void {
+    this.lane.dataArrived();
+  }
+
   private readonly pinnedList: Link[] = [];
   /** A link's keys are proven (lifecycle.ts): while its rate is the guess, a train measures it (train.ts). */
   measure(l: Link): void {

@@ -29,8 +29,11 @@ const SESSION = 1;
 export const WARMUP_MS = 1000;
 /** A SYN or SYN-ACK with Linux's options (MSS, SACK, timestamps, window scale): 60 bytes of IPv4 + TCP. */
 const SYN_BYTES = 60;
-/** Packet kinds (byte 0) besides 1 (a data segment) and 2 (an acknowledgement). */
+/** Packet kinds (byte 0) besides 1 (a data segment); an acknowledgement is an IPv4 header (ackPacket). */
 const SYN = 3, SYN_ACK = 4;
+/** A ping's echo request and reply (byte 0), 84 bytes as `ping`'s: the express lane's. */
+const PING = 5, PONG = 6;
+const PING_BYTES = 84;
 /** Linux's initial retransmission timeout (TCP_TIMEOUT_INIT). */
 const SYN_RTO_MS = 1000;
 
@@ -53,7 +56,8 @@ interface Msg {
 }
 
 /**
- * Small views standing for delivered packets (kind byte, id at 20..23): the reorder buffer holds
+ * Small views standing for delivered packets (kind byte, id at 20..23, and byte 9: an
+ * acknowledgement's IP protocol): the reorder buffer holds
  * them by reference. Each keeps its packet's length, which the receiving side reads (the
  * equaliser counts only packets over the express lane's size as bulk: equaliser.ts
  * BULK_MIN_BYTES); only the first VIEW bytes are its own, so views may overlap past them.
@@ -66,6 +70,7 @@ export class ViewRing {
   copy(p: Uint8Array): Uint8Array {
     const v = new Uint8Array(this.buffer, (this.next++ % VIEWS) * VIEW, p.length);
     v[0] = p[0]!;
+    v[9] = p[9]!;
     v[20] = p[20]!;
     v[21] = p[21]!;
     v[22] = p[22]!;
@@ -202,6 +207,7 @@ class CoreEnd {
     if (msg.kind === "data" || msg.kind === "express") link.dataHeardMs = now;
     else if (msg.kind === "feedback") link.feedbackHeardMs = now;
     if (msg.kind === "data") {
+      this.sendPath.dataArrived(); // receive.ts
       this.equaliser.arrive(link, msg.dataSeq, msg.packet!, now);
     } else if (msg.kind === "express") {
       this.deliver(msg.packet!);
@@ -303,6 +309,8 @@ export interface TransferResult {
   drops: Map<string, number>;
   /** The sending end's data packets per link, resends included (empty for a bare transfer). */
   dataSent: number[];
+  /** With `pingEveryMs`: each answered ping's round trip (ms), in the order sent; a lost one is left out. */
+  pingRttMs: number[];
 }
 
 function tag(p: Uint8Array, id: number, kind: number): Uint8Array {
@@ -314,6 +322,29 @@ function tag(p: Uint8Array, id: number, kind: number): Uint8Array {
   return p;
 }
 const idOf = (p: Uint8Array) => ((p[20]! << 24) | (p[21]! << 16) | (p[22]! << 8) | p[23]!) >>> 0;
+
+/**
+ * TCP's acknowledgements are real IPv4 headers of a pure ACK (20 bytes of IP, 32 of TCP with
+ * timestamps; the id in the ports' bytes 20..23), so that the express lane knows them as the
+ * daemon does (tcpsegment.ts isPureTcpAck: they take the lane outside its share).
+ */
+function ackPacket(): Uint8Array {
+  const p = new Uint8Array(ACK_PACKET);
+  p[0] = 0x45;
+  p[3] = ACK_PACKET;
+  p[9] = 6;
+  p[32] = 8 << 4;
+  p[33] = 0x10;
+  return p;
+}
+function tagAck(p: Uint8Array, id: number): Uint8Array {
+  p[20] = id >>> 24;
+  p[21] = id >>> 16;
+  p[22] = id >>> 8;
+  p[23] = id;
+  return p;
+}
+const isAck = (p: Uint8Array) => p[0] === 0x45 && p[9] === 6;
 
 /**
  * One bulk TCP transfer for `durationMs` over the tunnel (links = the paths; `download`:
@@ -334,6 +365,14 @@ export function runTransfer(opts: {
   /** How often onTick runs, ms of virtual time (default 100). */
   tickMs?: number;
   onTick?: (nowMs: number, paths: Path[][], ends: readonly { links: readonly Link[]; reorder: ReorderBuffer | undefined; drops: Map<string, number> }[], tcp: TcpSender) => void;
+  /**
+   * A ping through the tunnel every this many ms from the transfer's start (the lab sweep's probe:
+   * an 84-byte echo request from the client's side, answered at once by the server's): the
+   * latency a call or a game would see beside the transfer. Not with `bare`.
+   */
+  pingEveryMs?: number;
+  /** No TCP transfer: only the pings (the idle latency the loaded one is compared with). */
+  idle?: boolean;
 }): TransferResult {
   const rand = new SeededRandom(opts.seed ?? 1);
   // Traces start at 0: a bare transfer, which needs no warm-up, sees them from where the tunnel's transfer does.
@@ -346,7 +385,7 @@ export function runTransfer(opts: {
   const acks: AckRecord[] = [];
   const packetBytes = opts.bare ? 1500 : TUN_MTU;
   const scratch = new Uint8Array(TUN_MTU);
-  const ackScratch = new Uint8Array(ACK_PACKET);
+  const ackScratch = ackPacket();
   const synScratch = new Uint8Array(SYN_BYTES);
   const endTimes = [0, 0];
   const configs: LinkConfig[] = opts.links.map((_, i) => ({ name: `l${i}`, bindfib: 0, bandwidth_upload: 0, timeout: 30, loss_tolerence: 100, latency_tolerence: 1000, fallback_only: false, priority: 0 }) as LinkConfig);
@@ -359,11 +398,18 @@ export function runTransfer(opts: {
       return;
     }
     acks.push(a);
-    ends[1]!.tun(tag(ackScratch, acks.length - 1, 2), now);
+    ends[1]!.tun(tagAck(ackScratch, acks.length - 1), now);
   });
+  const pingScratch = new Uint8Array(PING_BYTES);
+  const pingSentAt: number[] = [];
+  const pingRtt: number[] = [];
+  // The client (end 0) pings; a download's data flows from end 1, so the pings go the other way round.
+  const pinger = opts.download ? 1 : 0;
   const onDeliver = (side: 0 | 1) => (p: Uint8Array) => {
-    if (side === 1 && p[0] === 1) receiver.onSegment(idOf(p), now - warmup);
-    else if (side === 0 && p[0] === 2) sender.onAck(acks[idOf(p)]!, now);
+    if (p[0] === PING && side !== pinger) ends[side]!.tun(tag(pingScratch, idOf(p), PONG), now);
+    else if (p[0] === PONG && side === pinger) pingRtt[idOf(p)] = now - pingSentAt[idOf(p)]!;
+    else if (side === 1 && p[0] === 1) receiver.onSegment(idOf(p), now - warmup);
+    else if (side === 0 && isAck(p)) sender.onAck(acks[idOf(p)]!, now);
     else if (side === 1 && p[0] === SYN) ends[1]!.tun(tag(synScratch, idOf(p), SYN_ACK), now);
     else if (side === 0 && p[0] === SYN_ACK) established(idOf(p));
   };
@@ -419,11 +465,15 @@ export function runTransfer(opts: {
     sender.start(now, syn === 1 ? now - synSentAt : undefined);
   }
   let nextTick = 100;
+  const pingEvery = opts.bare ? 0 : (opts.pingEveryMs ?? 0);
+  let nextPing = pingEvery > 0 ? warmup : Number.POSITIVE_INFINITY;
   for (let steps = 0; ; steps++) {
     if (steps >= 50_000_000) throw new Error(`simulation stuck at ${now} ms (livelock?)`);
-    if (!started && now >= warmup && !opts.handshake) established(0);
-    if (!started && now >= warmup && now >= synSentAt + (synsSent > 0 ? SYN_RTO_MS : 0)) sendSyn();
-    let t = Math.min(heap.peekTime(), started ? sender.nextTimeout() : Math.max(warmup, synsSent > 0 ? synSentAt + SYN_RTO_MS : 0), receiver.ackDueMs + warmup, nextTick);
+    if (!opts.idle) {
+      if (!started && now >= warmup && !opts.handshake) established(0);
+      if (!started && now >= warmup && now >= synSentAt + (synsSent > 0 ? SYN_RTO_MS : 0)) sendSyn();
+    }
+    let t = Math.min(heap.peekTime(), started ? sender.nextTimeout() : opts.idle ? Number.POSITIVE_INFINITY : Math.max(warmup, synsSent > 0 ? synSentAt + SYN_RTO_MS : 0), receiver.ackDueMs + warmup, nextTick, nextPing);
     for (let i = 0; i < ends.length; i++) t = Math.min(t, (endTimes[i] = ends[i]!.nextTimeout()));
     if (t >= warmup + opts.durationMs) break;
     now = Math.max(now, t);
@@ -440,6 +490,12 @@ export function runTransfer(opts: {
       else if (ev.ack) sender.onAck(ev.ack, now);
       continue;
     }
+    if (now >= nextPing) {
+      pingSentAt.push(now);
+      ends[pinger]!.tun(tag(pingScratch, pingSentAt.length - 1, PING), now);
+      nextPing += pingEvery;
+      continue;
+    }
     if (now >= nextTick) {
       opts.onTick?.(now, paths, ends, sender);
       nextTick += opts.tickMs ?? 100;
@@ -449,7 +505,7 @@ export function runTransfer(opts: {
     // (now − warmup can round below ackDueMs when ackDueMs + warmup rounded to now)
     if (receiver.ackDueMs + warmup <= now) receiver.handleTimeout(Math.max(now - warmup, receiver.ackDueMs));
   }
-  return { goodput100ms: Array.from(receiver.buckets, (b) => (b * 8) / 1000 / 100), retransmits: sender.retransmits, rtos: sender.rtos, undos: sender.undos, duplicates: receiver.duplicates, drops: ends[0]?.drops ?? new Map(), dataSent: ends[0]?.dataSent ?? [] };
+  return { goodput100ms: Array.from(receiver.buckets, (b) => (b * 8) / 1000 / 100), retransmits: sender.retransmits, rtos: sender.rtos, undos: sender.undos, duplicates: receiver.duplicates, drops: ends[0]?.drops ?? new Map(), dataSent: ends[0]?.dataSent ?? [], pingRttMs: pingRtt.filter((x) => x !== undefined) };
 }
 
 /** Mean of the 100 ms goodputs over [fromMs, toMs). */

@@ -56,8 +56,8 @@ const KNOWN_BELOW_FLOOR: Record<string, Why> = {
   "20+20 Mbit/s 10+10 ms 1% loss rb 64": "loss",
   "50+50 Mbit/s 10+60 ms 1% loss rb 0": "spread-off",
   "50+50 Mbit/s 30+30 ms ±10 1% loss rb 64": "jitter",
-  "Verizon LTE 25 ms + ATT LTE 35 ms down rb 64": "lte-pair",
   "8+30 Mbit/s 30+30 ms ±10 1% loss rb 64": "jitter",
+  "Verizon LTE 25 ms + ATT LTE 35 ms down rb 0": "lte-pair",
 };
 
 /**
@@ -77,7 +77,7 @@ const KNOWN_BELOW_BEST: Record<string, Why> = {
   "10 Mbit/s 12 ms + ATT LTE 30 ms down rb 0": "adsl-att",
   "Verizon LTE 25 ms + ATT LTE 35 ms up rb 64": "lte-pair",
   "Verizon LTE 25 ms + ATT LTE 35 ms up rb 0": "lte-pair",
-  "Verizon LTE 25 ms + ATT LTE 35 ms down rb 0": "lte-pair",
+  "Verizon LTE 25 ms + ATT LTE 35 ms down rb 64": "lte-pair",
 };
 
 /** The category a cell's class suggests (the print mode's choice for a cell new to a list). */

@@ -2,10 +2,11 @@
  * The express lane's choice of link (src/core/express.ts): the shortest one-way delay, counting
  * what waits at each link's bottleneck behind our own traffic.
  */
-import { expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import type { LinkConfig } from "../../src/config/schema.ts";
 import { ExpressLane } from "../../src/core/express.ts";
 import { Link, LinkStatus } from "../../src/core/link.ts";
+import { isPureTcpAck } from "../../src/core/tcpsegment.ts";
 
 const config = (name: string, bandwidthUpload: number) => ({ name, bindfib: 0, bandwidth_upload: bandwidthUpload, timeout: 30, loss_tolerence: 100, latency_tolerence: 1000, fallback_only: false, priority: 0 }) as LinkConfig;
 
@@ -76,4 +77,73 @@ test("a link within the rules is preferred only if it arrives within the queue t
   const far = measured(1, 20, 300, 0);
   expect(lane.take(small(), 10, [near, far])).toBe(true);
   expect(chosen).toEqual([0]);
+});
+
+/** A pure TCP acknowledgement: IPv4 (52 bytes: 20 of IP, 32 of TCP with timestamps) or IPv6 (72). */
+function pureAck(v6 = false, flags = 0x10, payload = 0): Uint8Array {
+  const ip = v6 ? 40 : 20;
+  const p = new Uint8Array(ip + 32 + payload);
+  if (v6) {
+    p[0] = 0x60;
+    p[5] = 32 + payload;
+    p[6] = 6;
+  } else {
+    p[0] = 0x45;
+    p[3] = p.length;
+    p[9] = 6;
+  }
+  p[ip + 12] = 8 << 4;
+  p[ip + 13] = flags;
+  return p;
+}
+
+test("isPureTcpAck: the ACK flag, no payload, no SYN, not a fragment, IPv4 or IPv6", () => {
+  expect(isPureTcpAck(pureAck())).toBe(true);
+  expect(isPureTcpAck(pureAck(true))).toBe(true);
+  expect(isPureTcpAck(pureAck(false, 0x11))).toBe(true); // a FIN
+  expect(isPureTcpAck(pureAck(false, 0x10, 1))).toBe(false); // one byte of payload
+  expect(isPureTcpAck(pureAck(true, 0x10, 100))).toBe(false);
+  expect(isPureTcpAck(pureAck(false, 0x12))).toBe(false); // a SYN-ACK
+  expect(isPureTcpAck(pureAck(false, 0x04))).toBe(false); // a RST without ACK
+  const fragment = pureAck();
+  fragment[7] = 8; // a fragment offset
+  expect(isPureTcpAck(fragment)).toBe(false);
+  expect(isPureTcpAck(small())).toBe(false); // UDP
+  expect(isPureTcpAck(pureAck().subarray(0, 30))).toBe(false); // cut inside the TCP header
+});
+
+describe("pure acknowledgements take the lane outside its share, one per data packet that arrived", () => {
+  // The far end of a 90 Mbit/s transfer: its two links carry only acknowledgements, so it knows
+  // them as 4 Mbit/s each (the startup guess). The share: a tenth of 8 Mbit/s, 100 bytes per ms.
+  // Each ms, 8 data packets arrive from the peer and the LAN answers with 4 acknowledgements (208
+  // bytes); every 10 ms a ping (84 bytes) goes too.
+  function second(dataPerMs: number): { acks: number; pings: number } {
+    const { lane } = recording();
+    const links = [measured(0, 4, 20, 0), measured(1, 4, 120, 0)];
+    const ping = new Uint8Array(84);
+    ping[0] = 0x45;
+    ping[9] = 1;
+    let acks = 0;
+    let pings = 0;
+    for (let ms = 0; ms < 1000; ms++) {
+      for (let k = 0; k < dataPerMs; k++) lane.dataArrived();
+      for (let k = 0; k < 4; k++) if (lane.take(pureAck(), ms, links)) acks++;
+      if (ms % 10 === 0 && lane.take(ping, ms, links)) pings++;
+    }
+    return { acks, pings };
+  }
+
+  test("the acknowledgements of arriving data all go express, and the pings beside them", () => {
+    // Before: the acknowledgements spent the share, and 1787 of them and 86 of the 100 pings took
+    // the sequenced way, which waits at the peer for the slowest link (+67 ms at p99:
+    // test/sim/latency.sim.test.ts).
+    expect(second(8)).toEqual({ acks: 4000, pings: 100 });
+  });
+
+  test("acknowledgements with no data arriving (a flood that acknowledges nothing of ours) have only the share", () => {
+    const { acks, pings } = second(0);
+    // The share's 100 bytes per ms and its 16 kB burst: about (100 000 + 16 384) / 52 packets of both kinds.
+    expect(acks * 52 + pings * 84).toBeLessThanOrEqual(100 * 1000 + 16 * 1024 + 84);
+    expect(acks).toBeLessThan(2300);
+  });
 });
