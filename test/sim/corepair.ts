@@ -403,7 +403,7 @@ export function runTransfer(opts: {
   const pingScratch = new Uint8Array(PING_BYTES);
   const pingSentAt: number[] = [];
   const pingRtt: number[] = [];
-  // The client (end 0) pings; a download's data flows from end 1, so the pings go the other way round.
+  // The client's side pings: end 0 (the data's sender) in an upload, end 1 in a download.
   const pinger = opts.download ? 1 : 0;
   const onDeliver = (side: 0 | 1) => (p: Uint8Array) => {
     if (p[0] === PING && side !== pinger) ends[side]!.tun(tag(pingScratch, idOf(p), PONG), now);
