@@ -17,7 +17,7 @@ import type { Link } from "./link.ts";
 import { ETHERNET_HEADER } from "./mtu.ts";
 import { nextTier, priority } from "./policy.ts";
 import { delayExcessMs, owd } from "./spread.ts";
-import { isPureTcpAck, tcpCarriesData } from "./tcpsegment.ts";
+import { isPureTcpAck, PURE_ACK_MAX_BYTES, tcpCarriesData } from "./tcpsegment.ts";
 
 export const EXPRESS_MAX_BYTES = 200;
 /** The express lane takes at most this share of the links' capacity: a flood of small packets is queued like the rest. */
@@ -26,7 +26,7 @@ const EXPRESS_BURST_BYTES = 16 * 1024;
 /**
  * Pure TCP acknowledgements take the lane outside its share, this many bytes for each data packet
  * the peer sent us (dataArrived): TCP acknowledges a segment at most once, in at most 100 bytes
- * (IPv6 and TCP headers with 40 bytes of options: timestamps and SACK blocks), so the data that
+ * (PURE_ACK_MAX_BYTES: IPv6 and a TCP header full of options), so the data that
  * arrives bounds the acknowledgements it can draw from the LAN, and a flood of small packets that
  * acknowledges nothing of ours still has only the share.
  *
@@ -38,7 +38,7 @@ const EXPRESS_BURST_BYTES = 16 * 1024;
  * behind 10 ms token buckets, one upload (BBR), the pings' p99 was 67 ms above idle, 17 now
  * (test/sim/latency.sim.test.ts).
  */
-const ACK_ALLOWANCE_BYTES = 100;
+const ACK_ALLOWANCE_BYTES = PURE_ACK_MAX_BYTES;
 
 /**
  * How long a packet sent on `l` now waits at the link's bottleneck behind our own traffic: what

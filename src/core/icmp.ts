@@ -9,7 +9,7 @@
  */
 
 const IPV4_HEADER_MIN = 20;
-const IPV6_HEADER = 40;
+export const IPV6_HEADER = 40;
 const ICMP_HEADER = 8;
 const PROTOCOL_ICMP = 1;
 const NEXT_HEADER_ICMPV6 = 58;

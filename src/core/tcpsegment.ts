@@ -3,12 +3,15 @@
  * whose acknowledgement gives their sender an RTT sample (why: express.ts); and which it takes
  * outside its share: pure acknowledgements, as many as the data they can acknowledge.
  */
-import { ipTotalLength, ipVersion } from "./icmp.ts";
+import { IPV6_HEADER, ipTotalLength, ipVersion } from "./icmp.ts";
 
 const PROTO_TCP = 6;
 const TCP_SYN = 0x02;
 const TCP_ACK = 0x10;
-const IPV6_HEADER = 40;
+/** A TCP header with the most options its data offset can say (15 words). */
+const TCP_MAX_HEADER = 60;
+/** The largest a pure acknowledgement can be: IPv6 and a TCP header full of options (timestamps, SACK blocks). */
+export const PURE_ACK_MAX_BYTES = IPV6_HEADER + TCP_MAX_HEADER;
 
 const NOT_TCP = -1;
 const FRAGMENT = -2;

@@ -18,7 +18,7 @@ import { TAG_SIZE, TRANSPORT_HEADER_SIZE, TUNNEL_OVERHEAD, UDP_IPV4_OVERHEAD } f
 import { readU16, readU32 } from "../../src/wire/bytes.ts";
 import { FEEDBACK_BITMAP_HI_OFF, FEEDBACK_BITMAP_LO_OFF, FEEDBACK_CLOCK_OFF, FEEDBACK_DELAY_OFF, FEEDBACK_HIGHEST_OFF, FEEDBACK_SIZE, KEEPALIVE_SIZE, newKeepalive } from "../../src/wire/inner.ts";
 import { SeededRandom } from "../helpers/random.ts";
-import { EventHeap, Path, type PathSpec, Trace } from "./pathmodel.ts";
+import { bucketBytes, EventHeap, Path, type PathSpec, Trace } from "./pathmodel.ts";
 import { type AckRecord, type CongestionControl, TcpReceiver, TcpSender } from "./tcpmodel.ts";
 
 export const TUN_MTU = 1432;
@@ -288,9 +288,12 @@ export interface LinkPaths {
   down: PathSpec;
 }
 
-/** A constant-rate link, the same both ways; `loss` (a fraction) on both directions when given. */
-export function fixedLink(rateMbit: number, delayMs: number, loss = 0): LinkPaths {
-  const path = loss > 0 ? { rateMbit, delayMs, loss } : { rateMbit, delayMs };
+/**
+ * A constant-rate link, the same both ways; `loss` (a fraction) on both directions when given;
+ * `bucketMs`: behind a token bucket of that many ms of tokens, as the lab's htb (bucketBytes).
+ */
+export function fixedLink(rateMbit: number, delayMs: number, loss = 0, bucketMs = 0): LinkPaths {
+  const path: PathSpec = { rateMbit, delayMs, ...(loss > 0 ? { loss } : {}), ...(bucketMs > 0 ? { burstBytes: bucketBytes(rateMbit, bucketMs) } : {}) };
   return { up: path, down: { ...path } };
 }
 /** A link driven by a bench trace's two directions (`Verizon-LTE-short`: .up and .down). */
@@ -313,13 +316,17 @@ export interface TransferResult {
   pingRttMs: number[];
 }
 
-function tag(p: Uint8Array, id: number, kind: number): Uint8Array {
+/** A stand-in's id, at bytes 20..23 (an acknowledgement's TCP ports). */
+function writeId(p: Uint8Array, id: number): Uint8Array {
   p[20] = id >>> 24;
   p[21] = id >>> 16;
   p[22] = id >>> 8;
   p[23] = id;
-  p[0] = kind;
   return p;
+}
+function tag(p: Uint8Array, id: number, kind: number): Uint8Array {
+  p[0] = kind;
+  return writeId(p, id);
 }
 const idOf = (p: Uint8Array) => ((p[20]! << 24) | (p[21]! << 16) | (p[22]! << 8) | p[23]!) >>> 0;
 
@@ -335,13 +342,6 @@ function ackPacket(): Uint8Array {
   p[9] = 6;
   p[32] = 8 << 4;
   p[33] = 0x10;
-  return p;
-}
-function tagAck(p: Uint8Array, id: number): Uint8Array {
-  p[20] = id >>> 24;
-  p[21] = id >>> 16;
-  p[22] = id >>> 8;
-  p[23] = id;
   return p;
 }
 const isAck = (p: Uint8Array) => p[0] === 0x45 && p[9] === 6;
@@ -398,7 +398,7 @@ export function runTransfer(opts: {
       return;
     }
     acks.push(a);
-    ends[1]!.tun(tagAck(ackScratch, acks.length - 1), now);
+    ends[1]!.tun(writeId(ackScratch, acks.length - 1), now);
   });
   const pingScratch = new Uint8Array(PING_BYTES);
   const pingSentAt: number[] = [];
