@@ -24,8 +24,16 @@
  * on a real rise (one 50 Mbit/s link, 4 → 20 ms: 1-4 Mbit/s for the 10 s the old minimum stayed;
  * test/sim/delayrise.sim.test.ts once acknowledgements took the express lane).
  */
-/** How far the estimate must have fallen under one standing queue. */
-const FALL = 8;
+/**
+ * How far the estimate must have fallen under one standing queue. A queue of ours lowers it to
+ * what the link delivered, a fraction below; only a rise (or a capacity that fell as far, which
+ * the try tells apart) takes it this far. 8 until the cap's headroom became a quarter of the RTT
+ * and 5 ms: the fall is slower then, and one 50 Mbit/s link beside a 5 Mbit/s one, 4 → 20 ms,
+ * waited 3.1 s for the try where it had waited 1.6 (2.6 with 6). Not 4 (2.1 s): a capacity that
+ * fell 5 × under a TCP too slowed to fill the pacer was tried, and a step on application-limited
+ * samples alone is never judged (docs/scheduler.md, "A quarter of an RTT of headroom").
+ */
+const FALL = 6;
 /** A step of the try is confirmed by a delivery this many times the estimate before it. */
 const GROWTH = 1.25;
 

@@ -11,7 +11,8 @@
  *   that probes 25 % higher for one round, drains 25 % lower for one, and
  *   cruises at 1 for six — so a link whose capacity grows (4G) is found out within a few rounds,
  *   and one whose capacity falls is followed as soon as its queue grows;
- * - at most INFLIGHT_GAIN × bandwidth × min RTT bytes in flight, so a modem's queue never fills;
+ * - at most one bandwidth-delay product (bandwidth × min RTT) in flight plus a queue of a quarter
+ *   of the min RTT and 5 ms (queueHeadroomMs), so a modem's queue never fills;
  *   while redundant mode's copies use the link, one product + a 5 ms queue (keepQueueShort);
  * - in the cycle, while packets wait for the pacer (backlogged) and the link shows no queue, the
  *   probing gain holds every round: the estimate is then what limits the link, and pacing at it
@@ -53,7 +54,16 @@ export const STARTUP_GAIN = 2;
 const STARTUP_GROWTH = 1.25;
 const STARTUP_ROUNDS_WITHOUT_GROWTH = 3;
 const CYCLE = [1.25, 0.75, 1, 1, 1, 1, 1, 1];
-export const INFLIGHT_GAIN = 1.5;
+/**
+ * The queue the in-flight cap lets stand beyond one bandwidth-delay product: a share of the RTT
+ * for what scales with the product (the estimate's errors, a probe's round at 1.25 ×), and a few
+ * ms for what does not (a shaper's bucket let through at line rate, an end's turn on the CPU).
+ * Half an RTT before: on a 60 ms path with ±10 ms of jitter its 30 ms stood at the bottleneck
+ * whenever the estimate read a little high, a ping beside a transfer behind it (docs/scheduler.md,
+ * "A quarter of an RTT of headroom").
+ */
+const QUEUE_HEADROOM_RTT_SHARE = 0.25;
+const QUEUE_HEADROOM_MS = 5;
 /** While calls use the link (keepQueueShort), the queue the in-flight cap lets stand beyond one BDP, ms (CoDel's target)... */
 const SHORT_QUEUE_MS = 5;
 /** ... or this share of the RTT, if more: a probe must still find a long path's growing capacity. */
@@ -164,16 +174,16 @@ export class RateEstimator {
   }
 
   /**
-   * Bytes allowed in flight: INFLIGHT_GAIN bandwidth-delay products, plus what is sent while
+   * Bytes allowed in flight: one bandwidth-delay product and the queue headroom (queueHeadroomMs), plus what is sent while
    * acknowledgements are held back (they come every few packets or ACK_HOLD_MS) — on a path of
    * sub-millisecond RTT that part dominates, and without it the link could never be filled.
    */
   inflightCap(): number {
     const rtt = this.signal.pipeRttMs();
-    // Startup paces at its gain: that many products must fit, INFLIGHT_GAIN times over, or
-    // with a short queue on top while calls use the link.
+    // Startup paces at its gain: that many products must fit, each with its headroom, or with
+    // one short queue on top while calls use the link.
     const products = this.startup ? this.gain : 1;
-    const pipeMs = this.shortQueue ? products * rtt + this.queueHeadroomMs(rtt) : products * INFLIGHT_GAIN * rtt;
+    const pipeMs = this.shortQueue ? products * rtt + this.queueHeadroomMs(rtt) : products * (rtt + this.queueHeadroomMs(rtt));
     // Acknowledgements delayed by a queue on the way back (the peer's download) hold that much
     // more in flight without any queue on our side; at most the queue a peer keeping these rules
     // lets stand there (standingQueueMs, the peer's traffic and its express lane alike): counting
@@ -214,11 +224,12 @@ export class RateEstimator {
 
   /**
    * How much queue (ms at the estimate) the cap lets stand on the link beyond one bandwidth-delay
-   * product: (INFLIGHT_GAIN − 1) RTTs for estimate errors, bursts and the path's jitter; while
-   * calls use the link (keepQueueShort), SHORT_QUEUE_MS, or a tenth of the RTT on a long path.
+   * product: a share of the RTT for estimate errors and a probe's round, and a few ms for
+   * bursts; while calls use the link (keepQueueShort), SHORT_QUEUE_MS, or a tenth of the RTT on a
+   * long path.
    */
   private queueHeadroomMs(rtt: number): number {
-    const headroom = (INFLIGHT_GAIN - 1) * rtt;
+    const headroom = QUEUE_HEADROOM_RTT_SHARE * rtt + QUEUE_HEADROOM_MS;
     return this.shortQueue ? Math.min(headroom, Math.max(SHORT_QUEUE_MS, SHORT_QUEUE_RTT_SHARE * rtt)) : headroom;
   }
 
@@ -323,6 +334,7 @@ export class RateEstimator {
   /** Advances the gain cycle; call often (e.g. on every acknowledgement). `backlogged`: the link has packets waiting; `inflightBytes`: ours in flight on it. */
   onTick(nowMs: number, backlogged = false, inflightBytes = 0): void {
     if (backlogged) this.backloggedThisRound = true;
+    this.loss.inFlight(inflightBytes);
     this.shortQueue = nowMs < this.shortQueueUntilMs;
     if (nowMs - this.roundStartMs < this.roundMs()) return;
     const roundDelivered = this.deliveredBytes - this.roundStartDelivered;
@@ -331,7 +343,7 @@ export class RateEstimator {
       this.roundMean[this.roundMeanSlot] = roundDelivered / (nowMs - this.roundStartMs);
     }
     this.roundStartDelivered = this.deliveredBytes;
-    this.loss.endRound();
+    this.loss.endRound(nowMs);
     this.appLimitedThisRound = false;
     this.roundStartMs = nowMs;
     // A round without a delivery sample that counts (the link idle, or only application-limited

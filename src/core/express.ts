@@ -39,6 +39,8 @@ const EXPRESS_BURST_BYTES = 16 * 1024;
  * (test/sim/latency.sim.test.ts).
  */
 const ACK_ALLOWANCE_BYTES = PURE_ACK_MAX_BYTES;
+/** Below what overflowed, by the margin BBRv2 keeps under the in-flight at which it saw loss. */
+const OVERFLOW_SHARE = 0.85;
 
 /**
  * How long a packet sent on `l` now waits at the link's bottleneck behind our own traffic: what
@@ -53,6 +55,16 @@ function bottleneckWaitMs(l: Link): number {
   if (!Number.isFinite(e.minRttMs)) return 0;
   const rate = Math.max(e.bandwidth, 1e-3);
   return Math.max(0, l.sender.inflightBytes - rate * e.minRttMs) / rate;
+}
+
+/**
+ * Whether a link has less of ours in flight than OVERFLOW_SHARE of what it had when its bottleneck
+ * last overflowed (roundloss.ts overflowInflight): a buffer counted in packets holds little time of
+ * small ones, less than the rules' queue (32 acknowledgements: 25 ms at 1.25 Mbit/s), and the
+ * lane, which does not pace, filled it as long as the rules allowed.
+ */
+function belowOverflow(l: Link, nowMs: number): boolean {
+  return l.sender.inflightBytes < OVERFLOW_SHARE * l.sender.estimator.loss.overflowInflight(nowMs);
 }
 
 export class ExpressLane {
@@ -89,6 +101,8 @@ export class ExpressLane {
     let minOwd = Number.POSITIVE_INFINITY;
     let fastestWithin: Link | undefined;
     let minOwdWithin = Number.POSITIVE_INFINITY;
+    let overflowing: Link | undefined; // the earliest of those at their overflow: only if no other
+    let minOwdOverflowing = Number.POSITIVE_INFINITY;
     let capacity = 0; // bytes per ms
     const tier = nextTier(candidates, -1, undefined);
     for (const l of candidates) {
@@ -96,12 +110,18 @@ export class ExpressLane {
       capacity += l.sender.estimator.bandwidth;
       const wait = bottleneckWaitMs(l);
       const d = owd(l) + delayExcessMs(l) + wait;
+      // A packet later is better than one lost at a full buffer.
+      if (!belowOverflow(l, nowMs)) {
+        if (d < minOwdOverflowing) (minOwdOverflowing = d), (overflowing = l);
+        continue;
+      }
       if (d < minOwd) (minOwd = d), (fastest = l);
       if (wait <= l.sender.estimator.standingQueueMs() && d < minOwdWithin) (minOwdWithin = d), (fastestWithin = l);
     }
     // A packet may arrive later by the queue the rules let stand on the earliest link, no more:
     // a far link's delay is not worth keeping a near link's queue short (a ping to a satellite).
     if (fastest && fastestWithin && minOwdWithin <= minOwd + fastest.sender.estimator.standingQueueMs()) fastest = fastestWithin;
+    fastest ??= overflowing;
     if (!fastest) return false;
     if (this.ackAllowance >= packet.length && this.isPureAck(packet)) {
       this.ackAllowance -= packet.length;

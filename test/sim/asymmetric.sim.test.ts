@@ -11,38 +11,53 @@ import { meanGoodput, PAYLOAD_SHARE, runTransfer, worstWindow } from "./corepair
 import type { CongestionControl } from "./tcpmodel.ts";
 
 describe("a download over asymmetric links", () => {
-  test("20/1.25 + 40/2.5 Mbit/s at 40 + 80 ms, CUBIC, buffer 64: the uplinks' bottlenecks drop few acknowledgements once the transfer runs", () => {
-    const link = (down: number, up: number, delayMs: number) => ({ up: { rateMbit: up, delayMs }, down: { rateMbit: down, delayMs } });
-    const links = [link(20, 1.25, 40), link(40, 2.5, 80)];
-    let dropsAt10s: number | undefined;
-    // paths[i][1] is link i's way back: the uplink, for a download.
-    const uplinkDrops = (paths: { dropped: number }[][]) => paths.reduce((n, p) => n + p[1]!.dropped, 0);
-    let last: { dropped: number }[][] = [];
-    const r = runTransfer({
-      links,
-      download: true,
-      durationMs: 20_000,
-      reorderSize: 64,
-      cc: "cubic",
-      seed: 1,
-      handshake: true,
-      onTick: (now, paths) => {
-        last = paths;
-        if (dropsAt10s === undefined && now >= 10_000) dropsAt10s = uplinkDrops(paths);
-      },
+  // The first case alone, until Session 30: the rule held it at 121/s there while its neighbours
+  // dropped up to 796 (40 + 100 ms, the nearer uplink filled by the express lane, which does not
+  // pace, as long as the rules' queue allowed: longer than its 32 packets of acknowledgements
+  // last). With the cap's headroom a quarter of the RTT and 5 ms, the first case read 662 and its
+  // neighbours 49, 104 and 220. Now the lane leaves a link at what overflowed it lately
+  // (express.ts belowOverflow): 145, 15, 200 and 235.
+  const cases: Array<[number, number, number, number]> = [
+    [20, 40, 40, 80],
+    [20, 40, 30, 60],
+    [16, 40, 40, 80],
+    [20, 40, 40, 100],
+  ];
+  for (const [down0, down1, delay0, delay1] of cases) {
+    test(`${down0}/${down0 / 16} + ${down1}/${down1 / 16} Mbit/s at ${delay0} + ${delay1} ms, CUBIC, buffer 64: the uplinks' bottlenecks drop few acknowledgements once the transfer runs`, () => {
+      const link = (down: number, delayMs: number) => ({ up: { rateMbit: down / 16, delayMs }, down: { rateMbit: down, delayMs } });
+      const links = [link(down0, delay0), link(down1, delay1)];
+      let dropsAt10s: number | undefined;
+      // paths[i][1] is link i's way back: the uplink, for a download.
+      const uplinkDrops = (paths: { dropped: number }[][]) => paths.reduce((n, p) => n + p[1]!.dropped, 0);
+      let last: { dropped: number }[][] = [];
+      const r = runTransfer({
+        links,
+        download: true,
+        durationMs: 20_000,
+        reorderSize: 64,
+        cc: "cubic",
+        seed: 1,
+        handshake: true,
+        onTick: (now, paths) => {
+          last = paths;
+          if (dropsAt10s === undefined && now >= 10_000) dropsAt10s = uplinkDrops(paths);
+        },
+      });
+      const perSecond = (uplinkDrops(last) - dropsAt10s!) / 10;
+      console.log(`  uplinks' drops in the last 10 s: ${perSecond.toFixed(0)}/s; goodput ${meanGoodput(r, 2000, 20_000).toFixed(1)} Mbit/s`);
+      // Without the loss rule: 595/s (the 1.25 Mbit/s uplink losing a quarter of what it carries);
+      // with it, 226: the link's usual loss share (roundloss.ts) grows with the loss it cannot stop.
+      // Since the simulated TCP repeats its SACK blocks as Linux does (tcpmodel.ts), it no longer
+      // retransmits what a lost acknowledgement had reported, runs faster and acknowledges more:
+      // 680/s without the rule, 329 with it; 243 since the express lane keeps the uplinks' queues
+      // within the in-flight rules where it can (express.ts), 695 then without the rule (the
+      // first case).
+      expect(perSecond).toBeLessThan(400);
+      // And the download still gets the sum's better part (the faster link alone: 40 Mbit/s).
+      expect(meanGoodput(r, 2000, 20_000)).toBeGreaterThan(45);
     });
-    const perSecond = (uplinkDrops(last) - dropsAt10s!) / 10;
-    console.log(`  uplinks' drops in the last 10 s: ${perSecond.toFixed(0)}/s; goodput ${meanGoodput(r, 2000, 20_000).toFixed(1)} Mbit/s`);
-    // Without the loss rule: 595/s (the 1.25 Mbit/s uplink losing a quarter of what it carries);
-    // with it, 226: the link's usual loss share (roundloss.ts) grows with the loss it cannot stop.
-    // Since the simulated TCP repeats its SACK blocks as Linux does (tcpmodel.ts), it no longer
-    // retransmits what a lost acknowledgement had reported, runs faster and acknowledges more:
-    // 680/s without the rule, 329 with it; 243 since the express lane keeps the uplinks' queues
-    // within the in-flight rules where it can (express.ts), 695 then without the rule.
-    expect(perSecond).toBeLessThan(400);
-    // And the download still gets the sum's better part (the faster link alone: 40 Mbit/s).
-    expect(meanGoodput(r, 2000, 20_000)).toBeGreaterThan(45);
-  });
+  }
 
   /**
    * 8/0.5 + 10/2.5 Mbit/s at 0.5 + 20 ms (random pairs seed 2, below the floor in all four runs):

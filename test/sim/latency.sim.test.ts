@@ -15,7 +15,7 @@
 import { describe, expect, test } from "bun:test";
 import { percentile } from "../lab/measure.ts";
 import { fixedLink, runTransfer } from "./corepair.ts";
-import { LAB_BUCKET_MS } from "./pathmodel.ts";
+import { bucketBytes, LAB_BUCKET_MS } from "./pathmodel.ts";
 import type { CongestionControl } from "./tcpmodel.ts";
 
 const DURATION_MS = 10_000;
@@ -48,5 +48,37 @@ describe("pings beside one TCP transfer over links of 10 and 60 ms", () => {
       expect(pings.length).toBeGreaterThan(DURATION_MS / 10 - SKIP_PINGS - IN_FLIGHT_AT_END);
       expect(added).toBeLessThanOrEqual(ADDED_MAX_MS);
     }, 60_000);
+  }
+});
+
+/**
+ * Links of 30 ms ± 10 (uniform 0-10 ms more per packet, order kept: the lab's delay line), where
+ * the issue's target counts too (the spread is the jitter's). The in-flight cap let half an RTT
+ * stand (30 ms at the 60 ms minimum) whenever the estimate read a little high, and a jittery
+ * link's samples read high: before the headroom became a quarter of the RTT and 5 ms (estimator.ts
+ * queueHeadroomMs), BBR's p99 +35.3 and +34.6 ms with the buffer, +48.8 and +49.9 without
+ * (20+20, 50+50: three of the four over this bound); after, +25.1, +29.7, +27.9 and +33.8. The lab
+ * reads alike (2 × 4 runs: +35.7-44.3 before, +28.1-34.6 after). Not yet the issue's 30 ms in
+ * every run: the bound here is what the change holds, the target stays in the lab sweep.
+ */
+describe("pings beside one TCP transfer over two links of 30 ms ± 10", () => {
+  const JITTER_ADDED_MAX_MS = 35;
+  const jittery = (rateMbit: number) => {
+    const path = { rateMbit, burstBytes: bucketBytes(rateMbit, LAB_BUCKET_MS), delayMs: 30, jitterMs: 10 };
+    return { up: path, down: { ...path } };
+  };
+  for (const rate of [20, 50]) {
+    for (const reorderSize of [64, 0]) {
+      test(`${rate}+${rate} Mbit/s, bbr, buffer ${reorderSize || "off"}, up: p99 ≤ idle + ${JITTER_ADDED_MAX_MS} ms`, () => {
+        const links = [jittery(rate), jittery(rate)];
+        const idle = runTransfer({ links, download: false, durationMs: 5000, reorderSize, cc: "bbr", seed: 1, pingEveryMs: 10, idle: true });
+        const loaded = runTransfer({ links, download: false, durationMs: 20_000, reorderSize, cc: "bbr", seed: 1, pingEveryMs: 10 });
+        const pings = loaded.pingRttMs.slice(SKIP_PINGS);
+        const added = percentile(pings, 99) - percentile(idle.pingRttMs, 99);
+        console.log(`  ${rate}+${rate} ±10 bbr rb ${reorderSize}: p99 +${added.toFixed(1)} ms (idle ${percentile(idle.pingRttMs, 99).toFixed(1)} ms), ${pings.length} answered`);
+        expect(pings.length).toBeGreaterThan(20_000 / 10 - SKIP_PINGS - IN_FLIGHT_AT_END);
+        expect(added).toBeLessThanOrEqual(JITTER_ADDED_MAX_MS);
+      }, 60_000);
+    }
   }
 });

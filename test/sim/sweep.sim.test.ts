@@ -42,7 +42,7 @@ const WHY = {
   jitter: "30+30 ms ±10: both links carry data, the stream gets 6-59 % of the sum, and below the floor at seeds 1-6 too (not analysed on main)",
   "spread-off": "unequal delays, buffer off: the delay equaliser lines the links up without a buffer (PassThrough), so every lossless such cell is at or above the best link (before it: one link, 0.25-0.95 x); with 1 % loss on the slower link, 20+20 Mbit/s at 10+60 ms reads 72 % of the sum and 50+50 Mbit/s 0.62 x the best link (suspected: without a buffer nothing waits for the tunnel's resend of a packet lost on the slower link, so TCP sees each loss, at the equalised RTT; not analysed further). A loss on the nearer link is resent where it arrives first since Session 28 (resend-no-buffer.sim.test.ts), which left these cells as they were",
   spread: "unequal delays, buffer 64: no cell here since the delay equaliser (equaliser.ts), which put every such cell at 0.9-1 of the sum (before: 8+30 Mbit/s at 10+60 ms 84 %, 50+50 at 10+60 ms 0.96 x the best link); a cell that falls here again is new (not analysed)",
-  loss: "1 % loss on the slower link while the lossless twin meets its floor: each repair still holds later packets for a round trip of the faster link (buffer 64) or reads as TCP reordering (off) (suspected). Since resends go before new data on their link (Session 28, resend-first.sim.test.ts) 20+20 Mbit/s at 10+10 ms reads 85-92 % at seeds 1-3 (was 80-84 %), at the floor's edge",
+  loss: "1 % loss on the slower link while the lossless twin meets its floor: each repair still holds later packets for a round trip of the faster link (buffer 64) or reads as TCP reordering (off) (suspected). Since resends go before new data on their link (Session 28, resend-first.sim.test.ts) 20+20 Mbit/s at 10+10 ms reads 85-92 % at seeds 1-3 (was 80-84 %), at the floor's edge; off the list since the cap's headroom became a quarter of the RTT and 5 ms (Session 30)",
   equal: "equal delays, no loss, buffer off, 50+50 Mbit/s at 10+10 ms: 81 % (a link's share drifts to 58/42; not analysed)",
   "lte-pair": "two LTE traces: 47-62 % of the traces' mean, 0.70-0.95 x the best link; ATT's uplink holes (1-2 s of nothing while its downlink works) are stalls now, no longer resumed on the peer's packets (uplink-hole.sim.test.ts): was 27-47 %; what remains is not analysed",
   "adsl-att": "10 Mbit/s + ATT LTE (not a cell of the issue's grid; added in Session 19 after the lab found it): 0.72-0.85 x the fixed link alone (lab, CUBIC: 0.6-0.9 x; BBR 1.0-1.05 x). The ATT link carries 18-30 % of the packets at an RTT of 60-250 ms with holes of 1-2 s, and the stream's whole RTT follows it (reorder holds of 60-310 ms, the equaliser's lateness); cause of the steady loss between holes not established (docs/scheduler.md, \"Outside the grid\")",
@@ -53,10 +53,10 @@ type Why = keyof typeof WHY;
 
 /** At or above the best single link (by the worst 5 s; trace cells: the mean), below their floor. */
 const KNOWN_BELOW_FLOOR: Record<string, Why> = {
-  "20+20 Mbit/s 10+10 ms 1% loss rb 64": "loss",
   "50+50 Mbit/s 10+60 ms 1% loss rb 0": "spread-off",
   "50+50 Mbit/s 30+30 ms ±10 1% loss rb 64": "jitter",
-  "8+30 Mbit/s 30+30 ms ±10 1% loss rb 64": "jitter",
+  "20+20 Mbit/s 30+30 ms ±10 1% loss rb 0": "jitter",
+  "Verizon LTE 25 ms + ATT LTE 35 ms down rb 64": "lte-pair",
   "Verizon LTE 25 ms + ATT LTE 35 ms down rb 0": "lte-pair",
 };
 
@@ -66,8 +66,8 @@ const KNOWN_BELOW_FLOOR: Record<string, Why> = {
  * KNOWN_BELOW_FLOOR (or off both lists).
  */
 const KNOWN_BELOW_BEST: Record<string, Why> = {
-  "20+20 Mbit/s 30+30 ms ±10 1% loss rb 0": "jitter",
   "20+5 Mbit/s 30+30 ms ±10 1% loss rb 0": "jitter",
+  "8+30 Mbit/s 30+30 ms ±10 1% loss rb 64": "jitter",
   "8+30 Mbit/s 30+30 ms ±10 1% loss rb 0": "jitter",
   "50+50 Mbit/s 20+150 ms 1% loss rb 0": "satellite",
   "50+50 Mbit/s 30+30 ms ±10 1% loss rb 0": "jitter",
@@ -77,7 +77,6 @@ const KNOWN_BELOW_BEST: Record<string, Why> = {
   "10 Mbit/s 12 ms + ATT LTE 30 ms down rb 0": "adsl-att",
   "Verizon LTE 25 ms + ATT LTE 35 ms up rb 64": "lte-pair",
   "Verizon LTE 25 ms + ATT LTE 35 ms up rb 0": "lte-pair",
-  "Verizon LTE 25 ms + ATT LTE 35 ms down rb 64": "lte-pair",
 };
 
 /** The category a cell's class suggests (the print mode's choice for a cell new to a list). */

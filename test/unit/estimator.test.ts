@@ -83,8 +83,8 @@ describe("RateEstimator", () => {
     e.onRttSample(28, 100); // 8 ms more RTT, none of it in our direction
     e.onOneWayDelaySample(500, 100);
     expect(e.inflightCap()).toBeCloseTo(base + 1000 * 8, 0);
-    // 30 ms more: a peer keeping our rules lets at most half an RTT (10 ms) and two
-    // acknowledgement holds (8 ms) stand on its side (standingQueueMs); counting more would let
+    // 30 ms more: a peer keeping our rules lets at most a quarter of an RTT and 5 ms (10 ms) and
+    // two acknowledgement holds (8 ms) stand on its side (standingQueueMs); counting more would let
     // each end's queue widen the other's cap in turn.
     e.onRttSample(50, 150);
     e.onOneWayDelaySample(500, 150);
@@ -99,15 +99,16 @@ describe("RateEstimator", () => {
 
   test("the queue our traffic may stand at a link's bottleneck is the cap's beyond one product, even where the cap's floor allows more", () => {
     // A 0.5 Mbit/s uplink of 2 ms RTT: the cap is its floor of four full packets (96 ms there),
-    // but the rules' queue is half an RTT and two acknowledgement holds: 9 ms (express.ts keeps to it).
+    // but the rules' queue is a quarter of an RTT and 5 ms, and two acknowledgement holds: 13.5 ms
+    // (express.ts keeps to it).
     const e = new RateEstimator(62_500, 0);
     e.onRttSample(2, 0);
     expect(e.inflightCap()).toBe(6000);
-    expect(e.standingQueueMs()).toBeCloseTo(9, 6);
+    expect(e.standingQueueMs()).toBeCloseTo(13.5, 6);
     e.keepQueueShort(100);
     e.onTick(1, true);
-    // While calls use the link: the headroom (1 ms, under the short queue's 5) and one hold.
-    expect(e.standingQueueMs()).toBeCloseTo(5, 6);
+    // While calls use the link: the short queue (5 ms, under the headroom's 5.5) and one hold.
+    expect(e.standingQueueMs()).toBeCloseTo(9, 6);
   });
 
   test("while latency-sensitive packets use the link, the cap lets at most a short queue stand (5 ms, or a tenth of the RTT)", () => {
@@ -116,8 +117,9 @@ describe("RateEstimator", () => {
     e.onRateSample(2500, false, 1);
     for (let t = 10; t < 400; t += 25) e.onTick(t, true); // leave startup
     const roomy = e.inflightCap();
-    // Half an RTT of queue (30 ms) plus two acknowledgement holds (8 ms), beyond the 60 ms product.
-    expect(roomy).toBeCloseTo(2500 * (60 + 30 + 8), 0);
+    // A quarter of the RTT and 5 ms of queue (20 ms) plus two acknowledgement holds (8 ms), beyond
+    // the 60 ms product.
+    expect(roomy).toBeCloseTo(2500 * (60 + 20 + 8), 0);
     e.keepQueueShort(1400);
     e.onTick(400, true);
     // 6 ms (a tenth of 60 > 5) plus one hold (4 ms).
@@ -236,8 +238,9 @@ describe("RateEstimator", () => {
     expect(e.inStartup).toBe(false);
     expect(e.pacingRate()).toBeLessThanOrEqual(1.25 * 2500);
     expect(e.pacingRate()).toBeGreaterThanOrEqual(0.75 * 2500);
-    // in flight: one and a half bandwidth-delay products, plus 8 ms for held acknowledgements
-    expect(e.inflightCap()).toBeCloseTo(1.5 * 2500 * 20 + 2500 * 8, -2);
+    // in flight: one bandwidth-delay product and a queue of a quarter of the RTT and 5 ms, plus
+    // 8 ms for held acknowledgements
+    expect(e.inflightCap()).toBeCloseTo(2500 * (20 + 0.25 * 20 + 5) + 2500 * 8, -2);
   });
 
   test("an idle link stays in startup: rounds without traffic do not say it is full", () => {

@@ -11,7 +11,7 @@ describe("RoundLoss", () => {
     const r = new RoundLoss();
     r.delivered = delivered;
     r.lost = lost;
-    r.endRound();
+    r.endRound(0);
     return r;
   };
 
@@ -29,12 +29,28 @@ describe("RoundLoss", () => {
 
   test("a link that loses 8 % at random (a poor radio link) learns it as its usual share; 5 % more than that is full", () => {
     const r = new RoundLoss();
-    const fullAfter = (delivered: number, lost: number) => ((r.delivered = delivered), (r.lost = lost), r.endRound(), r.full);
+    const fullAfter = (delivered: number, lost: number) => ((r.delivered = delivered), (r.lost = lost), r.endRound(0), r.full);
     const first = [0, 1, 2, 3].map(() => fullAfter(92, 8));
     expect(first[0]).toBe(true); // before it knows the link: 8 % is more than 0 + 5 %
     for (let k = 0; k < 60; k++) fullAfter(92, 8);
     expect(fullAfter(92, 8)).toBe(false);
     expect(fullAfter(80, 20)).toBe(true); // 20 %: 12 more than usual
+  });
+
+  test("the most in flight in the last round that overflowed is remembered for 10 s (the express lane keeps below it)", () => {
+    const r = new RoundLoss();
+    expect(r.overflowInflight(0)).toBe(Number.POSITIVE_INFINITY);
+    const endRound = (atMs: number, delivered: number, lost: number, inflight: number[]) => {
+      for (const bytes of inflight) r.inFlight(bytes);
+      (r.delivered = delivered), (r.lost = lost), r.endRound(atMs);
+    };
+    endRound(100, 40, 0, [3000, 9000]); // nothing lost: no overflow
+    expect(r.overflowInflight(100)).toBe(Number.POSITIVE_INFINITY);
+    endRound(200, 40, 4, [5000, 7000, 6000]); // 9 % lost: overflowed at most 7000 in flight
+    expect(r.overflowInflight(200)).toBe(7000);
+    endRound(300, 40, 0, [12_000]); // a round without loss does not raise it
+    expect(r.overflowInflight(9_999)).toBe(7000);
+    expect(r.overflowInflight(10_200)).toBe(Number.POSITIVE_INFINITY);
   });
 });
 
