@@ -174,8 +174,8 @@ export class RateEstimator {
   }
 
   /**
-   * Bytes allowed in flight: one bandwidth-delay product and the queue headroom (queueHeadroomMs), plus what is sent while
-   * acknowledgements are held back (they come every few packets or ACK_HOLD_MS) — on a path of
+   * Bytes allowed in flight: one bandwidth-delay product, the queue headroom, and what is sent
+   * while acknowledgements are held back (every few packets or ACK_HOLD_MS) — on a path of
    * sub-millisecond RTT that part dominates, and without it the link could never be filled.
    */
   inflightCap(): number {
@@ -224,9 +224,8 @@ export class RateEstimator {
 
   /**
    * How much queue (ms at the estimate) the cap lets stand on the link beyond one bandwidth-delay
-   * product: a share of the RTT for estimate errors and a probe's round, and a few ms for
-   * bursts; while calls use the link (keepQueueShort), SHORT_QUEUE_MS, or a tenth of the RTT on a
-   * long path.
+   * product: a share of the RTT and a few ms (QUEUE_HEADROOM_*); while calls use the link
+   * (keepQueueShort), SHORT_QUEUE_MS, or a tenth of the RTT on a long path.
    */
   private queueHeadroomMs(rtt: number): number {
     const headroom = QUEUE_HEADROOM_RTT_SHARE * rtt + QUEUE_HEADROOM_MS;

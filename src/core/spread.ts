@@ -15,7 +15,7 @@
  * what comes over faster links (equaliser.ts).
  */
 import { ACK_DELAY_MS } from "./ackstate.ts";
-import { MIN_INFLIGHT_BYTES, QUEUE_RTT_SLACK_MS, STARTUP_GAIN } from "./estimator.ts";
+import { MIN_INFLIGHT_BYTES, QUEUE_RTT_SLACK_MS } from "./estimator.ts";
 import type { Link } from "./link.ts";
 import { smoothedOwdMs } from "./link.ts";
 import { reorderMaxSpan } from "./reorder.ts";
@@ -39,9 +39,9 @@ export function owd(l: Link): number {
  * allowance (below) even let a trickle of packets 280 ms late on it, each one holding the whole
  * stream at the peer: 20+20 Mbit/s with one link's delay 20 → 300 ms gave 10-14 Mbit/s (BBR),
  * 0-8 (CUBIC), below the other link alone (test/sim/delayjump.sim.test.ts). Counted only:
- * - above EXCESS_RTT_FACTOR × the minimum + EXCESS_SLACK_MS: our own queue does not reach that
- *   (startup's cap holds STARTUP_GAIN bandwidth-delay products and their headroom, 2.5 RTTs and
- *   10 ms; the cycle's a quarter of an RTT and 5 ms each way), and the slack is the peer's
+ * - above EXCESS_RTT_FACTOR × the minimum + EXCESS_SLACK_MS: more than startup's cap holds on a
+ *   path of 20 ms or more (STARTUP_GAIN bandwidth-delay products and their headroom: 2.5 RTTs and
+ *   10 ms), and the cycle's is a quarter of an RTT and 5 ms each way; the slack is the peer's
  *   acknowledgement hold plus the timer slack the queue signal allows (sub-ms paths);
  * - with no more of ours in flight on the link than the in-flight cap's floor: a link we fill
  *   has a queue of our own, which its estimator follows (a capacity drop: capacitydrop.sim.test.ts);
@@ -50,8 +50,8 @@ export function owd(l: Link): number {
  * Not counted against the lateness allowance: that covers the spread the peer's buffer absorbs,
  * not a path that is suddenly slow.
  */
-/** Three RTTs: startup's products with room to spare (the rule was measured with this factor). */
-const EXCESS_RTT_FACTOR = 1.5 * STARTUP_GAIN;
+/** Three minimum RTTs (STARTUP_GAIN × 1.5, as the rule was measured when the cap was 1.5 products). */
+const EXCESS_RTT_FACTOR = 3;
 const EXCESS_SLACK_MS = ACK_DELAY_MS + QUEUE_RTT_SLACK_MS;
 const EXCESS_MAX_INFLIGHT_BYTES = MIN_INFLIGHT_BYTES;
 

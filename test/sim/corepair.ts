@@ -292,8 +292,8 @@ export interface LinkPaths {
  * A constant-rate link, the same both ways; `loss` (a fraction) on both directions when given;
  * `bucketMs`: behind a token bucket of that many ms of tokens, as the lab's htb (bucketBytes).
  */
-export function fixedLink(rateMbit: number, delayMs: number, loss = 0, bucketMs = 0): LinkPaths {
-  const path: PathSpec = { rateMbit, delayMs, ...(loss > 0 ? { loss } : {}), ...(bucketMs > 0 ? { burstBytes: bucketBytes(rateMbit, bucketMs) } : {}) };
+export function fixedLink(rateMbit: number, delayMs: number, loss = 0, bucketMs = 0, jitterMs = 0): LinkPaths {
+  const path: PathSpec = { rateMbit, delayMs, ...(loss > 0 ? { loss } : {}), ...(bucketMs > 0 ? { burstBytes: bucketBytes(rateMbit, bucketMs) } : {}), ...(jitterMs > 0 ? { jitterMs } : {}) };
   return { up: path, down: { ...path } };
 }
 /** A link driven by a bench trace's two directions (`Verizon-LTE-short`: .up and .down). */
