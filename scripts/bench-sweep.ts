@@ -43,6 +43,22 @@ const WORST_WINDOW_S = 5;
 const IDLE_PROBES = 200;
 /** Before a transfer whose iperf3 failed at the start runs once more: the shared server's last test is over by then. */
 const RETRY_PAUSE_MS = 3000;
+
+/**
+ * Runs a transfer, and once more after `pauseMs` if its iperf3 failed before its first interval:
+ * iperf3's server, shared by back-to-back transfers, sometimes resets the next one's control
+ * connection before it starts (seen on the LTE pair, and on bare downloads right after the bare
+ * upload: "unable to receive control message", a bare link read 0 and the cell 20 000 × best).
+ * The first error is returned beside the result.
+ */
+export async function onceMoreIfNoInterval<T>(run: () => Promise<T>, iperfOf: (x: T) => IperfResult, onRetry: (error: string | undefined) => void, pauseMs = RETRY_PAUSE_MS): Promise<{ value: T; firstError?: string }> {
+  const value = await run();
+  const first = iperfOf(value);
+  if (first.ok || first.intervals.length > 0) return { value };
+  onRetry(first.error);
+  await Bun.sleep(pauseMs);
+  return { value: await run(), firstError: first.error };
+}
 const PROBE_MS = 10;
 const REORDER = [64, 0] as const;
 const TUN_MTU = 1432;
@@ -97,7 +113,7 @@ interface CellResult {
   label: string;
   links: UplinkShape[];
   seconds: number;
-  bare: Record<Dir, { link: number; mbps: number; intervals: number[]; retransmits: number; error?: string }>;
+  bare: Record<Dir, { link: number; mbps: number; intervals: number[]; retransmits: number; error?: string; retriedAfter?: string }>;
   runs: RunResult[];
   error?: string;
 }
@@ -215,9 +231,12 @@ async function runCell(c: Cell, log: (s: string) => void, cc?: string): Promise<
     const bare = {} as CellResult["bare"];
     for (const dir of DIRS) {
       const best = bestSingleLink(c.links.map((u, i) => ({ capacityMbit: cap(i, dir), lossPct: u.lossPct ?? 0, delayMs: u.delayMs ?? 0 })));
-      await topo.rewind();
-      const r = await iperf(topo.lab, "client", topo.serverPublic, { seconds: SECONDS, omit: OMIT, reverse: dir === "down", bind: topo.uplinks[best]!.clientAddr, congestion: cc });
-      bare[dir] = { link: best, mbps: r.mbps, intervals: r.intervals, retransmits: r.retransmits, ...(r.ok ? {} : { error: r.error }) };
+      const bareTransfer = async () => {
+        await topo.rewind();
+        return iperf(topo.lab, "client", topo.serverPublic, { seconds: SECONDS, omit: OMIT, reverse: dir === "down", bind: topo.uplinks[best]!.clientAddr, congestion: cc });
+      };
+      const { value: r, firstError } = await onceMoreIfNoInterval(bareTransfer, (x) => x, (e) => log(`  bare link ${best + 1} ${dir}: iperf3 failed before any interval (${e}); once more`));
+      bare[dir] = { link: best, mbps: r.mbps, intervals: r.intervals, retransmits: r.retransmits, ...(r.ok ? {} : { error: r.error }), ...(firstError ? { retriedAfter: firstError } : {}) };
       log(`  bare link ${best + 1} ${dir}: ${f1(r.mbps)} Mbit/s`);
     }
     const runs: RunResult[] = [];
@@ -235,18 +254,9 @@ async function runCell(c: Cell, log: (s: string) => void, cc?: string): Promise<
             const probes = await pingSeries(topo.lab, "lan", topo.internetHost, ((SECONDS - 1) * 1000) / PROBE_MS, PROBE_MS, SECONDS - 1);
             return { t: await transfer, probes };
           };
-          let { t, probes } = await transferWithProbes();
-          // iperf3's server, shared by the back-to-back transfers, sometimes resets the next
-          // one's control connection before it starts (seen on the LTE pair, with this build and
-          // the one before): once, after a pause, the transfer runs again; the first error stays
-          // in the result.
-          let firstError: string | undefined;
-          if (!t.ok && t.intervals.length === 0) {
-            firstError = t.error;
-            log(`  reorder ${reorder} ${dir}: iperf3 failed before any interval (${t.error}); once more`);
-            await Bun.sleep(RETRY_PAUSE_MS);
-            ({ t, probes } = await transferWithProbes());
-          }
+          // The first error stays in the result.
+          const { value, firstError } = await onceMoreIfNoInterval(transferWithProbes, (x) => x.t, (e) => log(`  reorder ${reorder} ${dir}: iperf3 failed before any interval (${e}); once more`));
+          const { t, probes } = value;
           const r = measured(reorder, dir, t, idle, answered(probes), `${answered(probes).length}/${probes.sent}`, sum(c.links.map((_, i) => cap(i, dir))));
           if (firstError) r.retriedAfter = firstError;
           derive(c, r, bare[dir], OMIT);

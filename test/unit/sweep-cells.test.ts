@@ -4,7 +4,8 @@
  * command away. Parsing only: the lab itself needs root.
  */
 import { describe, expect, test } from "bun:test";
-import { bestSingleLink, customCell, sweepCells } from "../../scripts/bench-sweep.ts";
+import { bestSingleLink, customCell, onceMoreIfNoInterval, sweepCells } from "../../scripts/bench-sweep.ts";
+import type { IperfResult } from "../lab/measure.ts";
 
 describe("sweep cells outside the grid", () => {
   test("rates, delays, jitter and loss per link", () => {
@@ -47,5 +48,33 @@ describe("sweep cells outside the grid", () => {
     expect(bestSingleLink([{ capacityMbit: 20, lossPct: 0, delayMs: 60 }, { capacityMbit: 20, lossPct: 0, delayMs: 20 }])).toBe(1);
     expect(bestSingleLink([{ capacityMbit: 30, lossPct: 1, delayMs: 10 }, { capacityMbit: 8, lossPct: 0, delayMs: 10 }])).toBe(0);
     expect(bestSingleLink([{ capacityMbit: 20, lossPct: 0, delayMs: 10 }, { capacityMbit: 20, lossPct: 0, delayMs: 10 }])).toBe(0);
+  });
+});
+
+describe("a transfer whose iperf3 failed before its first interval runs once more", () => {
+  const result = (ok: boolean, intervals: number[], error?: string): IperfResult => ({ ok, intervals, error, mbps: intervals.length ? 10 : 0, retransmits: 0 }) as IperfResult;
+  const runs = (...results: IperfResult[]) => {
+    let calls = 0;
+    return { run: async () => results[Math.min(calls++, results.length - 1)]!, calls: () => calls };
+  };
+
+  test("a control connection reset before any interval: run again, the first error kept (a bare download read 0 Mbit/s without it)", async () => {
+    const r = runs(result(false, [], "unable to receive control message: Connection reset by peer"), result(true, [10, 10]));
+    const retried: Array<string | undefined> = [];
+    const { value, firstError } = await onceMoreIfNoInterval(r.run, (x) => x, (e) => retried.push(e), 0);
+    expect(r.calls()).toBe(2);
+    expect(value.ok).toBe(true);
+    expect(firstError).toBe("unable to receive control message: Connection reset by peer");
+    expect(retried).toEqual([firstError]);
+  });
+
+  test("a success, or a failure after intervals (a transfer that broke mid-way is a result): run once", async () => {
+    for (const first of [result(true, [10]), result(false, [10, 3], "interrupted")]) {
+      const r = runs(first, result(true, [10]));
+      const { value, firstError } = await onceMoreIfNoInterval(r.run, (x) => x, () => {}, 0);
+      expect(r.calls()).toBe(1);
+      expect(value).toBe(first);
+      expect(firstError).toBeUndefined();
+    }
   });
 });
