@@ -43,22 +43,6 @@ const WORST_WINDOW_S = 5;
 const IDLE_PROBES = 200;
 /** Before a transfer whose iperf3 failed at the start runs once more: the shared server's last test is over by then. */
 const RETRY_PAUSE_MS = 3000;
-
-/**
- * Runs a transfer, and once more after `pauseMs` if its iperf3 failed before its first interval:
- * iperf3's server, shared by back-to-back transfers, sometimes resets the next one's control
- * connection before it starts (seen on the LTE pair, and on bare downloads right after the bare
- * upload: "unable to receive control message", a bare link read 0 and the cell 20 000 × best).
- * The first error is returned beside the result.
- */
-export async function onceMoreIfNoInterval<T>(run: () => Promise<T>, iperfOf: (x: T) => IperfResult, onRetry: (error: string | undefined) => void, pauseMs = RETRY_PAUSE_MS): Promise<{ value: T; firstError?: string }> {
-  const value = await run();
-  const first = iperfOf(value);
-  if (first.ok || first.intervals.length > 0) return { value };
-  onRetry(first.error);
-  await Bun.sleep(pauseMs);
-  return { value: await run(), firstError: first.error };
-}
 const PROBE_MS = 10;
 const REORDER = [64, 0] as const;
 const TUN_MTU = 1432;
@@ -221,6 +205,28 @@ export function bestSingleLink(links: readonly { capacityMbit: number; lossPct: 
   return best;
 }
 
+/**
+ * Runs a transfer, and once more after `pauseMs` if its iperf3 failed before its first interval:
+ * iperf3's server, shared by back-to-back transfers, sometimes resets the next one's control
+ * connection before it starts (seen on the LTE pair, and on bare downloads right after the bare
+ * upload: "unable to receive control message", a bare link read 0 and the cell 20 000 × best).
+ * The first error is returned beside the result.
+ */
+export async function onceMoreIfNoInterval<T>(run: () => Promise<T>, iperfOf: (x: T) => IperfResult, onRetry: (error: string | undefined) => void, pauseMs = RETRY_PAUSE_MS): Promise<{ value: T; firstError?: string }> {
+  const value = await run();
+  const first = iperfOf(value);
+  if (first.ok || first.intervals.length > 0) return { value };
+  onRetry(first.error);
+  await Bun.sleep(pauseMs);
+  return { value: await run(), firstError: first.error };
+}
+
+/** What the table says of a bare transfer that failed, or ran twice. */
+export function bareNote(b: CellResult["bare"][Dir]): string {
+  const clean = (e: string) => e.replaceAll("|", "/");
+  return `${b.error ? `; bare link's iperf3: ${clean(b.error)}` : ""}${b.retriedAfter ? `; bare link run twice, the first failed: ${clean(b.retriedAfter)}` : ""}`;
+}
+
 async function runCell(c: Cell, log: (s: string) => void, cc?: string): Promise<CellResult> {
   const topo: Topology = await createTopology({ uplinks: c.links });
   const servers = [startIperfServer(topo.lab, "inet", topo.internetHost), startIperfServer(topo.lab, "server", topo.serverPublic)];
@@ -370,7 +376,7 @@ function section(results: CellResult[], header: string): string {
       const tg = x.targets.map((t) => `${t.name} ${t.met ? "✅" : "❌"}`).join("; ");
       const w = x.worst5sEfficiencyPct !== undefined ? ` (worst 5 s ${f1(x.worst5sEfficiencyPct)} %)` : "";
       out.push(
-        `| ${r.id} | ${r.label} | ${x.reorder} | ${x.dir} | ${f1(x.goodputMbps)} / ${f1(x.worst5sMbps)} | ${f1(r.bare[x.dir].mbps)} / ${f1(x.bareCountedMbps)} (link ${r.bare[x.dir].link + 1}) | ${f1(x.capacityMbps)} | ${f1(x.efficiencyPct)} %${w} | ${f1(x.ratioToBest)} | ${x.retransmits} | ${f1(x.loadP50 - x.idleP50)} / ${f1(x.loadP99 - x.idleP99)} (${f1(x.idleP99)}) | ${tg}${x.error ? `; iperf3: ${x.error.replaceAll("|", "/")}` : ""}${x.retriedAfter ? `; run twice, the first failed: ${x.retriedAfter.replaceAll("|", "/")}` : ""} |`,
+        `| ${r.id} | ${r.label} | ${x.reorder} | ${x.dir} | ${f1(x.goodputMbps)} / ${f1(x.worst5sMbps)} | ${f1(r.bare[x.dir].mbps)} / ${f1(x.bareCountedMbps)} (link ${r.bare[x.dir].link + 1}) | ${f1(x.capacityMbps)} | ${f1(x.efficiencyPct)} %${w} | ${f1(x.ratioToBest)} | ${x.retransmits} | ${f1(x.loadP50 - x.idleP50)} / ${f1(x.loadP99 - x.idleP99)} (${f1(x.idleP99)}) | ${tg}${x.error ? `; iperf3: ${x.error.replaceAll("|", "/")}` : ""}${x.retriedAfter ? `; run twice, the first failed: ${x.retriedAfter.replaceAll("|", "/")}` : ""}${bareNote(r.bare[x.dir])} |`,
       );
     }
   }

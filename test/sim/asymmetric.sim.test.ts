@@ -17,6 +17,8 @@ describe("a download over asymmetric links", () => {
   // last). With the cap's headroom a quarter of the RTT and 5 ms, the first case read 662 and its
   // neighbours 49, 104 and 220. Now the lane leaves a link at what overflowed it lately
   // (express.ts belowOverflow): 145, 15, 200 and 235.
+  /** Each uplink a sixteenth of its downlink (ADSL-like, as above). */
+  const UPLINK_SHARE = 16;
   const cases: Array<[number, number, number, number]> = [
     [20, 40, 40, 80],
     [20, 40, 30, 60],
@@ -24,8 +26,8 @@ describe("a download over asymmetric links", () => {
     [20, 40, 40, 100],
   ];
   for (const [down0, down1, delay0, delay1] of cases) {
-    test(`${down0}/${down0 / 16} + ${down1}/${down1 / 16} Mbit/s at ${delay0} + ${delay1} ms, CUBIC, buffer 64: the uplinks' bottlenecks drop few acknowledgements once the transfer runs`, () => {
-      const link = (down: number, delayMs: number) => ({ up: { rateMbit: down / 16, delayMs }, down: { rateMbit: down, delayMs } });
+    test(`${down0}/${down0 / UPLINK_SHARE} + ${down1}/${down1 / UPLINK_SHARE} Mbit/s at ${delay0} + ${delay1} ms, CUBIC, buffer 64: the uplinks' bottlenecks drop few acknowledgements once the transfer runs`, () => {
+      const link = (down: number, delayMs: number) => ({ up: { rateMbit: down / UPLINK_SHARE, delayMs }, down: { rateMbit: down, delayMs } });
       const links = [link(down0, delay0), link(down1, delay1)];
       let dropsAt10s: number | undefined;
       // paths[i][1] is link i's way back: the uplink, for a download.

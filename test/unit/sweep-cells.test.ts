@@ -4,7 +4,7 @@
  * command away. Parsing only: the lab itself needs root.
  */
 import { describe, expect, test } from "bun:test";
-import { bestSingleLink, customCell, onceMoreIfNoInterval, sweepCells } from "../../scripts/bench-sweep.ts";
+import { bareNote, bestSingleLink, customCell, onceMoreIfNoInterval, sweepCells } from "../../scripts/bench-sweep.ts";
 import type { IperfResult } from "../lab/measure.ts";
 
 describe("sweep cells outside the grid", () => {
@@ -52,7 +52,7 @@ describe("sweep cells outside the grid", () => {
 });
 
 describe("a transfer whose iperf3 failed before its first interval runs once more", () => {
-  const result = (ok: boolean, intervals: number[], error?: string): IperfResult => ({ ok, intervals, error, mbps: intervals.length ? 10 : 0, retransmits: 0 }) as IperfResult;
+  const result = (ok: boolean, intervals: number[], error?: string): IperfResult => ({ ok, intervals, receiverIntervals: [], ...(error ? { error } : {}), mbps: intervals.length ? 10 : 0, retransmits: 0 });
   const runs = (...results: IperfResult[]) => {
     let calls = 0;
     return { run: async () => results[Math.min(calls++, results.length - 1)]!, calls: () => calls };
@@ -76,5 +76,14 @@ describe("a transfer whose iperf3 failed before its first interval runs once mor
       expect(value).toBe(first);
       expect(firstError).toBeUndefined();
     }
+  });
+});
+
+describe("the table says when the bare best link's transfer failed or ran twice", () => {
+  const bare = { link: 0, mbps: 18.6, intervals: [18.6], retransmits: 0 };
+  test("nothing for a clean run; the error, or the first failure of a rerun, otherwise (| kept out of the table)", () => {
+    expect(bareNote(bare)).toBe("");
+    expect(bareNote({ ...bare, mbps: 0, intervals: [], error: "reset | x" })).toBe("; bare link's iperf3: reset / x");
+    expect(bareNote({ ...bare, retriedAfter: "unable to receive control message" })).toBe("; bare link run twice, the first failed: unable to receive control message");
   });
 });
